@@ -1,0 +1,642 @@
+"""Load one export day of one entity into the raw layer, atomically and idempotently.
+
+A day is read into temporary tables first (a file that cannot be read is marked
+failed there and the other files go on), then swapped into the raw tables in one
+transaction: the day's previous rows, rejects and duplicates flags are replaced, so a
+reload gives identical tables and a failure leaves the previous state.
+
+Events and the increment entities (payments, content_metrics) keep every valid copy;
+``is_current`` marks the copy that counts: the latest export date wins, then the last
+file and line of that day. Snapshot entities keep the latest complete snapshot only.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+
+from ingest import event_rules, platform_rules
+from ingest.landing import EVENTS, ExportDay, file_format, relative_name
+from ingest.lines import UnreadableFileError, read_bytes, split_lines
+from ingest.results import DayLoadResult, FileResult
+from ingest.schema import (
+    COLUMN_SQL_TYPES,
+    EVENT_TYPES,
+    PLATFORM_BY_NAME,
+    PlatformEntity,
+    all_ddl,
+)
+
+log = logging.getLogger(__name__)
+
+EVENT_FORMATS = ("ndjson", "ndjson.gz", "parquet")
+CSV_FORMATS = ("csv", "csv.gz")
+REQUIRED_EVENT_COLUMNS = tuple(f.path for f in event_rules.TOP_FIELDS if f.required)
+CSV_ERROR_REASONS = {
+    "INVALID ENCODING": "invalid_utf8",
+    "TOO MANY COLUMNS": "wrong_column_count",
+    "MISSING COLUMNS": "wrong_column_count",
+}
+Progress = Callable[[str], None]
+
+
+def connect(
+    path: Path | str,
+    *,
+    read_only: bool = False,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+    temp_directory: str | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection in UTC with the configured resource limits."""
+    if not read_only:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only)
+    con.execute("SET TimeZone = 'UTC'")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    if memory_limit:
+        con.execute("SET memory_limit = ?", [memory_limit])
+    if temp_directory:
+        con.execute("SET temp_directory = ?", [temp_directory])
+    return con
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    for statement in all_ddl():
+        con.execute(statement)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _new_file_result(root: Path, path: Path) -> FileResult:
+    st = path.stat()
+    return FileResult(
+        source_file=relative_name(root, path),
+        file_format=file_format(path) or path.suffix.lstrip(".") or "unknown",
+        file_bytes=st.st_size,
+        file_mtime=st.st_mtime,
+    )
+
+
+def _fail(result: FileResult, message: str) -> None:
+    result.status = "failed"
+    result.message = message
+    result.records_read = result.blank_lines = 0
+    log.warning("file failed: %s", message)
+
+
+# --- events ------------------------------------------------------------------------
+
+_LINES_DDL = """
+CREATE OR REPLACE TEMP TABLE _lines (
+    file_id INTEGER, line_number BIGINT, txt VARCHAR, raw VARCHAR, is_parquet BOOLEAN
+)
+"""
+
+
+def _stage_ndjson(con: duckdb.DuckDBPyConnection, file_id: int, path: Path) -> int:
+    """Put a NDJSON file's non-blank lines into _lines; return the number of blank lines."""
+    arrow_lines = split_lines(read_bytes(path))
+    con.register("_arrow_lines", arrow_lines)
+    try:
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE _file_lines AS
+            SELECT line_number,
+                   rtrim(try(decode(line)), chr(10) || chr(13)) AS txt,
+                   line
+            FROM _arrow_lines
+            """
+        )
+    finally:
+        con.unregister("_arrow_lines")
+    blank = con.execute(
+        "SELECT count(*) FROM _file_lines WHERE txt IS NOT NULL AND trim(txt) = ''"
+    ).fetchone()[0]
+    con.execute(
+        f"""
+        INSERT INTO _lines
+        SELECT {file_id}, line_number, txt,
+               CASE WHEN txt IS NULL THEN rtrim(line::VARCHAR, '\\n\\r') ELSE txt END,
+               false
+        FROM _file_lines
+        WHERE txt IS NULL OR trim(txt) <> ''
+        """
+    )
+    con.execute("DROP TABLE _file_lines")
+    return int(blank)
+
+
+def _stage_parquet(con: duckdb.DuckDBPyConnection, file_id: int, path: Path) -> None:
+    """Put a Parquet file's rows into _lines as JSON objects (one code path for checks)."""
+    try:
+        columns = {
+            row[0] for row in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)])
+            .fetchall()
+        }
+    except duckdb.Error as exc:
+        raise UnreadableFileError(f"{path.name}: not a readable Parquet file: {exc}") from exc
+    missing = [c for c in REQUIRED_EVENT_COLUMNS if c not in columns]
+    if missing:
+        raise UnreadableFileError(
+            f"{path.name}: Parquet schema lacks required columns {', '.join(missing)} "
+            f"(has {', '.join(sorted(columns))})"
+        )
+    con.execute(
+        f"""
+        INSERT INTO _lines
+        SELECT {file_id}, file_row_number + 1, j, j, true
+        FROM (
+            SELECT file_row_number,
+                   json_merge_patch(to_json(t), '{{"file_row_number": null}}')::VARCHAR AS j
+            FROM read_parquet(?, file_row_number = true) t
+        )
+        """,
+        [str(path)],
+    )
+
+
+def _stage_event_files(
+    con: duckdb.DuckDBPyConnection, root: Path, day: ExportDay, progress: Progress | None
+) -> list[FileResult]:
+    con.execute(_LINES_DDL)
+    results: list[FileResult] = []
+    for file_id, path in enumerate(day.files):
+        result = _new_file_result(root, path)
+        results.append(result)
+        fmt = file_format(path)
+        if progress:
+            progress(f"{day.entity} {day.export_date}: reading {path.name}")
+        if fmt not in EVENT_FORMATS:
+            result.status = "ignored"
+            result.message = "not an event file of contract v1 (.ndjson, .ndjson.gz, .parquet)"
+            continue
+        try:
+            if fmt == "parquet":
+                _stage_parquet(con, file_id, path)
+            else:
+                result.blank_lines = _stage_ndjson(con, file_id, path)
+        except UnreadableFileError as exc:
+            con.execute("DELETE FROM _lines WHERE file_id = ?", [file_id])
+            _fail(result, str(exc))
+        except duckdb.Error as exc:
+            con.execute("DELETE FROM _lines WHERE file_id = ?", [file_id])
+            _fail(result, f"{path.name}: cannot be read: {exc}".splitlines()[0])
+    return results
+
+
+_EVENT_INSERT_COLUMNS = (
+    ["event_id", "event_type", "is_known_event_type", "event_ts"]
+    + [f.column for f in event_rules.TOP_FIELDS if f.column not in
+       ("event_id", "event_type", "timestamp_text", "data")]
+    + [f.column for f in event_rules.DATA_FIELDS]
+    + ["data", "extra"]
+)
+
+
+def _swap_events(
+    con: duckdb.DuckDBPyConnection,
+    day: ExportDay,
+    results: list[FileResult],
+    load_id: str,
+    loaded_at: datetime,
+) -> None:
+    """Replace the day's rows in raw.events and raw.rejects; recompute is_current."""
+    d = day.export_date.isoformat()
+    known_types = ", ".join(f"'{t}'" for t in EVENT_TYPES)
+    con.execute("CREATE OR REPLACE TEMP TABLE _files (file_id INTEGER, source_file VARCHAR)")
+    con.executemany(
+        "INSERT INTO _files VALUES (?, ?)", [(i, r.source_file) for i, r in enumerate(results)]
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _old_ids AS "
+        "SELECT DISTINCT event_id FROM raw.events WHERE export_date = ?",
+        [d],
+    )
+    con.execute("DELETE FROM raw.events WHERE export_date = ?", [d])
+    con.execute("DELETE FROM raw.rejects WHERE entity = 'events' AND export_date = ?", [d])
+    select_cols = ", ".join(
+        f"event_type IN ({known_types})" if c == "is_known_event_type" else f"p.{c}"
+        for c in _EVENT_INSERT_COLUMNS
+    )
+    con.execute(
+        f"""
+        INSERT INTO raw.events ({", ".join(_EVENT_INSERT_COLUMNS)},
+                                export_date, source_file, source_line, load_id, loaded_at,
+                                is_current)
+        SELECT {select_cols}, DATE '{d}', f.source_file, p.line_number, ?, ?, true
+        FROM _parsed p JOIN _files f USING (file_id)
+        WHERE p.reason_code IS NULL
+        """,
+        [load_id, loaded_at],
+    )
+    con.execute(
+        f"""
+        INSERT INTO raw.rejects
+        SELECT 'events', DATE '{d}', f.source_file, p.line_number, p.reason_code, p.reason,
+               p.raw, ?, ?
+        FROM _parsed p JOIN _files f USING (file_id)
+        WHERE p.reason_code IS NOT NULL
+        """,
+        [load_id, loaded_at],
+    )
+    _recompute_current(
+        con,
+        "raw.events",
+        ("event_id",),
+        f"SELECT event_id FROM _old_ids UNION SELECT event_id FROM raw.events "
+        f"WHERE export_date = DATE '{d}'",
+    )
+
+
+def _recompute_current(
+    con: duckdb.DuckDBPyConnection, table: str, key: tuple[str, ...], affected_keys_sql: str
+) -> None:
+    """Set is_current on every copy of the affected keys: latest export date, file, line wins."""
+    keys = ", ".join(key)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _ranked AS
+        SELECT export_date, source_file, source_line,
+               row_number() OVER (
+                   PARTITION BY {keys}
+                   ORDER BY export_date DESC, source_file DESC, source_line DESC
+               ) = 1 AS current_copy
+        FROM {table}
+        WHERE ({keys}) IN (SELECT DISTINCT {keys} FROM ({affected_keys_sql}))
+        """
+    )
+    con.execute(
+        f"""
+        UPDATE {table} AS t SET is_current = r.current_copy
+        FROM _ranked r
+        WHERE t.export_date = r.export_date AND t.source_file = r.source_file
+          AND t.source_line = r.source_line AND t.is_current <> r.current_copy
+        """
+    )
+
+
+def _count_outcomes(
+    con: duckdb.DuckDBPyConnection, table: str, entity: str, day: ExportDay,
+    results: list[FileResult],
+) -> dict[str, int]:
+    """Fill loaded/duplicates/rejected per file from the tables; return rejects by reason."""
+    d = day.export_date.isoformat()
+    per_file = {
+        row[0]: row[1:]
+        for row in con.execute(
+            f"SELECT source_file, count(*) FILTER (WHERE is_current), "
+            f"count(*) FILTER (WHERE NOT is_current) FROM {table} "
+            f"WHERE export_date = ? GROUP BY 1",
+            [d],
+        ).fetchall()
+    }
+    rejected = {
+        row[0]: row[1]
+        for row in con.execute(
+            "SELECT source_file, count(*) FROM raw.rejects WHERE entity = ? AND export_date = ? "
+            "GROUP BY 1",
+            [entity, d],
+        ).fetchall()
+    }
+    for r in results:
+        if r.status in ("failed", "ignored"):
+            continue
+        r.loaded, r.duplicates = per_file.get(r.source_file, (0, 0))
+        r.rejected = rejected.get(r.source_file, 0)
+    return {
+        row[0]: row[1]
+        for row in con.execute(
+            "SELECT reason_code, count(*) FROM raw.rejects WHERE entity = ? AND export_date = ? "
+            "GROUP BY 1 ORDER BY 1",
+            [entity, d],
+        ).fetchall()
+    }
+
+
+def _records_read_from_stage(con: duckdb.DuckDBPyConnection, results: list[FileResult]) -> None:
+    counts = dict(con.execute("SELECT file_id, count(*) FROM _lines GROUP BY 1").fetchall())
+    for file_id, r in enumerate(results):
+        if r.status == "loaded":
+            r.records_read = int(counts.get(file_id, 0))
+
+
+def _write_audit(
+    con: duckdb.DuckDBPyConnection, result: DayLoadResult, run_id: str | None
+) -> None:
+    rows = [
+        (
+            result.load_id, run_id, result.entity, result.export_date, f.source_file,
+            f.file_format, f.file_bytes, f.file_mtime, f.status, f.message, f.records_read,
+            f.blank_lines, f.loaded, f.rejected, f.duplicates, result.started_at,
+            result.finished_at,
+        )
+        for f in result.files
+    ]
+    if rows:
+        con.executemany(
+            "INSERT INTO raw.load_audit VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+
+def _in_transaction(con: duckdb.DuckDBPyConnection, work: Callable[[], None]) -> None:
+    con.execute("BEGIN TRANSACTION")
+    try:
+        work()
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def load_events_day(
+    con: duckdb.DuckDBPyConnection,
+    root: Path,
+    day: ExportDay,
+    *,
+    run_id: str | None = None,
+    late_days: int = 7,
+    future_days: int = 1,
+    progress: Progress | None = None,
+) -> DayLoadResult:
+    """Load (or reload) one export day of events."""
+    result = DayLoadResult(EVENTS, day.export_date, uuid.uuid4().hex, _now())
+    result.files = _stage_event_files(con, root, day, progress)
+    _records_read_from_stage(con, result.files)
+    if progress:
+        progress(f"events {day.export_date}: validating {result.total('records_read'):,} lines")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _parsed AS "
+        + event_rules.parse_sql(
+            "_lines",
+            export_date=day.export_date.isoformat(),
+            late_days=late_days,
+            future_days=future_days,
+        )
+    )
+    con.execute("DROP TABLE _lines")
+
+    def swap() -> None:
+        _swap_events(con, day, result.files, result.load_id, result.started_at)
+        result.rejects_by_reason = _count_outcomes(con, "raw.events", EVENTS, day, result.files)
+        result.finished_at = _now()
+        _write_audit(con, result, run_id)
+
+    _in_transaction(con, swap)
+    for name in ("_parsed", "_files", "_old_ids", "_ranked"):
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+    return result
+
+
+# --- platform ----------------------------------------------------------------------
+
+
+def _read_header(path: Path) -> list[str]:
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rb") as fh:  # type: ignore[operator]
+            first = fh.readline()
+    except (OSError, EOFError) as exc:
+        raise UnreadableFileError(f"{path.name}: cannot read: {exc}") from exc
+    if not first.strip():
+        raise UnreadableFileError(f"{path.name}: empty file: no header row")
+    try:
+        text = first.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UnreadableFileError(f"{path.name}: header is not valid UTF-8") from exc
+    return next(csv.reader(io.StringIO(text)))
+
+
+def _stage_csv(
+    con: duckdb.DuckDBPyConnection, entity: PlatformEntity, file_id: int, path: Path,
+    result: FileResult,
+) -> None:
+    """Read one CSV into _rows_<file_id> typed, and its structural rejects into _csv_rejects."""
+    header = [h.strip() for h in _read_header(path)]
+    if len(set(header)) != len(header):
+        dupes = sorted({h for h in header if header.count(h) > 1})
+        raise UnreadableFileError(f"{path.name}: duplicate header columns {', '.join(dupes)}")
+    missing = [c for c in entity.required if c not in header]
+    if missing:
+        raise UnreadableFileError(
+            f"{path.name}: header lacks required columns {', '.join(missing)} "
+            f"(has {', '.join(header)})"
+        )
+    columns = "{" + ", ".join(f"'{h.replace(chr(39), chr(39) * 2)}': 'VARCHAR'" for h in header) + "}"
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _csv_raw AS
+        SELECT row_number() OVER () AS good_row, *
+        FROM read_csv(?, header = true, auto_detect = false, columns = {columns},
+                      delim = ',', quote = '"', escape = '"', store_rejects = true,
+                      rejects_scan = '_csv_scan', rejects_table = '_csv_errors',
+                      strict_mode = true, parallel = false)
+        """,
+        [str(path)],
+    )
+    # number good rows as DuckDB numbers rejected ones: records counted from the header (1)
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _csv_numbered AS
+        WITH positions AS (
+            SELECT p, row_number() OVER (ORDER BY p) AS good_row
+            FROM range(2, (SELECT count(*) FROM _csv_raw)
+                          + (SELECT count(DISTINCT line) FROM _csv_errors) + 2) t(p)
+            WHERE p NOT IN (SELECT line FROM _csv_errors)
+        )
+        SELECT positions.p AS record_number, _csv_raw.* EXCLUDE (good_row)
+        FROM _csv_raw JOIN positions USING (good_row)
+        """
+    )
+    present = {c for c in entity.columns if c in header}
+    extra_cols = [h for h in header if h not in entity.columns]
+    extra = (
+        "to_json(struct_pack(" + ", ".join(f'"{h}" := "{h}"' for h in extra_cols) + "))"
+        if extra_cols else "NULL::JSON"
+    )
+    con.execute(
+        f"""
+        INSERT INTO _platform_parsed
+        SELECT {file_id} AS file_id, p.*, r.extra, r.raw
+        FROM ({platform_rules.parse_sql(entity, "_csv_numbered", present)}) p
+        JOIN (SELECT record_number, {extra} AS extra,
+                     json_merge_patch(to_json(c), '{{"record_number": null}}')::VARCHAR AS raw
+              FROM _csv_numbered c) r USING (record_number)
+        """
+    )
+    con.execute(
+        f"""
+        INSERT INTO _platform_parsed (file_id, record_number, reason_code, reason, raw)
+        SELECT {file_id}, line,
+               CASE {" ".join(f"WHEN first(error_type ORDER BY column_idx) = '{k}' THEN '{v}'"
+                              for k, v in CSV_ERROR_REASONS.items())}
+                    ELSE 'malformed_csv' END,
+               first(error_message ORDER BY column_idx),
+               ltrim(first(csv_line), chr(10) || chr(13))
+        FROM _csv_errors GROUP BY line
+        """
+    )
+    result.records_read = con.execute(
+        "SELECT count(*) FROM _platform_parsed WHERE file_id = ?", [file_id]
+    ).fetchone()[0]
+    con.execute("DROP TABLE IF EXISTS _csv_errors")
+    con.execute("DROP TABLE IF EXISTS _csv_scan")
+
+
+def _platform_stage_ddl(entity: PlatformEntity) -> str:
+    cols = ", ".join(f'"{c}" {COLUMN_SQL_TYPES[k]}' for c, k in entity.columns.items())
+    return (
+        "CREATE OR REPLACE TEMP TABLE _platform_parsed (file_id INTEGER, record_number BIGINT, "
+        f"reason_code VARCHAR, reason VARCHAR, {cols}, extra JSON, raw VARCHAR)"
+    )
+
+
+def load_platform_day(
+    con: duckdb.DuckDBPyConnection,
+    root: Path,
+    day: ExportDay,
+    *,
+    run_id: str | None = None,
+    progress: Progress | None = None,
+) -> DayLoadResult:
+    """Load (or reload) one export day of a platform entity."""
+    entity = PLATFORM_BY_NAME[day.entity]
+    result = DayLoadResult(entity.name, day.export_date, uuid.uuid4().hex, _now())
+    con.execute(_platform_stage_ddl(entity))
+    for file_id, path in enumerate(day.files):
+        fr = _new_file_result(root, path)
+        result.files.append(fr)
+        if progress:
+            progress(f"{entity.name} {day.export_date}: reading {path.name}")
+        if file_format(path) not in CSV_FORMATS:
+            fr.status = "ignored"
+            fr.message = "not a platform file of contract v1 (.csv, .csv.gz)"
+            continue
+        try:
+            _stage_csv(con, entity, file_id, path, fr)
+        except (UnreadableFileError, duckdb.Error) as exc:
+            con.execute("DELETE FROM _platform_parsed WHERE file_id = ?", [file_id])
+            for name in ("_csv_errors", "_csv_scan"):
+                con.execute(f"DROP TABLE IF EXISTS {name}")
+            _fail(fr, str(exc).splitlines()[0])
+
+    d = day.export_date.isoformat()
+    loaded_files = [f for f in result.files if f.status == "loaded"]
+    superseded_by: date | None = None
+    if entity.kind == "snapshot":
+        newest = con.execute(f"SELECT max(export_date) FROM {entity.table}").fetchone()[0]
+        if newest is not None and newest > day.export_date:
+            superseded_by = newest
+
+    def swap() -> None:
+        con.execute("CREATE OR REPLACE TEMP TABLE _files (file_id INTEGER, source_file VARCHAR)")
+        con.executemany(
+            "INSERT INTO _files VALUES (?, ?)",
+            [(i, r.source_file) for i, r in enumerate(result.files)],
+        )
+        con.execute("DELETE FROM raw.rejects WHERE entity = ? AND export_date = ?", [entity.name, d])
+        con.execute(
+            """
+            INSERT INTO raw.rejects
+            SELECT ?, ?, f.source_file, p.record_number, p.reason_code, p.reason, p.raw, ?, ?
+            FROM _platform_parsed p JOIN _files f USING (file_id)
+            WHERE p.reason_code IS NOT NULL
+            """,
+            [entity.name, d, result.load_id, result.started_at],
+        )
+        replace = entity.kind == "increment" or (superseded_by is None and loaded_files)
+        if replace:
+            cols = ", ".join(f'"{c}"' for c in entity.columns)
+            if entity.kind == "snapshot":
+                con.execute(f"DELETE FROM {entity.table}")
+            else:
+                con.execute(
+                    f"CREATE OR REPLACE TEMP TABLE _old_keys AS SELECT DISTINCT "
+                    f"{', '.join(entity.key)} FROM {entity.table} WHERE export_date = ?",
+                    [d],
+                )
+                con.execute(f"DELETE FROM {entity.table} WHERE export_date = ?", [d])
+            con.execute(
+                f"""
+                INSERT INTO {entity.table} ({cols}, extra, export_date, source_file, source_line,
+                                            load_id, loaded_at, is_current)
+                SELECT {", ".join(f"p.{c}" for c in entity.columns)}, p.extra, DATE '{d}',
+                       f.source_file, p.record_number, ?, ?, true
+                FROM _platform_parsed p JOIN _files f USING (file_id)
+                WHERE p.reason_code IS NULL
+                """,
+                [result.load_id, result.started_at],
+            )
+            keys = ", ".join(entity.key)
+            affected = f"SELECT {keys} FROM {entity.table} WHERE export_date = DATE '{d}'"
+            if entity.kind == "increment":
+                affected += f" UNION SELECT {keys} FROM _old_keys"
+            _recompute_current(con, entity.table, entity.key, affected)
+            result.rejects_by_reason = _count_outcomes(
+                con, entity.table, entity.name, day, result.files
+            )
+        else:
+            # nothing replaced: a newer snapshot is loaded, or every file failed
+            counts = dict(
+                con.execute(
+                    "SELECT file_id, count(*) FILTER (WHERE reason_code IS NULL) "
+                    "FROM _platform_parsed GROUP BY 1"
+                ).fetchall()
+            )
+            rej = dict(
+                con.execute(
+                    "SELECT file_id, count(*) FILTER (WHERE reason_code IS NOT NULL) "
+                    "FROM _platform_parsed GROUP BY 1"
+                ).fetchall()
+            )
+            for i, fr in enumerate(result.files):
+                if fr.status != "loaded":
+                    continue
+                fr.rejected = int(rej.get(i, 0))
+                fr.duplicates = int(counts.get(i, 0))
+                if superseded_by is not None:
+                    fr.status = "superseded"
+                    fr.message = f"a newer snapshot ({superseded_by}) is already loaded"
+        result.finished_at = _now()
+        _write_audit(con, result, run_id)
+
+    _in_transaction(con, swap)
+    for name in ("_platform_parsed", "_files", "_old_keys", "_ranked", "_csv_raw",
+                 "_csv_numbered"):
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+    return result
+
+
+def load_day(
+    con: duckdb.DuckDBPyConnection,
+    root: Path,
+    day: ExportDay,
+    *,
+    run_id: str | None = None,
+    late_days: int = 7,
+    future_days: int = 1,
+    progress: Progress | None = None,
+) -> DayLoadResult:
+    """Load one complete export day of any entity."""
+    if not day.complete:
+        raise ValueError(
+            f"{day.entity} export day {day.export_date} is not complete: no _SUCCESS in {day.path}"
+        )
+    if day.entity == EVENTS:
+        return load_events_day(
+            con, root, day, run_id=run_id, late_days=late_days, future_days=future_days,
+            progress=progress,
+        )
+    return load_platform_day(con, root, day, run_id=run_id, progress=progress)

@@ -1,0 +1,1 @@
+"""Dagster orchestration of Insights Warehouse: assets, resources, jobs, schedules, sensors, CLI."""

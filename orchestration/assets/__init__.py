@@ -1,0 +1,1 @@
+"""Dagster assets: landing files, raw tables, dbt models."""

@@ -1,0 +1,334 @@
+"""``insights``: generate sample exports, run the pipeline, show what is loaded.
+
+Paths come from INSIGHTS_LANDING_DIR, INSIGHTS_WAREHOUSE and DAGSTER_HOME (defaults
+under ./data); settings from config/settings.yaml (INSIGHTS_SETTINGS).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import time
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from orchestration.settings import (
+    DBT_PROJECT_DIR,
+    ENV_LANDING,
+    ENV_WAREHOUSE,
+    PROJECT_ROOT,
+    env_path,
+    export_path_defaults,
+    load_settings,
+)
+
+app = typer.Typer(
+    help=__doc__,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+console = Console(stderr=True)
+log = logging.getLogger("insights")
+
+DEMO_DAYS = 60
+DEMO_USERS = 1500
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+
+
+def _parse_date(value: str | None, name: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{name} must be YYYY-MM-DD, got {value!r}") from None
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    """Insights Warehouse: raw exports -> DuckDB -> dbt marts, orchestrated by Dagster."""
+    _setup_logging(verbose)
+    export_path_defaults()
+
+
+def _generate(
+    landing: Path,
+    *,
+    seed: int,
+    users: int | None,
+    events: int | None,
+    days: int,
+    start_date: date | None,
+    faults: bool,
+    clean: bool,
+) -> None:
+    from sample_exports import generate_exports
+
+    if clean and landing.exists():
+        shutil.rmtree(landing)
+    kwargs = {"seed": seed, "users": users, "target_events": events, "days": days,
+              "faults": faults}
+    if start_date is not None:
+        kwargs["start_date"] = start_date
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        summary = generate_exports(landing, progress=progress, **kwargs)
+    written = getattr(summary, "events_written", None)
+    console.print(
+        f"[green]generated[/] {written:,} event lines over {summary.days} export days "
+        f"in {summary.seconds:.1f} s into {landing}"
+        if isinstance(written, int)
+        else f"[green]generated[/] sample exports into {landing}"
+    )
+
+
+@app.command()
+def generate(
+    landing: Annotated[
+        Path | None, typer.Option(help="Landing folder (default: INSIGHTS_LANDING_DIR).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same files.")] = 42,
+    users: Annotated[int | None, typer.Option(help="Number of users.")] = None,
+    events: Annotated[
+        int | None, typer.Option(help="Target number of events (instead of --users).")
+    ] = None,
+    days: Annotated[int, typer.Option(help="Number of export days.")] = DEMO_DAYS,
+    start_date: Annotated[
+        str | None, typer.Option(help="First export day, YYYY-MM-DD (default 2026-01-01).")
+    ] = None,
+    faults: Annotated[
+        bool, typer.Option(help="Plant the faults real exports have (bad lines, duplicates...).")
+    ] = True,
+    clean: Annotated[bool, typer.Option(help="Empty the landing folder first.")] = False,
+) -> None:
+    """Write sample raw exports (contract v1) into the landing folder."""
+    if users is not None and events is not None:
+        raise typer.BadParameter("give --users or --events, not both")
+    _generate(
+        landing or env_path(ENV_LANDING),
+        seed=seed,
+        users=users,
+        events=events,
+        days=days,
+        start_date=_parse_date(start_date, "--start-date"),
+        faults=faults,
+        clean=clean,
+    )
+
+
+def _run(start: date | None, end: date | None, reload: bool, verbose: bool) -> bool:
+    from orchestration.runner import execute, plan_run
+
+    landing, warehouse = env_path(ENV_LANDING), env_path(ENV_WAREHOUSE)
+    if not landing.is_dir():
+        console.print(f"[red]no landing folder at {landing}[/] (run `insights generate`)")
+        raise typer.Exit(2)
+    first = load_settings().ingest.first_export_date
+    plan = plan_run(landing, warehouse, start=start, end=end, reload=reload)
+    too_early = [d for d in plan.to_load if d < first]
+    if too_early:
+        console.print(
+            f"[red]export days before {first} cannot be loaded[/] ({too_early[0]} ...): "
+            "set ingest.first_export_date in the settings file"
+        )
+        raise typer.Exit(2)
+    for day in plan.incomplete:
+        console.print(f"[yellow]waiting:[/] {day.entity} {day.export_date} has no _SUCCESS yet")
+    if plan.to_load:
+        console.print(
+            f"loading {len(plan.to_load)} export days in {len(plan.ranges)} run(s) "
+            f"({plan.unchanged} day folders unchanged since their last load)"
+        )
+    else:
+        console.print("no new or changed export day: rebuilding the dbt models only")
+    started = time.perf_counter()
+    outcomes = execute(plan, reload=reload, log_level="DEBUG" if verbose else "INFO")
+    ok = all(o.success for o in outcomes)
+    for o in outcomes:
+        rng = f" {o.partition_range[0]}..{o.partition_range[1]}" if o.partition_range else ""
+        colour = "green" if o.success else "red"
+        console.print(f"[{colour}]{o.job}{rng}: {'success' if o.success else 'FAILED'}[/] "
+                      f"(run {o.run_id})")
+    console.print(f"took {time.perf_counter() - started:.1f} s")
+    return ok
+
+
+@app.command()
+def run(
+    start: Annotated[str | None, typer.Option(help="First export day, YYYY-MM-DD.")] = None,
+    end: Annotated[str | None, typer.Option(help="Last export day, YYYY-MM-DD.")] = None,
+    reload: Annotated[
+        bool, typer.Option(help="Reload days even when their files are unchanged.")
+    ] = False,
+    verbose: Annotated[bool, typer.Option(help="Show Dagster's debug events.")] = False,
+) -> None:
+    """Load every complete export day that is new or changed, then rebuild the marts.
+
+    With --start/--end, only export days in that range (inclusive) are considered.
+    Runs the Dagster jobs in this process; the runs show in `insights ui`.
+    """
+    ok = _run(_parse_date(start, "--start"), _parse_date(end, "--end"), reload, verbose)
+    _print_summary()
+    if not ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    users: Annotated[int, typer.Option(help="Number of users of the sample.")] = DEMO_USERS,
+    days: Annotated[int, typer.Option(help="Number of export days.")] = DEMO_DAYS,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+) -> None:
+    """Generate the sample exports (fresh landing folder) and run the whole pipeline."""
+    _generate(
+        env_path(ENV_LANDING), seed=seed, users=users, events=None, days=days,
+        start_date=None, faults=True, clean=True,
+    )
+    ok = _run(None, None, reload=False, verbose=False)
+    _print_summary()
+    if not ok:
+        raise typer.Exit(1)
+
+
+def _open_read_only():
+    from ingest.loader import connect
+
+    warehouse = env_path(ENV_WAREHOUSE)
+    if not warehouse.exists():
+        return None
+    try:
+        return connect(warehouse, read_only=True)
+    except Exception as exc:  # duckdb raises IOException while a writer holds the file
+        console.print(f"[red]cannot open {warehouse} read-only:[/] {exc}".splitlines()[0])
+        console.print("a run is probably writing it; try again when it has finished")
+        raise typer.Exit(3) from exc
+
+
+def _print_summary() -> None:
+    from orchestration.status import collect_status
+
+    con = _open_read_only()
+    try:
+        st = collect_status(con, env_path(ENV_WAREHOUSE), env_path(ENV_LANDING))
+    finally:
+        if con is not None:
+            con.close()
+    ev = st.entities.get("events")
+    table = Table(title="Insights Warehouse", show_header=False)
+    if ev:
+        table.add_row("events loaded (current)", f"{ev.rows_current:,}")
+        table.add_row("events rejected", f"{ev.rejected:,}")
+        table.add_row("events duplicates", f"{ev.duplicates:,}")
+        table.add_row("export days loaded", f"{ev.days_loaded} ({ev.first_day} .. {ev.last_day})")
+    table.add_row("marts built", ", ".join(f"{k} ({v:,} rows)" for k, v in st.marts.items())
+                  or "none")
+    table.add_row("warehouse", str(st.warehouse))
+    Console().print(table)
+
+
+@app.command()
+def status() -> None:
+    """What is loaded, rejected, failed and stale, per entity; the marts and their rows."""
+    from orchestration.status import collect_status
+
+    con = _open_read_only()
+    try:
+        st = collect_status(con, env_path(ENV_WAREHOUSE), env_path(ENV_LANDING))
+    finally:
+        if con is not None:
+            con.close()
+    out = Console()
+    out.print(f"warehouse: {st.warehouse}" + ("" if st.exists else " (not created yet)"))
+    out.print(f"landing:   {env_path(ENV_LANDING)}")
+    table = Table(title="Loaded export days")
+    for col in ("entity", "days", "first", "last", "current rows", "rejected", "duplicates",
+                "failed files", "pending", "stale", "incomplete"):
+        table.add_column(col, justify="left" if col == "entity" else "right")
+    for name, e in sorted(st.entities.items()):
+        table.add_row(
+            name, str(e.days_loaded), str(e.first_day or "-"), str(e.last_day or "-"),
+            f"{e.rows_current:,}", f"{e.rejected:,}", f"{e.duplicates:,}",
+            str(len(e.failed_files)), _days(e.pending_days), _days(e.stale_days),
+            _days(e.incomplete_days),
+        )
+    out.print(table)
+    if st.rejects_by_reason:
+        rej = Table(title="Rejects by reason (raw.rejects)")
+        rej.add_column("entity: reason")
+        rej.add_column("rows", justify="right")
+        for k, v in st.rejects_by_reason.items():
+            rej.add_row(k, f"{v:,}")
+        out.print(rej)
+    for e in st.entities.values():
+        for f in e.failed_files:
+            out.print(f"[red]failed file[/] {f}")
+    if st.unbalanced_files:
+        out.print(f"[red]files that do not reconcile:[/] {', '.join(st.unbalanced_files)}")
+    elif st.exists:
+        out.print("[green]every loaded file reconciles[/]: read = loaded + rejected + duplicates")
+    out.print("marts: " + (", ".join(f"{k} ({v:,} rows)" for k, v in st.marts.items())
+                           or "none built yet"))
+
+
+def _days(days: list[date]) -> str:
+    if not days:
+        return "-"
+    return f"{len(days)} ({min(days)}..{max(days)})" if len(days) > 1 else str(days[0])
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def dbt(ctx: typer.Context) -> None:
+    """Run a dbt command on the warehouse with the settings as vars: `insights dbt -- test`."""
+    from orchestration.dbt_args import passthrough_args
+
+    args = passthrough_args(ctx.args, load_settings().dbt_vars())
+    dbt_bin = shutil.which("dbt") or "dbt"
+    cmd = [dbt_bin, *args]
+    if args and not args[0].startswith("-"):
+        cmd += ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+    raise typer.Exit(subprocess.call(cmd))
+
+
+@app.command()
+def ui(port: Annotated[int, typer.Option(help="Port of the Dagster UI.")] = 3000) -> None:
+    """Start the Dagster UI (`dagster dev`) on this project, with the runs `insights run` made."""
+    from orchestration.runner import ensure_dagster_home
+
+    ensure_dagster_home()
+    cmd = ["dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-p", str(port)]
+    console.print(f"DAGSTER_HOME={os.environ['DAGSTER_HOME']} {' '.join(cmd)}")
+    raise typer.Exit(subprocess.call(cmd, cwd=PROJECT_ROOT))
+
+
+if __name__ == "__main__":
+    app()

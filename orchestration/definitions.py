@@ -1,0 +1,24 @@
+"""The one Definitions object of Insights Warehouse (``dagster dev -w workspace.yaml``)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from orchestration.assets.dbt import dbt_models, dbt_resource
+from orchestration.assets.ingest import audit_specs, ingest_assets, landing_specs
+from orchestration.jobs import refresh_job, transform_job
+from orchestration.resources import default_resources
+from orchestration.schedules import daily_refresh_schedule
+from orchestration.sensors import landing_sensor
+from orchestration.settings import export_path_defaults
+
+export_path_defaults()
+
+defs = dg.Definitions(
+    assets=[*landing_specs(), *ingest_assets, *audit_specs(), dbt_models],
+    jobs=[refresh_job, transform_job],
+    schedules=[daily_refresh_schedule],
+    sensors=[landing_sensor],
+    resources={**default_resources(), "dbt": dbt_resource()},
+    executor=dg.in_process_executor,
+)

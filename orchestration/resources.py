@@ -1,0 +1,65 @@
+"""Dagster resources: the DuckDB warehouse (serialized writers) and the landing folder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from ingest.loader import connect, ensure_schema
+from orchestration.locking import writer_lock
+from orchestration.settings import ENV_LANDING, ENV_WAREHOUSE, load_settings
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The DuckDB warehouse file. Path from INSIGHTS_WAREHOUSE, limits from the settings."""
+
+    path: str
+    lock_timeout_s: float = 3600.0
+
+    @property
+    def file(self) -> Path:
+        return Path(self.path).expanduser().resolve()
+
+    @contextmanager
+    def write_lock(self, holder: str = "") -> Iterator[None]:
+        """Hold the writer lock without a connection (for dbt, which connects itself)."""
+        with writer_lock(self.file, timeout_s=self.lock_timeout_s, holder=holder):
+            yield
+
+    @contextmanager
+    def writer(self, holder: str = "") -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection under the writer lock, with the raw schema in place."""
+        limits = load_settings().duckdb
+        with self.write_lock(holder):
+            con = connect(
+                self.file,
+                threads=limits.threads,
+                memory_limit=limits.memory_limit,
+                temp_directory=limits.temp_directory,
+            )
+            try:
+                ensure_schema(con)
+                yield con
+            finally:
+                con.close()
+
+
+class LandingResource(dg.ConfigurableResource):
+    """The landing folder of raw exports. Path from INSIGHTS_LANDING_DIR."""
+
+    path: str
+
+    @property
+    def root(self) -> Path:
+        return Path(self.path).expanduser().resolve()
+
+
+def default_resources() -> dict[str, dg.ConfigurableResource]:
+    return {
+        "warehouse": WarehouseResource(path=dg.EnvVar(ENV_WAREHOUSE)),
+        "landing": LandingResource(path=dg.EnvVar(ENV_LANDING)),
+    }

@@ -1,0 +1,170 @@
+"""Run the Dagster jobs in this process, recorded in the Dagster instance the UI reads.
+
+The CLI's ``run`` and ``demo`` come here: they execute ``refresh_job`` (one run per
+contiguous range of export days) and ``transform_job`` exactly as the schedule and the
+sensor do, not a second code path.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import dagster as dg
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
+
+from ingest.landing import ExportDay, scan_landing
+from ingest.loader import connect
+from ingest.state import loaded_signatures, needs_load
+from orchestration.locking import writer_lock
+from orchestration.settings import ENV_DAGSTER_HOME, env_path
+
+log = logging.getLogger(__name__)
+
+DAGSTER_YAML = """\
+# Written by `insights`: one run at a time (DuckDB allows one writer), no telemetry.
+concurrency:
+  runs:
+    max_concurrent_runs: 1
+telemetry:
+  enabled: false
+"""
+
+
+def contiguous_ranges(days: Iterable[date]) -> list[tuple[date, date]]:
+    """Pure: sorted distinct days grouped into runs of consecutive days."""
+    ranges: list[tuple[date, date]] = []
+    for d in sorted(set(days)):
+        if ranges and ranges[-1][1] + timedelta(days=1) == d:
+            ranges[-1] = (ranges[-1][0], d)
+        else:
+            ranges.append((d, d))
+    return ranges
+
+
+@dataclass
+class RunPlan:
+    """Which export days a run loads, and what it leaves alone."""
+
+    to_load: list[date] = field(default_factory=list)
+    incomplete: list[ExportDay] = field(default_factory=list)
+    unchanged: int = 0
+
+    @property
+    def ranges(self) -> list[tuple[date, date]]:
+        return contiguous_ranges(self.to_load)
+
+
+def plan_run(
+    landing: Path,
+    warehouse: Path,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    reload: bool = False,
+) -> RunPlan:
+    """Complete export days in [start, end] that are new or changed (all of them if reload)."""
+    days = [
+        d
+        for d in scan_landing(landing)
+        if (start is None or d.export_date >= start) and (end is None or d.export_date <= end)
+    ]
+    loaded = {}
+    if warehouse.exists() and not reload:
+        with writer_lock(warehouse, holder="insights run (planning)"):
+            con = connect(warehouse, read_only=True)
+            try:
+                has_audit = con.execute(
+                    "SELECT count(*) FROM information_schema.tables "
+                    "WHERE table_schema = 'raw' AND table_name = 'load_audit'"
+                ).fetchone()[0]
+                if has_audit:
+                    loaded = loaded_signatures(con)
+            finally:
+                con.close()
+    plan = RunPlan()
+    wanted: set[date] = set()
+    for d in days:
+        if not d.complete:
+            plan.incomplete.append(d)
+        elif reload or needs_load(landing, d, loaded):
+            wanted.add(d.export_date)
+        else:
+            plan.unchanged += 1
+    plan.to_load = sorted(wanted)
+    return plan
+
+
+def ensure_dagster_home() -> Path:
+    """DAGSTER_HOME (default data/dagster_home) with a dagster.yaml, exported to the env."""
+    home = env_path(ENV_DAGSTER_HOME)
+    home.mkdir(parents=True, exist_ok=True)
+    cfg = home / "dagster.yaml"
+    if not cfg.exists():
+        cfg.write_text(DAGSTER_YAML)
+    os.environ[ENV_DAGSTER_HOME] = str(home)
+    return home
+
+
+def _run_config(reload: bool, log_level: str) -> dict:
+    from orchestration.assets.ingest import ingest_assets
+
+    cfg: dict = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    if reload:
+        cfg["ops"] = {
+            a.op.name: {"config": {"reload": True}} for a in ingest_assets
+        }
+    return cfg
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    job: str
+    success: bool
+    partition_range: tuple[date, date] | None = None
+
+
+def execute(
+    plan: RunPlan, *, reload: bool = False, log_level: str = "INFO"
+) -> list[RunOutcome]:
+    """Run refresh_job for each range of the plan; transform_job alone when nothing is new."""
+    ensure_dagster_home()
+    from orchestration.definitions import defs
+
+    instance = dg.DagsterInstance.get()
+    outcomes: list[RunOutcome] = []
+    if plan.ranges:
+        job = defs.resolve_job_def("refresh_job")
+        for first, last in plan.ranges:
+            log.info("refresh_job for export days %s .. %s", first, last)
+            result = job.execute_in_process(
+                instance=instance,
+                run_config=_run_config(reload, log_level),
+                tags={
+                    ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
+                    ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
+                    "insights/trigger": "cli",
+                },
+                raise_on_error=False,
+            )
+            outcomes.append(RunOutcome(result.run_id, job.name, result.success, (first, last)))
+            if not result.success:
+                break
+    else:
+        job = defs.resolve_job_def("transform_job")
+        result = job.execute_in_process(
+            instance=instance,
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+            tags={"insights/trigger": "cli"},
+            raise_on_error=False,
+        )
+        outcomes.append(RunOutcome(result.run_id, job.name, result.success))
+    return outcomes

@@ -1,0 +1,115 @@
+"""The one place for settings: ``config/settings.yaml`` plus environment variables.
+
+Paths come from environment variables (one variable per path, read by the Dagster
+resources, the CLI and dbt's ``profiles.yml`` alike), with defaults under ``data/`` of
+the current directory. Metric settings come from the YAML file and reach dbt as vars.
+
+| variable | default | what |
+|---|---|---|
+| INSIGHTS_SETTINGS | <repo>/config/settings.yaml | the settings file |
+| INSIGHTS_WAREHOUSE | data/warehouse.duckdb | the DuckDB warehouse (one writer at a time) |
+| INSIGHTS_LANDING_DIR | data/landing | the landing folder of raw exports |
+| DAGSTER_HOME | data/dagster_home | where Dagster records runs (the UI reads it) |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+DEFAULT_SETTINGS_FILE = PROJECT_ROOT / "config" / "settings.yaml"
+
+ENV_SETTINGS = "INSIGHTS_SETTINGS"
+ENV_WAREHOUSE = "INSIGHTS_WAREHOUSE"
+ENV_LANDING = "INSIGHTS_LANDING_DIR"
+ENV_DAGSTER_HOME = "DAGSTER_HOME"
+
+PATH_DEFAULTS = {
+    ENV_WAREHOUSE: Path("data") / "warehouse.duckdb",
+    ENV_LANDING: Path("data") / "landing",
+    ENV_DAGSTER_HOME: Path("data") / "dagster_home",
+}
+
+
+@dataclass(frozen=True)
+class DuckDBSettings:
+    threads: int | None = None
+    memory_limit: str | None = None
+    temp_directory: str | None = None
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    first_export_date: date = date(2025, 1, 1)
+    late_event_max_days: int = 7
+    future_tolerance_days: int = 1
+
+
+@dataclass(frozen=True)
+class Settings:
+    metrics: dict[str, Any] = field(default_factory=dict)
+    ingest: IngestSettings = IngestSettings()
+    duckdb: DuckDBSettings = DuckDBSettings()
+    source: Path | None = None
+
+    @property
+    def reporting_timezone(self) -> str:
+        return str(self.metrics.get("reporting_timezone", "UTC"))
+
+    def dbt_vars(self) -> dict[str, Any]:
+        """The vars every dbt invocation gets: the metric settings, flat."""
+        return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in self.metrics.items()}
+
+
+def parse_settings(raw: dict[str, Any], source: Path | None = None) -> Settings:
+    """Settings from the parsed YAML document (pure; unit-tested)."""
+    raw = raw or {}
+    unknown = set(raw) - {"metrics", "ingest", "duckdb"}
+    if unknown:
+        raise ValueError(f"unknown settings sections {sorted(unknown)} in {source}")
+    ingest_raw = dict(raw.get("ingest") or {})
+    if "first_export_date" in ingest_raw and not isinstance(ingest_raw["first_export_date"], date):
+        ingest_raw["first_export_date"] = date.fromisoformat(str(ingest_raw["first_export_date"]))
+    return Settings(
+        metrics=dict(raw.get("metrics") or {}),
+        ingest=IngestSettings(**ingest_raw),
+        duckdb=DuckDBSettings(**(raw.get("duckdb") or {})),
+        source=source,
+    )
+
+
+def settings_path() -> Path:
+    return Path(os.environ.get(ENV_SETTINGS) or DEFAULT_SETTINGS_FILE)
+
+
+@lru_cache(maxsize=8)
+def _load(path: Path, mtime_ns: int) -> Settings:
+    with path.open(encoding="utf-8") as fh:
+        return parse_settings(yaml.safe_load(fh), path)
+
+
+def load_settings() -> Settings:
+    """The settings file in force (cached until the file changes)."""
+    path = settings_path()
+    return _load(path, path.stat().st_mtime_ns)
+
+
+def env_path(name: str) -> Path:
+    """An absolute path from its environment variable, or its default under ``data/``."""
+    value = os.environ.get(name)
+    return Path(value).expanduser().resolve() if value else PATH_DEFAULTS[name].resolve()
+
+
+def export_path_defaults() -> None:
+    """Put the resolved default paths into the environment, so subprocesses (dbt) and
+    Dagster resources read the same files as this process."""
+    for name in PATH_DEFAULTS:
+        os.environ[name] = str(env_path(name))

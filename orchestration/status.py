@@ -1,0 +1,111 @@
+"""What is loaded, rejected and stale: the facts behind ``insights status``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from ingest.landing import scan_landing
+from ingest.state import loaded_signatures, needs_load
+
+
+@dataclass
+class EntityStatus:
+    entity: str
+    days_loaded: int = 0
+    first_day: date | None = None
+    last_day: date | None = None
+    rows_current: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    failed_files: list[str] = field(default_factory=list)
+    pending_days: list[date] = field(default_factory=list)  # complete, never loaded
+    stale_days: list[date] = field(default_factory=list)  # complete, files changed since load
+    incomplete_days: list[date] = field(default_factory=list)  # no _SUCCESS yet
+
+
+@dataclass
+class WarehouseStatus:
+    warehouse: Path
+    exists: bool
+    entities: dict[str, EntityStatus] = field(default_factory=dict)
+    rejects_by_reason: dict[str, int] = field(default_factory=dict)
+    unbalanced_files: list[str] = field(default_factory=list)
+    marts: dict[str, int] = field(default_factory=dict)
+
+
+LATEST_LOADS = """
+WITH latest AS (
+    SELECT entity, export_date, arg_max(load_id, finished_at) AS load_id
+    FROM raw.load_audit GROUP BY ALL
+)
+SELECT a.* FROM raw.load_audit a JOIN latest USING (entity, export_date, load_id)
+"""
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
+            "AND table_name = ?",
+            [schema, table],
+        ).fetchone()[0]
+    )
+
+
+def collect_status(con: duckdb.DuckDBPyConnection | None, warehouse: Path, landing: Path
+                   ) -> WarehouseStatus:
+    status = WarehouseStatus(warehouse=warehouse, exists=con is not None)
+    loaded = {}
+    if con is not None and _has_table(con, "raw", "load_audit"):
+        loaded = loaded_signatures(con)
+        for entity, days, first, last, rejected, dups in con.execute(
+            f"""
+            SELECT entity, count(DISTINCT export_date), min(export_date), max(export_date),
+                   sum(rejected), sum(duplicates)
+            FROM ({LATEST_LOADS}) WHERE status <> 'ignored' GROUP BY 1 ORDER BY 1
+            """
+        ).fetchall():
+            st = status.entities.setdefault(entity, EntityStatus(entity))
+            st.days_loaded, st.first_day, st.last_day = days, first, last
+            st.rejected, st.duplicates = int(rejected or 0), int(dups or 0)
+        for entity, name, message in con.execute(
+            f"SELECT entity, source_file, message FROM ({LATEST_LOADS}) WHERE status = 'failed'"
+        ).fetchall():
+            status.entities[entity].failed_files.append(f"{name}: {message}")
+        for entity, st in status.entities.items():
+            table = f"raw.{entity}"
+            st.rows_current = con.execute(
+                f"SELECT count(*) FROM {table} WHERE is_current"
+            ).fetchone()[0]
+        status.rejects_by_reason = dict(
+            con.execute(
+                "SELECT entity || ': ' || reason_code, count(*) FROM raw.rejects "
+                "GROUP BY 1 ORDER BY 2 DESC"
+            ).fetchall()
+        )
+        status.unbalanced_files = [
+            r[0]
+            for r in con.execute(
+                f"SELECT source_file FROM ({LATEST_LOADS}) "
+                "WHERE status = 'loaded' AND records_read <> loaded + rejected + duplicates"
+            ).fetchall()
+        ]
+    if con is not None:
+        for (table,) in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' "
+            "ORDER BY 1"
+        ).fetchall():
+            status.marts[table] = con.execute(f'SELECT count(*) FROM marts."{table}"').fetchone()[0]
+    for day in scan_landing(landing):
+        st = status.entities.setdefault(day.entity, EntityStatus(day.entity))
+        if not day.complete:
+            st.incomplete_days.append(day.export_date)
+        elif (day.entity, day.export_date) not in loaded:
+            st.pending_days.append(day.export_date)
+        elif needs_load(landing, day, loaded):
+            st.stale_days.append(day.export_date)
+    return status

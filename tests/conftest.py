@@ -1,0 +1,84 @@
+"""Shared fixtures: an isolated data folder per test (landing, warehouse, Dagster home)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh data folder, with every path variable pointing into it."""
+    data = tmp_path / "data"
+    (data / "landing").mkdir(parents=True)
+    monkeypatch.setenv("INSIGHTS_LANDING_DIR", str(data / "landing"))
+    monkeypatch.setenv("INSIGHTS_WAREHOUSE", str(data / "warehouse.duckdb"))
+    monkeypatch.setenv("DAGSTER_HOME", str(data / "dagster_home"))
+    return data
+
+
+def event(event_id: str, ts: str, event_type: str = "user_message", **fields) -> dict:
+    """A contract-valid event with the given id and timestamp."""
+    out = {
+        "event_id": event_id,
+        "event_type": event_type,
+        "timestamp": ts,
+        "session_id": fields.pop("session_id", "s1"),
+        "user_id": fields.pop("user_id", "u1"),
+    }
+    out.update(fields)
+    return out
+
+
+LineSpec = dict | str | bytes
+
+
+def _encode(line: LineSpec) -> bytes:
+    if isinstance(line, dict):
+        return json.dumps(line).encode()
+    if isinstance(line, str):
+        return line.encode()
+    return line
+
+
+@pytest.fixture
+def write_events() -> Callable[..., Path]:
+    """Write an events file: write_events(landing, '2026-01-05', 'a.ndjson', [lines])."""
+
+    def _write(
+        landing: Path, day: str, name: str, lines: list[LineSpec], *, complete: bool = True
+    ) -> Path:
+        folder = landing / "events" / day
+        folder.mkdir(parents=True, exist_ok=True)
+        payload = b"\n".join(_encode(x) for x in lines) + b"\n"
+        path = folder / name
+        path.write_bytes(gzip.compress(payload, mtime=0) if name.endswith(".gz") else payload)
+        if complete:
+            (folder / "_SUCCESS").touch()
+        return path
+
+    return _write
+
+
+@pytest.fixture
+def write_platform() -> Callable[..., Path]:
+    """Write a platform CSV: write_platform(landing, 'users', '2026-01-05', 'csv text')."""
+
+    def _write(
+        landing: Path, entity: str, day: str, text: str | bytes, *, complete: bool = True,
+        name: str | None = None,
+    ) -> Path:
+        folder = landing / "platform" / entity / day
+        folder.mkdir(parents=True, exist_ok=True)
+        data = text.encode() if isinstance(text, str) else text
+        path = folder / (name or f"{entity}.csv")
+        path.write_bytes(gzip.compress(data, mtime=0) if path.name.endswith(".gz") else data)
+        if complete:
+            (folder / "_SUCCESS").touch()
+        return path
+
+    return _write

@@ -1,0 +1,274 @@
+"""Loading export days into the raw layer: formats, rejects, dedupe, reconciliation,
+idempotence and atomicity (ingest.loader on real DuckDB files)."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ingest import loader
+from ingest.landing import export_day, scan_landing
+from ingest.loader import connect, ensure_schema, load_day
+
+from .conftest import event
+
+
+@pytest.fixture
+def con(tmp_path: Path):
+    c = connect(tmp_path / "wh.duckdb")
+    ensure_schema(c)
+    yield c
+    c.close()
+
+
+def load(con, landing: Path, entity: str, day: str):
+    found = export_day(landing, entity, date.fromisoformat(day))
+    assert found is not None
+    return load_day(con, landing, found)
+
+
+def table_hash(con, table: str) -> str:
+    """Content hash of a table, without the columns that name a load."""
+    rows = con.execute(
+        f"SELECT * EXCLUDE (load_id, loaded_at) FROM {table} ORDER BY ALL"
+        if table != "raw.rejects"
+        else "SELECT * EXCLUDE (load_id, rejected_at) FROM raw.rejects ORDER BY ALL"
+    ).fetchall()
+    return hashlib.sha256(repr(rows).encode()).hexdigest()
+
+
+def current(con, sql_where: str = "true") -> list[tuple]:
+    return con.execute(
+        f"SELECT event_id, export_date, source_file FROM raw.events "
+        f"WHERE is_current AND {sql_where} ORDER BY event_id"
+    ).fetchall()
+
+
+def test_ndjson_gzip_and_parquet_load_alike(con, tmp_path, write_events):
+    landing = tmp_path / "landing"
+    write_events(landing, "2026-03-10", "a.ndjson", [event("a1", "2026-03-10T01:00:00Z")])
+    write_events(landing, "2026-03-10", "b.ndjson.gz", [event("b1", "2026-03-10T02:00:00Z")])
+    folder = landing / "events" / "2026-03-10"
+    duckdb.sql(
+        "COPY (SELECT 'p1' AS event_id, 'lesson_started' AS event_type, "
+        "'2026-03-10T03:00:00+01:00' AS timestamp, 's9' AS session_id, 'u2' AS user_id, "
+        "'{\"topic\": \"algebra\"}' AS data) "
+        f"TO '{folder / 'c.parquet'}' (FORMAT parquet)"
+    )
+    result = load(con, landing, "events", "2026-03-10")
+    assert {f.file_format: f.loaded for f in result.files} == {
+        "ndjson": 1, "ndjson.gz": 1, "parquet": 1
+    }
+    topic, ts = con.execute(
+        "SELECT topic, event_ts::VARCHAR FROM raw.events WHERE event_id = 'p1'"
+    ).fetchone()
+    assert (topic, ts) == ("algebra", "2026-03-10 02:00:00")
+
+
+def test_bad_lines_are_rejected_with_file_line_reason_and_text(con, tmp_path, write_events):
+    landing = tmp_path / "landing"
+    write_events(
+        landing,
+        "2026-03-10",
+        "a.ndjson",
+        [
+            event("ok1", "2026-03-10T01:00:00Z"),
+            "{broken",
+            b'{"event_id": "x\xff", "event_type": "error"}',
+            event("neg", "2026-03-10T01:00:00Z", duration_ms=-3),
+            "",
+            event("ok2", "2026-03-10T01:00:00Z"),
+        ],
+    )
+    result = load(con, landing, "events", "2026-03-10")
+    (f,) = result.files
+    assert (f.records_read, f.loaded, f.rejected, f.duplicates, f.blank_lines) == (5, 2, 3, 0, 1)
+    rejects = con.execute(
+        "SELECT source_file, line_number, reason_code, raw_text FROM raw.rejects ORDER BY 2"
+    ).fetchall()
+    assert [(r[1], r[2]) for r in rejects] == [
+        (2, "invalid_json"), (3, "invalid_utf8"), (4, "out_of_range")
+    ]
+    assert rejects[0][0] == "events/2026-03-10/a.ndjson"
+    assert rejects[0][3] == "{broken"
+    assert "\\xFF" in rejects[1][3]  # invalid bytes kept visibly
+    assert result.rejects_by_reason == {"invalid_json": 1, "invalid_utf8": 1, "out_of_range": 1}
+
+
+def test_unreadable_files_fail_alone(con, tmp_path, write_events):
+    landing = tmp_path / "landing"
+    write_events(landing, "2026-03-10", "good.ndjson", [event("g1", "2026-03-10T01:00:00Z")])
+    folder = landing / "events" / "2026-03-10"
+    (folder / "broken.ndjson.gz").write_bytes(b"\x1f\x8b\x08 this is not gzip")
+    duckdb.sql(f"COPY (SELECT 'x' AS event_id) TO '{folder / 'noschema.parquet'}' (FORMAT parquet)")
+    (folder / "notes.txt").write_text("hello")
+    result = load(con, landing, "events", "2026-03-10")
+    by_name = {Path(f.source_file).name: f for f in result.files}
+    assert by_name["good.ndjson"].loaded == 1
+    assert by_name["broken.ndjson.gz"].status == "failed"
+    assert "broken.ndjson.gz" in by_name["broken.ndjson.gz"].message
+    assert by_name["noschema.parquet"].status == "failed"
+    assert "event_type" in by_name["noschema.parquet"].message
+    assert by_name["notes.txt"].status == "ignored"
+    audit = dict(con.execute("SELECT source_file, status FROM raw.load_audit").fetchall())
+    assert audit["events/2026-03-10/broken.ndjson.gz"] == "failed"
+
+
+def test_resent_and_late_events_latest_export_date_wins_in_any_load_order(
+    con, tmp_path, write_events
+):
+    landing = tmp_path / "landing"
+    write_events(landing, "2026-03-10", "a.ndjson", [
+        event("e1", "2026-03-10T01:00:00Z", channel="web"),
+        event("e2", "2026-03-10T02:00:00Z"),
+    ])
+    write_events(landing, "2026-03-12", "a.ndjson", [
+        event("e1", "2026-03-10T01:00:00Z", channel="mobile"),  # re-sent two days later
+        event("late", "2026-03-06T09:00:00Z"),  # 6 days late
+    ])
+    # load the later day first: the earlier copy must still lose
+    load(con, landing, "events", "2026-03-12")
+    first = load(con, landing, "events", "2026-03-10")
+    assert current(con) == [
+        ("e1", date(2026, 3, 12), "events/2026-03-12/a.ndjson"),
+        ("e2", date(2026, 3, 10), "events/2026-03-10/a.ndjson"),
+        ("late", date(2026, 3, 12), "events/2026-03-12/a.ndjson"),
+    ]
+    assert (first.files[0].loaded, first.files[0].duplicates) == (1, 1)
+    assert con.execute("SELECT channel FROM raw.events WHERE event_id='e1' AND is_current"
+                       ).fetchone() == ("mobile",)
+    # the later day's file is replaced without e1: the earlier copy counts again
+    write_events(landing, "2026-03-12", "a.ndjson", [event("late", "2026-03-06T09:00:00Z")])
+    load(con, landing, "events", "2026-03-12")
+    assert ("e1", date(2026, 3, 10), "events/2026-03-10/a.ndjson") in current(con)
+
+
+def test_duplicates_within_a_day_count_once_and_reconcile(con, tmp_path, write_events):
+    landing = tmp_path / "landing"
+    write_events(landing, "2026-03-10", "a.ndjson", [event("d", "2026-03-10T01:00:00Z")] * 3)
+    write_events(landing, "2026-03-10", "b.ndjson", [event("d", "2026-03-10T01:00:00Z")])
+    result = load(con, landing, "events", "2026-03-10")
+    assert con.execute("SELECT count(*) FROM raw.events WHERE is_current").fetchone() == (1,)
+    assert result.total("duplicates") == 3 and result.total("loaded") == 1
+    assert result.reconciles
+    assert con.execute(
+        "SELECT source_file FROM raw.events WHERE is_current"
+    ).fetchone() == ("events/2026-03-10/b.ndjson",)
+
+
+def test_reload_is_idempotent(con, tmp_path, write_events, write_platform):
+    landing = tmp_path / "landing"
+    write_events(landing, "2026-03-10", "a.ndjson", [
+        event("e1", "2026-03-10T01:00:00Z"), "{bad", event("e1", "2026-03-10T01:00:00Z"),
+    ])
+    write_platform(landing, "payments", "2026-03-10",
+                   "payment_id,user_id,program_id,amount,currency,paid_at,kind\n"
+                   "p1,u1,pr1,10.00,USD,2026-03-10T10:00:00Z,charge\n"
+                   "p2,u1,pr1,-1,USD,2026-03-10T10:00:00Z,charge\n")
+    for day in scan_landing(landing):
+        load_day(con, landing, day)
+    before = {t: table_hash(con, t) for t in ("raw.events", "raw.rejects", "raw.payments")}
+    for day in scan_landing(landing):
+        load_day(con, landing, day)
+    after = {t: table_hash(con, t) for t in ("raw.events", "raw.rejects", "raw.payments")}
+    assert before == after
+    # the audit keeps both loads
+    assert con.execute("SELECT count(DISTINCT load_id) FROM raw.load_audit").fetchone() == (4,)
+
+
+def test_failed_swap_leaves_previous_state(con, tmp_path, write_events, monkeypatch):
+    landing = tmp_path / "landing"
+    write_events(landing, "2026-03-10", "a.ndjson", [event("old", "2026-03-10T01:00:00Z")])
+    load(con, landing, "events", "2026-03-10")
+    before = table_hash(con, "raw.events")
+    write_events(landing, "2026-03-10", "a.ndjson", [event("new", "2026-03-10T01:00:00Z")])
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(loader, "_write_audit", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        load(con, landing, "events", "2026-03-10")
+    assert table_hash(con, "raw.events") == before
+    assert current(con)[0][0] == "old"
+
+
+def test_incomplete_day_is_refused(con, tmp_path, write_events):
+    landing = tmp_path / "landing"
+    write_events(landing, "2026-03-10", "a.ndjson", [event("e", "2026-03-10T01:00:00Z")],
+                 complete=False)
+    (day,) = scan_landing(landing)
+    assert not day.complete
+    with pytest.raises(ValueError, match="_SUCCESS"):
+        load_day(con, landing, day)
+
+
+USERS_HEADER = "user_id,email,display_name,signup_at,country,timezone,acquisition_channel,plan"
+
+
+def test_platform_csv_rejects_and_extra_columns(con, tmp_path, write_platform):
+    landing = tmp_path / "landing"
+    write_platform(
+        landing, "users", "2026-03-10",
+        (USERS_HEADER + ",referrer\r\n"
+         'u1,a@example.com,"Ann, ""A""",2026-01-01T00:00:00+01:00,US,UTC,ads,free,x\r\n'
+         "u2,b@example.com,Bo,not-a-date,DE,UTC,ads,pro,y\r\n"
+         "u3,c@example.com,Cy,2026-01-02,DE,UTC,ads,pro,z,surplus\r\n"
+         ",d@example.com,Di,2026-01-02,DE,UTC,ads,pro,w\r\n").encode()
+        + b"u5,e@example.com,E\xff,2026-01-02,DE,UTC,ads,pro,v\r\n",
+    )
+    result = load(con, landing, "users", "2026-03-10")
+    assert result.rejects_by_reason == {
+        "invalid_timestamp": 1, "missing_field": 1, "wrong_column_count": 1, "invalid_utf8": 1
+    }
+    assert result.reconciles and result.total("loaded") == 1
+    row = con.execute("SELECT user_id, display_name, signup_at::VARCHAR, extra FROM raw.users"
+                      ).fetchone()
+    assert row == ("u1", 'Ann, "A"', "2025-12-31 23:00:00", '{"referrer":"x"}')
+    lines = dict(con.execute(
+        "SELECT reason_code, line_number FROM raw.rejects WHERE entity = 'users'").fetchall())
+    assert lines == {"invalid_timestamp": 3, "wrong_column_count": 4, "missing_field": 5,
+                     "invalid_utf8": 6}
+
+
+def test_platform_header_without_required_column_fails_the_file(con, tmp_path, write_platform):
+    landing = tmp_path / "landing"
+    write_platform(landing, "payments", "2026-03-10", "payment_id,user_id\np1,u1\n")
+    result = load(con, landing, "payments", "2026-03-10")
+    (f,) = result.files
+    assert f.status == "failed" and "amount" in f.message and "payments.csv" in f.message
+
+
+def test_snapshots_replace_and_older_snapshot_never_wins(con, tmp_path, write_platform):
+    landing = tmp_path / "landing"
+    write_platform(landing, "creators", "2026-03-10",
+                   "creator_id,name,category,joined_at\nc1,Old,fitness,2025-01-01\n"
+                   "c2,Gone,yoga,2025-01-01\n")
+    write_platform(landing, "creators", "2026-03-11",
+                   "creator_id,name,category,joined_at\nc1,New,fitness,2025-01-01\n")
+    load(con, landing, "creators", "2026-03-10")
+    load(con, landing, "creators", "2026-03-11")
+    assert con.execute("SELECT creator_id, name FROM raw.creators").fetchall() == [("c1", "New")]
+    older = load(con, landing, "creators", "2026-03-10")  # backfill of an older snapshot
+    assert older.files[0].status == "superseded" and older.reconciles
+    assert con.execute("SELECT creator_id, name FROM raw.creators").fetchall() == [("c1", "New")]
+
+
+def test_increments_accumulate_and_dedupe_on_key(con, tmp_path, write_platform):
+    landing = tmp_path / "landing"
+    header = "payment_id,user_id,program_id,amount,currency,paid_at,kind\n"
+    write_platform(landing, "payments", "2026-03-10",
+                   header + "p1,u1,pr1,10,USD,2026-03-10T10:00:00Z,charge\n")
+    write_platform(landing, "payments", "2026-03-11",
+                   header + "p2,u1,pr1,5,EUR,2026-03-11T10:00:00Z,charge\n"
+                   "p1,u1,pr1,12,USD,2026-03-10T10:00:00Z,charge\n", name="payments.csv.gz")
+    load(con, landing, "payments", "2026-03-10")
+    load(con, landing, "payments", "2026-03-11")
+    rows = con.execute(
+        "SELECT payment_id, amount::DOUBLE FROM raw.payments WHERE is_current ORDER BY 1"
+    ).fetchall()
+    assert rows == [("p1", 12.0), ("p2", 5.0)]
