@@ -26,6 +26,7 @@ from orchestration.settings import (
     ENV_WAREHOUSE,
     PROJECT_ROOT,
     env_path,
+    export_duckdb_env,
     export_path_defaults,
     load_settings,
 )
@@ -44,11 +45,17 @@ DEMO_USERS = 1500
 
 
 def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
+    """Our own loggers to stderr; Dagster's runs log through Dagster's console logger."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
     )
+    for name in ("insights", "ingest", "orchestration", "sample_exports"):
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+        if not logger.handlers:
+            logger.addHandler(handler)
+        logger.propagate = False
 
 
 def _parse_date(value: str | None, name: str) -> date | None:
@@ -147,7 +154,8 @@ def generate(
 
 
 def _run(start: date | None, end: date | None, reload: bool, verbose: bool) -> bool:
-    from orchestration.runner import execute, plan_run
+    from orchestration.planning import plan_run
+    from orchestration.runner import execute
 
     landing, warehouse = env_path(ENV_LANDING), env_path(ENV_WAREHOUSE)
     if not landing.is_dir():
@@ -311,7 +319,9 @@ def dbt(ctx: typer.Context) -> None:
     """Run a dbt command on the warehouse with the settings as vars: `insights dbt -- test`."""
     from orchestration.dbt_args import passthrough_args
 
-    args = passthrough_args(ctx.args, load_settings().dbt_vars())
+    settings = load_settings()
+    export_duckdb_env(settings.duckdb)
+    args = passthrough_args(ctx.args, settings.dbt_vars())
     dbt_bin = shutil.which("dbt") or "dbt"
     cmd = [dbt_bin, *args]
     if args and not args[0].startswith("-"):

@@ -3,32 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 
 import dagster as dg
 
-from ingest.landing import ExportDay, scan_landing
+from ingest.landing import scan_landing
 from orchestration.jobs import refresh_job
+from orchestration.planning import plan_requests
 from orchestration.resources import LandingResource
-
-
-def plan_requests(
-    days: Iterable[ExportDay], cursor: dict[str, str]
-) -> tuple[list[str], dict[str, str]]:
-    """Pure: which export days to request (a new or changed fingerprint), and the new cursor.
-
-    The cursor maps ``<export date>`` to a fingerprint of every complete entity folder
-    of that day; incomplete folders are not part of it, so ``_SUCCESS`` arriving changes it.
-    """
-    per_day: dict[str, list[str]] = {}
-    for day in days:
-        if day.complete:
-            per_day.setdefault(day.export_date.isoformat(), []).append(
-                f"{day.entity}:{day.fingerprint()}"
-            )
-    new_cursor = {d: "|".join(sorted(parts)) for d, parts in per_day.items()}
-    wanted = sorted(d for d, fp in new_cursor.items() if cursor.get(d) != fp)
-    return wanted, new_cursor
 
 
 @dg.sensor(

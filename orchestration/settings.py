@@ -108,6 +108,23 @@ def env_path(name: str) -> Path:
     return Path(value).expanduser().resolve() if value else PATH_DEFAULTS[name].resolve()
 
 
+DUCKDB_ENV = {
+    "threads": "INSIGHTS_DUCKDB_THREADS",
+    "memory_limit": "INSIGHTS_DUCKDB_MEMORY_LIMIT",
+    "temp_directory": "INSIGHTS_DUCKDB_TEMP_DIR",
+}
+
+
+def export_duckdb_env(limits: DuckDBSettings) -> None:
+    """DuckDB limits of the settings file, for dbt's profiles.yml (which reads them)."""
+    for attr, name in DUCKDB_ENV.items():
+        value = getattr(limits, attr)
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = str(value)
+
+
 def export_path_defaults() -> None:
     """Put the resolved default paths into the environment, so subprocesses (dbt) and
     Dagster resources read the same files as this process."""

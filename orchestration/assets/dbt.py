@@ -5,7 +5,7 @@ keyed ``<schema>/<model>`` (staging, intermediate, marts). dbt data tests become
 checks.
 """
 
-from __future__ import annotations
+
 
 import logging
 import os
@@ -24,7 +24,12 @@ from dagster_dbt import (
 
 from orchestration.dbt_args import build_args, parse_args
 from orchestration.resources import WarehouseResource
-from orchestration.settings import DBT_PROJECT_DIR, ENV_WAREHOUSE, load_settings
+from orchestration.settings import (
+    DBT_PROJECT_DIR,
+    ENV_WAREHOUSE,
+    export_duckdb_env,
+    load_settings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +105,10 @@ def dbt_models(
     """Build the selected dbt models and run their tests (``dbt build``)."""
     # dbt's profiles.yml reads the same variable as the resource: one path, one file.
     os.environ[ENV_WAREHOUSE] = str(warehouse.file)
+    settings = load_settings()
+    export_duckdb_env(settings.duckdb)
     with warehouse.write_lock(holder=f"run {context.run_id} (dbt)"):
-        yield from dbt.cli(build_args(load_settings().dbt_vars()), context=context).stream()
+        yield from dbt.cli(build_args(settings.dbt_vars()), context=context).stream()
 
 
 def dbt_resource() -> DbtCliResource:

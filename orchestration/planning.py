@@ -1,0 +1,96 @@
+"""Which export days to load: pure planning used by the CLI runner and the sensor."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+from ingest.landing import ExportDay, scan_landing
+from ingest.loader import connect
+from ingest.state import loaded_signatures, needs_load
+from orchestration.locking import writer_lock
+
+
+def contiguous_ranges(days: Iterable[date]) -> list[tuple[date, date]]:
+    """Pure: sorted distinct days grouped into runs of consecutive days."""
+    ranges: list[tuple[date, date]] = []
+    for d in sorted(set(days)):
+        if ranges and ranges[-1][1] + timedelta(days=1) == d:
+            ranges[-1] = (ranges[-1][0], d)
+        else:
+            ranges.append((d, d))
+    return ranges
+
+
+@dataclass
+class RunPlan:
+    """Which export days a run loads, and what it leaves alone."""
+
+    to_load: list[date] = field(default_factory=list)
+    incomplete: list[ExportDay] = field(default_factory=list)
+    unchanged: int = 0
+
+    @property
+    def ranges(self) -> list[tuple[date, date]]:
+        return contiguous_ranges(self.to_load)
+
+
+def plan_run(
+    landing: Path,
+    warehouse: Path,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    reload: bool = False,
+) -> RunPlan:
+    """Complete export days in [start, end] that are new or changed (all of them if reload)."""
+    days = [
+        d
+        for d in scan_landing(landing)
+        if (start is None or d.export_date >= start) and (end is None or d.export_date <= end)
+    ]
+    loaded = {}
+    if warehouse.exists() and not reload:
+        with writer_lock(warehouse, holder="insights run (planning)"):
+            con = connect(warehouse, read_only=True)
+            try:
+                has_audit = con.execute(
+                    "SELECT count(*) FROM information_schema.tables "
+                    "WHERE table_schema = 'raw' AND table_name = 'load_audit'"
+                ).fetchone()[0]
+                if has_audit:
+                    loaded = loaded_signatures(con)
+            finally:
+                con.close()
+    plan = RunPlan()
+    wanted: set[date] = set()
+    for d in days:
+        if not d.complete:
+            plan.incomplete.append(d)
+        elif reload or needs_load(landing, d, loaded):
+            wanted.add(d.export_date)
+        else:
+            plan.unchanged += 1
+    plan.to_load = sorted(wanted)
+    return plan
+
+
+def plan_requests(
+    days: Iterable[ExportDay], cursor: dict[str, str]
+) -> tuple[list[str], dict[str, str]]:
+    """Pure: which export days to request (a new or changed fingerprint), and the new cursor.
+
+    The cursor maps ``<export date>`` to a fingerprint of every complete entity folder
+    of that day; incomplete folders are not part of it, so ``_SUCCESS`` arriving changes it.
+    """
+    per_day: dict[str, list[str]] = {}
+    for day in days:
+        if day.complete:
+            per_day.setdefault(day.export_date.isoformat(), []).append(
+                f"{day.entity}:{day.fingerprint()}"
+            )
+    new_cursor = {d: "|".join(sorted(parts)) for d, parts in per_day.items()}
+    wanted = sorted(d for d, fp in new_cursor.items() if cursor.get(d) != fp)
+    return wanted, new_cursor

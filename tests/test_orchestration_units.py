@@ -1,0 +1,93 @@
+"""Pure parts of the orchestration: dbt arguments, run planning, sensor, settings, lock."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from ingest.landing import scan_landing
+from orchestration.dbt_args import build_args, parse_args, passthrough_args
+from orchestration.locking import WriterBusyError, writer_lock
+from orchestration.planning import contiguous_ranges, plan_requests
+from orchestration.settings import load_settings, parse_settings
+
+from .conftest import event
+
+
+def test_build_args_pass_settings_as_stable_json_vars():
+    args = build_args({"b": 2, "a": "UTC"}, full_refresh=True, select=["marts"])
+    assert args[:2] == ["build", "--vars"]
+    assert json.loads(args[2]) == {"a": "UTC", "b": 2}
+    assert args[2] == '{"a": "UTC", "b": 2}'  # sorted: same settings, same command
+    assert args[3:] == ["--full-refresh", "--select", "marts"]
+    assert parse_args({"x": 1})[:2] == ["parse", "--quiet"]
+
+
+def test_passthrough_adds_vars_only_where_dbt_takes_them():
+    assert passthrough_args(["test", "-s", "stg_events"], {"a": 1})[-2:] == ["--vars", '{"a": 1}']
+    assert passthrough_args(["deps"], {"a": 1}) == ["deps"]
+    assert passthrough_args(["run", "--vars", "{}"], {"a": 1}) == ["run", "--vars", "{}"]
+
+
+def test_contiguous_ranges():
+    d = date.fromisoformat
+    days = [d("2026-01-03"), d("2026-01-01"), d("2026-01-02"), d("2026-01-05"), d("2026-01-05")]
+    assert contiguous_ranges(days) == [
+        (d("2026-01-01"), d("2026-01-03")),
+        (d("2026-01-05"), d("2026-01-05")),
+    ]
+    assert contiguous_ranges([]) == []
+
+
+def test_sensor_requests_new_completed_and_changed_days_once(tmp_path, write_events):
+    landing = tmp_path / "landing"
+    write_events(landing, "2026-01-01", "a.ndjson", [event("a", "2026-01-01T00:00:00Z")])
+    write_events(landing, "2026-01-02", "a.ndjson", [event("b", "2026-01-02T00:00:00Z")],
+                 complete=False)
+    wanted, cursor = plan_requests(scan_landing(landing), {})
+    assert wanted == ["2026-01-01"]  # the incomplete day waits
+    assert plan_requests(scan_landing(landing), cursor)[0] == []  # nothing new
+    (landing / "events" / "2026-01-02" / "_SUCCESS").touch()
+    wanted, cursor = plan_requests(scan_landing(landing), cursor)
+    assert wanted == ["2026-01-02"]
+    write_events(landing, "2026-01-01", "b.ndjson", [event("c", "2026-01-01T00:00:00Z")])
+    assert plan_requests(scan_landing(landing), cursor)[0] == ["2026-01-01"]
+
+
+def test_settings_file_parses_and_feeds_dbt_vars():
+    settings = load_settings()
+    assert settings.reporting_timezone == "UTC"
+    assert settings.dbt_vars()["mau_window_days"] == 30
+    assert settings.ingest.late_event_max_days == 7
+
+
+def test_settings_reject_unknown_sections():
+    with pytest.raises(ValueError, match="unknown settings sections"):
+        parse_settings({"metricz": {}})
+    parsed = parse_settings({"ingest": {"first_export_date": "2024-06-01"}})
+    assert parsed.ingest.first_export_date == date(2024, 6, 1)
+
+
+def test_writer_lock_serialises_and_names_the_holder(tmp_path: Path):
+    warehouse = tmp_path / "wh.duckdb"
+    order: list[str] = []
+    with writer_lock(warehouse, holder="first"):
+        with pytest.raises(WriterBusyError, match="first"):
+            with writer_lock(warehouse, timeout_s=0.2, holder="second"):
+                pass
+
+        def second():
+            with writer_lock(warehouse, timeout_s=10, holder="second"):
+                order.append("second")
+
+        t = threading.Thread(target=second)
+        t.start()
+        time.sleep(0.3)
+        order.append("first done")
+    t.join(5)
+    assert order == ["first done", "second"]
