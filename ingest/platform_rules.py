@@ -25,7 +25,7 @@ def typed_sql(kind: str, cell: str) -> str:
     if kind == "ts":
         return f"(try_cast({v} AS TIMESTAMPTZ) AT TIME ZONE 'UTC')"
     if kind == "list":
-        return f"list_filter(string_split({v}, '|'), x -> trim(x) <> '')"
+        return f"list_filter(string_split({v}, '|'), lambda x: trim(x) <> '')"
     return f"try_cast({v} AS {COLUMN_SQL_TYPES[kind]})"
 
 

@@ -288,4 +288,54 @@ def all_ddl() -> list[str]:
         REJECTS_DDL,
         LOAD_AUDIT_DDL,
         *(e.ddl() for e in PLATFORM_ENTITIES),
+        reconciliation_view_ddl(),
     ]
+
+
+def reconciliation_view_ddl() -> str:
+    """``raw.file_reconciliation``: every file of the latest load of each export day, with
+    its counts as they stand now (a later re-sent copy turns a loaded row into a
+    duplicate; an older snapshot's rows are all superseded copies)."""
+    copies = [
+        "SELECT 'events' AS entity, source_file, count(*) FILTER (WHERE is_current) AS n_current,"
+        " count(*) FILTER (WHERE NOT is_current) AS n_copies FROM raw.events GROUP BY ALL"
+    ] + [
+        f"SELECT '{e.name}', source_file, count(*) FILTER (WHERE is_current),"
+        f" count(*) FILTER (WHERE NOT is_current) FROM {e.table} GROUP BY ALL"
+        for e in PLATFORM_ENTITIES
+    ]
+    latest_snapshot = " UNION ALL ".join(
+        f"SELECT '{e.name}' AS entity, max(export_date) AS snapshot_date FROM {e.table}"
+        for e in PLATFORM_ENTITIES
+        if e.kind == "snapshot"
+    )
+    return f"""
+CREATE OR REPLACE VIEW {RAW_SCHEMA}.file_reconciliation AS
+WITH latest AS (
+    SELECT entity, export_date, arg_max(load_id, finished_at) AS load_id
+    FROM {RAW_SCHEMA}.load_audit GROUP BY ALL
+), files AS (
+    SELECT a.* FROM {RAW_SCHEMA}.load_audit a JOIN latest USING (entity, export_date, load_id)
+), copies AS (
+    {" UNION ALL ".join(copies)}
+), rejects AS (
+    SELECT entity, source_file, count(*) AS n_rejected FROM {RAW_SCHEMA}.rejects GROUP BY ALL
+), snapshots AS ({latest_snapshot}), counted AS (
+    SELECT f.entity, f.export_date, f.source_file, f.status, f.message, f.records_read,
+           coalesce(r.n_rejected, 0) AS rejected,
+           s.snapshot_date IS NOT NULL AND f.export_date < s.snapshot_date AS superseded,
+           coalesce(c.n_current, 0) AS n_current, coalesce(c.n_copies, 0) AS n_copies
+    FROM files f
+    LEFT JOIN copies c USING (entity, source_file)
+    LEFT JOIN rejects r USING (entity, source_file)
+    LEFT JOIN snapshots s USING (entity)
+)
+SELECT entity, export_date, source_file, status, message, records_read,
+       CASE WHEN superseded THEN 0 ELSE n_current END AS loaded,
+       rejected,
+       CASE WHEN superseded THEN records_read - rejected ELSE n_copies END AS duplicates,
+       status IN ('failed', 'ignored')
+           OR records_read = (CASE WHEN superseded THEN records_read - rejected
+                                   ELSE n_current + n_copies END) + rejected AS reconciles
+FROM counted
+"""

@@ -24,7 +24,11 @@ def day_signature(root: Path, day: ExportDay) -> Signature:
 def loaded_signatures(
     con: duckdb.DuckDBPyConnection, entity: str | None = None
 ) -> dict[tuple[str, date], Signature]:
-    """The files of the latest load of each (entity, export day), as day_signature gives them."""
+    """The files of the latest load of each (entity, export day), as day_signature gives them.
+
+    Files that failed are left out, so a day with a failed file never looks up to date:
+    the next run retries it.
+    """
     rows = con.execute(
         """
         WITH latest AS (
@@ -35,6 +39,7 @@ def loaded_signatures(
         )
         SELECT a.entity, a.export_date, a.source_file, a.file_bytes, a.file_mtime
         FROM raw.load_audit a JOIN latest USING (entity, export_date, load_id)
+        WHERE a.status <> 'failed'
         """,
         [entity, entity],
     ).fetchall()

@@ -261,7 +261,7 @@ def _print_summary() -> None:
     table.add_row("marts built", ", ".join(f"{k} ({v:,} rows)" for k, v in st.marts.items())
                   or "none")
     table.add_row("warehouse", str(st.warehouse))
-    Console().print(table)
+    Console(width=max(Console().width, 100)).print(table)
 
 
 @app.command()
@@ -275,7 +275,7 @@ def status() -> None:
     finally:
         if con is not None:
             con.close()
-    out = Console()
+    out = Console(width=max(Console().width, 140))
     out.print(f"warehouse: {st.warehouse}" + ("" if st.exists else " (not created yet)"))
     out.print(f"landing:   {env_path(ENV_LANDING)}")
     table = Table(title="Loaded export days")

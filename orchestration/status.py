@@ -37,15 +37,6 @@ class WarehouseStatus:
     marts: dict[str, int] = field(default_factory=dict)
 
 
-LATEST_LOADS = """
-WITH latest AS (
-    SELECT entity, export_date, arg_max(load_id, finished_at) AS load_id
-    FROM raw.load_audit GROUP BY ALL
-)
-SELECT a.* FROM raw.load_audit a JOIN latest USING (entity, export_date, load_id)
-"""
-
-
 def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     return bool(
         con.execute(
@@ -60,27 +51,24 @@ def collect_status(con: duckdb.DuckDBPyConnection | None, warehouse: Path, landi
                    ) -> WarehouseStatus:
     status = WarehouseStatus(warehouse=warehouse, exists=con is not None)
     loaded = {}
-    if con is not None and _has_table(con, "raw", "load_audit"):
+    if con is not None and _has_table(con, "raw", "file_reconciliation"):
         loaded = loaded_signatures(con)
-        for entity, days, first, last, rejected, dups in con.execute(
-            f"""
+        for entity, days, first, last, current, rejected, dups in con.execute(
+            """
             SELECT entity, count(DISTINCT export_date), min(export_date), max(export_date),
-                   sum(rejected), sum(duplicates)
-            FROM ({LATEST_LOADS}) WHERE status <> 'ignored' GROUP BY 1 ORDER BY 1
+                   sum(loaded), sum(rejected), sum(duplicates)
+            FROM raw.file_reconciliation WHERE status <> 'ignored' GROUP BY 1 ORDER BY 1
             """
         ).fetchall():
             st = status.entities.setdefault(entity, EntityStatus(entity))
             st.days_loaded, st.first_day, st.last_day = days, first, last
+            st.rows_current = int(current or 0)
             st.rejected, st.duplicates = int(rejected or 0), int(dups or 0)
         for entity, name, message in con.execute(
-            f"SELECT entity, source_file, message FROM ({LATEST_LOADS}) WHERE status = 'failed'"
+            "SELECT entity, source_file, message FROM raw.file_reconciliation "
+            "WHERE status = 'failed' ORDER BY 1, 2"
         ).fetchall():
             status.entities[entity].failed_files.append(f"{name}: {message}")
-        for entity, st in status.entities.items():
-            table = f"raw.{entity}"
-            st.rows_current = con.execute(
-                f"SELECT count(*) FROM {table} WHERE is_current"
-            ).fetchone()[0]
         status.rejects_by_reason = dict(
             con.execute(
                 "SELECT entity || ': ' || reason_code, count(*) FROM raw.rejects "
@@ -90,8 +78,7 @@ def collect_status(con: duckdb.DuckDBPyConnection | None, warehouse: Path, landi
         status.unbalanced_files = [
             r[0]
             for r in con.execute(
-                f"SELECT source_file FROM ({LATEST_LOADS}) "
-                "WHERE status = 'loaded' AND records_read <> loaded + rejected + duplicates"
+                "SELECT source_file FROM raw.file_reconciliation WHERE NOT reconciles"
             ).fetchall()
         ]
     if con is not None:

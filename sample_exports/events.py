@@ -397,7 +397,9 @@ class Simulator:
 
     def _goals_completed(self, gen: np.random.Generator, t: int, day: Frame) -> Frame:
         """goal_completed events for open goals whose measure reached the target today."""
-        known = day["user"] >= 0
+        user = day["user"]
+        known = user >= 0
+        known[known] = self.goal_open[user[known]]
         if not known.any():
             return fr.make(0)
         idx = np.flatnonzero(known)
