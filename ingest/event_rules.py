@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # kind: str | int | num | bool | obj
-KIND_LABEL = {"str": "string", "int": "integer", "num": "number", "bool": "boolean", "obj": "object"}
+KIND_LABEL = {
+    "str": "string", "int": "integer", "num": "number", "bool": "boolean", "obj": "object"
+}
 KIND_JSON_TYPES = {
     "str": ("VARCHAR",),
     "int": ("BIGINT", "UBIGINT", "DOUBLE"),  # DOUBLE only when integral, checked below
@@ -18,7 +20,6 @@ KIND_JSON_TYPES = {
     "bool": ("BOOLEAN",),
     "obj": ("OBJECT",),
 }
-KIND_SQL_TYPE = {"str": "VARCHAR", "int": "BIGINT", "num": "DOUBLE", "bool": "BOOLEAN", "obj": "JSON"}
 
 
 @dataclass(frozen=True)
@@ -92,35 +93,50 @@ def _jpath(key: str) -> str:
     return '$."' + key.replace('"', '\\"') + '"'
 
 
-def _value_expr(src: str) -> str:
-    """SQL of the JSON value's scalar text."""
-    return f"({src} ->> '$')"
+def kind_sql(x: str) -> str:
+    """The JSON kind of a value given as JSON text (NULL when absent or null)."""
+    return (
+        f"CASE WHEN {x} IS NULL THEN NULL ELSE CASE left({x}, 1) "
+        f"WHEN '\"' THEN 'string' WHEN '{{' THEN 'object' WHEN '[' THEN 'array' "
+        f"WHEN 't' THEN 'boolean' WHEN 'f' THEN 'boolean' WHEN 'n' THEN NULL "
+        f"ELSE 'number' END END"
+    )
 
 
-def type_ok_sql(field: Field, src: str) -> str:
-    """TRUE when the JSON value ``src`` (JSON or SQL NULL) has the field's kind (or is null)."""
-    allowed = ", ".join(_q(t) for t in KIND_JSON_TYPES[field.kind])
-    base = f"(json_type({src}) IS NULL OR json_type({src}) IN ('NULL', {allowed}))"
+def scalar_sql(x: str) -> str:
+    """The scalar text of a value given as JSON text: strings unquoted and unescaped."""
+    return (
+        f"CASE WHEN left({x}, 1) <> '\"' THEN {x} "
+        f"WHEN contains({x}, '\\') THEN {x}::JSON ->> '$' "
+        f"ELSE substr({x}, 2, length({x}) - 2) END"
+    )
+
+
+KIND_OK = {"str": "string", "num": "number", "int": "number", "bool": "boolean", "obj": "object"}
+
+
+def type_ok_sql(field: Field, t: str, s: str) -> str:
+    """TRUE when a value of kind ``t`` (kind_sql; NULL when absent or null) and scalar text
+    ``s`` has the field's kind."""
+    base = f"({t} IS NULL OR {t} = '{KIND_OK[field.kind]}')"
     if field.kind == "int":
         # 5.0 is an integer; 5.5 is not
-        return (
-            f"({base} AND (json_type({src}) IS DISTINCT FROM 'DOUBLE'"
-            f" OR try_cast({_value_expr(src)} AS DOUBLE) = floor(try_cast({_value_expr(src)} AS DOUBLE))))"
-        )
+        number = f"try_cast({s} AS DOUBLE)"
+        return f"({base} AND ({t} IS NULL OR {number} = floor({number})))"
     return base
 
 
-def typed_sql(field: Field, src: str) -> str:
+def typed_sql(field: Field, t: str, s: str, src: str) -> str:
     """SQL of the field's typed value (NULL when absent, null, or of the wrong kind)."""
     if field.kind == "obj":
-        return f"CASE WHEN json_type({src}) = 'OBJECT' THEN {src} END"
+        return f"CASE WHEN {t} = 'object' THEN {src}::JSON END"
     if field.kind == "str":
-        return f"CASE WHEN json_type({src}) = 'VARCHAR' THEN {_value_expr(src)} END"
+        return f"CASE WHEN {t} = 'string' THEN {s} END"
     if field.kind == "bool":
-        return f"CASE WHEN json_type({src}) = 'BOOLEAN' THEN {_value_expr(src)} = 'true' END"
+        return f"CASE WHEN {t} = 'boolean' THEN {s} = 'true' END"
     if field.kind == "int":
-        return f"try_cast(try_cast({_value_expr(src)} AS DOUBLE) AS BIGINT)"
-    return f"try_cast({_value_expr(src)} AS DOUBLE)"
+        return f"CASE WHEN {t} = 'number' THEN try_cast(try_cast({s} AS DOUBLE) AS BIGINT) END"
+    return f"CASE WHEN {t} = 'number' THEN try_cast({s} AS DOUBLE) END"
 
 
 def range_ok_sql(field: Field, typed: str) -> str | None:
@@ -149,121 +165,133 @@ def parse_sql(lines_table: str, *, export_date: str, late_days: int, future_days
     ``lines_table`` has (file_id, line_number, txt, raw, is_parquet): ``txt`` the line as
     text without its terminator (NULL when it is not valid UTF-8), ``raw`` the text to
     keep in the rejects table. Blank lines must already be removed.
-    """
-    top_paths = ", ".join(_q(_jpath(f.path)) for f in TOP_FIELDS)
-    data_paths = ", ".join(_q(_jpath(f.path)) for f in DATA_FIELDS)
-    removal = "{" + ", ".join(f'"{k}": null' for k in KNOWN_TOP_KEYS) + "}"
 
-    top_src = {f.column: f"tv[{i + 1}]" for i, f in enumerate(TOP_FIELDS)}
-    data_src = {f.column: f"dv[{i + 1}]" for i, f in enumerate(DATA_FIELDS)}
-    all_fields = [(f, top_src[f.column]) for f in TOP_FIELDS if f.column != "data"] + [
-        (f, data_src[f.column]) for f in DATA_FIELDS
-    ]
+    Each line's JSON is parsed once; every field's JSON type (``t_<column>``) and scalar
+    text (``s_<column>``) are computed once and the checks read those columns.
+    """
+    def struct(fields: tuple[Field, ...]) -> str:
+        return "{" + ", ".join(f'"{f.path}": "JSON"' for f in fields) + "}"
+
+    removal = "{" + ", ".join(f'"{k}": null' for k in KNOWN_TOP_KEYS) + "}"
+    fields = [(f, f'j."{f.path}"::VARCHAR') for f in TOP_FIELDS if f.column != "data"]
+    fields += [(f, f'dj."{f.path}"::VARCHAR') for f in DATA_FIELDS]
+    parts = ",\n           ".join(
+        f"{kind_sql(src)} AS t_{f.column}, {scalar_sql(src)} AS s_{f.column}"
+        for f, src in fields
+    )
+    typed = ",\n           ".join(
+        f"{typed_sql(f, f't_{f.column}', f's_{f.column}', '')} AS {f.column}"
+        for f, _ in fields
+        if f.column != "timestamp_text"
+    )
 
     checks: list[tuple[str, str, str]] = [
         ("txt IS NULL", "invalid_utf8", _q("line is not valid UTF-8")),
         ("NOT is_object", "invalid_json", _q("line is not a valid JSON object")),
     ]
-    for f in TOP_FIELDS:
+    for f, _ in fields:
         if f.required:
-            src = top_src[f.column]
+            t, s = f"t_{f.column}", f"s_{f.column}"
             checks.append(
                 (
-                    f"json_type({src}) IS NULL OR json_type({src}) = 'NULL'"
-                    f" OR (json_type({src}) = 'VARCHAR' AND trim({_value_expr(src)}) = '')",
+                    f"{t} IS NULL OR ({t} = 'string' AND trim({s}) = '')",
                     "missing_field",
                     _q(f"required field {f.label} is missing, null or empty"),
                 )
             )
-    data_field = next(f for f in TOP_FIELDS if f.column == "data")
     checks.append(
         (
-            f"NOT {type_ok_sql(data_field, 'data_json')}",
+            "NOT (t_data IS NULL OR t_data = 'object')",
             "wrong_type",
-            "'data: expected object, got ' || json_type(data_json)",
+            "'data: expected object, got ' || t_data",
         )
     )
-    for f, src in all_fields:
+    for f, _ in fields:
+        t, s = f"t_{f.column}", f"s_{f.column}"
         checks.append(
             (
-                f"NOT {type_ok_sql(f, src)}",
+                f"NOT {type_ok_sql(f, t, s)}",
                 "wrong_type",
-                _q(f"{f.label}: expected {KIND_LABEL[f.kind]}, got ") + f" || json_type({src})",
+                _q(f"{f.label}: expected {KIND_LABEL[f.kind]}, got ") + f" || {t}",
             )
         )
-    for f, src in all_fields:
-        ok = range_ok_sql(f, typed_sql(f, src))
+    for f, _ in fields:
+        ok = range_ok_sql(f, f.column)
         if ok is not None:
             checks.append(
                 (
                     f"NOT {ok}",
                     "out_of_range",
-                    _q(f"{f.label} = ") + f" || {_value_expr(src)} || "
+                    _q(f"{f.label} = ") + f" || s_{f.column} || "
                     + _q(f" is out of range (expected {range_label(f)})"),
                 )
             )
-    ts_text = typed_sql(TOP_FIELDS[2], top_src["timestamp_text"])
     checks += [
         (
-            "ts_utc IS NULL",
+            "event_ts IS NULL",
             "invalid_timestamp",
-            f"'timestamp ' || {ts_text} || ' is not an ISO-8601 date-time'",
+            "'timestamp ' || s_timestamp_text || ' is not an ISO-8601 date-time'",
         ),
         (
-            f"ts_utc >= DATE {_q(export_date)} + INTERVAL {future_days + 1} DAY",
+            f"event_ts >= DATE {_q(export_date)} + INTERVAL {future_days + 1} DAY",
             "timestamp_too_late",
-            f"'timestamp ' || {ts_text} || ' is after the end of the day following export date "
-            f"{export_date}'",
+            "'timestamp ' || s_timestamp_text || ' is after the end of the day following "
+            f"export date {export_date}'",
         ),
         (
-            f"ts_utc < DATE {_q(export_date)} - INTERVAL {late_days} DAY",
+            f"event_ts < DATE {_q(export_date)} - INTERVAL {late_days} DAY",
             "timestamp_too_early",
-            f"'timestamp ' || {ts_text} || ' is more than {late_days} days before export date "
-            f"{export_date}'",
+            f"'timestamp ' || s_timestamp_text || ' is more than {late_days} days before "
+            f"export date {export_date}'",
         ),
     ]
     reason_code = "CASE " + " ".join(f"WHEN {c} THEN {_q(code)}" for c, code, _ in checks) + " END"
     reason = "CASE " + " ".join(f"WHEN {c} THEN {detail}" for c, _, detail in checks) + " END"
+    columns = ", ".join(f.column for f, _ in fields if f.column != "timestamp_text")
 
-    typed_cols = ",\n        ".join(
-        f"{typed_sql(f, src)} AS {f.column}"
-        for f, src in all_fields
-        if f.column != "timestamp_text"
-    )
     return f"""
 WITH objects AS (
     SELECT file_id, line_number, txt, raw, is_parquet,
            coalesce(CASE WHEN json_valid(txt) THEN json_type(txt) = 'OBJECT' END, false)
                AS is_object
     FROM {lines_table}
-), extracted AS (
-    SELECT *,
-           CASE WHEN is_object THEN json_extract(txt, [{top_paths}]) END AS tv
+), top AS (
+    -- one parse per line: every known field as JSON text
+    SELECT *, CASE WHEN is_object THEN from_json(txt, '{struct(TOP_FIELDS)}') END AS j
     FROM objects
 ), with_data AS (
     SELECT *,
            CASE
                -- Parquet writers may store `data` as a JSON string: unwrap it
-               WHEN is_parquet AND json_type(tv[{len(TOP_FIELDS)}]) = 'VARCHAR'
-                    AND json_valid({_value_expr(f"tv[{len(TOP_FIELDS)}]")})
-                    THEN {_value_expr(f"tv[{len(TOP_FIELDS)}]")}::JSON
-               ELSE tv[{len(TOP_FIELDS)}]
-           END AS data_json
-    FROM extracted
+               WHEN is_parquet AND left(j.data::VARCHAR, 1) = '"'
+                    AND json_valid(j.data ->> '$')
+                    THEN j.data ->> '$'
+               ELSE j.data::VARCHAR
+           END AS data_text
+    FROM top
 ), with_values AS (
-    SELECT *,
-           CASE WHEN json_type(data_json) = 'OBJECT'
-                THEN json_extract(data_json, [{data_paths}]) END AS dv,
-           try_cast({ts_text} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS ts_utc
+    SELECT *, {kind_sql("data_text")} AS t_data,
+           CASE WHEN left(data_text, 1) = '{{'
+                THEN from_json(data_text, '{struct(DATA_FIELDS)}') END AS dj
     FROM with_data
+), parts AS (
+    SELECT file_id, line_number, raw, txt, is_object, data_text, t_data,
+           {parts}
+    FROM with_values
+), converted AS (
+    SELECT *,
+           {typed},
+           try_cast(CASE WHEN t_timestamp_text = 'string' THEN s_timestamp_text END
+                    AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS event_ts
+    FROM parts
 )
 SELECT file_id, line_number, raw,
        {reason_code} AS reason_code,
        {reason} AS reason,
-        {typed_cols},
-        ts_utc AS event_ts,
-        CASE WHEN json_type(data_json) = 'OBJECT' THEN data_json END AS data,
-        CASE WHEN is_object THEN nullif(
-            json_merge_patch(txt, '{removal}')::VARCHAR, '{{}}')::JSON END AS extra
-FROM with_values
+       {columns},
+       event_ts,
+       CASE WHEN t_data = 'object' THEN data_text::JSON END AS data,
+       CASE WHEN is_object THEN nullif(
+           json_merge_patch(txt, '{removal}')::VARCHAR, '{{}}')::JSON END AS extra
+FROM converted
 """

@@ -434,7 +434,8 @@ def _stage_csv(
             f"{path.name}: header lacks required columns {', '.join(missing)} "
             f"(has {', '.join(header)})"
         )
-    columns = "{" + ", ".join(f"'{h.replace(chr(39), chr(39) * 2)}': 'VARCHAR'" for h in header) + "}"
+    quoted = (h.replace("'", "''") for h in header)
+    columns = "{" + ", ".join(f"'{h}': 'VARCHAR'" for h in quoted) + "}"
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _csv_raw AS
@@ -546,7 +547,9 @@ def load_platform_day(
             "INSERT INTO _files VALUES (?, ?)",
             [(i, r.source_file) for i, r in enumerate(result.files)],
         )
-        con.execute("DELETE FROM raw.rejects WHERE entity = ? AND export_date = ?", [entity.name, d])
+        con.execute(
+            "DELETE FROM raw.rejects WHERE entity = ? AND export_date = ?", [entity.name, d]
+        )
         con.execute(
             """
             INSERT INTO raw.rejects
@@ -617,6 +620,35 @@ def load_platform_day(
                  "_csv_numbered"):
         con.execute(f"DROP TABLE IF EXISTS {name}")
     return result
+
+
+def record_superseded_snapshot(
+    con: duckdb.DuckDBPyConnection,
+    root: Path,
+    day: ExportDay,
+    newer: date,
+    *,
+    run_id: str | None = None,
+) -> DayLoadResult:
+    """Audit a snapshot day as superseded without reading it: a newer snapshot is (or is
+    about to be) loaded, and only the latest snapshot is kept."""
+    result = DayLoadResult(day.entity, day.export_date, uuid.uuid4().hex, _now())
+    for path in day.files:
+        fr = _new_file_result(root, path)
+        fr.status = "superseded"
+        fr.message = f"not read: the newer snapshot of {newer} replaces it"
+        result.files.append(fr)
+    result.finished_at = _now()
+    _in_transaction(con, lambda: _write_audit(con, result, run_id))
+    return result
+
+
+def newest_snapshot(con: duckdb.DuckDBPyConnection, entity: str) -> date | None:
+    """The export date of the snapshot loaded for ``entity`` (None: none, or not a snapshot)."""
+    spec = PLATFORM_BY_NAME.get(entity)
+    if spec is None or spec.kind != "snapshot":
+        return None
+    return con.execute(f"SELECT max(export_date) FROM {spec.table}").fetchone()[0]
 
 
 def load_day(

@@ -8,7 +8,10 @@ from datetime import date, datetime
 
 @dataclass
 class FileResult:
-    """One landing file's outcome. For a loaded file: records_read = loaded + rejected + duplicates."""
+    """One landing file's outcome.
+
+    For a loaded file: records_read = loaded + rejected + duplicates.
+    """
 
     source_file: str
     file_format: str

@@ -31,7 +31,6 @@ from sample_exports.util import (
     categorical,
     position_in_segment,
     rng,
-    scramble,
     segment_cumsum,
     segment_starts,
 )
@@ -78,6 +77,10 @@ WEB, MOBILE, VOICE = 0, 1, 2  # channels
 P_IOS, P_ANDROID, P_WEB = 0, 1, 2  # platforms
 
 
+_SESSION_COLUMNS = ("sess", "skind", "user", "creator", "agent", "program", "channel",
+                    "platform", "country", "tsfmt", "export_t")
+
+
 class Sessions:
     """Column arrays describing sessions of one kind (all of equal length)."""
 
@@ -92,11 +95,7 @@ class Sessions:
 
     def rows(self, si: np.ndarray, etype: int | np.ndarray, ts: np.ndarray, **cols) -> Frame:
         """Events of the sessions at positions ``si`` with the sessions' shared columns."""
-        base = {
-            name: self.cols[name][si]
-            for name in ("sess", "skind", "user", "creator", "agent", "program", "channel",
-                         "platform", "country", "tsfmt", "export_t")
-        }
+        base = {name: self.cols[name][si] for name in _SESSION_COLUMNS}
         base["etype"] = etype
         base["ts"] = ts
         base.update(cols)
@@ -131,7 +130,41 @@ class Simulator:
         self.enr_signup_t = np.floor(
             (world.users.signup_ms[e.user] - world.timeline.start_ms) / DAY_MS
         ).astype(np.int32)
-        self.salt = int(scramble(np.array([world.seed]), 0x5EED)[0])
+        self._warm_start()
+
+    def _warm_start(self) -> None:
+        """Progress made before the simulation starts: lessons done, enrollments completed,
+        topics already known (users who signed up weeks ago are not beginners)."""
+        w = self.w
+        e, u, p = w.enrollments, w.users, w.programs
+        gen = rng(w.seed, STREAM_SIM, 7)
+        t0_ms = w.timeline.day_ms(-w.timeline.warmup_days)
+        old = np.flatnonzero(e.enrolled_ms < t0_ms)
+        if not len(old):
+            return
+        user = e.user[old]
+        days = (t0_ms - e.enrolled_ms[old]) / DAY_MS
+        age = np.maximum(0.0, (t0_ms - u.signup_ms[user]) / DAY_MS)
+        rate = u.p0[user] * u.learn_share[user] * 0.6 * np.exp(-0.5 * age / u.tau_days[user])
+        stop = np.where(e.cancelled_ms[old] >= 0, e.cancelled_ms[old], t0_ms)
+        days = np.minimum(days, np.maximum(0.0, (stop - e.enrolled_ms[old]) / DAY_MS))
+        lessons = gen.poisson(rate * days)
+        n_less = p.n_lessons[e.program[old]].astype(np.int64)
+        finished = lessons >= n_less
+        e.lessons_done[old] = np.minimum(lessons, n_less)
+        took = n_less / np.maximum(rate, 1e-6) * gen.uniform(0.8, 1.0, len(old))
+        done_ms = e.enrolled_ms[old] + (took * DAY_MS).astype(np.int64)
+        e.completed_ms[old[finished]] = np.minimum(done_ms[finished], t0_ms - 3_600_000)
+        # practice so far: each lesson holds ~4 attempts on one of the program's topics
+        prog = e.program[old]
+        for k in range(p.topics.shape[1]):
+            topic = p.topics[prog, k].astype(np.int64)
+            has = topic >= 0
+            share = np.where(has, e.lessons_done[old] / np.maximum(p.n_topics[prog], 1), 0)
+            tr = np.clip(w.topic_transit[np.maximum(topic, 0)] * u.learn_rate[user], 0, 0.6)
+            p_known = 1.0 - (1.0 - tr) ** (4.0 * share)
+            learned = has & (gen.random(len(old)) < p_known)
+            self.knows[user[learned], topic[learned]] = True
 
     # --- helpers -------------------------------------------------------------------
 
@@ -264,7 +297,8 @@ class Simulator:
                              status_code=status, latency_ms=latency))
         wf_outcome = np.where(wf_failed[wf_turns], ET["workflow_failed"], ET["workflow_completed"])
         frames.append(s.rows(ts_[wf_turns], wf_outcome, t_wf_end[wf_turns],
-                             workflow=wf[wf_turns], duration_ms=t_wf_end[wf_turns] - t_ws[wf_turns]))
+                             workflow=wf[wf_turns],
+                             duration_ms=t_wf_end[wf_turns] - t_ws[wf_turns]))
         err_api = np.flatnonzero(bad & (gen.random(na) < 0.8))
         err_code = np.where(status[err_api] == 429, 2, np.where(status[err_api] == 504, 1, 0))
         frames.append(s.rows(ts_[api_turn[err_api]], ET["error"], api_end[err_api] + 1,
@@ -395,8 +429,9 @@ class Simulator:
         return s.rows(c, ET["goal_created"], end[c] + 3_000, goal=gid, goal_type=gtype,
                       target_value=target, topic=np.where(gtype == 2, topic[c], -1))
 
-    def _goals_completed(self, gen: np.random.Generator, t: int, day: Frame) -> Frame:
+    def _goals_completed(self, gen: np.random.Generator, t: int, frames: list[Frame]) -> Frame:
         """goal_completed events for open goals whose measure reached the target today."""
+        day = {k: np.concatenate([f[k] for f in frames]) for k in (*_SESSION_COLUMNS, "ts")}
         user = day["user"]
         known = user >= 0
         known[known] = self.goal_open[user[known]]
@@ -422,11 +457,10 @@ class Simulator:
         done = np.flatnonzero(has & reached)
         rows = last_row[done]
         ud = u[done]
-        out = fr.take(day, rows)
+        out = {k: v[rows] for k, v in day.items()}
         n = len(rows)
         out = fr.make(n, {
-            **{k: out[k] for k in ("sess", "skind", "user", "creator", "agent", "program",
-                                   "channel", "platform", "country", "tsfmt", "export_t")},
+            **{k: out[k] for k in _SESSION_COLUMNS},
             "etype": ET["goal_completed"],
             "ts": out["ts"] + 2_000,
             "goal": self.goal_id[ud],
@@ -547,8 +581,8 @@ class Simulator:
         created_today = self.goal_open[act] & (self.goal_created_t[act] == t)
         self.sessions_total[act] += n_sess.astype(np.int32)
         self.goal_base[act[created_today]] = self.sessions_total[act[created_today]]
+        frames.append(self._goals_completed(gen, t, frames))
         day = fr.concat(frames)
-        day = fr.concat([day, self._goals_completed(gen, t, day)])
         stale = self.goal_open & (self.goal_created_t < t - 30)
         self.goal_open[stale] = False
 

@@ -79,6 +79,7 @@ class ExportStats:
     lines_total: int = 0
     lines_complete: int = 0
     files: Counter = field(default_factory=Counter)
+    files_complete: Counter = field(default_factory=Counter)
     planted: Counter = field(default_factory=Counter)
     by_type: Counter = field(default_factory=Counter)
     lines_by_day: dict[str, int] = field(default_factory=dict)
@@ -113,21 +114,22 @@ class EventExporter:
         if t < 0:
             return
         export_t = day["export_t"]
-        later = export_t > t
-        if later.any():
+        later = np.flatnonzero((export_t > t) & (export_t < self.tl.days))
+        if len(later):
             rows = fr.take(day, later)
-            keep = rows["export_t"] < self.tl.days
-            rows = fr.take(rows, keep)
             for te in np.unique(rows["export_t"]):
                 self.pending[int(te)].append(fr.take(rows, rows["export_t"] == te))
         if t < self.tl.days:
-            fresh = fr.take(day, ~later)
-            rows = fr.concat([fresh, *self.pending.pop(t, [])])
-            self._export(t, rows)
+            self._export(t, fr.concat([day, *self.pending.pop(t, [])]))
 
     # --- one export day ------------------------------------------------------------
 
     def _export(self, t: int, rows: Frame) -> None:
+        """Export the rows whose export_t is ``t`` (the frame may hold others: skipped).
+
+        Works on positions into ``rows``: a same-day re-send is the same position listed
+        twice, so no row is copied until the renderer gathers the final order.
+        """
         w, tl = self.w, self.tl
         gen = rng(w.seed, STREAM_EXPORT, t)
         fgen = rng(w.seed, STREAM_FAULTS, t)
@@ -139,12 +141,14 @@ class EventExporter:
             formats.append("ndjson.gz" if gen.random() < 0.5 else "ndjson")
         nd_files = np.array([i for i, f in enumerate(formats) if f != "parquet"])
         is_nd_file = np.array([f != "parquet" for f in formats])
-        n = fr.length(rows)
+        pos = np.flatnonzero(rows["export_t"] == t)
+        n = len(pos)
+        ts = rows["ts"][pos]
 
         # arrival order and files: fresh rows by time, late rows and copies anywhere
-        copy = rows["is_copy"] == 1
-        late = rows["ts"] < day0
-        key = np.clip((rows["ts"] - day0) / DAY_MS, 0.0, 0.99999)
+        copy = rows["is_copy"][pos] == 1
+        late = ts < day0
+        key = np.clip((ts - day0) / DAY_MS, 0.0, 0.99999)
         key = np.where(late | copy, gen.random(n), key)
         file = np.minimum((key * n_files).astype(np.int64), n_files - 1)
         file = np.where(copy, nd_files[gen.integers(0, len(nd_files), n)], file)
@@ -153,14 +157,12 @@ class EventExporter:
         # row flags of first copies (re-sent copies keep the original's)
         first = ~copy
         r = gen.random((3, n))
-        rows["null_user"] = np.where(first, (rows["user"] < 0) & nd & (r[0] < 0.5),
-                                     rows["null_user"]).astype(np.int8)
-        rows["client_version"] = np.where(
-            first, np.where(nd & (r[1] < 0.004), (r[1] * 1e6).astype(np.int64) % 2, -1),
-            rows["client_version"]).astype(np.int8)
-        rows["ui_variant"] = np.where(
-            first, np.where(r[2] < 0.003, (r[2] * 1e6).astype(np.int64) % 2, -1),
-            rows["ui_variant"]).astype(np.int8)
+        fp = pos[first]
+        rows["null_user"][fp] = ((rows["user"][pos] < 0) & nd & (r[0] < 0.5))[first]
+        rows["client_version"][fp] = np.where(
+            nd & (r[1] < 0.004), (r[1] * 1e6).astype(np.int64) % 2, -1)[first]
+        rows["ui_variant"][fp] = np.where(
+            r[2] < 0.003, (r[2] * 1e6).astype(np.int64) % 2, -1)[first]
 
         # faults: replace first-copy NDJSON lines
         fault = np.full(n, -1, dtype=np.int8)
@@ -177,56 +179,54 @@ class EventExporter:
             fault[chosen] = kinds
 
         # re-sends: copies of valid first copies, later the same day or 1-3 days later
-        extra: list[Frame] = []
+        dup = np.zeros(n, dtype=bool)  # a same-day re-send (the position repeats)
         if self.faults:
             cand = np.flatnonzero(first & (fault < 0))
             m = int(gen.binomial(len(cand), RESEND_RATE)) if len(cand) else 0
             orig = np.sort(gen.choice(cand, size=m, replace=False)) if m else cand[:0]
             k = gen.choice(4, size=m, p=[0.4, 0.3, 0.2, 0.1])
-            too_old = rows["ts"][orig] < tl.day_ms(t + k) - LATE_MAX_DAYS * DAY_MS
-            k = np.where(too_old, 0, k)
-            last_nd = nd_files.max()
-            no_later = file[orig] >= last_nd
-            k = np.where((k == 0) & no_later, 1, k)
-            too_old = rows["ts"][orig] < tl.day_ms(t + k) - LATE_MAX_DAYS * DAY_MS
-            ok = ~too_old & (t + k < tl.days)
+            oldest = ts[orig] + LATE_MAX_DAYS * DAY_MS
+            k = np.where(oldest < tl.day_ms(t + k), 0, k)
+            k = np.where((k == 0) & (file[orig] >= nd_files.max()), 1, k)
+            ok = (oldest >= tl.day_ms(t + k)) & (t + k < tl.days)
             orig, k = orig[ok], k[ok]
-            copies = fr.take(rows, orig)
-            copies["is_copy"] = np.ones(len(orig), dtype=np.int8)
-            copies["export_t"] = (t + k).astype(np.int32)
-            same = k == 0
-            if same.any():
-                sc = fr.take(copies, same)
-                later_files = [nd_files[nd_files > f] for f in file[orig[same]]]
-                sc_file = np.array([lf[gen.integers(0, len(lf))] for lf in later_files])
-                extra.append(sc)
-                key = np.concatenate([key, gen.random(len(sc_file))])
+            later = k > 0
+            if later.any():
+                copies = fr.take(rows, pos[orig[later]])
+                copies["is_copy"][:] = 1
+                copies["export_t"] = (t + k[later]).astype(np.int32)
+                for te in np.unique(copies["export_t"]):
+                    self.pending[int(te)].append(fr.take(copies, copies["export_t"] == te))
+            same = orig[~later]
+            if len(same):
+                n_later = (nd_files[None, :] > file[same][:, None]).sum(axis=1)
+                pick = gen.integers(0, 1 << 30, len(same)) % n_later
+                sc_file = nd_files[len(nd_files) - n_later + pick]
+                pos = np.concatenate([pos, pos[same]])
+                key = np.concatenate([key, gen.random(len(same))])
                 file = np.concatenate([file, sc_file])
-                fault = np.concatenate([fault, np.full(len(sc_file), -1, dtype=np.int8)])
-            for te in np.unique(k[~same]):
-                self.pending[int(t + te)].append(fr.take(copies, k == te))
-        if extra:
-            rows = fr.concat([rows, *extra])
+                fault = np.concatenate([fault, np.full(len(same), -1, dtype=np.int8)])
+                dup = np.concatenate([dup, np.ones(len(same), dtype=bool)])
 
         # final order: by file, then arrival; the incomplete day lacks its last file
         order = np.lexsort((key, file))
         n_write = n_files if complete else n_files - 1
         order = order[file[order] < n_write]
-        file, fault = file[order], fault[order]
+        idx, file, fault, dup = pos[order], file[order], fault[order], dup[order]
 
         blanks = self._blank_lines(gen, file, is_nd_file) if (self.faults and complete) else {}
-        self._count(t, rows, order, fault, complete, sum(blanks.values()))
-        if complete:
-            for i in range(n_write):
-                self.stats.files[formats[i]] += int(self.write)
+        self._count(t, rows, idx, fault, dup, complete, sum(blanks.values()))
+        for i in range(n_write):
+            self.stats.files[formats[i]] += int(self.write)
+            self.stats.files_complete[formats[i]] += int(self.write and complete)
         if self.write:
-            self._write_files(t, rows, order, file, fault, formats[:n_write], blanks, complete,
+            self._write_files(t, rows, idx, file, fault, formats[:n_write], blanks, complete,
                               fgen)
 
     @staticmethod
     def _blank_lines(gen: np.random.Generator, file: np.ndarray,
                      is_nd_file: np.ndarray) -> dict[int, int]:
-        """Per NDJSON file index: the row position before which blank lines go (or none)."""
+        """Blank lines to insert: {NDJSON file index: how many} (a quarter of the days)."""
         if gen.random() >= 0.25:
             return {}
         nd_idx = [i for i in range(len(is_nd_file)) if is_nd_file[i] and (file == i).any()]
@@ -236,7 +236,7 @@ class EventExporter:
         return {f: 1 + int(gen.random() < 0.3)}
 
     def _count(self, t: int, rows: Frame, order: np.ndarray, fault: np.ndarray,
-               complete: bool, blanks: int) -> None:
+               dup: np.ndarray, complete: bool, blanks: int) -> None:
         """Add the day's written lines (rows at ``order``) to the statistics."""
         s = self.stats
         n = len(order)
@@ -256,7 +256,7 @@ class EventExporter:
         ts, user = col("ts"), col("user")
         anon = user < 0
         p = s.planted
-        p["resent_duplicates"] += int((col("is_copy") == 1).sum())
+        p["resent_duplicates"] += int(((col("is_copy") == 1) | dup[fault < 0]).sum())
         p["late_events"] += int((ts < day0).sum())
         p["next_day_events"] += int((ts >= day0 + DAY_MS).sum())
         etype = col("etype").astype(np.int64)

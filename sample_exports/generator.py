@@ -40,9 +40,10 @@ class GenerationSummary:
     incomplete_day: date
     events_written: int  # every event line written (faulty ones too), all days
     events_written_complete: int  # the same, complete export days only
-    files_by_format: dict[str, int]  # complete days: ndjson, ndjson.gz, parquet, csv, csv.gz
+    files_by_format: dict[str, int]  # every file written: ndjson, ndjson.gz, parquet, csv, csv.gz
     seconds: float
     planted: dict[str, int]
+    files_by_format_complete: dict[str, int] = field(default_factory=dict)  # complete days
     planted_platform: dict[str, dict[str, int]] = field(default_factory=dict)
     events_by_type: dict[str, int] = field(default_factory=dict)  # valid lines, complete days
     events_by_export_day: dict[str, int] = field(default_factory=dict)
@@ -169,8 +170,11 @@ def generate_exports(
     planted.update({k: int(stats.planted.get(k, 0)) for k in PLANTED_DEFINITIONS
                     if k not in planted})
     planted.update({k: int(platform.planted.get(k, 0)) for k in PLATFORM_FAULTS})
-    files = {fmt: int(stats.files.get(fmt, 0)) for fmt in ("ndjson", "ndjson.gz", "parquet")}
-    files.update({fmt: int(platform.files.get(fmt, 0)) for fmt in ("csv", "csv.gz")})
+    event_fmts, csv_fmts = ("ndjson", "ndjson.gz", "parquet"), ("csv", "csv.gz")
+    files = {fmt: int(stats.files.get(fmt, 0)) for fmt in event_fmts}
+    files.update({fmt: int(platform.files.get(fmt, 0)) for fmt in csv_fmts})
+    files_complete = {fmt: int(stats.files_complete.get(fmt, 0)) for fmt in event_fmts}
+    files_complete.update({fmt: int(platform.files_complete.get(fmt, 0)) for fmt in csv_fmts})
     truth = world.truth()
     truth["experiment"]["realised"] = _experiment_realised(world, tl.day_ms(days - 1))
     truth["revenue_complete_days"] = {
@@ -188,6 +192,7 @@ def generate_exports(
         events_written=stats.lines_total,
         events_written_complete=stats.lines_complete,
         files_by_format=files,
+        files_by_format_complete=files_complete,
         seconds=0.0,
         planted=planted,
         planted_platform={e: dict(sorted(c.items()))

@@ -57,10 +57,14 @@ PLATFORM_FAULTS: dict[str, tuple[str, str, int]] = {
 }
 
 
-def _money(cents: np.ndarray) -> np.ndarray:
-    cents = np.asarray(cents, dtype=np.int64)
-    return np.char.add(np.char.add((cents // 100).astype(str), "."),
-                       np.char.zfill((cents % 100).astype(str), 2))
+def _ids(prefix: str, n: int, width: int) -> pa.Array:
+    """``prefix`` + 1-based zero-padded numbers, e.g. ``pay_0000001``."""
+    return pa.array([f"{prefix}{i:0{width}d}" for i in range(1, n + 1)], pa.string())
+
+
+def _money(cents: np.ndarray) -> list[str]:
+    """Decimal strings with two places (``4900`` -> ``49.00``)."""
+    return [f"{c // 100}.{c % 100:02d}" for c in np.asarray(cents, dtype=np.int64).tolist()]
 
 
 def _s(values: np.ndarray | list[str]) -> pa.Array:
@@ -80,6 +84,7 @@ class PlatformExporter:
         self.faults = faults
         self.write = write
         self.files: Counter = Counter()
+        self.files_complete: Counter = Counter()
         self.rows_complete: Counter = Counter()
         self.planted: Counter = Counter()
         self.planted_by_entity: dict[str, Counter] = defaultdict(Counter)
@@ -133,16 +138,14 @@ class PlatformExporter:
         })
         e = w.enrollments
         self.enr_static = {
-            "enrollment_id": _s(np.char.add("enr_", np.char.zfill(
-                np.arange(1, len(e) + 1).astype(str), 7))),
+            "enrollment_id": _ids("enr_", len(e), 7),
             "user_id": _s(u.ids[e.user]),
             "program_id": _s(np.array(p.ids)[e.program] if len(e) else np.array([], str)),
             "enrolled_at": _s(iso_utc(e.enrolled_ms)),
         }
         pay = w.payments
         self.pay_table = pa.table({
-            "payment_id": _s(np.char.add("pay_", np.char.zfill(
-                np.arange(1, len(pay) + 1).astype(str), 7))),
+            "payment_id": _ids("pay_", len(pay), 7),
             "user_id": _s(u.ids[pay.user]),
             "program_id": _s(np.array(p.ids)[pay.program] if len(pay) else np.array([], str)),
             "amount": _s(_money(pay.amount_cents)),
@@ -160,8 +163,7 @@ class PlatformExporter:
             "assigned_at": _s(iso_utc(self.exp_ms)),
         })
         ct = w.content
-        self.content_ids = np.char.add("ct_", np.char.zfill(
-            np.arange(1, len(ct) + 1).astype(str), 5))
+        self.content_ids = np.array([f"ct_{i:05d}" for i in range(1, len(ct) + 1)], dtype=str)
         self.content_published = iso_utc(ct.published_ms)
 
     def _plan_faults(self) -> dict[str, list[int]]:
@@ -210,7 +212,8 @@ class PlatformExporter:
             gz = (t + i) % 3 == 0
             path = folder / (f"{entity}.csv.gz" if gz else f"{entity}.csv")
             self.out.submit(write_csv_file, path, table, extra_lines.get(entity, b""), gz=gz)
-            self.files["csv.gz" if gz else "csv"] += int(complete)
+            self.files["csv.gz" if gz else "csv"] += 1
+            self.files_complete["csv.gz" if gz else "csv"] += int(complete)
             if complete:
                 self.out.submit(mark_complete, folder)
 
@@ -276,7 +279,7 @@ class PlatformExporter:
                     "payment_id": f"pay_x{t:03d}{len(extra):02d}",
                     "user_id": str(self.w.users.ids[pay.user[src]]),
                     "program_id": self.w.programs.ids[pay.program[src]],
-                    "amount": str(_money(np.array([pay.amount_cents[src]]))[0]),
+                    "amount": _money(np.array([pay.amount_cents[src]]))[0],
                     "currency": currency,
                     "paid_at": str(iso_utc(np.array([day_end - DAY_MS + 43_200_000]))[0]),
                     "kind": kind,

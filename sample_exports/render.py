@@ -32,8 +32,12 @@ BATCH_ROWS = 16_384
 
 
 def _dict(codes: np.ndarray, values: pa.Array) -> pa.DictionaryArray:
-    codes = np.asarray(codes, dtype=np.int32)
-    return pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), values)
+    codes = np.asarray(codes)
+    if codes.dtype.itemsize > 4 or codes.dtype.kind != "i":
+        codes = codes.astype(np.int32)
+    missing = codes < 0
+    indices = pa.array(codes, mask=missing) if missing.any() else pa.array(codes)
+    return pa.DictionaryArray.from_arrays(indices, values)
 
 
 def _opt_int(values: np.ndarray) -> pa.Array:
@@ -51,15 +55,18 @@ _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 
 def hex_strings(values: np.ndarray, width: int, prefix: bytes = b"",
                 suffix: bytes = b"") -> pa.StringArray:
-    """``prefix + lowercase hex (zero-padded to width) + suffix`` per value, built in numpy."""
+    """``prefix + lowercase hex (zero-padded to width <= 16) + suffix`` per value, in numpy."""
     v = np.asarray(values).astype(np.uint64)
     n = len(v)
     size = len(prefix) + width + len(suffix)
     out = np.empty((n, size), dtype=np.uint8)
     if prefix:
         out[:, : len(prefix)] = np.frombuffer(prefix, dtype=np.uint8)
-    for k in range(width):
-        out[:, len(prefix) + width - 1 - k] = _HEX[(v >> np.uint64(4 * k)) & np.uint64(15)]
+    raw = v.astype("<u8").view(np.uint8).reshape(n, 8)[:, ::-1]  # most significant first
+    digits = np.empty((n, 16), dtype=np.uint8)
+    digits[:, 0::2] = _HEX[raw >> 4]
+    digits[:, 1::2] = _HEX[raw & 15]
+    out[:, len(prefix): len(prefix) + width] = digits[:, 16 - width:]
     if suffix:
         out[:, size - len(suffix):] = np.frombuffer(suffix, dtype=np.uint8)
     offsets = np.arange(0, n * size + 1, size, dtype=np.int64)
@@ -92,7 +99,8 @@ _TS = "strftime(epoch_ms(CASE tsfmt WHEN 1 THEN ts + off_min * 60000 ELSE ts END
 _DATA_INNER = """nullif(concat(
     text_length, intent, entity, entity_value, workflow, endpoint, status_code,
     ',"latency_ms":' || latency_ms::VARCHAR, error, rating, comment, topic, lesson_id,
-    skill, correct, quality, ',"goal_id":"goal_' || lpad(goal::VARCHAR, 7, '0') || '"',
+    skill, correct, quality,
+    ',"goal_id":"goal_' || lpad(goal::VARCHAR, greatest(7, length(goal::VARCHAR))::INTEGER, '0') || '"',
     goal_type, target_value, custom, escalated, ui_variant), '')"""
 
 _LINE_SQL = f"""
@@ -167,7 +175,7 @@ class Renderer:
         # plain values for Parquet columns
         self.plain_top = {
             "event_type": _plain(vocab.ALL_EVENT_TYPES),
-            "ts_suffix": pa.array(["Z", ""] + offsets),
+            "ts_suffix": pa.array(["Z", "", *offsets]),
             "sess_prefix": pa.array(["conv_", "learn_"]),
             "user_id": _plain(w.users.ids.tolist()),
             "creator_id": _plain(w.creators.ids),
@@ -284,7 +292,7 @@ class Renderer:
             cols["client_version"] = _dict(f["client_version"], top["client_version"])
         table = pa.table(cols)
         # several record batches let DuckDB scan (and format) them in parallel
-        return pa.Table.from_batches(table.to_batches(max_chunksize=BATCH_ROWS))
+        return pa.Table.from_batches(table.to_batches(max_chunksize=BATCH_ROWS), table.schema)
 
     def _query(self, f: Frame, idx: np.ndarray | None, sql: str, *, plain: bool) -> pa.Table:
         self.con.register("ev", self._arrow(f, idx, plain=plain))

@@ -326,7 +326,6 @@ def _programs(gen: np.random.Generator, creators: Creators, tl: Timeline) -> Pro
 
 def _content(gen: np.random.Generator, creators: Creators, tl: Timeline, n_users: int) -> Content:
     t0 = -tl.pre_days - 20
-    n_days = tl.days - t0
     plat_w = np.array([p.weight for p in vocab.CONTENT_PLATFORMS])
     creator, platform, pub_t, pub_ms = [], [], [], []
     for c in range(len(creators)):
@@ -454,13 +453,12 @@ def _users(gen: np.random.Generator, n: int, tl: Timeline, creators: Creators,
 
 
 def _experiment(gen: np.random.Generator, users: Users, tl: Timeline) -> int:
+    """Assign users who sign up from the experiment start, 50/50, at signup; return start day."""
     start_t = min(7, max(0, tl.days // 6))
-    n = len(users)
     eligible = users.signup_ms >= tl.day_ms(start_t)
-    users.variant[eligible] = (gen.random(int(eligible.sum())) < 0.5).astype(np.int8)
-    users.assigned_ms[eligible] = users.signup_ms[eligible] + gen.integers(
-        1_000, 20_000, int(eligible.sum()))
-    del n
+    k = int(eligible.sum())
+    users.variant[eligible] = (gen.random(k) < 0.5).astype(np.int8)
+    users.assigned_ms[eligible] = users.signup_ms[eligible] + gen.integers(1_000, 20_000, k)
     return start_t
 
 
@@ -493,9 +491,10 @@ def _purchases(gen: np.random.Generator, users: Users, programs: Programs,
     buyer, paid_ms, program = buyer[ok], paid_ms[ok], paid_prog[pick[ok]]
     discount = np.where(gen.random(len(buyer)) < 0.12, 0.8, 1.0)
     cents = np.round(programs.price[program] * 100 * discount).astype(np.int64)
-    # refunds: ~6% of charges, 1-20 days later, mostly in full
-    refunded = gen.random(len(buyer)) < 0.06
-    r_ms = paid_ms + (gen.uniform(1, 20, len(buyer)) * DAY_MS).astype(np.int64)
+    # refunds: ~8% of charges, mostly within the first week, mostly in full
+    refunded = gen.random(len(buyer)) < 0.08
+    r_days = np.minimum(0.5 + gen.exponential(4.0, len(buyer)), 30.0)
+    r_ms = paid_ms + (r_days * DAY_MS).astype(np.int64)
     r_full = gen.random(len(buyer)) < 0.8
     r_cents = np.where(r_full, cents, cents // 2)
     r_keep = refunded & (r_ms < end_ms)

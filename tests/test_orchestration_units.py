@@ -77,9 +77,11 @@ def test_writer_lock_serialises_and_names_the_holder(tmp_path: Path):
     warehouse = tmp_path / "wh.duckdb"
     order: list[str] = []
     with writer_lock(warehouse, holder="first"):
-        with pytest.raises(WriterBusyError, match="first"):
-            with writer_lock(warehouse, timeout_s=0.2, holder="second"):
-                pass
+        with (
+            pytest.raises(WriterBusyError, match="first"),
+            writer_lock(warehouse, timeout_s=0.2, holder="second"),
+        ):
+            pass
 
         def second():
             with writer_lock(warehouse, timeout_s=10, holder="second"):

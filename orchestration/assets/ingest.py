@@ -15,10 +15,8 @@ from datetime import date
 import dagster as dg
 from pydantic import Field
 
-from ingest.landing import EVENTS, landing_entities, scan_landing
-from ingest.loader import load_day
-from ingest.results import DayLoadResult
-from ingest.state import loaded_signatures, needs_load
+from ingest.batch import BatchResult, load_entity_days
+from ingest.landing import EVENTS, landing_entities
 from orchestration.partitions import export_days
 from orchestration.resources import LandingResource, WarehouseResource
 from orchestration.settings import load_settings
@@ -86,22 +84,18 @@ def partition_dates(context: dg.AssetExecutionContext) -> list[date]:
     return [date.fromisoformat(k) for k in context.partition_keys]
 
 
-def _metadata(results: list[DayLoadResult], skipped: dict[str, list[str]]) -> dict:
+def _metadata(batch: BatchResult) -> dict:
     totals = {
-        name: sum(r.total(name) for r in results)
+        name: batch.total(name)
         for name in ("records_read", "loaded", "rejected", "duplicates", "blank_lines")
     }
-    reasons: dict[str, int] = {}
-    for r in results:
-        for code, n in r.rejects_by_reason.items():
-            reasons[code] = reasons.get(code, 0) + n
-    failed = [f"{f.source_file}: {f.message}" for r in results for f in r.failed_files]
     return {
         **{k: dg.MetadataValue.int(v) for k, v in totals.items()},
-        "days_loaded": dg.MetadataValue.int(len(results)),
-        "rejects_by_reason": dg.MetadataValue.json(reasons),
-        "failed_files": dg.MetadataValue.json(failed),
-        **{f"days_skipped_{why}": dg.MetadataValue.json(days) for why, days in skipped.items()},
+        "days_loaded": dg.MetadataValue.int(len(batch.results)),
+        "rejects_by_reason": dg.MetadataValue.json(batch.rejects_by_reason()),
+        "failed_files": dg.MetadataValue.json(batch.failed_messages),
+        **{f"days_skipped_{why}": dg.MetadataValue.json(days)
+           for why, days in batch.skipped.items()},
     }
 
 
@@ -139,65 +133,32 @@ def build_ingest_asset(entity: str) -> dg.AssetsDefinition:
         landing: LandingResource,
     ) -> dg.MaterializeResult:
         settings = load_settings().ingest
-        wanted = partition_dates(context)
-        found = {d.export_date: d for d in scan_landing(landing.root, (entity,))}
-        results: list[DayLoadResult] = []
-        skipped: dict[str, list[str]] = {"missing": [], "incomplete": [], "unchanged": []}
         with warehouse.writer(holder=f"run {context.run_id} ({entity})") as con:
-            loaded = loaded_signatures(con, entity)
-            for i, day_date in enumerate(wanted, start=1):
-                day = found.get(day_date)
-                if day is None:
-                    skipped["missing"].append(day_date.isoformat())
-                    continue
-                if not day.complete:
-                    context.log.warning(
-                        f"{entity} {day_date}: no _SUCCESS yet in {day.path}; not loaded"
-                    )
-                    skipped["incomplete"].append(day_date.isoformat())
-                    continue
-                if not config.reload and not needs_load(landing.root, day, loaded):
-                    skipped["unchanged"].append(day_date.isoformat())
-                    continue
-                result = load_day(
-                    con,
-                    landing.root,
-                    day,
-                    run_id=context.run_id,
-                    late_days=settings.late_event_max_days,
-                    future_days=settings.future_tolerance_days,
-                    progress=context.log.debug,
-                )
-                results.append(result)
-                s = result.summary()
-                context.log.info(
-                    f"[{i}/{len(wanted)}] {entity} {day_date}: {s['records_read']:,} read, "
-                    f"{s['loaded']:,} loaded, {s['rejected']:,} rejected, "
-                    f"{s['duplicates']:,} duplicates, {s['failed_files']} failed files"
-                )
-                for f in result.failed_files:
-                    context.log.warning(f"{entity} {day_date}: file failed: {f.message}")
-        unbalanced = [
-            f"{f.source_file}: read {f.records_read} != loaded {f.loaded} + rejected "
-            f"{f.rejected} + duplicates {f.duplicates}"
-            for r in results
-            for f in r.files
-            if not f.reconciles
-        ]
-        failed = [f"{f.source_file}: {f.message}" for r in results for f in r.failed_files]
+            batch = load_entity_days(
+                con,
+                landing.root,
+                entity,
+                partition_dates(context),
+                reload=config.reload,
+                run_id=context.run_id,
+                late_days=settings.late_event_max_days,
+                future_days=settings.future_tolerance_days,
+                info=context.log.info,
+                warn=context.log.warning,
+            )
         return dg.MaterializeResult(
-            metadata=_metadata(results, skipped),
+            metadata=_metadata(batch),
             check_results=[
                 dg.AssetCheckResult(
                     check_name="reconciles",
-                    passed=not unbalanced,
-                    metadata={"unbalanced_files": dg.MetadataValue.json(unbalanced)},
+                    passed=not batch.unbalanced,
+                    metadata={"unbalanced_files": dg.MetadataValue.json(batch.unbalanced)},
                 ),
                 dg.AssetCheckResult(
                     check_name="no_failed_files",
-                    passed=not failed,
+                    passed=not batch.failed_messages,
                     severity=dg.AssetCheckSeverity.WARN,
-                    metadata={"failed_files": dg.MetadataValue.json(failed)},
+                    metadata={"failed_files": dg.MetadataValue.json(batch.failed_messages)},
                 ),
             ],
         )
