@@ -110,32 +110,29 @@ def _stage_ndjson(con: duckdb.DuckDBPyConnection, file_id: int, path: Path) -> i
     arrow_lines = split_lines(read_bytes(path))
     con.register("_arrow_lines", arrow_lines)
     try:
-        con.execute(
+        inserted = con.execute(
+            f"""
+            INSERT INTO _lines
+            SELECT {file_id}, line_number, txt,
+                   CASE WHEN txt IS NOT NULL THEN txt
+                        -- invalid UTF-8: keep the bytes visibly escaped, minus the newline
+                        WHEN suffix(line::VARCHAR, '\\x0D\\x0A')
+                             THEN left(line::VARCHAR, length(line::VARCHAR) - 8)
+                        WHEN suffix(line::VARCHAR, '\\x0A')
+                             THEN left(line::VARCHAR, length(line::VARCHAR) - 4)
+                        ELSE line::VARCHAR END,
+                   false
+            FROM (
+                SELECT line_number, line,
+                       rtrim(try(decode(line)), chr(10) || chr(13)) AS txt
+                FROM _arrow_lines
+            )
+            WHERE txt IS NULL OR trim(txt) <> ''
             """
-            CREATE OR REPLACE TEMP TABLE _file_lines AS
-            SELECT line_number,
-                   rtrim(try(decode(line)), chr(10) || chr(13)) AS txt,
-                   line
-            FROM _arrow_lines
-            """
-        )
+        ).fetchone()[0]
     finally:
         con.unregister("_arrow_lines")
-    blank = con.execute(
-        "SELECT count(*) FROM _file_lines WHERE txt IS NOT NULL AND trim(txt) = ''"
-    ).fetchone()[0]
-    con.execute(
-        f"""
-        INSERT INTO _lines
-        SELECT {file_id}, line_number, txt,
-               CASE WHEN txt IS NULL THEN rtrim(line::VARCHAR, '\\n\\r') ELSE txt END,
-               false
-        FROM _file_lines
-        WHERE txt IS NULL OR trim(txt) <> ''
-        """
-    )
-    con.execute("DROP TABLE _file_lines")
-    return int(blank)
+    return arrow_lines.num_rows - int(inserted)
 
 
 def _stage_parquet(con: duckdb.DuckDBPyConnection, file_id: int, path: Path) -> None:

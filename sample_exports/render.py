@@ -100,7 +100,8 @@ _DATA_INNER = """nullif(concat(
     text_length, intent, entity, entity_value, workflow, endpoint, status_code,
     ',"latency_ms":' || latency_ms::VARCHAR, error, rating, comment, topic, lesson_id,
     skill, correct, quality,
-    ',"goal_id":"goal_' || lpad(goal::VARCHAR, greatest(7, length(goal::VARCHAR))::INTEGER, '0') || '"',
+    ',"goal_id":"goal_'
+        || lpad(goal::VARCHAR, greatest(7, length(goal::VARCHAR))::INTEGER, '0') || '"',
     goal_type, target_value, custom, escalated, ui_variant), '')"""
 
 _LINE_SQL = f"""

@@ -65,6 +65,8 @@ def local_time_to_utc_ms(gen: np.random.Generator, day_start_ms: np.ndarray,
 
 @dataclass
 class Creators:
+    """Coaches and creators; each sells in one currency and has a popularity weight."""
+
     ids: list[str]
     names: list[str]
     category: np.ndarray  # index into vocab.CATEGORIES
@@ -78,6 +80,8 @@ class Creators:
 
 @dataclass
 class Agents:
+    """Conversational agents of the creators, with their quality (fallbacks, latency)."""
+
     ids: list[str]
     creator: np.ndarray
     fallback_rate: np.ndarray
@@ -86,6 +90,8 @@ class Agents:
 
 @dataclass
 class Programs:
+    """Each creator has one free program and 1-3 paid ones (some launched mid-window)."""
+
     ids: list[str]
     creator: np.ndarray
     titles: list[str]
@@ -239,6 +245,7 @@ class World:
 
 
 def _creators(gen: np.random.Generator, n: int, tl: Timeline) -> Creators:
+    """Creators across categories; a couple join during the export window."""
     cats = np.array([i % len(vocab.CATEGORIES) for i in gen.permutation(n)])
     eur = gen.random(n) < 0.4
     eur[0], eur[min(1, n - 1)] = False, True  # both currencies always present
@@ -265,6 +272,7 @@ def _creators(gen: np.random.Generator, n: int, tl: Timeline) -> Creators:
 
 
 def _agents(gen: np.random.Generator, creators: Creators) -> tuple[Agents, list[np.ndarray]]:
+    """One or two agents per creator; also the agent indexes of each creator."""
     n_per = 1 + (gen.random(len(creators)) < 0.35)
     creator = np.repeat(np.arange(len(creators)), n_per)
     n = len(creator)
@@ -282,6 +290,7 @@ def _agents(gen: np.random.Generator, creators: Creators) -> tuple[Agents, list[
 
 
 def _programs(gen: np.random.Generator, creators: Creators, tl: Timeline) -> Programs:
+    """Programs with 2-3 topics of their creator's category, prices and launch dates."""
     creator, titles, topics, n_topics, price, launched, free = [], [], [], [], [], [], []
     for c in range(len(creators)):
         cat = vocab.CATEGORIES[creators.category[c]]
@@ -325,6 +334,8 @@ def _programs(gen: np.random.Generator, creators: Creators, tl: Timeline) -> Pro
 
 
 def _content(gen: np.random.Generator, creators: Creators, tl: Timeline, n_users: int) -> Content:
+    """Posts, their expected daily impressions (decaying, a few viral) and the signups
+    their clicks bring (CONTENT_SHARE of all signups)."""
     t0 = -tl.pre_days - 20
     plat_w = np.array([p.weight for p in vocab.CONTENT_PLATFORMS])
     creator, platform, pub_t, pub_ms = [], [], [], []
@@ -385,6 +396,7 @@ def _content(gen: np.random.Generator, creators: Creators, tl: Timeline, n_users
 
 def _users(gen: np.random.Generator, n: int, tl: Timeline, creators: Creators,
            content: Content) -> tuple[Users, tuple[str, ...]]:
+    """Users from content conversions plus growing, weekly-seasonal other signups."""
     acq_names = vocab.BASE_ACQUISITION + vocab.CONTENT_PLATFORM_NAMES
     # signups from content: one user per realised conversion
     item_day = np.argwhere(content.conversions > 0)
@@ -464,6 +476,8 @@ def _experiment(gen: np.random.Generator, users: Users, tl: Timeline) -> int:
 
 def _purchases(gen: np.random.Generator, users: Users, programs: Programs,
                creators: Creators, tl: Timeline) -> tuple[Payments, Enrollments]:
+    """Charges (first purchase within 14 days: the experiment's metric; a later one),
+    refunds, and the enrollments they create (plus free ones at signup)."""
     n = len(users)
     # purchase propensity in [0.5, 1.5], mean 1, higher for engaged users
     rank = np.argsort(np.argsort(users.p0 + 0.3 * gen.standard_normal(n)))
