@@ -23,6 +23,9 @@ from sample_exports.writer import BackgroundWriter
 log = logging.getLogger(__name__)
 
 DEMO_USERS = 2_000
+EXACT_UP_TO = 2_000_000  # targets up to this many lines are calibrated exactly (dry runs)
+TOLERANCE = 0.03
+MAX_REFINE = 6
 MANIFEST_NAME = "_generator_manifest.json"
 Progress = Callable[[str, int, int], None]
 
@@ -93,17 +96,20 @@ def _experiment_realised(world: World, last_complete_end_ms: int) -> dict:
 
 
 def _run(world: World, landing: Path, *, faults: bool, write: bool,
-         progress: Progress | None) -> tuple[EventExporter, PlatformExporter]:
+         progress: Progress | None) -> tuple[EventExporter, PlatformExporter | None]:
+    """Simulate and export every day; ``write=False`` only counts event lines (dry run)."""
     tl = world.timeline
     sim = Simulator(world)
     writer = BackgroundWriter()
     events = EventExporter(world, landing, faults=faults, write=write, writer=writer)
-    platform = PlatformExporter(world, landing, faults=faults, write=write, writer=writer)
+    platform = (PlatformExporter(world, landing, faults=faults, write=write, writer=writer)
+                if write else None)
     try:
         for t in range(-tl.warmup_days, tl.days):
             events.add(t, sim.day(t))
             if t >= 0:
-                platform.export_day(t)
+                if platform is not None:
+                    platform.export_day(t)
                 if progress is not None:
                     progress("export days", t + 1, tl.days)
     finally:
@@ -112,20 +118,46 @@ def _run(world: World, landing: Path, *, faults: bool, write: bool,
     return events, platform
 
 
+def _dry_lines(seed: int, users: int, tl: Timeline, faults: bool) -> int:
+    """Event lines the generator writes for these arguments (simulated, nothing written)."""
+    events, _ = _run(build_world(seed, users, tl), Path("."), faults=faults, write=False,
+                     progress=None)
+    return events.stats.lines_total
+
+
 def _users_for_target(target: int, seed: int, tl: Timeline, faults: bool,
                       progress: Progress | None) -> int:
-    """Users that give about ``target`` event lines: one dry pilot run, scaled linearly."""
-    pilot = int(np.clip(target / 140, 200, 3_000))
+    """Users that give about ``target`` event lines.
+
+    A pilot run at a small size gives lines per user. Each user count draws a different
+    world, so small worlds vary by ~10% around that ratio: for targets up to
+    ``EXACT_UP_TO`` the candidate count is simulated (dry, cheap at that size) and
+    corrected until within ``TOLERANCE``; the same seed and count then generate exactly
+    the lines counted. Large worlds vary by a few percent only and use the pilot ratio.
+    """
+    pilot = int(np.clip(target / 130, 200, 3_000))
+    steps = 2 + (MAX_REFINE if target <= EXACT_UP_TO else 0)
     if progress is not None:
-        progress("calibrating", 0, 1)
-    events, _ = _run(build_world(seed, pilot, tl), Path("."), faults=faults, write=False,
-                     progress=None)
-    per_user = max(events.stats.lines_total, 1) / pilot
-    users = max(20, round(target / per_user))
+        progress("calibrating", 0, steps)
+    lines = _dry_lines(seed, pilot, tl, faults)
+    users = max(1, round(pilot * target / max(lines, 1)))
+    log.info("calibration: %d pilot users gave %d lines -> %d users", pilot, lines, users)
+    if target <= EXACT_UP_TO:
+        tried: dict[int, int] = {}
+        for step in range(MAX_REFINE):
+            if progress is not None:
+                progress("calibrating", 1 + step, steps)
+            lines = tried[users] = _dry_lines(seed, users, tl, faults)
+            if abs(lines / target - 1) <= TOLERANCE:
+                break
+            nxt = max(1, round(users * target / max(lines, 1)))
+            while nxt in tried:
+                nxt += 1
+            users = nxt
+        users = min(tried, key=lambda u: abs(tried[u] / target - 1))
+        log.info("calibration: %d users give %d lines (target %d)", users, tried[users], target)
     if progress is not None:
-        progress("calibrating", 1, 1)
-    log.info("calibration: %d pilot users gave %d lines (%.1f per user) -> %d users",
-             pilot, events.stats.lines_total, per_user, users)
+        progress("calibrating", steps, steps)
     return users
 
 
@@ -164,6 +196,7 @@ def generate_exports(
              users, days, start_date, seed, landing_dir)
     world = build_world(seed, users, tl)
     events, platform = _run(world, landing_dir, faults=faults, write=True, progress=progress)
+    assert platform is not None
 
     stats = events.stats
     planted = {k: int(stats.planted.get(k, 0)) for k in EVENT_FAULT_KINDS}
