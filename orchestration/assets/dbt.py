@@ -87,7 +87,9 @@ class InsightsDbtTranslator(DagsterDbtTranslator):
 
 
 translator = InsightsDbtTranslator(
-    settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)
+    settings=DagsterDbtTranslatorSettings(
+        enable_asset_checks=True, enable_source_tests_as_checks=True
+    )
 )
 
 ensure_manifest()
