@@ -13,13 +13,6 @@ from dataclasses import dataclass
 KIND_LABEL = {
     "str": "string", "int": "integer", "num": "number", "bool": "boolean", "obj": "object"
 }
-KIND_JSON_TYPES = {
-    "str": ("VARCHAR",),
-    "int": ("BIGINT", "UBIGINT", "DOUBLE"),  # DOUBLE only when integral, checked below
-    "num": ("BIGINT", "UBIGINT", "DOUBLE"),
-    "bool": ("BOOLEAN",),
-    "obj": ("OBJECT",),
-}
 
 
 @dataclass(frozen=True)
@@ -93,50 +86,48 @@ def _jpath(key: str) -> str:
     return '$."' + key.replace('"', '\\"') + '"'
 
 
-def kind_sql(x: str) -> str:
-    """The JSON kind of a value given as JSON text (NULL when absent or null)."""
+# A value's JSON kind is read off the first character of its JSON text (t_<column>):
+# '"' string, '{' object, '[' array, 't'/'f' boolean, anything else a number; NULL when
+# the field is absent or null. Its typed value (v_<column>) comes from a second, typed
+# from_json of the same line, so no field is parsed on its own.
+NUMBER_FIRST = "NOT IN ('\"', '{', '[', 't', 'f', 'n')"
+TYPED_TARGET = {"str": "VARCHAR", "int": "DOUBLE", "num": "DOUBLE", "bool": "BOOLEAN",
+                "obj": "JSON"}
+
+
+def kind_name_sql(t: str) -> str:
+    """Readable kind of a value from its first character (for reject messages)."""
     return (
-        f"CASE WHEN {x} IS NULL THEN NULL ELSE CASE left({x}, 1) "
-        f"WHEN '\"' THEN 'string' WHEN '{{' THEN 'object' WHEN '[' THEN 'array' "
-        f"WHEN 't' THEN 'boolean' WHEN 'f' THEN 'boolean' WHEN 'n' THEN NULL "
-        f"ELSE 'number' END END"
+        f"CASE {t} WHEN '\"' THEN 'string' WHEN '{{' THEN 'object' WHEN '[' THEN 'array' "
+        f"WHEN 't' THEN 'boolean' WHEN 'f' THEN 'boolean' ELSE 'number' END"
     )
 
 
-def scalar_sql(x: str) -> str:
-    """The scalar text of a value given as JSON text: strings unquoted and unescaped."""
-    return (
-        f"CASE WHEN left({x}, 1) <> '\"' THEN {x} "
-        f"WHEN contains({x}, '\\') THEN {x}::JSON ->> '$' "
-        f"ELSE substr({x}, 2, length({x}) - 2) END"
-    )
+def _is_kind_sql(kind: str, t: str) -> str:
+    if kind == "str":
+        return f"{t} = '\"'"
+    if kind == "obj":
+        return f"{t} = '{{'"
+    if kind == "bool":
+        return f"{t} IN ('t', 'f')"
+    return f"{t} {NUMBER_FIRST}"
 
 
-KIND_OK = {"str": "string", "num": "number", "int": "number", "bool": "boolean", "obj": "object"}
-
-
-def type_ok_sql(field: Field, t: str, s: str) -> str:
-    """TRUE when a value of kind ``t`` (kind_sql; NULL when absent or null) and scalar text
-    ``s`` has the field's kind."""
-    base = f"({t} IS NULL OR {t} = '{KIND_OK[field.kind]}')"
+def type_ok_sql(field: Field, t: str, v: str) -> str:
+    """TRUE when a value whose JSON text starts with ``t`` (NULL: absent or null) and whose
+    typed value is ``v`` has the field's kind."""
+    ok = f"({t} IS NULL OR {_is_kind_sql(field.kind, t)})"
     if field.kind == "int":
         # 5.0 is an integer; 5.5 is not
-        number = f"try_cast({s} AS DOUBLE)"
-        return f"({base} AND ({t} IS NULL OR {number} = floor({number})))"
-    return base
+        return f"({ok} AND ({t} IS NULL OR {v} = floor({v})))"
+    return ok
 
 
-def typed_sql(field: Field, t: str, s: str, src: str) -> str:
+def typed_sql(field: Field, t: str, v: str) -> str:
     """SQL of the field's typed value (NULL when absent, null, or of the wrong kind)."""
-    if field.kind == "obj":
-        return f"CASE WHEN {t} = 'object' THEN {src}::JSON END"
-    if field.kind == "str":
-        return f"CASE WHEN {t} = 'string' THEN {s} END"
-    if field.kind == "bool":
-        return f"CASE WHEN {t} = 'boolean' THEN {s} = 'true' END"
     if field.kind == "int":
-        return f"CASE WHEN {t} = 'number' THEN try_cast(try_cast({s} AS DOUBLE) AS BIGINT) END"
-    return f"CASE WHEN {t} = 'number' THEN try_cast({s} AS DOUBLE) END"
+        return f"CASE WHEN {_is_kind_sql('int', t)} THEN try_cast({v} AS BIGINT) END"
+    return f"CASE WHEN {_is_kind_sql(field.kind, t)} THEN {v} END"
 
 
 def range_ok_sql(field: Field, typed: str) -> str | None:
@@ -169,19 +160,21 @@ def parse_sql(lines_table: str, *, export_date: str, late_days: int, future_days
     Each line's JSON is parsed once; every field's JSON type (``t_<column>``) and scalar
     text (``s_<column>``) are computed once and the checks read those columns.
     """
-    def struct(fields: tuple[Field, ...]) -> str:
-        return "{" + ", ".join(f'"{f.path}": "JSON"' for f in fields) + "}"
+    def struct(fields: tuple[Field, ...], typed: bool) -> str:
+        return "{" + ", ".join(
+            f'"{f.path}": "{TYPED_TARGET[f.kind] if typed else "JSON"}"' for f in fields
+        ) + "}"
 
     removal = "{" + ", ".join(f'"{k}": null' for k in KNOWN_TOP_KEYS) + "}"
-    fields = [(f, f'j."{f.path}"::VARCHAR') for f in TOP_FIELDS if f.column != "data"]
-    fields += [(f, f'dj."{f.path}"::VARCHAR') for f in DATA_FIELDS]
+    fields = [(f, "j", "v") for f in TOP_FIELDS if f.column != "data"]
+    fields += [(f, "dj", "dv") for f in DATA_FIELDS]
     parts = ",\n           ".join(
-        f"{kind_sql(src)} AS t_{f.column}, {scalar_sql(src)} AS s_{f.column}"
-        for f, src in fields
+        f'left({j}."{f.path}"::VARCHAR, 1) AS t_{f.column}, {v}."{f.path}" AS v_{f.column}'
+        for f, j, v in fields
     )
     typed = ",\n           ".join(
-        f"{typed_sql(f, f't_{f.column}', f's_{f.column}', '')} AS {f.column}"
-        for f, _ in fields
+        f"{typed_sql(f, f't_{f.column}', f'v_{f.column}')} AS {f.column}"
+        for f, _, _ in fields
         if f.column != "timestamp_text"
     )
 
@@ -189,40 +182,41 @@ def parse_sql(lines_table: str, *, export_date: str, late_days: int, future_days
         ("txt IS NULL", "invalid_utf8", _q("line is not valid UTF-8")),
         ("NOT is_object", "invalid_json", _q("line is not a valid JSON object")),
     ]
-    for f, _ in fields:
+    for f, _, _ in fields:
         if f.required:
-            t, s = f"t_{f.column}", f"s_{f.column}"
+            t, v = f"t_{f.column}", f"v_{f.column}"
             checks.append(
                 (
-                    f"{t} IS NULL OR ({t} = 'string' AND trim({s}) = '')",
+                    f"{t} IS NULL OR ({t} = '\"' AND trim({v}) = '')",
                     "missing_field",
                     _q(f"required field {f.label} is missing, null or empty"),
                 )
             )
     checks.append(
         (
-            "NOT (t_data IS NULL OR t_data = 'object')",
+            "NOT (t_data IS NULL OR t_data = '{')",
             "wrong_type",
-            "'data: expected object, got ' || t_data",
+            f"'data: expected object, got ' || {kind_name_sql('t_data')}",
         )
     )
-    for f, _ in fields:
-        t, s = f"t_{f.column}", f"s_{f.column}"
+    for f, _, _ in fields:
+        t, v = f"t_{f.column}", f"v_{f.column}"
         checks.append(
             (
-                f"NOT {type_ok_sql(f, t, s)}",
+                f"NOT {type_ok_sql(f, t, v)}",
                 "wrong_type",
-                _q(f"{f.label}: expected {KIND_LABEL[f.kind]}, got ") + f" || {t}",
+                _q(f"{f.label}: expected {KIND_LABEL[f.kind]}, got ")
+                + f" || {kind_name_sql(t)}",
             )
         )
-    for f, _ in fields:
+    for f, _, _ in fields:
         ok = range_ok_sql(f, f.column)
         if ok is not None:
             checks.append(
                 (
                     f"NOT {ok}",
                     "out_of_range",
-                    _q(f"{f.label} = ") + f" || s_{f.column} || "
+                    _q(f"{f.label} = ") + f" || v_{f.column}::VARCHAR || "
                     + _q(f" is out of range (expected {range_label(f)})"),
                 )
             )
@@ -230,24 +224,24 @@ def parse_sql(lines_table: str, *, export_date: str, late_days: int, future_days
         (
             "event_ts IS NULL",
             "invalid_timestamp",
-            "'timestamp ' || s_timestamp_text || ' is not an ISO-8601 date-time'",
+            "'timestamp ' || v_timestamp_text || ' is not an ISO-8601 date-time'",
         ),
         (
             f"event_ts >= DATE {_q(export_date)} + INTERVAL {future_days + 1} DAY",
             "timestamp_too_late",
-            "'timestamp ' || s_timestamp_text || ' is after the end of the day following "
+            "'timestamp ' || v_timestamp_text || ' is after the end of the day following "
             f"export date {export_date}'",
         ),
         (
             f"event_ts < DATE {_q(export_date)} - INTERVAL {late_days} DAY",
             "timestamp_too_early",
-            f"'timestamp ' || s_timestamp_text || ' is more than {late_days} days before "
+            f"'timestamp ' || v_timestamp_text || ' is more than {late_days} days before "
             f"export date {export_date}'",
         ),
     ]
     reason_code = "CASE " + " ".join(f"WHEN {c} THEN {_q(code)}" for c, code, _ in checks) + " END"
     reason = "CASE " + " ".join(f"WHEN {c} THEN {detail}" for c, _, detail in checks) + " END"
-    columns = ", ".join(f.column for f, _ in fields if f.column != "timestamp_text")
+    columns = ", ".join(f.column for f, _, _ in fields if f.column != "timestamp_text")
 
     return f"""
 WITH objects AS (
@@ -257,7 +251,9 @@ WITH objects AS (
     FROM {lines_table}
 ), top AS (
     -- one parse per line: every known field as JSON text
-    SELECT *, CASE WHEN is_object THEN from_json(txt, '{struct(TOP_FIELDS)}') END AS j
+    SELECT *,
+           CASE WHEN is_object THEN from_json(txt, '{struct(TOP_FIELDS, False)}') END AS j,
+           CASE WHEN is_object THEN from_json(txt, '{struct(TOP_FIELDS, True)}') END AS v
     FROM objects
 ), with_data AS (
     SELECT *,
@@ -270,9 +266,11 @@ WITH objects AS (
            END AS data_text
     FROM top
 ), with_values AS (
-    SELECT *, {kind_sql("data_text")} AS t_data,
+    SELECT *, left(data_text, 1) AS t_data,
            CASE WHEN left(data_text, 1) = '{{'
-                THEN from_json(data_text, '{struct(DATA_FIELDS)}') END AS dj
+                THEN from_json(data_text, '{struct(DATA_FIELDS, False)}') END AS dj,
+           CASE WHEN left(data_text, 1) = '{{'
+                THEN from_json(data_text, '{struct(DATA_FIELDS, True)}') END AS dv
     FROM with_data
 ), parts AS (
     SELECT file_id, line_number, raw, txt, is_object, data_text, t_data,
@@ -281,7 +279,7 @@ WITH objects AS (
 ), converted AS (
     SELECT *,
            {typed},
-           try_cast(CASE WHEN t_timestamp_text = 'string' THEN s_timestamp_text END
+           try_cast(CASE WHEN t_timestamp_text = '"' THEN v_timestamp_text END
                     AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS event_ts
     FROM parts
 )
@@ -290,7 +288,7 @@ SELECT file_id, line_number, raw,
        {reason} AS reason,
        {columns},
        event_ts,
-       CASE WHEN t_data = 'object' THEN data_text::JSON END AS data,
+       CASE WHEN t_data = '{{' THEN data_text::JSON END AS data,
        CASE WHEN is_object THEN nullif(
            json_merge_patch(txt, '{removal}')::VARCHAR, '{{}}')::JSON END AS extra
 FROM converted

@@ -9,29 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ingest.schema import EVENT_TYPES as CONTRACT_EVENT_TYPES
+
 # --- event types -------------------------------------------------------------------
 
-#: The event types of contract v1, in contract order. Codes are indexes into this tuple.
-EVENT_TYPES: tuple[str, ...] = (
-    "conversation_start",
-    "conversation_end",
-    "user_message",
-    "bot_response",
-    "intent_classified",
-    "entity_extracted",
-    "workflow_started",
-    "workflow_completed",
-    "workflow_failed",
-    "api_call",
-    "error",
-    "user_feedback",
-    "lesson_started",
-    "lesson_completed",
-    "exercise_attempted",
-    "goal_created",
-    "goal_completed",
-    "custom",
-)
+#: The event types of contract v1, in contract order (one list, shared with the loader).
+#: Codes are indexes into this tuple.
+EVENT_TYPES: tuple[str, ...] = CONTRACT_EVENT_TYPES
 #: Event types a newer client sends that contract v1 does not know (kept, not rejected).
 UNKNOWN_EVENT_TYPES: tuple[str, ...] = ("page_view_v2", "notification_opened", "paywall_shown")
 ALL_EVENT_TYPES: tuple[str, ...] = EVENT_TYPES + UNKNOWN_EVENT_TYPES

@@ -122,3 +122,31 @@ def test_reload_of_a_range_gives_identical_tables(demo):
     assert result.exit_code == 0, result.output
     assert "loading 1 export days" in result.output
     assert snapshot() == before
+
+
+def test_personal_data_never_leaves_the_raw_layer(demo):
+    data, _, _ = demo
+    con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
+    try:
+        emails, names = con.execute(
+            "SELECT list(email), list(display_name) FROM raw.users"
+        ).fetchone()
+        assert emails and names
+        columns = con.execute(
+            "SELECT table_schema, table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema NOT IN ('raw', 'information_schema', 'pg_catalog') "
+            "AND data_type IN ('VARCHAR', 'JSON')"
+        ).fetchall()
+        assert columns
+        leaks = []
+        for schema, table, column in columns:
+            hits = con.execute(
+                f'SELECT count(*) FROM "{schema}"."{table}" '
+                f'WHERE "{column}"::VARCHAR LIKE \'%@example.com%\''
+            ).fetchone()[0]
+            if hits:
+                leaks.append(f"{schema}.{table}.{column}")
+        assert leaks == []
+        assert not [c for c in columns if c[2] in ("email", "display_name")]
+    finally:
+        con.close()
