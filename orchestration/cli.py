@@ -32,7 +32,9 @@ from orchestration.settings import (
 )
 
 app = typer.Typer(
-    help=__doc__,
+    help="Insights Warehouse: raw exports -> DuckDB -> dbt marts, orchestrated by Dagster. "
+    "Paths come from INSIGHTS_LANDING_DIR, INSIGHTS_WAREHOUSE and DAGSTER_HOME (defaults "
+    "under ./data); settings from config/settings.yaml (INSIGHTS_SETTINGS).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
@@ -71,7 +73,6 @@ def _parse_date(value: str | None, name: str) -> date | None:
 def main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
-    """Insights Warehouse: raw exports -> DuckDB -> dbt marts, orchestrated by Dagster."""
     _setup_logging(verbose)
     export_path_defaults()
 
