@@ -66,7 +66,6 @@ def load_entity_days(
     *,
     reload: bool = False,
     run_id: str | None = None,
-    late_days: int = 7,
     future_days: int = 1,
     info: Callable[[str], None] = log.info,
     warn: Callable[[str], None] = log.warning,
@@ -97,7 +96,7 @@ def load_entity_days(
             batch.skipped["superseded"].append(day.export_date.isoformat())
             continue
         result = load_day(
-            con, root, day, run_id=run_id, late_days=late_days, future_days=future_days
+            con, root, day, run_id=run_id, future_days=future_days
         )
         batch.results.append(result)
         s = result.summary()

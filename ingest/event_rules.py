@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 # kind: str | int | num | bool | obj
 KIND_LABEL = {
-    "str": "string", "int": "integer", "num": "number", "bool": "boolean", "obj": "object"
+    "str": "string", "int": "integer", "num": "number", "bool": "boolean", "obj": "object",
+    "any": "any value",
 }
 
 
@@ -26,6 +27,8 @@ class Field:
     low: float | None = None
     high: float | None = None
     in_data: bool = False
+    # event types that carry this `data` field (contract v1); empty: any event type
+    event_types: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -51,28 +54,41 @@ TOP_FIELDS: tuple[Field, ...] = (
     Field("data", "data", "obj"),
 )
 
+_MSG = ("user_message", "bot_response")
+_WORKFLOW = ("workflow_started", "workflow_completed", "workflow_failed")
+_LESSON = ("lesson_started", "lesson_completed")
+_GOAL = ("goal_created", "goal_completed")
+
+
+def _data(path: str, column: str, kind: str, types: tuple[str, ...], **kw: float) -> Field:
+    return Field(path, column, kind, in_data=True, event_types=types, **kw)  # type: ignore[arg-type]
+
+
+# The `data` fields of contract v1, typed and checked only on the event types that carry
+# them (`custom` events carry anything). Kind "any" = the contract gives no type: the
+# value is kept as text. Ranges only where the contract states one.
 DATA_FIELDS: tuple[Field, ...] = (
-    Field("text_length", "text_length", "int", low=0, in_data=True),
-    Field("intent", "intent", "str", in_data=True),
-    Field("entity", "entity", "str", in_data=True),
-    Field("value", "entity_value", "str", in_data=True),
-    Field("workflow", "workflow", "str", in_data=True),
-    Field("endpoint", "endpoint", "str", in_data=True),
-    Field("status_code", "status_code", "int", in_data=True),
-    Field("latency_ms", "latency_ms", "int", low=0, in_data=True),
-    Field("error_code", "error_code", "str", in_data=True),
-    Field("message", "error_message", "str", in_data=True),
-    Field("rating", "rating", "int", low=1, high=5, in_data=True),
-    Field("comment", "feedback_comment", "str", in_data=True),
-    Field("topic", "topic", "str", in_data=True),
-    Field("lesson_id", "lesson_id", "str", in_data=True),
-    Field("skill", "skill", "str", in_data=True),
-    Field("correct", "correct", "bool", in_data=True),
-    Field("quality", "quality", "num", low=0, high=1, in_data=True),
-    Field("goal_id", "goal_id", "str", in_data=True),
-    Field("goal_type", "goal_type", "str", in_data=True),
-    Field("target_value", "target_value", "num", in_data=True),
-    Field("escalated_to_human", "escalated_to_human", "bool", in_data=True),
+    _data("text_length", "text_length", "int", _MSG),
+    _data("intent", "intent", "str", ("intent_classified",)),
+    _data("entity", "entity", "any", ("entity_extracted",)),
+    _data("value", "entity_value", "any", ("entity_extracted",)),
+    _data("workflow", "workflow", "str", _WORKFLOW),
+    _data("endpoint", "endpoint", "any", ("api_call",)),
+    _data("status_code", "status_code", "int", ("api_call",)),
+    _data("latency_ms", "latency_ms", "int", ("api_call",)),
+    _data("error_code", "error_code", "any", ("error",)),
+    _data("message", "error_message", "any", ("error",)),
+    _data("rating", "rating", "int", ("user_feedback",), low=1, high=5),
+    _data("comment", "feedback_comment", "any", ("user_feedback",)),
+    _data("topic", "topic", "any", (*_LESSON, "exercise_attempted")),
+    _data("lesson_id", "lesson_id", "any", _LESSON),
+    _data("skill", "skill", "any", ("exercise_attempted",)),
+    _data("correct", "correct", "bool", ("exercise_attempted",)),
+    _data("quality", "quality", "num", ("lesson_completed", "exercise_attempted"), low=0, high=1),
+    _data("goal_id", "goal_id", "any", _GOAL),
+    _data("goal_type", "goal_type", "any", _GOAL),
+    _data("target_value", "target_value", "num", _GOAL),
+    _data("escalated_to_human", "escalated_to_human", "bool", ()),
 )
 
 KNOWN_TOP_KEYS = tuple(f.path for f in TOP_FIELDS)
@@ -92,7 +108,7 @@ def _jpath(key: str) -> str:
 # from_json of the same line, so no field is parsed on its own.
 NUMBER_FIRST = "NOT IN ('\"', '{', '[', 't', 'f', 'n')"
 TYPED_TARGET = {"str": "VARCHAR", "int": "DOUBLE", "num": "DOUBLE", "bool": "BOOLEAN",
-                "obj": "JSON"}
+                "obj": "JSON", "any": "VARCHAR"}
 
 
 def kind_name_sql(t: str) -> str:
@@ -104,6 +120,8 @@ def kind_name_sql(t: str) -> str:
 
 
 def _is_kind_sql(kind: str, t: str) -> str:
+    if kind == "any":
+        return "true"
     if kind == "str":
         return f"{t} = '\"'"
     if kind == "obj":
@@ -113,21 +131,35 @@ def _is_kind_sql(kind: str, t: str) -> str:
     return f"{t} {NUMBER_FIRST}"
 
 
+def applies_sql(field: Field) -> str:
+    """TRUE on the lines whose event type carries the field."""
+    if not field.event_types:
+        return "true"
+    return "v_event_type IN (" + ", ".join(_q(t) for t in field.event_types) + ")"
+
+
 def type_ok_sql(field: Field, t: str, v: str) -> str:
     """TRUE when a value whose JSON text starts with ``t`` (NULL: absent or null) and whose
-    typed value is ``v`` has the field's kind."""
-    ok = f"({t} IS NULL OR {_is_kind_sql(field.kind, t)})"
+    typed value is ``v`` has the field's kind, or when the field does not apply."""
+    ok = f"{t} IS NULL OR {_is_kind_sql(field.kind, t)}"
     if field.kind == "int":
         # 5.0 is an integer; 5.5 is not
-        return f"({ok} AND ({t} IS NULL OR {v} = floor({v})))"
-    return ok
+        ok = f"{ok} AND ({t} IS NULL OR {v} = floor({v}))"
+    if field.kind in ("int", "num"):
+        ok = f"{ok} AND ({t} IS NULL OR isfinite({v}))"
+    return f"(NOT {applies_sql(field)} OR ({ok}))"
 
 
-def typed_sql(field: Field, t: str, v: str) -> str:
-    """SQL of the field's typed value (NULL when absent, null, or of the wrong kind)."""
+def typed_sql(field: Field, t: str, v: str, text: str = "NULL") -> str:
+    """SQL of the field's typed value (NULL when absent, null, of the wrong kind, or on an
+    event type that does not carry it). ``text`` is the value's JSON text (exact integers)."""
+    when = f"{applies_sql(field)} AND {_is_kind_sql(field.kind, t)}"
     if field.kind == "int":
-        return f"CASE WHEN {_is_kind_sql('int', t)} THEN try_cast({v} AS BIGINT) END"
-    return f"CASE WHEN {_is_kind_sql(field.kind, t)} THEN {v} END"
+        exact = f"coalesce(try_cast({text} AS BIGINT), try_cast({v} AS BIGINT))"
+        return f"CASE WHEN {when} THEN {exact} END"
+    if field.kind in ("num",):
+        return f"CASE WHEN {when} AND isfinite({v}) THEN {v} END"
+    return f"CASE WHEN {when} THEN {v} END"
 
 
 def range_ok_sql(field: Field, typed: str) -> str | None:
@@ -150,7 +182,7 @@ def range_label(field: Field) -> str:
     return f"<= {field.high:g}"
 
 
-def parse_sql(lines_table: str, *, export_date: str, late_days: int, future_days: int) -> str:
+def parse_sql(lines_table: str, *, export_date: str, future_days: int) -> str:
     """One SELECT from ``lines_table`` giving typed event columns and the reject reason.
 
     ``lines_table`` has (file_id, line_number, txt, raw, is_parquet): ``txt`` the line as
@@ -170,10 +202,11 @@ def parse_sql(lines_table: str, *, export_date: str, late_days: int, future_days
     fields += [(f, "dj", "dv") for f in DATA_FIELDS]
     parts = ",\n           ".join(
         f'left({j}."{f.path}"::VARCHAR, 1) AS t_{f.column}, {v}."{f.path}" AS v_{f.column}'
+        + (f', {j}."{f.path}"::VARCHAR AS j_{f.column}' if f.kind == "int" else "")
         for f, j, v in fields
     )
     typed = ",\n           ".join(
-        f"{typed_sql(f, f't_{f.column}', f'v_{f.column}')} AS {f.column}"
+        f"{typed_sql(f, f't_{f.column}', f'v_{f.column}', f'j_{f.column}')} AS {f.column}"
         for f, _, _ in fields
         if f.column != "timestamp_text"
     )
@@ -210,6 +243,15 @@ def parse_sql(lines_table: str, *, export_date: str, late_days: int, future_days
             )
         )
     for f, _, _ in fields:
+        if f.kind == "int":
+            checks.append(
+                (
+                    f"{applies_sql(f)} AND t_{f.column} {NUMBER_FIRST} AND {f.column} IS NULL",
+                    "out_of_range",
+                    _q(f"{f.label} = ") + f" || j_{f.column} || "
+                    + _q(" is not a 64-bit integer"),
+                )
+            )
         ok = range_ok_sql(f, f.column)
         if ok is not None:
             checks.append(
@@ -233,10 +275,10 @@ def parse_sql(lines_table: str, *, export_date: str, late_days: int, future_days
             f"export date {export_date}'",
         ),
         (
-            f"event_ts < DATE {_q(export_date)} - INTERVAL {late_days} DAY",
-            "timestamp_too_early",
-            f"'timestamp ' || v_timestamp_text || ' is more than {late_days} days before "
-            f"export date {export_date}'",
+            # not a contract rule but a sanity bound: no event platform predates 1970
+            "event_ts < TIMESTAMP '1970-01-01'",
+            "invalid_timestamp",
+            "'timestamp ' || v_timestamp_text || ' is before 1970-01-01'",
         ),
     ]
     reason_code = "CASE " + " ".join(f"WHEN {c} THEN {_q(code)}" for c, code, _ in checks) + " END"

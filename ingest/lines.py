@@ -58,3 +58,18 @@ def split_lines(content: bytes) -> pa.Table:
     )
     numbers = pa.array(np.arange(1, n + 1, dtype=np.int64))
     return pa.table({"line_number": numbers, "line": lines})
+
+
+def non_blank_line_count(content: bytes) -> int:
+    """How many lines of ``content`` hold anything besides their terminator."""
+    if not content:
+        return 0
+    buf = np.frombuffer(content, dtype=np.uint8)
+    newlines = np.flatnonzero(buf == 10)
+    starts = np.concatenate(([0], newlines + 1))
+    ends = np.concatenate((newlines, [len(buf)]))  # exclusive, terminator not included
+    if starts[-1] == len(buf):  # nothing after the final newline
+        starts, ends = starts[:-1], ends[:-1]
+    lengths = ends - starts
+    has_cr = (lengths > 0) & (buf[np.maximum(ends - 1, 0)] == 13)
+    return int(np.count_nonzero(lengths - has_cr > 0))

@@ -17,6 +17,7 @@ import gzip
 import io
 import logging
 import uuid
+import zlib
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -25,7 +26,7 @@ import duckdb
 
 from ingest import event_rules, platform_rules
 from ingest.landing import EVENTS, ExportDay, file_format, relative_name
-from ingest.lines import UnreadableFileError, read_bytes, split_lines
+from ingest.lines import UnreadableFileError, non_blank_line_count, read_bytes, split_lines
 from ingest.results import DayLoadResult, FileResult
 from ingest.schema import (
     COLUMN_SQL_TYPES,
@@ -87,6 +88,24 @@ def _new_file_result(root: Path, path: Path) -> FileResult:
         file_bytes=st.st_size,
         file_mtime=st.st_mtime,
     )
+
+
+def _refuse_glob_name(path: Path) -> None:
+    """DuckDB's readers expand glob characters in a path: such a name could read others."""
+    if any(ch in path.name for ch in "*?[]{}"):
+        raise UnreadableFileError(
+            f"{path.name}: file name contains glob characters (* ? [ ] {{ }}); rename it"
+        )
+
+
+def _file_error(path: Path, exc: Exception) -> str:
+    """The message of a failed file: names the file, first line of the error."""
+    if isinstance(exc, UnreadableFileError):
+        return str(exc)
+    if not isinstance(exc, duckdb.Error):
+        log.exception("unexpected error reading %s", path)
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"{path.name}: cannot be read: {first}"
 
 
 def _fail(result: FileResult, message: str) -> None:
@@ -180,16 +199,14 @@ def _stage_event_files(
             result.message = "not an event file of contract v1 (.ndjson, .ndjson.gz, .parquet)"
             continue
         try:
+            _refuse_glob_name(path)
             if fmt == "parquet":
                 _stage_parquet(con, file_id, path)
             else:
                 result.blank_lines = _stage_ndjson(con, file_id, path)
-        except UnreadableFileError as exc:
+        except Exception as exc:  # one unreadable file never stops the others
             con.execute("DELETE FROM _lines WHERE file_id = ?", [file_id])
-            _fail(result, str(exc))
-        except duckdb.Error as exc:
-            con.execute("DELETE FROM _lines WHERE file_id = ?", [file_id])
-            _fail(result, f"{path.name}: cannot be read: {exc}".splitlines()[0])
+            _fail(result, _file_error(path, exc))
     return results
 
 
@@ -216,13 +233,19 @@ def _swap_events(
     con.executemany(
         "INSERT INTO _files VALUES (?, ?)", [(i, r.source_file) for i, r in enumerate(results)]
     )
+    # a file that failed now keeps what an earlier load of it brought (never half a day)
+    failed = [r.source_file for r in results if r.status == "failed"]
+    con.execute("CREATE OR REPLACE TEMP TABLE _kept_files (source_file VARCHAR)")
+    if failed:
+        con.executemany("INSERT INTO _kept_files VALUES (?)", [(f,) for f in failed])
+    replaced = "export_date = ? AND source_file NOT IN (SELECT source_file FROM _kept_files)"
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _old_ids AS "
-        "SELECT DISTINCT event_id FROM raw.events WHERE export_date = ?",
+        f"CREATE OR REPLACE TEMP TABLE _old_ids AS "
+        f"SELECT DISTINCT event_id FROM raw.events WHERE {replaced}",
         [d],
     )
-    con.execute("DELETE FROM raw.events WHERE export_date = ?", [d])
-    con.execute("DELETE FROM raw.rejects WHERE entity = 'events' AND export_date = ?", [d])
+    con.execute(f"DELETE FROM raw.events WHERE {replaced}", [d])
+    con.execute(f"DELETE FROM raw.rejects WHERE entity = 'events' AND {replaced}", [d])
     select_cols = ", ".join(
         f"event_type IN ({known_types})" if c == "is_known_event_type" else f"p.{c}"
         for c in _EVENT_INSERT_COLUMNS
@@ -364,7 +387,6 @@ def load_events_day(
     day: ExportDay,
     *,
     run_id: str | None = None,
-    late_days: int = 7,
     future_days: int = 1,
     progress: Progress | None = None,
 ) -> DayLoadResult:
@@ -379,7 +401,6 @@ def load_events_day(
         + event_rules.parse_sql(
             "_lines",
             export_date=day.export_date.isoformat(),
-            late_days=late_days,
             future_days=future_days,
         )
     )
@@ -405,7 +426,7 @@ def _read_header(path: Path) -> list[str]:
     try:
         with opener(path, "rb") as fh:  # type: ignore[operator]
             first = fh.readline()
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise UnreadableFileError(f"{path.name}: cannot read: {exc}") from exc
     if not first.strip():
         raise UnreadableFileError(f"{path.name}: empty file: no header row")
@@ -416,15 +437,49 @@ def _read_header(path: Path) -> list[str]:
     return next(csv.reader(io.StringIO(text)))
 
 
+def _check_all_lines_parsed(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """DuckDB's CSV reader swallows the rest of a file after an unterminated quote without
+    a reject. Count the physical lines the parsed and rejected records account for; fewer
+    than the file's non-blank lines means lost text, and the file fails as a whole."""
+    physical = non_blank_line_count(read_bytes(path))
+    cells = " || ".join(f'coalesce("{c}", \'\')' for c in _csv_columns(con)) or "''"
+    accounted = con.execute(
+        f"""
+        SELECT 1
+             + (SELECT count(*) + coalesce(sum(length({cells})
+                                               - length(replace({cells}, chr(10), ''))), 0)
+                FROM _csv_raw)
+             + (SELECT count(*) + coalesce(sum(length(t) - length(replace(t, chr(10), ''))), 0)
+                FROM (SELECT rtrim(ltrim(first(csv_line), chr(10) || chr(13)),
+                                   chr(10) || chr(13)) AS t
+                      FROM _csv_errors GROUP BY line))
+        """
+    ).fetchone()[0]
+    if physical > accounted:
+        raise UnreadableFileError(
+            f"{path.name}: {physical - accounted} of {physical} lines could not be parsed "
+            "(an unterminated quote swallows the rest of the file)"
+        )
+
+
+def _csv_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+    cols = [d[0] for d in con.execute("SELECT * FROM _csv_raw LIMIT 0").description]
+    return [c.replace('"', '""') for c in cols if c != "good_row"]
+
+
 def _stage_csv(
     con: duckdb.DuckDBPyConnection, entity: PlatformEntity, file_id: int, path: Path,
     result: FileResult,
 ) -> None:
     """Read one CSV into _rows_<file_id> typed, and its structural rejects into _csv_rejects."""
     header = [h.strip() for h in _read_header(path)]
-    if len(set(header)) != len(header):
-        dupes = sorted({h for h in header if header.count(h) > 1})
-        raise UnreadableFileError(f"{path.name}: duplicate header columns {', '.join(dupes)}")
+    folded = [h.lower() for h in header]
+    if len(set(folded)) != len(folded) or "" in folded:
+        dupes = sorted({h for h in header if folded.count(h.lower()) > 1 or not h})
+        raise UnreadableFileError(
+            f"{path.name}: empty or duplicate header columns (case-insensitive): "
+            f"{', '.join(repr(h) for h in dupes)}"
+        )
     missing = [c for c in entity.required if c not in header]
     if missing:
         raise UnreadableFileError(
@@ -458,11 +513,14 @@ def _stage_csv(
         FROM _csv_raw JOIN positions USING (good_row)
         """
     )
+    _check_all_lines_parsed(con, path)
     present = {c for c in entity.columns if c in header}
-    extra_cols = [h for h in header if h not in entity.columns]
+    # unknown columns: the row as JSON minus the contract's columns (no identifier is
+    # built from the file's header)
+    known = "{" + ", ".join(f'"{c}": null' for c in (*entity.columns, "record_number")) + "}"
     extra = (
-        "to_json(struct_pack(" + ", ".join(f'"{h}" := "{h}"' for h in extra_cols) + "))"
-        if extra_cols else "NULL::JSON"
+        f"nullif(json_merge_patch(to_json(c), '{known}')::VARCHAR, '{{}}')::JSON"
+        if any(h not in entity.columns for h in header) else "NULL::JSON"
     )
     con.execute(
         f"""
@@ -523,15 +581,17 @@ def load_platform_day(
             fr.message = "not a platform file of contract v1 (.csv, .csv.gz)"
             continue
         try:
+            _refuse_glob_name(path)
             _stage_csv(con, entity, file_id, path, fr)
-        except (UnreadableFileError, duckdb.Error) as exc:
+        except Exception as exc:  # one unreadable file never stops the others
             con.execute("DELETE FROM _platform_parsed WHERE file_id = ?", [file_id])
             for name in ("_csv_errors", "_csv_scan"):
                 con.execute(f"DROP TABLE IF EXISTS {name}")
-            _fail(fr, str(exc).splitlines()[0])
+            _fail(fr, _file_error(path, exc))
 
     d = day.export_date.isoformat()
     loaded_files = [f for f in result.files if f.status == "loaded"]
+    failed = result.failed_files
     superseded_by: date | None = None
     if entity.kind == "snapshot":
         newest = con.execute(f"SELECT max(export_date) FROM {entity.table}").fetchone()[0]
@@ -544,8 +604,16 @@ def load_platform_day(
             "INSERT INTO _files VALUES (?, ?)",
             [(i, r.source_file) for i, r in enumerate(result.files)],
         )
+        # a file that failed now keeps what an earlier load of it brought
+        con.execute("CREATE OR REPLACE TEMP TABLE _kept_files (source_file VARCHAR)")
+        if failed:
+            con.executemany(
+                "INSERT INTO _kept_files VALUES (?)", [(f.source_file,) for f in failed]
+            )
+        kept = "source_file NOT IN (SELECT source_file FROM _kept_files)"
         con.execute(
-            "DELETE FROM raw.rejects WHERE entity = ? AND export_date = ?", [entity.name, d]
+            f"DELETE FROM raw.rejects WHERE entity = ? AND export_date = ? AND {kept}",
+            [entity.name, d],
         )
         con.execute(
             """
@@ -556,7 +624,10 @@ def load_platform_day(
             """,
             [entity.name, d, result.load_id, result.started_at],
         )
-        replace = entity.kind == "increment" or (superseded_by is None and loaded_files)
+        # a snapshot is replaced only by a complete, newer-or-same-day read of it
+        replace = entity.kind == "increment" or (
+            superseded_by is None and loaded_files and not failed
+        )
         if replace:
             cols = ", ".join(f'"{c}"' for c in entity.columns)
             if entity.kind == "snapshot":
@@ -564,10 +635,11 @@ def load_platform_day(
             else:
                 con.execute(
                     f"CREATE OR REPLACE TEMP TABLE _old_keys AS SELECT DISTINCT "
-                    f"{', '.join(entity.key)} FROM {entity.table} WHERE export_date = ?",
+                    f"{', '.join(entity.key)} FROM {entity.table} "
+                    f"WHERE export_date = ? AND {kept}",
                     [d],
                 )
-                con.execute(f"DELETE FROM {entity.table} WHERE export_date = ?", [d])
+                con.execute(f"DELETE FROM {entity.table} WHERE export_date = ? AND {kept}", [d])
             con.execute(
                 f"""
                 INSERT INTO {entity.table} ({cols}, extra, export_date, source_file, source_line,
@@ -609,6 +681,9 @@ def load_platform_day(
                 if superseded_by is not None:
                     fr.status = "superseded"
                     fr.message = f"a newer snapshot ({superseded_by}) is already loaded"
+                elif failed:
+                    fr.status = "superseded"
+                    fr.message = "not applied: another file of this snapshot failed"
         result.finished_at = _now()
         _write_audit(con, result, run_id)
 
@@ -636,6 +711,36 @@ def record_superseded_snapshot(
         fr.message = f"not read: the newer snapshot of {newer} replaces it"
         result.files.append(fr)
     result.finished_at = _now()
+
+    def audit() -> None:
+        # this load read nothing: rejects of an earlier read of the day no longer apply
+        con.execute(
+            "DELETE FROM raw.rejects WHERE entity = ? AND export_date = ?",
+            [day.entity, day.export_date],
+        )
+        _write_audit(con, result, run_id)
+
+    _in_transaction(con, audit)
+    return result
+
+
+EMPTY_DAY = "(no files)"
+
+
+def _record_empty_day(
+    con: duckdb.DuckDBPyConnection, root: Path, day: ExportDay, run_id: str | None
+) -> DayLoadResult:
+    """A complete day without files: audited, so it is not pending forever; nothing changes."""
+    result = DayLoadResult(day.entity, day.export_date, uuid.uuid4().hex, _now())
+    result.files.append(
+        FileResult(
+            source_file=f"{relative_name(root, day.path)}/{EMPTY_DAY}",
+            file_format="none",
+            status="empty",
+            message="the export day holds only _SUCCESS",
+        )
+    )
+    result.finished_at = _now()
     _in_transaction(con, lambda: _write_audit(con, result, run_id))
     return result
 
@@ -654,7 +759,6 @@ def load_day(
     day: ExportDay,
     *,
     run_id: str | None = None,
-    late_days: int = 7,
     future_days: int = 1,
     progress: Progress | None = None,
 ) -> DayLoadResult:
@@ -663,9 +767,12 @@ def load_day(
         raise ValueError(
             f"{day.entity} export day {day.export_date} is not complete: no _SUCCESS in {day.path}"
         )
+    con.execute("SET TimeZone = 'UTC'")  # naive timestamps mean UTC, whoever connected
+    if not day.files:
+        return _record_empty_day(con, root, day, run_id)
     if day.entity == EVENTS:
         return load_events_day(
-            con, root, day, run_id=run_id, late_days=late_days, future_days=future_days,
+            con, root, day, run_id=run_id, future_days=future_days,
             progress=progress,
         )
     return load_platform_day(con, root, day, run_id=run_id, progress=progress)

@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 
 from ingest.landing import ExportDay, relative_name
+from ingest.loader import EMPTY_DAY
 
 Signature = frozenset[tuple[str, int, float]]
 
@@ -45,7 +46,9 @@ def loaded_signatures(
     ).fetchall()
     out: dict[tuple[str, date], set[tuple[str, int, float]]] = {}
     for ent, day, name, size, mtime in rows:
-        out.setdefault((ent, day), set()).add((name, size, mtime))
+        files = out.setdefault((ent, day), set())
+        if not name.endswith(EMPTY_DAY):  # a day loaded without files: empty signature
+            files.add((name, size, mtime))
     return {k: frozenset(v) for k, v in out.items()}
 
 

@@ -15,11 +15,13 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated
 
+import duckdb
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from orchestration.locking import WriterBusyError, writer_lock
 from orchestration.settings import (
     DBT_PROJECT_DIR,
     ENV_LANDING,
@@ -77,6 +79,20 @@ def main(
     export_path_defaults()
 
 
+GENERATOR_MANIFEST = "_generator_manifest.json"
+
+
+def _refuse_foreign_landing(landing: Path) -> None:
+    """Only a landing folder the generator wrote (or an empty one) may be wiped."""
+    if (landing / GENERATOR_MANIFEST).exists() or not any(landing.iterdir()):
+        return
+    console.print(
+        f"[red]{landing} holds exports the sample generator did not write[/]; refusing to "
+        "delete them. Point INSIGHTS_LANDING_DIR (and INSIGHTS_WAREHOUSE) at a demo folder."
+    )
+    raise typer.Exit(2)
+
+
 def _generate(
     landing: Path,
     *,
@@ -91,6 +107,7 @@ def _generate(
     from sample_exports import generate_exports
 
     if clean and landing.exists():
+        _refuse_foreign_landing(landing)
         shutil.rmtree(landing)
     kwargs = {"seed": seed, "users": users, "target_events": events, "days": days,
               "faults": faults}
@@ -163,7 +180,11 @@ def _run(start: date | None, end: date | None, reload: bool, verbose: bool) -> b
         console.print(f"[red]no landing folder at {landing}[/] (run `insights generate`)")
         raise typer.Exit(2)
     first = load_settings().ingest.first_export_date
-    plan = plan_run(landing, warehouse, start=start, end=end, reload=reload)
+    try:
+        plan = plan_run(landing, warehouse, start=start, end=end, reload=reload)
+    except (duckdb.Error, WriterBusyError) as exc:
+        console.print(f"[red]cannot read what is loaded in {warehouse}:[/] {exc}".splitlines()[0])
+        raise typer.Exit(3) from exc
     too_early = [d for d in plan.to_load if d < first]
     if too_early:
         console.print(
@@ -327,7 +348,10 @@ def dbt(ctx: typer.Context) -> None:
     cmd = [dbt_bin, *args]
     if args and not args[0].startswith("-"):
         cmd += ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
-    raise typer.Exit(subprocess.call(cmd))
+    # dbt may write the warehouse: one writer at a time, like every run
+    with writer_lock(env_path(ENV_WAREHOUSE), holder="insights dbt"):
+        code = subprocess.call(cmd)
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -1,28 +1,57 @@
-"""The landing sensor: a new or changed complete export day starts a refresh run."""
+"""The landing sensor: export days that completed or changed start a refresh run."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+from datetime import date
 
 import dagster as dg
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 
 from ingest.landing import scan_landing
 from orchestration.jobs import refresh_job
-from orchestration.planning import plan_requests
+from orchestration.partitions import export_days
+from orchestration.planning import contiguous_ranges, plan_requests
 from orchestration.resources import LandingResource
+
+
+def range_request(first: str, last: str, fingerprint: str) -> dg.RunRequest:
+    """One refresh run for the export days first..last (one dbt build for all of them)."""
+    if first == last:
+        return dg.RunRequest(partition_key=first, run_key=f"{first}:{fingerprint}")
+    return dg.RunRequest(
+        run_key=f"{first}..{last}:{fingerprint}",
+        tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
+    )
 
 
 @dg.sensor(
     job=refresh_job,
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Starts refresh_job for each export day that completed (_SUCCESS) or changed.",
+    description="Starts refresh_job for the export days that completed (_SUCCESS) or changed, "
+    "one run per contiguous range. Unchanged days that are already loaded are skipped by the "
+    "ingest assets themselves.",
 )
 def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingResource):
     cursor = json.loads(context.cursor) if context.cursor else {}
     wanted, new_cursor = plan_requests(scan_landing(landing.root), cursor)
-    for day in wanted:
-        yield dg.RunRequest(partition_key=day, run_key=f"{day}:{new_cursor[day]}")
-    if not wanted:
+    outside = [d for d in wanted if not export_days.has_partition_key(d)]
+    for day in outside:
+        context.log.warning(
+            f"export day {day} is outside the export-day partitions (ingest.first_export_date "
+            "in the settings, or a date in the future); not loaded"
+        )
+    days = [date.fromisoformat(d) for d in wanted if d not in outside]
+    for first, last in contiguous_ranges(days):
+        lo, hi = first.isoformat(), last.isoformat()
+        parts = "|".join(new_cursor[d] for d in wanted if lo <= d <= hi)
+        fingerprint = hashlib.sha256(parts.encode()).hexdigest()[:12]
+        yield range_request(first.isoformat(), last.isoformat(), fingerprint)
+    if not days:
         yield dg.SkipReason("no new or changed complete export day")
     context.update_cursor(json.dumps(new_cursor, sort_keys=True))

@@ -49,7 +49,6 @@ class DuckDBSettings:
 @dataclass(frozen=True)
 class IngestSettings:
     first_export_date: date = date(2025, 1, 1)
-    late_event_max_days: int = 7
     future_tolerance_days: int = 1
 
 

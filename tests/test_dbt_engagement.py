@@ -21,10 +21,13 @@ import duckdb
 import pytest
 
 from ingest.schema import all_ddl
+from orchestration.settings import load_settings
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 TZ = "America/New_York"  # UTC-5 in January
+# every setting of config/settings.yaml, with the ones this test is about pinned
 DBT_VARS = {
+    **load_settings().dbt_vars(),
     "reporting_timezone": TZ,
     "wau_window_days": 7,
     "mau_window_days": 30,

@@ -25,7 +25,7 @@ def parse(lines: list[str | None], *, parquet: bool = False) -> list[dict]:
         [(i + 1, t, t if t is not None else "\\xFF", parquet) for i, t in enumerate(lines)],
     )
     cur = con.execute(
-        parse_sql("l", export_date=EXPORT_DATE, late_days=7, future_days=1)
+        parse_sql("l", export_date=EXPORT_DATE, future_days=1)
         + " ORDER BY line_number"
     )
     cols = [d[0] for d in cur.description]
@@ -60,19 +60,22 @@ def ev(**fields) -> str:
         (ev(duration_ms=1.5), "wrong_type"),
         (ev(confidence="high"), "wrong_type"),
         (ev(data="not an object"), "wrong_type"),
-        (ev(data={"correct": "yes"}), "wrong_type"),
+        (ev(event_type="exercise_attempted", data={"correct": "yes"}), "wrong_type"),
         (ev(data={"escalated_to_human": 1}), "wrong_type"),
         (ev(duration_ms=-1), "out_of_range"),
         (ev(response_time_ms=-5), "out_of_range"),
         (ev(confidence=1.01), "out_of_range"),
         (ev(confidence=-0.1), "out_of_range"),
-        (ev(data={"rating": 6}), "out_of_range"),
-        (ev(data={"rating": 0}), "out_of_range"),
-        (ev(data={"quality": 1.5}), "out_of_range"),
+        (ev(event_type="user_feedback", data={"rating": 6}), "out_of_range"),
+        (ev(event_type="user_feedback", data={"rating": 0}), "out_of_range"),
+        (ev(event_type="exercise_attempted", data={"quality": 1.5}), "out_of_range"),
         (ev(timestamp="yesterday"), "invalid_timestamp"),
         (ev(timestamp="2026-02-30T10:00:00Z"), "invalid_timestamp"),
         (ev(timestamp="2026-03-12T00:00:00Z"), "timestamp_too_late"),
-        (ev(timestamp="2026-03-02T23:59:59Z"), "timestamp_too_early"),
+        (ev(timestamp="1969-12-31T23:59:59Z"), "invalid_timestamp"),
+        (ev(confidence=float("inf")), "wrong_type"),
+        (ev(duration_ms=2**70), "out_of_range"),
+        (ev(event_type="user_feedback", data={"rating": 3.5}), "wrong_type"),
     ],
 )
 def test_each_reject_reason(line, code):
@@ -91,6 +94,7 @@ def test_each_reject_reason(line, code):
         ("2026-03-10T12:00:00.250", datetime(2026, 3, 10, 12, 0, 0, 250000)),
         ("2026-03-11T23:59:59Z", datetime(2026, 3, 11, 23, 59, 59)),  # end of next day: ok
         ("2026-03-03T00:00:00Z", datetime(2026, 3, 3)),  # 7 days late: ok
+        ("2026-02-01T00:00:00Z", datetime(2026, 2, 1)),  # later than the contract: kept
     ],
 )
 def test_timestamps_normalised_to_utc(ts, utc):
@@ -123,6 +127,30 @@ def test_valid_line_is_typed_and_keeps_unknown_fields():
     assert json.loads(row["extra"]) == {"client_version": "2.1"}  # unknown top-level field
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        ev(event_type="custom", data={"status_code": "OK", "rating": 10}),  # custom: anything
+        ev(event_type="error", data={"error_code": 500, "message": "boom"}),  # untyped
+        ev(event_type="entity_extracted", data={"entity": "amount", "value": 42}),
+        ev(event_type="api_call", data={"status_code": 200, "latency_ms": 12}),
+        ev(duration_ms=9007199254740993),  # exact, not through a double
+    ],
+)
+def test_contract_valid_data_fields_are_not_rejected(line):
+    (row,) = parse([line])
+    assert row["reason_code"] is None, row["reason"]
+
+
+def test_typed_data_fields_only_on_their_event_types():
+    (custom,) = parse([ev(event_type="custom", data={"rating": 10})])
+    assert custom["rating"] is None  # not a feedback rating
+    (error,) = parse([ev(event_type="error", data={"error_code": 500})])
+    assert error["error_code"] == "500"
+    (big,) = parse([ev(duration_ms=9007199254740993)])
+    assert big["duration_ms"] == 9007199254740993
+
+
 def test_unknown_event_type_is_loaded_not_rejected():
     (row,) = parse([ev(event_type="page_view_v2")])
     assert row["reason_code"] is None
@@ -130,7 +158,9 @@ def test_unknown_event_type_is_loaded_not_rejected():
 
 
 def test_parquet_rows_may_carry_data_as_a_json_string():
-    (row,) = parse([ev(data=json.dumps({"intent": "billing"}))], parquet=True)
+    (row,) = parse(
+        [ev(event_type="intent_classified", data=json.dumps({"intent": "billing"}))], parquet=True
+    )
     assert row["reason_code"] is None
     assert row["intent"] == "billing"
 

@@ -4,6 +4,7 @@ idempotence and atomicity (ingest.loader on real DuckDB files)."""
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import date
 from pathlib import Path
 
@@ -273,3 +274,94 @@ def test_increments_accumulate_and_dedupe_on_key(con, tmp_path, write_platform):
         "SELECT payment_id, amount::DOUBLE FROM raw.payments WHERE is_current ORDER BY 1"
     ).fetchall()
     assert rows == [("p1", 12.0), ("p2", 5.0)]
+
+
+PAYMENTS_HEADER = "payment_id,user_id,program_id,amount,currency,paid_at,kind\n"
+
+
+def test_unterminated_quote_fails_the_file_instead_of_losing_its_tail(con, tmp_path,
+                                                                      write_platform):
+    landing = tmp_path / "landing"
+    write_platform(landing, "payments", "2026-03-10", PAYMENTS_HEADER
+                   + "p1,u1,pr1,1.00,USD,2026-03-10,charge\n"
+                   + 'p2,u1,"pr1,1.00,USD,2026-03-10,charge\n'
+                   + "p3,u1,pr1,1.00,USD,2026-03-10,charge\n")
+    (f,) = load(con, landing, "payments", "2026-03-10").files
+    assert f.status == "failed" and "unterminated quote" in f.message
+
+
+def test_csv_header_cannot_inject_sql(con, tmp_path, write_platform):
+    landing = tmp_path / "landing"
+    evil = "a\"\" := 'x' || (SELECT 42), \"\"b"
+    write_platform(landing, "payments", "2026-03-10",
+                   PAYMENTS_HEADER.strip() + f',"{evil}"\n'
+                   + "p1,u1,pr1,1.00,USD,2026-03-10,charge,hello\n")
+    result = load(con, landing, "payments", "2026-03-10")
+    assert result.total("loaded") == 1
+    (extra,) = con.execute("SELECT extra FROM raw.payments").fetchone()
+    # the header is data: it names the key of the unknown column, nothing runs
+    assert json.loads(extra) == {evil.replace('""', '"'): "hello"}
+
+
+def test_corrupt_csv_gz_fails_alone(con, tmp_path, write_platform):
+    landing = tmp_path / "landing"
+    path = write_platform(landing, "payments", "2026-03-10",
+                          PAYMENTS_HEADER + "p1,u1,pr1,1.00,USD,2026-03-10,charge\n",
+                          name="payments.csv.gz")
+    raw = bytearray(path.read_bytes())
+    raw[12:20] = b"\xff" * 8
+    path.write_bytes(bytes(raw))
+    (f,) = load(con, landing, "payments", "2026-03-10").files
+    assert f.status == "failed" and "payments.csv.gz" in f.message
+
+
+def test_a_file_that_turns_unreadable_keeps_its_earlier_rows(con, tmp_path, write_events):
+    landing = tmp_path / "landing"
+    write_events(landing, "2026-03-10", "a.ndjson", [event("k1", "2026-03-10T01:00:00Z")])
+    b = write_events(landing, "2026-03-10", "b.ndjson.gz", [event("k2", "2026-03-10T01:00:00Z")])
+    load(con, landing, "events", "2026-03-10")
+    b.write_bytes(b"not gzip at all")
+    result = load(con, landing, "events", "2026-03-10")
+    assert [f.status for f in result.files] == ["loaded", "failed"]
+    assert [r[0] for r in current(con)] == ["k1", "k2"]  # never half a day
+
+
+def test_glob_characters_in_file_names_are_refused(con, tmp_path, write_events):
+    landing = tmp_path / "landing"
+    write_events(landing, "2026-03-10", "part1.ndjson", [event("p1", "2026-03-10T01:00:00Z")])
+    write_events(landing, "2026-03-10", "part[1].ndjson", [event("p2", "2026-03-10T01:00:00Z")])
+    by_name = {Path(f.source_file).name: f for f in load(con, landing, "events",
+                                                         "2026-03-10").files}
+    assert by_name["part[1].ndjson"].status == "failed"
+    assert "glob" in by_name["part[1].ndjson"].message
+    assert [r[0] for r in current(con)] == ["p1"]
+
+
+def test_a_day_with_only_success_is_audited_not_pending(con, tmp_path):
+    from ingest.state import loaded_signatures, needs_load
+
+    landing = tmp_path / "landing"
+    folder = landing / "events" / "2026-03-10"
+    folder.mkdir(parents=True)
+    (folder / "_SUCCESS").touch()
+    (day,) = scan_landing(landing)
+    load_day(con, landing, day)
+    assert not needs_load(landing, day, loaded_signatures(con))
+
+
+def test_superseded_snapshot_days_reconcile(con, tmp_path, write_platform):
+    from ingest.batch import load_entity_days
+
+    landing = tmp_path / "landing"
+    header = "creator_id,name,category,joined_at\n"
+    write_platform(landing, "creators", "2026-03-10", header + "c1,A,x,2025-01-01\n,B,x,x\n")
+    write_platform(landing, "creators", "2026-03-11", header + "c1,A2,x,2025-01-01\n")
+    load(con, landing, "creators", "2026-03-10")
+    batch = load_entity_days(con, landing, "creators",
+                             [date(2026, 3, 10), date(2026, 3, 11)], reload=True)
+    assert batch.skipped["superseded"] == ["2026-03-10"]
+    rows = con.execute(
+        "SELECT export_date::VARCHAR, loaded, rejected, duplicates, reconciles "
+        "FROM raw.file_reconciliation WHERE entity = 'creators' ORDER BY 1"
+    ).fetchall()
+    assert rows == [("2026-03-10", 0, 0, 0, True), ("2026-03-11", 1, 0, 0, True)]

@@ -63,7 +63,7 @@ def test_settings_file_parses_and_feeds_dbt_vars():
     settings = load_settings()
     assert settings.reporting_timezone == "UTC"
     assert settings.dbt_vars()["mau_window_days"] == 30
-    assert settings.ingest.late_event_max_days == 7
+    assert settings.ingest.future_tolerance_days == 1
 
 
 def test_settings_reject_unknown_sections():

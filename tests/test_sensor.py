@@ -1,28 +1,51 @@
-"""The landing sensor evaluated by Dagster: run requests for completed days, then quiet."""
+"""The landing sensor and the daily schedule evaluated by Dagster."""
 
 from __future__ import annotations
+
+from datetime import datetime, timezone
 
 import dagster as dg
 
 from orchestration.resources import LandingResource
+from orchestration.schedules import daily_refresh_schedule
 from orchestration.sensors import landing_sensor
 
 from .conftest import event
 
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
 
-def test_sensor_requests_each_completed_day_once(tmp_path, write_events):
+
+def requests(ctx) -> list[dg.RunRequest]:
+    return [r for r in landing_sensor(ctx) if isinstance(r, dg.RunRequest)]
+
+
+def test_sensor_requests_completed_days_once_as_ranges(tmp_path, write_events):
     landing = tmp_path / "landing"
-    write_events(landing, "2026-02-01", "a.ndjson", [event("a", "2026-02-01T00:00:00Z")])
-    write_events(landing, "2026-02-02", "a.ndjson", [event("b", "2026-02-02T00:00:00Z")],
+    for day in ("2026-02-01", "2026-02-02", "2026-02-04"):
+        write_events(landing, day, "a.ndjson", [event(day, f"{day}T00:00:00Z")])
+    write_events(landing, "2026-02-05", "a.ndjson", [event("e", "2026-02-05T00:00:00Z")],
                  complete=False)
+    write_events(landing, "2019-01-01", "a.ndjson", [event("old", "2019-01-01T00:00:00Z")])
     resources = {"landing": LandingResource(path=str(landing))}
     ctx = dg.build_sensor_context(resources=resources)
-    requests = [r for r in landing_sensor(ctx) if isinstance(r, dg.RunRequest)]
-    assert [r.partition_key for r in requests] == ["2026-02-01"]
+    first = requests(ctx)
+    # one run per contiguous range; the incomplete day waits; a day before the first
+    # partition is reported, not requested (and does not break the tick)
+    assert [(r.partition_key, r.tags.get(RANGE_START), r.tags.get(RANGE_END)) for r in first] == [
+        (None, "2026-02-01", "2026-02-02"),
+        ("2026-02-04", None, None),
+    ]
     cursor = ctx.cursor
-    ctx = dg.build_sensor_context(resources=resources, cursor=cursor)
-    assert not [r for r in landing_sensor(ctx) if isinstance(r, dg.RunRequest)]
-    (landing / "events" / "2026-02-02" / "_SUCCESS").touch()
-    ctx = dg.build_sensor_context(resources=resources, cursor=cursor)
-    requests = [r for r in landing_sensor(ctx) if isinstance(r, dg.RunRequest)]
-    assert [r.partition_key for r in requests] == ["2026-02-02"]
+    assert not requests(dg.build_sensor_context(resources=resources, cursor=cursor))
+    (landing / "events" / "2026-02-05" / "_SUCCESS").touch()
+    later = requests(dg.build_sensor_context(resources=resources, cursor=cursor))
+    assert [r.partition_key for r in later] == ["2026-02-05"]
+
+
+def test_daily_schedule_targets_the_previous_export_day():
+    ctx = dg.build_schedule_context(
+        scheduled_execution_time=datetime(2026, 3, 10, 6, 0, tzinfo=timezone.utc)
+    )
+    request = daily_refresh_schedule(ctx)
+    assert request.partition_key == "2026-03-09"

@@ -141,7 +141,6 @@ def build_ingest_asset(entity: str) -> dg.AssetsDefinition:
                 partition_dates(context),
                 reload=config.reload,
                 run_id=context.run_id,
-                late_days=settings.late_event_max_days,
                 future_days=settings.future_tolerance_days,
                 info=context.log.info,
                 warn=context.log.warning,
