@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -45,7 +45,7 @@ def test_sensor_requests_completed_days_once_as_ranges(tmp_path, write_events):
 
 def test_daily_schedule_targets_the_previous_export_day():
     ctx = dg.build_schedule_context(
-        scheduled_execution_time=datetime(2026, 3, 10, 6, 0, tzinfo=timezone.utc)
+        scheduled_execution_time=datetime(2026, 3, 10, 6, 0, tzinfo=UTC)
     )
     request = daily_refresh_schedule(ctx)
     assert request.partition_key == "2026-03-09"

@@ -1,10 +1,14 @@
 -- One row per session_id, over all its events (every type, anonymous included).
 -- The session's user and creator are the first non-null user_id / creator_id in time
 -- order (ties broken by event_id), so one late or partial event cannot move it.
+-- Conversation measures (metrics.md "Conversations and language understanding"): turns,
+-- whether it is a conversation / completed / escalated, and its drop-off point.
 
 with events as (
 
-    select session_id, event_id, event_ts, user_id, creator_id, is_active_event
+    select
+        session_id, event_id, event_ts, user_id, creator_id, is_active_event,
+        event_type, intent, is_escalated_to_human
     from {{ ref('stg_events') }}
 
 ),
@@ -16,7 +20,11 @@ session_bounds as (
         min(event_ts) as started_at,
         max(event_ts) as ended_at,
         count(*) as events,
-        sum(case when is_active_event then 1 else 0 end) as active_events
+        sum(case when is_active_event then 1 else 0 end) as active_events,
+        sum(case when event_type in ('user_message', 'bot_response') then 1 else 0 end) as turns,
+        max(case when event_type = 'conversation_start' then 1 else 0 end) as has_conversation_start,
+        max(case when event_type = 'conversation_end' then 1 else 0 end) as has_conversation_end,
+        max(case when is_escalated_to_human then 1 else 0 end) as has_escalation
     from events
     group by session_id
 
@@ -32,6 +40,19 @@ ranked_creators as (
         ) as creator_rank
     from events
     where creator_id is not null
+
+),
+
+ranked_intents as (
+
+    select
+        session_id,
+        intent,
+        row_number() over (
+            partition by session_id order by event_ts desc, event_id desc
+        ) as intent_rank
+    from events
+    where event_type = 'intent_classified'
 
 ),
 
@@ -56,7 +77,17 @@ select
     {{ insights_warehouse.reporting_date('session_bounds.started_at') }} as start_date,
     session_bounds.ended_at,
     session_bounds.events,
-    session_bounds.active_events
+    session_bounds.active_events,
+    {{ insights_warehouse.seconds_between('session_bounds.started_at', 'session_bounds.ended_at') }}
+        as duration_s,
+    session_bounds.turns,
+    session_bounds.has_conversation_start = 1 as is_conversation,
+    session_bounds.has_conversation_end = 1 as is_completed,
+    session_bounds.has_escalation = 1 as is_escalated,
+    case
+        when session_bounds.has_conversation_end = 1 then null
+        else coalesce(ranked_intents.intent, 'unknown')
+    end as drop_off_point
 from session_bounds
 left join ranked_users
     on session_bounds.session_id = ranked_users.session_id
@@ -64,3 +95,6 @@ left join ranked_users
 left join ranked_creators
     on session_bounds.session_id = ranked_creators.session_id
     and ranked_creators.creator_rank = 1
+left join ranked_intents
+    on session_bounds.session_id = ranked_intents.session_id
+    and ranked_intents.intent_rank = 1

@@ -1,0 +1,70 @@
+-- Daily intent metrics over intent_classified events (metrics.md "Intent metrics"): per
+-- date and intent, its classifications, share of the day's classifications, mean
+-- confidence and low-confidence rate. Only dates and intents with classifications.
+
+{%- set threshold = insights_warehouse.number_var('low_confidence_threshold', 0, 1) %}
+
+with as_of as (
+
+    select as_of_date from {{ ref('int_as_of_date') }}
+
+),
+
+classifications as (
+
+    select
+        event_date,
+        coalesce(intent, 'unknown') as intent,
+        cast(confidence as {{ insights_warehouse.type_double() }}) as confidence
+    from {{ ref('stg_events') }}
+    where event_type = 'intent_classified'
+      and event_date <= (select as_of_date from as_of)
+
+),
+
+daily_intents as (
+
+    select
+        event_date,
+        intent,
+        count(*) as classifications,
+        count(confidence) as classifications_with_confidence,
+        avg(confidence) as mean_confidence,
+        sum(case when confidence < {{ threshold }} then 1 else 0 end) as low_confidence_classifications
+    from classifications
+    group by event_date, intent
+
+),
+
+with_totals as (
+
+    select
+        daily_intents.*,
+        sum(classifications) over (partition by event_date) as day_classifications
+    from daily_intents
+
+)
+
+select
+    cast(event_date as date) as {{ adapter.quote('date') }},
+    cast(intent as {{ dbt.type_string() }}) as intent,
+    cast(classifications as {{ dbt.type_bigint() }}) as classifications,
+    cast(
+        cast(classifications as {{ insights_warehouse.type_double() }}) / day_classifications
+        as {{ insights_warehouse.type_double() }}
+    ) as share,
+    cast(mean_confidence as {{ insights_warehouse.type_double() }}) as mean_confidence,
+    cast(
+        case
+            when classifications_with_confidence = 0 then null
+            else cast(low_confidence_classifications as {{ insights_warehouse.type_double() }})
+                / classifications_with_confidence
+        end
+        as {{ insights_warehouse.type_double() }}
+    ) as low_confidence_rate,
+    cast(classifications_with_confidence as {{ dbt.type_bigint() }}) as classifications_with_confidence,
+    cast(low_confidence_classifications as {{ dbt.type_bigint() }}) as low_confidence_classifications,
+    cast(day_classifications as {{ dbt.type_bigint() }}) as day_classifications,
+    cast({{ threshold }} as {{ insights_warehouse.type_double() }}) as low_confidence_threshold
+from with_totals
+order by event_date, intent

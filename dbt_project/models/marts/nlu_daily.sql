@@ -1,0 +1,60 @@
+-- Daily language-understanding metrics over all intent_classified events (metrics.md
+-- "Intent metrics"): classifications, mean confidence, low-confidence rate, fallback
+-- rate. Only dates with classifications.
+
+{%- set threshold = insights_warehouse.number_var('low_confidence_threshold', 0, 1) %}
+
+with as_of as (
+
+    select as_of_date from {{ ref('int_as_of_date') }}
+
+),
+
+classifications as (
+
+    select
+        event_date,
+        intent,
+        cast(confidence as {{ insights_warehouse.type_double() }}) as confidence
+    from {{ ref('stg_events') }}
+    where event_type = 'intent_classified'
+      and event_date <= (select as_of_date from as_of)
+
+),
+
+daily as (
+
+    select
+        event_date,
+        count(*) as classifications,
+        count(confidence) as classifications_with_confidence,
+        avg(confidence) as mean_confidence,
+        sum(case when confidence < {{ threshold }} then 1 else 0 end) as low_confidence_classifications,
+        sum(case when intent = 'fallback' then 1 else 0 end) as fallback_classifications
+    from classifications
+    group by event_date
+
+)
+
+select
+    cast(event_date as date) as {{ adapter.quote('date') }},
+    cast(classifications as {{ dbt.type_bigint() }}) as classifications,
+    cast(mean_confidence as {{ insights_warehouse.type_double() }}) as mean_confidence,
+    cast(
+        case
+            when classifications_with_confidence = 0 then null
+            else cast(low_confidence_classifications as {{ insights_warehouse.type_double() }})
+                / classifications_with_confidence
+        end
+        as {{ insights_warehouse.type_double() }}
+    ) as low_confidence_rate,
+    cast(
+        cast(fallback_classifications as {{ insights_warehouse.type_double() }}) / classifications
+        as {{ insights_warehouse.type_double() }}
+    ) as fallback_rate,
+    cast(classifications_with_confidence as {{ dbt.type_bigint() }}) as classifications_with_confidence,
+    cast(low_confidence_classifications as {{ dbt.type_bigint() }}) as low_confidence_classifications,
+    cast(fallback_classifications as {{ dbt.type_bigint() }}) as fallback_classifications,
+    cast({{ threshold }} as {{ insights_warehouse.type_double() }}) as low_confidence_threshold
+from daily
+order by event_date
