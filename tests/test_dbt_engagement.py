@@ -12,7 +12,6 @@ hand from metrics.md:
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import date, datetime
 from pathlib import Path
@@ -22,8 +21,8 @@ import pytest
 
 from ingest.schema import all_ddl
 from orchestration.settings import load_settings
+from tests.dbt_support import dbt_build, isolate_dbt_env
 
-DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 TZ = "America/New_York"  # UTC-5 in January
 # every setting of config/settings.yaml, with the ones this test is about pinned
 DBT_VARS = {
@@ -170,26 +169,7 @@ def _insert_platform(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _dbt_build(tmp: Path) -> None:
-    from dbt.cli.main import dbtRunner
-
-    result = dbtRunner().invoke(
-        [
-            "build",
-            "--project-dir", str(DBT_PROJECT_DIR),
-            "--profiles-dir", str(DBT_PROJECT_DIR),
-            "--target-path", str(tmp / "dbt_target"),
-            "--log-path", str(tmp / "dbt_logs"),
-            "--vars", json.dumps(DBT_VARS),
-            "--quiet",
-        ]
-    )
-    assert result.exception is None, result.exception
-    nodes = list(result.result or [])
-    failed = [(r.node.unique_id, str(r.status), r.message) for r in nodes
-              if str(r.status) not in ("success", "pass")]
-    assert result.success and not failed, failed
-    kinds = {r.node.resource_type for r in nodes}
-    assert {"model", "test", "unit_test"} <= {str(k) for k in kinds}
+    dbt_build(tmp, DBT_VARS, ["+engagement_daily", "stg_users", "stg_rejects"])
 
 
 def _connect(path: Path) -> duckdb.DuckDBPyConnection:
@@ -220,13 +200,7 @@ def _assert_engagement(actual: dict, expected: dict) -> None:
 @pytest.fixture
 def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "warehouse.duckdb"
-    monkeypatch.setenv("INSIGHTS_WAREHOUSE", str(path))
-    monkeypatch.setenv("INSIGHTS_DBT_THREADS", "4")
-    monkeypatch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-    monkeypatch.setenv("DO_NOT_TRACK", "1")
-    for name in ("INSIGHTS_DUCKDB_MEMORY_LIMIT", "INSIGHTS_DUCKDB_THREADS",
-                 "INSIGHTS_DUCKDB_TEMP_DIR"):
-        monkeypatch.delenv(name, raising=False)
+    isolate_dbt_env(monkeypatch, path)
     con = duckdb.connect(str(path))
     try:
         for ddl in all_ddl():

@@ -17,7 +17,6 @@ the day's event counts).
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime
 from pathlib import Path
 
@@ -26,8 +25,8 @@ import pytest
 
 from ingest.schema import all_ddl
 from orchestration.settings import load_settings
+from tests.dbt_support import dbt_build, isolate_dbt_env
 
-DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 EXPORT_DATE = "2025-01-03"
 LOADED_AT = datetime(2025, 1, 4, 6, 0, 0)
 
@@ -177,31 +176,8 @@ def _insert_events(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _dbt_build(tmp: Path) -> None:
-    from dbt.cli.main import dbtRunner
-
-    result = dbtRunner().invoke(
-        [
-            "build",
-            "--project-dir", str(DBT_PROJECT_DIR),
-            "--profiles-dir", str(DBT_PROJECT_DIR),
-            "--target-path", str(tmp / "dbt_target"),
-            "--log-path", str(tmp / "dbt_logs"),
-            "--vars", json.dumps(_dbt_vars()),
-            "--select", "+conversation_daily", "+intent_daily", "+nlu_daily",
-            "+session_drop_off", "+funnel_steps",
-            # only tests whose parents are all built here (other marts' tests also read
-            # stg_events and int_sessions)
-            "--indirect-selection", "cautious",
-            "--quiet",
-        ]
-    )
-    assert result.exception is None, result.exception
-    nodes = list(result.result or [])
-    failed = [(r.node.unique_id, str(r.status), r.message) for r in nodes
-              if str(r.status) not in ("success", "pass")]
-    assert result.success and not failed, failed
-    kinds = {str(r.node.resource_type) for r in nodes}
-    assert {"model", "test", "unit_test"} <= kinds
+    dbt_build(tmp, _dbt_vars(), ["+conversation_daily", "+intent_daily", "+nlu_daily",
+                                 "+session_drop_off", "+funnel_steps"])
 
 
 def _assert_rows(actual: dict, expected: dict) -> None:
@@ -219,13 +195,7 @@ def _assert_rows(actual: dict, expected: dict) -> None:
 @pytest.fixture
 def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "warehouse.duckdb"
-    monkeypatch.setenv("INSIGHTS_WAREHOUSE", str(path))
-    monkeypatch.setenv("INSIGHTS_DBT_THREADS", "4")
-    monkeypatch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-    monkeypatch.setenv("DO_NOT_TRACK", "1")
-    for name in ("INSIGHTS_DUCKDB_MEMORY_LIMIT", "INSIGHTS_DUCKDB_THREADS",
-                 "INSIGHTS_DUCKDB_TEMP_DIR"):
-        monkeypatch.delenv(name, raising=False)
+    isolate_dbt_env(monkeypatch, path)
     con = duckdb.connect(str(path))
     try:
         for ddl in all_ddl():

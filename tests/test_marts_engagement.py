@@ -22,7 +22,6 @@ Active days (New York) of the hand-made users, and the ISO weeks they fall in
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -31,8 +30,8 @@ import pytest
 
 from ingest.schema import all_ddl
 from orchestration.settings import load_settings
+from tests.dbt_support import dbt_build, isolate_dbt_env
 
-DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 TZ = "America/New_York"  # UTC-5 in December and January
 LOADED_AT = datetime(2025, 1, 23, 6, 0, 0)
 AS_OF = date(2025, 1, 22)
@@ -202,44 +201,15 @@ def _reference_lifecycle_days() -> dict[date, tuple[int, int, int, int]]:
 
 
 def _dbt_build(tmp: Path, select: list[str], **var_overrides: object) -> None:
-    from dbt.cli.main import dbtRunner
-
     dbt_vars = {**load_settings().dbt_vars(), "reporting_timezone": TZ,
                 "as_of_date": None, **var_overrides}
-    result = dbtRunner().invoke(
-        [
-            "build",
-            "--project-dir", str(DBT_PROJECT_DIR),
-            "--profiles-dir", str(DBT_PROJECT_DIR),
-            "--target-path", str(tmp / "dbt_target"),
-            "--log-path", str(tmp / "dbt_logs"),
-            "--vars", json.dumps(dbt_vars),
-            "--select", *select,
-            # only tests whose parents are all selected (not, e.g., a relationships test
-            # of another staging model that points at stg_users)
-            "--indirect-selection", "cautious",
-            "--quiet",
-        ]
-    )
-    assert result.exception is None, result.exception
-    nodes = list(result.result or [])
-    failed = [(r.node.unique_id, str(r.status), r.message) for r in nodes
-              if str(r.status) not in ("success", "pass")]
-    assert result.success and not failed, failed
-    kinds = {str(r.node.resource_type) for r in nodes}
-    assert {"model", "test", "unit_test"} <= kinds
+    dbt_build(tmp, dbt_vars, select)
 
 
 @pytest.fixture
 def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "warehouse.duckdb"
-    monkeypatch.setenv("INSIGHTS_WAREHOUSE", str(path))
-    monkeypatch.setenv("INSIGHTS_DBT_THREADS", "4")
-    monkeypatch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-    monkeypatch.setenv("DO_NOT_TRACK", "1")
-    for name in ("INSIGHTS_DUCKDB_MEMORY_LIMIT", "INSIGHTS_DUCKDB_THREADS",
-                 "INSIGHTS_DUCKDB_TEMP_DIR"):
-        monkeypatch.delenv(name, raising=False)
+    isolate_dbt_env(monkeypatch, path)
     con = duckdb.connect(str(path))
     try:
         _load_raw(con)

@@ -19,7 +19,6 @@ them); the marts are compared with numbers computed by hand from metrics.md:
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import date, datetime
 from pathlib import Path
@@ -29,8 +28,8 @@ import pytest
 
 from ingest.schema import all_ddl
 from orchestration.settings import load_settings
+from tests.dbt_support import dbt_build, isolate_dbt_env
 
-DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 LOADED_AT = datetime(2025, 3, 6, 6, 0, 0)
 D1, D2, D3 = date(2025, 3, 3), date(2025, 3, 4), date(2025, 3, 5)
 
@@ -153,13 +152,7 @@ def _fill_raw(con: duckdb.DuckDBPyConnection) -> None:
 @pytest.fixture
 def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "warehouse.duckdb"
-    monkeypatch.setenv("INSIGHTS_WAREHOUSE", str(path))
-    monkeypatch.setenv("INSIGHTS_DBT_THREADS", "4")
-    monkeypatch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-    monkeypatch.setenv("DO_NOT_TRACK", "1")
-    for name in ("INSIGHTS_DUCKDB_MEMORY_LIMIT", "INSIGHTS_DUCKDB_THREADS",
-                 "INSIGHTS_DUCKDB_TEMP_DIR"):
-        monkeypatch.delenv(name, raising=False)
+    isolate_dbt_env(monkeypatch, path)
     con = duckdb.connect(str(path))
     try:
         for ddl in all_ddl():
@@ -171,31 +164,9 @@ def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _dbt_build(tmp: Path) -> None:
-    from dbt.cli.main import dbtRunner
-
-    dbt_vars = load_settings().dbt_vars()
-    result = dbtRunner().invoke(
-        [
-            "build",
-            "--project-dir", str(DBT_PROJECT_DIR),
-            "--profiles-dir", str(DBT_PROJECT_DIR),
-            "--target-path", str(tmp / "dbt_target"),
-            "--log-path", str(tmp / "dbt_logs"),
-            "--vars", json.dumps(dbt_vars),
-            "--select", "+topic_mastery", "+revenue_daily", "+goal_progress",
-            "+achievement_unlocks", "+experiment_results",
-            # only tests of the selected nodes (other marts' tests need their marts)
-            "--indirect-selection", "cautious",
-            "--quiet",
-        ]
-    )
-    assert result.exception is None, result.exception
-    nodes = list(result.result or [])
-    failed = [(r.node.unique_id, str(r.status), r.message) for r in nodes
-              if str(r.status) not in ("success", "pass")]
-    assert result.success and not failed, failed
-    kinds = {str(r.node.resource_type) for r in nodes}
-    assert {"model", "seed", "test", "unit_test"} <= kinds
+    dbt_build(tmp, load_settings().dbt_vars(),
+              ["+topic_mastery", "+revenue_daily", "+goal_progress", "+achievement_unlocks",
+               "+experiment_results"], expect_kinds=("model", "seed", "test", "unit_test"))
 
 
 def test_learning_and_money_marts(warehouse: Path, tmp_path: Path) -> None:
