@@ -3,7 +3,7 @@
 -- two-proportion z-test against the control variant with a 95% confidence interval of
 -- the difference, and a sample ratio mismatch test (chi-square against an equal split).
 
-{%- set window_days = insights_warehouse.window_days('conversion_window_days') %}
+{%- set window_days = insights_warehouse.window_days('experiment_conversion_window_days') %}
 
 with as_of as (
 
