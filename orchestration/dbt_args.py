@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from datetime import date, timedelta
 from typing import Any
+
+PARTITION_TAG = "dagster/partition"
+RANGE_START_TAG = "dagster/asset_partition_range_start"
 
 
 def vars_args(dbt_vars: Mapping[str, Any]) -> list[str]:
@@ -45,3 +49,14 @@ def passthrough_args(user_args: Sequence[str], dbt_vars: Mapping[str, Any]) -> l
     if "--vars" in args:
         return args
     return [*args, *vars_args(dbt_vars)]
+
+
+def incremental_start_date(tags: Mapping[str, str], lookback_days: int) -> str | None:
+    """The first day the incremental models must rebuild in a run that loaded export days:
+    the earliest export day of the run's partition (range) minus the lookback (late events
+    of a day's export reach back that far). None for runs without export days: the models
+    then rebuild from their latest day minus the lookback."""
+    first = tags.get(RANGE_START_TAG) or tags.get(PARTITION_TAG)
+    if not first:
+        return None
+    return (date.fromisoformat(first) - timedelta(days=lookback_days)).isoformat()

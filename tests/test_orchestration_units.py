@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 
 from ingest.landing import scan_landing
-from orchestration.dbt_args import build_args, parse_args, passthrough_args
+from orchestration.dbt_args import (
+    build_args,
+    incremental_start_date,
+    parse_args,
+    passthrough_args,
+)
 from orchestration.locking import WriterBusyError, writer_lock
 from orchestration.planning import contiguous_ranges, plan_requests
 from orchestration.settings import load_settings, parse_settings
@@ -32,6 +37,14 @@ def test_passthrough_adds_vars_only_where_dbt_takes_them():
     assert passthrough_args(["test", "-s", "stg_events"], {"a": 1})[-2:] == ["--vars", '{"a": 1}']
     assert passthrough_args(["deps"], {"a": 1}) == ["deps"]
     assert passthrough_args(["run", "--vars", "{}"], {"a": 1}) == ["run", "--vars", "{}"]
+
+
+def test_incremental_window_starts_a_lookback_before_the_runs_first_export_day():
+    tags = {"dagster/asset_partition_range_start": "2026-03-10",
+            "dagster/asset_partition_range_end": "2026-03-12"}
+    assert incremental_start_date(tags, 7) == "2026-03-03"
+    assert incremental_start_date({"dagster/partition": "2026-03-10"}, 7) == "2026-03-03"
+    assert incremental_start_date({}, 7) is None  # transform_job: the models' own fallback
 
 
 def test_contiguous_ranges():

@@ -22,7 +22,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from orchestration.dbt_args import build_args, parse_args
+from orchestration.dbt_args import build_args, incremental_start_date, parse_args
 from orchestration.resources import WarehouseResource
 from orchestration.settings import (
     DBT_PROJECT_DIR,
@@ -110,7 +110,11 @@ def dbt_models(
     settings = load_settings()
     export_duckdb_env(settings.duckdb)
     with warehouse.write_lock(holder=f"run {context.run_id} (dbt)"):
-        yield from dbt.cli(build_args(settings.dbt_vars()), context=context).stream()
+        dbt_vars = settings.dbt_vars()
+        dbt_vars["incremental_start_date"] = incremental_start_date(
+            context.run.tags, int(dbt_vars.get("incremental_lookback_days", 7))
+        )
+        yield from dbt.cli(build_args(dbt_vars), context=context).stream()
 
 
 def dbt_resource() -> DbtCliResource:

@@ -2,12 +2,24 @@
 -- (anonymous included, attributed by the event's creator_id) and sessions started
 -- (attributed by the session's creator, int_sessions). Plus creator_id = '__all__' rows
 -- over everything, including activity with no creator_id.
+-- Incremental: a run replaces the dates from the window start on (macros/incremental_window.sql);
+-- each activity_date row depends only on that date's events and sessions started.
+
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_date_range',
+    unique_key='activity_date',
+    on_schema_change='fail'
+) }}
+
+{%- set window_start = insights_warehouse.incremental_window_start('activity_date') %}
 
 with active_events as (
 
     select creator_id, event_date
     from {{ ref('stg_events') }}
     where is_active_event
+      and {{ insights_warehouse.date_on_or_after('event_date', window_start) }}
 
 ),
 
@@ -15,6 +27,7 @@ sessions as (
 
     select creator_id, start_date
     from {{ ref('int_sessions') }}
+    where {{ insights_warehouse.date_on_or_after('start_date', window_start) }}
 
 ),
 

@@ -2,6 +2,17 @@
 -- event of that user served by that creator, plus the creator-agnostic grain: one row
 -- per user × day with creator_id = '__all__' (all of the user's active events that day,
 -- including those with no creator_id). Anonymous events are not user activity.
+-- Incremental: a run replaces the dates from the window start on (macros/incremental_window.sql);
+-- each activity_date row depends only on that date's events.
+
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_date_range',
+    unique_key='activity_date',
+    on_schema_change='fail'
+) }}
+
+{%- set window_start = insights_warehouse.incremental_window_start('activity_date') %}
 
 with user_active_events as (
 
@@ -12,6 +23,7 @@ with user_active_events as (
     from {{ ref('stg_events') }}
     where is_active_event
       and user_id is not null
+      and {{ insights_warehouse.date_on_or_after('event_date', window_start) }}
 
 ),
 

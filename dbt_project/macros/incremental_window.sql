@@ -1,0 +1,98 @@
+{#
+    Incremental models over event days: each run replaces a whole range of dates,
+    [window start, last day], so rows that disappear (a dropped event, a superseded copy
+    that moved a user's activity to another day, a day left without any activity) are
+    removed, and an incremental run equals a full refresh.
+
+    Model config:  materialized='incremental', incremental_strategy='replace_date_range',
+                   unique_key='<the date column>'
+    Model SQL:     set window_start = insights_warehouse.incremental_window_start('<date column>')
+                   and filter every input on its own date column with
+                   insights_warehouse.date_on_or_after('<input date column>', window_start).
+
+    The window start (a YYYY-MM-DD string, or none = rebuild everything):
+    - var `incremental_start_date` (YYYY-MM-DD) when the orchestration passes one:
+      min(export dates loaded in this run) - incremental_lookback_days, the first
+      (UTC) day a loaded export day can have changed;
+    - else the latest date already in the target - var `incremental_lookback_days`
+      (settings.yaml), which only covers new export days after the loaded ones, not a
+      reload of an older export day (pass the var for those);
+    and one day earlier in both cases: the reporting time zone's date of an event can be
+    the day before its UTC date. Not incremental (first run, --full-refresh): none.
+#}
+
+{% macro incremental_window_start(date_column) -%}
+    {#- unit tests have no relation (this is none): they test the full build -#}
+    {%- if not execute or this is none or not is_incremental() -%}{{ return(none) }}{%- endif -%}
+    {%- set raw = var('incremental_start_date', none) -%}
+    {%- if raw is not none and (raw | string | trim) not in ('', 'null', 'None') -%}
+        {%- set value = raw | string | trim -%}
+        {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', value) -%}
+            {{ exceptions.raise_compiler_error(
+                "var incremental_start_date must be YYYY-MM-DD or null, got: " ~ raw) }}
+        {%- endif -%}
+        {%- set anchor = modules.datetime.date.fromisoformat(value) -%}
+        {%- set back = 0 -%}
+    {%- else -%}
+        {%- set result = run_query(
+            "select cast(max(" ~ date_column ~ ") as " ~ dbt.type_string() ~ ") from " ~ this) -%}
+        {%- set latest = result.columns[0].values()[0] -%}
+        {%- if latest is none -%}{{ return(none) }}{%- endif -%}
+        {%- set anchor = modules.datetime.date.fromisoformat((latest | string)[:10]) -%}
+        {%- set back = insights_warehouse.window_days('incremental_lookback_days') -%}
+    {%- endif -%}
+    {#- the reporting-time-zone margin: one more day -#}
+    {%- set start = anchor - modules.datetime.timedelta(days=back + 1) -%}
+    {{- return(start.isoformat()) -}}
+{%- endmacro %}
+
+
+{# `<column> >= start` as SQL (start: a window start or none), `1 = 1` when start is none. #}
+{% macro date_on_or_after(column, start) -%}
+    {%- if start is none -%}
+        1 = 1
+    {%- else -%}
+        {{ column }} >= {{ insights_warehouse.date_literal(start) }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{# A DATE literal from a YYYY-MM-DD string. #}
+{% macro date_literal(value) -%}
+    {{ return(adapter.dispatch('date_literal', 'insights_warehouse')(value)) }}
+{%- endmacro %}
+
+{% macro default__date_literal(value) -%}
+    cast('{{ value }}' as date)
+{%- endmacro %}
+
+
+{#
+    Custom incremental strategy `replace_date_range` (dbt looks up
+    get_incremental_<strategy>_sql): delete every target row from the window start on
+    (unique_key = the date column), then insert the new batch, which holds exactly
+    those dates. Unlike delete+insert, which deletes only the dates present in the new
+    batch, a date left with no rows at all is emptied too. Dispatched: an engine without
+    DELETE (e.g. Spark) implements it as an insert overwrite of the date partitions.
+#}
+{% macro get_incremental_replace_date_range_sql(arg_dict) -%}
+    {{ return(adapter.dispatch('get_incremental_replace_date_range_sql', 'insights_warehouse')(arg_dict)) }}
+{%- endmacro %}
+
+{% macro default__get_incremental_replace_date_range_sql(arg_dict) -%}
+    {%- set date_column = arg_dict['unique_key'] -%}
+    {%- if not date_column or date_column is not string -%}
+        {{ exceptions.raise_compiler_error(
+            "incremental_strategy 'replace_date_range' needs unique_key = the date column (one name)") }}
+    {%- endif -%}
+    {%- set target = arg_dict['target_relation'] -%}
+    {%- set source = arg_dict['temp_relation'] -%}
+    {%- set cols = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    delete from {{ target }}
+    where {{ insights_warehouse.date_on_or_after(
+        date_column, insights_warehouse.incremental_window_start(date_column)) }};
+
+    insert into {{ target }} ({{ cols }})
+    select {{ cols }}
+    from {{ source }}
+{%- endmacro %}

@@ -1,0 +1,217 @@
+"""Incremental dbt builds give the same warehouse as a full refresh.
+
+Generated exports (seed 3, 120 users, 16 days) are loaded by the ingest in three steps,
+with an in-process ``dbt build`` after each:
+
+1. the first 10 complete export days (the incremental models are created in full);
+2. the 11th day, no ``incremental_start_date`` var: the window falls back to the latest
+   day already built minus ``incremental_lookback_days``;
+3. the remaining complete days plus a RELOAD of the 8th day, whose file was edited to
+   add a late event (6 days before its export date) and drop every active event of one
+   user on one day (all in that file, one copy each); the var ``incremental_start_date``
+   is what the orchestration passes: the earliest export date loaded in the run minus
+   the lookback.
+
+Then every table of the schemas intermediate and marts is read, ``dbt build
+--full-refresh`` runs, and the tables must be identical.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from ingest.batch import load_entity_days
+from ingest.landing import landing_entities, scan_landing
+from ingest.loader import connect, ensure_schema
+from orchestration.settings import load_settings
+from sample_exports import generate_exports
+from tests.dbt_support import DBT_PROJECT_DIR, isolate_dbt_env
+
+log = logging.getLogger(__name__)
+
+INCREMENTAL_MODELS = ("int_user_activity_days", "int_creator_daily_activity")
+LATE_EVENT_ID = "evt_incremental_late"
+# the builds that only prepare or compare the warehouse skip the tests, to stay fast
+MODELS_ONLY = ("--exclude-resource-type", "test", "--exclude-resource-type", "unit_test")
+
+
+def _load(warehouse: Path, landing: Path, days: list[date]) -> None:
+    con = connect(warehouse)
+    try:
+        ensure_schema(con)
+        for entity in landing_entities():
+            batch = load_entity_days(con, landing, entity, days, info=log.debug)
+            assert not batch.failed_messages, batch.failed_messages
+    finally:
+        con.close()
+
+
+def _snapshot(warehouse: Path) -> dict[str, list[tuple]]:
+    con = connect(warehouse)
+    try:
+        tables = con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_schema IN ('intermediate', 'marts') AND table_type = 'BASE TABLE' "
+            "ORDER BY ALL"
+        ).fetchall()
+        return {
+            f"{schema}.{name}": con.execute(
+                f'SELECT * FROM "{schema}"."{name}" ORDER BY ALL').fetchall()
+            for schema, name in tables
+        }
+    finally:
+        con.close()
+
+
+def _pick_dropped_user_day(warehouse: Path, export_day: date,
+                           file_name: str) -> tuple[set[str], str, date]:
+    """A user x day whose active events all come from ``file_name`` (one copy each):
+    dropping them from the file must delete that row of int_user_activity_days."""
+    con = connect(warehouse)
+    try:
+        rows = con.execute(
+            """
+            WITH copies AS (SELECT event_id, count(*) AS n FROM raw.events GROUP BY event_id),
+            user_days AS (
+                SELECT e.user_id, e.event_date, list(e.event_id ORDER BY e.event_id) AS ids,
+                       bool_and(e.export_date = ? AND e.source_file LIKE '%/' || ?
+                                AND c.n = 1) AS only_here
+                FROM staging.stg_events AS e JOIN copies AS c USING (event_id)
+                WHERE e.is_active_event AND e.user_id IS NOT NULL
+                GROUP BY e.user_id, e.event_date
+            )
+            SELECT ids, user_id, event_date FROM user_days
+            WHERE only_here ORDER BY len(ids), user_id, event_date LIMIT 1
+            """,
+            [export_day, file_name],
+        ).fetchall()
+    finally:
+        con.close()
+    assert rows, "no user-day with all its active events in the edited file"
+    ids, user_id, day = rows[0]
+    return set(ids), user_id, day
+
+
+def _edit_export_file(path: Path, drop_event_ids: set[str], late_ts: str) -> dict:
+    """Drop event lines from an NDJSON export file and append a late event."""
+    lines = path.read_text().splitlines()
+    kept, template = [], None
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            kept.append(line)
+            continue
+        if isinstance(record, dict) and record.get("event_id") in drop_event_ids:
+            continue
+        if (isinstance(record, dict) and template is None and record.get("user_id")
+                and record.get("creator_id") and record.get("event_type") == "user_message"):
+            template = record
+        kept.append(line)
+    assert len(kept) == len(lines) - len(drop_event_ids), "dropped events not in the file"
+    assert template is not None
+    late = {**template, "event_id": LATE_EVENT_ID, "timestamp": late_ts,
+            "session_id": "conv_incremental_late"}
+    kept.append(json.dumps(late))
+    path.write_text("\n".join(kept) + "\n")
+    return late
+
+
+def _build(tmp: Path, dbt_vars: dict, *extra: str) -> float:
+    """``dbt build`` in process (like tests/dbt_support.dbt_build, but a data test that
+    warns passes: the generated data plants a few warnings on purpose)."""
+    from dbt.cli.main import dbtRunner
+
+    t0 = time.perf_counter()
+    result = dbtRunner().invoke([
+        "build",
+        "--project-dir", str(DBT_PROJECT_DIR),
+        "--profiles-dir", str(DBT_PROJECT_DIR),
+        "--target-path", str(tmp / "dbt_target"),
+        "--log-path", str(tmp / "dbt_logs"),
+        "--vars", json.dumps(dbt_vars),
+        "--quiet",
+        *extra,
+    ])
+    elapsed = time.perf_counter() - t0
+    assert result.exception is None, result.exception
+    failed = [(r.node.unique_id, str(r.status), r.message) for r in result.result or []
+              if str(r.status) not in ("success", "pass", "warn")]
+    assert not failed, failed
+    print(f"dbt build {' '.join(extra)}: {elapsed:.1f}s")
+    return elapsed
+
+
+def test_incremental_build_equals_full_refresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    landing = tmp_path / "landing"
+    warehouse = tmp_path / "warehouse.duckdb"
+    t0 = time.perf_counter()
+    generate_exports(landing, seed=3, users=120, days=16)
+    print(f"generate {time.perf_counter() - t0:.1f}s")
+    isolate_dbt_env(monkeypatch, warehouse)
+    settings_vars = load_settings().dbt_vars()
+    lookback = int(settings_vars["incremental_lookback_days"])
+
+    complete = sorted({d.export_date for d in scan_landing(landing, ("events",)) if d.complete})
+    assert len(complete) >= 13, complete
+    first, second, rest = complete[:10], complete[10:11], complete[11:]
+
+    # 1. first load, the incremental models are created
+    _load(warehouse, landing, first)
+    _build(tmp_path, settings_vars, *MODELS_ONLY)
+
+    # 2. one more day, window from the target's latest day (no var)
+    con = connect(warehouse)
+    latest_built = con.execute(
+        "SELECT max(activity_date) FROM intermediate.int_user_activity_days").fetchone()[0]
+    con.close()
+    _load(warehouse, landing, second)
+    _build(tmp_path, settings_vars, *MODELS_ONLY)
+    compiled = (tmp_path / "dbt_target" / "compiled" / "insights_warehouse" / "models"
+                / "intermediate")
+    sql = (compiled / "int_user_activity_days.sql").read_text()
+    assert "event_date >= cast('" in sql, sql
+    assert (latest_built - timedelta(days=lookback + 1)).isoformat() in sql, sql
+
+    # 3. the rest, and a reload of the 8th day: a late event added, a user-day dropped
+    reloaded = complete[7]
+    day_dir = landing / "events" / reloaded.isoformat()
+    ndjson = sorted(p for p in day_dir.iterdir() if p.name.endswith(".ndjson"))[0]
+    dropped_ids, dropped_user, dropped_date = _pick_dropped_user_day(
+        warehouse, reloaded, ndjson.name)
+    late_day = reloaded - timedelta(days=lookback - 1)
+    late = _edit_export_file(ndjson, dropped_ids, f"{late_day.isoformat()}T10:00:00.000Z")
+    _load(warehouse, landing, [*rest, reloaded])
+
+    run_vars = {**settings_vars,
+                "incremental_start_date": (min([*rest, reloaded])
+                                           - timedelta(days=lookback)).isoformat()}
+    # models and data tests (unit tests do not depend on the data: other tests run them)
+    incremental_s = _build(tmp_path, run_vars, "--exclude-resource-type", "unit_test")
+    sql = (compiled / "int_user_activity_days.sql").read_text()
+    assert "event_date >= cast('" in sql, sql  # it really ran incrementally
+    incremental = _snapshot(warehouse)
+
+    # the edits reached the incremental model
+    activity = {
+        (r[0], r[1], r[2]): r[3] for r in incremental["intermediate.int_user_activity_days"]
+    }
+    assert (late["user_id"], "__all__", late_day) in activity
+    assert (dropped_user, "__all__", dropped_date) not in activity
+
+    full_s = _build(tmp_path, run_vars, "--full-refresh", *MODELS_ONLY)
+    full = _snapshot(warehouse)
+
+    print(f"incremental build (models + data tests) {incremental_s:.1f}s, "
+          f"full refresh (models) {full_s:.1f}s")
+    assert set(incremental) == set(full)
+    for name in INCREMENTAL_MODELS:
+        assert f"intermediate.{name}" in full
+    differing = [name for name in full if incremental[name] != full[name]]
+    assert not differing, differing
