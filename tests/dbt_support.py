@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
+
+from ingest.schema import all_ddl
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 
@@ -57,3 +60,20 @@ def dbt_build(
     kinds = {str(r.node.resource_type) for r in nodes}
     assert set(expect_kinds) <= kinds, kinds
     return nodes
+
+
+def raw_warehouse(
+    monkeypatch: pytest.MonkeyPatch,
+    path: Path,
+    fill: Callable[[duckdb.DuckDBPyConnection], None],
+) -> Path:
+    """A warehouse at ``path`` with the raw schema, filled by ``fill``, for dbt to build."""
+    isolate_dbt_env(monkeypatch, path)
+    con = duckdb.connect(str(path))
+    try:
+        for ddl in all_ddl():
+            con.execute(ddl)
+        fill(con)
+    finally:
+        con.close()
+    return path

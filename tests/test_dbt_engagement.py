@@ -19,9 +19,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingest.schema import all_ddl
 from orchestration.settings import load_settings
-from tests.dbt_support import dbt_build, isolate_dbt_env
+from tests.dbt_support import dbt_build, raw_warehouse
 
 TZ = "America/New_York"  # UTC-5 in January
 # every setting of config/settings.yaml, with the ones this test is about pinned
@@ -199,17 +198,11 @@ def _assert_engagement(actual: dict, expected: dict) -> None:
 
 @pytest.fixture
 def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "warehouse.duckdb"
-    isolate_dbt_env(monkeypatch, path)
-    con = duckdb.connect(str(path))
-    try:
-        for ddl in all_ddl():
-            con.execute(ddl)
+    def fill(con: duckdb.DuckDBPyConnection) -> None:
         _insert_events(con, [STALE_COPY, *FIRST_EXPORTS])
         _insert_platform(con)
-    finally:
-        con.close()
-    return path
+
+    return raw_warehouse(monkeypatch, tmp_path / "warehouse.duckdb", fill)
 
 
 def test_engagement_daily_end_to_end(warehouse: Path, tmp_path: Path) -> None:

@@ -23,9 +23,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingest.schema import all_ddl
 from orchestration.settings import load_settings
-from tests.dbt_support import dbt_build, isolate_dbt_env
+from tests.dbt_support import dbt_build, raw_warehouse
 
 EXPORT_DATE = "2025-01-03"
 LOADED_AT = datetime(2025, 1, 4, 6, 0, 0)
@@ -194,16 +193,7 @@ def _assert_rows(actual: dict, expected: dict) -> None:
 
 @pytest.fixture
 def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "warehouse.duckdb"
-    isolate_dbt_env(monkeypatch, path)
-    con = duckdb.connect(str(path))
-    try:
-        for ddl in all_ddl():
-            con.execute(ddl)
-        _insert_events(con)
-    finally:
-        con.close()
-    return path
+    return raw_warehouse(monkeypatch, tmp_path / "warehouse.duckdb", _insert_events)
 
 
 def test_conversation_nlu_and_funnel_marts(warehouse: Path, tmp_path: Path) -> None:

@@ -28,9 +28,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingest.schema import all_ddl
 from orchestration.settings import load_settings
-from tests.dbt_support import dbt_build, isolate_dbt_env
+from tests.dbt_support import dbt_build, raw_warehouse
 
 TZ = "America/New_York"  # UTC-5 in December and January
 LOADED_AT = datetime(2025, 1, 23, 6, 0, 0)
@@ -82,8 +81,6 @@ def _events() -> list[tuple]:
 
 
 def _load_raw(con: duckdb.DuckDBPyConnection) -> None:
-    for ddl in all_ddl():
-        con.execute(ddl)
     for line, (event_id, kind, ts, user, export) in enumerate(_events(), 1):
         con.execute(
             """
@@ -208,14 +205,7 @@ def _dbt_build(tmp: Path, select: list[str], **var_overrides: object) -> None:
 
 @pytest.fixture
 def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "warehouse.duckdb"
-    isolate_dbt_env(monkeypatch, path)
-    con = duckdb.connect(str(path))
-    try:
-        _load_raw(con)
-    finally:
-        con.close()
-    return path
+    return raw_warehouse(monkeypatch, tmp_path / "warehouse.duckdb", _load_raw)
 
 
 def _lifecycle(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, date], tuple]:

@@ -26,9 +26,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingest.schema import all_ddl
 from orchestration.settings import load_settings
-from tests.dbt_support import dbt_build, isolate_dbt_env
+from tests.dbt_support import dbt_build, raw_warehouse
 
 LOADED_AT = datetime(2025, 3, 6, 6, 0, 0)
 D1, D2, D3 = date(2025, 3, 3), date(2025, 3, 4), date(2025, 3, 5)
@@ -151,16 +150,7 @@ def _fill_raw(con: duckdb.DuckDBPyConnection) -> None:
 
 @pytest.fixture
 def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "warehouse.duckdb"
-    isolate_dbt_env(monkeypatch, path)
-    con = duckdb.connect(str(path))
-    try:
-        for ddl in all_ddl():
-            con.execute(ddl)
-        _fill_raw(con)
-    finally:
-        con.close()
-    return path
+    return raw_warehouse(monkeypatch, tmp_path / "warehouse.duckdb", _fill_raw)
 
 
 def _dbt_build(tmp: Path) -> None:
