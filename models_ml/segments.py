@@ -1,0 +1,96 @@
+"""Segments: k-means on standardised engagement features, k chosen by silhouette, each
+segment named from its profile (z-scores of its centre)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.cluster import KMeans
+from sklearn.metrics import silhouette_score
+from sklearn.preprocessing import StandardScaler
+
+SEGMENT_FEATURES = ("active_days_28", "events_28", "sessions_28", "attempts_28",
+                    "days_since_last_active", "activity_trend", "goals_completed",
+                    "charges_to_date")
+
+
+@dataclass
+class Segmentation:
+    labels: np.ndarray
+    names: dict[int, str]
+    k: int
+    silhouettes: dict[int, float]
+    profiles: pd.DataFrame  # mean raw feature values per segment
+
+
+def choose_k(X: np.ndarray, k_min: int, k_max: int, seed: int) -> tuple[int, dict[int, float]]:
+    scores: dict[int, float] = {}
+    n = len(X)
+    sample = min(n, 5000)
+    for k in range(k_min, min(k_max, n - 1) + 1):
+        labels = KMeans(n_clusters=k, n_init=5, random_state=seed).fit_predict(X)
+        if len(np.unique(labels)) < 2:
+            continue
+        scores[k] = float(silhouette_score(X, labels, sample_size=sample, random_state=seed))
+    if not scores:
+        return 1, scores
+    return max(scores, key=lambda k: (scores[k], -k)), scores
+
+
+def name_segments(centres_z: pd.DataFrame) -> dict[int, str]:
+    """Names from profiles: the most engaged segment is 'power learners' (or 'power
+    users' when learning is not its strength), the least recent 'dormant', a recent
+    segment falling in activity 'at risk', paying ones 'paying regulars'; the rest
+    'casual' (or 'steady' when above average). Names are made unique with a suffix."""
+    names: dict[int, str] = {}
+    z = centres_z
+    engagement = z[["active_days_28", "events_28", "sessions_28"]].mean(axis=1)
+    for seg in z.index:
+        row = z.loc[seg]
+        if row["days_since_last_active"] > 1.0:
+            name = "dormant"
+        elif engagement[seg] == engagement.max() and engagement[seg] > 0.5:
+            name = "power learners" if row["attempts_28"] > 0.5 else "power users"
+        elif row["activity_trend"] < -0.5 or (row["days_since_last_active"] > 0.3
+                                              and engagement[seg] < 0):
+            name = "at risk"
+        elif row["charges_to_date"] > 1.0:
+            name = "paying regulars"
+        elif row["attempts_28"] > 1.0:
+            name = "learners"
+        elif engagement[seg] > 0:
+            name = "steady"
+        else:
+            name = "casual"
+        names[int(seg)] = name
+    seen: dict[str, int] = {}
+    for seg in sorted(names, key=lambda s: -engagement[s]):
+        base = names[seg]
+        seen[base] = seen.get(base, 0) + 1
+        if seen[base] > 1:
+            names[seg] = f"{base} {seen[base]}"
+    return names
+
+
+def segment(features: pd.DataFrame, k_min: int, k_max: int, seed: int) -> Segmentation:
+    cols = list(SEGMENT_FEATURES)
+    raw = features[cols].astype(float)
+    X = StandardScaler().fit_transform(np.log1p(raw.clip(lower=0)).assign(
+        activity_trend=raw["activity_trend"]))
+    k, sil = choose_k(X, k_min, k_max, seed)
+    if k < 2:
+        labels = np.zeros(len(X), dtype=int)
+    else:
+        labels = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(X)
+    # renumber segments by engagement (0 = most engaged) so ids are stable across runs
+    zframe = pd.DataFrame(X, columns=cols)
+    centres = zframe.groupby(labels).mean()
+    eng = centres[["active_days_28", "events_28", "sessions_28"]].mean(axis=1)
+    order = {old: new for new, old in enumerate(eng.sort_values(ascending=False).index)}
+    labels = np.array([order[x] for x in labels])
+    centres = zframe.groupby(labels).mean()
+    profiles = raw.groupby(labels).mean()
+    profiles["users"] = pd.Series(labels).value_counts().sort_index()
+    return Segmentation(labels, name_segments(centres), k, sil, profiles)
