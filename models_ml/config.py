@@ -34,7 +34,6 @@ class MLConfig:
     user_anomaly_contamination: float = 0.05
     segments_k_min: int = 2
     segments_k_max: int = 6
-    segments_active_days: int = 28
     experiment_alpha: float = 0.05
     experiment_power: float = 0.8
     experiment_windows_days: tuple[int, ...] = (7, 14)

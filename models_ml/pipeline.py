@@ -759,3 +759,36 @@ def engagement_drivers(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> dict[st
     n = mlio.replace_table(con, "engagement_drivers", out.reset_index(drop=True),
                            "Features against 30-day retention: importance and correlation")
     return {"rows": n, "roc_auc": auc, "top": out["feature"].head(3).tolist()}
+
+
+# --------------------------------------------------------------------------- insights
+
+
+def generate_insights(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> dict[str, Any]:
+    """ml.insights: ranked statements from anomalies, experiments, forecast, drivers, churn
+    and segments (whichever of those tables exist)."""
+    from models_ml import insights
+
+    _, as_of = mlio.data_window(con)
+
+    def read(table: str) -> pd.DataFrame:
+        return con.execute(f"select * from ml.{table}").df() \
+            if mlio.table_exists(con, "ml", table) else pd.DataFrame()
+
+    history = con.execute(
+        "select date, 'dau' as metric, cast(dau as double) as value from marts.engagement_daily "
+        "where creator_id = '__all__' union all select date, 'sessions', "
+        "cast(sessions as double) from marts.engagement_daily where creator_id = '__all__' "
+        "order by date").df()
+    fc = read("engagement_forecast")
+    rows = [
+        *insights.from_anomalies(read("metric_anomalies"), as_of),
+        *insights.from_experiments(read("experiment_analysis"), as_of),
+        *(insights.from_forecast(fc, history, as_of) if len(fc) else []),
+        *insights.from_drivers(read("engagement_drivers"), as_of),
+        *insights.from_churn(read("churn_predictions"), as_of),
+        *insights.from_segments(read("user_segments"), as_of),
+    ]
+    out = insights.rank(rows)
+    n = mlio.replace_table(con, "insights", out, "Ranked insights from the ml analyses")
+    return {"rows": n, "kinds": sorted(set(out["kind"])) if n else []}

@@ -6,18 +6,23 @@ import dagster as dg
 
 from orchestration.assets.dbt import dbt_models, dbt_resource
 from orchestration.assets.ingest import audit_specs, ingest_assets, landing_specs
-from orchestration.jobs import refresh_job, transform_job
+from orchestration.assets.ml import ml_assets
+from orchestration.jobs import ml_scoring_job, ml_training_job, refresh_job, transform_job
 from orchestration.resources import default_resources
-from orchestration.schedules import daily_refresh_schedule
+from orchestration.schedules import (
+    daily_refresh_schedule,
+    ml_scoring_schedule,
+    ml_training_schedule,
+)
 from orchestration.sensors import landing_sensor
 from orchestration.settings import export_path_defaults
 
 export_path_defaults()
 
 defs = dg.Definitions(
-    assets=[*landing_specs(), *ingest_assets, *audit_specs(), dbt_models],
-    jobs=[refresh_job, transform_job],
-    schedules=[daily_refresh_schedule],
+    assets=[*landing_specs(), *ingest_assets, *audit_specs(), dbt_models, *ml_assets],
+    jobs=[refresh_job, transform_job, ml_training_job, ml_scoring_job],
+    schedules=[daily_refresh_schedule, ml_training_schedule, ml_scoring_schedule],
     sensors=[landing_sensor],
     resources={**default_resources(), "dbt": dbt_resource()},
     executor=dg.in_process_executor,

@@ -6,20 +6,40 @@ import dagster as dg
 
 from orchestration.assets.dbt import dbt_models
 from orchestration.assets.ingest import ingest_assets
+from orchestration.assets.ml import ml_assets, train_models, user_features
 from orchestration.partitions import export_days
 
 raw_selection = dg.AssetSelection.assets(*ingest_assets)
 dbt_selection = dg.AssetSelection.assets(dbt_models)
+# every ml asset; training retrains only when its models are older than retrain_every_days
+ml_selection = dg.AssetSelection.assets(*ml_assets)
+training_selection = dg.AssetSelection.assets(user_features, train_models)
 
 refresh_job = dg.define_asset_job(
     "refresh_job",
-    selection=raw_selection | dbt_selection,
+    selection=raw_selection | dbt_selection | ml_selection,
     partitions_def=export_days,
-    description="Load export days (one or a range) and rebuild every dbt model downstream.",
+    description="Load export days (one or a range), rebuild every dbt model downstream and "
+    "score the ml tables.",
 )
 
 transform_job = dg.define_asset_job(
     "transform_job",
-    selection=dbt_selection,
-    description="Rebuild the dbt models (staging, intermediate, marts) and run their tests.",
+    selection=dbt_selection | ml_selection,
+    description="Rebuild the dbt models (staging, intermediate, marts), run their tests and "
+    "score the ml tables.",
+)
+
+ml_training_job = dg.define_asset_job(
+    "ml_training_job",
+    selection=training_selection,
+    config={"ops": {"ml_train_models": {"config": {"force": True}}}},
+    description="Retrain the churn, goal success and LTV models on fresh feature snapshots.",
+)
+
+ml_scoring_job = dg.define_asset_job(
+    "ml_scoring_job",
+    selection=ml_selection - dg.AssetSelection.assets(train_models),
+    description="Score and analyse with the published models: predictions, forecast, "
+    "anomalies, segments, experiments, BKT parameters, drivers.",
 )

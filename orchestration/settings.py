@@ -57,6 +57,7 @@ class Settings:
     metrics: dict[str, Any] = field(default_factory=dict)
     ingest: IngestSettings = IngestSettings()
     duckdb: DuckDBSettings = DuckDBSettings()
+    ml: dict[str, Any] = field(default_factory=dict)
     source: Path | None = None
 
     @property
@@ -71,7 +72,7 @@ class Settings:
 def parse_settings(raw: dict[str, Any], source: Path | None = None) -> Settings:
     """Settings from the parsed YAML document (pure; unit-tested)."""
     raw = raw or {}
-    unknown = set(raw) - {"metrics", "ingest", "duckdb"}
+    unknown = set(raw) - {"metrics", "ingest", "duckdb", "ml"}
     if unknown:
         raise ValueError(f"unknown settings sections {sorted(unknown)} in {source}")
     ingest_raw = dict(raw.get("ingest") or {})
@@ -81,6 +82,7 @@ def parse_settings(raw: dict[str, Any], source: Path | None = None) -> Settings:
         metrics=dict(raw.get("metrics") or {}),
         ingest=IngestSettings(**ingest_raw),
         duckdb=DuckDBSettings(**(raw.get("duckdb") or {})),
+        ml=dict(raw.get("ml") or {}),
         source=source,
     )
 

@@ -107,6 +107,11 @@ def dbt_models(
     """Build the selected dbt models and run their tests (``dbt build``)."""
     # dbt's profiles.yml reads the same variable as the resource: one path, one file.
     os.environ[ENV_WAREHOUSE] = str(warehouse.file)
+    # A run may build the dbt models in several steps (around ml/bkt_params and
+    # ml/experiment_analysis, which dbt models read): a test runs in the step where all its
+    # parents are selected or already built, never before (dbt's default, eager, would run
+    # e.g. a relationships test with one parent not built yet).
+    os.environ.setdefault("DBT_INDIRECT_SELECTION", "buildable")
     settings = load_settings()
     export_duckdb_env(settings.duckdb)
     with warehouse.write_lock(holder=f"run {context.run_id} (dbt)"):

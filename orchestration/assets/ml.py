@@ -1,0 +1,203 @@
+"""ML assets: predictions and analyses over the marts, one asset per ``ml`` table.
+
+Thin wrappers over :mod:`models_ml.pipeline`: each opens the warehouse under the writer
+lock, runs one step and reports a few numbers as metadata. ``ml/bkt_params`` and
+``ml/experiment_analysis`` read only staging/intermediate models and are dbt sources
+(schema ``ml``) of ``int_bkt_params`` and ``experiment_results``: the dbt multi-asset is
+split around them in a run, so the marts that read them are built after them.
+"""
+
+
+
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from models_ml import pipeline
+from models_ml.config import MLConfig
+from orchestration.resources import WarehouseResource
+from orchestration.settings import load_settings
+
+ML_GROUP = "ml"
+
+
+def ml_key(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["ml", name])
+
+
+def dbt_key(schema: str, model: str) -> dg.AssetKey:
+    return dg.AssetKey([schema, model])
+
+
+AS_OF = [dbt_key("intermediate", "int_as_of_date"),
+         dbt_key("intermediate", "int_user_activity_days")]
+
+
+def ml_config() -> MLConfig:
+    return MLConfig.from_dict(load_settings().ml)
+
+
+def _meta(summary: dict[str, Any]) -> dict[str, dg.MetadataValue]:
+    out: dict[str, dg.MetadataValue] = {}
+    for k, v in summary.items():
+        if isinstance(v, bool):
+            out[k] = dg.MetadataValue.bool(v)
+        elif isinstance(v, int):
+            out[k] = dg.MetadataValue.int(v)
+        elif isinstance(v, float):
+            out[k] = dg.MetadataValue.float(v)
+        elif isinstance(v, str):
+            out[k] = dg.MetadataValue.text(v)
+        else:
+            out[k] = dg.MetadataValue.json(pipeline.mlio.clean_json(v))
+    return out
+
+
+def _run(context: dg.AssetExecutionContext, warehouse: WarehouseResource, step: str,
+         fn: Any, *args: Any) -> dict[str, Any]:
+    with warehouse.writer(holder=f"run {context.run_id} (ml {step})") as con:
+        summary = fn(con, ml_config(), *args)
+    context.log.info(f"ml {step}: {summary}")
+    return summary
+
+
+@dg.asset(
+    key=ml_key("user_features"), group_name=ML_GROUP, kinds={"python", "duckdb"},
+    deps=[*AS_OF, dbt_key("staging", "stg_users"), dbt_key("intermediate", "int_sessions"),
+          dbt_key("intermediate", "int_exercise_attempts"), dbt_key("marts", "goal_progress"),
+          dbt_key("staging", "stg_payments")],
+    description="ml.user_features: point-in-time features per user and as-of date (weekly "
+    "snapshots ending on the as-of date), never looking past the as-of date.",
+)
+def user_features(context: dg.AssetExecutionContext,
+                  warehouse: WarehouseResource) -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata=_meta(
+        _run(context, warehouse, "features", pipeline.build_user_features)))
+
+
+class TrainingConfig(dg.Config):
+    force: bool = Field(default=False, description="Retrain even when the models are fresh.")
+
+
+@dg.multi_asset(
+    name="ml_train_models", group_name=ML_GROUP,
+    specs=[
+        dg.AssetSpec(ml_key("model_registry"), kinds={"python", "duckdb"},
+                     deps=[ml_key("user_features"), dbt_key("marts", "goal_progress"),
+                           dbt_key("staging", "stg_payments"), *AS_OF],
+                     description="ml.model_registry: every model version with its metrics, "
+                     "baseline metrics and parameters (JSON), beats_baseline and published."),
+        dg.AssetSpec(ml_key("model_artifacts"), kinds={"python", "duckdb"},
+                     deps=[ml_key("user_features")],
+                     description="ml.model_artifacts: the fitted models (pickled) by version."),
+    ],
+)
+def train_models(context: dg.AssetExecutionContext, config: TrainingConfig,
+                 warehouse: WarehouseResource):
+    """Churn, goal success and LTV models: trained when none is fresh (retrain_every_days)
+    or when forced (the weekly ml_training_job)."""
+    summary = _run(context, warehouse, "training", pipeline.train_models, config.force)
+    yield dg.MaterializeResult(asset_key=ml_key("model_registry"), metadata=_meta(summary))
+    yield dg.MaterializeResult(asset_key=ml_key("model_artifacts"))
+
+
+def _scoring_asset(name: str, fn: Any, deps: list[dg.AssetKey], description: str,
+                   *extra: Any) -> dg.AssetsDefinition:
+    @dg.asset(key=ml_key(name), group_name=ML_GROUP, kinds={"python", "duckdb"},
+              deps=[*deps, *AS_OF], description=description)
+    def _asset(context: dg.AssetExecutionContext,
+               warehouse: WarehouseResource) -> dg.MaterializeResult:
+        args = [e() if callable(e) else e for e in extra]
+        return dg.MaterializeResult(metadata=_meta(_run(context, warehouse, name, fn, *args)))
+
+    return _asset
+
+
+def _experiment_args() -> tuple[int, str]:
+    s = load_settings()
+    return int(s.metrics.get("experiment_conversion_window_days", 14)), s.reporting_timezone
+
+
+def _bkt_defaults() -> dict[str, float]:
+    m = load_settings().metrics
+    return {k: float(m.get(f"bkt_{k}", d)) for k, d in
+            (("p_init", 0.2), ("p_transit", 0.15), ("p_guess", 0.2), ("p_slip", 0.1))}
+
+
+MODELS = [ml_key("model_registry"), ml_key("user_features")]
+
+churn_predictions = _scoring_asset(
+    "churn_predictions", pipeline.score_churn, MODELS,
+    "ml.churn_predictions: churn probability, risk band and top features of the users active "
+    "in the population window, from the published churn model.")
+goal_success_predictions = _scoring_asset(
+    "goal_success_predictions", pipeline.score_goal_success,
+    [*MODELS, dbt_key("marts", "goal_progress")],
+    "ml.goal_success_predictions: probability that each open goal completes in the window.")
+ltv_predictions = _scoring_asset(
+    "ltv_predictions", pipeline.score_ltv, [*MODELS, dbt_key("staging", "stg_payments")],
+    "ml.ltv_predictions: predicted net revenue of the next 90 days per paying user and currency.")
+metric_anomalies = _scoring_asset(
+    "metric_anomalies", pipeline.detect_metric_anomalies,
+    [dbt_key("marts", m) for m in ("engagement_daily", "conversation_daily", "nlu_daily",
+                                   "revenue_daily")],
+    "ml.metric_anomalies: days whose DAU, sessions, automation rate, fallback rate, response "
+    "time p95 or revenue departs from its seasonal expectation (robust STL residual score).")
+user_behaviour_anomalies = _scoring_asset(
+    "user_behaviour_anomalies", pipeline.detect_user_anomalies,
+    [dbt_key("intermediate", "int_sessions")],
+    "ml.user_behaviour_anomalies: engaged users whose last week departs from their own "
+    "baseline (isolation forest).")
+user_segments = _scoring_asset(
+    "user_segments", pipeline.segment_users, [ml_key("user_features")],
+    "ml.user_segments: k-means segments (k by silhouette) named from their profiles.")
+experiment_analysis = _scoring_asset(
+    "experiment_analysis", pipeline.analyse_experiments,
+    [dbt_key("staging", "stg_experiment_assignments"), dbt_key("staging", "stg_payments")],
+    "ml.experiment_analysis: per experiment, metric and variant: conversion, lift, z-test, CI, "
+    "SRM, power, MDE, Holm across metrics. Read by marts.experiment_results.",
+    lambda: _experiment_args()[0], lambda: _experiment_args()[1])
+bkt_params = _scoring_asset(
+    "bkt_params", pipeline.fit_bkt_params, [dbt_key("intermediate", "int_exercise_attempts")],
+    "ml.bkt_params: BKT parameters fitted by EM for topics with enough attempts; read by "
+    "int_bkt_params (topic_mastery keeps the defaults elsewhere).", _bkt_defaults)
+engagement_drivers = _scoring_asset(
+    "engagement_drivers", pipeline.engagement_drivers, [ml_key("user_features")],
+    "ml.engagement_drivers: permutation importance and BH-corrected correlations of the "
+    "features with retention over the next 30 days.")
+
+
+@dg.multi_asset(
+    name="ml_engagement_forecast", group_name=ML_GROUP,
+    specs=[
+        dg.AssetSpec(ml_key("engagement_forecast"), kinds={"python", "duckdb"},
+                     deps=[dbt_key("marts", "engagement_daily"), *AS_OF],
+                     description="ml.engagement_forecast: DAU and sessions per creator and "
+                     "overall, 30 days ahead, 80% and 95% intervals (ETS or seasonal naive, "
+                     "whichever backtests better)."),
+        dg.AssetSpec(ml_key("forecast_backtest"), kinds={"python", "duckdb"},
+                     deps=[dbt_key("marts", "engagement_daily")],
+                     description="ml.forecast_backtest: backtest MASE of each method per series."),
+    ],
+)
+def engagement_forecast(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    summary = _run(context, warehouse, "forecast", pipeline.forecast_engagement)
+    yield dg.MaterializeResult(asset_key=ml_key("engagement_forecast"), metadata=_meta(summary))
+    yield dg.MaterializeResult(asset_key=ml_key("forecast_backtest"))
+
+
+insights = _scoring_asset(
+    "insights", pipeline.generate_insights,
+    [ml_key(k) for k in ("metric_anomalies", "experiment_analysis", "engagement_forecast",
+                         "engagement_drivers", "churn_predictions", "user_segments")]
+    + [dbt_key("marts", "engagement_daily")],
+    "ml.insights: ranked statements (anomaly, experiment, forecast, correlation, "
+    "opportunity, pattern) with their evidence, significance and impact.")
+
+
+ml_assets = [
+    user_features, train_models, churn_predictions, goal_success_predictions, ltv_predictions,
+    engagement_forecast, metric_anomalies, user_behaviour_anomalies, user_segments,
+    experiment_analysis, bkt_params, engagement_drivers, insights,
+]
