@@ -10,6 +10,9 @@ import pandas as pd
 from sklearn.ensemble import IsolationForest
 
 SEASON = 7
+#: STL seasonal smoother (odd, in periods): a weekly pattern that drifts slowly, so that a
+#: one-day excursion stays in the residual instead of bending the seasonal component
+SEASONAL_SMOOTHER = 29
 MAD_SCALE = 1.4826  # MAD of a normal distribution = 0.6745 sigma
 
 
@@ -45,7 +48,7 @@ def decompose(y: np.ndarray, season: int = SEASON) -> tuple[np.ndarray, np.ndarr
         return med, y - med
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = STL(y, period=season, robust=True).fit()
+        res = STL(y, period=season, seasonal=SEASONAL_SMOOTHER, robust=True).fit()
     expected = res.trend + res.seasonal
     return expected, y - expected
 

@@ -79,9 +79,28 @@ def _gbm_params(cfg: MLConfig) -> dict[str, Any]:
             "folds": cfg.calibration_folds}
 
 
+def trainable(y: np.ndarray, dates: pd.Series, test_dates: int, min_rows: int = 50) -> str | None:
+    """Why a time-split classifier cannot be trained on these labels (None: it can)."""
+    if len(y) < min_rows:
+        return f"{len(y)} labelled rows (< {min_rows})"
+    d = pd.to_datetime(dates)
+    uniq = np.sort(d.unique())
+    if len(uniq) < 2:
+        return "fewer than two as-of dates"
+    cut = uniq[-min(max(1, test_dates), len(uniq) - 1)]
+    y = np.asarray(y)
+    for part, mask in (("train", d < cut), ("test", d >= cut)):
+        if len(np.unique(y[np.asarray(mask)])) < 2:
+            return f"one class only in the {part} split"
+    return None
+
+
 def _train_classifier(con: duckdb.DuckDBPyConnection, cfg: MLConfig, name: str,
                       X: pd.DataFrame, y: np.ndarray, dates: pd.Series,
                       extra_params: dict[str, Any]) -> dict[str, Any]:
+    why = trainable(y, dates, cfg.test_snapshots, min_rows=max(50, 4 * cfg.calibration_folds))
+    if why:
+        return {"skipped": why}
     p = _gbm_params(cfg)
     ev = classifiers.evaluate(X, y, dates, RECENCY, test_dates=cfg.test_snapshots,
                               min_auc_margin=cfg.min_auc_margin, **p)
@@ -171,12 +190,12 @@ def train_models(con: duckdb.DuckDBPyConnection, cfg: MLConfig,
                               "population_days": cfg.churn_population_days})
     if _needs_training(con, "goal_success", cfg, force):
         g = goal_training_frame(con, cfg)
-        if len(g) >= 50 and g["succeeded"].nunique() == 2:
+        if g.empty:
+            out["goal_success"] = {"skipped": "no labelled goals"}
+        else:
             out["goal_success"] = _train_classifier(
                 con, cfg, "goal_success", g[list(GOAL_FEATURES)], g["succeeded"].to_numpy(),
                 _weekly(g["created_date"]), {"window_days": cfg.goal_success_window_days})
-        else:
-            out["goal_success"] = {"skipped": f"{len(g)} labelled goals"}
     if _needs_training(con, "ltv", cfg, force):
         out["ltv"] = train_ltv(con, cfg)
     return out
@@ -284,8 +303,10 @@ def score_ltv(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> dict[str, Any]:
     version, art = found
     frame = _ltv_frame(con, [as_of], None)
     if frame.empty:
-        out = pd.DataFrame(columns=["user_id", "currency", "as_of_date", "revenue_to_date",
-                                    "predicted_revenue_90d", "horizon_days", "model_version"])
+        out = empty_frame({"user_id": "object", "currency": "object",
+                           "as_of_date": "datetime64[s]", "revenue_to_date": "float64",
+                           "predicted_revenue_90d": "float64", "horizon_days": "int64",
+                           "model_version": "object"})
     else:
         window = art["label_days"]
         if art["model"] is None:
@@ -307,20 +328,36 @@ def score_ltv(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> dict[str, Any]:
 # --------------------------------------------------------------------------- scoring
 
 
-def _published(con: duckdb.DuckDBPyConnection, name: str, cfg: MLConfig) -> tuple[str, dict]:
+def _published(con: duckdb.DuckDBPyConnection, name: str,
+               cfg: MLConfig) -> tuple[str, dict] | None:
+    """The newest stored model of ``name``; trained first when there is none (None when
+    the data cannot train one yet)."""
     found = mlio.latest_artifact(con, name)
     if found is None:
         train_models(con, cfg)
         found = mlio.latest_artifact(con, name)
-    if found is None:
-        raise ValueError(f"no {name} model could be trained")
     return found
+
+
+def empty_frame(columns: dict[str, str]) -> pd.DataFrame:
+    """A frame with no rows and typed columns (so an empty ml table still has its schema)."""
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
+
+
+CHURN_COLUMNS = {"user_id": "object", "as_of_date": "datetime64[s]",
+                 "churn_probability": "float64", "risk_band": "object",
+                 "model_version": "object", "published_model": "object",
+                 "top_features": "object"}
 
 
 def score_churn(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> dict[str, Any]:
     """ml.churn_predictions for users active in the population window at the as-of date."""
     _, as_of = mlio.data_window(con)
-    version, art = _published(con, "churn", cfg)
+    found = _published(con, "churn", cfg)
+    if found is None:
+        n = mlio.replace_table(con, "churn_predictions", empty_frame(CHURN_COLUMNS))
+        return {"rows": n, "note": "no churn model yet (too little labelled history)"}
+    version, art = found
     f = _features_at(con, as_of)
     f = f[f[RECENCY] < cfg.churn_population_days].reset_index(drop=True)
     X = f[art["features"]]
@@ -342,13 +379,13 @@ def score_churn(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> dict[str, Any]
 def score_goal_success(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> dict[str, Any]:
     """ml.goal_success_predictions for open goals (not completed by the as-of date)."""
     _, as_of = mlio.data_window(con)
-    found = mlio.latest_artifact(con, "goal_success")
-    cols = ["goal_id", "user_id", "as_of_date", "success_probability", "risk_band",
-            "model_version", "published_model", "top_features"]
+    found = _published(con, "goal_success", cfg)
     g = goal_training_frame(con, cfg, open_only=True) if found else pd.DataFrame()
     if found is None or g.empty:
-        out = pd.DataFrame({c: pd.Series(dtype="object") for c in cols})
-        out["success_probability"] = out["success_probability"].astype(float)
+        out = empty_frame({"goal_id": "object", "user_id": "object",
+                           "as_of_date": "datetime64[s]", "success_probability": "float64",
+                           "risk_band": "object", "model_version": "object",
+                           "published_model": "object", "top_features": "object"})
     else:
         version, art = found
         X = g[art["features"]]
@@ -416,13 +453,19 @@ def forecast_engagement(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> dict[s
                       "mase_ets": scores.get("ets", np.nan),
                       "mase_seasonal_naive": scores.get("seasonal_naive", np.nan),
                       "chosen": chosen, "model_version": version})
-    out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
-    bt = pd.DataFrame(tests)
+    out = pd.concat(rows, ignore_index=True) if rows else empty_frame(
+        {"date": "datetime64[s]", "creator_id": "object", "metric": "object",
+         **{c: "float64" for c in ("forecast", "lower_80", "upper_80", "lower_95", "upper_95")},
+         "method": "object", "model_version": "object"})
+    bt = pd.DataFrame(tests) if tests else empty_frame(
+        {"creator_id": "object", "metric": "object", "history_days": "int64",
+         "mase_ets": "float64", "mase_seasonal_naive": "float64", "chosen": "object",
+         "model_version": "object"})
     mlio.replace_table(con, "engagement_forecast", out,
                        "DAU and sessions forecasts per creator and overall with intervals")
     mlio.replace_table(con, "forecast_backtest", bt,
                        "Backtest MASE of each forecasting method per series")
-    tested = bt.dropna(subset=["mase_ets"]) if len(bt) else bt
+    tested = bt.dropna(subset=["mase_ets", "mase_seasonal_naive"])
     overall = bt[(bt.creator_id == "__all__")] if len(bt) else bt
     best = np.minimum(tested["mase_ets"], tested["mase_seasonal_naive"]) if len(tested) else []
     metrics = {

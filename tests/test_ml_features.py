@@ -1,0 +1,95 @@
+"""Point-in-time features: known values on a tiny case, and a planted future row in every
+source changes no feature (nothing after the as-of date leaks in)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import pandas as pd
+import pytest
+
+from models_ml.features import FEATURE_COLUMNS, compute_features, compute_labels, snapshot_dates
+
+AS_OF = date(2026, 2, 10)
+
+
+@pytest.fixture
+def con() -> duckdb.DuckDBPyConnection:
+    """The relations the features read, in the warehouse's schemas, with two users."""
+    c = duckdb.connect()
+    for schema in ("intermediate", "staging", "marts"):
+        c.execute(f"create schema {schema}")
+    c.execute("""
+        create table staging.stg_users as select * from (values
+            ('u1', date '2026-01-01', 'pro'), ('u2', date '2026-02-01', 'free'),
+            ('u3', date '2026-03-01', 'team')) t(user_id, signup_date, plan);
+        create table intermediate.int_user_activity_days as select * from (values
+            ('u1', '__all__', date '2026-02-10', 3), ('u1', '__all__', date '2026-02-05', 2),
+            ('u1', '__all__', date '2026-01-20', 1), ('u1', 'cr_1', date '2026-02-10', 3),
+            ('u2', '__all__', date '2026-02-02', 4)) t(user_id, creator_id, activity_date,
+                                                       active_events);
+        create table intermediate.int_sessions as select * from (values
+            ('u1', date '2026-02-10', 600.0::double, true), ('u1', date '2026-02-05', 300.0, false))
+            t(user_id, start_date, duration_s, is_conversation);
+        create table intermediate.int_exercise_attempts as select * from (values
+            ('u1', date '2026-02-09', true), ('u1', date '2026-02-09', false),
+            ('u1', date '2025-12-31', true)) t(user_id, attempt_date, is_correct);
+        create table marts.goal_progress as select * from (values
+            ('u1', date '2026-02-01', date '2026-02-08'), ('u1', date '2026-02-03', null::date))
+            t(user_id, created_date, completed_on);
+        create table staging.stg_payments as select * from (values
+            ('u1', date '2026-02-04', 'charge', 10.0::double), ('u1', date '2026-02-06', 'refund', -10.0))
+            t(user_id, paid_date, payment_kind, signed_amount);
+    """)
+    return c
+
+
+def requests() -> pd.DataFrame:
+    return pd.DataFrame({"user_id": ["u1", "u2", "u3"], "as_of_date": [AS_OF] * 3})
+
+
+def test_known_feature_values(con):
+    f = compute_features(con, requests()).set_index("user_id")
+    assert list(f.index) == ["u1", "u2"]  # u3 signs up after the as-of date
+    u1, u2 = f.loc["u1"], f.loc["u2"]
+    assert u1.tenure_days == 40 and u1.days_since_last_active == 0
+    assert (u1.active_days_7, u1.active_days_28, u1.active_days_total) == (2, 3, 3)
+    assert (u1.events_7, u1.events_28) == (5, 6)
+    assert u1.activity_trend == pytest.approx(2 / 7 - 3 / 28)
+    assert (u1.sessions_28, u1.conversations_28) == (2, 1)
+    assert u1.avg_session_minutes_28 == pytest.approx(7.5)
+    assert (u1.attempts_28, u1.attempts_total) == (2, 3)
+    assert u1.correct_rate_28 == pytest.approx(0.5)
+    assert (u1.goals_created, u1.goals_completed) == (2, 1)
+    assert (u1.charges_to_date, u1.days_since_last_charge) == (1, 6)
+    assert (u1.plan_pro, u1.plan_team) == (1, 0)
+    assert u2.days_since_last_active == 8 and u2.active_days_7 == 0
+    assert u2.correct_rate_28 == -1 and u2.days_since_last_charge == 999
+
+
+def test_a_planted_future_row_in_every_source_changes_no_feature(con):
+    before = compute_features(con, requests())
+    con.execute("""
+        insert into intermediate.int_user_activity_days values
+            ('u1', '__all__', date '2026-02-11', 50), ('u2', '__all__', date '2026-02-12', 9);
+        insert into intermediate.int_sessions values ('u1', date '2026-02-11', 9999.0, true);
+        insert into intermediate.int_exercise_attempts values ('u2', date '2026-02-11', true);
+        insert into marts.goal_progress values ('u2', date '2026-02-11', date '2026-02-12');
+        update marts.goal_progress set completed_on = date '2026-02-11'
+            where completed_on is null;
+        insert into staging.stg_payments values ('u2', date '2026-02-11', 'charge', 99.0);
+    """)
+    after = compute_features(con, requests())
+    pd.testing.assert_frame_equal(before, after)
+    assert set(FEATURE_COLUMNS) <= set(after.columns)
+    # ...while the label, which looks after the as-of date, does see it
+    labels = compute_labels(con, requests(), 14).set_index("user_id")
+    assert bool(labels.loc["u1", "active_next"]) and bool(labels.loc["u2", "active_next"])
+
+
+def test_snapshot_dates_end_on_the_as_of_date():
+    got = snapshot_dates(pd.Timestamp("2026-01-01"), pd.Timestamp("2026-02-28"), 7, 14)
+    assert got[-1] == pd.Timestamp("2026-02-28")
+    assert got[0] >= pd.Timestamp("2026-01-15") and len(got) == 7
+    assert all((b - a).days == 7 for a, b in zip(got, got[1:], strict=False))

@@ -1,0 +1,272 @@
+"""The maths of models_ml on small cases with known answers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models_ml import anomalies, bkt, classifiers, drivers, experiments, forecasting, segments
+from models_ml.metrics import classification_metrics, lift_top_decile, mase
+
+# --------------------------------------------------------------------------- metrics
+
+
+def test_lift_top_decile_and_mase_known_values():
+    y = np.array([1] + [0] * 9 + [1] + [0] * 9)  # base rate 0.1
+    score = np.arange(20)[::-1].astype(float)  # rows 0 and 1 on top: one positive of two
+    assert lift_top_decile(y, score) == pytest.approx(0.5 / 0.1)
+    history = np.array([1, 2, 3, 4, 5, 6, 7, 3, 4, 5, 6, 7, 8, 9], dtype=float)  # scale = 2
+    assert mase(np.array([10.0, 10.0]), np.array([9.0, 12.0]), history) == pytest.approx(0.75)
+    m = classification_metrics(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8]))
+    assert m["roc_auc"] == pytest.approx(0.75)
+    assert m["brier"] == pytest.approx((0.01 + 0.16 + 0.4225 + 0.04) / 4)
+
+
+# --------------------------------------------------------------------------- classifiers
+
+
+def _frame(n: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
+    gen = np.random.default_rng(seed)
+    X = pd.DataFrame({"days_since_last_active": gen.integers(0, 28, n).astype(float),
+                      "events_7": gen.poisson(5, n).astype(float),
+                      "noise": gen.normal(size=n)})
+    dates = pd.Series(pd.to_datetime("2026-01-01") + pd.to_timedelta(np.arange(n) % 4 * 7, "D"))
+    return X, dates
+
+
+def test_a_model_with_signal_beyond_recency_beats_the_baseline():
+    X, dates = _frame(1200, 1)
+    gen = np.random.default_rng(2)
+    logit = -1 + 0.08 * X["days_since_last_active"] - 0.6 * (X["events_7"] - 5)
+    y = (gen.random(len(X)) < 1 / (1 + np.exp(-logit))).astype(int).to_numpy()
+    ev = classifiers.evaluate(X, y, dates, "days_since_last_active", seed=0, n_estimators=60,
+                              learning_rate=0.1, max_depth=3, folds=3, test_dates=1)
+    assert ev.beats_baseline
+    assert ev.metrics["roc_auc"] > ev.baseline_metrics["roc_auc"] + 0.05
+    assert ev.split_date == "2026-01-22" and ev.test_rows == 300
+
+
+def test_a_model_that_cannot_beat_recency_is_flagged_and_the_baseline_published():
+    X, dates = _frame(800, 3)
+    y = (X["days_since_last_active"] > 13).astype(int).to_numpy()  # recency alone is perfect
+    ev = classifiers.evaluate(X, y, dates, "days_since_last_active", seed=0, n_estimators=30,
+                              learning_rate=0.1, max_depth=2, folds=3, test_dates=1)
+    assert ev.baseline_metrics["roc_auc"] == pytest.approx(1.0)
+    assert not ev.beats_baseline
+    final = classifiers.fit_final(X, y, "days_since_last_active", seed=0, n_estimators=30,
+                                  learning_rate=0.1, max_depth=2, folds=3, use_baseline=True)
+    assert isinstance(final, classifiers.BaselineModel)
+    p = final.predict_proba(X)[:, 1]
+    assert p[y == 1].min() > p[y == 0].max()
+
+
+def test_risk_bands_and_top_contributions():
+    assert list(classifiers.risk_band(np.array([0.1, 0.3, 0.59, 0.6]), 0.3, 0.6)) == [
+        "low", "medium", "medium", "high"]
+    X, dates = _frame(600, 4)
+    y = (X["events_7"] < 4).astype(int).to_numpy()
+    model = classifiers.gbm(0, 40, 0.1, 2, 3).fit(X, y)
+    risky = X[X["events_7"] < 3].head(10)
+    tops = [json.loads(t) for t in classifiers.top_contributions(model, risky, X.median(), 2)]
+    # the only informative feature explains every high risk, with a positive contribution
+    assert all(t[0]["feature"] == "events_7" and t[0]["contribution"] > 0.1 for t in tops)
+
+
+# --------------------------------------------------------------------------- forecasting
+
+
+def test_a_pure_weekly_pattern_is_forecast_near_exactly():
+    pattern = np.array([100, 120, 130, 125, 110, 60, 50], dtype=float)
+    y = np.tile(pattern, 8)
+    expected = np.tile(pattern, 5)[:30]
+    for method in (forecasting.ets, forecasting.seasonal_naive):
+        fc = method(y, 30)
+        assert np.max(np.abs(fc.mean - expected)) < 0.01 * pattern.mean(), method.__name__
+        assert np.all(fc.lower[0.95] <= fc.lower[0.80] + 1e-9)
+        assert np.all(fc.upper[0.80] <= fc.upper[0.95] + 1e-9)
+    res = forecasting.forecast_series(y, 30, 14)
+    assert res.backtest_mase["seasonal_naive"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_backtest_prefers_ets_on_a_trend_and_intervals_cover():
+    gen = np.random.default_rng(5)
+    t = np.arange(70)
+    pattern = np.array([10, 12, 13, 12, 11, 6, 5], dtype=float)
+    y = 50 + 1.5 * t + pattern[t % 7] + gen.normal(0, 1.0, len(t))
+    scores = forecasting.backtest(y, 14)
+    assert scores["ets"] < 0.5 * scores["seasonal_naive"]
+    assert forecasting.forecast_series(y, 30, 14).chosen == "ets"
+    # on a stationary weekly series with noise, the 95% interval covers the future
+    flat = 100 + 3 * pattern[t % 7] + gen.normal(0, 2.0, len(t))
+    fc = forecasting.ets(flat[:56], 14)
+    inside = (flat[56:] >= fc.lower[0.95]) & (flat[56:] <= fc.upper[0.95])
+    assert inside.mean() >= 12 / 14
+
+
+# --------------------------------------------------------------------------- anomalies
+
+
+def test_a_planted_anomaly_is_found_and_nothing_else():
+    gen = np.random.default_rng(7)
+    pattern = np.array([100, 105, 103, 101, 95, 70, 65], dtype=float)
+    y = np.tile(pattern, 10) + gen.normal(0, 2.0, 70)
+    y[45] += 40  # a spike
+    y[60] -= 35  # a drop
+    dates = pd.date_range("2026-01-01", periods=70)
+    res = anomalies.series_anomalies(dates, y, threshold=3.5)
+    flagged = res[res["severity"] != "none"]
+    assert set(flagged.index) == {45, 60}
+    assert res.loc[45, "direction"] == "up" and res.loc[60, "direction"] == "down"
+    assert res.loc[45, "severity"] == "high"
+    assert res.loc[45, "expected"] == pytest.approx(pattern[45 % 7], abs=6)
+
+
+def test_robust_z_and_severity():
+    z = anomalies.robust_z(np.array([1.0, 2.0, 3.0, 4.0, 100.0]))
+    assert z[2] == 0 and z[4] > 30
+    assert list(anomalies.severity(np.array([1, -3.5, 6, -9]), 3.5)) == [
+        "none", "low", "medium", "high"]
+
+
+def test_isolation_forest_flags_the_user_whose_week_collapsed():
+    gen = np.random.default_rng(8)
+    n = 200
+    base = gen.uniform(3, 6, n)
+    frame = pd.DataFrame({
+        "user_id": [f"u{i}" for i in range(n)],
+        "baseline_active_days": base, "recent_active_days": base + gen.normal(0, 0.3, n),
+        "baseline_events": base * 5, "recent_events": base * 5 + gen.normal(0, 1, n),
+        "baseline_sessions": base, "recent_sessions": base + gen.normal(0, 0.3, n),
+        "baseline_avg_session_minutes": np.full(n, 8.0),
+        "recent_avg_session_minutes": 8 + gen.normal(0, 0.3, n)})
+    frame.loc[0, ["recent_active_days", "recent_events", "recent_sessions",
+                  "recent_avg_session_minutes"]] = [0, 0, 0, 0]
+    res = anomalies.user_behaviour_anomalies(frame, 0.02, seed=0)
+    assert bool(res.loc[0, "is_anomaly"]) and res.loc[0, "direction"] == "down"
+    assert res["score"].idxmax() == 0
+
+
+# --------------------------------------------------------------------------- experiments
+
+
+def _simulate(gen: np.random.Generator, n: int, p0: float, p1: float) -> dict[str, float]:
+    x0, x1 = gen.binomial(n, p0), gen.binomial(n, p1)
+    return experiments.two_proportion_test(x1, n, x0, n)
+
+
+def test_a_planted_effect_is_significant_and_a_null_one_at_the_error_rate():
+    gen = np.random.default_rng(11)
+    null = [_simulate(gen, 2000, 0.12, 0.12)["p_value"] < 0.05 for _ in range(400)]
+    planted = [_simulate(gen, 2000, 0.12, 0.168)["p_value"] < 0.05 for _ in range(200)]
+    # 5% expected; 400 runs: sd 1.1 points
+    assert 0.02 <= np.mean(null) <= 0.085
+    assert np.mean(planted) >= 0.95  # the power at this size is 0.99
+    assert experiments.power(0.12, 0.168, 2000, 2000) == pytest.approx(0.99, abs=0.01)
+
+
+def test_test_statistics_on_known_counts():
+    r = experiments.two_proportion_test(50, 100, 25, 100)
+    pooled = 75 / 200
+    z = 0.25 / np.sqrt(pooled * (1 - pooled) * 0.02)
+    assert r["z_score"] == pytest.approx(z) and r["lift"] == pytest.approx(1.0)
+    se = np.sqrt(0.25 / 100 + 0.1875 / 100)
+    assert r["ci_low"] == pytest.approx(0.25 - 1.959964 * se, abs=1e-6)
+    assert experiments.srm_p_value([500, 500]) == pytest.approx(1.0)
+    assert experiments.srm_p_value([600, 400]) < 1e-9
+    mde = experiments.mde(0.12, 2000, 2000)
+    assert experiments.power(0.12, 0.12 + mde, 2000, 2000) == pytest.approx(0.8, abs=0.05)
+
+
+def test_holm_and_benjamini_hochberg_known_values():
+    p = np.array([0.01, 0.04, 0.03, np.nan])
+    assert np.allclose(experiments.holm(p)[:3], [0.03, 0.06, 0.06])
+    assert np.isnan(experiments.holm(p)[3])
+    assert np.allclose(experiments.benjamini_hochberg(np.array([0.01, 0.04, 0.03])),
+                       [0.03, 0.04, 0.04])
+
+
+def test_analyse_corrects_across_metrics_and_names_the_control():
+    counts = pd.DataFrame({
+        "experiment_id": ["e"] * 4, "metric": ["m1", "m1", "m2", "m2"],
+        "variant": ["control", "b", "control", "b"], "users": [1000, 1000, 1000, 1000],
+        "conversions": [100, 140, 100, 104]})
+    res = experiments.analyse(counts, 0.05, 0.8).set_index(["metric", "variant"])
+    assert res.loc[("m1", "control"), "is_control"]
+    assert res.loc[("m1", "b"), "lift"] == pytest.approx(0.4)
+    assert res.loc[("m1", "b"), "p_value_holm"] == pytest.approx(
+        min(1, 2 * res.loc[("m1", "b"), "p_value"]))
+    assert res.loc[("m1", "b"), "significant"] and not res.loc[("m2", "b"), "significant"]
+
+
+# --------------------------------------------------------------------------- BKT
+
+
+def test_em_recovers_bkt_parameters_and_never_lowers_the_likelihood():
+    true = bkt.BKTParams(p_init=0.3, p_transit=0.15, p_guess=0.2, p_slip=0.1)
+    seqs = bkt.simulate(1500, 10, true, seed=3)
+    start = bkt.BKTParams(0.2, 0.1, 0.3, 0.2)
+    obs, mask = bkt.pad_sequences(seqs)
+    lls, p = [], start
+    for _ in range(5):
+        lls.append(bkt.log_likelihood(obs, mask, p))
+        p = bkt.em_step(obs, mask, p)
+    assert all(b >= a - 1e-6 for a, b in zip(lls, lls[1:], strict=False))
+    fitted, _, _ = bkt.fit(seqs, start, 200)
+    for name in ("p_init", "p_transit", "p_guess", "p_slip"):
+        assert getattr(fitted, name) == pytest.approx(getattr(true, name), abs=0.05), name
+
+
+def test_bkt_sequences_of_uneven_length_from_a_frame():
+    frame = pd.DataFrame({"user_id": ["b", "a", "a", "b", "a"],
+                          "attempt_number": [1, 2, 1, 2, 3],
+                          "is_correct": [1.0, 0.0, 1.0, 1.0, 1.0]})
+    seqs = bkt.sequences_from_frame(frame)
+    assert [list(s) for s in seqs] == [[1.0, 0.0, 1.0], [1.0, 1.0]]
+    obs, mask = bkt.pad_sequences(seqs)
+    assert obs.shape == (2, 3) and mask.sum() == 5
+
+
+# --------------------------------------------------------------------------- segments, drivers
+
+
+def test_kmeans_finds_three_planted_groups_and_names_them():
+    gen = np.random.default_rng(4)
+
+    def group(n, active, events, recency, attempts, trend):
+        return pd.DataFrame({
+            "active_days_28": gen.normal(active, 1, n).clip(0),
+            "events_28": gen.normal(events, 3, n).clip(0),
+            "sessions_28": gen.normal(active, 1, n).clip(0),
+            "attempts_28": gen.normal(attempts, 2, n).clip(0),
+            "days_since_last_active": gen.normal(recency, 1, n).clip(0),
+            "activity_trend": gen.normal(trend, 0.02, n),
+            "goals_completed": np.zeros(n), "charges_to_date": np.zeros(n)})
+
+    f = pd.concat([group(80, 22, 150, 0.5, 40, 0.0), group(80, 8, 40, 3, 2, -0.2),
+                   group(80, 0.3, 1, 25, 0, 0.0)], ignore_index=True)
+    seg = segments.segment(f, 2, 6, seed=0)
+    assert seg.k == 3
+    labels = pd.Series(seg.labels)
+    assert labels[:80].nunique() == labels[80:160].nunique() == labels[160:].nunique() == 1
+    assert seg.names[int(labels[0])] == "power learners"
+    assert seg.names[int(labels[100])] == "at risk"
+    assert seg.names[int(labels[200])] == "dormant"
+    assert len(set(seg.names.values())) == 3
+
+
+def test_drivers_correlations_are_benjamini_hochberg_corrected():
+    gen = np.random.default_rng(6)
+    n = 600
+    X = pd.DataFrame({"signal": gen.normal(size=n),
+                      **{f"noise_{i}": gen.normal(size=n) for i in range(8)}})
+    y = (X["signal"] + gen.normal(0, 1, n) > 0).astype(int).to_numpy()
+    corr = drivers.correlations(X, y, 0.05).set_index("feature")
+    assert corr.loc["signal", "significant"] and corr.loc["signal", "direction"] == "positive"
+    assert corr.drop(index="signal")["significant"].sum() <= 1
+    assert (corr["q_value"] >= corr["p_value"] - 1e-12).all()
+    imp, auc = drivers.importance(X[:400], y[:400], X[400:], y[400:], seed=0, repeats=3,
+                                  n_estimators=40, learning_rate=0.1, max_depth=2)
+    assert imp.set_index("feature")["importance_mean"].idxmax() == "signal" and auc > 0.7
