@@ -73,3 +73,43 @@ def test_jobs_schedule_and_sensor():
     assert transform.partitions_def is None
     assert defs.resolve_sensor_def("landing_sensor").job_name == "refresh_job"
     assert defs.resolve_schedule_def("daily_refresh_schedule").job_name == "refresh_job"
+
+
+ML_TABLES = [
+    "bkt_params", "churn_predictions", "engagement_drivers", "engagement_forecast",
+    "experiment_analysis", "forecast_backtest", "goal_success_predictions", "insights",
+    "ltv_predictions", "metric_anomalies", "model_artifacts", "model_registry",
+    "user_behaviour_anomalies", "user_features", "user_segments",
+]
+
+
+def test_ml_assets_are_pinned_and_feed_the_dbt_models_that_read_them():
+    g = graph()
+    assert keys("ml") == {f"ml/{t}" for t in ML_TABLES}
+    # dbt sources ml.bkt_params / ml.experiment_analysis are the ML assets themselves
+    assert dg.AssetKey(["ml", "bkt_params"]) in g.get(
+        dg.AssetKey(["intermediate", "int_bkt_params"])).parent_keys
+    assert dg.AssetKey(["ml", "experiment_analysis"]) in g.get(
+        dg.AssetKey(["marts", "experiment_results"])).parent_keys
+    # ...and read only upstream models, so the graph stays acyclic
+    assert g.get(dg.AssetKey(["ml", "bkt_params"])).parent_keys >= {
+        dg.AssetKey(["intermediate", "int_exercise_attempts"])}
+    assert dg.AssetKey(["ml", "user_features"]) in g.get(
+        dg.AssetKey(["ml", "churn_predictions"])).parent_keys
+
+
+def test_ml_jobs_and_schedules():
+    def selected(job: str) -> set[str]:
+        return {k.to_user_string()
+                for k in defs.resolve_job_def(job).asset_layer.selected_asset_keys}
+
+    every = {f"ml/{t}" for t in ML_TABLES}
+    assert every <= selected("refresh_job") and every <= selected("transform_job")
+    assert selected("ml_training_job") == {"ml/user_features", "ml/model_registry",
+                                           "ml/model_artifacts"}
+    assert selected("ml_scoring_job") == every - {"ml/model_registry", "ml/model_artifacts"}
+    train_sched = defs.resolve_schedule_def("ml_training_schedule")
+    score_sched = defs.resolve_schedule_def("ml_scoring_schedule")
+    assert train_sched.job_name == "ml_training_job" and train_sched.cron_schedule == "0 3 * * 1"
+    assert score_sched.job_name == "ml_scoring_job" and score_sched.cron_schedule == "0 8 * * *"
+    assert train_sched.execution_timezone == score_sched.execution_timezone == "UTC"

@@ -1,0 +1,177 @@
+"""The ML assets end to end on generated data: real DuckDB, dbt and Dagster.
+
+Raw tables are loaded from a generated sample, then ``transform_job`` runs in process:
+dbt builds the models (in two steps, around ml/bkt_params and ml/experiment_analysis,
+which dbt reads), the ML assets fill every ``ml`` table.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+
+from ingest.batch import load_entity_days
+from ingest.landing import landing_entities, scan_landing
+from ingest.loader import connect, ensure_schema
+from sample_exports import generate_exports
+from tests.dbt_support import isolate_dbt_env
+
+log = logging.getLogger(__name__)
+
+ML_TABLES = {
+    "user_features", "model_registry", "model_artifacts", "churn_predictions",
+    "goal_success_predictions", "ltv_predictions", "engagement_forecast", "forecast_backtest",
+    "metric_anomalies", "user_behaviour_anomalies", "user_segments", "experiment_analysis",
+    "bkt_params", "engagement_drivers", "insights",
+}
+SPEC_COLUMNS = {  # ../shared/spec/marts.md: the ml tables and their columns at least
+    "churn_predictions": {"user_id", "as_of_date", "churn_probability", "risk_band",
+                          "model_version"},
+    "engagement_forecast": {"date", "creator_id", "metric", "forecast", "lower_80", "upper_80",
+                            "lower_95", "upper_95", "model_version"},
+    "metric_anomalies": {"date", "creator_id", "metric", "value", "expected", "score",
+                         "direction", "severity"},
+    "user_segments": {"user_id", "as_of_date", "segment", "segment_label"},
+    "insights": {"insight_id", "as_of_date", "creator_id", "kind", "title", "description",
+                 "recommendation", "metric", "evidence", "significance", "impact", "rank"},
+    "model_registry": {"model_name", "model_version", "trained_at", "train_rows", "metrics",
+                       "baseline_metrics", "params"},
+}
+
+
+def _transform(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    from orchestration.definitions import defs
+
+    return defs.resolve_job_def("transform_job").execute_in_process(
+        instance=instance, raise_on_error=False)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ml_e2e")
+    landing, warehouse = root / "landing", root / "warehouse.duckdb"
+    manifest = generate_exports(landing, seed=21, users=600, days=58)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("INSIGHTS_LANDING_DIR", str(landing))
+        mp.setenv("DAGSTER_HOME", str(root / "dagster_home"))
+        isolate_dbt_env(mp, warehouse)
+        con = connect(warehouse)
+        ensure_schema(con)
+        days = sorted({d.export_date for d in scan_landing(landing) if d.complete})
+        for entity in landing_entities():
+            load_entity_days(con, landing, entity, days, info=log.debug)
+        con.close()
+        instance = dg.DagsterInstance.ephemeral()
+        result = _transform(instance)
+        yield warehouse, result, manifest, instance
+
+
+def _con(warehouse: Path) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(warehouse), read_only=True)
+
+
+def test_the_run_builds_dbt_around_the_ml_tables_and_fills_every_one(built):
+    warehouse, result, _, _ = built
+    assert result.success
+    steps = [e.step_key for e in result.all_events if e.event_type_value == "STEP_SUCCESS"]
+    # dbt runs twice: before ml/bkt_params + ml/experiment_analysis and after them
+    assert steps.index("ml__bkt_params") < steps.index("dbt_models_2")
+    assert steps.index("ml__experiment_analysis") < steps.index("dbt_models_2")
+    con = _con(warehouse)
+    try:
+        counts = {t: con.execute(f"select count(*) from ml.{t}").fetchall()[0][0]
+                  for t in ML_TABLES}
+        assert not [t for t, n in counts.items() if n == 0], counts
+        for table, cols in SPEC_COLUMNS.items():
+            got = {r[0] for r in con.execute(
+                "select column_name from information_schema.columns where table_schema = 'ml' "
+                "and table_name = ?", [table]).fetchall()}
+            assert cols <= got, (table, cols - got)
+        # topic_mastery used the fitted parameters of ml.bkt_params (via int_bkt_params)
+        fitted = con.execute(
+            "select count(*) from marts.topic_mastery m join ml.bkt_params p using (topic) "
+            "where m.params_source = 'fitted'").fetchall()[0][0]
+        assert fitted > 0
+        assert con.execute("select count(*) from marts.topic_mastery where topic not in "
+                           "(select topic from ml.bkt_params) and params_source <> 'default'"
+                           ).fetchall()[0][0] == 0
+    finally:
+        con.close()
+
+
+def test_models_are_registered_beside_their_baselines(built):
+    warehouse, *_ = built
+    con = _con(warehouse)
+    try:
+        reg = con.execute("select * from ml.model_registry").df().set_index("model_name")
+        for name in ("churn", "goal_success"):
+            row = reg.loc[name]
+            metrics, base = json.loads(row["metrics"]), json.loads(row["baseline_metrics"])
+            for key in ("roc_auc", "pr_auc", "brier", "lift_top_decile"):
+                assert key in metrics and key in base
+            assert bool(row["beats_baseline"]) == (metrics["roc_auc"] > base["roc_auc"])
+            assert bool(row["published"]) == bool(row["beats_baseline"])
+            assert row["model_version"].startswith(f"{name}-")
+        churn = con.execute("select * from ml.churn_predictions").df()
+        assert churn["churn_probability"].between(0, 1).all()
+        assert set(churn["risk_band"]) <= {"low", "medium", "high"}
+        published = con.execute("select model_version from ml.model_artifacts "
+                                "where model_name = 'churn'").fetchall()[0][0]
+        assert set(churn["model_version"]) == {published}
+        assert published.endswith("-baseline") != bool(reg.loc["churn", "beats_baseline"])
+        fc = con.execute("select * from ml.engagement_forecast").df()
+        assert (fc.groupby(["creator_id", "metric"]).size() == 30).all()
+        assert (fc["lower_95"] <= fc["lower_80"] + 1e-9).all()
+        assert ((fc["lower_80"] <= fc["forecast"] + 1e-9)
+                & (fc["forecast"] <= fc["upper_80"] + 1e-9)).all()
+        assert (fc["upper_80"] <= fc["upper_95"] + 1e-9).all()
+    finally:
+        con.close()
+
+
+def test_the_experiment_analysis_agrees_with_the_mart_and_feeds_it(built):
+    warehouse, *_ = built
+    con = _con(warehouse)
+    try:
+        mart = con.execute("select * from marts.experiment_results order by variant").df()
+        py = con.execute("select * from ml.experiment_analysis where is_primary "
+                         "order by variant").df()
+        assert list(mart["users"]) == list(py["users"])
+        assert list(mart["conversions"]) == list(py["conversions"])
+        treat = mart[~mart["is_control"]].iloc[0]
+        ptreat = py[~py["is_control"]].iloc[0]
+        assert treat["p_value"] == pytest.approx(ptreat["p_value"], abs=1e-6)
+        assert treat["p_value_holm"] == pytest.approx(ptreat["p_value_holm"])
+        assert treat["metrics_tested"] == 3 and treat["mde"] > 0
+    finally:
+        con.close()
+
+
+def test_a_second_run_is_deterministic(built):
+    warehouse, _, _, instance = built
+    tables = ("churn_predictions", "goal_success_predictions", "user_segments", "engagement_forecast", "bkt_params",
+              "experiment_analysis", "engagement_drivers")
+
+    def snapshot() -> dict[str, pd.DataFrame]:
+        con = _con(warehouse)
+        try:
+            return {t: con.execute(f"select * exclude (fitted_at) from ml.{t}"
+                                   if t == "bkt_params" else f"select * from ml.{t}").df()
+                    for t in tables}
+        finally:
+            con.close()
+
+    first = snapshot()
+    from orchestration.definitions import defs
+
+    for job in ("ml_training_job", "ml_scoring_job"):  # retrain (forced), then rescore
+        assert defs.resolve_job_def(job).execute_in_process(instance=instance).success
+    second = snapshot()
+    for t in tables:
+        pd.testing.assert_frame_equal(first[t], second[t], obj=t)
