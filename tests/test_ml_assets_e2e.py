@@ -155,7 +155,8 @@ def test_the_experiment_analysis_agrees_with_the_mart_and_feeds_it(built):
 
 def test_a_second_run_is_deterministic(built):
     warehouse, _, _, instance = built
-    tables = ("churn_predictions", "goal_success_predictions", "user_segments", "engagement_forecast", "bkt_params",
+    tables = ("churn_predictions", "goal_success_predictions", "user_segments",
+              "engagement_forecast", "bkt_params",
               "experiment_analysis", "engagement_drivers")
 
     def snapshot() -> dict[str, pd.DataFrame]:

@@ -4,6 +4,7 @@ source changes no feature (nothing after the as-of date leaks in)."""
 from __future__ import annotations
 
 from datetime import date
+from itertools import pairwise
 
 import duckdb
 import pandas as pd
@@ -39,7 +40,8 @@ def con() -> duckdb.DuckDBPyConnection:
             ('u1', date '2026-02-01', date '2026-02-08'), ('u1', date '2026-02-03', null::date))
             t(user_id, created_date, completed_on);
         create table staging.stg_payments as select * from (values
-            ('u1', date '2026-02-04', 'charge', 10.0::double), ('u1', date '2026-02-06', 'refund', -10.0))
+            ('u1', date '2026-02-04', 'charge', 10.0::double),
+            ('u1', date '2026-02-06', 'refund', -10.0))
             t(user_id, paid_date, payment_kind, signed_amount);
     """)
     return c
@@ -92,4 +94,4 @@ def test_snapshot_dates_end_on_the_as_of_date():
     got = snapshot_dates(pd.Timestamp("2026-01-01"), pd.Timestamp("2026-02-28"), 7, 14)
     assert got[-1] == pd.Timestamp("2026-02-28")
     assert got[0] >= pd.Timestamp("2026-01-15") and len(got) == 7
-    assert all((b - a).days == 7 for a, b in zip(got, got[1:], strict=False))
+    assert all((b - a).days == 7 for a, b in pairwise(got))

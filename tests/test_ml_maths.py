@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -66,7 +67,7 @@ def test_a_model_that_cannot_beat_recency_is_flagged_and_the_baseline_published(
 def test_risk_bands_and_top_contributions():
     assert list(classifiers.risk_band(np.array([0.1, 0.3, 0.59, 0.6]), 0.3, 0.6)) == [
         "low", "medium", "medium", "high"]
-    X, dates = _frame(600, 4)
+    X, _ = _frame(600, 4)
     y = (X["events_7"] < 4).astype(int).to_numpy()
     model = classifiers.gbm(0, 40, 0.1, 2, 3).fit(X, y)
     risky = X[X["events_7"] < 3].head(10)
@@ -213,7 +214,7 @@ def test_em_recovers_bkt_parameters_and_never_lowers_the_likelihood():
     for _ in range(5):
         lls.append(bkt.log_likelihood(obs, mask, p))
         p = bkt.em_step(obs, mask, p)
-    assert all(b >= a - 1e-6 for a, b in zip(lls, lls[1:], strict=False))
+    assert all(b >= a - 1e-6 for a, b in pairwise(lls))
     fitted, _, _ = bkt.fit(seqs, start, 200)
     for name in ("p_init", "p_transit", "p_guess", "p_slip"):
         assert getattr(fitted, name) == pytest.approx(getattr(true, name), abs=0.05), name
