@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from models_ml.io import dumps
+
 COLUMNS = ["insight_id", "as_of_date", "creator_id", "kind", "title", "description",
            "recommendation", "metric", "evidence", "significance", "impact", "rank"]
 
@@ -19,8 +21,6 @@ def _row(as_of: date, creator: str, kind: str, metric: str, title: str, descript
          recommendation: str, evidence: dict[str, Any], significance: float,
          impact: float) -> dict[str, Any]:
     key = f"{as_of}|{creator}|{kind}|{metric}|{title}"
-    from models_ml.io import dumps
-
     return {"insight_id": hashlib.sha256(key.encode()).hexdigest()[:16], "as_of_date": as_of,
             "creator_id": creator, "kind": kind, "title": title, "description": description,
             "recommendation": recommendation, "metric": metric, "evidence": dumps(evidence),

@@ -88,8 +88,9 @@ def segment(features: pd.DataFrame, k_min: int, k_max: int, seed: int) -> Segmen
     zframe = pd.DataFrame(X, columns=cols)
     centres = zframe.groupby(labels).mean()
     eng = centres[["active_days_28", "events_28", "sessions_28"]].mean(axis=1)
-    order = {old: new for new, old in enumerate(eng.sort_values(ascending=False).index)}
-    labels = np.array([order[x] for x in labels])
+    remap = np.empty(len(eng), dtype=int)
+    remap[eng.sort_values(ascending=False).index.to_numpy()] = np.arange(len(eng))
+    labels = remap[labels]
     centres = zframe.groupby(labels).mean()
     profiles = raw.groupby(labels).mean()
     profiles["users"] = pd.Series(labels).value_counts().sort_index()
