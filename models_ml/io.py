@@ -137,3 +137,20 @@ def data_window(con: duckdb.DuckDBPyConnection) -> tuple[date, date]:
     if as_of is None or first is None:
         raise ValueError("the marts hold no activity yet: build them first")
     return first, as_of
+
+
+def as_date(x: Any) -> date:
+    return pd.Timestamp(x).date()
+
+
+def features_at(con: duckdb.DuckDBPyConnection, as_of: date | None = None) -> pd.DataFrame:
+    """Rows of ml.user_features (all snapshots, or those of one as-of date)."""
+    where = "" if as_of is None else f"where as_of_date = date '{as_of.isoformat()}'"
+    f = con.execute(f"select * from {SCHEMA}.user_features {where}").df()
+    f["as_of_date"] = pd.to_datetime(f["as_of_date"])
+    return f
+
+
+def empty_frame(columns: dict[str, str]) -> pd.DataFrame:
+    """A frame with no rows and typed columns (so an empty ml table still has its schema)."""
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})

@@ -8,7 +8,6 @@ split around them in a run, so the marts that read them are built after them.
 """
 
 
-
 from typing import Any
 
 import dagster as dg

@@ -1,0 +1,453 @@
+"""Analyses: engagement forecast, metric and user anomalies, segments, experiments, BKT
+parameters, engagement drivers and insights (same calling convention as
+:mod:`models_ml.predict`)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from models_ml import anomalies, bkt, classifiers, drivers, experiments, forecasting, segments
+from models_ml import io as mlio
+from models_ml.config import MLConfig
+from models_ml.features import (
+    FEATURE_COLUMNS,
+    RECENCY,
+    compute_labels,
+)
+
+# --------------------------------------------------------------------------- forecast
+
+
+def forecast_engagement(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> dict[str, Any]:
+    """ml.engagement_forecast (DAU and sessions per creator and overall, 30 days, 80% and
+    95% intervals) and ml.forecast_backtest (MASE of ETS and seasonal naive per series)."""
+    _, as_of = mlio.data_window(con)
+    daily = con.execute(
+        "select date, creator_id, cast(dau as double) as dau, "
+        "cast(sessions as double) as sessions from marts.engagement_daily "
+        "where date <= ? order by creator_id, date", [as_of]).df()
+    trained_at = mlio.now()
+    params = {"methods": list(forecasting.METHODS), "season": forecasting.SEASON,
+              "horizon_days": cfg.forecast_horizon_days,
+              "backtest_days": cfg.forecast_backtest_days,
+              "ets": "additive error, damped additive trend, additive weekly seasonality"}
+    version = mlio.model_version("engagement_forecast", trained_at, params,
+                                 {"as_of": str(as_of), "rows": len(daily)})
+    rows, tests = [], []
+    min_len = max(cfg.forecast_min_history_days, 2 * forecasting.SEASON)
+    for (creator, metric), g in (daily.melt(id_vars=["date", "creator_id"],
+                                            value_vars=["dau", "sessions"], var_name="metric")
+                                 .groupby(["creator_id", "metric"], sort=True)):
+        y = forecasting.complete_daily(g, "date", "value", pd.Timestamp(as_of))
+        if len(y) < 2 * forecasting.SEASON:
+            continue
+        holdout = cfg.forecast_backtest_days if len(y) >= min_len + cfg.forecast_backtest_days \
+            else 0
+        if holdout:
+            res = forecasting.forecast_series(y.to_numpy(), cfg.forecast_horizon_days, holdout)
+            fc, chosen, scores = res.forecast, res.chosen, res.backtest_mase
+        else:
+            fc = forecasting.seasonal_naive(y.to_numpy(), cfg.forecast_horizon_days)
+            fc = forecasting.Forecast(fc.method, np.maximum(fc.mean, 0),
+                                      {k: np.maximum(v, 0) for k, v in fc.lower.items()},
+                                      {k: np.maximum(v, 0) for k, v in fc.upper.items()})
+            chosen, scores = "seasonal_naive", {}
+        dates = pd.date_range(pd.Timestamp(as_of) + pd.Timedelta(days=1),
+                              periods=cfg.forecast_horizon_days, freq="D")
+        rows.append(pd.DataFrame({
+            "date": dates.date, "creator_id": creator, "metric": metric,
+            "forecast": fc.mean, "lower_80": fc.lower[0.80], "upper_80": fc.upper[0.80],
+            "lower_95": fc.lower[0.95], "upper_95": fc.upper[0.95],
+            "method": chosen, "model_version": version}))
+        tests.append({"creator_id": creator, "metric": metric, "history_days": len(y),
+                      "mase_ets": scores.get("ets", np.nan),
+                      "mase_seasonal_naive": scores.get("seasonal_naive", np.nan),
+                      "chosen": chosen, "model_version": version})
+    out = pd.concat(rows, ignore_index=True) if rows else mlio.empty_frame(
+        {"date": "datetime64[s]", "creator_id": "object", "metric": "object",
+         **{c: "float64" for c in ("forecast", "lower_80", "upper_80", "lower_95", "upper_95")},
+         "method": "object", "model_version": "object"})
+    bt = pd.DataFrame(tests) if tests else mlio.empty_frame(
+        {"creator_id": "object", "metric": "object", "history_days": "int64",
+         "mase_ets": "float64", "mase_seasonal_naive": "float64", "chosen": "object",
+         "model_version": "object"})
+    mlio.replace_table(con, "engagement_forecast", out,
+                       "DAU and sessions forecasts per creator and overall with intervals")
+    mlio.replace_table(con, "forecast_backtest", bt,
+                       "Backtest MASE of each forecasting method per series")
+    tested = bt.dropna(subset=["mase_ets", "mase_seasonal_naive"])
+    overall = bt[(bt.creator_id == "__all__")] if len(bt) else bt
+    best = np.minimum(tested["mase_ets"], tested["mase_seasonal_naive"]) if len(tested) else []
+    metrics = {
+        "series": len(bt), "backtested_series": len(tested),
+        "median_mase_published": float(np.median(best)) if len(tested) else None,
+        "median_mase_ets": float(tested["mase_ets"].median()) if len(tested) else None,
+        "ets_chosen": int((bt["chosen"] == "ets").sum()) if len(bt) else 0,
+        "overall": {r.metric: {"mase_ets": r.mase_ets, "mase_seasonal_naive":
+                               r.mase_seasonal_naive, "chosen": r.chosen}
+                    for r in overall.itertuples()},
+    }
+    baseline = {"median_mase_seasonal_naive":
+                float(tested["mase_seasonal_naive"].median()) if len(tested) else None}
+    beats = bool(len(tested) and metrics["median_mase_published"]
+                 <= baseline["median_mase_seasonal_naive"])
+    mlio.register_model(
+        con, name="engagement_forecast", version=version, trained_at=trained_at,
+        train_rows=len(daily), metrics=metrics, baseline_metrics=baseline, params=params,
+        beats_baseline=beats, published=True, data_start=mlio.as_date(daily["date"].min()),
+        data_end=as_of)
+    return {"rows": len(out), "series": len(bt), "model_version": version, **{
+        f"{k}_{m}": v for m, d in metrics["overall"].items() for k, v in d.items()}}
+
+
+# --------------------------------------------------------------------------- anomalies
+
+
+def _daily_metrics(con: duckdb.DuckDBPyConnection, since: date, as_of: date) -> pd.DataFrame:
+    """Long frame (date, creator_id, metric, value, volume) of the monitored daily metrics;
+    volume is the day's count behind the value (users, sessions, responses, payments)."""
+    return con.execute("""
+        select date, creator_id, metric, value, volume from (
+            select date, creator_id, 'dau' as metric, cast(dau as double) as value,
+                cast(dau as double) as volume
+            from marts.engagement_daily
+            union all
+            select date, creator_id, 'sessions', cast(sessions as double), sessions
+            from marts.engagement_daily
+            union all
+            select date, creator_id, 'automation_rate', automation_rate, sessions
+            from marts.conversation_daily
+            union all
+            select date, creator_id, 'response_time_p95', response_time_ms_p95, timed_responses
+            from marts.conversation_daily
+            union all
+            select date, '__all__', 'fallback_rate', fallback_rate, classifications
+            from marts.nlu_daily
+            union all
+            select date, creator_id, 'net_revenue_' || lower(currency), net_revenue, charges
+            from marts.revenue_daily where creator_id = '__all__'
+        )
+        where date between ? and ? and value is not null
+        order by metric, creator_id, date
+    """, [since, as_of]).df()
+
+
+def detect_metric_anomalies(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> dict[str, Any]:
+    """ml.metric_anomalies: days whose robust residual score passes the threshold."""
+    _, as_of = mlio.data_window(con)
+    since = as_of - timedelta(days=cfg.anomaly_lookback_days - 1)
+    long = _daily_metrics(con, since, as_of)
+    found = []
+    for (metric, creator), g in long.groupby(["metric", "creator_id"], sort=True):
+        # a small creator's day-to-day noise is not an anomaly: skip low-volume series
+        if not metric.startswith("net_revenue") and g["volume"].median() < cfg.anomaly_min_volume:
+            continue
+        is_rate = metric in ("automation_rate", "fallback_rate", "response_time_p95")
+        s = g.set_index(pd.to_datetime(g["date"]))["value"]
+        if is_rate:  # a rate is undefined on days without traffic: keep the observed days
+            s = s.sort_index()
+        else:
+            s = s.reindex(pd.date_range(s.index.min(), pd.Timestamp(as_of), freq="D"),
+                          fill_value=0.0)
+        if len(s) < 2 * anomalies.SEASON + 1:
+            continue
+        res = anomalies.series_anomalies(s.index, s.to_numpy(), cfg.anomaly_threshold)
+        res = res[res["severity"] != "none"]
+        if len(res):
+            found.append(res.assign(creator_id=creator, metric=metric))
+    cols = ["date", "creator_id", "metric", "value", "expected", "score", "direction",
+            "severity"]
+    out = pd.concat(found, ignore_index=True)[cols] if found else pd.DataFrame(
+        {c: pd.Series(dtype="float64" if c in ("value", "expected", "score") else "object")
+         for c in cols})
+    out["as_of_date"] = as_of
+    n = mlio.replace_table(con, "metric_anomalies", out,
+                           "Days whose metric departs from its seasonal expectation")
+    return {"rows": n, "high": int((out["severity"] == "high").sum())}
+
+
+def detect_user_anomalies(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> dict[str, Any]:
+    """ml.user_behaviour_anomalies: engaged users whose last week departs from their own
+    weekly baseline (the three weeks before), by isolation forest."""
+    _, as_of = mlio.data_window(con)
+    frame = con.execute(f"""
+        with days as (
+            select user_id, activity_date, active_events from intermediate.int_user_activity_days
+            where creator_id = '__all__' and activity_date > ?::date - 28
+              and activity_date <= ?::date
+        ),
+        sess as (
+            select user_id, start_date, duration_s from intermediate.int_sessions
+            where user_id is not null and start_date > ?::date - 28 and start_date <= ?::date
+        ),
+        d as (
+            select user_id,
+                count(*) filter (where activity_date > ?::date - 7) as recent_active_days,
+                count(*) filter (where activity_date <= ?::date - 7) / 3.0
+                    as baseline_active_days,
+                coalesce(sum(active_events) filter (where activity_date > ?::date - 7), 0)
+                    as recent_events,
+                coalesce(sum(active_events) filter (where activity_date <= ?::date - 7), 0) / 3.0
+                    as baseline_events,
+                count(*) as active_days_28
+            from days group by user_id
+        ),
+        s as (
+            select user_id,
+                count(*) filter (where start_date > ?::date - 7) as recent_sessions,
+                count(*) filter (where start_date <= ?::date - 7) / 3.0 as baseline_sessions,
+                coalesce(avg(duration_s) filter (where start_date > ?::date - 7), 0) / 60.0
+                    as recent_avg_session_minutes,
+                coalesce(avg(duration_s) filter (where start_date <= ?::date - 7), 0) / 60.0
+                    as baseline_avg_session_minutes
+            from sess group by user_id
+        )
+        select d.*, coalesce(s.recent_sessions, 0) as recent_sessions,
+            coalesce(s.baseline_sessions, 0) as baseline_sessions,
+            coalesce(s.recent_avg_session_minutes, 0) as recent_avg_session_minutes,
+            coalesce(s.baseline_avg_session_minutes, 0) as baseline_avg_session_minutes
+        from d left join s using (user_id)
+        where d.active_days_28 >= {int(cfg.user_anomaly_min_active_days)}
+        order by user_id
+    """, [as_of] * 12).df()
+    res = anomalies.user_behaviour_anomalies(frame, cfg.user_anomaly_contamination, cfg.seed)
+    res["as_of_date"] = as_of
+    for c in ("recent_events", "baseline_events", "recent_active_days", "baseline_active_days"):
+        res[c] = frame[c].astype(float).to_numpy()
+    n = mlio.replace_table(con, "user_behaviour_anomalies", res,
+                           "Engaged users whose last week departs from their own baseline")
+    return {"rows": n, "anomalies": int(res["is_anomaly"].sum()) if n else 0}
+
+
+# --------------------------------------------------------------------------- segments
+
+
+def segment_users(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> dict[str, Any]:
+    """ml.user_segments: k-means segments of users ever active, named from profiles."""
+    _, as_of = mlio.data_window(con)
+    f = mlio.features_at(con, as_of)
+    f = f[f["active_days_total"] > 0].reset_index(drop=True)
+    if len(f) < cfg.segments_k_min + 2:
+        seg = None
+        out = pd.DataFrame({"user_id": f["user_id"], "as_of_date": as_of, "segment": 0,
+                            "segment_label": "all users"})
+    else:
+        seg = segments.segment(f, cfg.segments_k_min, cfg.segments_k_max, cfg.seed)
+        names = pd.Series(seg.names)
+        out = pd.DataFrame({"user_id": f["user_id"], "as_of_date": as_of,
+                            "segment": seg.labels.astype(int),
+                            "segment_label": names.reindex(seg.labels).to_numpy()})
+    trained_at = mlio.now()
+    params = {"features": list(segments.SEGMENT_FEATURES), "k_range": [cfg.segments_k_min,
+              cfg.segments_k_max], "seed": cfg.seed, "scaling": "log1p + standard"}
+    version = mlio.model_version("user_segments", trained_at, params,
+                                 {"as_of": str(as_of), "rows": len(f)})
+    out["model_version"] = version
+    profiles = {} if seg is None else {
+        seg.names[i]: {k: round(float(v), 3) for k, v in seg.profiles.loc[i].items()}
+        for i in seg.profiles.index}
+    mlio.register_model(
+        con, name="user_segments", version=version, trained_at=trained_at, train_rows=len(f),
+        metrics={"k": None if seg is None else seg.k,
+                 "silhouettes": {} if seg is None else seg.silhouettes, "profiles": profiles},
+        baseline_metrics={}, params=params, beats_baseline=None, published=True,
+        data_start=as_of, data_end=as_of)
+    n = mlio.replace_table(con, "user_segments", out,
+                           "k-means segments of engagement, named from their profiles")
+    return {"rows": n, "k": None if seg is None else seg.k,
+            "segments": sorted(set(out["segment_label"]))}
+
+
+# --------------------------------------------------------------------------- experiments
+
+
+def experiment_counts(con: duckdb.DuckDBPyConnection, cfg: MLConfig, primary_window: int,
+                      timezone: str) -> pd.DataFrame:
+    """Users and conversions per experiment x variant x metric (one SQL aggregate)."""
+    _, as_of = mlio.data_window(con)
+    windows = sorted({*cfg.experiment_windows_days, primary_window})
+    conv = ",\n".join(
+        f"count(distinct c.user_id) filter (where c.paid_at <= a.assigned_at + "
+        f"interval {int(w)} day) as purchase_within_{int(w)}d" for w in windows)
+    wide = con.execute(f"""
+        with a as (
+            select experiment_id, variant, user_id, assigned_at
+            from staging.stg_experiment_assignments
+            where assigned_at is not null
+              and cast(timezone('{timezone}', timezone('UTC', assigned_at)) as date) <= ?::date
+        ),
+        c as (
+            select user_id, paid_at from staging.stg_payments
+            where payment_kind = 'charge' and paid_date <= ?::date
+        ),
+        act as (
+            select distinct a.experiment_id, a.user_id
+            from a join intermediate.int_user_activity_days as d
+              on d.user_id = a.user_id and d.creator_id = '__all__'
+             and d.activity_date > cast(a.assigned_at as date)
+             and d.activity_date <= cast(a.assigned_at as date) + 7
+             and d.activity_date <= ?::date
+        )
+        select a.experiment_id, a.variant, count(distinct a.user_id) as users,
+            {conv},
+            count(distinct act.user_id) as active_within_7d
+        from a
+        left join c on c.user_id = a.user_id and c.paid_at >= a.assigned_at
+        left join act on act.experiment_id = a.experiment_id and act.user_id = a.user_id
+        group by a.experiment_id, a.variant
+        order by a.experiment_id, a.variant
+    """, [as_of, as_of, as_of]).df()
+    metrics = [f"purchase_within_{int(w)}d" for w in windows] + ["active_within_7d"]
+    long = wide.melt(id_vars=["experiment_id", "variant", "users"], value_vars=metrics,
+                     var_name="metric", value_name="conversions")
+    return long
+
+
+def analyse_experiments(con: duckdb.DuckDBPyConnection, cfg: MLConfig, primary_window: int,
+                        timezone: str) -> dict[str, Any]:
+    """ml.experiment_analysis: per experiment x metric x variant, the test against control
+    with Holm's correction over the experiment's metrics; read by marts.experiment_results."""
+    _, as_of = mlio.data_window(con)
+    counts = experiment_counts(con, cfg, primary_window, timezone)
+    res = experiments.analyse(counts, cfg.experiment_alpha, cfg.experiment_power)
+    primary = f"purchase_within_{int(primary_window)}d"
+    if res.empty:
+        res = pd.DataFrame(columns=["experiment_id", "metric", "variant", "users", "conversions",
+                                    "conversion_rate", "is_control", "control_variant",
+                                    "srm_p_value", "rate_difference", "z_score", "p_value",
+                                    "ci_low", "ci_high", "lift", "power", "mde", "mde_lift",
+                                    "p_value_holm", "significant"])
+    res["is_primary"] = res["metric"] == primary
+    res["metrics_tested"] = res.groupby("experiment_id")["metric"].transform("nunique") \
+        if len(res) else 0
+    res["alpha"] = cfg.experiment_alpha
+    res["as_of_date"] = as_of
+    n = mlio.replace_table(con, "experiment_analysis", res,
+                           "Experiment tests per metric and variant (Holm across metrics)")
+    prim = res[res["is_primary"] & ~res["is_control"].astype(bool)]
+    return {"rows": n, "primary": {f"{r.experiment_id}/{r.variant}": {
+        "lift": r.lift, "p_value": r.p_value, "p_value_holm": r.p_value_holm,
+        "significant": bool(r.significant)} for r in prim.itertuples()}}
+
+
+# --------------------------------------------------------------------------- BKT
+
+
+def fit_bkt_params(con: duckdb.DuckDBPyConnection, cfg: MLConfig,
+                   defaults: dict[str, float]) -> dict[str, Any]:
+    """ml.bkt_params: EM-fitted parameters for topics with at least ``bkt_min_attempts``
+    attempts; thin topics get no row (topic_mastery keeps the defaults for them)."""
+    attempts = con.execute("""
+        select topic, user_id, attempt_number, cast(is_correct as double) as is_correct
+        from intermediate.int_exercise_attempts
+        where topic in (select topic from intermediate.int_exercise_attempts
+                        where is_correct is not null group by topic having count(*) >= ?)
+          and is_correct is not null
+        order by topic, user_id, attempt_number
+    """, [cfg.bkt_min_attempts]).df()
+    start = bkt.BKTParams(defaults["p_init"], defaults["p_transit"], defaults["p_guess"],
+                          defaults["p_slip"])
+    fitted_at = mlio.now()
+    rows = []
+    for topic, g in attempts.groupby("topic", sort=True):
+        seqs = bkt.sequences_from_frame(g)
+        p, ll, it = bkt.fit(seqs, start, cfg.bkt_em_iterations)
+        rows.append({"topic": topic, "p_init": p.p_init, "p_transit": p.p_transit,
+                     "p_guess": p.p_guess, "p_slip": p.p_slip, "source": "em",
+                     "fitted_at": fitted_at, "attempts": len(g), "users": len(seqs),
+                     "log_likelihood": ll, "iterations": it})
+    out = pd.DataFrame(rows, columns=["topic", "p_init", "p_transit", "p_guess", "p_slip",
+                                      "source", "fitted_at", "attempts", "users",
+                                      "log_likelihood", "iterations"])
+    n = mlio.replace_table(con, "bkt_params", out,
+                           "BKT parameters fitted by EM per topic with enough attempts")
+    return {"topics_fitted": n}
+
+
+# --------------------------------------------------------------------------- drivers
+
+
+def engagement_drivers(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> dict[str, Any]:
+    """ml.engagement_drivers: permutation importance and BH-corrected correlations of the
+    features with retention over the next ``retention_days`` days."""
+    _, as_of = mlio.data_window(con)
+    f = mlio.features_at(con)
+    last = pd.Timestamp(as_of) - pd.Timedelta(days=cfg.retention_days)
+    f = f[(f["as_of_date"] <= last) & (f[RECENCY] < cfg.churn_population_days)]
+    f = f.reset_index(drop=True)
+    cols = list(FEATURE_COLUMNS)
+    empty = pd.DataFrame(columns=["feature", "importance_mean", "importance_std",
+                                  "correlation", "p_value", "q_value", "significant",
+                                  "direction", "as_of_date", "model_version"])
+    if f.empty or f["as_of_date"].nunique() < 2:
+        mlio.replace_table(con, "engagement_drivers", empty)
+        return {"rows": 0, "note": "fewer than two labelled snapshots"}
+    lab = compute_labels(con, f[["user_id", "as_of_date"]], cfg.retention_days)
+    lab["as_of_date"] = pd.to_datetime(lab["as_of_date"])
+    f = f.merge(lab, on=["user_id", "as_of_date"])
+    y = f["active_next"].astype(int).to_numpy()
+    train, test, cut = classifiers.time_split(f["as_of_date"], 1)
+    if len(np.unique(y[train])) < 2 or len(np.unique(y[test])) < 2:
+        mlio.replace_table(con, "engagement_drivers", empty)
+        return {"rows": 0, "note": "one class only"}
+    imp, auc = drivers.importance(
+        f.loc[train, cols], y[train], f.loc[test, cols], y[test], seed=cfg.seed,
+        repeats=cfg.drivers_repeats, n_estimators=cfg.n_estimators,
+        learning_rate=cfg.learning_rate, max_depth=cfg.max_depth)
+    corr = drivers.correlations(f[cols], y, cfg.experiment_alpha)
+    out = imp.merge(corr, on="feature").sort_values("importance_mean", ascending=False)
+    trained_at = mlio.now()
+    params = {"features": cols, "label": f"active in the next {cfg.retention_days} days",
+              "seed": cfg.seed, "repeats": cfg.drivers_repeats, "split_date": cut}
+    version = mlio.model_version("engagement_drivers", trained_at, params,
+                                 {"as_of": str(as_of), "rows": len(f)})
+    out["as_of_date"] = as_of
+    out["model_version"] = version
+    mlio.register_model(
+        con, name="engagement_drivers", version=version, trained_at=trained_at,
+        train_rows=int(train.sum()), metrics={"roc_auc": auc, "test_rows": int(test.sum()),
+                                              "retention_rate": float(y.mean())},
+        baseline_metrics={}, params=params, beats_baseline=None, published=True,
+        data_start=mlio.as_date(f["as_of_date"].min()),
+        data_end=mlio.as_date(f["as_of_date"].max()))
+    n = mlio.replace_table(con, "engagement_drivers", out.reset_index(drop=True),
+                           "Features against 30-day retention: importance and correlation")
+    return {"rows": n, "roc_auc": auc, "top": out["feature"].head(3).tolist()}
+
+
+# --------------------------------------------------------------------------- insights
+
+
+def generate_insights(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> dict[str, Any]:
+    """ml.insights: ranked statements from anomalies, experiments, forecast, drivers, churn
+    and segments (whichever of those tables exist)."""
+    from models_ml import insights
+
+    _, as_of = mlio.data_window(con)
+
+    def read(table: str) -> pd.DataFrame:
+        return con.execute(f"select * from ml.{table}").df() \
+            if mlio.table_exists(con, "ml", table) else pd.DataFrame()
+
+    history = con.execute(
+        "select date, 'dau' as metric, cast(dau as double) as value from marts.engagement_daily "
+        "where creator_id = '__all__' union all select date, 'sessions', "
+        "cast(sessions as double) from marts.engagement_daily where creator_id = '__all__' "
+        "order by date").df()
+    fc = read("engagement_forecast")
+    rows = [
+        *insights.from_anomalies(read("metric_anomalies"), as_of),
+        *insights.from_experiments(read("experiment_analysis"), as_of),
+        *(insights.from_forecast(fc, history, as_of) if len(fc) else []),
+        *insights.from_drivers(read("engagement_drivers"), as_of),
+        *insights.from_churn(read("churn_predictions"), as_of),
+        *insights.from_segments(read("user_segments"), as_of),
+    ]
+    out = insights.rank(rows)
+    n = mlio.replace_table(con, "insights", out, "Ranked insights from the ml analyses")
+    return {"rows": n, "kinds": sorted(set(out["kind"])) if n else []}
