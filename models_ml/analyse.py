@@ -331,8 +331,11 @@ def analyse_experiments(con: duckdb.DuckDBPyConnection, cfg: MLConfig, primary_w
                            "Experiment tests per metric and variant (Holm across metrics)")
     prim = res[res["is_primary"] & ~res["is_control"].astype(bool)]
     return {"rows": n, "primary": {f"{r.experiment_id}/{r.variant}": {
-        "lift": r.lift, "p_value": r.p_value, "p_value_holm": r.p_value_holm,
-        "significant": bool(r.significant)} for r in prim.itertuples()}}
+        "users": r.users, "conversion_rate": r.conversion_rate, "lift": r.lift,
+        "rate_difference": r.rate_difference, "ci_low": r.ci_low, "ci_high": r.ci_high,
+        "p_value": r.p_value, "p_value_holm": r.p_value_holm, "power": r.power,
+        "mde_lift": r.mde_lift, "significant": bool(r.significant)}
+        for r in prim.itertuples()}}
 
 
 # --------------------------------------------------------------------------- BKT

@@ -7,7 +7,6 @@ lock, runs one step and reports a few numbers as metadata. ``ml/bkt_params`` and
 split around them in a run, so the marts that read them are built after them.
 """
 
-
 from typing import Any
 
 import dagster as dg
