@@ -71,6 +71,19 @@ def measure(n_events: int, workdir: Path) -> dict[str, Any]:
                                     for e in landing_entities()])
     con.close()
     _timed(prep, "dbt_build_s", _dbt_build, warehouse, workdir)
+    with pipeline.compute_threads(MLConfig.from_dict(load_settings().ml).threads):
+        timed = _ml_steps(warehouse)
+    return {
+        "target_events": n_events,
+        "events_written": summary.events_written,
+        "prepare": prep,
+        **timed,
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+
+
+def _ml_steps(warehouse: Path) -> dict[str, Any]:
+    """The ML steps of the assets, each timed: training, then scoring and analyses."""
     cfg = MLConfig.from_dict(load_settings().ml)
     metrics = load_settings().metrics
     defaults = {k: float(metrics[f"bkt_{k}"]) for k in ("p_init", "p_transit", "p_guess",
@@ -105,17 +118,14 @@ def measure(n_events: int, workdir: Path) -> dict[str, Any]:
     finally:
         con.close()
     return {
-        "target_events": n_events,
-        "events_written": summary.events_written,
         "events_in_staging": events,
         "users": users,
-        "prepare": prep,
+        "threads": cfg.threads,
         "training_s": round(sum(training.values()), 2),
         "scoring_s": round(sum(scoring.values()), 2),
         "training_steps": training,
         "scoring_steps": scoring,
         "figures": pipeline.mlio.clean_json(figures),
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
 
 

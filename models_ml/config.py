@@ -9,6 +9,7 @@ from typing import Any
 @dataclass(frozen=True)
 class MLConfig:
     seed: int = 42
+    threads: int = 1
     churn_horizon_days: int = 14
     churn_population_days: int = 28
     snapshot_every_days: int = 7

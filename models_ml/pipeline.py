@@ -8,6 +8,11 @@ writer lock) and the :class:`~models_ml.config.MLConfig`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from threadpoolctl import threadpool_limits
+
 from models_ml import io as mlio
 from models_ml.analyse import (
     analyse_experiments,
@@ -32,10 +37,33 @@ from models_ml.predict import (
     trainable,
 )
 
+
+@contextmanager
+def compute_threads(threads: int) -> Iterator[None]:
+    """Cap the OpenMP/BLAS threads of scikit-learn, numpy and statsmodels in this block."""
+    with threadpool_limits(limits=max(1, int(threads))):
+        yield
+
+
 __all__ = [
-    "analyse_experiments", "build_user_features", "churn_training_frame",
-    "detect_metric_anomalies", "detect_user_anomalies", "engagement_drivers",
-    "experiment_counts", "fit_bkt_params", "forecast_engagement", "generate_insights",
-    "goal_training_frame", "mlio", "score_churn", "score_goal_success", "score_ltv",
-    "segment_users", "train_ltv", "train_models", "trainable",
+    "analyse_experiments",
+    "build_user_features",
+    "churn_training_frame",
+    "compute_threads",
+    "detect_metric_anomalies",
+    "detect_user_anomalies",
+    "engagement_drivers",
+    "experiment_counts",
+    "fit_bkt_params",
+    "forecast_engagement",
+    "generate_insights",
+    "goal_training_frame",
+    "mlio",
+    "score_churn",
+    "score_goal_success",
+    "score_ltv",
+    "segment_users",
+    "train_ltv",
+    "train_models",
+    "trainable",
 ]

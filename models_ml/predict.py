@@ -104,17 +104,25 @@ def _train_classifier(con: duckdb.DuckDBPyConnection, cfg: MLConfig, name: str,
               "baseline": "logistic regression on log1p(days_since_last_active)",
               "published_model": "gbm" if ev.beats_baseline else "recency_baseline"}
     version = mlio.model_version(name, trained_at, params, window)
-    if not ev.beats_baseline:
-        version += "-baseline"
     artifact = {"model": final, "features": list(X.columns),
                 "reference": X.median(numeric_only=True), "kind": params["published_model"]}
+    common = {"name": name, "trained_at": trained_at, "train_rows": ev.train_rows,
+              "data_start": mlio.as_date(dates.min()), "data_end": mlio.as_date(dates.max())}
+    # the model's row: its test metrics beside the baseline's; published only if it won
     mlio.register_model(
-        con, name=name, version=version, trained_at=trained_at, train_rows=ev.train_rows,
-        metrics={**ev.metrics, "test_rows": ev.test_rows}, baseline_metrics=ev.baseline_metrics,
-        params=params, beats_baseline=ev.beats_baseline, published=ev.beats_baseline,
-        data_start=mlio.as_date(dates.min()), data_end=mlio.as_date(dates.max()), artifact=artifact)
-    return {"version": version, "roc_auc": ev.metrics["roc_auc"],
-            "baseline_roc_auc": ev.baseline_metrics["roc_auc"],
+        con, version=version, metrics={**ev.metrics, "test_rows": ev.test_rows},
+        baseline_metrics=ev.baseline_metrics, params=params, beats_baseline=ev.beats_baseline,
+        published=ev.beats_baseline, artifact=artifact if ev.beats_baseline else None, **common)
+    published = version
+    if not ev.beats_baseline:  # flagged: the baseline is what gets published, as its own row
+        published = f"{version}-baseline"
+        mlio.register_model(
+            con, version=published, metrics={**ev.baseline_metrics, "test_rows": ev.test_rows},
+            baseline_metrics=ev.baseline_metrics,
+            params={**params, "estimator": "recency baseline", "replaces": version},
+            beats_baseline=None, published=True, artifact=artifact, **common)
+    return {"version": version, "published_version": published,
+            "roc_auc": ev.metrics["roc_auc"], "baseline_roc_auc": ev.baseline_metrics["roc_auc"],
             "beats_baseline": ev.beats_baseline}
 
 
@@ -258,7 +266,7 @@ def train_ltv(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> dict[str, Any]:
             con, name="ltv", version=version, trained_at=trained_at, train_rows=len(frame),
             metrics={"note": "too little labelled history: run-rate baseline published"},
             baseline_metrics={}, params={**params, "published_model": "run_rate_baseline"},
-            beats_baseline=False, published=False, data_start=first, data_end=as_of,
+            beats_baseline=None, published=True, data_start=first, data_end=as_of,
             artifact={"model": None, "features": cols, "label_days": label_days,
                       "kind": "run_rate_baseline"})
         return {"version": version, "published_model": "run_rate_baseline"}
@@ -272,15 +280,24 @@ def train_ltv(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> dict[str, Any]:
     params.update(split_date=cut, published_model="gbm" if beats else "run_rate_baseline")
     version = mlio.model_version("ltv", trained_at, params,
                                  {"dates": [str(d) for d in dates], "rows": len(frame)})
-    if not beats:
-        version += "-baseline"
+    artifact = {"model": final, "features": cols, "label_days": label_days,
+                "kind": params["published_model"]}
+    common = {"name": "ltv", "trained_at": trained_at, "train_rows": int(train.sum()),
+              "data_start": min(dates), "data_end": max(dates)}
     mlio.register_model(
-        con, name="ltv", version=version, trained_at=trained_at, train_rows=int(train.sum()),
-        metrics={**m, "test_rows": int(test.sum())}, baseline_metrics=mb, params=params,
-        beats_baseline=beats, published=beats, data_start=min(dates), data_end=max(dates),
-        artifact={"model": final, "features": cols, "label_days": label_days,
-                  "kind": params["published_model"]})
-    return {"version": version, "mae": m["mae"], "baseline_mae": mb["mae"], "beats": beats}
+        con, version=version, metrics={**m, "test_rows": int(test.sum())}, baseline_metrics=mb,
+        params=params, beats_baseline=beats, published=beats,
+        artifact=artifact if beats else None, **common)
+    published = version
+    if not beats:  # flagged: the run-rate baseline is published, as its own row
+        published = f"{version}-baseline"
+        mlio.register_model(
+            con, version=published, metrics={**mb, "test_rows": int(test.sum())},
+            baseline_metrics=mb, params={**params, "estimator": "run-rate baseline",
+                                         "replaces": version},
+            beats_baseline=None, published=True, artifact=artifact, **common)
+    return {"version": version, "published_version": published, "mae": m["mae"],
+            "baseline_mae": mb["mae"], "beats": beats}
 
 
 def score_ltv(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> dict[str, Any]:

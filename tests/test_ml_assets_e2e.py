@@ -109,22 +109,26 @@ def test_models_are_registered_beside_their_baselines(built):
     warehouse, *_ = built
     con = _con(warehouse)
     try:
-        reg = con.execute("select * from ml.model_registry").df().set_index("model_name")
+        reg = con.execute("select * from ml.model_registry").df()
         for name in ("churn", "goal_success"):
-            row = reg.loc[name]
+            rows = reg[reg["model_name"] == name]
+            row = rows[~rows["model_version"].str.endswith("-baseline")].iloc[0]
             metrics, base = json.loads(row["metrics"]), json.loads(row["baseline_metrics"])
             for key in ("roc_auc", "pr_auc", "brier", "lift_top_decile"):
                 assert key in metrics and key in base
             assert bool(row["beats_baseline"]) == (metrics["roc_auc"] > base["roc_auc"])
             assert bool(row["published"]) == bool(row["beats_baseline"])
             assert row["model_version"].startswith(f"{name}-")
+            # a model that loses is flagged and its baseline published as its own row
+            assert len(rows) == (1 if row["beats_baseline"] else 2)
+            assert rows["published"].astype(bool).sum() == 1
         churn = con.execute("select * from ml.churn_predictions").df()
         assert churn["churn_probability"].between(0, 1).all()
         assert set(churn["risk_band"]) <= {"low", "medium", "high"}
-        published = con.execute("select model_version from ml.model_artifacts "
-                                "where model_name = 'churn'").fetchall()[0][0]
-        assert set(churn["model_version"]) == {published}
-        assert published.endswith("-baseline") != bool(reg.loc["churn", "beats_baseline"])
+        published = reg[(reg["model_name"] == "churn") & reg["published"].astype(bool)]
+        assert set(churn["model_version"]) == set(published["model_version"])
+        assert con.execute("select count(*) from ml.model_artifacts where model_version = ?",
+                           [published["model_version"].iloc[0]]).fetchall()[0][0] == 1
         fc = con.execute("select * from ml.engagement_forecast").df()
         assert (fc.groupby(["creator_id", "metric"]).size() == 30).all()
         assert (fc["lower_95"] <= fc["lower_80"] + 1e-9).all()

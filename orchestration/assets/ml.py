@@ -54,8 +54,10 @@ def _meta(summary: dict[str, Any]) -> dict[str, dg.MetadataValue]:
 
 def _run(context: dg.AssetExecutionContext, warehouse: WarehouseResource, step: str,
          fn: Any, *args: Any) -> dict[str, Any]:
-    with warehouse.writer(holder=f"run {context.run_id} (ml {step})") as con:
-        summary = fn(con, ml_config(), *args)
+    cfg = ml_config()
+    with (warehouse.writer(holder=f"run {context.run_id} (ml {step})") as con,
+          pipeline.compute_threads(cfg.threads)):
+        summary = fn(con, cfg, *args)
     context.log.info(f"ml {step}: {summary}")
     return summary
 
