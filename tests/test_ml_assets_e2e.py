@@ -139,6 +139,19 @@ def test_models_are_registered_beside_their_baselines(built):
         con.close()
 
 
+def test_the_planted_incident_is_found(built):
+    warehouse, _, manifest, _ = built
+    truth = json.loads(manifest.manifest_path.read_text())["truth"]["incident"]
+    con = _con(warehouse)
+    try:
+        found = con.execute(
+            "select creator_id, direction, severity from ml.metric_anomalies "
+            "where metric = 'response_time_p95' and date = ?", [truth["date"]]).fetchall()
+    finally:
+        con.close()
+    assert (truth["creator_id"], "up", "high") in found
+
+
 def test_the_experiment_analysis_agrees_with_the_mart_and_feeds_it(built):
     warehouse, *_ = built
     con = _con(warehouse)
