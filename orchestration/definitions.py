@@ -6,6 +6,8 @@ import dagster as dg
 
 from orchestration.assets.dbt import dbt_models, dbt_resource
 from orchestration.assets.ingest import audit_specs, ingest_assets, landing_specs
+from orchestration.assets.quality import quality_checks
+from orchestration.assets.serving import serving_database
 from orchestration.jobs import refresh_job, transform_job
 from orchestration.resources import default_resources
 from orchestration.schedules import daily_refresh_schedule
@@ -15,7 +17,8 @@ from orchestration.settings import export_path_defaults
 export_path_defaults()
 
 defs = dg.Definitions(
-    assets=[*landing_specs(), *ingest_assets, *audit_specs(), dbt_models],
+    assets=[*landing_specs(), *ingest_assets, *audit_specs(), dbt_models, serving_database],
+    asset_checks=quality_checks,
     jobs=[refresh_job, transform_job],
     schedules=[daily_refresh_schedule],
     sensors=[landing_sensor],
