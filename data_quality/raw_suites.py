@@ -121,8 +121,8 @@ def reject_rate_suite(entity: str, cfg: DataQualitySettings) -> Suite:
             )
         ]
 
-    table = "raw.rejects"
-    return Suite(f"raw.{entity}.reject_rate", table, REJECT_RATE_SQL, expectations)
+    table = "raw.events" if entity == "events" else f"raw.{entity}"
+    return Suite(f"{table}.reject_rate", table, REJECT_RATE_SQL, expectations)
 
 
 def platform_suite(entity: PlatformEntity) -> Suite:

@@ -62,7 +62,7 @@ class IngestSettings:
 class DataQualitySettings:
     """Thresholds of the data-quality suites (data_quality/); see config/settings.yaml."""
 
-    max_reject_rate: float = 0.02
+    max_reject_rate: float = 0.05
     reject_rate_min_lines: int = 100
     volume_band_low: float = 0.5
     volume_band_high: float = 2.0

@@ -73,3 +73,27 @@ def test_jobs_schedule_and_sensor():
     assert transform.partitions_def is None
     assert defs.resolve_sensor_def("landing_sensor").job_name == "refresh_job"
     assert defs.resolve_schedule_def("daily_refresh_schedule").job_name == "refresh_job"
+
+
+def test_data_quality_checks_guard_every_raw_asset_and_mart():
+    g = graph()
+    check_keys = {c.to_user_string() for c in g.asset_check_keys}
+    for entity in ENTITIES:
+        assert f"raw/{entity}:gx_contract" in check_keys
+    assert "raw/events:gx_volume" in check_keys
+    marts = keys("marts")
+    assert len(marts) == 16
+    for mart in marts:
+        assert f"{mart}:gx_invariants" in check_keys
+        assert f"{mart}:no_personal_data" in check_keys
+    blocking = {c.to_user_string() for c in g.asset_check_keys if g.get(c).blocking}
+    assert "raw/events:gx_contract" in blocking and "marts/revenue_daily:gx_invariants" in blocking
+    assert "raw/events:gx_volume" not in blocking  # a warning by default
+
+
+def test_the_publish_is_downstream_of_every_mart_and_in_both_jobs():
+    g = graph()
+    serving = dg.AssetKey(["serving", "database"])
+    assert {k.to_user_string() for k in g.get(serving).parent_keys} == keys("marts")
+    for job in ("refresh_job", "transform_job"):
+        assert serving in defs.resolve_job_def(job).asset_layer.selected_asset_keys
