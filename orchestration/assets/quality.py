@@ -12,28 +12,29 @@ after each check op.
 
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date
 
 import dagster as dg
 import duckdb
 
 from data_quality import store
+from data_quality.checks import (
+    CONTRACT,
+    INVARIANTS,
+    PERSONAL,
+    VOLUME,
+    run_mart_check,
+    run_raw_check,
+)
 from data_quality.html_summary import write_summary
 from data_quality.mart_suites import MART_SUITES
 from data_quality.outcomes import BLOCKING, Outcome, failures, summary_message
-from data_quality.privacy import validate_no_personal_data
-from data_quality.raw_suites import validate_events, validate_platform, validate_volume
 from ingest.landing import EVENTS, landing_entities
 from orchestration.assets.ingest import raw_key
 from orchestration.partitions import run_export_days
 from orchestration.resources import ReportsResource, WarehouseResource
 from orchestration.settings import load_settings
-
-CONTRACT = "gx_contract"
-VOLUME = "gx_volume"
-INVARIANTS = "gx_invariants"
-PERSONAL = "no_personal_data"
 
 
 def mart_key(name: str) -> dg.AssetKey:
@@ -79,18 +80,6 @@ def _failures_table(failed: Sequence[Outcome]) -> str:
         for o in failed[:50]
     ]
     return "\n".join(lines)
-
-
-def _guarded(
-    suite: str, table: str, fn: Callable[..., list[Outcome]], *args: object
-) -> list[Outcome]:
-    """A suite that cannot run (a missing table, a broken query) is a failed blocking
-    outcome naming the error, not a crash of the other checks."""
-    try:
-        return fn(*args)
-    except (duckdb.Error, KeyError, ValueError) as exc:
-        return [Outcome(suite, table, "", "suite_ran", "(table)", "the suite could run",
-                        BLOCKING, False, f"error: {exc}")]
 
 
 def _days_for(
@@ -151,15 +140,7 @@ def raw_quality_checks(
             entity = key.asset_key.path[-1]
             days = _days_for(con, key, entity, run_days)
             started = time.perf_counter()
-            if key.name == VOLUME:
-                outcomes = _guarded("raw.events.volume", "raw.events",
-                                    validate_volume, con, days, cfg)
-            elif entity == EVENTS:
-                outcomes = _guarded("raw.events", "raw.events",
-                                    validate_events, con, days, cfg)
-            else:
-                outcomes = _guarded(f"raw.{entity}", f"raw.{entity}",
-                                    validate_platform, con, entity, days, cfg)
+            outcomes = run_raw_check(con, entity, key.name, days, cfg)
             seconds = time.perf_counter() - started
             store.record(con, outcomes, asset_key=_key_str(key), check_name=key.name,
                          run_id=context.run.run_id, days=days)
@@ -201,13 +182,8 @@ def mart_quality_checks(
     with warehouse.writer(holder=f"run {context.run.run_id} (mart checks)") as con:
         for key in sorted(context.selected_asset_check_keys, key=str):
             name = key.asset_key.path[-1]
-            table = f"marts.{name}"
             started = time.perf_counter()
-            if key.name == INVARIANTS:
-                outcomes = _guarded(table, table, MART_SUITES[name].run, con)
-            else:
-                outcomes = _guarded(f"{table}.personal_data", table,
-                                    validate_no_personal_data, con, "marts", name)
+            outcomes = run_mart_check(con, name, key.name)
             seconds = time.perf_counter() - started
             store.record(con, outcomes, asset_key=_key_str(key), check_name=key.name,
                          run_id=context.run.run_id)
