@@ -13,7 +13,7 @@ import subprocess
 import time
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import duckdb
 import typer
@@ -21,10 +21,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from data_quality.outcomes import BLOCKING
 from orchestration.locking import WriterBusyError, writer_lock
 from orchestration.settings import (
     DBT_PROJECT_DIR,
     ENV_LANDING,
+    ENV_REPORTS,
     ENV_WAREHOUSE,
     PROJECT_ROOT,
     env_path,
@@ -33,10 +35,14 @@ from orchestration.settings import (
     load_settings,
 )
 
+if TYPE_CHECKING:
+    from orchestration.status import WarehouseStatus
+
 app = typer.Typer(
     help="Insights Warehouse: raw exports -> DuckDB -> dbt marts, orchestrated by Dagster. "
-    "Paths come from INSIGHTS_LANDING_DIR, INSIGHTS_WAREHOUSE and DAGSTER_HOME (defaults "
-    "under ./data); settings from config/settings.yaml (INSIGHTS_SETTINGS).",
+    "Paths come from INSIGHTS_LANDING_DIR, INSIGHTS_WAREHOUSE, INSIGHTS_SERVING_DB, "
+    "INSIGHTS_REPORTS_DIR and DAGSTER_HOME (defaults under ./data); settings from "
+    "config/settings.yaml (INSIGHTS_SETTINGS).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
@@ -210,7 +216,30 @@ def _run(start: date | None, end: date | None, reload: bool, verbose: bool) -> b
         console.print(f"[{colour}]{o.job}{rng}: {'success' if o.success else 'FAILED'}[/] "
                       f"(run {o.run_id})")
     console.print(f"took {time.perf_counter() - started:.1f} s")
-    return ok
+    return _report_quality() and ok
+
+
+def _report_quality() -> bool:
+    """Print the failed checks of the latest validation; False when one blocks the publish."""
+    from orchestration.status import collect_status
+
+    con = _open_read_only()
+    if con is None:
+        return True
+    try:
+        st = collect_status(con, env_path(ENV_WAREHOUSE), env_path(ENV_LANDING))
+    finally:
+        con.close()
+    for o in st.quality_failures:
+        colour = "red" if o.severity == BLOCKING else "yellow"
+        console.print(f"[{colour}]{o.severity} check failed:[/] {o.message()}")
+    if st.publish_blocked:
+        console.print(
+            "[red]publish blocked:[/] the serving database keeps its last good version; "
+            "fix the data (or the threshold in the settings) and run again"
+        )
+        return False
+    return True
 
 
 @app.command()
@@ -283,6 +312,8 @@ def _print_summary() -> None:
     table.add_row("marts built", ", ".join(f"{k} ({v:,} rows)" for k, v in st.marts.items())
                   or "none")
     table.add_row("warehouse", str(st.warehouse))
+    table.add_row("data quality", _quality_line(st))
+    table.add_row("serving database", _publish_line(st))
     Console(width=max(Console().width, 100)).print(table)
 
 
@@ -328,6 +359,39 @@ def status() -> None:
         out.print("[green]every loaded file reconciles[/]: read = loaded + rejected + duplicates")
     out.print("marts: " + (", ".join(f"{k} ({v:,} rows)" for k, v in st.marts.items())
                            or "none built yet"))
+    if st.quality_checks:
+        dq = Table(title="Data quality: latest validation of each check (ops.data_quality)")
+        for col in ("asset", "check", "status", "expectations", "failed", "validated at (UTC)"):
+            dq.add_column(col)
+        colours = {"passed": "green", "warning": "yellow", "failed": "red"}
+        for asset, check, state, n, failed, at in st.quality_checks:
+            dq.add_row(asset, check, f"[{colours[state]}]{state}[/]", str(n), str(failed),
+                       f"{at:%Y-%m-%d %H:%M:%S}")
+        out.print(dq)
+        for o in st.quality_failures:
+            colour = "red" if o.severity == BLOCKING else "yellow"
+            out.print(f"[{colour}]{o.severity}:[/] {o.message()}")
+    out.print(f"data quality: {_quality_line(st)}")
+    out.print(f"serving database: {_publish_line(st)}")
+
+
+def _quality_line(st: WarehouseStatus) -> str:
+    if not st.quality_checks:
+        return "not validated yet"
+    counts = {s: sum(1 for c in st.quality_checks if c[2] == s)
+              for s in ("passed", "warning", "failed")}
+    page = env_path(ENV_REPORTS) / "data_quality" / "index.html"
+    return (f"{counts['passed']} checks passed, {counts['warning']} with warnings, "
+            f"{counts['failed']} failed -> {page}")
+
+
+def _publish_line(st: WarehouseStatus) -> str:
+    if st.last_publish is None:
+        return "not published yet"
+    published_at, target, tables, rows = st.last_publish
+    blocked = " (publish now BLOCKED by failed checks)" if st.publish_blocked else ""
+    return (f"{target}: {tables} tables, {rows:,} rows, "
+            f"published {published_at:%Y-%m-%d %H:%M:%S} UTC{blocked}")
 
 
 def _days(days: list[date]) -> str:

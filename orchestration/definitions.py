@@ -7,6 +7,8 @@ import dagster as dg
 from orchestration.assets.dbt import dbt_models, dbt_resource
 from orchestration.assets.ingest import audit_specs, ingest_assets, landing_specs
 from orchestration.assets.ml import ml_assets
+from orchestration.assets.quality import quality_checks
+from orchestration.assets.serving import serving_database
 from orchestration.jobs import ml_scoring_job, ml_training_job, refresh_job, transform_job
 from orchestration.resources import default_resources
 from orchestration.schedules import (
@@ -20,7 +22,11 @@ from orchestration.settings import export_path_defaults
 export_path_defaults()
 
 defs = dg.Definitions(
-    assets=[*landing_specs(), *ingest_assets, *audit_specs(), dbt_models, *ml_assets],
+    assets=[
+        *landing_specs(), *ingest_assets, *audit_specs(), dbt_models, *ml_assets,
+        serving_database,
+    ],
+    asset_checks=quality_checks,
     jobs=[refresh_job, transform_job, ml_training_job, ml_scoring_job],
     schedules=[daily_refresh_schedule, ml_training_schedule, ml_scoring_schedule],
     sensors=[landing_sensor],

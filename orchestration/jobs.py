@@ -7,6 +7,7 @@ import dagster as dg
 from orchestration.assets.dbt import dbt_models
 from orchestration.assets.ingest import ingest_assets
 from orchestration.assets.ml import ml_assets, train_models, user_features
+from orchestration.assets.serving import serving_database
 from orchestration.partitions import export_days
 
 raw_selection = dg.AssetSelection.assets(*ingest_assets)
@@ -14,20 +15,21 @@ dbt_selection = dg.AssetSelection.assets(dbt_models)
 # every ml asset; training retrains only when its models are older than retrain_every_days
 ml_selection = dg.AssetSelection.assets(*ml_assets)
 training_selection = dg.AssetSelection.assets(user_features, train_models)
+publish_selection = dg.AssetSelection.assets(serving_database)
 
 refresh_job = dg.define_asset_job(
     "refresh_job",
-    selection=raw_selection | dbt_selection | ml_selection,
+    selection=raw_selection | dbt_selection | ml_selection | publish_selection,
     partitions_def=export_days,
-    description="Load export days (one or a range), rebuild every dbt model downstream and "
-    "score the ml tables.",
+    description="Load export days (one or a range), rebuild every dbt model downstream, "
+    "check them, score the ml tables and publish the serving database.",
 )
 
 transform_job = dg.define_asset_job(
     "transform_job",
-    selection=dbt_selection | ml_selection,
+    selection=dbt_selection | ml_selection | publish_selection,
     description="Rebuild the dbt models (staging, intermediate, marts), run their tests and "
-    "score the ml tables.",
+    "checks, score the ml tables and publish the serving database.",
 )
 
 ml_training_job = dg.define_asset_job(
@@ -39,7 +41,8 @@ ml_training_job = dg.define_asset_job(
 
 ml_scoring_job = dg.define_asset_job(
     "ml_scoring_job",
-    selection=ml_selection - dg.AssetSelection.assets(train_models),
+    selection=(ml_selection - dg.AssetSelection.assets(train_models)) | publish_selection,
     description="Score and analyse with the published models: predictions, forecast, "
-    "anomalies, segments, experiments, BKT parameters, drivers.",
+    "anomalies, segments, experiments, BKT parameters, drivers; then publish the serving "
+    "database.",
 )

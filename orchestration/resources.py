@@ -11,7 +11,13 @@ import duckdb
 
 from ingest.loader import connect, ensure_schema
 from orchestration.locking import writer_lock
-from orchestration.settings import ENV_LANDING, ENV_WAREHOUSE, load_settings
+from orchestration.settings import (
+    ENV_LANDING,
+    ENV_REPORTS,
+    ENV_SERVING,
+    ENV_WAREHOUSE,
+    load_settings,
+)
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -58,8 +64,34 @@ class LandingResource(dg.ConfigurableResource):
         return Path(self.path).expanduser().resolve()
 
 
+class ReportsResource(dg.ConfigurableResource):
+    """The folder of rendered reports and the data-quality summary. INSIGHTS_REPORTS_DIR."""
+
+    path: str
+
+    @property
+    def root(self) -> Path:
+        return Path(self.path).expanduser().resolve()
+
+    @property
+    def data_quality_page(self) -> Path:
+        return self.root / "data_quality" / "index.html"
+
+
+class ServingResource(dg.ConfigurableResource):
+    """The serving database BI tools read (replaced atomically). INSIGHTS_SERVING_DB."""
+
+    path: str
+
+    @property
+    def file(self) -> Path:
+        return Path(self.path).expanduser().resolve()
+
+
 def default_resources() -> dict[str, dg.ConfigurableResource]:
     return {
         "warehouse": WarehouseResource(path=dg.EnvVar(ENV_WAREHOUSE)),
         "landing": LandingResource(path=dg.EnvVar(ENV_LANDING)),
+        "reports": ReportsResource(path=dg.EnvVar(ENV_REPORTS)),
+        "serving": ServingResource(path=dg.EnvVar(ENV_SERVING)),
     }

@@ -10,6 +10,8 @@ the current directory. Metric settings come from the YAML file and reach dbt as 
 | INSIGHTS_WAREHOUSE | data/warehouse.duckdb | the DuckDB warehouse (one writer at a time) |
 | INSIGHTS_LANDING_DIR | data/landing | the landing folder of raw exports |
 | DAGSTER_HOME | data/dagster_home | where Dagster records runs (the UI reads it) |
+| INSIGHTS_REPORTS_DIR | data/reports | reports and the data-quality summary (HTML) |
+| INSIGHTS_SERVING_DB | data/serving.duckdb | the read-only copy BI tools connect to |
 """
 
 from __future__ import annotations
@@ -31,11 +33,15 @@ ENV_SETTINGS = "INSIGHTS_SETTINGS"
 ENV_WAREHOUSE = "INSIGHTS_WAREHOUSE"
 ENV_LANDING = "INSIGHTS_LANDING_DIR"
 ENV_DAGSTER_HOME = "DAGSTER_HOME"
+ENV_REPORTS = "INSIGHTS_REPORTS_DIR"
+ENV_SERVING = "INSIGHTS_SERVING_DB"
 
 PATH_DEFAULTS = {
     ENV_WAREHOUSE: Path("data") / "warehouse.duckdb",
     ENV_LANDING: Path("data") / "landing",
     ENV_DAGSTER_HOME: Path("data") / "dagster_home",
+    ENV_REPORTS: Path("data") / "reports",
+    ENV_SERVING: Path("data") / "serving.duckdb",
 }
 
 
@@ -53,10 +59,37 @@ class IngestSettings:
 
 
 @dataclass(frozen=True)
+class DataQualitySettings:
+    """Thresholds of the data-quality suites (data_quality/); see config/settings.yaml."""
+
+    max_reject_rate: float = 0.05
+    reject_rate_min_lines: int = 100
+    volume_band_low: float = 0.5
+    volume_band_high: float = 2.0
+    volume_history_weeks: int = 4
+    volume_min_history: int = 2
+    volume_blocking: bool = False
+    max_days_late: int = 7
+    max_unknown_event_type_share: float = 0.01
+    max_rows_per_batch: int = 1_000_000
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.max_reject_rate <= 1:
+            raise ValueError("data_quality.max_reject_rate must be in [0, 1]")
+        if not 0 < self.volume_band_low <= 1 <= self.volume_band_high:
+            raise ValueError("data_quality.volume_band_low <= 1 <= volume_band_high, both > 0")
+        if self.volume_history_weeks < 1 or self.volume_min_history < 1:
+            raise ValueError("data_quality.volume_history_weeks and volume_min_history >= 1")
+        if self.max_rows_per_batch < 1000:
+            raise ValueError("data_quality.max_rows_per_batch must be at least 1000")
+
+
+@dataclass(frozen=True)
 class Settings:
     metrics: dict[str, Any] = field(default_factory=dict)
     ingest: IngestSettings = IngestSettings()
     duckdb: DuckDBSettings = DuckDBSettings()
+    data_quality: DataQualitySettings = DataQualitySettings()
     ml: dict[str, Any] = field(default_factory=dict)
     source: Path | None = None
 
@@ -72,7 +105,7 @@ class Settings:
 def parse_settings(raw: dict[str, Any], source: Path | None = None) -> Settings:
     """Settings from the parsed YAML document (pure; unit-tested)."""
     raw = raw or {}
-    unknown = set(raw) - {"metrics", "ingest", "duckdb", "ml"}
+    unknown = set(raw) - {"metrics", "ingest", "duckdb", "data_quality", "ml"}
     if unknown:
         raise ValueError(f"unknown settings sections {sorted(unknown)} in {source}")
     ingest_raw = dict(raw.get("ingest") or {})
@@ -82,6 +115,7 @@ def parse_settings(raw: dict[str, Any], source: Path | None = None) -> Settings:
         metrics=dict(raw.get("metrics") or {}),
         ingest=IngestSettings(**ingest_raw),
         duckdb=DuckDBSettings(**(raw.get("duckdb") or {})),
+        data_quality=DataQualitySettings(**(raw.get("data_quality") or {})),
         ml=dict(raw.get("ml") or {}),
         source=source,
     )

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import duckdb
 
+from data_quality.outcomes import BLOCKING, Outcome
+from data_quality.store import check_statuses, latest_outcomes
 from ingest.landing import scan_landing
 from ingest.state import loaded_signatures, needs_load
 
@@ -35,6 +37,15 @@ class WarehouseStatus:
     rejects_by_reason: dict[str, int] = field(default_factory=dict)
     unbalanced_files: list[str] = field(default_factory=list)
     marts: dict[str, int] = field(default_factory=dict)
+    # (asset_key, check_name, status, expectations, failed, validated_at) per check
+    quality_checks: list[tuple] = field(default_factory=list)
+    quality_failures: list[Outcome] = field(default_factory=list)
+    # (published_at, target, tables, total_rows) of the latest publish
+    last_publish: tuple | None = None
+
+    @property
+    def publish_blocked(self) -> bool:
+        return any(o.severity == BLOCKING for o in self.quality_failures)
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
@@ -87,6 +98,14 @@ def collect_status(con: duckdb.DuckDBPyConnection | None, warehouse: Path, landi
             "ORDER BY 1"
         ).fetchall():
             status.marts[table] = con.execute(f'SELECT count(*) FROM marts."{table}"').fetchone()[0]
+    if con is not None:
+        status.quality_checks = check_statuses(con)
+        status.quality_failures = latest_outcomes(con, only_failed=True)
+        if _has_table(con, "ops", "publishes"):
+            status.last_publish = con.execute(
+                "SELECT published_at, target, tables, total_rows FROM ops.publishes "
+                "ORDER BY published_at DESC LIMIT 1"
+            ).fetchone()
     for day in scan_landing(landing):
         st = status.entities.setdefault(day.entity, EntityStatus(day.entity))
         if not day.complete:

@@ -18,7 +18,37 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("INSIGHTS_LANDING_DIR", str(data / "landing"))
     monkeypatch.setenv("INSIGHTS_WAREHOUSE", str(data / "warehouse.duckdb"))
     monkeypatch.setenv("DAGSTER_HOME", str(data / "dagster_home"))
+    monkeypatch.setenv("INSIGHTS_REPORTS_DIR", str(data / "reports"))
+    monkeypatch.setenv("INSIGHTS_SERVING_DB", str(data / "serving.duckdb"))
     return data
+
+
+def demo_env(data: Path) -> dict[str, str]:
+    """The path variables of a data folder."""
+    return {
+        "INSIGHTS_LANDING_DIR": str(data / "landing"),
+        "INSIGHTS_WAREHOUSE": str(data / "warehouse.duckdb"),
+        "DAGSTER_HOME": str(data / "dagster_home"),
+        "INSIGHTS_REPORTS_DIR": str(data / "reports"),
+        "INSIGHTS_SERVING_DB": str(data / "serving.duckdb"),
+    }
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory):
+    """`insights demo` once per session (80 users, 9 days): (data folder, CLI result).
+
+    Tests that change it run in test_cli_e2e; others copy its warehouse first."""
+    from typer.testing import CliRunner
+
+    from orchestration.cli import app
+
+    data = tmp_path_factory.mktemp("demo") / "data"
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in demo_env(data).items():
+            mp.setenv(k, v)
+        result = CliRunner().invoke(app, ["demo", "--users", "80", "--days", "9"])
+    return data, result
 
 
 def event(event_id: str, ts: str, event_type: str = "user_message", **fields) -> dict:

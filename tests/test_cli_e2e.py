@@ -10,22 +10,17 @@ import pytest
 from typer.testing import CliRunner
 
 from orchestration.cli import app
+from tests.conftest import demo_env
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    data = tmp_path_factory.mktemp("demo") / "data"
-    env = {
-        "INSIGHTS_LANDING_DIR": str(data / "landing"),
-        "INSIGHTS_WAREHOUSE": str(data / "warehouse.duckdb"),
-        "DAGSTER_HOME": str(data / "dagster_home"),
-    }
+def demo(demo_run):
+    data, result = demo_run
     with pytest.MonkeyPatch.context() as mp:
-        for k, v in env.items():
+        for k, v in demo_env(data).items():
             mp.setenv(k, v)
-        result = runner.invoke(app, ["demo", "--users", "80", "--days", "9"])
         yield data, result, mp
 
 
@@ -150,3 +145,96 @@ def test_personal_data_never_leaves_the_raw_layer(demo):
         assert not [c for c in columns if c[2] in ("email", "display_name")]
     finally:
         con.close()
+
+
+def test_demo_runs_every_check_and_publishes_the_serving_database(demo):
+    data, result, _ = demo
+    assert "checks passed" in result.output
+    status = runner.invoke(app, ["status"])
+    assert status.exit_code == 0, status.output
+    assert "raw/events" in status.output and "gx_contract" in status.output
+    assert "marts/engagement_daily" in status.output and "no_personal_data" in status.output
+    page = data / "reports" / "data_quality" / "index.html"
+    assert page.exists() and "expect_column_values_to_be_unique" in page.read_text()
+    con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
+    try:
+        checks = dict(con.execute(
+            "SELECT asset_key || ':' || check_name, status FROM ops.data_quality_checks"
+        ).fetchall())
+        wh_rows = con.execute("SELECT count(*) FROM marts.engagement_daily").fetchone()[0]
+    finally:
+        con.close()
+    # every raw asset and every mart was validated, and nothing blocks
+    assert {"raw/events:gx_contract", "raw/events:gx_volume", "raw/users:gx_contract",
+            "marts/funnel_steps:gx_invariants",
+            "marts/revenue_daily:no_personal_data"} <= set(checks)
+    assert "failed" not in checks.values()
+    serving = data / "serving.duckdb"
+    assert serving.stat().st_mode & 0o777 == 0o640
+    reader = duckdb.connect(str(serving), read_only=True)
+    try:
+        served = reader.execute("SELECT count(*) FROM marts.engagement_daily").fetchone()[0]
+        assert served == wh_rows
+        comment = reader.execute(
+            "SELECT comment FROM duckdb_columns() WHERE table_name = 'engagement_daily' "
+            "AND column_name = 'dau'"
+        ).fetchone()[0]
+        assert comment and "active users" in comment
+        assert reader.execute(
+            "SELECT count(*) FROM ops.data_quality_checks"
+        ).fetchone()[0] == len(checks)
+        schemas = {s for (s,) in reader.execute(
+            "SELECT DISTINCT schema_name FROM duckdb_tables()").fetchall()}
+        assert "raw" not in schemas and "staging" not in schemas
+    finally:
+        reader.close()
+
+
+def _digest(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_blocking_failure_stops_the_publish_until_the_data_is_fixed(demo):
+    """Runs last: plants 400 unparseable lines in the last complete export day (a reject
+    rate far above max_reject_rate), checks the run stops before dbt and the publish with
+    a message naming table, expectation and observed value, then fixes the file."""
+    data, _, _ = demo
+    manifest = json.loads((data / "landing" / "_generator_manifest.json").read_text())
+    complete = sorted(
+        p.parent.name for p in (data / "landing" / "events").glob("*/_SUCCESS")
+    )
+    day = complete[-1]
+    target = sorted((data / "landing" / "events" / day).glob("*.ndjson"))[0]
+    original = target.read_bytes()
+    serving = data / "serving.duckdb"
+    before = _digest(serving)
+
+    def mart():
+        con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
+        try:
+            return con.execute("SELECT * FROM marts.engagement_daily ORDER BY ALL").fetchall()
+        finally:
+            con.close()
+
+    mart_before = mart()
+    target.write_bytes(original + b"".join(b"{not json %d\n" % i for i in range(400)))
+    result = runner.invoke(app, ["run"])
+    assert result.exit_code == 1, result.output
+    out = " ".join(result.output.split())
+    assert "publish blocked" in out
+    assert f"raw.events [{day}]" in out
+    assert "expect_column_values_to_be_between(reject_rate)" in out
+    assert "observed 1 of 1 rows" in out
+    assert _digest(serving) == before  # the last good version stays
+    assert mart() == mart_before  # dbt did not run on the blocked raw layer
+    status = runner.invoke(app, ["status"])
+    assert "BLOCKED" in status.output
+    assert manifest["first_export_date"] <= day
+
+    target.write_bytes(original)  # fix the file: the day is reloaded and validated again
+    result = runner.invoke(app, ["run"])
+    assert result.exit_code == 0, result.output
+    assert "publish blocked" not in result.output
+    assert _digest(serving) != before

@@ -107,9 +107,40 @@ def test_ml_jobs_and_schedules():
     assert every <= selected("refresh_job") and every <= selected("transform_job")
     assert selected("ml_training_job") == {"ml/user_features", "ml/model_registry",
                                            "ml/model_artifacts"}
-    assert selected("ml_scoring_job") == every - {"ml/model_registry", "ml/model_artifacts"}
+    assert selected("ml_scoring_job") == every - {"ml/model_registry", "ml/model_artifacts"} | {
+        "serving/database"}
     train_sched = defs.resolve_schedule_def("ml_training_schedule")
     score_sched = defs.resolve_schedule_def("ml_scoring_schedule")
     assert train_sched.job_name == "ml_training_job" and train_sched.cron_schedule == "0 3 * * 1"
     assert score_sched.job_name == "ml_scoring_job" and score_sched.cron_schedule == "0 8 * * *"
     assert train_sched.execution_timezone == score_sched.execution_timezone == "UTC"
+
+
+def test_data_quality_checks_guard_every_raw_asset_and_mart():
+    g = graph()
+    check_keys = {c.to_user_string() for c in g.asset_check_keys}
+    for entity in ENTITIES:
+        assert f"raw/{entity}:gx_contract" in check_keys
+    assert "raw/events:gx_volume" in check_keys
+    marts = keys("marts")
+    assert len(marts) == 16
+    for mart in marts:
+        assert f"{mart}:gx_invariants" in check_keys
+        assert f"{mart}:no_personal_data" in check_keys
+    blocking = {c.to_user_string() for c in g.asset_check_keys if g.get(c).blocking}
+    assert "raw/events:gx_contract" in blocking and "marts/revenue_daily:gx_invariants" in blocking
+    assert "raw/events:gx_volume" not in blocking  # a warning by default
+
+
+def test_the_publish_is_downstream_of_every_mart_and_in_both_jobs():
+    g = graph()
+    serving = dg.AssetKey(["serving", "database"])
+    assert {k.to_user_string() for k in g.get(serving).parent_keys} == keys("marts") | keys("ml")
+    for job in ("refresh_job", "transform_job", "ml_scoring_job"):
+        assert serving in defs.resolve_job_def(job).asset_layer.selected_asset_keys
+
+
+def test_every_ml_table_is_checked_for_personal_data():
+    check_keys = {c.to_user_string() for c in graph().asset_check_keys}
+    for table in keys("ml"):
+        assert f"{table}:no_personal_data" in check_keys

@@ -1,0 +1,172 @@
+"""The data-quality checks' share of the daily run, at N events of history.
+
+    python bench/data_quality_cost.py --events 1000000 [--events 10000000]
+
+Generates N events over 60 export days, loads all but the last complete day and builds
+the marts (the history), then times the daily run of the last day stage by stage, as the
+Dagster jobs run them (without Dagster's own overhead): load the day (every entity),
+the raw checks on it, the incremental dbt build, the mart checks, the publish. Writes
+bench/results/data_quality_cost.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import shutil
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from data_quality.checks import (
+    CONTRACT,
+    INVARIANTS,
+    PERSONAL,
+    VOLUME,
+    run_mart_check,
+    run_raw_check,
+)
+from data_quality.html_summary import write_summary
+from data_quality.mart_suites import MART_SUITES
+from data_quality.store import record
+from ingest.batch import load_entity_days
+from ingest.landing import EVENTS, landing_entities, scan_landing
+from ingest.loader import connect, ensure_schema
+from orchestration.dbt_args import build_args
+from orchestration.settings import DBT_PROJECT_DIR, ENV_WAREHOUSE, load_settings
+from sample_exports import generate_exports
+from serving.publish import publish
+
+log = logging.getLogger("bench")
+
+
+def dbt_build(workdir: Path, dbt_vars: dict) -> None:
+    from dbt.cli.main import dbtRunner
+
+    args = [
+        *build_args(dbt_vars),
+        "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+        "--target-path", str(workdir / "dbt_target"), "--log-path", str(workdir / "dbt_logs"),
+        "--quiet",
+    ]
+    result = dbtRunner().invoke(args)
+    if not result.success:
+        raise RuntimeError(f"dbt build failed: {result.exception}")
+
+
+def raw_checks(con, days, cfg) -> int:
+    n = 0
+    for entity in landing_entities():
+        names = [CONTRACT, VOLUME] if entity == EVENTS else [CONTRACT]
+        for name in names:
+            outcomes = run_raw_check(con, entity, name, days, cfg)
+            record(con, outcomes, asset_key=f"raw/{entity}", check_name=name, run_id="bench",
+                   days=days)
+            n += len(outcomes)
+    return n
+
+
+def mart_checks(con, workdir: Path) -> int:
+    n = 0
+    for mart in MART_SUITES:
+        for name in (INVARIANTS, PERSONAL):
+            outcomes = run_mart_check(con, mart, name)
+            record(con, outcomes, asset_key=f"marts/{mart}", check_name=name, run_id="bench")
+            n += len(outcomes)
+    write_summary(con, workdir / "dq.html")
+    return n
+
+
+def measure(n_events: int, workdir: Path) -> dict:
+    settings = load_settings()
+    cfg = settings.data_quality
+    landing = workdir / "landing"
+    summary = generate_exports(landing, seed=1, target_events=n_events, days=60)
+    warehouse = workdir / "wh.duckdb"
+    os.environ[ENV_WAREHOUSE] = str(warehouse)
+    days = sorted({d.export_date for d in scan_landing(landing) if d.complete})
+    history, today = days[:-1], days[-1:]
+    con = connect(warehouse)
+    ensure_schema(con)
+    t0 = time.perf_counter()
+    for entity in landing_entities():
+        load_entity_days(con, landing, entity, history, info=log.debug)
+    history_load_s = time.perf_counter() - t0
+    con.close()
+    dbt_vars = settings.dbt_vars()
+    t0 = time.perf_counter()
+    dbt_build(workdir, dbt_vars)
+    history_dbt_s = time.perf_counter() - t0
+
+    stages: dict[str, float] = {}
+    con = connect(warehouse)
+    t0 = time.perf_counter()
+    for entity in landing_entities():
+        load_entity_days(con, landing, entity, today, info=log.debug)
+    stages["load_day"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    n_raw = raw_checks(con, today, cfg)
+    stages["raw_checks"] = time.perf_counter() - t0
+    con.close()
+    dbt_vars["incremental_start_date"] = (
+        today[0] - timedelta(days=int(dbt_vars["incremental_lookback_days"]))).isoformat()
+    t0 = time.perf_counter()
+    dbt_build(workdir, dbt_vars)
+    stages["dbt_incremental"] = time.perf_counter() - t0
+    con = connect(warehouse)
+    t0 = time.perf_counter()
+    n_marts = mart_checks(con, workdir)
+    stages["mart_checks"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    publish(con, workdir / "serving.duckdb")
+    stages["publish"] = time.perf_counter() - t0
+    events_today = con.execute(
+        "SELECT count(*) FROM raw.events WHERE export_date = ?", [today[0]]).fetchone()[0]
+    con.close()
+    total = sum(stages.values())
+    checks = stages["raw_checks"] + stages["mart_checks"]
+    return {
+        "target_events": n_events,
+        "events_written": summary.events_written,
+        "history_days": len(history),
+        "history_load_s": round(history_load_s, 1),
+        "history_dbt_build_s": round(history_dbt_s, 1),
+        "daily_run_events": events_today,
+        "daily_run_s": {k: round(v, 2) for k, v in stages.items()},
+        "daily_run_total_s": round(total, 2),
+        "expectations_evaluated": n_raw + n_marts,
+        "checks_s": round(checks, 2),
+        "checks_share_of_daily_run": round(checks / total, 3),
+    }
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, action="append", required=True)
+    parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    args = parser.parse_args()
+    rows = []
+    for n in args.events:
+        workdir = Path(tempfile.mkdtemp(prefix="insights-bench-dq-"))
+        try:
+            rows.append(measure(n, workdir))
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        log.info("%s", rows[-1])
+    report = {
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                    "python": platform.python_version()},
+        "results": rows,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "data_quality_cost.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

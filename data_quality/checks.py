@@ -1,0 +1,62 @@
+"""The checks the Dagster asset checks run, by name: one function per kind of check, each
+returning the outcomes of its suites (used by orchestration/assets/quality.py and the
+benchmarks alike)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import date
+
+import duckdb
+
+from data_quality.mart_suites import MART_SUITES
+from data_quality.outcomes import BLOCKING, Outcome
+from data_quality.privacy import validate_no_personal_data
+from data_quality.raw_suites import validate_events, validate_platform, validate_volume
+from orchestration.settings import DataQualitySettings
+
+CONTRACT = "gx_contract"
+VOLUME = "gx_volume"
+INVARIANTS = "gx_invariants"
+PERSONAL = "no_personal_data"
+
+
+def guarded(
+    suite: str, table: str, fn: Callable[..., list[Outcome]], *args: object
+) -> list[Outcome]:
+    """A suite that cannot run (a missing table, a broken query) is a failed blocking
+    outcome naming the error, not a crash of the other checks."""
+    try:
+        return fn(*args)
+    except (duckdb.Error, KeyError, ValueError) as exc:
+        return [Outcome(suite, table, "", "suite_ran", "(table)", "the suite could run",
+                        BLOCKING, False, f"error: {exc}")]
+
+
+def run_raw_check(
+    con: duckdb.DuckDBPyConnection,
+    entity: str,
+    check_name: str,
+    days: Sequence[date],
+    cfg: DataQualitySettings,
+) -> list[Outcome]:
+    table = f"raw.{entity}"
+    if check_name == VOLUME:
+        return guarded(f"{table}.volume", table, validate_volume, con, days, cfg)
+    if entity == "events":
+        return guarded(table, table, validate_events, con, days, cfg)
+    return guarded(table, table, validate_platform, con, entity, days, cfg)
+
+
+def run_ml_check(con: duckdb.DuckDBPyConnection, table: str) -> list[Outcome]:
+    """ml tables are published too: the personal-data suite on each."""
+    name = f"ml.{table}"
+    return guarded(f"{name}.personal_data", name, validate_no_personal_data, con, "ml", table)
+
+
+def run_mart_check(con: duckdb.DuckDBPyConnection, mart: str, check_name: str) -> list[Outcome]:
+    table = f"marts.{mart}"
+    if check_name == INVARIANTS:
+        return guarded(table, table, MART_SUITES[mart].run, con)
+    return guarded(f"{table}.personal_data", table, validate_no_personal_data, con, "marts",
+                   mart)

@@ -1,0 +1,227 @@
+"""Suites of the raw layer: events (per batch of export days), volume, reject rate, and
+one per platform table, derived from the contract's metadata in ``ingest/schema.py``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+import duckdb
+
+from data_quality import expect as ex
+from data_quality.outcomes import Outcome
+from data_quality.suite import Suite
+from ingest.schema import EVENT_TYPES, PLATFORM_BY_NAME, PlatformEntity
+from orchestration.settings import DataQualitySettings
+
+DAYS = "(SELECT unnest($days::DATE[]))"
+
+EVENTS_SQL = f"""
+WITH batch_ids AS (
+    SELECT DISTINCT event_id FROM raw.events WHERE export_date IN {DAYS}
+)
+SELECT
+    e.event_id, e.event_type, e.event_ts, e.session_id, e.export_date,
+    e.duration_ms, e.response_time_ms, e.confidence, e.rating, e.quality, e.text_length,
+    e.latency_ms, e.status_code, e.sentiment, e.channel, e.goal_type,
+    date_diff('day', CAST(e.event_ts AS DATE), e.export_date) AS days_late
+FROM raw.events AS e
+SEMI JOIN batch_ids AS b ON e.event_id = b.event_id
+WHERE e.is_current
+"""
+
+VOLUME_SQL = """
+WITH days AS (SELECT unnest($days::DATE[]) AS export_date),
+daily AS (SELECT export_date, count(*) AS events FROM raw.events GROUP BY 1),
+scored AS (
+    SELECT d.export_date, coalesce(t.events, 0) AS events,
+           median(h.events) AS same_weekday_median, count(h.events) AS history_days
+    FROM days AS d
+    LEFT JOIN daily AS t ON t.export_date = d.export_date
+    LEFT JOIN daily AS h
+      ON h.export_date < d.export_date
+     AND h.export_date >= d.export_date - to_days(7 * $weeks)
+     AND dayofweek(h.export_date) = dayofweek(d.export_date)
+    GROUP BY 1, 2
+)
+SELECT export_date, events, same_weekday_median, history_days,
+       CASE WHEN history_days >= $min_history
+            THEN events / nullif(same_weekday_median, 0) END AS volume_ratio
+FROM scored
+"""
+
+REJECT_RATE_SQL = f"""
+SELECT entity, export_date, sum(records_read) AS lines_read, sum(rejected) AS rejected,
+       CASE WHEN sum(records_read) >= $min_lines
+            THEN sum(rejected) / sum(records_read) END AS reject_rate
+FROM raw.file_reconciliation
+WHERE entity = $entity AND export_date IN {DAYS}
+GROUP BY 1, 2
+"""
+
+SENTIMENTS = ("positive", "neutral", "negative")
+CHANNELS = ("web", "mobile", "voice")
+GOAL_TYPES = ("streak", "sessions", "mastery", "custom")
+CONTENT_PLATFORMS = ("youtube", "tiktok", "instagram", "x", "linkedin", "reddit")
+PLANS = ("free", "pro", "team")
+
+
+def events_suite(cfg: DataQualitySettings) -> Suite:
+    def expectations() -> list:
+        return [
+            *(ex.not_null(c) for c in ("event_id", "event_type", "event_ts", "session_id")),
+            ex.unique("event_id", what="one current copy per event_id after de-duplication"),
+            ex.rate("confidence"),
+            ex.rate("quality"),
+            ex.between("rating", 1, 5),
+            *(ex.non_negative(c) for c in
+              ("duration_ms", "response_time_ms", "text_length", "latency_ms")),
+            ex.between(
+                "days_late", -1, None,
+                what="no event after the end of the day following its export date",
+            ),
+            ex.between(
+                "days_late", None, cfg.max_days_late, warning=True,
+                what=f"events at most {cfg.max_days_late} days before their export date",
+            ),
+            ex.in_set("event_type", EVENT_TYPES, warning=True,
+                      mostly=1 - cfg.max_unknown_event_type_share),
+            ex.in_set("sentiment", SENTIMENTS, warning=True),
+            ex.in_set("channel", CHANNELS, warning=True),
+            ex.in_set("goal_type", GOAL_TYPES, warning=True),
+            ex.between("status_code", 100, 599, warning=True),
+        ]
+
+    return Suite("raw.events", "raw.events", EVENTS_SQL, expectations)
+
+
+def volume_suite(cfg: DataQualitySettings) -> Suite:
+    def expectations() -> list:
+        return [
+            ex.between(
+                "volume_ratio", cfg.volume_band_low, cfg.volume_band_high,
+                warning=not cfg.volume_blocking,
+                what=(
+                    f"the export day's events within [{cfg.volume_band_low:g}, "
+                    f"{cfg.volume_band_high:g}] x the median of the same weekday over "
+                    f"{cfg.volume_history_weeks} weeks"
+                ),
+            )
+        ]
+
+    return Suite("raw.events.volume", "raw.events", VOLUME_SQL, expectations)
+
+
+def reject_rate_suite(entity: str, cfg: DataQualitySettings) -> Suite:
+    def expectations() -> list:
+        return [
+            ex.between(
+                "reject_rate", 0, cfg.max_reject_rate,
+                what=f"at most {cfg.max_reject_rate:g} of an export day's lines rejected",
+            )
+        ]
+
+    table = "raw.events" if entity == "events" else f"raw.{entity}"
+    return Suite(f"{table}.reject_rate", table, REJECT_RATE_SQL, expectations)
+
+
+def platform_suite(entity: PlatformEntity) -> Suite:
+    columns = [c for c in entity.columns if c not in entity.personal]
+    sql = f"SELECT {', '.join(columns)} FROM {entity.table} WHERE is_current"
+
+    def expectations() -> list:
+        out = [ex.unique_key(entity.key)]
+        out += [ex.not_null(c) for c in dict.fromkeys((*entity.key, *entity.required))]
+        out += [ex.in_set(c, values) for c, values in entity.enums.items()]
+        out += [ex.non_negative(c) for c in entity.non_negative]
+        if "currency" in columns:
+            out.append(ex.matches("currency", r"^[A-Z]{3}$", "currency is an ISO 4217 code"))
+        if entity.name == "users":
+            out.append(ex.in_set("plan", PLANS, warning=True))
+            out.append(ex.matches("country", r"^[A-Z]{2}$", "country is ISO 3166-1 alpha-2",
+                                  warning=True))
+        if entity.name == "content_metrics":
+            out.append(ex.in_set("platform", CONTENT_PLATFORMS, warning=True))
+        return out
+
+    return Suite(entity.table, entity.table, sql, expectations)
+
+
+def day_batches(
+    con: duckdb.DuckDBPyConnection, days: Sequence[date], max_rows: int
+) -> list[list[date]]:
+    """Export days grouped in order into batches of at most ``max_rows`` current events
+    (a single day larger than that is a batch of its own)."""
+    if not days:
+        return []
+    counts = dict(
+        con.execute(
+            f"SELECT export_date, count(*) FROM raw.events "
+            f"WHERE is_current AND export_date IN {DAYS} GROUP BY 1",
+            {"days": sorted(days)},
+        ).fetchall()
+    )
+    batches: list[list[date]] = []
+    rows = 0
+    for day in sorted(days):
+        n = counts.get(day, 0)
+        if batches and rows + n <= max_rows:
+            batches[-1].append(day)
+            rows += n
+        else:
+            batches.append([day])
+            rows = n
+    return batches
+
+
+def batch_label(days: Sequence[date]) -> str:
+    if not days:
+        return ""
+    if len(days) == 1:
+        return days[0].isoformat()
+    return f"{days[0].isoformat()}..{days[-1].isoformat()} ({len(days)} days)"
+
+
+def validate_events(
+    con: duckdb.DuckDBPyConnection, days: Sequence[date], cfg: DataQualitySettings
+) -> list[Outcome]:
+    """The events contract suite on the current rows of these export days (and every
+    other current copy of their event ids), plus the reject rate of each day."""
+    suite = events_suite(cfg)
+    outcomes: list[Outcome] = []
+    for batch in day_batches(con, days, cfg.max_rows_per_batch):
+        outcomes += suite.run(con, {"days": batch}, batch_label(batch))
+    return outcomes + validate_reject_rate(con, "events", days, cfg)
+
+
+def validate_volume(
+    con: duckdb.DuckDBPyConnection, days: Sequence[date], cfg: DataQualitySettings
+) -> list[Outcome]:
+    if not days:
+        return []
+    return volume_suite(cfg).run(
+        con,
+        {"days": sorted(days), "weeks": cfg.volume_history_weeks,
+         "min_history": cfg.volume_min_history},
+        batch_label(sorted(days)),
+    )
+
+
+def validate_platform(
+    con: duckdb.DuckDBPyConnection, entity: str, days: Sequence[date], cfg: DataQualitySettings
+) -> list[Outcome]:
+    return platform_suite(PLATFORM_BY_NAME[entity]).run(con) + validate_reject_rate(
+        con, entity, days, cfg
+    )
+
+
+def validate_reject_rate(
+    con: duckdb.DuckDBPyConnection, entity: str, days: Sequence[date], cfg: DataQualitySettings
+) -> list[Outcome]:
+    if not days:
+        return []
+    return reject_rate_suite(entity, cfg).run(
+        con,
+        {"days": sorted(days), "entity": entity, "min_lines": cfg.reject_rate_min_lines},
+        batch_label(sorted(days)),
+    )

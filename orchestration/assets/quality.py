@@ -1,0 +1,231 @@
+"""Great Expectations suites (data_quality/) as Dagster asset checks.
+
+Raw assets: ``gx_contract`` (blocking) on every ingest asset, plus ``gx_volume`` on
+raw/events (a warning unless the settings make it blocking). Marts: ``gx_invariants``
+and ``no_personal_data`` (both blocking) on every mart. A failed blocking expectation
+fails its check with severity ERROR, which keeps Dagster from running anything
+downstream in the run (the dbt models after raw, the publish after the marts); the
+publish asset also refuses while the latest validation of any check has a blocking
+failure. Every outcome is stored in ``ops.data_quality``; the HTML summary is rewritten
+after each check op.
+"""
+
+
+import time
+from collections.abc import Iterator, Sequence
+from datetime import date
+
+import dagster as dg
+import duckdb
+
+from data_quality import store
+from data_quality.checks import (
+    CONTRACT,
+    INVARIANTS,
+    PERSONAL,
+    VOLUME,
+    run_mart_check,
+    run_ml_check,
+    run_raw_check,
+)
+from data_quality.html_summary import write_summary
+from data_quality.mart_suites import MART_SUITES
+from data_quality.outcomes import BLOCKING, Outcome, failures, summary_message
+from ingest.landing import EVENTS, landing_entities
+from orchestration.assets.ingest import raw_key
+from orchestration.partitions import run_export_days
+from orchestration.resources import ReportsResource, WarehouseResource
+from orchestration.settings import load_settings
+
+
+def mart_key(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["marts", name])
+
+
+def _key_str(key: dg.AssetCheckKey) -> str:
+    return key.asset_key.to_user_string()
+
+
+def check_result(
+    key: dg.AssetCheckKey, outcomes: Sequence[Outcome], *, blocking: bool, seconds: float
+) -> dg.AssetCheckResult:
+    """Passed when every expectation passed; ERROR (blocks downstream) when a blocking
+    expectation failed on a blocking check, else WARN."""
+    failed = failures(outcomes)
+    blocked = blocking and any(o.severity == BLOCKING for o in failed)
+    return dg.AssetCheckResult(
+        asset_key=key.asset_key,
+        check_name=key.name,
+        passed=not failed,
+        severity=dg.AssetCheckSeverity.ERROR if blocked else dg.AssetCheckSeverity.WARN,
+        description=summary_message(outcomes),
+        metadata={
+            "expectations": len(outcomes),
+            "failed": len(failed),
+            "blocking_failed": sum(o.severity == BLOCKING for o in failed),
+            "seconds": round(seconds, 3),
+            "failures": dg.MetadataValue.md(_failures_table(failed)) if failed else "none",
+        },
+    )
+
+
+def _failures_table(failed: Sequence[Outcome]) -> str:
+    def cell(text: object) -> str:
+        return str(text).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| table | batch | expectation | severity | observed | examples |",
+             "|---|---|---|---|---|---|"]
+    lines += [
+        f"| {cell(o.table_name)} | {cell(o.batch)} | {cell(o.expectation)}({cell(o.columns)}) "
+        f"| {o.severity} | {cell(o.observed)} | {cell(o.examples or '')} |"
+        for o in failed[:50]
+    ]
+    return "\n".join(lines)
+
+
+def _days_for(
+    con: duckdb.DuckDBPyConnection, key: dg.AssetCheckKey, entity: str, run_days: list[date]
+) -> list[date]:
+    """The run's export days (or, outside a partitioned run, the entity's latest loaded
+    day), plus every day whose latest validation failed a blocking expectation."""
+    days = set(run_days)
+    if not days:
+        latest = con.execute(
+            "SELECT max(export_date) FROM raw.load_audit WHERE entity = ?", [entity]
+        ).fetchone()[0]
+        if latest is not None:
+            days.add(latest)
+    days |= set(store.failing_days(con, _key_str(key), key.name))
+    return sorted(days)
+
+
+def raw_check_specs() -> list[dg.AssetCheckSpec]:
+    cfg = load_settings().data_quality
+    specs = [
+        dg.AssetCheckSpec(
+            CONTRACT,
+            asset=raw_key(entity),
+            blocking=True,
+            description="Great Expectations: the contract's fields, types, ranges, keys and "
+            "enums on the current rows of the run's export days, and their reject rate.",
+        )
+        for entity in landing_entities()
+    ]
+    specs.append(
+        dg.AssetCheckSpec(
+            VOLUME,
+            asset=raw_key(EVENTS),
+            blocking=cfg.volume_blocking,
+            description="Great Expectations: each export day's events within a band of the "
+            "same weekday's history.",
+        )
+    )
+    return specs
+
+
+@dg.multi_asset_check(
+    specs=raw_check_specs(),
+    can_subset=True,
+    name="raw_quality_checks",
+    description="Great Expectations suites on the raw layer (data_quality/raw_suites.py).",
+)
+def raw_quality_checks(
+    context: dg.AssetCheckExecutionContext,
+    warehouse: WarehouseResource,
+    reports: ReportsResource,
+) -> Iterator[dg.AssetCheckResult]:
+    cfg = load_settings().data_quality
+    run_days = run_export_days(context.run.tags)
+    with warehouse.writer(holder=f"run {context.run.run_id} (raw checks)") as con:
+        for key in sorted(context.selected_asset_check_keys, key=str):
+            entity = key.asset_key.path[-1]
+            days = _days_for(con, key, entity, run_days)
+            started = time.perf_counter()
+            outcomes = run_raw_check(con, entity, key.name, days, cfg)
+            seconds = time.perf_counter() - started
+            store.record(con, outcomes, asset_key=_key_str(key), check_name=key.name,
+                         run_id=context.run.run_id, days=days)
+            context.log.info("%s %s: %s", _key_str(key), key.name,
+                             summary_message(outcomes).splitlines()[0])
+            blocking = key.name != VOLUME or cfg.volume_blocking
+            yield check_result(key, outcomes, blocking=blocking, seconds=seconds)
+        write_summary(con, reports.data_quality_page)
+
+
+def mart_check_specs() -> list[dg.AssetCheckSpec]:
+    specs = []
+    for name in MART_SUITES:
+        specs.append(dg.AssetCheckSpec(
+            INVARIANTS, asset=mart_key(name), blocking=True,
+            description="Great Expectations: the invariants of metrics.md on this mart "
+            "(data_quality/mart_suites.py).",
+        ))
+        specs.append(dg.AssetCheckSpec(
+            PERSONAL, asset=mart_key(name), blocking=True,
+            description="No email or display name (by column name, by value, or shaped "
+            "like an email address) in this mart.",
+        ))
+    return specs
+
+
+@dg.multi_asset_check(
+    specs=mart_check_specs(),
+    can_subset=True,
+    name="mart_quality_checks",
+    description="Great Expectations suites on the marts (data_quality/mart_suites.py, "
+    "data_quality/privacy.py).",
+)
+def mart_quality_checks(
+    context: dg.AssetCheckExecutionContext,
+    warehouse: WarehouseResource,
+    reports: ReportsResource,
+) -> Iterator[dg.AssetCheckResult]:
+    with warehouse.writer(holder=f"run {context.run.run_id} (mart checks)") as con:
+        for key in sorted(context.selected_asset_check_keys, key=str):
+            name = key.asset_key.path[-1]
+            started = time.perf_counter()
+            outcomes = run_mart_check(con, name, key.name)
+            seconds = time.perf_counter() - started
+            store.record(con, outcomes, asset_key=_key_str(key), check_name=key.name,
+                         run_id=context.run.run_id)
+            yield check_result(key, outcomes, blocking=True, seconds=seconds)
+        write_summary(con, reports.data_quality_page)
+
+
+def ml_check_specs() -> list[dg.AssetCheckSpec]:
+    from orchestration.assets.ml import ml_assets
+
+    return [
+        dg.AssetCheckSpec(
+            PERSONAL, asset=key, blocking=True,
+            description="No email or display name (by column name, by value, or shaped "
+            "like an email address) in this ml table, which the serving database publishes.",
+        )
+        for asset in ml_assets
+        for key in asset.keys
+    ]
+
+
+@dg.multi_asset_check(
+    specs=ml_check_specs(),
+    can_subset=True,
+    name="ml_quality_checks",
+    description="Personal data never reaches an ml table (data_quality/privacy.py).",
+)
+def ml_quality_checks(
+    context: dg.AssetCheckExecutionContext,
+    warehouse: WarehouseResource,
+    reports: ReportsResource,
+) -> Iterator[dg.AssetCheckResult]:
+    with warehouse.writer(holder=f"run {context.run.run_id} (ml checks)") as con:
+        for key in sorted(context.selected_asset_check_keys, key=str):
+            started = time.perf_counter()
+            outcomes = run_ml_check(con, key.asset_key.path[-1])
+            seconds = time.perf_counter() - started
+            store.record(con, outcomes, asset_key=_key_str(key), check_name=key.name,
+                         run_id=context.run.run_id)
+            yield check_result(key, outcomes, blocking=True, seconds=seconds)
+        write_summary(con, reports.data_quality_page)
+
+
+quality_checks = [raw_quality_checks, mart_quality_checks, ml_quality_checks]

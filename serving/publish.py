@@ -1,0 +1,133 @@
+"""Copy the published schemas of the warehouse into a new DuckDB file and swap it in.
+
+The copy is written beside the target under a temporary name, checkpointed, given
+restrictive permissions and then renamed over the target (``os.replace``): readers
+that hold the old file open keep reading the old version; new connections see the new
+one; nobody ever sees a half-written database. Table and column descriptions are
+carried over as DuckDB comments.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+log = logging.getLogger(__name__)
+
+PUBLISHED_SCHEMAS: tuple[str, ...] = ("marts", "ml")
+# operational tables published beside them (what the reports and BI show about quality)
+PUBLISHED_OPS: tuple[str, ...] = ("data_quality_checks", "data_quality_latest")
+FILE_MODE = 0o640
+
+PUBLISH_LOG_DDL = """
+CREATE TABLE IF NOT EXISTS ops.publishes (
+    published_at TIMESTAMP NOT NULL,   -- UTC
+    run_id VARCHAR,
+    target VARCHAR NOT NULL,
+    tables BIGINT NOT NULL,
+    total_rows BIGINT NOT NULL,
+    seconds DOUBLE NOT NULL
+)
+"""
+
+
+@dataclass
+class PublishResult:
+    target: Path
+    tables: dict[str, int] = field(default_factory=dict)  # "schema.table" -> rows
+    seconds: float = 0.0
+
+
+def _q(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _relations(
+    con: duckdb.DuckDBPyConnection, schemas: Sequence[str], ops: Sequence[str]
+) -> list[tuple[str, str, str | None]]:
+    """(schema, name, comment) of every table/view to publish, in a stable order."""
+    rows = con.execute(
+        """
+        SELECT schema_name, table_name, comment FROM duckdb_tables()
+        WHERE database_name = current_database() AND schema_name IN (SELECT unnest($schemas))
+        UNION ALL
+        SELECT schema_name, view_name, comment FROM duckdb_views()
+        WHERE database_name = current_database() AND NOT internal
+          AND ((schema_name IN (SELECT unnest($schemas)))
+               OR (schema_name = 'ops' AND view_name IN (SELECT unnest($ops))))
+        ORDER BY 1, 2
+        """,
+        {"schemas": list(schemas), "ops": list(ops)},
+    ).fetchall()
+    return [(s, t, c) for s, t, c in rows]
+
+
+def publish(
+    con: duckdb.DuckDBPyConnection,
+    target: Path,
+    *,
+    schemas: Sequence[str] = PUBLISHED_SCHEMAS,
+    ops: Sequence[str] = PUBLISHED_OPS,
+    run_id: str | None = None,
+) -> PublishResult:
+    """Publish ``schemas`` (and the ``ops`` views named) of the warehouse behind ``con``
+    to ``target``, atomically."""
+    start = datetime.now(UTC)
+    target = target.resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    alias = f"publish_{uuid.uuid4().hex[:8]}"
+    result = PublishResult(target=target)
+    relations = _relations(con, schemas, ops)
+    con.execute(f"ATTACH {_lit(str(tmp))} AS {alias}")
+    try:
+        for schema in sorted({s for s, _, _ in relations}):
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {alias}.{_q(schema)}")
+        for schema, name, comment in relations:
+            src = f"{_q(schema)}.{_q(name)}"
+            dst = f"{alias}.{_q(schema)}.{_q(name)}"
+            con.execute(f"CREATE TABLE {dst} AS SELECT * FROM {src}")
+            if comment:
+                con.execute(f"COMMENT ON TABLE {dst} IS {_lit(comment)}")
+            for column, col_comment in con.execute(
+                "SELECT column_name, comment FROM duckdb_columns() "
+                "WHERE database_name = current_database() AND schema_name = ? "
+                "AND table_name = ? AND comment IS NOT NULL",
+                [schema, name],
+            ).fetchall():
+                con.execute(f"COMMENT ON COLUMN {dst}.{_q(column)} IS {_lit(col_comment)}")
+            result.tables[f"{schema}.{name}"] = con.execute(
+                f"SELECT count(*) FROM {dst}"
+            ).fetchone()[0]
+        con.execute(f"CHECKPOINT {alias}")
+        con.execute(f"DETACH {alias}")
+        os.chmod(tmp, FILE_MODE)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute(f"DETACH {alias}")
+        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+        raise
+    result.seconds = (datetime.now(UTC) - start).total_seconds()
+    con.execute("CREATE SCHEMA IF NOT EXISTS ops")
+    con.execute(PUBLISH_LOG_DDL)
+    con.execute(
+        "INSERT INTO ops.publishes VALUES (?, ?, ?, ?, ?, ?)",
+        [start.replace(tzinfo=None), run_id, str(target), len(result.tables),
+         sum(result.tables.values()), result.seconds],
+    )
+    log.info("published %d tables to %s in %.1f s", len(result.tables), target, result.seconds)
+    return result

@@ -1,0 +1,287 @@
+"""The data-quality suites: each passes on clean generated data and fails on data planted
+to break it, naming the table, the expectation and the observed value; the publish gate
+refuses while a blocking expectation fails; the HTML summary is inert."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date, timedelta
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from data_quality import store
+from data_quality.html_summary import render
+from data_quality.mart_suites import MART_SUITES
+from data_quality.outcomes import BLOCKING, WARNING, Outcome, failures
+from data_quality.privacy import validate_no_personal_data
+from data_quality.raw_suites import (
+    batch_label,
+    day_batches,
+    validate_events,
+    validate_platform,
+    validate_volume,
+)
+from ingest.schema import PLATFORM_ENTITIES, all_ddl
+from orchestration.assets.quality import check_result
+from orchestration.partitions import run_export_days
+from orchestration.settings import DataQualitySettings
+
+CFG = DataQualitySettings()
+
+
+@pytest.fixture
+def warehouse(demo_run, tmp_path: Path):
+    """A private copy of the session's demo warehouse (clean generated data, marts built)."""
+    data, result = demo_run
+    assert result.exit_code == 0, result.output
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copy(data / "warehouse.duckdb", copy)
+    con = duckdb.connect(str(copy))
+    yield con
+    con.close()
+
+
+def export_days(con) -> list[date]:
+    return [d for (d,) in con.execute(
+        "SELECT DISTINCT export_date FROM raw.events ORDER BY 1").fetchall()]
+
+
+def only_failed(outcomes: list[Outcome]) -> list[Outcome]:
+    return failures(outcomes)
+
+
+def test_every_suite_passes_on_clean_generated_data(warehouse):
+    """Also the guard against an engine that silently fails everything (GX over SQL)."""
+    days = export_days(warehouse)
+    outcomes = validate_events(warehouse, days, CFG) + validate_volume(warehouse, days, CFG)
+    for entity in PLATFORM_ENTITIES:
+        outcomes += validate_platform(warehouse, entity.name, days, CFG)
+    raw_count = len(outcomes)
+    for name, suite in MART_SUITES.items():
+        outcomes += suite.run(warehouse)
+        outcomes += validate_no_personal_data(warehouse, "marts", name)
+    assert raw_count > 60 and len(outcomes) > 180
+    assert [o.message() for o in outcomes[:raw_count] if not o.passed] == []
+    # the marts pass too, but for documented warnings (a day's workflow completions can
+    # exceed its starts: docs/metrics.md)
+    assert [o.message() for o in outcomes if not o.passed and o.severity == BLOCKING] == []
+    assert {o.columns for o in outcomes if not o.passed} <= {
+        "workflow_completion_rate", "engagement_rate"}
+
+
+def test_a_duplicate_event_id_fails_the_events_suite(warehouse):
+    day = export_days(warehouse)[-1]
+    warehouse.execute(
+        "INSERT INTO raw.events SELECT * FROM raw.events "
+        "WHERE is_current AND export_date = ? LIMIT 1", [day])
+    failed = only_failed(validate_events(warehouse, [day], CFG))
+    assert [(o.table_name, o.expectation, o.severity, o.unexpected_count) for o in failed] == [
+        ("raw.events", "expect_column_values_to_be_unique", BLOCKING, 2)]
+    assert failed[0].batch == day.isoformat()
+    assert "raw.events [" in failed[0].message() and "observed 2 of" in failed[0].message()
+
+
+def test_an_out_of_range_value_fails_the_events_suite(warehouse):
+    day = export_days(warehouse)[-1]
+    warehouse.execute(
+        "UPDATE raw.events SET confidence = 1.5 WHERE event_id = (SELECT min(event_id) "
+        "FROM raw.events WHERE is_current AND export_date = ?)", [day])
+    failed = only_failed(validate_events(warehouse, [day], CFG))
+    assert [(o.columns, o.examples) for o in failed] == [("confidence", "[1.5]")]
+
+
+@pytest.mark.parametrize(
+    ("mart", "plant", "column"),
+    [
+        ("conversation_daily",
+         "UPDATE marts.conversation_daily SET automation_rate = 1.25 "
+         "WHERE (date, creator_id) IN (SELECT (date, creator_id) FROM marts.conversation_daily "
+         "WHERE automation_rate IS NOT NULL LIMIT 1)", "automation_rate"),
+        ("engagement_daily",
+         "UPDATE marts.engagement_daily SET dau = wau + 1 "
+         "WHERE (date, creator_id) = (SELECT (max(date), '__all__') FROM marts.engagement_daily)",
+         "wau, dau"),
+        ("funnel_steps",
+         "UPDATE marts.funnel_steps SET users = users + 1000 WHERE step = 3",
+         "previous_step_users, users"),
+        ("retention_cohorts",
+         "UPDATE marts.retention_cohorts SET cohort_size = cohort_size + 1 WHERE period = 1",
+         "cohort_size_drift"),
+        ("revenue_daily",  # the small demo has no payments yet: plant a whole row
+         "INSERT INTO marts.revenue_daily VALUES "
+         "('2026-01-02', 'EUR', '__all__', 10.0, 2.5, 8.0)", "net_revenue_gap"),
+        ("topic_mastery",
+         "UPDATE marts.topic_mastery SET mastery = -0.1 "
+         "WHERE (user_id, topic) IN (SELECT (user_id, topic) FROM marts.topic_mastery LIMIT 1)",
+         "mastery"),
+    ],
+)
+def test_a_broken_invariant_fails_its_mart_suite(warehouse, mart, plant, column):
+    assert only_failed(MART_SUITES[mart].run(warehouse)) == [] or mart == "conversation_daily"
+    warehouse.execute(plant)
+    failed = [o for o in only_failed(MART_SUITES[mart].run(warehouse)) if o.columns == column]
+    assert failed, column
+    assert failed[0].severity == BLOCKING and failed[0].table_name == f"marts.{mart}"
+    assert failed[0].unexpected_count and failed[0].unexpected_count >= 1
+
+
+def test_personal_data_in_a_mart_fails_without_being_shown(warehouse):
+    email, name = warehouse.execute(
+        "SELECT email, display_name FROM raw.users WHERE email IS NOT NULL LIMIT 1").fetchone()
+    assert only_failed(validate_no_personal_data(warehouse, "marts", "goal_progress")) == []
+    warehouse.execute(
+        "UPDATE marts.goal_progress SET goal_type = ? "
+        "WHERE goal_id = (SELECT min(goal_id) FROM marts.goal_progress)", [email])
+    warehouse.execute("ALTER TABLE marts.goal_progress ADD COLUMN display_name VARCHAR")
+    failed = only_failed(validate_no_personal_data(warehouse, "marts", "goal_progress"))
+    assert {o.columns for o in failed} == {
+        "personal_column_name", "personal_values", "email_like_values"}
+    assert all(o.severity == BLOCKING and o.examples is None for o in failed)
+    text = " ".join(o.message() for o in failed)
+    assert "goal_type" in text and "display_name" in text
+    assert email not in text and name not in text
+
+
+def test_a_duplicate_key_fails_the_platform_suite(warehouse):
+    warehouse.execute("INSERT INTO raw.users SELECT * FROM raw.users WHERE is_current LIMIT 1")
+    failed = only_failed(validate_platform(warehouse, "users", [], CFG))
+    assert [(o.table_name, o.expectation) for o in failed] == [
+        ("raw.users", "expect_column_values_to_be_unique")]
+
+
+def _volume_warehouse(path: Path, counts: list[int], first: date) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(path))
+    for ddl in all_ddl():
+        con.execute(ddl)
+    for i, n in enumerate(counts):
+        day = first + timedelta(days=i)
+        con.execute(
+            """
+            INSERT INTO raw.events (event_id, event_type, is_known_event_type, event_ts,
+                session_id, export_date, source_file, source_line, load_id, loaded_at,
+                is_current)
+            SELECT ? || '-' || i, 'user_message', true, ?::TIMESTAMP, 's', ?, 'f', i, 'l',
+                   now()::TIMESTAMP, true
+            FROM range(?) t(i)
+            """,
+            [day.isoformat(), day, day, n],
+        )
+    return con
+
+
+def test_a_volume_drop_fails_the_volume_suite(tmp_path: Path):
+    first = date(2026, 1, 5)
+    weekly = [100, 120, 110, 90, 100, 40, 30]  # a weekly pattern, weekends low
+    con = _volume_warehouse(tmp_path / "v.duckdb", weekly * 4 + [100, 12], first)
+    days = [first + timedelta(days=28), first + timedelta(days=29)]
+    outcomes = validate_volume(con, days, CFG)
+    assert len(outcomes) == 1 and not outcomes[0].passed
+    assert outcomes[0].severity == WARNING  # volume_blocking is false by default
+    assert outcomes[0].unexpected_count == 1  # the Tuesday at 12 vs a median of 120
+    assert "0.1" in outcomes[0].examples
+    # the same day at its usual level passes; a first week without history is not judged
+    con.execute("DELETE FROM raw.events WHERE export_date = ?", [days[1]])
+    assert validate_volume(con, [days[1]], CFG)[0].passed is False  # an empty day: ratio 0
+    assert validate_volume(con, [first, days[0]], CFG)[0].passed
+    con.close()
+
+
+def test_day_batches_respect_the_row_limit(tmp_path: Path):
+    first = date(2026, 1, 5)
+    con = _volume_warehouse(tmp_path / "b.duckdb", [600, 300, 100, 1200, 100], first)
+    days = [first + timedelta(days=i) for i in range(5)]
+    batches = day_batches(con, days, max_rows=1000)
+    assert batches == [days[0:3], [days[3]], [days[4]]]
+    assert batch_label(days[0:3]) == "2026-01-05..2026-01-07 (3 days)"
+    con.close()
+
+
+def test_failing_days_are_validated_again_until_they_pass(tmp_path: Path):
+    con = duckdb.connect(str(tmp_path / "s.duckdb"))
+    bad = Outcome("raw.events", "raw.events", "2026-01-06..2026-01-07 (2 days)", "e", "c",
+                  "d", BLOCKING, False, "x")
+    ok = Outcome("raw.events", "raw.events", "2026-01-05", "e", "c", "d", BLOCKING, True, "x")
+    days = [date(2026, 1, 5), date(2026, 1, 6), date(2026, 1, 7)]
+    store.record(con, [ok, bad], asset_key="raw/events", check_name="gx", run_id="r1",
+                 days=days)
+    assert store.failing_days(con, "raw/events", "gx") == days[1:]
+    assert [o.columns for o in store.blocking_failures(con)] == ["c"]
+    good = Outcome("raw.events", "raw.events", "2026-01-06..2026-01-07 (2 days)", "e", "c",
+                   "d", BLOCKING, True, "x")
+    store.record(con, [good], asset_key="raw/events", check_name="gx", run_id="r2",
+                 days=days[1:])
+    assert store.failing_days(con, "raw/events", "gx") == []
+    assert store.blocking_failures(con) == []
+    con.close()
+
+
+def test_run_export_days_from_partition_tags():
+    assert run_export_days({}) == []
+    assert run_export_days({"dagster/partition": "2026-01-05"}) == [date(2026, 1, 5)]
+    assert run_export_days({
+        "dagster/asset_partition_range_start": "2026-01-05",
+        "dagster/asset_partition_range_end": "2026-01-07",
+    }) == [date(2026, 1, 5), date(2026, 1, 6), date(2026, 1, 7)]
+
+
+def test_check_severity_follows_the_failed_expectations():
+    key = dg.AssetCheckKey(dg.AssetKey(["marts", "x"]), "gx_invariants")
+    warn = Outcome("s", "t", "", "e", "c", "d", WARNING, False, "1 of 2 rows")
+    block = Outcome("s", "t", "", "e", "c2", "d", BLOCKING, False, "1 of 2 rows")
+    ok = Outcome("s", "t", "", "e", "c3", "d", BLOCKING, True, "0 of 2 rows")
+    assert check_result(key, [ok], blocking=True, seconds=0).passed
+    only_warn = check_result(key, [ok, warn], blocking=True, seconds=0)
+    assert not only_warn.passed and only_warn.severity == dg.AssetCheckSeverity.WARN
+    blocked = check_result(key, [warn, block], blocking=True, seconds=0)
+    assert blocked.severity == dg.AssetCheckSeverity.ERROR
+    assert blocked.description.startswith("t: e(c2) failed")
+    assert check_result(key, [block], blocking=False, seconds=0).severity == (
+        dg.AssetCheckSeverity.WARN)
+
+
+def test_the_html_summary_escapes_what_came_from_data():
+    page = render(
+        [("marts/x", "gx", "failed", 1, 1, date(2026, 1, 1))],
+        [("marts.x", "", "expect", "c", "d", BLOCKING, False, "<script>alert(1)</script>",
+          '["<img src=x onerror=alert(1)>"]')],
+        generated_at=__import__("datetime").datetime(2026, 1, 1),
+    )
+    assert "<script>alert" not in page and "<img" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_the_publish_refuses_while_a_blocking_check_fails(warehouse, tmp_path: Path):
+    """The serving asset itself, materialized alone after a failed mart validation."""
+    from orchestration.assets.serving import PublishBlocked, serving_database
+    from orchestration.resources import ServingResource, WarehouseResource
+
+    warehouse.execute("UPDATE marts.nlu_daily SET fallback_rate = 2.0")
+    outcomes = MART_SUITES["nlu_daily"].run(warehouse)
+    store.record(warehouse, outcomes, asset_key="marts/nlu_daily", check_name="gx_invariants",
+                 run_id=None)
+    path = Path(warehouse.execute("SELECT path FROM duckdb_databases() "
+                                  "WHERE database_name = current_database()").fetchone()[0])
+    warehouse.close()
+    serving = tmp_path / "serving.duckdb"
+    resources = {"warehouse": WarehouseResource(path=str(path)),
+                 "serving": ServingResource(path=str(serving))}
+    with pytest.raises(PublishBlocked) as err:
+        dg.materialize([serving_database], resources=resources, raise_on_error=True)
+    message = err.value.description
+    assert "marts.nlu_daily" in message
+    assert "expect_column_values_to_be_between(fallback_rate)" in message
+    assert "observed" in message and "e.g. [2.0" in message
+    assert not serving.exists()
+    # once the mart is fixed and validated again, the publish goes through
+    con = duckdb.connect(str(path))
+    con.execute("UPDATE marts.nlu_daily SET fallback_rate = 0.1")
+    store.record(con, MART_SUITES["nlu_daily"].run(con), asset_key="marts/nlu_daily",
+                 check_name="gx_invariants", run_id=None)
+    con.close()
+    assert dg.materialize([serving_database], resources=resources).success
+    reader = duckdb.connect(str(serving), read_only=True)
+    assert reader.execute("SELECT max(fallback_rate) FROM marts.nlu_daily").fetchone()[0] == 0.1
+    reader.close()
