@@ -4,13 +4,14 @@ benchmarks alike)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from datetime import date
 
 import duckdb
 
 from data_quality.mart_suites import MART_SUITES
-from data_quality.outcomes import BLOCKING, Outcome
+from data_quality.outcomes import BLOCKING, WARNING, Outcome
 from data_quality.privacy import validate_no_personal_data
 from data_quality.raw_suites import validate_events, validate_platform, validate_volume
 from orchestration.settings import DataQualitySettings
@@ -20,17 +21,25 @@ VOLUME = "gx_volume"
 INVARIANTS = "gx_invariants"
 PERSONAL = "no_personal_data"
 
+log = logging.getLogger(__name__)
+
 
 def guarded(
-    suite: str, table: str, fn: Callable[..., list[Outcome]], *args: object
+    suite: str,
+    table: str,
+    fn: Callable[..., list[Outcome]],
+    *args: object,
+    severity: str = BLOCKING,
 ) -> list[Outcome]:
-    """A suite that cannot run (a missing table, a broken query) is a failed blocking
-    outcome naming the error, not a crash of the other checks."""
+    """A suite that cannot run (a missing table, a broken query, GX or pandas failing,
+    memory) is a failed outcome of the check's severity naming the error, recorded like
+    any other: never a silent pass, never a crash of the other checks."""
     try:
         return fn(*args)
-    except (duckdb.Error, KeyError, ValueError) as exc:
+    except Exception as exc:
+        log.exception("suite %s could not run", suite)
         return [Outcome(suite, table, "", "suite_ran", "(table)", "the suite could run",
-                        BLOCKING, False, f"error: {exc}")]
+                        severity, False, f"error: {type(exc).__name__}: {exc}")]
 
 
 def run_raw_check(
@@ -39,12 +48,14 @@ def run_raw_check(
     check_name: str,
     days: Sequence[date],
     cfg: DataQualitySettings,
+    future_days: int = 1,
 ) -> list[Outcome]:
     table = f"raw.{entity}"
     if check_name == VOLUME:
-        return guarded(f"{table}.volume", table, validate_volume, con, days, cfg)
+        return guarded(f"{table}.volume", table, validate_volume, con, days, cfg,
+                       severity=BLOCKING if cfg.volume_blocking else WARNING)
     if entity == "events":
-        return guarded(table, table, validate_events, con, days, cfg)
+        return guarded(table, table, validate_events, con, days, cfg, future_days)
     return guarded(table, table, validate_platform, con, entity, days, cfg)
 
 

@@ -21,14 +21,22 @@ def _suite(name: str, expectations: Callable[[], list], sql: str | None = None) 
 MART_SUITES: dict[str, Suite] = {
     s.table.split(".", 1)[1]: s
     for s in (
-        _suite("engagement_daily", lambda: [
-            ex.unique_key(("date", "creator_id")),
-            *(ex.not_null(c) for c in ("date", "creator_id", "dau", "wau", "mau")),
-            ex.non_negative("dau"),
-            ex.at_least("wau", "dau"),
-            ex.at_least("mau", "wau"),
-            ex.rate("stickiness"),
-        ]),
+        _suite(
+            "engagement_daily",
+            lambda: [
+                ex.unique_key(("date", "creator_id")),
+                *(ex.not_null(c) for c in ("date", "creator_id", "dau", "wau", "mau")),
+                ex.non_negative("dau"),
+                ex.at_least("wau", "dau"),
+                ex.at_least("mau", "wau"),
+                ex.rate("stickiness"),
+                ex.between("stickiness_gap", -1e-9, 1e-9, what="stickiness = dau / mau"),
+            ],
+            sql="""
+                SELECT *, stickiness - dau / nullif(mau, 0) AS stickiness_gap
+                FROM marts.engagement_daily
+            """,
+        ),
         _suite("user_lifecycle", lambda: [
             ex.unique_key(("period_grain", "period_start", "status")),
             ex.in_set("period_grain", ("day", "week", "month")),
@@ -71,10 +79,22 @@ MART_SUITES: dict[str, Suite] = {
                 ex.rate("conversion_rate"),
                 ex.non_negative("dropoff_users"),
                 ex.at_least("previous_step_users", "users"),
+                ex.equals_zero(
+                    "dropoff_gap", "dropoff_users = users of the previous step - users"
+                ),
+                ex.between(
+                    "step1_conversion_gap", -1e-9, 1e-9,
+                    what="conversion_rate is 1 at step 1 (when step 1 has users)",
+                ),
             ],
             sql="""
-                SELECT *, lag(users) OVER (PARTITION BY funnel ORDER BY step)
-                          AS previous_step_users
+                SELECT *,
+                    lag(users) OVER (PARTITION BY funnel ORDER BY step) AS previous_step_users,
+                    dropoff_users - coalesce(
+                        lag(users) OVER (PARTITION BY funnel ORDER BY step) - users, 0)
+                        AS dropoff_gap,
+                    CASE WHEN step = 1 AND users > 0 THEN conversion_rate - 1 END
+                        AS step1_conversion_gap
                 FROM marts.funnel_steps
             """,
         ),

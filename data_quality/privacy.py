@@ -33,11 +33,13 @@ def _frame_sql(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> str:
         "SELECT count(*) FROM information_schema.tables "
         "WHERE table_schema = 'raw' AND table_name = 'users'"
     ).fetchone()[0]
-    personal = (
-        "SELECT email AS v FROM raw.users WHERE email IS NOT NULL "
-        "UNION SELECT display_name FROM raw.users WHERE display_name IS NOT NULL"
-        if has_users
-        else "SELECT NULL::VARCHAR AS v WHERE false"
+    emails = (
+        "SELECT DISTINCT email AS v FROM raw.users WHERE email IS NOT NULL"
+        if has_users else "SELECT NULL::VARCHAR AS v WHERE false"
+    )
+    names = (
+        "SELECT DISTINCT display_name AS v FROM raw.users WHERE display_name IS NOT NULL"
+        if has_users else "SELECT NULL::VARCHAR AS v WHERE false"
     )
     parts = []
     relation = f"{_quote(schema)}.{_quote(table)}"
@@ -50,29 +52,37 @@ def _frame_sql(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> str:
             col = f"CAST({_quote(name)} AS VARCHAR)"
             parts.append(
                 f"SELECT {lit} AS column_name, {flagged} AS personal_column_name, "
-                f"count(*) FILTER (WHERE {col} IN (SELECT v FROM personal)) "
-                f"AS personal_values, "
+                f"count(*) FILTER (WHERE {col} IN (SELECT v FROM emails)) AS email_values, "
+                f"count(*) FILTER (WHERE {col} IN (SELECT v FROM names)) "
+                f"AS display_name_values, "
                 f"count(*) FILTER (WHERE regexp_matches({col}, '{EMAIL_REGEX}')) "
                 f"AS email_like_values FROM {relation}"
             )
         else:
             parts.append(
                 f"SELECT {lit} AS column_name, {flagged} AS personal_column_name, "
-                f"0 AS personal_values, 0 AS email_like_values"
+                f"0 AS email_values, 0 AS display_name_values, 0 AS email_like_values"
             )
     if not parts:
         return (
             "SELECT NULL::VARCHAR AS column_name, false AS personal_column_name, "
-            "0 AS personal_values, 0 AS email_like_values WHERE false"
+            "0 AS email_values, 0 AS display_name_values, 0 AS email_like_values WHERE false"
         )
-    return f"WITH personal AS ({personal})\n" + "\nUNION ALL\n".join(parts)
+    return (
+        f"WITH emails AS ({emails}), names AS ({names})\n" + "\nUNION ALL\n".join(parts)
+    )
 
 
 def _expectations() -> list:
     return [
         ex.in_set("personal_column_name", [False]),
-        ex.equals_zero("personal_values", "no value equals a user's email or display name"),
+        ex.equals_zero("email_values", "no value equals a user's email"),
         ex.equals_zero("email_like_values", "no value looks like an email address"),
+        # a display name can equal an ordinary word ("control", "unknown"): reported, not
+        # blocking; the column-name and email expectations block
+        ex.equals_zero(
+            "display_name_values", "no value equals a user's display name", warning=True
+        ),
     ]
 
 
@@ -85,10 +95,12 @@ def validate_no_personal_data(
         examples=False,
     )
     outcomes = suite.run(con)
+    if all(o.passed for o in outcomes):
+        return outcomes
     # name the offending columns (never their values) in the observed text
     failing = con.execute(
         f"SELECT column_name FROM ({suite.sql}) WHERE personal_column_name "
-        "OR personal_values > 0 OR email_like_values > 0"
+        "OR email_values > 0 OR display_name_values > 0 OR email_like_values > 0"
     ).fetchall()
     if failing:
         cols = ", ".join(c for (c,) in failing)

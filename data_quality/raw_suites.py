@@ -4,6 +4,7 @@ one per platform table, derived from the contract's metadata in ``ingest/schema.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
 
 import duckdb
@@ -51,12 +52,20 @@ FROM scored
 """
 
 REJECT_RATE_SQL = f"""
-SELECT entity, export_date, sum(records_read) AS lines_read, sum(rejected) AS rejected,
-       CASE WHEN sum(records_read) >= $min_lines
-            THEN sum(rejected) / sum(records_read) END AS reject_rate
-FROM raw.file_reconciliation
-WHERE entity = $entity AND export_date IN {DAYS}
-GROUP BY 1, 2
+WITH latest AS (
+    SELECT export_date, arg_max(load_id, finished_at) AS load_id
+    FROM raw.load_audit
+    WHERE entity = $entity AND export_date IN {DAYS}
+    GROUP BY 1
+)
+SELECT a.export_date, sum(a.records_read) AS lines_read, sum(a.rejected) AS rejected,
+       count(*) FILTER (WHERE a.status = 'failed') AS failed_files,
+       CASE WHEN sum(a.records_read) >= $min_lines
+            THEN sum(a.rejected) / sum(a.records_read) END AS reject_rate
+FROM raw.load_audit AS a
+JOIN latest AS l ON a.export_date = l.export_date AND a.load_id = l.load_id
+WHERE a.entity = $entity
+GROUP BY 1
 """
 
 SENTIMENTS = ("positive", "neutral", "negative")
@@ -66,7 +75,7 @@ CONTENT_PLATFORMS = ("youtube", "tiktok", "instagram", "x", "linkedin", "reddit"
 PLANS = ("free", "pro", "team")
 
 
-def events_suite(cfg: DataQualitySettings) -> Suite:
+def events_suite(cfg: DataQualitySettings, future_days: int = 1) -> Suite:
     def expectations() -> list:
         return [
             *(ex.not_null(c) for c in ("event_id", "event_type", "event_ts", "session_id")),
@@ -77,8 +86,9 @@ def events_suite(cfg: DataQualitySettings) -> Suite:
             *(ex.non_negative(c) for c in
               ("duration_ms", "response_time_ms", "text_length", "latency_ms")),
             ex.between(
-                "days_late", -1, None,
-                what="no event after the end of the day following its export date",
+                "days_late", -future_days, None,
+                what=f"no event after the end of the {future_days}. day after its export "
+                "date (ingest.future_tolerance_days)",
             ),
             ex.between(
                 "days_late", None, cfg.max_days_late, warning=True,
@@ -183,11 +193,14 @@ def batch_label(days: Sequence[date]) -> str:
 
 
 def validate_events(
-    con: duckdb.DuckDBPyConnection, days: Sequence[date], cfg: DataQualitySettings
+    con: duckdb.DuckDBPyConnection,
+    days: Sequence[date],
+    cfg: DataQualitySettings,
+    future_days: int = 1,
 ) -> list[Outcome]:
     """The events contract suite on the current rows of these export days (and every
     other current copy of their event ids), plus the reject rate of each day."""
-    suite = events_suite(cfg)
+    suite = events_suite(cfg, future_days)
     outcomes: list[Outcome] = []
     for batch in day_batches(con, days, cfg.max_rows_per_batch):
         outcomes += suite.run(con, {"days": batch}, batch_label(batch))
@@ -199,11 +212,12 @@ def validate_volume(
 ) -> list[Outcome]:
     if not days:
         return []
-    return volume_suite(cfg).run(
-        con,
-        {"days": sorted(days), "weeks": cfg.volume_history_weeks,
-         "min_history": cfg.volume_min_history},
-        batch_label(sorted(days)),
+    params = {"days": sorted(days), "weeks": cfg.volume_history_weeks,
+              "min_history": cfg.volume_min_history}
+    outcomes = volume_suite(cfg).run(con, params, batch_label(sorted(days)))
+    return _name_failing_days(
+        con, outcomes, VOLUME_SQL, params,
+        f"volume_ratio NOT BETWEEN {cfg.volume_band_low} AND {cfg.volume_band_high}",
     )
 
 
@@ -220,8 +234,27 @@ def validate_reject_rate(
 ) -> list[Outcome]:
     if not days:
         return []
-    return reject_rate_suite(entity, cfg).run(
-        con,
-        {"days": sorted(days), "entity": entity, "min_lines": cfg.reject_rate_min_lines},
-        batch_label(sorted(days)),
+    params = {"days": sorted(days), "entity": entity, "min_lines": cfg.reject_rate_min_lines}
+    outcomes = reject_rate_suite(entity, cfg).run(con, params, batch_label(sorted(days)))
+    return _name_failing_days(
+        con, outcomes, REJECT_RATE_SQL, params, f"reject_rate > {cfg.max_reject_rate}"
     )
+
+
+def _name_failing_days(
+    con: duckdb.DuckDBPyConnection,
+    outcomes: list[Outcome],
+    sql: str,
+    params: dict,
+    failing: str,
+) -> list[Outcome]:
+    """A per-day suite that failed names the export days that failed (in its batch, so
+    only those days are validated again), not the whole range it looked at."""
+    if all(o.passed for o in outcomes):
+        return outcomes
+    days = [d for (d,) in con.execute(
+        f"SELECT export_date FROM ({sql}) WHERE {failing} ORDER BY 1", params).fetchall()]
+    if not days:
+        return outcomes
+    label = ", ".join(d.isoformat() for d in days)
+    return [o if o.passed else replace(o, batch=label) for o in outcomes]

@@ -31,9 +31,11 @@ DDL = [
         observed VARCHAR,
         unexpected_count BIGINT,
         element_count BIGINT,
-        examples VARCHAR                  -- JSON list of up to 5 failing values
+        examples VARCHAR,                 -- JSON list of up to 5 failing values
+        fingerprint VARCHAR               -- rows:hash of the table validated (marts, ml)
     )
     """,
+    "ALTER TABLE ops.data_quality ADD COLUMN IF NOT EXISTS fingerprint VARCHAR",
     """
     CREATE TABLE IF NOT EXISTS ops.data_quality_days (
         asset_key VARCHAR NOT NULL,
@@ -41,9 +43,11 @@ DDL = [
         export_date DATE NOT NULL,
         validation_id VARCHAR NOT NULL,
         validated_at TIMESTAMP NOT NULL,
-        blocking_failed BOOLEAN NOT NULL
+        blocking_failed BOOLEAN NOT NULL,
+        load_id VARCHAR                   -- the load of the day that was validated
     )
     """,
+    "ALTER TABLE ops.data_quality_days ADD COLUMN IF NOT EXISTS load_id VARCHAR",
     """
     CREATE OR REPLACE VIEW ops.data_quality_latest AS
     SELECT * FROM ops.data_quality
@@ -90,16 +94,19 @@ def record(
     check_name: str,
     run_id: str | None,
     days: Sequence[date] = (),
+    fingerprint: str | None = None,
 ) -> str:
-    """Store one validation's outcomes (and, for day-partitioned checks, which export
-    days it covered and whether they failed a blocking expectation)."""
+    """Store one validation's outcomes: for a table check, the fingerprint of the table
+    it saw; for a day-partitioned raw check, which export days (and which load of each)
+    it covered and whether they failed a blocking expectation."""
     ensure_tables(con)
+    loads = _latest_loads(con, asset_key, days)
     validation_id = uuid.uuid4().hex
     now = datetime.now(UTC).replace(tzinfo=None)
     rows = [
         (validation_id, run_id, now, asset_key, check_name, o.suite, o.table_name, o.batch,
          o.expectation, o.columns, o.description, o.severity, o.passed, o.observed,
-         o.unexpected_count, o.element_count, o.examples)
+         o.unexpected_count, o.element_count, o.examples, fingerprint)
         for o in outcomes
     ]
     con.execute("BEGIN")
@@ -107,18 +114,18 @@ def record(
         if rows:
             con.executemany(
                 "INSERT INTO ops.data_quality VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
         failed_batches = {o.batch for o in outcomes if o.blocking_failure}
         day_rows = [
             (asset_key, check_name, d, validation_id, now,
-             any(_in_batch(d, b) for b in failed_batches))
+             any(_in_batch(d, b) for b in failed_batches), loads.get(d))
             for d in days
         ]
         if day_rows:
             con.executemany(
-                "INSERT INTO ops.data_quality_days VALUES (?, ?, ?, ?, ?, ?)", day_rows
+                "INSERT INTO ops.data_quality_days VALUES (?, ?, ?, ?, ?, ?, ?)", day_rows
             )
         con.execute("COMMIT")
     except Exception:
@@ -127,13 +134,36 @@ def record(
     return validation_id
 
 
+def _entity(asset_key: str) -> str | None:
+    return asset_key.split("/", 1)[1] if asset_key.startswith("raw/") else None
+
+
+def _latest_loads(
+    con: duckdb.DuckDBPyConnection, asset_key: str, days: Sequence[date]
+) -> dict[date, str]:
+    """The latest load of each export day of a raw asset (raw.load_audit)."""
+    entity = _entity(asset_key)
+    if entity is None or not days:
+        return {}
+    return dict(
+        con.execute(
+            "SELECT export_date, arg_max(load_id, finished_at) FROM raw.load_audit "
+            "WHERE entity = ? AND export_date IN (SELECT unnest(?::DATE[])) GROUP BY 1",
+            [entity, sorted(days)],
+        ).fetchall()
+    )
+
+
 def _in_batch(day: date, batch: str) -> bool:
-    """Whether a batch label (see raw_suites.batch_label) covers ``day``."""
+    """Whether a batch label covers ``day``: '' (everything), 'D', 'D1..D2 (n days)' or a
+    list 'D1, D2, D3' (see raw_suites.batch_label)."""
     if not batch:
         return True
-    span = batch.split(" ", 1)[0]
-    first, _, last = span.partition("..")
-    return first <= day.isoformat() <= (last or first)
+    label = batch.split(" (", 1)[0]
+    if ".." in label:
+        first, _, last = label.partition("..")
+        return first <= day.isoformat() <= last
+    return day.isoformat() in {part.strip() for part in label.split(",")}
 
 
 def failing_days(
@@ -157,6 +187,71 @@ def failing_days(
             [asset_key, check_name],
         ).fetchall()
     ]
+
+
+def unvalidated_days(
+    con: duckdb.DuckDBPyConnection, entity: str, check_name: str
+) -> list[date]:
+    """Export days of an entity whose latest load has no validation by this check (a check
+    that never ran, or crashed, after the load): validated on the next run, and the
+    publish refuses until then."""
+    if not _exists(con):
+        rows = con.execute(
+            "SELECT DISTINCT export_date FROM raw.load_audit WHERE entity = ? ORDER BY 1",
+            [entity],
+        ).fetchall()
+        return [d for (d,) in rows]
+    return [
+        d
+        for (d,) in con.execute(
+            """
+            WITH latest AS (
+                SELECT export_date, arg_max(load_id, finished_at) AS load_id
+                FROM raw.load_audit WHERE entity = ? GROUP BY 1
+            )
+            SELECT l.export_date FROM latest AS l
+            WHERE NOT EXISTS (
+                SELECT 1 FROM ops.data_quality_days AS v
+                WHERE v.asset_key = 'raw/' || ? AND v.check_name = ?
+                  AND v.export_date = l.export_date AND v.load_id = l.load_id)
+            ORDER BY 1
+            """,
+            [entity, entity, check_name],
+        ).fetchall()
+    ]
+
+
+def table_fingerprint(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> str:
+    """Rows and an order-independent hash of every row: changes when the table does."""
+    relation = '"' + schema.replace('"', '""') + '"."' + table.replace('"', '""') + '"'
+    return str(
+        con.execute(
+            f"SELECT count(*) || ':' || coalesce(sum(hash(t)), 0) FROM {relation} AS t"
+        ).fetchone()[0]
+    )
+
+
+def stale_validations(
+    con: duckdb.DuckDBPyConnection, tables: Sequence[tuple[str, str, str]]
+) -> list[str]:
+    """For (asset_key, schema, table): messages for tables never validated, or changed
+    since the latest validation of one of their checks (built after it was checked)."""
+    latest: dict[str, set[str | None]] = {}
+    if _exists(con):
+        for asset_key, fingerprint in con.execute(
+            "SELECT DISTINCT asset_key, fingerprint FROM ops.data_quality_latest"
+        ).fetchall():
+            latest.setdefault(asset_key, set()).add(fingerprint)
+    problems = []
+    for asset_key, schema, table in tables:
+        seen = latest.get(asset_key)
+        if not seen:
+            problems.append(f"{schema}.{table}: never validated")
+            continue
+        current = table_fingerprint(con, schema, table)
+        if seen != {current}:
+            problems.append(f"{schema}.{table}: changed since its latest validation")
+    return problems
 
 
 def blocking_failures(con: duckdb.DuckDBPyConnection) -> list[Outcome]:

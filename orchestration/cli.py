@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 import duckdb
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -232,7 +233,7 @@ def _report_quality() -> bool:
         con.close()
     for o in st.quality_failures:
         colour = "red" if o.severity == BLOCKING else "yellow"
-        console.print(f"[{colour}]{o.severity} check failed:[/] {o.message()}")
+        console.print(f"[{colour}]{o.severity} check failed:[/] {escape(o.message())}")
     if st.publish_blocked:
         console.print(
             "[red]publish blocked:[/] the serving database keeps its last good version; "
@@ -370,7 +371,7 @@ def status() -> None:
         out.print(dq)
         for o in st.quality_failures:
             colour = "red" if o.severity == BLOCKING else "yellow"
-            out.print(f"[{colour}]{o.severity}:[/] {o.message()}")
+            out.print(f"[{colour}]{o.severity}:[/] {escape(o.message())}")
     out.print(f"data quality: {_quality_line(st)}")
     out.print(f"serving database: {_publish_line(st)}")
 

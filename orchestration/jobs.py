@@ -7,6 +7,7 @@ import dagster as dg
 from orchestration.assets.dbt import dbt_models
 from orchestration.assets.ingest import ingest_assets
 from orchestration.assets.ml import ml_assets, train_models, user_features
+from orchestration.assets.quality import raw_quality_checks
 from orchestration.assets.serving import serving_database
 from orchestration.partitions import export_days
 
@@ -16,6 +17,9 @@ dbt_selection = dg.AssetSelection.assets(dbt_models)
 ml_selection = dg.AssetSelection.assets(*ml_assets)
 training_selection = dg.AssetSelection.assets(user_features, train_models)
 publish_selection = dg.AssetSelection.assets(serving_database)
+# the raw layer's checks without loading anything: days that failed (or were never
+# validated) are validated again, and their blocking checks still gate dbt
+raw_checks_selection = dg.AssetSelection.checks(raw_quality_checks)
 
 refresh_job = dg.define_asset_job(
     "refresh_job",
@@ -27,9 +31,10 @@ refresh_job = dg.define_asset_job(
 
 transform_job = dg.define_asset_job(
     "transform_job",
-    selection=dbt_selection | ml_selection | publish_selection,
-    description="Rebuild the dbt models (staging, intermediate, marts), run their tests and "
-    "checks, score the ml tables and publish the serving database.",
+    selection=raw_checks_selection | dbt_selection | ml_selection | publish_selection,
+    description="Validate the raw layer again (failed or unvalidated export days), rebuild "
+    "the dbt models (staging, intermediate, marts), run their tests and checks, score the "
+    "ml tables and publish the serving database.",
 )
 
 ml_training_job = dg.define_asset_job(

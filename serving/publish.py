@@ -74,6 +74,12 @@ def _relations(
     return [(s, t, c) for s, t, c in rows]
 
 
+def _remove_leftovers(target: Path) -> None:
+    """Temporary files of publishes that were killed half-way."""
+    for leftover in target.parent.glob(f".{target.name}.*.tmp*"):
+        leftover.unlink(missing_ok=True)
+
+
 def publish(
     con: duckdb.DuckDBPyConnection,
     target: Path,
@@ -114,7 +120,11 @@ def publish(
         con.execute(f"CHECKPOINT {alias}")
         con.execute(f"DETACH {alias}")
         os.chmod(tmp, FILE_MODE)
+        # a WAL left by a client that opened the old file read-write would be replayed
+        # against the new file and make it unreadable: it belongs to the old version
+        target.with_name(target.name + ".wal").unlink(missing_ok=True)
         os.replace(tmp, target)
+        _remove_leftovers(target)
     except BaseException:
         with contextlib.suppress(duckdb.Error):
             con.execute(f"DETACH {alias}")

@@ -144,3 +144,10 @@ def test_every_ml_table_is_checked_for_personal_data():
     check_keys = {c.to_user_string() for c in graph().asset_check_keys}
     for table in keys("ml"):
         assert f"{table}:no_personal_data" in check_keys
+
+
+def test_transform_job_validates_the_raw_layer_again_before_dbt():
+    job = defs.resolve_job_def("transform_job")
+    nodes = {n.name for n in job.graph.node_defs}
+    assert "raw_quality_checks" in nodes
+    assert not any(n.startswith("raw__") for n in nodes)  # nothing is loaded

@@ -30,7 +30,14 @@ from data_quality.checks import (
 )
 from data_quality.html_summary import write_summary
 from data_quality.mart_suites import MART_SUITES
-from data_quality.outcomes import BLOCKING, Outcome, failures, summary_message
+from data_quality.outcomes import (
+    BLOCKING,
+    WARNING,
+    Outcome,
+    as_records,
+    failures,
+    summary_message,
+)
 from ingest.landing import EVENTS, landing_entities
 from orchestration.assets.ingest import raw_key
 from orchestration.partitions import run_export_days
@@ -64,39 +71,29 @@ def check_result(
             "failed": len(failed),
             "blocking_failed": sum(o.severity == BLOCKING for o in failed),
             "seconds": round(seconds, 3),
-            "failures": dg.MetadataValue.md(_failures_table(failed)) if failed else "none",
+            # JSON, not markdown: failing values come from the exports and must stay inert
+            "failures": dg.MetadataValue.json(as_records(failed[:50])),
         },
     )
-
-
-def _failures_table(failed: Sequence[Outcome]) -> str:
-    def cell(text: object) -> str:
-        return str(text).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| table | batch | expectation | severity | observed | examples |",
-             "|---|---|---|---|---|---|"]
-    lines += [
-        f"| {cell(o.table_name)} | {cell(o.batch)} | {cell(o.expectation)}({cell(o.columns)}) "
-        f"| {o.severity} | {cell(o.observed)} | {cell(o.examples or '')} |"
-        for o in failed[:50]
-    ]
-    return "\n".join(lines)
 
 
 def _days_for(
     con: duckdb.DuckDBPyConnection, key: dg.AssetCheckKey, entity: str, run_days: list[date]
 ) -> list[date]:
-    """The run's export days (or, outside a partitioned run, the entity's latest loaded
-    day), plus every day whose latest validation failed a blocking expectation."""
+    """The run's export days, every day whose latest load this check has not validated
+    (a check that crashed or did not run after a load), and every day whose latest
+    validation failed a blocking expectation (validated again until it passes, e.g. after
+    a threshold was changed)."""
     days = set(run_days)
-    if not days:
-        latest = con.execute(
-            "SELECT max(export_date) FROM raw.load_audit WHERE entity = ?", [entity]
-        ).fetchone()[0]
-        if latest is not None:
-            days.add(latest)
+    days |= set(store.unvalidated_days(con, entity, key.name))
     days |= set(store.failing_days(con, _key_str(key), key.name))
     return sorted(days)
+
+
+def _failed_run(key: dg.AssetCheckKey, exc: Exception, severity: str) -> list[Outcome]:
+    table = ".".join(key.asset_key.path)
+    return [Outcome(table, table, "", "check_ran", "(table)", "the check could run",
+                    severity, False, f"error: {type(exc).__name__}: {exc}")]
 
 
 def raw_check_specs() -> list[dg.AssetCheckSpec]:
@@ -134,14 +131,20 @@ def raw_quality_checks(
     warehouse: WarehouseResource,
     reports: ReportsResource,
 ) -> Iterator[dg.AssetCheckResult]:
-    cfg = load_settings().data_quality
+    settings = load_settings()
+    cfg = settings.data_quality
     run_days = run_export_days(context.run.tags)
     with warehouse.writer(holder=f"run {context.run.run_id} (raw checks)") as con:
         for key in sorted(context.selected_asset_check_keys, key=str):
             entity = key.asset_key.path[-1]
-            days = _days_for(con, key, entity, run_days)
             started = time.perf_counter()
-            outcomes = run_raw_check(con, entity, key.name, days, cfg)
+            severity = WARNING if key.name == VOLUME and not cfg.volume_blocking else BLOCKING
+            try:
+                days = _days_for(con, key, entity, run_days)
+                outcomes = run_raw_check(con, entity, key.name, days, cfg,
+                                         settings.ingest.future_tolerance_days)
+            except Exception as exc:
+                days, outcomes = [], _failed_run(key, exc, severity)
             seconds = time.perf_counter() - started
             store.record(con, outcomes, asset_key=_key_str(key), check_name=key.name,
                          run_id=context.run.run_id, days=days)
@@ -184,10 +187,14 @@ def mart_quality_checks(
         for key in sorted(context.selected_asset_check_keys, key=str):
             name = key.asset_key.path[-1]
             started = time.perf_counter()
-            outcomes = run_mart_check(con, name, key.name)
+            try:
+                fingerprint = store.table_fingerprint(con, "marts", name)
+                outcomes = run_mart_check(con, name, key.name)
+            except Exception as exc:
+                fingerprint, outcomes = None, _failed_run(key, exc, BLOCKING)
             seconds = time.perf_counter() - started
             store.record(con, outcomes, asset_key=_key_str(key), check_name=key.name,
-                         run_id=context.run.run_id)
+                         run_id=context.run.run_id, fingerprint=fingerprint)
             yield check_result(key, outcomes, blocking=True, seconds=seconds)
         write_summary(con, reports.data_quality_page)
 
@@ -219,11 +226,16 @@ def ml_quality_checks(
 ) -> Iterator[dg.AssetCheckResult]:
     with warehouse.writer(holder=f"run {context.run.run_id} (ml checks)") as con:
         for key in sorted(context.selected_asset_check_keys, key=str):
+            table = key.asset_key.path[-1]
             started = time.perf_counter()
-            outcomes = run_ml_check(con, key.asset_key.path[-1])
+            try:
+                fingerprint = store.table_fingerprint(con, "ml", table)
+                outcomes = run_ml_check(con, table)
+            except Exception as exc:
+                fingerprint, outcomes = None, _failed_run(key, exc, BLOCKING)
             seconds = time.perf_counter() - started
             store.record(con, outcomes, asset_key=_key_str(key), check_name=key.name,
-                         run_id=context.run.run_id)
+                         run_id=context.run.run_id, fingerprint=fingerprint)
             yield check_result(key, outcomes, blocking=True, seconds=seconds)
         write_summary(con, reports.data_quality_page)
 

@@ -1,16 +1,17 @@
 """The publish: marts (and ml tables) copied to the serving database BI tools read.
 
-Runs only downstream of passed blocking checks (Dagster skips it otherwise), and
-refuses on its own while the latest validation of any check has a blocking failure,
-with a message that names the table, the expectation and the observed value.
+Runs only downstream of passed blocking checks (Dagster skips it otherwise), and checks
+the gate itself under the writer lock (data_quality/gate.py): no blocking failure in the
+latest validations, every loaded day validated, every table exactly as validated. A
+refusal names the table, the expectation and the observed value.
 """
 
 
 import dagster as dg
 
+from data_quality.gate import publish_blockers
 from data_quality.mart_suites import MART_SUITES
-from data_quality.outcomes import summary_message
-from data_quality.store import blocking_failures
+from ingest.landing import landing_entities
 from orchestration.assets.ml import ml_assets
 from orchestration.assets.quality import mart_key
 from orchestration.resources import ServingResource, WarehouseResource
@@ -19,13 +20,16 @@ from serving.publish import publish
 SERVING_KEY = dg.AssetKey(["serving", "database"])
 
 
+ML_TABLES = [k.path[-1] for a in ml_assets for k in a.keys]
+
+
 class PublishBlocked(dg.Failure):
-    """The latest data-quality validation has a blocking failure."""
+    """The data-quality gate refuses the publish."""
 
 
 @dg.asset(
     key=SERVING_KEY,
-    deps=[*(mart_key(name) for name in MART_SUITES), *(k for a in ml_assets for k in a.keys)],
+    deps=[*(mart_key(name) for name in MART_SUITES), *(dg.AssetKey(["ml", t]) for t in ML_TABLES)],
     group_name="serving",
     kinds={"duckdb"},
     description="The serving database (INSIGHTS_SERVING_DB): schemas marts and ml and the "
@@ -37,12 +41,15 @@ def serving_database(
     serving: ServingResource,
 ) -> dg.MaterializeResult:
     with warehouse.writer(holder=f"run {context.run_id} (publish)") as con:
-        failed = blocking_failures(con)
-        if failed:
+        problems = publish_blockers(
+            con, entities=landing_entities(), marts=list(MART_SUITES), ml_tables=ML_TABLES
+        )
+        if problems:
+            shown = problems[:10] + ([f"... and {len(problems) - 10} more"]
+                                     if len(problems) > 10 else [])
             raise PublishBlocked(
-                description="publish blocked by failed blocking data-quality checks:\n"
-                + summary_message(failed, limit=10),
-                metadata={"blocking_failures": len(failed)},
+                description="publish blocked by the data-quality gate:\n" + "\n".join(shown),
+                metadata={"problems": len(problems)},
             )
         result = publish(con, serving.file, run_id=context.run_id)
     return dg.MaterializeResult(
