@@ -11,16 +11,13 @@ bench/results/data_quality_cost.json.
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import os
-import platform
-import shutil
-import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
+
+from harness import run_sizes
 
 from data_quality.checks import (
     CONTRACT,
@@ -145,27 +142,7 @@ def measure(n_events: int, workdir: Path) -> dict:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, action="append", required=True)
-    parser.add_argument("--out", type=Path, default=Path("bench/results"))
-    args = parser.parse_args()
-    rows = []
-    for n in args.events:
-        workdir = Path(tempfile.mkdtemp(prefix="insights-bench-dq-"))
-        try:
-            rows.append(measure(n, workdir))
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
-        log.info("%s", rows[-1])
-    report = {
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version()},
-        "results": rows,
-    }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "data_quality_cost.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
+    run_sizes(__doc__, measure, report_name="data_quality_cost.json")
 
 
 if __name__ == "__main__":

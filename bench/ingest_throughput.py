@@ -8,16 +8,12 @@ Loads every complete export day with the same loader the Dagster ingest assets c
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
-import os
-import platform
 import resource
-import shutil
-import tempfile
 import time
 from pathlib import Path
+
+from harness import run_sizes
 
 from ingest.batch import load_entity_days
 from ingest.landing import landing_entities, scan_landing
@@ -59,28 +55,7 @@ def measure(n_events: int, workdir: Path) -> dict:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, action="append", required=True)
-    parser.add_argument("--out", type=Path, default=Path("bench/results"))
-    args = parser.parse_args()
-    rows = []
-    for n in args.events:
-        workdir = Path(tempfile.mkdtemp(prefix="insights-bench-"))
-        try:
-            row = measure(n, workdir)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
-        log.info("%s", row)
-        rows.append(row)
-    report = {
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version()},
-        "results": rows,
-    }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "ingest_throughput.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
+    run_sizes(__doc__, measure, report_name="ingest_throughput.json")
 
 
 if __name__ == "__main__":

@@ -13,18 +13,15 @@ scoring = everything the daily ml_scoring_job runs with those models. Writes
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import os
-import platform
 import resource
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from harness import run_sizes
 
 from ingest.batch import load_entity_days
 from ingest.landing import landing_entities, scan_landing
@@ -130,27 +127,8 @@ def _ml_steps(warehouse: Path) -> dict[str, Any]:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, action="append", required=True)
-    parser.add_argument("--out", type=Path, default=Path("bench/results"))
-    args = parser.parse_args()
-    rows = []
-    for n in args.events:
-        workdir = Path(tempfile.mkdtemp(prefix="insights-ml-bench-"))
-        try:
-            rows.append(measure(n, workdir))
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
-        log.info("%s", json.dumps(rows[-1]))
-        report = {
-            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                        "python": platform.python_version()},
-            "settings": MLConfig.from_dict(load_settings().ml).as_params(),
-            "results": rows,
-        }
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "ml_timings.json").write_text(json.dumps(report, indent=2) + "\n")
+    settings = MLConfig.from_dict(load_settings().ml).as_params()
+    run_sizes(__doc__, measure, report_name="ml_timings.json", extra={"settings": settings})
 
 
 if __name__ == "__main__":

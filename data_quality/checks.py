@@ -59,8 +59,10 @@ def run_raw_check(
     return guarded(table, table, validate_platform, con, entity, days, cfg)
 
 
-def run_ml_check(con: duckdb.DuckDBPyConnection, table: str) -> list[Outcome]:
-    """ml tables are published too: the personal-data suite on each."""
+def run_ml_check(
+    con: duckdb.DuckDBPyConnection, table: str, check_name: str = PERSONAL
+) -> list[Outcome]:
+    """ml tables are published too: the personal-data suite on each (the one check)."""
     name = f"ml.{table}"
     return guarded(f"{name}.personal_data", name, validate_no_personal_data, con, "ml", table)
 

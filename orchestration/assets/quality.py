@@ -12,7 +12,7 @@ after each check op.
 
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 
 import dagster as dg
@@ -155,6 +155,31 @@ def raw_quality_checks(
         write_summary(con, reports.data_quality_page)
 
 
+def _table_checks(
+    context: dg.AssetCheckExecutionContext,
+    warehouse: WarehouseResource,
+    reports: ReportsResource,
+    schema: str,
+    run: Callable[[duckdb.DuckDBPyConnection, str, str], list[Outcome]],
+) -> Iterator[dg.AssetCheckResult]:
+    """The selected checks of tables of ``schema``: each validation records the table's
+    fingerprint (the publish gate compares it with the table it is about to copy)."""
+    with warehouse.writer(holder=f"run {context.run.run_id} ({schema} checks)") as con:
+        for key in sorted(context.selected_asset_check_keys, key=str):
+            table = key.asset_key.path[-1]
+            started = time.perf_counter()
+            try:
+                fingerprint = store.table_fingerprint(con, schema, table)
+                outcomes = run(con, table, key.name)
+            except Exception as exc:  # recorded as a failed check, never a silent pass
+                fingerprint, outcomes = None, _failed_run(key, exc, BLOCKING)
+            seconds = time.perf_counter() - started
+            store.record(con, outcomes, asset_key=_key_str(key), check_name=key.name,
+                         run_id=context.run.run_id, fingerprint=fingerprint)
+            yield check_result(key, outcomes, blocking=True, seconds=seconds)
+        write_summary(con, reports.data_quality_page)
+
+
 def mart_check_specs() -> list[dg.AssetCheckSpec]:
     specs = []
     for name in MART_SUITES:
@@ -183,20 +208,7 @@ def mart_quality_checks(
     warehouse: WarehouseResource,
     reports: ReportsResource,
 ) -> Iterator[dg.AssetCheckResult]:
-    with warehouse.writer(holder=f"run {context.run.run_id} (mart checks)") as con:
-        for key in sorted(context.selected_asset_check_keys, key=str):
-            name = key.asset_key.path[-1]
-            started = time.perf_counter()
-            try:
-                fingerprint = store.table_fingerprint(con, "marts", name)
-                outcomes = run_mart_check(con, name, key.name)
-            except Exception as exc:
-                fingerprint, outcomes = None, _failed_run(key, exc, BLOCKING)
-            seconds = time.perf_counter() - started
-            store.record(con, outcomes, asset_key=_key_str(key), check_name=key.name,
-                         run_id=context.run.run_id, fingerprint=fingerprint)
-            yield check_result(key, outcomes, blocking=True, seconds=seconds)
-        write_summary(con, reports.data_quality_page)
+    yield from _table_checks(context, warehouse, reports, "marts", run_mart_check)
 
 
 def ml_check_specs() -> list[dg.AssetCheckSpec]:
@@ -224,20 +236,7 @@ def ml_quality_checks(
     warehouse: WarehouseResource,
     reports: ReportsResource,
 ) -> Iterator[dg.AssetCheckResult]:
-    with warehouse.writer(holder=f"run {context.run.run_id} (ml checks)") as con:
-        for key in sorted(context.selected_asset_check_keys, key=str):
-            table = key.asset_key.path[-1]
-            started = time.perf_counter()
-            try:
-                fingerprint = store.table_fingerprint(con, "ml", table)
-                outcomes = run_ml_check(con, table)
-            except Exception as exc:
-                fingerprint, outcomes = None, _failed_run(key, exc, BLOCKING)
-            seconds = time.perf_counter() - started
-            store.record(con, outcomes, asset_key=_key_str(key), check_name=key.name,
-                         run_id=context.run.run_id, fingerprint=fingerprint)
-            yield check_result(key, outcomes, blocking=True, seconds=seconds)
-        write_summary(con, reports.data_quality_page)
+    yield from _table_checks(context, warehouse, reports, "ml", run_ml_check)
 
 
 quality_checks = [raw_quality_checks, mart_quality_checks, ml_quality_checks]
