@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 EXPERIMENT_ID = "exp_onboarding_nudge"
 EXPERIMENT_METRIC = "purchase_within_14d"
-BASE_CONVERSION = 0.12  # mean probability of a first purchase within 14 days (control)
+BASE_CONVERSION = 0.25  # mean probability of a first purchase within 14 days (control)
 TRUE_LIFT = 0.40  # relative lift of treatment on that probability
 CONVERSION_WINDOW_DAYS = 14
 CONTENT_SHARE = 0.30  # share of signups that come from creators' posts
