@@ -52,12 +52,21 @@ def _meta(summary: dict[str, Any]) -> dict[str, dg.MetadataValue]:
     return out
 
 
+# scoring analyses that also add their version to ml.model_registry (owned by
+# ml_train_models): the registry is validated again after them
+REGISTERS_VERSIONS = {"forecast", "user_segments", "engagement_drivers"}
+
+
 def _run(context: dg.AssetExecutionContext, warehouse: WarehouseResource, step: str,
          fn: Any, *args: Any) -> dict[str, Any]:
+    from orchestration.assets.quality import revalidate_ml_table
+
     cfg = ml_config()
     with (warehouse.writer(holder=f"run {context.run_id} (ml {step})") as con,
           pipeline.compute_threads(cfg.threads)):
         summary = fn(con, cfg, *args)
+        if step in REGISTERS_VERSIONS:
+            revalidate_ml_table(con, "model_registry", context.run_id)
     context.log.info(f"ml {step}: {summary}")
     return summary
 

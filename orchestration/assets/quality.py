@@ -180,6 +180,19 @@ def _table_checks(
         write_summary(con, reports.data_quality_page)
 
 
+def revalidate_ml_table(con: duckdb.DuckDBPyConnection, table: str, run_id: str) -> None:
+    """Validate an ml table again after a step that is not its asset wrote to it (the
+    scoring analyses add their versions to ml.model_registry): its latest validation then
+    matches what the publish copies. A blocking failure fails the writing step."""
+    fingerprint = store.table_fingerprint(con, "ml", table)
+    outcomes = run_ml_check(con, table, PERSONAL)
+    store.record(con, outcomes, asset_key=f"ml/{table}", check_name=PERSONAL, run_id=run_id,
+                 fingerprint=fingerprint)
+    failed = [o for o in failures(outcomes) if o.severity == BLOCKING]
+    if failed:
+        raise dg.Failure(description=summary_message(outcomes))
+
+
 def mart_check_specs() -> list[dg.AssetCheckSpec]:
     specs = []
     for name in MART_SUITES:
