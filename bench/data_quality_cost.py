@@ -17,7 +17,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from harness import run_sizes
+from harness import dbt_build, run_sizes
 
 from data_quality.checks import (
     CONTRACT,
@@ -33,26 +33,11 @@ from data_quality.store import record
 from ingest.batch import load_entity_days
 from ingest.landing import EVENTS, landing_entities, scan_landing
 from ingest.loader import connect, ensure_schema
-from orchestration.dbt_args import build_args
-from orchestration.settings import DBT_PROJECT_DIR, ENV_WAREHOUSE, load_settings
+from orchestration.settings import ENV_WAREHOUSE, load_settings
 from sample_exports import generate_exports
 from serving.publish import publish
 
 log = logging.getLogger("bench")
-
-
-def dbt_build(workdir: Path, dbt_vars: dict) -> None:
-    from dbt.cli.main import dbtRunner
-
-    args = [
-        *build_args(dbt_vars),
-        "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-        "--target-path", str(workdir / "dbt_target"), "--log-path", str(workdir / "dbt_logs"),
-        "--quiet",
-    ]
-    result = dbtRunner().invoke(args)
-    if not result.success:
-        raise RuntimeError(f"dbt build failed: {result.exception}")
 
 
 def raw_checks(con, days, cfg) -> int:
@@ -96,7 +81,7 @@ def measure(n_events: int, workdir: Path) -> dict:
     con.close()
     dbt_vars = settings.dbt_vars()
     t0 = time.perf_counter()
-    dbt_build(workdir, dbt_vars)
+    dbt_build(warehouse, workdir, dbt_vars, tests=True)
     history_dbt_s = time.perf_counter() - t0
 
     stages: dict[str, float] = {}
@@ -112,7 +97,7 @@ def measure(n_events: int, workdir: Path) -> dict:
     dbt_vars["incremental_start_date"] = (
         today[0] - timedelta(days=int(dbt_vars["incremental_lookback_days"]))).isoformat()
     t0 = time.perf_counter()
-    dbt_build(workdir, dbt_vars)
+    dbt_build(warehouse, workdir, dbt_vars, tests=True)
     stages["dbt_incremental"] = time.perf_counter() - t0
     con = connect(warehouse)
     t0 = time.perf_counter()

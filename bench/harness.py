@@ -48,3 +48,34 @@ def run_sizes(
         report = {"machine": machine(), **(extra or {}), "results": rows}
         (args.out / report_name).write_text(json.dumps(report, indent=2, default=str) + "\n")
     log.info("wrote %s", args.out / report_name)
+
+
+def dbt_build(
+    warehouse: Path, workdir: Path, dbt_vars: dict, *, tests: bool = False,
+    extra: tuple[str, ...] = (),
+) -> Path:
+    """``dbt build`` of the project on ``warehouse`` (models and seeds; with their tests
+    when ``tests``), as the Dagster dbt assets run it. Returns dbt's target folder."""
+    from dbt.cli.main import dbtRunner
+
+    from orchestration.dbt_args import build_args
+    from orchestration.settings import DBT_PROJECT_DIR
+
+    os.environ["INSIGHTS_WAREHOUSE"] = str(warehouse)
+    target = workdir / "dbt_target"
+    args = [*build_args(dbt_vars), "--project-dir", str(DBT_PROJECT_DIR),
+            "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target),
+            "--log-path", str(workdir / "dbt_logs"), "--quiet", *extra]
+    if not tests:
+        args += ["--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
+    result = dbtRunner().invoke(args)
+    if not result.success:
+        raise RuntimeError(f"dbt build failed: {result.exception}")
+    return target
+
+
+def node_timings(target: Path) -> list[tuple[str, float]]:
+    """(node name, seconds) of the last dbt invocation's run_results.json, slowest first."""
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    rows = [(r["unique_id"].split(".", 2)[-1], float(r["execution_time"])) for r in results]
+    return sorted(rows, key=lambda r: -r[1])

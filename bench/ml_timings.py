@@ -14,38 +14,23 @@ scoring = everything the daily ml_scoring_job runs with those models. Writes
 from __future__ import annotations
 
 import logging
-import os
 import resource
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness import run_sizes
+from harness import dbt_build, run_sizes
 
 from ingest.batch import load_entity_days
 from ingest.landing import landing_entities, scan_landing
 from ingest.loader import connect, ensure_schema
 from models_ml import pipeline
 from models_ml.config import MLConfig
-from orchestration.dbt_args import build_args
-from orchestration.settings import DBT_PROJECT_DIR, load_settings
+from orchestration.settings import load_settings
 from sample_exports import generate_exports
 
 log = logging.getLogger(__name__)
-
-
-def _dbt_build(warehouse: Path, workdir: Path) -> None:
-    from dbt.cli.main import dbtRunner
-
-    os.environ["INSIGHTS_WAREHOUSE"] = str(warehouse)
-    args = [*build_args(load_settings().dbt_vars()), "--project-dir", str(DBT_PROJECT_DIR),
-            "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(workdir / "target"),
-            "--log-path", str(workdir / "logs"), "--quiet",
-            "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
-    result = dbtRunner().invoke(args)
-    if not result.success:
-        raise RuntimeError(f"dbt build failed: {result.exception}")
 
 
 def _timed(out: dict[str, float], name: str, fn: Callable[..., Any], *args: Any) -> Any:
@@ -67,7 +52,7 @@ def measure(n_events: int, workdir: Path) -> dict[str, Any]:
     _timed(prep, "load_s", lambda: [load_entity_days(con, landing, e, days, info=log.debug)
                                     for e in landing_entities()])
     con.close()
-    _timed(prep, "dbt_build_s", _dbt_build, warehouse, workdir)
+    _timed(prep, "dbt_build_s", dbt_build, warehouse, workdir, load_settings().dbt_vars())
     with pipeline.compute_threads(MLConfig.from_dict(load_settings().ml).threads):
         timed = _ml_steps(warehouse)
     return {

@@ -5,17 +5,20 @@ from __future__ import annotations
 import dagster as dg
 
 from orchestration.assets.dbt import dbt_models, dbt_resource
+from orchestration.assets.freshness import export_freshness
 from orchestration.assets.ingest import audit_specs, ingest_assets, landing_specs
 from orchestration.assets.ml import ml_assets
 from orchestration.assets.quality import quality_checks
 from orchestration.assets.serving import serving_database
-from orchestration.jobs import ml_scoring_job, ml_training_job, refresh_job, transform_job
-from orchestration.resources import default_resources
-from orchestration.schedules import (
-    daily_refresh_schedule,
-    ml_scoring_schedule,
-    ml_training_schedule,
+from orchestration.jobs import (
+    freshness_job,
+    ml_scoring_job,
+    ml_training_job,
+    refresh_job,
+    transform_job,
 )
+from orchestration.resources import default_resources
+from orchestration.schedules import schedules
 from orchestration.sensors import landing_sensor
 from orchestration.settings import export_path_defaults
 
@@ -26,9 +29,9 @@ defs = dg.Definitions(
         *landing_specs(), *ingest_assets, *audit_specs(), dbt_models, *ml_assets,
         serving_database,
     ],
-    asset_checks=quality_checks,
-    jobs=[refresh_job, transform_job, ml_training_job, ml_scoring_job],
-    schedules=[daily_refresh_schedule, ml_training_schedule, ml_scoring_schedule],
+    asset_checks=[*quality_checks, export_freshness],
+    jobs=[refresh_job, transform_job, ml_training_job, ml_scoring_job, freshness_job],
+    schedules=schedules,
     sensors=[landing_sensor],
     resources={**default_resources(), "dbt": dbt_resource()},
     executor=dg.in_process_executor,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from orchestration.assets.dbt import dbt_models
+from orchestration.assets.freshness import export_freshness
 from orchestration.assets.ingest import ingest_assets
 from orchestration.assets.ml import ml_assets, train_models, user_features
 from orchestration.assets.quality import raw_quality_checks
@@ -21,8 +22,13 @@ publish_selection = dg.AssetSelection.assets(serving_database)
 # validated) are validated again, and their blocking checks still gate dbt
 raw_checks_selection = dg.AssetSelection.checks(raw_quality_checks)
 
+# run failure retries (the Dagster daemon retries a failed run from its failed steps, at
+# most twice; `insights ui` runs the daemon, and its dagster.yaml enables run retries)
+RETRY_TAGS = {"dagster/max_retries": "2", "dagster/retry_strategy": "FROM_FAILURE"}
+
 refresh_job = dg.define_asset_job(
     "refresh_job",
+    tags=RETRY_TAGS,
     selection=raw_selection | dbt_selection | ml_selection | publish_selection,
     partitions_def=export_days,
     description="Load export days (one or a range), rebuild every dbt model downstream, "
@@ -31,6 +37,7 @@ refresh_job = dg.define_asset_job(
 
 transform_job = dg.define_asset_job(
     "transform_job",
+    tags=RETRY_TAGS,
     selection=raw_checks_selection | dbt_selection | ml_selection | publish_selection,
     description="Validate the raw layer again (failed or unvalidated export days), rebuild "
     "the dbt models (staging, intermediate, marts), run their tests and checks, score the "
@@ -39,6 +46,7 @@ transform_job = dg.define_asset_job(
 
 ml_training_job = dg.define_asset_job(
     "ml_training_job",
+    tags=RETRY_TAGS,
     selection=training_selection,
     config={"ops": {"ml_train_models": {"config": {"force": True}}}},
     description="Retrain the churn, goal success and LTV models on fresh feature snapshots.",
@@ -46,8 +54,16 @@ ml_training_job = dg.define_asset_job(
 
 ml_scoring_job = dg.define_asset_job(
     "ml_scoring_job",
+    tags=RETRY_TAGS,
     selection=(ml_selection - dg.AssetSelection.assets(train_models)) | publish_selection,
     description="Score and analyse with the published models: predictions, forecast, "
     "anomalies, segments, experiments, BKT parameters, drivers; then publish the serving "
     "database.",
+)
+
+freshness_job = dg.define_asset_job(
+    "freshness_job",
+    selection=dg.AssetSelection.checks(export_freshness),
+    description="Flag late exports: every entity's newest complete export day is recent "
+    "and loaded (a warning, recorded in ops.data_quality).",
 )

@@ -79,13 +79,18 @@ class ReportsResource(dg.ConfigurableResource):
 
 
 class ServingResource(dg.ConfigurableResource):
-    """The serving database BI tools read (replaced atomically). INSIGHTS_SERVING_DB."""
+    """The serving database BI tools read (replaced atomically). INSIGHTS_SERVING_DB.
+    The Parquet exports of the marts go to the folder ``parquet/`` beside it."""
 
     path: str
 
     @property
     def file(self) -> Path:
         return Path(self.path).expanduser().resolve()
+
+    @property
+    def parquet_dir(self) -> Path:
+        return self.file.parent / "parquet"
 
 
 def default_resources() -> dict[str, dg.ConfigurableResource]:

@@ -29,6 +29,9 @@ DAGSTER_YAML = """\
 concurrency:
   runs:
     max_concurrent_runs: 1
+run_retries:
+  enabled: true
+  max_retries: 0  # per job: the jobs' dagster/max_retries tag (2)
 telemetry:
   enabled: false
 """

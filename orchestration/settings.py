@@ -72,6 +72,7 @@ class DataQualitySettings:
     max_days_late: int = 7
     max_unknown_event_type_share: float = 0.01
     max_rows_per_batch: int = 1_000_000
+    freshness_max_lag_days: int = 1
 
     def __post_init__(self) -> None:
         if not 0 <= self.max_reject_rate <= 1:
@@ -91,6 +92,8 @@ class Settings:
     duckdb: DuckDBSettings = DuckDBSettings()
     data_quality: DataQualitySettings = DataQualitySettings()
     ml: dict[str, Any] = field(default_factory=dict)
+    reports: dict[str, Any] = field(default_factory=dict)  # parsed by reports.config
+    alerts: dict[str, Any] = field(default_factory=dict)  # parsed by alerts.config
     source: Path | None = None
 
     @property
@@ -105,7 +108,8 @@ class Settings:
 def parse_settings(raw: dict[str, Any], source: Path | None = None) -> Settings:
     """Settings from the parsed YAML document (pure; unit-tested)."""
     raw = raw or {}
-    unknown = set(raw) - {"metrics", "ingest", "duckdb", "data_quality", "ml"}
+    unknown = set(raw) - {"metrics", "ingest", "duckdb", "data_quality", "ml", "reports",
+                          "alerts"}
     if unknown:
         raise ValueError(f"unknown settings sections {sorted(unknown)} in {source}")
     ingest_raw = dict(raw.get("ingest") or {})
@@ -117,6 +121,8 @@ def parse_settings(raw: dict[str, Any], source: Path | None = None) -> Settings:
         duckdb=DuckDBSettings(**(raw.get("duckdb") or {})),
         data_quality=DataQualitySettings(**(raw.get("data_quality") or {})),
         ml=dict(raw.get("ml") or {}),
+        reports=dict(raw.get("reports") or {}),
+        alerts=dict(raw.get("alerts") or {}),
         source=source,
     )
 

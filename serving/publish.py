@@ -23,8 +23,12 @@ import duckdb
 log = logging.getLogger(__name__)
 
 PUBLISHED_SCHEMAS: tuple[str, ...] = ("marts", "ml")
-# operational tables published beside them (what the reports and BI show about quality)
-PUBLISHED_OPS: tuple[str, ...] = ("data_quality_checks", "data_quality_latest")
+# operational tables and views published beside them: data quality, the reports index and
+# the alerts (what the reports and BI tools show about the run)
+PUBLISHED_OPS: tuple[str, ...] = ("data_quality_checks", "data_quality_latest", "reports",
+                                  "alerts")
+# schemas also exported as one Parquet file per table (for tools that read files)
+PARQUET_SCHEMAS: tuple[str, ...] = ("marts",)
 FILE_MODE = 0o640
 
 PUBLISH_LOG_DDL = """
@@ -44,6 +48,7 @@ class PublishResult:
     target: Path
     tables: dict[str, int] = field(default_factory=dict)  # "schema.table" -> rows
     seconds: float = 0.0
+    parquet: list[Path] = field(default_factory=list)
 
 
 def _q(identifier: str) -> str:
@@ -61,7 +66,9 @@ def _relations(
     rows = con.execute(
         """
         SELECT schema_name, table_name, comment FROM duckdb_tables()
-        WHERE database_name = current_database() AND schema_name IN (SELECT unnest($schemas))
+        WHERE database_name = current_database()
+          AND ((schema_name IN (SELECT unnest($schemas)))
+               OR (schema_name = 'ops' AND table_name IN (SELECT unnest($ops))))
         UNION ALL
         SELECT schema_name, view_name, comment FROM duckdb_views()
         WHERE database_name = current_database() AND NOT internal
@@ -87,9 +94,11 @@ def publish(
     schemas: Sequence[str] = PUBLISHED_SCHEMAS,
     ops: Sequence[str] = PUBLISHED_OPS,
     run_id: str | None = None,
+    parquet_dir: Path | None = None,
 ) -> PublishResult:
-    """Publish ``schemas`` (and the ``ops`` views named) of the warehouse behind ``con``
-    to ``target``, atomically."""
+    """Publish ``schemas`` (and the ``ops`` tables and views named) of the warehouse
+    behind ``con`` to ``target``, atomically; with ``parquet_dir``, also one Parquet file
+    per table of PARQUET_SCHEMAS (``<dir>/<schema>/<table>.parquet``)."""
     start = datetime.now(UTC)
     target = target.resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -131,6 +140,9 @@ def publish(
         for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
             leftover.unlink(missing_ok=True)
         raise
+    if parquet_dir is not None:
+        tables = [(s, t) for s, t, _ in relations if s in PARQUET_SCHEMAS]
+        result.parquet = export_parquet(con, tables, parquet_dir)
     result.seconds = (datetime.now(UTC) - start).total_seconds()
     con.execute("CREATE SCHEMA IF NOT EXISTS ops")
     con.execute(PUBLISH_LOG_DDL)
@@ -141,3 +153,34 @@ def publish(
     )
     log.info("published %d tables to %s in %.1f s", len(result.tables), target, result.seconds)
     return result
+
+
+def export_parquet(
+    con: duckdb.DuckDBPyConnection, tables: Sequence[tuple[str, str]], folder: Path
+) -> list[Path]:
+    """One Parquet file per (schema, table) under ``folder/<schema>/``, each written under
+    a temporary name and renamed into place (a reader never sees half a file), mode 0640;
+    files of tables that no longer exist are removed."""
+    written: list[Path] = []
+    for schema in sorted({s for s, _ in tables}):
+        (folder / schema).mkdir(parents=True, exist_ok=True)
+    for schema, table in tables:
+        path = (folder / schema / f"{table}.parquet").resolve()
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            con.execute(
+                f"COPY (SELECT * FROM {_q(schema)}.{_q(table)}) TO {_lit(str(tmp))} "
+                "(FORMAT parquet, COMPRESSION zstd)"
+            )
+            os.chmod(tmp, FILE_MODE)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        written.append(path)
+    keep = {p.name for p in written}
+    for schema in {s for s, _ in tables}:
+        for old in (folder / schema).glob("*.parquet"):
+            if old.name not in keep:
+                old.unlink()
+    return written

@@ -130,6 +130,8 @@ def test_data_quality_checks_guard_every_raw_asset_and_mart():
     blocking = {c.to_user_string() for c in g.asset_check_keys if g.get(c).blocking}
     assert "raw/events:gx_contract" in blocking and "marts/revenue_daily:gx_invariants" in blocking
     assert "raw/events:gx_volume" not in blocking  # a warning by default
+    assert "raw/events:export_freshness" in check_keys  # late exports: a warning
+    assert "raw/events:export_freshness" not in blocking
 
 
 def test_the_publish_is_downstream_of_every_mart_and_in_both_jobs():

@@ -32,8 +32,9 @@ class PublishBlocked(dg.Failure):
     deps=[*(mart_key(name) for name in MART_SUITES), *(dg.AssetKey(["ml", t]) for t in ML_TABLES)],
     group_name="serving",
     kinds={"duckdb"},
-    description="The serving database (INSIGHTS_SERVING_DB): schemas marts and ml and the "
-    "latest data-quality results, replaced atomically, for BI tools and analysts.",
+    description="The serving database (INSIGHTS_SERVING_DB): schemas marts and ml, the "
+    "latest data-quality results, the reports index and the alerts, replaced atomically, "
+    "for BI tools and analysts; plus one Parquet file per mart in parquet/ beside it.",
 )
 def serving_database(
     context: dg.AssetExecutionContext,
@@ -51,13 +52,16 @@ def serving_database(
                 description="publish blocked by the data-quality gate:\n" + "\n".join(shown),
                 metadata={"problems": len(problems)},
             )
-        result = publish(con, serving.file, run_id=context.run_id)
+        result = publish(con, serving.file, run_id=context.run_id,
+                         parquet_dir=serving.parquet_dir)
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(result.target)),
             "tables": len(result.tables),
             "rows": sum(result.tables.values()),
             "seconds": round(result.seconds, 3),
+            "parquet_files": len(result.parquet),
+            "parquet_dir": dg.MetadataValue.path(str(serving.parquet_dir)),
             "row_counts": dg.MetadataValue.json(result.tables),
         }
     )
