@@ -83,17 +83,57 @@ def test_status_shows_loaded_rejected_and_waiting_days(demo):
 
 
 def test_second_run_loads_nothing_and_keeps_the_mart(demo):
+    """Also: a BI reader holding the serving database open through the run is neither
+    blocked nor broken (it keeps its version; new connections see the new one)."""
     data, _, _ = demo
     con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
     before = con.execute("SELECT * FROM marts.engagement_daily ORDER BY ALL").fetchall()
     con.close()
-    result = runner.invoke(app, ["run"])
-    assert result.exit_code == 0, result.output
+    serving = data / "serving.duckdb"
+    reader = duckdb.connect(str(serving), read_only=True)
+    seen = reader.execute("SELECT * FROM marts.engagement_daily ORDER BY ALL").fetchall()
+    published_before = serving.stat().st_ino
+    try:
+        result = runner.invoke(app, ["run"])
+        assert result.exit_code == 0, result.output
+        assert reader.execute(
+            "SELECT * FROM marts.engagement_daily ORDER BY ALL").fetchall() == seen
+    finally:
+        reader.close()
     assert "no new or changed export day" in result.output
+    assert serving.stat().st_ino != published_before  # a new file was swapped in
     con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
     after = con.execute("SELECT * FROM marts.engagement_daily ORDER BY ALL").fetchall()
     con.close()
     assert before == after
+    fresh = duckdb.connect(str(serving), read_only=True)
+    try:
+        assert fresh.execute(
+            "SELECT * FROM marts.engagement_daily ORDER BY ALL").fetchall() == after
+    finally:
+        fresh.close()
+
+
+def test_the_publish_writes_one_parquet_file_per_mart(demo):
+    data, _, _ = demo
+    folder = data / "parquet" / "marts"
+    con = duckdb.connect(str(data / "serving.duckdb"), read_only=True)
+    try:
+        marts = [t for (t,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'marts'").fetchall()]
+        assert len(marts) == 16
+        for mart in marts:
+            path = folder / f"{mart}.parquet"
+            assert path.stat().st_mode & 0o777 == 0o640
+            rows = con.execute(f"SELECT count(*) FROM read_parquet('{path}')").fetchone()[0]
+            assert rows == con.execute(f"SELECT count(*) FROM marts.{mart}").fetchone()[0]
+        assert con.execute(
+            f"SELECT * FROM read_parquet('{folder / 'engagement_daily.parquet'}') ORDER BY ALL"
+        ).fetchall() == con.execute("SELECT * FROM marts.engagement_daily ORDER BY ALL"
+                                    ).fetchall()
+    finally:
+        con.close()
+    assert not list(folder.glob(".*tmp"))
 
 
 def test_reload_of_a_range_gives_identical_tables(demo):
