@@ -427,30 +427,66 @@ def engagement_drivers(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> dict[st
 
 
 def generate_insights(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> dict[str, Any]:
-    """ml.insights: ranked statements from anomalies, experiments, forecast, drivers, churn
-    and segments (whichever of those tables exist)."""
+    """ml.insights: per creator and overall, the significant findings of the marts and the
+    ml tables (:mod:`models_ml.insights`) not emitted unchanged before. Rows of earlier
+    as-of dates stay; a rerun of the same as-of date replaces that date's rows."""
+    import logging
+
     from models_ml import insights
 
+    log = logging.getLogger(__name__)
     _, as_of = mlio.data_window(con)
 
-    def read(table: str) -> pd.DataFrame:
-        return con.execute(f"select * from ml.{table}").df() \
-            if mlio.table_exists(con, "ml", table) else pd.DataFrame()
+    def read(schema: str, table: str, sql: str | None = None) -> pd.DataFrame:
+        if not mlio.table_exists(con, schema, table):
+            return pd.DataFrame()
+        return con.execute(sql or f"select * from {schema}.{table}", [as_of] if sql else []).df()
 
-    history = con.execute(
-        "select date, 'dau' as metric, cast(dau as double) as value from marts.engagement_daily "
-        "where creator_id = '__all__' union all select date, 'sessions', "
-        "cast(sessions as double) from marts.engagement_daily where creator_id = '__all__' "
-        "order by date").df()
-    fc = read("engagement_forecast")
-    rows = [
-        *insights.from_anomalies(read("metric_anomalies"), as_of),
-        *insights.from_experiments(read("experiment_analysis"), as_of),
-        *(insights.from_forecast(fc, history, as_of) if len(fc) else []),
-        *insights.from_drivers(read("engagement_drivers"), as_of),
-        *insights.from_churn(read("churn_predictions"), as_of),
-        *insights.from_segments(read("user_segments"), as_of),
-    ]
-    out = insights.rank(rows)
-    n = mlio.replace_table(con, "insights", out, "Ranked insights from the ml analyses")
-    return {"rows": n, "kinds": sorted(set(out["kind"])) if n else []}
+    inputs = insights.InsightInputs(
+        engagement=read("marts", "engagement_daily",
+                        "select date, creator_id, cast(dau as double) as dau, "
+                        "cast(mau as double) as mau, cast(sessions as double) as sessions "
+                        "from marts.engagement_daily where date <= ?"),
+        conversation=read("marts", "conversation_daily",
+                          "select date, creator_id, cast(sessions as double) as sessions, "
+                          "cast(automated_sessions as double) as automated_sessions "
+                          "from marts.conversation_daily where date <= ?"),
+        revenue=read("marts", "revenue_daily",
+                     "select date, currency, creator_id, cast(net_revenue as double) "
+                     "as net_revenue from marts.revenue_daily where date <= ?"),
+        goals=read("marts", "goal_progress",
+                   "select completed_on from marts.goal_progress "
+                   "where completed_on is not null and completed_on <= ?"),
+        anomalies=read("ml", "metric_anomalies"),
+        experiments=read("ml", "experiment_analysis"),
+        forecast=read("ml", "engagement_forecast"),
+        drivers=read("ml", "engagement_drivers"),
+        churn=read("ml", "churn_predictions"),
+        segments=read("ml", "user_segments"))
+    params = insights.InsightParams(recent_days=cfg.insights_recent_days,
+                                    pattern_weeks=cfg.insights_pattern_weeks)
+    candidates = insights.build(inputs, as_of, params)
+    history = read("ml", "insights")
+    new = insights.select(candidates, history, as_of, cfg.insights_min_significance,
+                          cfg.insights_max_per_creator)
+    table = insights.merge_history(history, new, as_of)
+    comment = "Ranked insights from the marts and ml analyses, per creator and overall"
+    mlio.ensure_schema(con)
+    con.register("_insights_frame", table)
+    try:  # one statement, typed even when empty
+        con.execute("create or replace table ml.insights as select " + ", ".join(
+            f"cast({c} as {t}) as {c}" for c, t in insights.SQL_TYPES.items())
+            + " from _insights_frame")
+    finally:
+        con.unregister("_insights_frame")
+    con.execute(f"comment on table ml.insights is '{comment}'")
+    for column, text in insights.COLUMN_DOCS.items():
+        con.execute(f"comment on column ml.insights.{column} is "
+                    f"'{text.replace(chr(39), chr(39) * 2)}'")
+    log.info("insights for %s: %d candidates, %d significant, %d emitted (%d rows kept)",
+             as_of, len(candidates),
+             sum(r["significance"] >= cfg.insights_min_significance for r in candidates),
+             len(new), len(table))
+    return {"rows": len(new), "candidates": len(candidates), "history_rows": len(table),
+            "kinds": sorted(set(new["kind"])) if len(new) else [],
+            "creators": int(new["creator_id"].nunique()) if len(new) else 0}

@@ -43,6 +43,10 @@ class MLConfig:
     retention_days: int = 30
     drivers_repeats: int = 5
     retrain_every_days: int = 7
+    insights_min_significance: float = 0.9
+    insights_max_per_creator: int = 10
+    insights_recent_days: int = 7
+    insights_pattern_weeks: int = 8
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any] | None) -> MLConfig:

@@ -200,9 +200,12 @@ insights = _scoring_asset(
     "insights", pipeline.generate_insights,
     [ml_key(k) for k in ("metric_anomalies", "experiment_analysis", "engagement_forecast",
                          "engagement_drivers", "churn_predictions", "user_segments")]
-    + [dbt_key("marts", "engagement_daily")],
-    "ml.insights: ranked statements (anomaly, experiment, forecast, correlation, "
-    "opportunity, pattern) with their evidence, significance and impact.")
+    + [dbt_key("marts", m) for m in ("engagement_daily", "conversation_daily", "revenue_daily",
+                                     "goal_progress")],
+    "ml.insights: ranked findings per creator and overall (pattern, anomaly, correlation, "
+    "opportunity, milestone, experiment, forecast) with their evidence, significance and "
+    "impact; only significant ones, kept as history, a finding repeated only when it "
+    "changed.")
 
 
 ml_assets = [
