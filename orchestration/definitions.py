@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import dagster as dg
 
+from orchestration.assets.alerts import alert_assets
+from orchestration.assets.analyses import analysis_assets, analysis_jobs, analysis_schedules
 from orchestration.assets.dbt import dbt_models, dbt_resource
 from orchestration.assets.freshness import export_freshness
 from orchestration.assets.ingest import audit_specs, ingest_assets, landing_specs
 from orchestration.assets.ml import ml_assets
 from orchestration.assets.quality import quality_checks
+from orchestration.assets.reports import report_assets
 from orchestration.assets.serving import serving_database
 from orchestration.jobs import (
     freshness_job,
@@ -27,11 +30,12 @@ export_path_defaults()
 defs = dg.Definitions(
     assets=[
         *landing_specs(), *ingest_assets, *audit_specs(), dbt_models, *ml_assets,
-        serving_database,
+        *report_assets, *alert_assets, serving_database, *analysis_assets,
     ],
     asset_checks=[*quality_checks, export_freshness],
-    jobs=[refresh_job, transform_job, ml_training_job, ml_scoring_job, freshness_job],
-    schedules=schedules,
+    jobs=[refresh_job, transform_job, ml_training_job, ml_scoring_job, freshness_job,
+          *analysis_jobs],
+    schedules=[*schedules, *analysis_schedules],
     sensors=[landing_sensor],
     resources={**default_resources(), "dbt": dbt_resource()},
     executor=dg.in_process_executor,

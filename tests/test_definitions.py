@@ -106,9 +106,10 @@ def test_ml_jobs_and_schedules():
     every = {f"ml/{t}" for t in ML_TABLES}
     assert every <= selected("refresh_job") and every <= selected("transform_job")
     assert selected("ml_training_job") == {"ml/user_features", "ml/model_registry",
-                                           "ml/model_artifacts"}
+                                           "ml/model_artifacts", "reports/weekly",
+                                           "serving/database"}
     assert selected("ml_scoring_job") == every - {"ml/model_registry", "ml/model_artifacts"} | {
-        "serving/database"}
+        "reports/daily", "ops/alerts", "serving/database"}
     train_sched = defs.resolve_schedule_def("ml_training_schedule")
     score_sched = defs.resolve_schedule_def("ml_scoring_schedule")
     assert train_sched.job_name == "ml_training_job" and train_sched.cron_schedule == "0 3 * * 1"
@@ -137,7 +138,8 @@ def test_data_quality_checks_guard_every_raw_asset_and_mart():
 def test_the_publish_is_downstream_of_every_mart_and_in_both_jobs():
     g = graph()
     serving = dg.AssetKey(["serving", "database"])
-    assert {k.to_user_string() for k in g.get(serving).parent_keys} == keys("marts") | keys("ml")
+    assert {k.to_user_string() for k in g.get(serving).parent_keys} == (
+        keys("marts") | keys("ml") | {"reports/daily", "reports/weekly", "ops/alerts"})
     for job in ("refresh_job", "transform_job", "ml_scoring_job"):
         assert serving in defs.resolve_job_def(job).asset_layer.selected_asset_keys
 

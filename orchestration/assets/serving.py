@@ -12,8 +12,10 @@ import dagster as dg
 from data_quality.gate import publish_blockers
 from data_quality.mart_suites import MART_SUITES
 from ingest.landing import landing_entities
+from orchestration.assets.alerts import ALERTS_KEY
 from orchestration.assets.ml import ml_assets
 from orchestration.assets.quality import mart_key
+from orchestration.assets.reports import report_key
 from orchestration.resources import ServingResource, WarehouseResource
 from serving.publish import publish
 
@@ -29,7 +31,8 @@ class PublishBlocked(dg.Failure):
 
 @dg.asset(
     key=SERVING_KEY,
-    deps=[*(mart_key(name) for name in MART_SUITES), *(dg.AssetKey(["ml", t]) for t in ML_TABLES)],
+    deps=[*(mart_key(name) for name in MART_SUITES), *(dg.AssetKey(["ml", t]) for t in ML_TABLES),
+          report_key("daily"), report_key("weekly"), ALERTS_KEY],
     group_name="serving",
     kinds={"duckdb"},
     description="The serving database (INSIGHTS_SERVING_DB): schemas marts and ml, the "

@@ -1,0 +1,124 @@
+"""The alerts asset ``ops/alerts``: evaluate the configured rules (settings ``alerts:``)
+on the latest date of the marts and ``ml`` tables, store fired alerts in ``ops.alerts``
+and send them to the configured sinks.
+
+Rules are evaluated and new alerts stored under the writer lock; sinks are called after
+the lock is released (a slow webhook never holds up other writers), then the send
+results are stored under the lock again. A rule whose table is missing is skipped and
+recorded in ``ops.alert_evaluations``; a failing sink is logged and recorded in
+``sink_status``; neither fails the run. Invalid ``alerts:`` settings do fail it.
+"""
+
+
+import logging
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+
+from alerts.config import AlertSettings, parse_alert_settings
+from alerts.rules import evaluate_rules
+from alerts.sinks import deliver
+from alerts.store import record_alerts, record_evaluations, update_sink_status
+from orchestration.resources import ReportsResource, WarehouseResource
+from orchestration.settings import ENV_REPORTS, env_path, load_settings
+
+ALERTS_KEY = dg.AssetKey(["ops", "alerts"])
+ALERTS_GROUP = "alerts"
+
+# the tables the default rules read (rules on other tables still work: a rule whose table
+# is missing is skipped, never an error)
+ALERT_DEPS = [
+    dg.AssetKey(["marts", "engagement_daily"]),
+    dg.AssetKey(["marts", "nlu_daily"]),
+    dg.AssetKey(["marts", "conversation_daily"]),
+    dg.AssetKey(["ml", "metric_anomalies"]),
+    dg.AssetKey(["raw", "load_audit"]),
+]
+
+
+def _deps() -> list[dg.AssetKey]:
+    """The default tables plus those of the configured rules (when the settings parse)."""
+    keys = list(ALERT_DEPS)
+    try:
+        rules = alert_settings().rules
+    except (ValueError, OSError) as exc:
+        logging.getLogger(__name__).warning("alerts settings invalid: %s", exc)
+        rules = ()
+    for rule in rules:
+        key = dg.AssetKey([rule.schema, rule.table_name])
+        if key not in keys:
+            keys.append(key)
+    return keys
+
+
+def alert_settings(reports_root: Path | None = None) -> AlertSettings:
+    """The alerts section of the settings in force; the default file sink lives under
+    ``reports_root`` (default: INSIGHTS_REPORTS_DIR)."""
+    root = env_path(ENV_REPORTS) if reports_root is None else reports_root
+    return parse_alert_settings(load_settings().alerts, root)
+
+
+@dg.asset(
+    key=ALERTS_KEY,
+    deps=_deps(),
+    group_name=ALERTS_GROUP,
+    kinds={"python", "duckdb"},
+    description="ops.alerts: alerts fired by the rules of the settings (alerts.rules) on "
+    "the latest date of the marts and ml tables, sent once to the configured sinks "
+    "(alerts.sinks: a JSON-lines file, a webhook). A failing sink never fails the run.",
+)
+def ops_alerts(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    reports: ReportsResource,
+) -> dg.MaterializeResult:
+    try:
+        cfg = alert_settings(reports.root)
+    except ValueError as exc:
+        raise dg.Failure(description=f"invalid alerts settings: {exc}") from exc
+    if not cfg.enabled:
+        context.log.info("alerts disabled (alerts.enabled: false)")
+        return dg.MaterializeResult(metadata={"enabled": False})
+    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    run_id = context.run_id
+    with warehouse.writer(holder=f"run {run_id} (alerts)") as con:
+        outcomes = evaluate_rules(con, cfg.rules)
+        alerts = [a for o in outcomes for a in o.alerts]
+        pending = record_alerts(con, alerts, run_id=run_id, fired_at=now,
+                                sink_names=[s.name for s in cfg.sinks])
+        record_evaluations(con, outcomes, run_id=run_id, evaluated_at=now)
+    for o in outcomes:
+        if o.status == "skipped":
+            context.log.info(f"alert rule {o.rule} skipped: {o.note}")
+        elif o.status == "error":
+            context.log.error(f"alert rule {o.rule} could not be evaluated: {o.note}")
+    for a in alerts:
+        context.log.warning(f"alert [{a.severity}] {a.rule}: {a.message}")
+
+    results = deliver(cfg.sinks, pending)
+    if any(results):
+        with warehouse.writer(holder=f"run {run_id} (alerts sink status)") as con:
+            update_sink_status(con, {p["alert_id"]: r for (p, _), r in zip(pending, results,
+                                                                          strict=True)})
+    sends = Counter(r["status"] for by_sink in results for r in by_sink.values())
+    if sends.get("failed"):
+        context.log.warning(f"{sends['failed']} alert send(s) failed; see ops.alerts.sink_status")
+    statuses = Counter(o.status for o in outcomes)
+    return dg.MaterializeResult(
+        metadata={
+            "rules": len(outcomes),
+            "fired_rules": statuses.get("fired", 0),
+            "skipped_rules": statuses.get("skipped", 0),
+            "error_rules": statuses.get("error", 0),
+            "alerts": len(alerts),
+            "sent": sends.get("sent", 0),
+            "send_failures": sends.get("failed", 0),
+            "outcomes": dg.MetadataValue.json(
+                [{"rule": o.rule, "status": o.status, "note": o.note} for o in outcomes]),
+        }
+    )
+
+
+alert_assets = [ops_alerts]

@@ -1,0 +1,203 @@
+"""Custom analyses as Dagster assets: one asset ``analyses/<name>`` per ``*.yaml`` file
+of the analyses folder (INSIGHTS_ANALYSES_DIR, default ``<repo>/analyses``), read when
+the definitions load, plus one job and one schedule per schedule kind (daily at 09:00,
+weekly on Monday at 09:00, in the reporting time zone).
+
+Each asset runs its SQL on a read-only connection to the serving database (after the
+publish: it depends on ``serving/database`` and on the marts/ml tables it names) and
+writes ``<reports>/analyses/<name>/<as_of>.html`` and ``.csv``. A broken query fails that
+asset alone with a dg.Failure naming the file and the DuckDB error.
+
+A file that cannot be parsed or lacks fields never breaks loading the definitions: it
+becomes an asset that fails with the file's problem when it runs (and says so in its
+description), scheduled daily so the problem shows up in the runs, and a warning is
+logged when the definitions load.
+"""
+
+
+import logging
+import os
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import duckdb
+from dagster._core.definitions.unresolved_asset_job_definition import (
+    UnresolvedAssetJobDefinition,
+)
+
+from orchestration.resources import ReportsResource, ServingResource
+from orchestration.settings import PROJECT_ROOT, load_settings
+from reports.custom import SCHEDULES, AnalysisError, AnalysisSpec, load_analysis, run_query
+from reports.custom import write_analysis as write_analysis_files
+
+log = logging.getLogger(__name__)
+
+ENV_ANALYSES_DIR = "INSIGHTS_ANALYSES_DIR"
+ANALYSES_GROUP = "analyses"
+SERVING_KEY = dg.AssetKey(["serving", "database"])
+CRON = {"daily": "0 9 * * *", "weekly": "0 9 * * 1"}
+BROKEN_SCHEDULE = "daily"
+
+
+def analyses_dir() -> Path:
+    """The analyses folder: INSIGHTS_ANALYSES_DIR, else ``<repo>/analyses``."""
+    value = os.environ.get(ENV_ANALYSES_DIR)
+    return Path(value).expanduser().resolve() if value else PROJECT_ROOT / "analyses"
+
+
+def analysis_key(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["analyses", name])
+
+
+def analysis_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and p.suffix in (".yaml", ".yml") and not p.name.startswith("."))
+
+
+def as_of_date() -> date:
+    """metrics.as_of_date when fixed, else today in the reporting time zone."""
+    settings = load_settings()
+    fixed = settings.metrics.get("as_of_date")
+    if fixed:
+        return fixed if isinstance(fixed, date) else date.fromisoformat(str(fixed))
+    return datetime.now(ZoneInfo(settings.reporting_timezone)).date()
+
+
+def _asset_for(spec: AnalysisSpec) -> dg.AssetsDefinition:
+    deps = [SERVING_KEY, *(dg.AssetKey(t.split(".", 1)) for t in spec.tables)]
+    description = (spec.description or f"Custom analysis {spec.name}") + (
+        f" (file {spec.source.name}, {spec.schedule}; result in "
+        f"<reports>/analyses/{spec.name}/)")
+
+    @dg.asset(
+        key=analysis_key(spec.name),
+        deps=deps,
+        group_name=ANALYSES_GROUP,
+        kinds={"duckdb", "sql"},
+        description=description,
+        tags={"schedule": spec.schedule},
+    )
+    def _analysis(context: dg.AssetExecutionContext, serving: ServingResource,
+                  reports: ReportsResource) -> dg.MaterializeResult:
+        limits = load_settings().duckdb
+        try:
+            result = run_query(serving.file, spec.sql, max_rows=spec.max_rows,
+                               timeout_s=spec.timeout_s, threads=limits.threads,
+                               memory_limit=limits.memory_limit)
+        except duckdb.Error as exc:
+            raise dg.Failure(
+                description=f"analysis file {spec.source}: the query failed: "
+                f"{type(exc).__name__}: {exc}",
+                metadata={"file": str(spec.source)},
+            ) from exc
+        as_of = as_of_date()
+        try:
+            html_path, csv_path = write_analysis_files(spec, result, reports.root, as_of)
+        except AnalysisError as exc:
+            raise dg.Failure(description=str(exc), metadata={"file": str(spec.source)}) from exc
+        if result.truncated:
+            context.log.warning(f"analysis {spec.name}: result cut at {spec.max_rows} rows")
+        return dg.MaterializeResult(metadata={
+            "file": str(spec.source),
+            "rows": len(result.rows),
+            "truncated": result.truncated,
+            "as_of": as_of.isoformat(),
+            "html": dg.MetadataValue.path(str(html_path)),
+            "csv": dg.MetadataValue.path(str(csv_path)),
+        })
+
+    return _analysis
+
+
+def _broken_asset(name: str, source: Path, problem: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=analysis_key(name),
+        deps=[SERVING_KEY],
+        group_name=ANALYSES_GROUP,
+        kinds={"duckdb", "sql"},
+        description=f"BROKEN analysis file {source.name}: {problem}",
+        tags={"schedule": BROKEN_SCHEDULE, "broken": "true"},
+    )
+    def _broken(context: dg.AssetExecutionContext) -> None:
+        raise dg.Failure(description=problem, metadata={"file": str(source)})
+
+    return _broken
+
+
+def _safe_name(stem: str, taken: set[str]) -> str:
+    base = re.sub(r"[^a-z0-9_]", "_", stem.lower()).strip("_") or "analysis"
+    base = base if base[0].isalpha() else f"a_{base}"
+    name, n = base, 1
+    while name in taken:
+        n += 1
+        name = f"{base}_{n}"
+    return name
+
+
+@dataclass(frozen=True)
+class AnalysesDefinitions:
+    assets: list[dg.AssetsDefinition]
+    jobs: list[UnresolvedAssetJobDefinition]
+    schedules: list[dg.ScheduleDefinition]
+    by_schedule: dict[str, list[dg.AssetKey]]
+
+
+def build_analyses(folder: Path | None = None, timezone: str | None = None
+                   ) -> AnalysesDefinitions:
+    """Assets, jobs and schedules of every analysis file in ``folder``."""
+    folder = analyses_dir() if folder is None else folder
+    tz = timezone or load_settings().reporting_timezone
+    assets: list[dg.AssetsDefinition] = []
+    by_schedule: dict[str, list[dg.AssetKey]] = {kind: [] for kind in SCHEDULES}
+    sources: dict[str, Path] = {}
+    for path in analysis_files(folder):
+        try:
+            spec = load_analysis(path)
+            if spec.name in sources:
+                raise AnalysisError(f"analysis file {path}: name {spec.name!r} is already "
+                                    f"used by {sources[spec.name].name}")
+        except AnalysisError as exc:
+            name = _safe_name(f"{path.stem}_broken" if path.stem in sources else path.stem,
+                              set(sources))
+            log.warning("custom analysis %s is broken (asset analyses/%s will fail): %s",
+                        path, name, exc)
+            sources[name] = path
+            assets.append(_broken_asset(name, path, str(exc)))
+            by_schedule[BROKEN_SCHEDULE].append(analysis_key(name))
+            continue
+        sources[spec.name] = path
+        assets.append(_asset_for(spec))
+        by_schedule[spec.schedule].append(analysis_key(spec.name))
+    jobs: list[UnresolvedAssetJobDefinition] = []
+    schedules: list[dg.ScheduleDefinition] = []
+    for kind in SCHEDULES:
+        keys = by_schedule[kind]
+        if not keys:
+            continue
+        job = dg.define_asset_job(
+            f"analyses_{kind}_job",
+            selection=dg.AssetSelection.assets(*keys),
+            description=f"The {kind} custom analyses (files in {folder}).",
+        )
+        when = "every day at 09:00" if kind == "daily" else "every Monday at 09:00"
+        jobs.append(job)
+        schedules.append(dg.ScheduleDefinition(
+            name=f"analyses_{kind}_schedule",
+            job=job,
+            cron_schedule=CRON[kind],
+            execution_timezone=tz,
+            description=f"Custom analyses, {when} ({tz}), on the published serving database.",
+        ))
+    return AnalysesDefinitions(assets, jobs, schedules, by_schedule)
+
+
+_built = build_analyses()
+analysis_assets = _built.assets
+analysis_jobs = _built.jobs
+analysis_schedules = _built.schedules

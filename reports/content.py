@@ -1,0 +1,712 @@
+"""The numbers of a report, gathered from the marts, ``ml``, ``ops`` and ``raw`` tables.
+
+Every query goes through :func:`rows`: a missing table, column or schema (or any other
+query error) gives ``None`` and the section says "no data" instead of failing the report.
+All functions are read-only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import duckdb
+
+from reports.config import ReportsConfig
+
+log = logging.getLogger(__name__)
+
+ALL = "__all__"
+DAILY, WEEKLY = "daily", "weekly"
+KINDS = (DAILY, WEEKLY)
+
+Row = dict[str, Any]
+
+
+# --------------------------------------------------------------------------- periods
+
+
+@dataclass(frozen=True)
+class Period:
+    """The reported period and the periods it is compared with (inclusive dates)."""
+
+    kind: str
+    start: date
+    end: date
+    previous_start: date
+    previous_end: date
+    week_ago: date | None = None  # daily only: the same weekday last week
+
+    @property
+    def label(self) -> str:
+        if self.kind == DAILY:
+            return self.end.isoformat()
+        iso = self.start.isocalendar()
+        return f"{iso.year}-W{iso.week:02d}"
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+
+def daily_period(as_of: date) -> Period:
+    """The as-of date against the previous day and the same weekday last week."""
+    prev = as_of - timedelta(days=1)
+    return Period(DAILY, as_of, as_of, prev, prev, as_of - timedelta(days=7))
+
+
+def weekly_period(as_of: date) -> Period:
+    """The ISO week (Monday..Sunday) ending on or before the as-of date, against the week
+    before it."""
+    end = as_of - timedelta(days=(as_of.isoweekday() % 7))  # the Sunday on/before as_of
+    start = end - timedelta(days=6)
+    return Period(WEEKLY, start, end, start - timedelta(days=7), end - timedelta(days=7))
+
+
+def period_for(kind: str, as_of: date) -> Period:
+    if kind == DAILY:
+        return daily_period(as_of)
+    if kind == WEEKLY:
+        return weekly_period(as_of)
+    raise ValueError(f"unknown report kind {kind!r} (daily or weekly)")
+
+
+# --------------------------------------------------------------------------- queries
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+    found = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
+        "AND table_name = ?", [schema, name]).fetchall()
+    return bool(found and found[0][0])
+
+
+def columns_of(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> set[str]:
+    return {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
+        "AND table_name = ?", [schema, name]).fetchall()}
+
+
+def rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object] = (),
+         *, needs: Sequence[str] = ()) -> list[Row] | None:
+    """Rows as dicts, or None when a table in ``needs`` ("schema.table") is missing or
+    the query fails (logged)."""
+    for qualified in needs:
+        schema, name = qualified.split(".", 1)
+        if not table_exists(con, schema, name):
+            log.debug("report: %s is missing", qualified)
+            return None
+    try:
+        cur = con.execute(sql, list(params))
+        names = [d[0] for d in cur.description or []]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    except duckdb.Error as exc:
+        log.warning("report query failed (%s): %s", ", ".join(needs) or "query", exc)
+        return None
+
+
+def as_of_date(con: duckdb.DuckDBPyConnection) -> date | None:
+    """``intermediate.int_as_of_date``, else the last date of marts.engagement_daily."""
+    for sql, needs in (
+        ("SELECT max(as_of_date) AS d FROM intermediate.int_as_of_date",
+         ["intermediate.int_as_of_date"]),
+        ("SELECT max(date) AS d FROM marts.engagement_daily", ["marts.engagement_daily"]),
+    ):
+        found = rows(con, sql, needs=needs)
+        if found and found[0]["d"] is not None:
+            value = found[0]["d"]
+            return value.date() if isinstance(value, datetime) else value
+    return None
+
+
+def creators(con: duckdb.DuckDBPyConnection, limit: int) -> list[str]:
+    """Creators of marts.engagement_daily, most active first (active events), capped."""
+    found = rows(con, """
+        SELECT creator_id FROM marts.engagement_daily
+        WHERE creator_id IS NOT NULL AND creator_id <> ?
+        GROUP BY creator_id ORDER BY sum(active_events) DESC NULLS LAST, creator_id
+        LIMIT ?""", [ALL, limit], needs=["marts.engagement_daily"])
+    return [str(r["creator_id"]) for r in found or []]
+
+
+# --------------------------------------------------------------------------- headline
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One headline number, its previous-period value and (daily) same weekday last week."""
+
+    section: str
+    metric: str
+    value: float | None
+    previous: float | None
+    week_ago: float | None = None
+    unit: str = ""         # "" count, "rate" (fraction), "money"
+    currency: str | None = None
+
+    @property
+    def change(self) -> float | None:
+        return diff(self.value, self.previous)
+
+    @property
+    def change_pct(self) -> float | None:
+        return rel(self.value, self.previous)
+
+    @property
+    def change_week(self) -> float | None:
+        return diff(self.value, self.week_ago)
+
+    @property
+    def change_week_pct(self) -> float | None:
+        return rel(self.value, self.week_ago)
+
+
+def diff(value: float | None, previous: float | None) -> float | None:
+    if value is None or previous is None:
+        return None
+    return float(value) - float(previous)
+
+
+def rel(value: float | None, previous: float | None) -> float | None:
+    if value is None or previous is None or float(previous) == 0:
+        return None
+    return (float(value) - float(previous)) / abs(float(previous))
+
+
+def _num(v: object) -> float | None:
+    if v is None:
+        return None
+    try:
+        return float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+_ENGAGEMENT_SQL = """
+    SELECT count(*) AS days,
+           avg(dau) AS dau,
+           arg_max(wau, date) AS wau,
+           arg_max(mau, date) AS mau,
+           avg(stickiness) AS stickiness,
+           sum(sessions) AS sessions,
+           sum(active_events) AS active_events
+    FROM marts.engagement_daily
+    WHERE creator_id = ? AND date BETWEEN ? AND ?
+"""
+
+_CONVERSATION_SQL = """
+    SELECT count(*) AS days,
+           sum(conversations) AS conversations,
+           avg(automation_rate) AS automation_rate,
+           sum(cost_savings) AS cost_savings,
+           avg(workflow_completion_rate) AS workflow_completion_rate
+    FROM marts.conversation_daily
+    WHERE creator_id = ? AND date BETWEEN ? AND ?
+"""
+
+_REVENUE_SQL = """
+    SELECT currency, sum(charges) AS charges, sum(refunds) AS refunds,
+           sum(net_revenue) AS net_revenue
+    FROM marts.revenue_daily
+    WHERE creator_id = ? AND date BETWEEN ? AND ?
+    GROUP BY currency ORDER BY currency
+"""
+
+
+def _aggregate(con: duckdb.DuckDBPyConnection, sql: str, table: str, creator: str,
+               start: date, end: date) -> Row | None:
+    found = rows(con, sql, [creator, start, end], needs=[table])
+    if not found or not found[0].get("days"):
+        return None
+    return found[0]
+
+
+def _windows(period: Period) -> list[tuple[date, date] | None]:
+    week = ((period.week_ago, period.week_ago) if period.week_ago else None)
+    return [(period.start, period.end), (period.previous_start, period.previous_end), week]
+
+
+def headline(con: duckdb.DuckDBPyConnection, period: Period, creator: str) -> list[Metric]:
+    """DAU (mean over the period), WAU and MAU (at its end), stickiness, sessions,
+    conversations, automation rate, cost savings and net revenue per currency."""
+    out: list[Metric] = []
+    plan = [
+        ("engagement", _ENGAGEMENT_SQL, "marts.engagement_daily",
+         [("dau", ""), ("wau", ""), ("mau", ""), ("stickiness", "rate"), ("sessions", "")]),
+        ("conversations", _CONVERSATION_SQL, "marts.conversation_daily",
+         [("conversations", ""), ("automation_rate", "rate"), ("cost_savings", "money")]),
+    ]
+    for section, sql, table, metrics in plan:
+        values = [None if w is None else _aggregate(con, sql, table, creator, *w)
+                  for w in _windows(period)]
+        if values[0] is None and values[1] is None:
+            continue
+        for name, unit in metrics:
+            cur, prev, week = ((_num(v[name]) if v else None) for v in values)
+            out.append(Metric(section, name, cur, prev, week, unit))
+    revenue = [None if w is None else rows(con, _REVENUE_SQL, [creator, *w],
+                                           needs=["marts.revenue_daily"])
+               for w in _windows(period)]
+    by_currency: dict[str, list[float | None]] = {}
+    for i, found in enumerate(revenue):
+        for r in found or []:
+            by_currency.setdefault(str(r["currency"]), [None, None, None])[i] = _num(
+                r["net_revenue"])
+    for currency, (cur, prev, week) in sorted(by_currency.items()):
+        out.append(Metric("revenue", f"net_revenue_{currency}", cur, prev, week, "money",
+                          currency))
+    return out
+
+
+# --------------------------------------------------------------------------- sections
+
+
+@dataclass
+class Table:
+    """A table of a section: shown in HTML, exported to CSV (long) and JSON."""
+
+    name: str
+    columns: list[str]
+    rows: list[list[object]]
+    key_columns: int = 1  # leading columns identifying a row in the long CSV
+
+
+@dataclass
+class Section:
+    name: str                         # machine name (CSV "section")
+    title: str
+    tables: list[Table] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    available: bool = True            # False: "no data"
+    charts: dict[str, Any] = field(default_factory=dict)  # chart inputs (see render)
+
+
+def _table(name: str, found: list[Row] | None, columns: list[str],
+           key_columns: int = 1) -> Table | None:
+    if not found:
+        return None
+    return Table(name, columns, [[r.get(c) for c in columns] for r in found], key_columns)
+
+
+def engagement_section(con: duckdb.DuckDBPyConnection, period: Period, creator: str,
+                       cfg: ReportsConfig) -> Section:
+    sec = Section("engagement", "Engagement")
+    start = period.end - timedelta(days=max(cfg.engagement_days, 1) - 1)
+    found = rows(con, """
+        SELECT date, dau, wau, mau, stickiness, sessions FROM marts.engagement_daily
+        WHERE creator_id = ? AND date BETWEEN ? AND ? ORDER BY date""",
+                 [creator, start, period.end], needs=["marts.engagement_daily"])
+    if not found:
+        sec.available = False
+        return sec
+    sec.charts["series"] = {m.upper(): [(r["date"], _num(r[m])) for r in found]
+                            for m in ("dau", "wau", "mau")}
+    recent = found[-14:]
+    sec.tables.append(Table("daily", ["date", "dau", "wau", "mau", "stickiness", "sessions"],
+                            [[r["date"], r["dau"], r["wau"], r["mau"], r["stickiness"],
+                              r["sessions"]] for r in reversed(recent)]))
+    lifecycle = rows(con, """
+        SELECT status, users FROM marts.user_lifecycle
+        WHERE period_grain = ? AND period_start = ? ORDER BY status""",
+                     ["day" if period.kind == DAILY else "week", period.start],
+                     needs=["marts.user_lifecycle"])
+    if creator == ALL and lifecycle:
+        sec.tables.append(Table("lifecycle", ["status", "users"],
+                                [[r["status"], r["users"]] for r in lifecycle]))
+    return sec
+
+
+def retention_section(con: duckdb.DuckDBPyConnection, period: Period,
+                      cfg: ReportsConfig) -> Section:
+    sec = Section("retention", "Retention (weekly signup cohorts, all creators)")
+    found = rows(con, """
+        SELECT cohort_start, cohort_size, period, retained_users, retention_rate
+        FROM marts.retention_cohorts
+        WHERE cohort_grain = 'week' AND cohort_start <= ?
+        ORDER BY cohort_start DESC, period""", [period.end],
+                 needs=["marts.retention_cohorts"])
+    if not found:
+        sec.available = False
+        return sec
+    cohorts = sorted({r["cohort_start"] for r in found}, reverse=True)
+    recent = cohorts[: max(cfg.retention_cohorts, 1)]
+    max_period = max(int(r["period"]) for r in found)
+    curve = rows(con, """
+        SELECT period, sum(retained_users) / nullif(sum(cohort_size), 0) AS retention_rate,
+               count(*) AS cohorts
+        FROM marts.retention_cohorts
+        WHERE cohort_grain = 'week' AND retention_rate IS NOT NULL AND cohort_start <= ?
+        GROUP BY period ORDER BY period""", [period.end], needs=["marts.retention_cohorts"])
+    if curve:
+        sec.charts["curve"] = [(int(r["period"]), _num(r["retention_rate"])) for r in curve]
+        sec.tables.append(Table("curve", ["week", "retention_rate", "cohorts"],
+                                [[r["period"], r["retention_rate"], r["cohorts"]]
+                                 for r in curve]))
+    shown = min(max_period, 8)
+    columns = ["cohort_start", "cohort_size"] + [f"week_{k}" for k in range(shown + 1)]
+    table_rows: list[list[object]] = []
+    for cohort in recent:
+        by_period = {int(r["period"]): r for r in found if r["cohort_start"] == cohort}
+        size = next(iter(by_period.values()))["cohort_size"]
+        table_rows.append([cohort, size] + [
+            by_period[k]["retention_rate"] if k in by_period else None
+            for k in range(shown + 1)])
+    sec.tables.append(Table("cohorts", columns, table_rows))
+    sec.notes.append("Retention = retained users / cohort size; periods not complete yet "
+                     "are empty.")
+    return sec
+
+
+def funnel_section(con: duckdb.DuckDBPyConnection) -> Section:
+    sec = Section("funnel", "Funnels (all creators)")
+    found = rows(con, """
+        SELECT funnel, step, step_name, users, conversion_rate, dropoff_users
+        FROM marts.funnel_steps ORDER BY funnel, step""", needs=["marts.funnel_steps"])
+    if not found:
+        sec.available = False
+        return sec
+    funnels: dict[str, list[Row]] = {}
+    for r in found:
+        funnels.setdefault(str(r["funnel"]), []).append(r)
+    sec.charts["funnels"] = {
+        name: ([f"{r['step']}. {r['step_name']}" for r in steps],
+               [_num(r["users"]) or 0.0 for r in steps])
+        for name, steps in funnels.items()}
+    sec.tables.append(Table(
+        "steps", ["funnel", "step", "step_name", "users", "conversion_rate", "dropoff_users",
+                  "dropoff_rate"],
+        [[r["funnel"], r["step"], r["step_name"], r["users"], r["conversion_rate"],
+          r["dropoff_users"], _dropoff_rate(steps_before(funnels[str(r["funnel"])], r), r)]
+         for r in found], key_columns=3))
+    return sec
+
+
+def steps_before(steps: list[Row], row: Row) -> Row | None:
+    earlier = [s for s in steps if s["step"] < row["step"]]
+    return earlier[-1] if earlier else None
+
+
+def _dropoff_rate(previous: Row | None, row: Row) -> float | None:
+    if previous is None:
+        return None
+    before = _num(previous["users"])
+    dropped = _num(row["dropoff_users"])
+    if not before or dropped is None:
+        return None
+    return dropped / before
+
+
+def conversation_section(con: duckdb.DuckDBPyConnection, period: Period, creator: str,
+                         cfg: ReportsConfig) -> Section:
+    sec = Section("conversation", "Conversation and intent quality")
+    conv = rows(con, """
+        SELECT sum(conversations) AS conversations, avg(avg_turns) AS avg_turns,
+               avg(workflow_completion_rate) AS workflow_completion_rate,
+               avg(response_time_ms_mean) AS response_time_ms_mean,
+               avg(response_time_ms_p50) AS response_time_ms_p50,
+               max(response_time_ms_p95) AS response_time_ms_p95,
+               avg(automation_rate) AS automation_rate, sum(cost_savings) AS cost_savings,
+               count(*) AS days
+        FROM marts.conversation_daily WHERE creator_id = ? AND date BETWEEN ? AND ?""",
+                [creator, period.start, period.end], needs=["marts.conversation_daily"])
+    if conv and conv[0]["days"]:
+        metrics = [k for k in conv[0] if k != "days"]
+        sec.tables.append(Table("conversations", ["metric", "value"],
+                                [[m, conv[0][m]] for m in metrics]))
+    nlu = rows(con, """
+        SELECT sum(classifications) AS classifications,
+               sum(mean_confidence * classifications) / nullif(sum(classifications), 0)
+                   AS mean_confidence,
+               sum(low_confidence_rate * classifications) / nullif(sum(classifications), 0)
+                   AS low_confidence_rate,
+               sum(fallback_rate * classifications) / nullif(sum(classifications), 0)
+                   AS fallback_rate,
+               count(*) AS days
+        FROM marts.nlu_daily WHERE date BETWEEN ? AND ?""", [period.start, period.end],
+               needs=["marts.nlu_daily"])
+    if nlu and nlu[0]["days"]:
+        sec.tables.append(Table("nlu (all creators)", ["metric", "value"],
+                                [[m, nlu[0][m]] for m in
+                                 ("classifications", "mean_confidence", "low_confidence_rate",
+                                  "fallback_rate")]))
+    intents = rows(con, """
+        SELECT intent, sum(classifications) AS classifications,
+               sum(classifications) / nullif(sum(sum(classifications)) OVER (), 0) AS share,
+               sum(mean_confidence * classifications) / nullif(sum(classifications), 0)
+                   AS mean_confidence,
+               sum(low_confidence_rate * classifications) / nullif(sum(classifications), 0)
+                   AS low_confidence_rate
+        FROM marts.intent_daily WHERE date BETWEEN ? AND ?
+        GROUP BY intent ORDER BY classifications DESC, intent LIMIT ?""",
+                   [period.start, period.end, cfg.top_intents], needs=["marts.intent_daily"])
+    t = _table("top intents (all creators)", intents,
+               ["intent", "classifications", "share", "mean_confidence",
+                "low_confidence_rate"])
+    if t:
+        sec.tables.append(t)
+    drop = rows(con, """
+        SELECT drop_off_point, sessions FROM marts.session_drop_off
+        ORDER BY sessions DESC, drop_off_point LIMIT ?""", [cfg.top_intents],
+                needs=["marts.session_drop_off"])
+    t = _table("session drop-off points (all creators, to date)", drop,
+               ["drop_off_point", "sessions"])
+    if t:
+        sec.tables.append(t)
+        sec.charts["drop_off"] = ([str(r["drop_off_point"]) for r in drop or []],
+                                  [_num(r["sessions"]) or 0.0 for r in drop or []])
+    sec.available = bool(sec.tables)
+    return sec
+
+
+def mastery_section(con: duckdb.DuckDBPyConnection) -> Section:
+    sec = Section("mastery", "Mastery progress by topic (all creators)")
+    found = rows(con, """
+        SELECT topic, count(DISTINCT user_id) AS learners, sum(attempts) AS attempts,
+               avg(mastery) AS mean_mastery,
+               avg(CASE WHEN level = 'mastered' THEN 1.0 ELSE 0.0 END) AS share_mastered
+        FROM marts.topic_mastery GROUP BY topic ORDER BY learners DESC, topic""",
+                 needs=["marts.topic_mastery"])
+    t = _table("topics", found, ["topic", "learners", "attempts", "mean_mastery",
+                                 "share_mastered"])
+    if t is None:
+        sec.available = False
+        return sec
+    sec.tables.append(t)
+    sec.charts["mastery"] = ([str(r["topic"]) for r in found or []],
+                             [_num(r["mean_mastery"]) or 0.0 for r in found or []])
+    return sec
+
+
+def revenue_section(con: duckdb.DuckDBPyConnection, period: Period, creator: str) -> Section:
+    sec = Section("revenue", "Revenue (per currency, never summed across currencies)")
+    found = rows(con, """
+        SELECT currency, sum(charges) AS charges, sum(refunds) AS refunds,
+               sum(net_revenue) AS net_revenue
+        FROM marts.revenue_daily WHERE creator_id = ? AND date BETWEEN ? AND ?
+        GROUP BY currency ORDER BY currency""", [creator, period.start, period.end],
+                 needs=["marts.revenue_daily"])
+    prev = rows(con, """
+        SELECT currency, sum(net_revenue) AS net_revenue FROM marts.revenue_daily
+        WHERE creator_id = ? AND date BETWEEN ? AND ? GROUP BY currency""",
+                [creator, period.previous_start, period.previous_end],
+                needs=["marts.revenue_daily"]) or []
+    if not found and not prev:
+        sec.available = False
+        return sec
+    previous = {r["currency"]: r["net_revenue"] for r in prev}
+    currencies = sorted({r["currency"] for r in found or []} | set(previous), key=str)
+    current = {r["currency"]: r for r in found or []}
+    sec.tables.append(Table(
+        "by currency", ["currency", "charges", "refunds", "net_revenue", "previous_net_revenue"],
+        [[c, (current.get(c) or {}).get("charges"), (current.get(c) or {}).get("refunds"),
+          (current.get(c) or {}).get("net_revenue"), previous.get(c)] for c in currencies]))
+    return sec
+
+
+def forecast_section(con: duckdb.DuckDBPyConnection, period: Period, creator: str,
+                     cfg: ReportsConfig) -> Section:
+    sec = Section("forecast", "Forecasts (80% and 95% intervals)")
+    fc = rows(con, """
+        SELECT date, metric, forecast, lower_80, upper_80, lower_95, upper_95
+        FROM ml.engagement_forecast
+        WHERE creator_id = ? AND date > ? AND date <= ?
+        ORDER BY metric, date""",
+              [creator, period.end, period.end + timedelta(days=cfg.forecast_days)],
+              needs=["ml.engagement_forecast"])
+    hist = rows(con, """
+        SELECT date, dau, sessions FROM marts.engagement_daily
+        WHERE creator_id = ? AND date BETWEEN ? AND ? ORDER BY date""",
+                [creator, period.end - timedelta(days=27), period.end],
+                needs=["marts.engagement_daily"]) or []
+    if fc:
+        metrics: dict[str, list[Row]] = {}
+        for r in fc:
+            metrics.setdefault(str(r["metric"]), []).append(r)
+        charts: dict[str, Any] = {}
+        for metric, pts in metrics.items():
+            series = {"forecast": [(r["date"], _num(r["forecast"])) for r in pts]}
+            if hist and metric in hist[0]:
+                series = {"actual": [(r["date"], _num(r[metric])) for r in hist], **series}
+            charts[metric] = {
+                "series": series,
+                "bands": {"95%": [(r["date"], _num(r["lower_95"]), _num(r["upper_95"]))
+                                  for r in pts],
+                          "80%": [(r["date"], _num(r["lower_80"]), _num(r["upper_80"]))
+                                  for r in pts]}}
+        sec.charts["forecasts"] = charts
+        summary = []
+        for metric, pts in metrics.items():
+            for r in (pts[0], pts[min(6, len(pts) - 1)], pts[-1]):
+                summary.append([metric, r["date"], r["forecast"], r["lower_80"], r["upper_80"],
+                                r["lower_95"], r["upper_95"]])
+        sec.tables.append(Table("forecast", ["metric", "date", "forecast", "lower_80",
+                                             "upper_80", "lower_95", "upper_95"],
+                                _dedupe(summary), key_columns=2))
+    bt = rows(con, """
+        SELECT * FROM ml.forecast_backtest WHERE creator_id = ? ORDER BY metric""",
+              [creator], needs=["ml.forecast_backtest"])
+    if bt:
+        cols = [c for c in ("metric", "history_days", "mase_ets", "mase_seasonal_naive",
+                            "chosen") if c in bt[0]]
+        t = _table("backtest (MASE, lower is better; < 1 beats the naive forecast)", bt, cols)
+        if t:
+            sec.tables.append(t)
+    sec.available = bool(sec.tables)
+    return sec
+
+
+def _dedupe(table_rows: list[list[object]]) -> list[list[object]]:
+    seen: set[tuple[object, ...]] = set()
+    out = []
+    for r in table_rows:
+        key = (r[0], r[1])
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
+
+
+def anomalies_section(con: duckdb.DuckDBPyConnection, period: Period, creator: str,
+                      cfg: ReportsConfig) -> Section:
+    sec = Section("anomalies", "Anomalies")
+    since = period.end - timedelta(days=max(cfg.anomaly_days, 1) - 1)
+    found = rows(con, """
+        SELECT date, metric, value, expected, score, direction, severity
+        FROM ml.metric_anomalies
+        WHERE creator_id = ? AND date BETWEEN ? AND ?
+        ORDER BY date DESC, abs(score) DESC NULLS LAST, metric LIMIT ?""",
+                 [creator, min(since, period.start), period.end, cfg.max_anomalies],
+                 needs=["ml.metric_anomalies"])
+    if found is None:
+        sec.available = False
+        return sec
+    if not found:
+        sec.notes.append(f"No anomalies between {since.isoformat()} and "
+                         f"{period.end.isoformat()}.")
+        return sec
+    sec.tables.append(Table("anomalies", ["date", "metric", "value", "expected", "score",
+                                          "direction", "severity"],
+                            [list(r.values()) for r in found], key_columns=2))
+    return sec
+
+
+def insights_section(con: duckdb.DuckDBPyConnection, as_of: date, creator: str,
+                     cfg: ReportsConfig) -> Section:
+    """The top insights of the latest insight run on or before the as-of date."""
+    sec = Section("insights", "Top insights and recommendations")
+    found = rows(con, """
+        SELECT rank, kind, title, description, recommendation, metric, significance, impact
+        FROM ml.insights
+        WHERE creator_id = ?
+          AND as_of_date = (SELECT max(as_of_date) FROM ml.insights
+                            WHERE creator_id = ? AND as_of_date <= ?)
+        ORDER BY rank NULLS LAST, insight_id LIMIT ?""",
+                 [creator, creator, as_of, cfg.top_insights], needs=["ml.insights"])
+    if not found:
+        sec.available = False
+        return sec
+    sec.tables.append(Table("insights", ["rank", "kind", "title", "description",
+                                         "recommendation", "metric", "significance",
+                                         "impact"],
+                            [list(r.values()) for r in found]))
+    return sec
+
+
+def data_quality_section(con: duckdb.DuckDBPyConnection, cfg: ReportsConfig) -> Section:
+    sec = Section("data_quality", "Data quality")
+    found = rows(con, """
+        SELECT asset_key, check_name, status, expectations, failed, blocking_failed,
+               validated_at
+        FROM ops.data_quality_checks
+        ORDER BY CASE status WHEN 'failed' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END,
+                 asset_key, check_name""", needs=["ops.data_quality_checks"])
+    if not found:
+        sec.available = False
+        return sec
+    counts = {s: sum(r["status"] == s for r in found) for s in ("passed", "warning", "failed")}
+    sec.tables.append(Table("status", ["status", "checks"],
+                            [[s, n] for s, n in counts.items()]))
+    bad = [r for r in found if r["status"] != "passed"][: cfg.max_failures]
+    if bad:
+        sec.tables.append(Table("checks not passed", ["asset_key", "check_name", "status",
+                                                      "failed", "blocking_failed",
+                                                      "validated_at"],
+                                [[r["asset_key"], r["check_name"], r["status"], r["failed"],
+                                  r["blocking_failed"], r["validated_at"]] for r in bad],
+                                key_columns=2))
+        failures = rows(con, """
+            SELECT asset_key, check_name, expectation, columns, batch, severity, observed
+            FROM ops.data_quality_latest WHERE NOT passed
+            ORDER BY severity, asset_key, check_name, expectation, batch DESC LIMIT ?""",
+                        [cfg.max_failures], needs=["ops.data_quality_latest"])
+        t = _table("failed expectations", failures,
+                   ["asset_key", "check_name", "expectation", "columns", "batch", "severity",
+                    "observed"], key_columns=5)
+        if t:
+            sec.tables.append(t)
+    sec.charts["counts"] = counts
+    return sec
+
+
+def freshness_section(con: duckdb.DuckDBPyConnection, as_of: date) -> Section:
+    sec = Section("freshness", "Data freshness")
+    found = rows(con, """
+        SELECT entity, max(export_date) AS last_export_date, max(finished_at) AS loaded_at
+        FROM raw.load_audit WHERE status = 'loaded'
+        GROUP BY entity ORDER BY entity""", needs=["raw.load_audit"])
+    if not found:
+        sec.available = False
+        return sec
+    sec.tables.append(Table("entities", ["entity", "last_export_date", "age_days",
+                                         "loaded_at"],
+                            [[r["entity"], r["last_export_date"],
+                              _age(as_of, r["last_export_date"]), r["loaded_at"]]
+                             for r in found]))
+    sec.notes.append(f"Age in days against the as-of date {as_of.isoformat()}.")
+    return sec
+
+
+def _age(as_of: date, d: object) -> int | None:
+    if isinstance(d, datetime):
+        d = d.date()
+    return (as_of - d).days if isinstance(d, date) else None
+
+
+# --------------------------------------------------------------------------- report
+
+
+@dataclass
+class ReportData:
+    kind: str
+    period: Period
+    as_of: date
+    creator_id: str
+    headline: list[Metric]
+    sections: list[Section]
+
+    @property
+    def is_overall(self) -> bool:
+        return self.creator_id == ALL
+
+
+def gather(con: duckdb.DuckDBPyConnection, kind: str, as_of: date, creator: str,
+           cfg: ReportsConfig) -> ReportData:
+    """Every number of one report (one kind, period and creator or overall)."""
+    period = period_for(kind, as_of)
+    sections = [
+        engagement_section(con, period, creator, cfg),
+        retention_section(con, period, cfg),
+        funnel_section(con),
+        conversation_section(con, period, creator, cfg),
+        mastery_section(con),
+        revenue_section(con, period, creator),
+        forecast_section(con, period, creator, cfg),
+        anomalies_section(con, period, creator, cfg),
+        insights_section(con, as_of, creator, cfg),
+        data_quality_section(con, cfg),
+        freshness_section(con, as_of),
+    ]
+    return ReportData(kind, period, as_of, creator, headline(con, period, creator), sections)

@@ -1,0 +1,118 @@
+"""HTML building blocks: every value passes through :func:`esc`; pages are self-contained
+(inline CSS, including print CSS; no scripts, no network)."""
+
+from __future__ import annotations
+
+import html as _html
+from collections.abc import Sequence
+from datetime import date, datetime
+
+CSS = """
+:root { --fg: #1f2933; --muted: #616e7c; --line: #d9e2ec; --accent: #2f6fbf;
+        --good: #1e7b34; --bad: #b42318; --warn: #a15c00; }
+* { box-sizing: border-box; }
+body { font-family: -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
+       color: var(--fg); margin: 0 auto; max-width: 1080px; padding: 24px;
+       font-size: 14px; line-height: 1.45; background: #fff; }
+header { border-bottom: 3px solid var(--accent); margin-bottom: 16px; }
+h1 { font-size: 24px; margin: 0 0 4px; }
+h2 { font-size: 18px; margin: 0 0 8px; color: var(--accent); }
+h3 { font-size: 15px; margin: 12px 0 6px; }
+.subtitle { color: var(--muted); margin: 0 0 12px; }
+section { margin: 0 0 20px; padding: 12px 0; border-bottom: 1px solid var(--line); }
+table { border-collapse: collapse; width: 100%; margin: 6px 0 10px; font-size: 13px; }
+th, td { border: 1px solid var(--line); padding: 4px 8px; text-align: left;
+         vertical-align: top; }
+th { background: #f0f4f8; font-weight: 600; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.up { color: var(--good); } .down { color: var(--bad); }
+.status-passed { color: var(--good); font-weight: 600; }
+.status-warning { color: var(--warn); font-weight: 600; }
+.status-failed { color: var(--bad); font-weight: 600; }
+.nodata { color: var(--muted); font-style: italic; }
+.charts { display: flex; flex-wrap: wrap; gap: 12px; }
+svg { max-width: 100%; height: auto; }
+footer { color: var(--muted); font-size: 12px; margin-top: 24px; }
+@media print {
+  body { max-width: none; padding: 0; font-size: 11px; }
+  section { page-break-inside: avoid; break-inside: avoid; }
+  header { border-bottom-color: #000; }
+  a { color: inherit; text-decoration: none; }
+  a[href]::after { content: " (" attr(href) ")"; font-size: 10px; }
+  .charts { display: block; }
+}
+"""
+
+
+def esc(value: object) -> str:
+    """HTML-escaped text of a value (None -> ""), quotes included."""
+    if value is None:
+        return ""
+    return _html.escape(str(value), quote=True)
+
+
+def fmt(value: object, digits: int = 2) -> str:
+    """A display string for a value (not escaped): numbers rounded, None -> "-"."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return "-"
+        if value.is_integer():
+            return f"{value:,.0f}"
+        if abs(value) < 10:
+            return f"{value:,.{digits + 1}f}"
+        return f"{value:,.{digits}f}"
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="seconds")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _cell(value: object) -> str:
+    numeric = isinstance(value, int | float) and not isinstance(value, bool)
+    cls = ' class="num"' if numeric else ""
+    return f"<td{cls}>{esc(fmt(value))}</td>"
+
+
+def table(columns: list[str], rows: Sequence[Sequence[object]]) -> str:
+    """An HTML table; every header and cell is escaped (numbers right-aligned)."""
+    head = "".join(f"<th>{esc(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(_cell(v) for v in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def no_data(what: str = "") -> str:
+    """The "no data" paragraph a section shows when its tables are missing or empty."""
+    suffix = f" ({esc(what)})" if what else ""
+    return f'<p class="nodata">no data{suffix}</p>'
+
+
+def paragraph(text: object) -> str:
+    return f"<p>{esc(text)}</p>"
+
+
+def section(title: str, body_html: str) -> str:
+    """A titled section; ``body_html`` must already be safe HTML."""
+    return f"<section><h2>{esc(title)}</h2>\n{body_html}\n</section>"
+
+
+def page(title: str, sections: list[str], *, subtitle: str = "") -> str:
+    """A complete, self-contained HTML document (inline CSS, no scripts, no network)."""
+    sub = f'<p class="subtitle">{esc(subtitle)}</p>' if subtitle else ""
+    body = "\n".join(sections)
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+        "style-src 'unsafe-inline'; img-src data:\">\n"
+        f"<title>{esc(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+        f"<header><h1>{esc(title)}</h1>{sub}</header>\n<main>\n{body}\n</main>\n"
+        "</body>\n</html>\n"
+    )

@@ -1,0 +1,326 @@
+"""Assemble a report (HTML with inline SVG charts, CSV and JSON of the same numbers),
+write its files under the reports root and index them in ``ops.reports``.
+
+Layout: ``<root>/<kind>/<period>/<name>.{html,csv,json}`` with ``<period>`` the as-of
+date (daily) or the ISO week (weekly, e.g. ``2026-W02``) and ``<name>`` ``overall`` or
+``creator_<id>``; ``<root>/index.html`` lists every indexed report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import time
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+
+from reports import charts, content, exports, html, index
+from reports.config import ReportsConfig
+from reports.content import ALL, DAILY, Metric, ReportData, Section
+
+log = logging.getLogger(__name__)
+
+DATA_QUALITY_PAGE = Path("data_quality") / "index.html"
+CSV_COLUMNS = ["section", "metric", "creator_id", "period", "value", "previous", "change",
+               "change_pct", "same_weekday_last_week", "change_vs_last_week"]
+
+
+# --------------------------------------------------------------------------- names
+
+
+def file_stem(creator_id: str) -> str:
+    """``overall`` or ``creator_<id>`` with the id made filesystem-safe (a short hash is
+    added when characters had to be replaced, so two ids never share a file)."""
+    if creator_id == ALL:
+        return "overall"
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", creator_id)[:80].lstrip(".") or "_"
+    if safe != creator_id:
+        safe += "-" + hashlib.sha256(creator_id.encode()).hexdigest()[:8]
+    return f"creator_{safe}"
+
+
+def report_dir(root: Path, data: ReportData) -> Path:
+    return root / data.kind / data.period.label
+
+
+def who(creator_id: str) -> str:
+    return "All creators" if creator_id == ALL else f"Creator {creator_id}"
+
+
+# --------------------------------------------------------------------------- long rows
+
+
+def headline_rows(data: ReportData) -> list[list[object]]:
+    return [[m.section, m.metric, data.creator_id, data.period.label, m.value, m.previous,
+             m.change, m.change_pct, m.week_ago, m.change_week] for m in data.headline]
+
+
+def section_rows(data: ReportData) -> list[list[object]]:
+    """Every cell of every section table as a long row (metric = table:key:column)."""
+    out: list[list[object]] = []
+    for sec in data.sections:
+        for t in sec.tables:
+            k = max(1, min(t.key_columns, len(t.columns) - 1))
+            for row in t.rows:
+                key = "/".join(html.fmt(v) for v in row[:k])
+                for col, value in zip(t.columns[k:], row[k:], strict=False):
+                    out.append([sec.name, f"{t.name}:{key}:{col}", data.creator_id,
+                                data.period.label, value, None, None, None, None, None])
+    return out
+
+
+def csv_rows(data: ReportData) -> list[list[object]]:
+    return headline_rows(data) + section_rows(data)
+
+
+def json_document(data: ReportData, *, rendered_at: datetime, run_id: str | None) -> dict:
+    p = data.period
+    return {
+        "report": {
+            "kind": data.kind, "period": p.label, "period_start": p.start,
+            "period_end": p.end, "previous_start": p.previous_start,
+            "previous_end": p.previous_end, "same_weekday_last_week": p.week_ago,
+            "as_of_date": data.as_of, "creator_id": data.creator_id,
+            "rendered_at": rendered_at, "run_id": run_id,
+        },
+        "headline": [
+            {"section": m.section, "metric": m.metric, "value": m.value,
+             "previous": m.previous, "change": m.change, "change_pct": m.change_pct,
+             "same_weekday_last_week": m.week_ago, "change_vs_last_week": m.change_week,
+             "unit": m.unit, "currency": m.currency}
+            for m in data.headline],
+        "sections": [
+            {"name": s.name, "title": s.title, "available": s.available, "notes": s.notes,
+             "tables": [{"name": t.name, "columns": t.columns, "rows": t.rows}
+                        for t in s.tables]}
+            for s in data.sections],
+    }
+
+
+# --------------------------------------------------------------------------- HTML
+
+
+def _value(m: Metric, v: float | None) -> str:
+    if v is None:
+        return "-"
+    if m.unit == "rate":
+        return f"{v * 100:.1f}%"
+    if m.unit == "money":
+        return f"{v:,.2f}" + (f" {m.currency}" if m.currency else "")
+    return html.fmt(v)
+
+
+def _change(m: Metric, change: float | None, pct: float | None) -> str:
+    if change is None:
+        return "-"
+    cls = "up" if change > 0 else "down" if change < 0 else ""
+    if m.unit == "rate":
+        text = f"{change * 100:+.1f} pp"
+    else:
+        text = f"{change:+,.2f}".rstrip("0").rstrip(".") if change % 1 else f"{change:+,.0f}"
+        if pct is not None:
+            text += f" ({pct * 100:+.1f}%)"
+    return f'<span class="{cls}">{html.esc(text)}</span>'
+
+
+def headline_html(data: ReportData) -> str:
+    if not data.headline:
+        return html.section("Headline metrics", html.no_data("engagement and conversations"))
+    daily = data.kind == DAILY
+    cols = ["metric", "value", "previous", "change"]
+    if daily:
+        cols += ["same weekday last week", "change vs last week"]
+    head = "".join(f"<th>{html.esc(c)}</th>" for c in cols)
+    body = []
+    for m in data.headline:
+        cells = [f"<td>{html.esc(m.metric.replace('_', ' '))}</td>",
+                 f'<td class="num">{html.esc(_value(m, m.value))}</td>',
+                 f'<td class="num">{html.esc(_value(m, m.previous))}</td>',
+                 f'<td class="num">{_change(m, m.change, m.change_pct)}</td>']
+        if daily:
+            cells += [f'<td class="num">{html.esc(_value(m, m.week_ago))}</td>',
+                      f'<td class="num">{_change(m, m.change_week, m.change_week_pct)}</td>']
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    p = data.period
+    note = (f"{p.label} against {p.previous_start.isoformat()}"
+            if daily else f"{p.start.isoformat()} to {p.end.isoformat()} against "
+                          f"{p.previous_start.isoformat()} to {p.previous_end.isoformat()}")
+    expl = ("DAU is the mean over the period, WAU and MAU are taken at its end, sessions, "
+            "conversations, cost savings and revenue are sums.")
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return html.section("Headline metrics",
+                        html.paragraph(note) + table + f'<p class="subtitle">{expl}</p>')
+
+
+def _tables_html(sec: Section, skip: Collection[str] = ()) -> str:
+    parts = []
+    for t in sec.tables:
+        if t.name in skip:
+            continue
+        parts.append(f"<h3>{html.esc(t.name)}</h3>" + html.table(t.columns, t.rows))
+    parts += [f'<p class="subtitle">{html.esc(n)}</p>' for n in sec.notes]
+    return "".join(parts)
+
+
+def _charts(svgs: list[str]) -> str:
+    return '<div class="charts">' + "".join(svgs) + "</div>" if svgs else ""
+
+
+def section_html(sec: Section, data: ReportData, dq_link: str) -> str:
+    if not sec.available:
+        return html.section(sec.title, html.no_data())
+    svgs: list[str] = []
+    if sec.name == "engagement" and "series" in sec.charts:
+        svgs.append(charts.line_chart(sec.charts["series"], title="DAU, WAU and MAU",
+                                      y_label="users", width=960, height=280))
+    elif sec.name == "retention" and "curve" in sec.charts:
+        svgs.append(charts.line_chart({"retention": sec.charts["curve"]},
+                                      title="Retention by week since signup",
+                                      y_label="rate"))
+    elif sec.name == "funnel":
+        for name, (labels, values) in sec.charts.get("funnels", {}).items():
+            svgs.append(charts.bar_chart(labels, values, title=f"Funnel {name}: users",
+                                         width=470))
+    elif sec.name == "conversation" and "drop_off" in sec.charts:
+        labels, values = sec.charts["drop_off"]
+        svgs.append(charts.bar_chart(labels, values, title="Sessions by drop-off point"))
+    elif sec.name == "mastery" and "mastery" in sec.charts:
+        labels, values = sec.charts["mastery"]
+        svgs.append(charts.bar_chart(labels, values, title="Mean mastery by topic"))
+    elif sec.name == "forecast":
+        for metric, spec in sec.charts.get("forecasts", {}).items():
+            svgs.append(charts.line_chart(spec["series"], bands=spec["bands"],
+                                          title=f"{metric} forecast", y_label=metric,
+                                          width=470))
+    elif sec.name == "insights":
+        return html.section(sec.title, _insights_html(sec))
+    elif sec.name == "data_quality":
+        return html.section(sec.title, _data_quality_html(sec, dq_link))
+    return html.section(sec.title, _charts(svgs) + _tables_html(sec))
+
+
+def _insights_html(sec: Section) -> str:
+    items = []
+    for t in sec.tables:
+        cols = t.columns
+        for row in t.rows:
+            r = dict(zip(cols, row, strict=False))
+            items.append(
+                "<li><p><strong>" + html.esc(r.get("title")) + "</strong> "
+                f'<span class="subtitle">({html.esc(r.get("kind"))}, rank '
+                f'{html.esc(html.fmt(r.get("rank")))}, significance '
+                f'{html.esc(html.fmt(r.get("significance")))}, impact '
+                f'{html.esc(html.fmt(r.get("impact")))})</span></p>'
+                f"<p>{html.esc(r.get('description'))}</p>"
+                f"<p><em>Recommendation:</em> {html.esc(r.get('recommendation'))}</p></li>")
+    return "<ol>" + "".join(items) + "</ol>" if items else html.no_data()
+
+
+def _data_quality_html(sec: Section, dq_link: str) -> str:
+    counts = sec.charts.get("counts", {})
+    status = " ".join(
+        f'<span class="status-{html.esc(s)}">{html.esc(n)} {html.esc(s)}</span>'
+        for s, n in counts.items())
+    link = f'<p>Details: <a href="{html.esc(dq_link)}">data-quality summary</a></p>'
+    rest = _tables_html(sec, {"status"})
+    return f"<p>Checks (latest validation of each): {status}</p>{link}{rest}"
+
+
+def html_document(data: ReportData, *, rendered_at: datetime, dq_link: str) -> str:
+    p = data.period
+    kind = "Daily" if data.kind == DAILY else "Weekly"
+    title = f"{kind} report {p.label}: {who(data.creator_id)}"
+    subtitle = (f"Period {p.start.isoformat()} to {p.end.isoformat()}; as-of date "
+                f"{data.as_of.isoformat()}; rendered {rendered_at:%Y-%m-%d %H:%M} UTC")
+    sections = [headline_html(data)] + [section_html(s, data, dq_link)
+                                        for s in data.sections]
+    return html.page(title, sections, subtitle=subtitle)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+@dataclass
+class RenderResult:
+    files: list[index.ReportFile] = field(default_factory=list)
+    seconds: float = 0.0
+    as_of: date | None = None
+    reports: int = 0
+
+    def overall_html(self, kind: str) -> str | None:
+        for f in self.files:
+            if f.kind == kind and f.creator_id == ALL and f.format == "html":
+                return f.path
+        return None
+
+
+def write_report(root: Path, data: ReportData, *, rendered_at: datetime,
+                 run_id: str | None) -> list[index.ReportFile]:
+    """Write the HTML, CSV and JSON of one report; their index rows."""
+    folder = report_dir(root, data)
+    stem = file_stem(data.creator_id)
+    dq_link = Path(os.path.relpath(root / DATA_QUALITY_PAGE, folder)).as_posix()
+    paths = [
+        exports.write_bytes(folder / f"{stem}.html", html_document(
+            data, rendered_at=rendered_at, dq_link=dq_link).encode("utf-8")),
+        exports.write_csv(folder / f"{stem}.csv", CSV_COLUMNS, csv_rows(data)),
+        exports.write_json(folder / f"{stem}.json",
+                           json_document(data, rendered_at=rendered_at, run_id=run_id)),
+    ]
+    return [index.file_entry(root, path, kind=data.kind, period_start=data.period.start,
+                             period_end=data.period.end, creator_id=data.creator_id,
+                             rendered_at=rendered_at, run_id=run_id) for path in paths]
+
+
+def render(con: duckdb.DuckDBPyConnection, root: Path, kind: str, cfg: ReportsConfig, *,
+           run_id: str | None = None, as_of: date | None = None) -> RenderResult:
+    """Render the overall report and (per the settings) one per creator of one kind,
+    index the files in ``ops.reports`` and rewrite ``<root>/index.html``."""
+    started = time.perf_counter()
+    result = RenderResult()
+    as_of = as_of or content.as_of_date(con)
+    if as_of is None:
+        log.warning("no as-of date (intermediate.int_as_of_date and marts.engagement_daily "
+                    "are missing or empty): no %s report", kind)
+        result.seconds = time.perf_counter() - started
+        return result
+    result.as_of = as_of
+    rendered_at = datetime.now(UTC).replace(tzinfo=None)
+    who_list = [ALL] + (content.creators(con, cfg.max_creators) if cfg.per_creator else [])
+    for creator in who_list:
+        data = content.gather(con, kind, as_of, creator, cfg)
+        result.files += write_report(root, data, rendered_at=rendered_at, run_id=run_id)
+        result.reports += 1
+    index.record(con, result.files)
+    write_index_page(con, root)
+    result.seconds = time.perf_counter() - started
+    log.info("%s reports for %s: %d reports, %d files in %.2f s", kind, as_of.isoformat(),
+             result.reports, len(result.files), result.seconds)
+    return result
+
+
+def write_index_page(con: duckdb.DuckDBPyConnection, root: Path) -> Path:
+    """``<root>/index.html``: every indexed HTML report, newest first."""
+    found = content.rows(con, """
+        SELECT kind, period_start, period_end, creator_id, path, rendered_at
+        FROM ops.reports WHERE format = 'html'
+        ORDER BY period_end DESC, kind, creator_id = '__all__' DESC, creator_id""",
+                         needs=["ops.reports"]) or []
+    items = "".join(
+        f'<tr><td>{html.esc(r["kind"])}</td><td>{html.esc(r["period_start"])}</td>'
+        f'<td>{html.esc(r["period_end"])}</td><td>{html.esc(who(r["creator_id"]))}</td>'
+        f'<td><a href="{html.esc(r["path"])}">{html.esc(r["path"])}</a></td>'
+        f'<td>{html.esc(html.fmt(r["rendered_at"]))}</td></tr>' for r in found)
+    head = "".join(f"<th>{c}</th>" for c in ("kind", "from", "to", "who", "file", "rendered"))
+    body = (f"<table><thead><tr>{head}</tr></thead><tbody>{items}</tbody></table>"
+            if found else html.no_data())
+    link = f'<p><a href="{DATA_QUALITY_PAGE.as_posix()}">Data-quality summary</a></p>'
+    doc = html.page("Reports", [html.section("Reports", link + body)],
+                    subtitle="Daily and weekly reports (CSV and JSON beside each HTML file)")
+    return exports.write_bytes(root / "index.html", doc.encode("utf-8"))
