@@ -74,8 +74,10 @@ def dbt_build(
     return target
 
 
-def node_timings(target: Path) -> list[tuple[str, float]]:
-    """(node name, seconds) of the last dbt invocation's run_results.json, slowest first."""
+def node_timings(target: Path, kinds: tuple[str, ...] = ("model",)) -> list[tuple[str, float]]:
+    """(node name, seconds) of the nodes of ``kinds`` (model, seed, test, unit_test) in the
+    last dbt invocation's run_results.json, slowest first."""
     results = json.loads((target / "run_results.json").read_text())["results"]
-    rows = [(r["unique_id"].split(".", 2)[-1], float(r["execution_time"])) for r in results]
+    rows = [(r["unique_id"].split(".", 2)[-1], float(r["execution_time"])) for r in results
+            if r["unique_id"].split(".", 1)[0] in kinds]
     return sorted(rows, key=lambda r: -r[1])
