@@ -101,8 +101,7 @@ MART_SUITES: dict[str, Suite] = {
         _suite("conversation_daily", lambda: [
             ex.unique_key(("date", "creator_id")),
             ex.rate("automation_rate"),
-            # metrics.md's ratio of the day's counts can exceed 1 (docs/metrics.md)
-            ex.rate("workflow_completion_rate", warning=True),
+            ex.rate("workflow_completion_rate"),
             ex.at_least("response_time_ms_p95", "response_time_ms_p50"),
             ex.non_negative("avg_turns"),
             ex.non_negative("cost_savings"),

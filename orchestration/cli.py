@@ -10,6 +10,7 @@ import logging
 import os
 import shutil
 import subprocess
+import sys
 import time
 from datetime import date
 from pathlib import Path
@@ -55,9 +56,22 @@ DEMO_DAYS = 60
 DEMO_USERS = 1500
 
 
+class _StderrHandler(logging.StreamHandler):
+    """A handler on whatever ``sys.stderr`` is when a record is written (not the stream
+    of the moment it was made, which a test runner may have closed since)."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def _setup_logging(verbose: bool) -> None:
     """Our own loggers to stderr; Dagster's runs log through Dagster's console logger."""
-    handler = logging.StreamHandler()
+    handler = _StderrHandler()
     handler.setFormatter(
         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
     )
@@ -314,6 +328,8 @@ def _print_summary() -> None:
                   or "none")
     table.add_row("warehouse", str(st.warehouse))
     table.add_row("data quality", _quality_line(st))
+    table.add_row("reports", _reports_line(st))
+    table.add_row("alerts", _alerts_line(st))
     table.add_row("serving database", _publish_line(st))
     Console(width=max(Console().width, 100)).print(table)
 
@@ -373,6 +389,11 @@ def status() -> None:
             colour = "red" if o.severity == BLOCKING else "yellow"
             out.print(f"[{colour}]{o.severity}:[/] {escape(o.message())}")
     out.print(f"data quality: {_quality_line(st)}")
+    out.print(f"reports: {_reports_line(st)}")
+    out.print(f"alerts: {_alerts_line(st)}")
+    for day, severity, rule, creator, message in st.latest_alerts[:20]:
+        out.print(f"  [{'red' if severity == 'high' else 'yellow'}]{escape(severity)}[/] "
+                  f"{day} {escape(rule)} ({escape(creator)}): {escape(message)}")
     out.print(f"serving database: {_publish_line(st)}")
 
 
@@ -384,6 +405,26 @@ def _quality_line(st: WarehouseStatus) -> str:
     page = env_path(ENV_REPORTS) / "data_quality" / "index.html"
     return (f"{counts['passed']} checks passed, {counts['warning']} with warnings, "
             f"{counts['failed']} failed -> {page}")
+
+
+def _reports_line(st: WarehouseStatus) -> str:
+    if not st.latest_reports:
+        return "none rendered yet"
+    root = env_path(ENV_REPORTS)
+    parts = []
+    for kind, start, end, reports, files, _at, overall in st.latest_reports:
+        period = str(end) if start == end else f"{start}..{end}"
+        where = f" -> {root / overall}" if overall else ""
+        parts.append(f"{kind} {period}: {reports} reports, {files} files{where}")
+    return "; ".join(parts)
+
+
+def _alerts_line(st: WarehouseStatus) -> str:
+    if not st.latest_alerts:
+        return "none fired on the latest date judged"
+    high = sum(1 for a in st.latest_alerts if a[1] == "high")
+    return (f"{len(st.latest_alerts)} fired on {st.latest_alerts[0][0]} ({high} high) "
+            "-> ops.alerts")
 
 
 def _publish_line(st: WarehouseStatus) -> str:

@@ -42,6 +42,10 @@ class WarehouseStatus:
     quality_failures: list[Outcome] = field(default_factory=list)
     # (published_at, target, tables, total_rows) of the latest publish
     last_publish: tuple | None = None
+    # (kind, period_start, period_end, reports, files, rendered_at, overall html path)
+    latest_reports: list[tuple] = field(default_factory=list)
+    # (date, severity, rule, creator_id, message) of the alerts of the latest judged date
+    latest_alerts: list[tuple] = field(default_factory=list)
 
     @property
     def publish_blocked(self) -> bool:
@@ -106,6 +110,23 @@ def collect_status(con: duckdb.DuckDBPyConnection | None, warehouse: Path, landi
                 "SELECT published_at, target, tables, total_rows FROM ops.publishes "
                 "ORDER BY published_at DESC LIMIT 1"
             ).fetchone()
+        if _has_table(con, "ops", "reports"):
+            status.latest_reports = con.execute(
+                """
+                SELECT kind, period_start, period_end, count(DISTINCT creator_id), count(*),
+                       max(rendered_at),
+                       max(path) FILTER (WHERE creator_id = '__all__' AND format = 'html')
+                FROM ops.reports AS r
+                WHERE period_end = (SELECT max(period_end) FROM ops.reports WHERE kind = r.kind)
+                GROUP BY kind, period_start, period_end ORDER BY kind
+                """
+            ).fetchall()
+        if _has_table(con, "ops", "alerts"):
+            status.latest_alerts = con.execute(
+                "SELECT date, severity, rule, creator_id, message FROM ops.alerts "
+                "WHERE date = (SELECT max(date) FROM ops.alerts) "
+                "ORDER BY severity = 'high' DESC, rule, creator_id"
+            ).fetchall()
     for day in scan_landing(landing):
         st = status.entities.setdefault(day.entity, EntityStatus(day.entity))
         if not day.complete:

@@ -638,12 +638,12 @@ def data_quality_section(con: duckdb.DuckDBPyConnection, cfg: ReportsConfig) -> 
                                   r["blocking_failed"], r["validated_at"]] for r in bad],
                                 key_columns=2))
         failures = rows(con, """
-            SELECT asset_key, check_name, expectation, columns, batch, severity, observed
+            SELECT table_name, check_name, expectation, columns, batch, severity, observed
             FROM ops.data_quality_latest WHERE NOT passed
-            ORDER BY severity, asset_key, check_name, expectation, batch DESC LIMIT ?""",
+            ORDER BY severity, table_name, check_name, expectation, batch DESC LIMIT ?""",
                         [cfg.max_failures], needs=["ops.data_quality_latest"])
         t = _table("failed expectations", failures,
-                   ["asset_key", "check_name", "expectation", "columns", "batch", "severity",
+                   ["table_name", "check_name", "expectation", "columns", "batch", "severity",
                     "observed"], key_columns=5)
         if t:
             sec.tables.append(t)

@@ -230,6 +230,29 @@ def test_demo_runs_every_check_and_publishes_the_serving_database(demo):
         reader.close()
 
 
+def test_demo_renders_the_reports_and_publishes_their_index(demo):
+    data, result, _ = demo
+    assert "reports" in result.output and "none rendered yet" not in result.output
+    status = runner.invoke(app, ["status"])
+    assert "daily " in status.output and "weekly " in status.output
+    con = duckdb.connect(str(data / "serving.duckdb"), read_only=True)
+    try:
+        index = con.execute(
+            "SELECT kind, format, path FROM ops.reports WHERE creator_id = '__all__'").fetchall()
+        as_of, dau = con.execute(
+            "SELECT date, dau FROM marts.engagement_daily WHERE creator_id = '__all__' "
+            "ORDER BY date DESC LIMIT 1").fetchone()
+    finally:
+        con.close()
+    assert {(k, f) for k, f, _ in index} == {
+        (k, f) for k in ("daily", "weekly") for f in ("html", "csv", "json")}
+    for _, _, path in index:
+        assert (data / "reports" / path).stat().st_size > 0
+    daily = next(p for k, f, p in index if k == "daily" and f == "json")
+    assert as_of.isoformat() in daily
+    assert f"{dau}" in (data / "reports" / daily).read_text()
+
+
 def _digest(path) -> str:
     import hashlib
 

@@ -4,6 +4,7 @@ serving database, HTML + CSV output), with daily and weekly jobs and schedules."
 from __future__ import annotations
 
 import csv
+import logging
 import stat
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -197,8 +198,11 @@ def test_a_long_query_is_interrupted(serving_db: Path) -> None:
 
 
 def test_malformed_files_do_not_break_the_definitions(
-    tmp_path: Path, serving_db: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, serving_db: Path, caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # the CLI (run in process by other tests) stops our loggers propagating to the root
+    monkeypatch.setattr(logging.getLogger("orchestration"), "propagate", True)
     folder = _folder(tmp_path, {
         "good.yaml": GOOD,
         "not_yaml.yaml": "name: [unclosed\nsql: : :",

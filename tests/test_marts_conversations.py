@@ -11,8 +11,8 @@ Edges: the conversion window boundary (exactly t1 + window counts, one second la
 not), steps at the same timestamp (t2 = t1), repeated starts (a later start that converts
 counts although the first did not), an anonymous session (excluded from funnel users,
 counted in conversations and automation), a confidence equal to the threshold (not low),
-a workflow completed on the day after its start (workflow_completion_rate is a ratio of
-the day's event counts).
+a workflow completed on the day after its start (it counts as completed on its start
+date: workflow_completion_rate counts workflow runs by start, a fraction in [0, 1]).
 """
 
 from __future__ import annotations
@@ -125,16 +125,18 @@ EXPECTED_FUNNELS = {
 # (date, creator_id): (conversations, avg_turns, workflow_completion_rate, rt_mean, rt_p50,
 #                      rt_p95, automation_rate, cost_savings, sessions)
 EXPECTED_CONVERSATIONS = {
-    # s1, s2, s3: 2 sessions with 2 turns; s2 escalated; 2 workflows started, none done
-    (D1, "c1"): (3, 2.0, 0.0, 200.0, 200.0, 290.0, 2 / 3, 8.0, 3),
-    # s6 only (not a conversation); two completions of workflows started on 01-01
+    # s1, s2, s3: 2 sessions with 2 turns; s2 escalated; 2 workflows started, both
+    # completed on 01-02 (they count on their start date)
+    (D1, "c1"): (3, 2.0, 1.0, 200.0, 200.0, 290.0, 2 / 3, 8.0, 3),
+    # s6 only (not a conversation); the two completions of workflows started on 01-01
+    # count there, not here: no workflow started, rate null
     (D2, "c1"): (0, NULL, NULL, NULL, NULL, NULL, 1.0, 0.0, 1),
     (D3, "c1"): (1, 2.0, 1.0, 200.0, 200.0, 200.0, 1.0, 4.0, 1),
     # the anonymous conversation: counted, automated
     (D1, "c2"): (1, 2.0, 1.0, NULL, NULL, NULL, 1.0, 4.0, 1),
     (D2, "c2"): (0, NULL, NULL, NULL, NULL, NULL, NULL, 0.0, 0),
     (D3, "c2"): (0, NULL, NULL, NULL, NULL, NULL, NULL, 0.0, 0),
-    (D1, "__all__"): (4, 2.0, 1 / 3, 200.0, 200.0, 290.0, 3 / 4, 12.0, 4),
+    (D1, "__all__"): (4, 2.0, 1.0, 200.0, 200.0, 290.0, 3 / 4, 12.0, 4),
     (D2, "__all__"): (0, NULL, NULL, NULL, NULL, NULL, 1.0, 0.0, 1),
     (D3, "__all__"): (1, 2.0, 1.0, 200.0, 200.0, 200.0, 1.0, 4.0, 1),
 }
@@ -240,6 +242,16 @@ def test_conversation_nlu_and_funnel_marts(warehouse: Path, tmp_path: Path) -> N
             """
         ).fetchall()}
         _assert_rows(conversations, EXPECTED_CONVERSATIONS)
+        # workflow runs count on their start date (s1 and s2 complete on 01-02)
+        assert con.execute(
+            "SELECT session_id, start_date, completed_date, is_completed "
+            "FROM intermediate.int_workflow_runs ORDER BY session_id"
+        ).fetchall() == [("s1", D1, D2, True), ("s2", D1, D2, True), ("s4", D3, D3, True),
+                         ("s5", D1, D1, True)]
+        assert con.execute(
+            "SELECT \"date\", workflows_started, workflows_completed FROM marts.conversation_daily "
+            "WHERE creator_id = '__all__' ORDER BY 1"
+        ).fetchall() == [(D1, 3, 3), (D2, 0, 0), (D3, 1, 1)]
 
         intents = {(r[0], r[1]): r[2:] for r in con.execute(
             """

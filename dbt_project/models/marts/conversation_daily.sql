@@ -1,12 +1,16 @@
 -- Daily conversation metrics per creator and for all creators ('__all__'), metrics.md
 -- "Conversations and language understanding". One row per creator and date, from the
--- creator's first date with a session or a bot/workflow event to the as-of date.
+-- creator's first date with a session, a bot_response or a workflow start to the as-of
+-- date.
 --
 -- Session measures (conversations, avg_turns, automation_rate, cost_savings) count
--- sessions on their start date by the session's creator (int_sessions); event measures
--- (workflow completion, response times) count events on their date by the event's
--- creator_id. Rows for '__all__' are computed over all rows (also those without a
--- creator), never summed or averaged from the creators' rows.
+-- sessions on their start date by the session's creator (int_sessions); workflow
+-- measures count workflow runs on their start date by the start event's creator_id
+-- (int_workflow_runs: a run is completed when its start is paired with a completion,
+-- by the as-of date), so the completion rate is a fraction in [0, 1]; response times
+-- count bot_response events on their date by the event's creator_id. Rows for '__all__'
+-- are computed over all rows (also those without a creator), never summed or averaged
+-- from the creators' rows.
 
 {%- set cost_per_human_interaction = insights_warehouse.number_var('cost_per_human_interaction', 0) %}
 
@@ -28,8 +32,23 @@ conversation_events as (
 
     select creator_id, event_date, event_type, response_time_ms
     from {{ ref('stg_events') }}
-    where event_type in ('workflow_started', 'workflow_completed', 'bot_response')
+    where event_type = 'bot_response'
       and event_date <= (select as_of_date from as_of)
+
+),
+
+{# A completion after the as-of date is not known yet at the as-of date. #}
+workflow_runs as (
+
+    select
+        creator_id,
+        start_date,
+        case
+            when is_completed and completed_date <= (select as_of_date from as_of) then 1
+            else 0
+        end as is_completed
+    from {{ ref('int_workflow_runs') }}
+    where start_date <= (select as_of_date from as_of)
 
 ),
 
@@ -61,6 +80,19 @@ attributed_events as (
 
 ),
 
+attributed_workflow_runs as (
+
+    select creator_id, start_date as activity_date, is_completed
+    from workflow_runs
+    where creator_id is not null
+
+    union all
+
+    select cast('__all__' as {{ dbt.type_string() }}), start_date, is_completed
+    from workflow_runs
+
+),
+
 daily_sessions as (
 
     select
@@ -83,8 +115,6 @@ daily_events as (
     select
         creator_id,
         activity_date,
-        sum(case when event_type = 'workflow_started' then 1 else 0 end) as workflows_started,
-        sum(case when event_type = 'workflow_completed' then 1 else 0 end) as workflows_completed,
         sum(case when event_type = 'bot_response' and response_time_ms is not null then 1 else 0 end)
             as timed_responses,
         avg(case when event_type = 'bot_response'
@@ -101,6 +131,18 @@ daily_events as (
 
 ),
 
+daily_workflows as (
+
+    select
+        creator_id,
+        activity_date,
+        count(*) as workflows_started,
+        sum(is_completed) as workflows_completed
+    from attributed_workflow_runs
+    group by creator_id, activity_date
+
+),
+
 creator_first_dates as (
 
     select creator_id, min(activity_date) as first_date
@@ -108,6 +150,8 @@ creator_first_dates as (
         select creator_id, activity_date from daily_sessions
         union all
         select creator_id, activity_date from daily_events
+        union all
+        select creator_id, activity_date from daily_workflows
     ) as any_activity
     group by creator_id
 
@@ -142,8 +186,8 @@ daily as (
         coalesce(daily_sessions.turns, 0) as turns,
         coalesce(daily_sessions.automated_sessions, 0) as automated_sessions,
         coalesce(daily_sessions.automated_conversations, 0) as automated_conversations,
-        coalesce(daily_events.workflows_started, 0) as workflows_started,
-        coalesce(daily_events.workflows_completed, 0) as workflows_completed,
+        coalesce(daily_workflows.workflows_started, 0) as workflows_started,
+        coalesce(daily_workflows.workflows_completed, 0) as workflows_completed,
         coalesce(daily_events.timed_responses, 0) as timed_responses,
         daily_events.response_time_ms_mean,
         daily_events.response_time_ms_p50,
@@ -155,6 +199,9 @@ daily as (
     left join daily_events
         on creator_calendar.creator_id = daily_events.creator_id
         and creator_calendar.date_day = daily_events.activity_date
+    left join daily_workflows
+        on creator_calendar.creator_id = daily_workflows.creator_id
+        and creator_calendar.date_day = daily_workflows.activity_date
 
 )
 
