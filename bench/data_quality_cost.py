@@ -17,50 +17,16 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from harness import dbt_build, run_sizes
+from harness import dbt_build, mart_checks, raw_checks, run_sizes
 
-from data_quality.checks import (
-    CONTRACT,
-    INVARIANTS,
-    PERSONAL,
-    VOLUME,
-    run_mart_check,
-    run_raw_check,
-)
-from data_quality.html_summary import write_summary
-from data_quality.mart_suites import MART_SUITES
-from data_quality.store import record
 from ingest.batch import load_entity_days
-from ingest.landing import EVENTS, landing_entities, scan_landing
+from ingest.landing import landing_entities, scan_landing
 from ingest.loader import connect, ensure_schema
 from orchestration.settings import ENV_WAREHOUSE, load_settings
 from sample_exports import generate_exports
 from serving.publish import publish
 
 log = logging.getLogger("bench")
-
-
-def raw_checks(con, days, cfg) -> int:
-    n = 0
-    for entity in landing_entities():
-        names = [CONTRACT, VOLUME] if entity == EVENTS else [CONTRACT]
-        for name in names:
-            outcomes = run_raw_check(con, entity, name, days, cfg)
-            record(con, outcomes, asset_key=f"raw/{entity}", check_name=name, run_id="bench",
-                   days=days)
-            n += len(outcomes)
-    return n
-
-
-def mart_checks(con, workdir: Path) -> int:
-    n = 0
-    for mart in MART_SUITES:
-        for name in (INVARIANTS, PERSONAL):
-            outcomes = run_mart_check(con, mart, name)
-            record(con, outcomes, asset_key=f"marts/{mart}", check_name=name, run_id="bench")
-            n += len(outcomes)
-    write_summary(con, workdir / "dq.html")
-    return n
 
 
 def measure(n_events: int, workdir: Path) -> dict:

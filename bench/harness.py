@@ -10,6 +10,7 @@ import os
 import platform
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,49 @@ log = logging.getLogger("bench")
 
 
 def machine() -> dict[str, Any]:
-    return {"cpus": os.cpu_count(), "platform": platform.platform(),
-            "python": platform.python_version()}
+    """Cores, memory (/proc/meminfo), platform, Python and DuckDB versions, load average."""
+    import duckdb
+
+    info: dict[str, Any] = {"cpus": os.cpu_count(), "platform": platform.platform(),
+                            "python": platform.python_version(), "duckdb": duckdb.__version__}
+    try:
+        meminfo = dict(line.split(":", 1) for line in
+                       Path("/proc/meminfo").read_text().splitlines() if ":" in line)
+        info["memory_gib"] = round(int(meminfo["MemTotal"].split()[0]) / 2**20, 1)
+    except (OSError, KeyError, ValueError):
+        pass
+    if hasattr(os, "getloadavg"):
+        info["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    return info
+
+
+def connect_warehouse(path: Path):
+    """A read-write connection to ``path`` with the ``duckdb:`` limits of the settings
+    file in force, as the Dagster warehouse resource opens it (``WarehouseResource.writer``)."""
+    from ingest.loader import connect
+    from orchestration.settings import load_settings
+
+    limits = load_settings().duckdb
+    return connect(path, threads=limits.threads, memory_limit=limits.memory_limit,
+                   temp_directory=limits.temp_directory)
+
+
+DUCKDB_SETTING_NAMES = ("threads", "memory_limit", "temp_directory")
+
+
+def duckdb_settings(con) -> dict[str, str]:
+    """The values of DUCKDB_SETTING_NAMES in force on ``con``."""
+    return {name: str(con.execute(f"SELECT current_setting('{name}')").fetchone()[0])
+            for name in DUCKDB_SETTING_NAMES}
+
+
+def timed(out: dict[str, float], name: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)``, its wall seconds stored in ``out[name]``."""
+    t0 = time.perf_counter()
+    value = fn(*args)
+    out[name] = round(time.perf_counter() - t0, 2)
+    log.info("%s: %.1f s  %s", name, out[name], str(value)[:200])
+    return value
 
 
 def run_sizes(
@@ -52,21 +94,26 @@ def run_sizes(
 
 def dbt_build(
     warehouse: Path, workdir: Path, dbt_vars: dict, *, tests: bool = False,
-    extra: tuple[str, ...] = (),
+    extra: tuple[str, ...] = (), only_tests: bool = False,
 ) -> Path:
     """``dbt build`` of the project on ``warehouse`` (models and seeds; with their tests
-    when ``tests``), as the Dagster dbt assets run it. Returns dbt's target folder."""
+    when ``tests``), as the Dagster dbt assets run it. Returns dbt's target folder.
+    ``only_tests`` runs the data and unit tests alone (on models already built)."""
     from dbt.cli.main import dbtRunner
 
     from orchestration.dbt_args import build_args
-    from orchestration.settings import DBT_PROJECT_DIR
+    from orchestration.settings import DBT_PROJECT_DIR, export_duckdb_env, load_settings
 
     os.environ["INSIGHTS_WAREHOUSE"] = str(warehouse)
+    # As the Dagster dbt asset does: profiles.yml reads the duckdb: limits from these.
+    export_duckdb_env(load_settings().duckdb)
     target = workdir / "dbt_target"
     args = [*build_args(dbt_vars), "--project-dir", str(DBT_PROJECT_DIR),
             "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target),
             "--log-path", str(workdir / "dbt_logs"), "--quiet", *extra]
-    if not tests:
+    if only_tests:
+        args += ["--resource-type", "test", "--resource-type", "unit_test"]
+    elif not tests:
         args += ["--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
     result = dbtRunner().invoke(args)
     if not result.success:
@@ -81,3 +128,114 @@ def node_timings(target: Path, kinds: tuple[str, ...] = ("model",)) -> list[tupl
     rows = [(r["unique_id"].split(".", 2)[-1], float(r["execution_time"])) for r in results
             if r["unique_id"].split(".", 1)[0] in kinds]
     return sorted(rows, key=lambda r: -r[1])
+
+
+def dbt_show(warehouse: Path, workdir: Path, sql: str) -> list[dict]:
+    """Rows of ``sql`` run by ``dbt show --inline`` on ``warehouse``: a query on dbt's own
+    connection (the settings of profiles.yml in force)."""
+    from dbt.cli.main import dbtRunner
+
+    from orchestration.settings import DBT_PROJECT_DIR, export_duckdb_env, load_settings
+
+    os.environ["INSIGHTS_WAREHOUSE"] = str(warehouse)
+    export_duckdb_env(load_settings().duckdb)
+    result = dbtRunner().invoke([
+        "show", "--inline", sql, "--output", "json", "--project-dir", str(DBT_PROJECT_DIR),
+        "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(workdir / "dbt_target"),
+        "--log-path", str(workdir / "dbt_logs"), "--quiet", "--vars",
+        json.dumps(load_settings().dbt_vars(), sort_keys=True, default=str)])
+    if not result.success:
+        raise RuntimeError(f"dbt show failed: {result.exception}")
+    return [dict(row) for row in result.result.results[0].agate_table.rows] if hasattr(
+        result.result.results[0], "agate_table") else []
+
+
+# The steps of the Dagster asset checks and ML assets, shared by the benchmark scripts.
+
+def raw_checks(con, days, cfg) -> int:
+    """The raw asset checks of ``days``: the contract suite of every entity, the volume
+    suite of events. Returns the expectations evaluated."""
+    from data_quality.checks import CONTRACT, VOLUME, run_raw_check
+    from data_quality.store import record
+    from ingest.landing import EVENTS, landing_entities
+
+    n = 0
+    for entity in landing_entities():
+        names = [CONTRACT, VOLUME] if entity == EVENTS else [CONTRACT]
+        for name in names:
+            outcomes = run_raw_check(con, entity, name, days, cfg)
+            record(con, outcomes, asset_key=f"raw/{entity}", check_name=name, run_id="bench",
+                   days=days)
+            n += len(outcomes)
+    return n
+
+
+def mart_checks(con, workdir: Path) -> int:
+    """The mart asset checks (invariants and no personal data of every mart) and the HTML
+    summary. Returns the expectations evaluated."""
+    from data_quality.checks import INVARIANTS, PERSONAL, run_mart_check
+    from data_quality.html_summary import write_summary
+    from data_quality.mart_suites import MART_SUITES
+    from data_quality.store import record
+
+    n = 0
+    for mart in MART_SUITES:
+        for name in (INVARIANTS, PERSONAL):
+            outcomes = run_mart_check(con, mart, name)
+            record(con, outcomes, asset_key=f"marts/{mart}", check_name=name, run_id="bench")
+            n += len(outcomes)
+    write_summary(con, workdir / "dq.html")
+    return n
+
+
+def ml_steps(warehouse: Path) -> dict[str, Any]:
+    """The ML steps of the assets (models_ml.pipeline), each timed: training (feature
+    snapshots + forced training), then scoring and analyses. The caller sets the compute
+    threads (``pipeline.compute_threads``)."""
+    from models_ml import pipeline
+    from models_ml.config import MLConfig
+    from orchestration.settings import load_settings
+
+    cfg = MLConfig.from_dict(load_settings().ml)
+    metrics = load_settings().metrics
+    defaults = {k: float(metrics[f"bkt_{k}"]) for k in ("p_init", "p_transit", "p_guess",
+                                                         "p_slip")}
+    con = connect_warehouse(warehouse)
+    training: dict[str, float] = {}
+    scoring: dict[str, float] = {}
+    figures: dict[str, Any] = {}
+    try:
+        events, users = con.execute(
+            "select count(*), count(distinct user_id) from staging.stg_events").fetchall()[0]
+        timed(training, "user_features", pipeline.build_user_features, con, cfg)
+        trained = timed(training, "train_models", pipeline.train_models, con, cfg, True)
+        for name, fn, *extra in (
+            ("churn_predictions", pipeline.score_churn),
+            ("goal_success_predictions", pipeline.score_goal_success),
+            ("ltv_predictions", pipeline.score_ltv),
+            ("engagement_forecast", pipeline.forecast_engagement),
+            ("metric_anomalies", pipeline.detect_metric_anomalies),
+            ("user_behaviour_anomalies", pipeline.detect_user_anomalies),
+            ("user_segments", pipeline.segment_users),
+            ("experiment_analysis", pipeline.analyse_experiments,
+             int(metrics["experiment_conversion_window_days"]), "UTC"),
+            ("bkt_params", pipeline.fit_bkt_params, defaults),
+            ("engagement_drivers", pipeline.engagement_drivers),
+            ("insights", pipeline.generate_insights),
+        ):
+            value = timed(scoring, name, fn, con, cfg, *extra)
+            if name in ("engagement_forecast", "experiment_analysis"):
+                figures[name] = value
+        figures["models"] = trained
+    finally:
+        con.close()
+    return {
+        "events_in_staging": events,
+        "users": users,
+        "threads": cfg.threads,
+        "training_s": round(sum(training.values()), 2),
+        "scoring_s": round(sum(scoring.values()), 2),
+        "training_steps": training,
+        "scoring_steps": scoring,
+        "figures": pipeline.mlio.clean_json(figures),
+    }

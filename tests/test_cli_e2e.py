@@ -187,6 +187,50 @@ def test_personal_data_never_leaves_the_raw_layer(demo):
         con.close()
 
 
+def _string_columns(con) -> list[tuple[str, str, str]]:
+    return con.execute(
+        "SELECT table_schema, table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema NOT IN ('raw', 'information_schema', 'pg_catalog') "
+        "AND table_catalog = current_database() "
+        "AND data_type IN ('VARCHAR', 'JSON')").fetchall()
+
+
+def test_no_email_or_name_reaches_reports_exports_or_the_serving_database(demo):
+    """The users' real emails and display names, searched in everything a run writes
+    outside the raw layer: the serving database, the Parquet exports, every report,
+    analysis, alert and data-quality file."""
+    data, _, _ = demo
+    con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
+    try:
+        emails, names = con.execute(
+            "SELECT list(email), list(display_name) FROM raw.users").fetchone()
+    finally:
+        con.close()
+    secrets = sorted({s for s in [*emails, *names] if s and len(s) >= 5})
+    assert len(secrets) > 50
+    serving = duckdb.connect(str(data / "serving.duckdb"), read_only=True)
+    try:
+        serving.execute("CREATE TEMP TABLE secrets AS SELECT unnest(?) AS s", [secrets])
+        for schema, table, column in _string_columns(serving):
+            hits = serving.execute(
+                f'SELECT count(*) FROM "{schema}"."{table}" t JOIN secrets '
+                f'ON contains(t."{column}"::VARCHAR, secrets.s)').fetchone()[0]
+            assert hits == 0, f"{schema}.{table}.{column}"
+        for parquet in (data / "parquet").rglob("*.parquet"):
+            row = serving.execute(
+                f"SELECT count(*) FROM read_parquet('{parquet}') t, secrets "
+                "WHERE contains(t::VARCHAR, secrets.s)").fetchone()[0]
+            assert row == 0, parquet
+    finally:
+        serving.close()
+    written = [p for p in (data / "reports").rglob("*") if p.is_file()]
+    assert any(p.suffix == ".html" for p in written) and any(p.suffix == ".csv" for p in written)
+    for path in written:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        leaked = [s for s in secrets if s in text]
+        assert leaked == [], (path, leaked[:3])
+
+
 def test_demo_runs_every_check_and_publishes_the_serving_database(demo):
     data, result, _ = demo
     assert "checks passed" in result.output

@@ -1,0 +1,376 @@
+"""A plain pandas reference of three marts, and its comparison with the dbt marts.
+
+Row-oriented, as a naive analytics service would compute them: the current events (and
+the users snapshot) are read from the warehouse into DataFrames once, then Python loops
+over the rows build dicts and sets per user, creator and day. Definitions: metrics.md
+(../shared/spec/metrics.md) and docs/metrics.md, with the dbt models' conventions:
+
+- ``engagement_daily`` (every creator and ``'__all__'``): DAU, WAU, MAU, stickiness,
+  sessions (started that day, attributed to the session's first non-null creator_id by
+  (event_ts, event_id), anonymous included), active_events (anonymous included); one
+  row per creator and date from the creator's first activity to the as-of date.
+- ``retention_cohorts``, weekly grain: signup week cohorts (users snapshot, signup date up
+  to the as-of date), one row per period k up to the as-of week, null while incomplete.
+- ``funnel_steps`` of the ``conversation`` funnel (settings ``metrics.funnels``): users
+  (identified) reaching each step within the conversion window, conversion, drop-off,
+  median seconds from step 1 of the user's first chain reaching the step.
+
+Dates are in the reporting time zone; the as-of date is ``metrics.as_of_date`` or the
+last export date of the current events. ``compare(con)`` runs it on a built warehouse and
+counts the rows that differ from the marts (0 when they agree).
+
+    python bench/reference_pandas.py WAREHOUSE.duckdb
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import math
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+# metrics.md "Active event" (dbt_project/macros/active_events.sql).
+ACTIVE_EVENT_TYPES = frozenset({
+    "conversation_start", "user_message", "user_feedback", "lesson_started",
+    "lesson_completed", "exercise_attempted", "goal_created", "goal_completed",
+})
+ALL = "__all__"
+FUNNEL = "conversation"
+ENGAGEMENT_COLUMNS = ["date", "creator_id", "dau", "wau", "mau", "stickiness", "sessions",
+                      "active_events"]
+RETENTION_COLUMNS = ["cohort_start", "period", "cohort_size", "retained_users",
+                     "retention_rate", "period_start", "period_end", "is_complete_period"]
+FUNNEL_COLUMNS = ["funnel", "step", "step_name", "users", "conversion_rate", "dropoff_users",
+                  "median_seconds_to_step"]
+
+
+@dataclass
+class Reference:
+    engagement_daily: pd.DataFrame
+    retention_cohorts: pd.DataFrame
+    funnel_steps: pd.DataFrame
+    as_of: date
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _metrics() -> dict[str, Any]:
+    from orchestration.settings import load_settings
+
+    return load_settings().metrics
+
+
+def load_frames(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The current events and the current users snapshot, as DataFrames (one read each)."""
+    events = con.execute(
+        "SELECT event_id, session_id, user_id, creator_id, event_type, event_ts, export_date "
+        "FROM raw.events WHERE is_current").df()
+    users = con.execute("SELECT user_id, signup_at FROM raw.users WHERE is_current").df()
+    return events, users
+
+
+def _local_dates(ts: pd.Series, tz: str) -> pd.Series:
+    """Dates in the reporting time zone of naive UTC timestamps (None for NaT)."""
+    local = pd.to_datetime(ts).dt.tz_localize("UTC").dt.tz_convert(tz).dt.date
+    return local.where(ts.notna(), None)
+
+
+def _none(value: Any) -> Any:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def compute(events: pd.DataFrame, users: pd.DataFrame,
+            metrics: dict[str, Any] | None = None) -> Reference:
+    metrics = _metrics() if metrics is None else metrics
+    tz = metrics.get("reporting_timezone") or "UTC"
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    events = events.assign(event_date=_local_dates(events["event_ts"], tz))
+    as_of_var = metrics.get("as_of_date")
+    as_of = (date.fromisoformat(str(as_of_var)) if as_of_var
+             else pd.Timestamp(events["export_date"].max()).date())
+    seconds["prepare"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    engagement = engagement_daily(events, as_of, int(metrics.get("wau_window_days", 7)),
+                                  int(metrics.get("mau_window_days", 30)))
+    seconds["engagement_daily"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    retention = retention_cohorts(events, users, as_of, tz)
+    seconds["retention_cohorts"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    steps = next(f["steps"] for f in metrics.get("funnels", []) if f["name"] == FUNNEL)
+    funnel = funnel_steps(events, as_of, steps, int(metrics.get("conversion_window_days", 14)))
+    seconds["funnel_steps"] = time.perf_counter() - t0
+    return Reference(engagement, retention, funnel, as_of, seconds)
+
+
+def engagement_daily(events: pd.DataFrame, as_of: date, wau_days: int,
+                     mau_days: int) -> pd.DataFrame:
+    users_on: dict[tuple[str, date], set[str]] = defaultdict(set)
+    active_events: dict[tuple[str, date], int] = defaultdict(int)
+    sessions: dict[Any, list] = {}  # session_id -> [started_at, start date, creator key]
+    for row in events.itertuples(index=False):
+        user, creator, day = _none(row.user_id), _none(row.creator_id), row.event_date
+        if row.event_type in ACTIVE_EVENT_TYPES:
+            active_events[(ALL, day)] += 1
+            if creator is not None:
+                active_events[(creator, day)] += 1
+            if user is not None:
+                users_on[(ALL, day)].add(user)
+                if creator is not None:
+                    users_on[(creator, day)].add(user)
+        s = sessions.get(row.session_id)
+        if s is None:
+            s = sessions[row.session_id] = [row.event_ts, day, None]
+        elif row.event_ts < s[0]:
+            s[0], s[1] = row.event_ts, day
+        if creator is not None and (s[2] is None or (row.event_ts, row.event_id) < s[2][:2]):
+            s[2] = (row.event_ts, row.event_id, creator)
+    sessions_on: dict[tuple[str, date], int] = defaultdict(int)
+    for _started, day, first_creator in sessions.values():
+        sessions_on[(ALL, day)] += 1
+        if first_creator is not None:
+            sessions_on[(first_creator[2], day)] += 1
+
+    first_date: dict[str, date] = {}
+    for creator, day in [*users_on, *active_events, *sessions_on]:
+        if day is not None and day <= as_of and (creator not in first_date
+                                                  or day < first_date[creator]):
+            first_date[creator] = day
+    rows = []
+    for creator in sorted(first_date):
+        day = first_date[creator]
+        while day <= as_of:
+            dau = len(users_on.get((creator, day), ()))
+            wau_set: set[str] = set()
+            mau_set: set[str] = set()
+            for back in range(max(wau_days, mau_days)):
+                seen = users_on.get((creator, day - timedelta(days=back)))
+                if seen:
+                    if back < wau_days:
+                        wau_set |= seen
+                    if back < mau_days:
+                        mau_set |= seen
+            mau = len(mau_set)
+            rows.append({
+                "date": day, "creator_id": creator, "dau": dau, "wau": len(wau_set),
+                "mau": mau, "stickiness": dau / mau if mau else None,
+                "sessions": sessions_on.get((creator, day), 0),
+                "active_events": active_events.get((creator, day), 0),
+            })
+            day += timedelta(days=1)
+    return pd.DataFrame(rows, columns=ENGAGEMENT_COLUMNS)
+
+
+def _monday(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def retention_cohorts(events: pd.DataFrame, users: pd.DataFrame, as_of: date,
+                      tz: str) -> pd.DataFrame:
+    active_weeks: dict[str, set[date]] = defaultdict(set)
+    for row in events.itertuples(index=False):
+        user = _none(row.user_id)
+        if (user is not None and row.event_type in ACTIVE_EVENT_TYPES
+                and row.event_date <= as_of):
+            active_weeks[user].add(_monday(row.event_date))
+    cohorts: dict[date, list[str]] = defaultdict(list)
+    users = users.assign(signup_date=_local_dates(users["signup_at"], tz))
+    for row in users.itertuples(index=False):
+        if row.signup_date is not None and row.signup_date <= as_of:
+            cohorts[_monday(row.signup_date)].append(row.user_id)
+    last_week = _monday(as_of)
+    rows = []
+    for start in sorted(cohorts):
+        members = cohorts[start]
+        week, k = start, 0
+        while week <= last_week:
+            end = week + timedelta(days=6)
+            complete = end <= as_of
+            retained = (sum(1 for u in members if week in active_weeks.get(u, ()))
+                        if complete else None)
+            rows.append({
+                "cohort_start": start, "period": k, "cohort_size": len(members),
+                "retained_users": retained,
+                "retention_rate": retained / len(members) if complete else None,
+                "period_start": week, "period_end": end, "is_complete_period": complete,
+            })
+            week += timedelta(days=7)
+            k += 1
+    return pd.DataFrame(rows, columns=RETENTION_COLUMNS)
+
+
+def _matches(row: Any, step: dict) -> bool:
+    if row.event_type != step["event_type"]:
+        return False
+    return all(getattr(row, col, None) == value
+               for col, value in (step.get("filters") or {}).items())
+
+
+def funnel_steps(events: pd.DataFrame, as_of: date, steps: list[dict],
+                 window_days: int) -> pd.DataFrame:
+    """Per user: every step-1 time starts a chain that takes, step by step, the earliest
+    event of the next step at or after the previous one, within t1 + window."""
+    if any(step.get("filters") for step in steps):
+        missing = {c for s in steps for c in (s.get("filters") or {}) if c not in events}
+        if missing:
+            raise ValueError(f"funnel filters on columns not loaded: {sorted(missing)}")
+    times: dict[str, list[set]] = defaultdict(lambda: [set() for _ in steps])
+    for row in events.itertuples(index=False):
+        user = _none(row.user_id)
+        if user is None or row.event_date > as_of:
+            continue
+        for k, step in enumerate(steps):
+            if _matches(row, step):
+                times[user][k].add(row.event_ts)
+    window = timedelta(days=window_days)
+    to_step: list[list[float]] = [[] for _ in steps]
+    for per_step in times.values():
+        sorted_times = [sorted(t) for t in per_step]
+        first_reach: list[float | None] = [None] * len(steps)
+        for t1 in sorted_times[0]:
+            first_reach[0] = 0.0 if first_reach[0] is None else first_reach[0]
+            t = t1
+            for k in range(1, len(steps)):
+                candidates = sorted_times[k]
+                i = bisect.bisect_left(candidates, t)
+                if i == len(candidates) or candidates[i] > t1 + window:
+                    break
+                t = candidates[i]
+                if first_reach[k] is None:
+                    first_reach[k] = (t - t1) / timedelta(microseconds=1) / 1e6
+        for k, secs in enumerate(first_reach):
+            if secs is not None:
+                to_step[k].append(secs)
+    rows = []
+    step1 = len(to_step[0])
+    for k, step in enumerate(steps):
+        reached = to_step[k]
+        rows.append({
+            "funnel": FUNNEL, "step": k + 1, "step_name": step["name"], "users": len(reached),
+            "conversion_rate": len(reached) / step1 if step1 else None,
+            "dropoff_users": len(to_step[k - 1]) - len(reached) if k else 0,
+            "median_seconds_to_step": _median(reached),
+        })
+    return pd.DataFrame(rows, columns=FUNNEL_COLUMNS)
+
+
+def _median(values: list[float]) -> float | None:
+    """percentile_cont(0.5)."""
+    if not values:
+        return None
+    s = sorted(values)
+    mid = (len(s) - 1) / 2
+    lo, hi = s[math.floor(mid)], s[math.ceil(mid)]
+    return lo + (hi - lo) * (mid - math.floor(mid))
+
+
+def marts(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
+    """The dbt marts' rows that the reference computes."""
+    return {
+        "engagement_daily": con.execute(
+            f"SELECT {', '.join(f'{chr(34)}{c}{chr(34)}' for c in ENGAGEMENT_COLUMNS)} "
+            "FROM marts.engagement_daily").df(),
+        "retention_cohorts": con.execute(
+            f"SELECT {', '.join(RETENTION_COLUMNS)} FROM marts.retention_cohorts "
+            "WHERE cohort_grain = 'week'").df(),
+        "funnel_steps": con.execute(
+            f"SELECT {', '.join(FUNNEL_COLUMNS)} FROM marts.funnel_steps WHERE funnel = ?",
+            [FUNNEL]).df(),
+    }
+
+
+KEYS = {
+    "engagement_daily": ["date", "creator_id"],
+    "retention_cohorts": ["cohort_start", "period"],
+    "funnel_steps": ["funnel", "step"],
+}
+
+
+def _same(a: Any, b: Any) -> bool:
+    a, b = _none(_py(a)), _none(_py(b))
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, float) or isinstance(b, float):
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)
+    return a == b
+
+
+def _py(value: Any) -> Any:
+    if value is pd.NaT or value is pd.NA:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.date()
+    if isinstance(value, datetime):
+        return value.date()
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def diff(ours: pd.DataFrame, theirs: pd.DataFrame, keys: list[str],
+         show: int = 5) -> dict[str, Any]:
+    """Rows only in one side, and rows whose values differ (with a few examples)."""
+    def index(df: pd.DataFrame) -> dict[tuple, dict]:
+        return {tuple(_py(r[k]) for k in keys): r for r in df.to_dict("records")}
+
+    a, b = index(ours), index(theirs)
+    only_ref = sorted(set(a) - set(b), key=str)
+    only_mart = sorted(set(b) - set(a), key=str)
+    differing = []
+    for key in sorted(set(a) & set(b), key=str):
+        cols = [c for c in ours.columns if c not in keys and not _same(a[key][c], b[key][c])]
+        if cols:
+            differing.append({"key": [str(k) for k in key],
+                              **{c: [_py(a[key][c]), _py(b[key][c])] for c in cols}})
+    return {
+        "rows_reference": len(a), "rows_mart": len(b),
+        "only_in_reference": len(only_ref), "only_in_mart": len(only_mart),
+        "differing_rows": len(differing),
+        "mismatches": len(only_ref) + len(only_mart) + len(differing),
+        "examples": {"only_in_reference": [[str(k) for k in x] for x in only_ref[:show]],
+                     "only_in_mart": [[str(k) for k in x] for x in only_mart[:show]],
+                     "differing ([reference, mart])": differing[:show]},
+    }
+
+
+def compare(con: duckdb.DuckDBPyConnection,
+            metrics: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Time the reference on the warehouse behind ``con`` (load + compute) and compare it
+    with the dbt marts. ``mismatches`` is the total number of rows that differ."""
+    t0 = time.perf_counter()
+    events, users = load_frames(con)
+    load_s = time.perf_counter() - t0
+    ref = compute(events, users, metrics)
+    compute_s = sum(ref.seconds.values())
+    built = marts(con)
+    results = {name: diff(getattr(ref, name), built[name], KEYS[name]) for name in KEYS}
+    return {
+        "events": len(events),
+        "as_of_date": ref.as_of.isoformat(),
+        "load_s": round(load_s, 3),
+        "compute_s": round(compute_s, 3),
+        "total_s": round(load_s + compute_s, 3),
+        "compute_steps_s": {k: round(v, 3) for k, v in ref.seconds.items()},
+        "mismatches": sum(r["mismatches"] for r in results.values()),
+        "marts": results,
+    }
+
+
+def main() -> None:
+    warehouse = Path(sys.argv[1])
+    con = duckdb.connect(str(warehouse), read_only=True)
+    con.execute("SET TimeZone = 'UTC'")
+    print(json.dumps(compare(con), indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""The plain pandas reference of bench/pipeline.py (bench/reference_pandas.py) agrees with
+the dbt marts engagement_daily, retention_cohorts (week) and funnel_steps (conversation)
+on the demo warehouse, and the comparison notices a changed number."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _reference():
+    spec = importlib.util.spec_from_file_location(
+        "reference_pandas", REPO / "bench" / "reference_pandas.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("reference_pandas", module)  # dataclasses look the module up
+    spec.loader.exec_module(module)
+    return sys.modules["reference_pandas"]
+
+
+@pytest.fixture
+def warehouse(demo_run, tmp_path: Path):
+    """A private copy of the session's demo warehouse."""
+    data, result = demo_run
+    assert result.exit_code == 0, result.output
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copy(data / "warehouse.duckdb", copy)
+    con = duckdb.connect(str(copy))
+    con.execute("SET TimeZone = 'UTC'")
+    yield con
+    con.close()
+
+
+def test_pandas_reference_agrees_with_the_marts(warehouse):
+    out = _reference().compare(warehouse)
+    assert out["events"] > 0
+    for name, result in out["marts"].items():
+        assert result["rows_mart"] > 0, name
+        assert result["mismatches"] == 0, (name, result["examples"])
+    assert out["mismatches"] == 0
+
+
+def test_the_comparison_notices_a_changed_number(warehouse):
+    warehouse.execute("""
+        UPDATE marts.engagement_daily SET wau = wau + 1
+        WHERE creator_id = '__all__' AND "date" = (SELECT max("date") FROM marts.engagement_daily)
+    """)
+    warehouse.execute("UPDATE marts.funnel_steps SET users = users + 1 WHERE step = 2 "
+                      "AND funnel = 'conversation'")
+    out = _reference().compare(warehouse)
+    assert out["marts"]["engagement_daily"]["differing_rows"] == 1
+    assert out["marts"]["funnel_steps"]["differing_rows"] == 1
+    assert out["marts"]["retention_cohorts"]["mismatches"] == 0
