@@ -22,6 +22,7 @@ from harness import dbt_build, mart_checks, raw_checks, run_sizes
 from ingest.batch import load_entity_days
 from ingest.landing import landing_entities, scan_landing
 from ingest.loader import connect, ensure_schema
+from orchestration.dbt_args import ENV_INCREMENTAL_START
 from orchestration.settings import ENV_WAREHOUSE, load_settings
 from sample_exports import generate_exports
 from serving.publish import publish
@@ -60,7 +61,7 @@ def measure(n_events: int, workdir: Path) -> dict:
     n_raw = raw_checks(con, today, cfg)
     stages["raw_checks"] = time.perf_counter() - t0
     con.close()
-    dbt_vars["incremental_start_date"] = (
+    os.environ[ENV_INCREMENTAL_START] = (  # as the Dagster dbt asset passes it
         today[0] - timedelta(days=int(dbt_vars["incremental_lookback_days"]))).isoformat()
     t0 = time.perf_counter()
     dbt_build(warehouse, workdir, dbt_vars, tests=True)

@@ -123,15 +123,21 @@ def stage_ingest_day(state: dict) -> dict:
     return _load(state, _days(state, "new_days"))
 
 
-def _dbt_vars(state: dict, incremental: bool = False) -> dict:
+def _dbt_vars(state: dict) -> dict:
     from orchestration.settings import load_settings
 
-    dbt_vars = load_settings().dbt_vars()
-    if incremental:
-        lookback = int(dbt_vars.get("incremental_lookback_days", 7))
-        dbt_vars["incremental_start_date"] = (
-            _days(state, "new_days")[0] - timedelta(days=lookback)).isoformat()
-    return dbt_vars
+    return load_settings().dbt_vars()
+
+
+def _incremental_start(state: dict) -> str:
+    """The daily run's window, passed as the Dagster dbt asset passes it: by environment
+    (INSIGHTS_INCREMENTAL_START_DATE), so dbt keeps its partial parse."""
+    from orchestration.dbt_args import ENV_INCREMENTAL_START
+
+    lookback = int(_dbt_vars(state).get("incremental_lookback_days", 7))
+    start = (_days(state, "new_days")[0] - timedelta(days=lookback)).isoformat()
+    os.environ[ENV_INCREMENTAL_START] = start
+    return start
 
 
 def _dbt_dir(state: dict) -> Path:
@@ -199,10 +205,9 @@ def stage_dbt_incremental(state: dict) -> dict:
     from harness import dbt_build
 
     wh, work = Path(state["warehouse"]), _dbt_dir(state)
-    dbt_vars = _dbt_vars(state, incremental=True)
-    target = dbt_build(wh, work, dbt_vars)
-    return {"events": state["events_current"],
-            "incremental_start_date": dbt_vars["incremental_start_date"],
+    start = _incremental_start(state)
+    target = dbt_build(wh, work, _dbt_vars(state))
+    return {"events": state["events_current"], "incremental_start_date": start,
             **_node_summary(target)}
 
 

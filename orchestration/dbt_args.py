@@ -8,6 +8,8 @@ from datetime import date, timedelta
 from typing import Any
 
 PARTITION_TAG = "dagster/partition"
+# read by the incremental_window_start macro when the models execute
+ENV_INCREMENTAL_START = "INSIGHTS_INCREMENTAL_START_DATE"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 
 

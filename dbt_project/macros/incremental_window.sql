@@ -11,9 +11,12 @@
                    insights_warehouse.date_on_or_after('<input date column>', window_start).
 
     The window start (a YYYY-MM-DD string, or none = rebuild everything):
-    - var `incremental_start_date` (YYYY-MM-DD) when the orchestration passes one:
+    - var `incremental_start_date`, or else the environment variable
+      INSIGHTS_INCREMENTAL_START_DATE (YYYY-MM-DD), when the orchestration passes one:
       min(export dates loaded in this run) - incremental_lookback_days, the first
-      (UTC) day a loaded export day can have changed;
+      (UTC) day a loaded export day can have changed. The Dagster runs use the
+      environment variable: it is read only when the models execute, so a new value
+      does not make dbt parse the whole project again (a changed var does);
     - else the latest date already in the target - var `incremental_lookback_days`
       (settings.yaml), which only covers new export days after the loaded ones, not a
       reload of an older export day (pass the var for those);
@@ -25,11 +28,14 @@
     {#- unit tests have no relation (this is none): they test the full build -#}
     {%- if not execute or this is none or not is_incremental() -%}{{ return(none) }}{%- endif -%}
     {%- set raw = var('incremental_start_date', none) -%}
+    {%- if raw is none or (raw | string | trim) in ('', 'null', 'None') -%}
+        {%- set raw = env_var('INSIGHTS_INCREMENTAL_START_DATE', '') -%}
+    {%- endif -%}
     {%- if raw is not none and (raw | string | trim) not in ('', 'null', 'None') -%}
         {%- set value = raw | string | trim -%}
         {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', value) -%}
             {{ exceptions.raise_compiler_error(
-                "var incremental_start_date must be YYYY-MM-DD or null, got: " ~ raw) }}
+                "incremental_start_date must be YYYY-MM-DD or null, got: " ~ raw) }}
         {%- endif -%}
         {%- set anchor = modules.datetime.date.fromisoformat(value) -%}
         {%- set back = 0 -%}

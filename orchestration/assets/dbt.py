@@ -22,7 +22,12 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from orchestration.dbt_args import build_args, incremental_start_date, parse_args
+from orchestration.dbt_args import (
+    ENV_INCREMENTAL_START,
+    build_args,
+    incremental_start_date,
+    parse_args,
+)
 from orchestration.resources import WarehouseResource
 from orchestration.settings import (
     DBT_PROJECT_DIR,
@@ -120,9 +125,12 @@ def dbt_models(
     export_duckdb_env(settings.duckdb)
     with warehouse.write_lock(holder=f"run {context.run_id} (dbt)"):
         dbt_vars = settings.dbt_vars()
-        dbt_vars["incremental_start_date"] = incremental_start_date(
+        # the run's window goes by environment, not --vars: a var that changes every run
+        # would make dbt parse the whole project again each time (seconds per run)
+        start = incremental_start_date(
             context.run.tags, int(dbt_vars.get("incremental_lookback_days", 7))
         )
+        os.environ[ENV_INCREMENTAL_START] = start or ""
         yield from dbt.cli(build_args(dbt_vars), context=context).stream()
 
 
