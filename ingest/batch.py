@@ -8,20 +8,32 @@ newest day is read, older ones are audited as superseded.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 import duckdb
 
-from ingest.landing import ExportDay, scan_landing
-from ingest.loader import load_day, newest_snapshot, record_superseded_snapshot
+from ingest.landing import EVENTS, ExportDay, scan_landing
+from ingest.loader import load_day, load_events_days, newest_snapshot, record_superseded_snapshot
 from ingest.results import DayLoadResult
 from ingest.schema import PLATFORM_BY_NAME
 from ingest.state import loaded_signatures, needs_load
 
 log = logging.getLogger(__name__)
+
+# While a batch of days loads, DuckDB checkpoints (writes the WAL into the database file)
+# only past this much WAL instead of its default 16 MiB, and once when the batch ends.
+# Every day still commits on its own (the WAL is durable); a checkpoint after each day
+# cost ~0.2 s per day at 1 M events (a quarter of the load). Bounded, so the
+# not-yet-checkpointed data stays small next to the memory limit.
+BATCH_CHECKPOINT_THRESHOLD = "1GB"
+# Event days are staged and validated in chunks of up to this many days and file bytes
+# (one validating parse per chunk instead of per day; each day still commits alone).
+EVENT_CHUNK_DAYS = 8
+EVENT_CHUNK_BYTES = 64 * 2**20
 
 
 @dataclass
@@ -90,6 +102,53 @@ def load_entity_days(
     newest: date | None = None
     if spec is not None and spec.kind == "snapshot" and to_load:
         newest = max(to_load[-1].export_date, newest_snapshot(con, entity) or date.min)
+    with _checkpoint_once(con, len(to_load) > 1):
+        _load_days(con, root, entity, to_load, newest, batch, run_id, future_days, info, warn)
+    return batch
+
+
+@contextmanager
+def _checkpoint_once(con: duckdb.DuckDBPyConnection, enabled: bool) -> Iterator[None]:
+    """Raise the WAL checkpoint threshold for a batch, then checkpoint once at its end."""
+    if not enabled:
+        yield
+        return
+    previous = con.execute("SELECT current_setting('checkpoint_threshold')").fetchone()[0]
+    con.execute("SET checkpoint_threshold = ?", [BATCH_CHECKPOINT_THRESHOLD])
+    try:
+        yield
+    finally:
+        try:
+            con.execute("SET checkpoint_threshold = ?", [previous])
+            con.execute("CHECKPOINT")
+        except duckdb.Error as exc:  # e.g. another transaction is open: DuckDB will later
+            log.warning("checkpoint after the batch deferred: %s", exc)
+
+
+def _load_days(
+    con: duckdb.DuckDBPyConnection,
+    root: Path,
+    entity: str,
+    to_load: list[ExportDay],
+    newest: date | None,
+    batch: BatchResult,
+    run_id: str | None,
+    future_days: int,
+    info: Callable[[str], None],
+    warn: Callable[[str], None],
+) -> None:
+    if entity == EVENTS:
+        done = 0
+        for chunk in _event_chunks(to_load):
+            results = (
+                load_events_days(con, root, chunk, run_id=run_id, future_days=future_days)
+                if chunk[0].files
+                else [load_day(con, root, chunk[0], run_id=run_id, future_days=future_days)]
+            )
+            for result in results:
+                done += 1
+                _report(batch, entity, result, done, len(to_load), info, warn)
+        return
     for i, day in enumerate(to_load, start=1):
         if newest is not None and day.export_date < newest:
             record_superseded_snapshot(con, root, day, newest, run_id=run_id)
@@ -98,13 +157,51 @@ def load_entity_days(
         result = load_day(
             con, root, day, run_id=run_id, future_days=future_days
         )
-        batch.results.append(result)
-        s = result.summary()
-        info(
-            f"[{i}/{len(to_load)}] {entity} {day.export_date}: {s['records_read']:,} read, "
-            f"{s['loaded']:,} loaded, {s['rejected']:,} rejected, {s['duplicates']:,} "
-            f"duplicates, {s['failed_files']} failed files"
-        )
-        for f in result.failed_files:
-            warn(f"{entity} {day.export_date}: file failed: {f.message}")
-    return batch
+        _report(batch, entity, result, i, len(to_load), info, warn)
+
+
+def _event_chunks(days: list[ExportDay]) -> Iterator[list[ExportDay]]:
+    """Consecutive runs of event days to stage together; a day without files on its own."""
+    chunk: list[ExportDay] = []
+    size = 0
+    for day in days:
+        day_bytes = sum(_size(p) for p in day.files)
+        if chunk and (
+            not day.files or len(chunk) >= EVENT_CHUNK_DAYS or size + day_bytes > EVENT_CHUNK_BYTES
+        ):
+            yield chunk
+            chunk, size = [], 0
+        if not day.files:
+            yield [day]
+            continue
+        chunk.append(day)
+        size += day_bytes
+    if chunk:
+        yield chunk
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:  # the loader reports it for the file
+        return 0
+
+
+def _report(
+    batch: BatchResult,
+    entity: str,
+    result: DayLoadResult,
+    i: int,
+    n: int,
+    info: Callable[[str], None],
+    warn: Callable[[str], None],
+) -> None:
+    batch.results.append(result)
+    s = result.summary()
+    info(
+        f"[{i}/{n}] {entity} {result.export_date}: {s['records_read']:,} read, "
+        f"{s['loaded']:,} loaded, {s['rejected']:,} rejected, {s['duplicates']:,} "
+        f"duplicates, {s['failed_files']} failed files"
+    )
+    for f in result.failed_files:
+        warn(f"{entity} {result.export_date}: file failed: {f.message}")

@@ -182,16 +182,23 @@ def range_label(field: Field) -> str:
     return f"<= {field.high:g}"
 
 
-def parse_sql(lines_table: str, *, export_date: str, future_days: int) -> str:
+def parse_sql(lines_table: str, *, export_date: str | None, future_days: int) -> str:
     """One SELECT from ``lines_table`` giving typed event columns and the reject reason.
 
     ``lines_table`` has (file_id, line_number, txt, raw, is_parquet): ``txt`` the line as
     text without its terminator (NULL when it is not valid UTF-8), ``raw`` the text to
-    keep in the rejects table. Blank lines must already be removed.
+    keep in the rejects table. Blank lines must already be removed. ``export_date``
+    (ISO) applies to every line; None: ``lines_table`` has an ``export_date`` DATE column
+    (lines of several export days validated at once).
 
     Each line's JSON is parsed once; every field's JSON type (``t_<column>``) and scalar
     text (``s_<column>``) are computed once and the checks read those columns.
     """
+    if export_date is None:
+        date_sql, date_text, date_col = "export_date", "export_date::VARCHAR", ", export_date"
+    else:
+        date_sql, date_text, date_col = f"DATE {_q(export_date)}", _q(export_date), ""
+
     def struct(fields: tuple[Field, ...], typed: bool) -> str:
         return "{" + ", ".join(
             f'"{f.path}": "{TYPED_TARGET[f.kind] if typed else "JSON"}"' for f in fields
@@ -269,10 +276,10 @@ def parse_sql(lines_table: str, *, export_date: str, future_days: int) -> str:
             "'timestamp ' || v_timestamp_text || ' is not an ISO-8601 date-time'",
         ),
         (
-            f"event_ts >= DATE {_q(export_date)} + INTERVAL {future_days + 1} DAY",
+            f"event_ts >= {date_sql} + INTERVAL {future_days + 1} DAY",
             "timestamp_too_late",
             "'timestamp ' || v_timestamp_text || ' is after the end of the day following "
-            f"export date {export_date}'",
+            f"export date ' || {date_text}",
         ),
         (
             # not a contract rule but a sanity bound: no event platform predates 1970
@@ -287,7 +294,7 @@ def parse_sql(lines_table: str, *, export_date: str, future_days: int) -> str:
 
     return f"""
 WITH objects AS (
-    SELECT file_id, line_number, txt, raw, is_parquet,
+    SELECT file_id, line_number, txt, raw, is_parquet{date_col},
            coalesce(CASE WHEN json_valid(txt) THEN json_type(txt) = 'OBJECT' END, false)
                AS is_object
     FROM {lines_table}
@@ -315,7 +322,7 @@ WITH objects AS (
                 THEN from_json(data_text, '{struct(DATA_FIELDS, True)}') END AS dv
     FROM with_data
 ), parts AS (
-    SELECT file_id, line_number, raw, txt, is_object, data_text, t_data,
+    SELECT file_id, line_number, raw, txt, is_object, data_text, t_data{date_col},
            {parts}
     FROM with_values
 ), converted AS (
@@ -324,14 +331,17 @@ WITH objects AS (
            try_cast(CASE WHEN t_timestamp_text = '"' THEN v_timestamp_text END
                     AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS event_ts
     FROM parts
+), checked AS (
+    SELECT *, {reason_code} AS reason_code FROM converted
 )
 SELECT file_id, line_number, raw,
-       {reason_code} AS reason_code,
-       {reason} AS reason,
+       reason_code,
+       -- the detail is built for rejected lines only (its checks ran once, above)
+       CASE WHEN reason_code IS NOT NULL THEN {reason} END AS reason,
        {columns},
        event_ts,
        CASE WHEN t_data = '{{' THEN data_text::JSON END AS data,
        CASE WHEN is_object THEN nullif(
            json_merge_patch(txt, '{removal}')::VARCHAR, '{{}}')::JSON END AS extra
-FROM converted
+FROM checked
 """

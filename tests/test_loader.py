@@ -365,3 +365,52 @@ def test_superseded_snapshot_days_reconcile(con, tmp_path, write_platform):
         "FROM raw.file_reconciliation WHERE entity = 'creators' ORDER BY 1"
     ).fetchall()
     assert rows == [("2026-03-10", 0, 0, 0, True), ("2026-03-11", 1, 0, 0, True)]
+
+
+def test_days_loaded_as_one_batch_equal_days_loaded_one_by_one(tmp_path, write_events):
+    """load_entity_days stages and validates several event days together; the tables must
+    be exactly those of loading each day on its own (rejects judged by their own day)."""
+    from ingest.batch import load_entity_days
+
+    landing = tmp_path / "landing"
+    write_events(landing, "2026-03-10", "a.ndjson", [
+        event("e1", "2026-03-10T01:00:00Z", channel="web"),
+        event("soon", "2026-03-11T23:00:00Z"),  # fine for 03-10 (the day after)
+        event("far", "2026-03-12T00:30:00Z"),  # too late for 03-10
+        "{broken",
+        "",
+    ])
+    write_events(landing, "2026-03-11", "a.ndjson.gz", [
+        event("e1", "2026-03-10T01:00:00Z", channel="mobile"),
+        event("far", "2026-03-12T00:30:00Z"),  # fine for 03-11
+    ])
+    (landing / "events" / "2026-03-11" / "b.ndjson.gz").write_bytes(b"\x1f\x8b not gzip")
+    write_events(landing, "2026-03-12", "a.ndjson", [b'{"event_id": "\xff"}'])
+    days = [date(2026, 3, d) for d in (10, 11, 12)]
+    tables = ("raw.events", "raw.rejects")
+    hashes = []
+    for batched in (True, False):
+        c = connect(tmp_path / f"wh_{batched}.duckdb")
+        ensure_schema(c)
+        if batched:
+            batch = load_entity_days(c, landing, "events", days)
+            assert len(batch.results) == 3 and not batch.unbalanced
+        else:
+            for d in days:
+                load(c, landing, "events", d.isoformat())
+        audit = c.execute(
+            "SELECT export_date, source_file, status, records_read, blank_lines, loaded, "
+            "rejected, duplicates FROM raw.load_audit ORDER BY ALL"
+        ).fetchall()
+        hashes.append(([table_hash(c, t) for t in tables], audit))
+        if batched:
+            rejects = c.execute(
+                "SELECT export_date, line_number, reason_code FROM raw.rejects ORDER BY ALL"
+            ).fetchall()
+            assert rejects == [
+                (date(2026, 3, 10), 3, "timestamp_too_late"),
+                (date(2026, 3, 10), 4, "invalid_json"),
+                (date(2026, 3, 12), 1, "invalid_utf8"),
+            ]
+        c.close()
+    assert hashes[0] == hashes[1]
