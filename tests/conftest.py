@@ -51,6 +51,19 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory):
     return data, result
 
 
+@pytest.fixture
+def demo_warehouse(demo_run, tmp_path: Path) -> Path:
+    """A private copy of the session's demo warehouse file (clean generated data, marts,
+    ml tables and reports built), for tests that change it."""
+    import shutil
+
+    data, result = demo_run
+    assert result.exit_code == 0, result.output
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copy(data / "warehouse.duckdb", copy)
+    return copy
+
+
 def event(event_id: str, ts: str, event_type: str = "user_message", **fields) -> dict:
     """A contract-valid event with the given id and timestamp."""
     out = {

@@ -5,7 +5,6 @@ on the demo warehouse, and the comparison notices a changed number."""
 from __future__ import annotations
 
 import importlib.util
-import shutil
 import sys
 from pathlib import Path
 
@@ -25,13 +24,9 @@ def _reference():
 
 
 @pytest.fixture
-def warehouse(demo_run, tmp_path: Path):
-    """A private copy of the session's demo warehouse."""
-    data, result = demo_run
-    assert result.exit_code == 0, result.output
-    copy = tmp_path / "warehouse.duckdb"
-    shutil.copy(data / "warehouse.duckdb", copy)
-    con = duckdb.connect(str(copy))
+def warehouse(demo_warehouse: Path):
+    """A connection to a private copy of the demo warehouse."""
+    con = duckdb.connect(str(demo_warehouse))
     con.execute("SET TimeZone = 'UTC'")
     yield con
     con.close()

@@ -4,7 +4,6 @@ refuses while a blocking expectation fails; the HTML summary is inert."""
 
 from __future__ import annotations
 
-import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -33,13 +32,9 @@ CFG = DataQualitySettings()
 
 
 @pytest.fixture
-def warehouse(demo_run, tmp_path: Path):
-    """A private copy of the session's demo warehouse (clean generated data, marts built)."""
-    data, result = demo_run
-    assert result.exit_code == 0, result.output
-    copy = tmp_path / "warehouse.duckdb"
-    shutil.copy(data / "warehouse.duckdb", copy)
-    con = duckdb.connect(str(copy))
+def warehouse(demo_warehouse: Path):
+    """A connection to a private copy of the demo warehouse."""
+    con = duckdb.connect(str(demo_warehouse))
     yield con
     con.close()
 

@@ -9,7 +9,6 @@ import csv
 import hashlib
 import json
 import re
-import shutil
 import stat
 from datetime import date
 from pathlib import Path
@@ -125,16 +124,11 @@ def test_config_and_file_names() -> None:
 
 
 @pytest.fixture
-def warehouse(demo_run, tmp_path: Path):
-    """A private copy of the session's demo warehouse (path, connection)."""
-    data, result = demo_run
-    source = data / "warehouse.duckdb"
-    assert source.exists(), result.output
-    copy = tmp_path / "warehouse.duckdb"
-    shutil.copy(source, copy)
-    con = duckdb.connect(str(copy))
-    assert content.table_exists(con, "marts", "engagement_daily"), result.output
-    yield copy, con
+def warehouse(demo_warehouse: Path):
+    """A private copy of the demo warehouse: (path, connection)."""
+    con = duckdb.connect(str(demo_warehouse))
+    assert content.table_exists(con, "marts", "engagement_daily")
+    yield demo_warehouse, con
     con.close()
 
 

@@ -10,6 +10,7 @@ checks.
 import logging
 import os
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -130,8 +131,23 @@ def dbt_models(
         start = incremental_start_date(
             context.run.tags, int(dbt_vars.get("incremental_lookback_days", 7))
         )
-        os.environ[ENV_INCREMENTAL_START] = start or ""
-        yield from dbt.cli(build_args(dbt_vars), context=context).stream()
+        with _environment(ENV_INCREMENTAL_START, start or ""):
+            yield from dbt.cli(build_args(dbt_vars), context=context).stream()
+
+
+@contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    """``name=value`` in the environment for the dbt process started inside, then the
+    previous value again: nothing leaks into later dbt invocations of this process."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
 
 
 def dbt_resource() -> DbtCliResource:
