@@ -39,6 +39,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -224,6 +225,16 @@ def _daily(frame: pd.DataFrame, value: str, as_of: date) -> pd.Series:
         return s
     return s.reindex(pd.date_range(s.index.min(), pd.Timestamp(as_of), freq="D"),
                      fill_value=0.0)
+
+
+def _series_by_group(frame: pd.DataFrame, value: str, as_of: date,
+                     group: str = "creator_id") -> Iterator[tuple[str, pd.Series]]:
+    """(group, daily series up to as_of) per group, sorted; nothing when the frame is
+    empty or lacks the column."""
+    if frame.empty or value not in frame.columns:
+        return
+    for key, g in frame.groupby(group, sort=True):
+        yield key, _daily(g, value, as_of)
 
 
 # --------------------------------------------------------------------------- anomaly
@@ -452,11 +463,9 @@ def weekday_patterns(frame: pd.DataFrame, metric: str, as_of: date,
                      weeks: int = 8) -> list[dict]:
     """Per creator: the strongest weekday against the weakest (Kruskal-Wallis over weeks)."""
     out: list[dict] = []
-    if frame.empty or metric not in frame.columns:
-        return out
     name = metric_name(metric)
-    for creator, g in frame.groupby("creator_id", sort=True):
-        s = _daily(g, metric, as_of).tail(7 * weeks)
+    for creator, s in _series_by_group(frame, metric, as_of):
+        s = s.tail(7 * weeks)
         if len(s) < 14 or s.sum() <= 0:
             continue
         groups = [s[s.index.dayofweek == d].to_numpy() for d in range(7)]
@@ -508,13 +517,9 @@ def week_over_week(frame: pd.DataFrame, metric: str, as_of: date, value: str | N
 
     For revenue, pass the frame of one currency and metric ``net_revenue_<currency>``."""
     out: list[dict] = []
-    value = value or metric
-    if frame.empty or value not in frame.columns:
-        return out
     name = metric_name(metric)
     money = metric.startswith("net_revenue_")
-    for creator, g in frame.groupby(group, sort=True):
-        s = _daily(g, value, as_of)
+    for creator, s in _series_by_group(frame, value or metric, as_of, group):
         if len(s) < 14:
             continue
         last, prev = s.iloc[-7:].to_numpy(), s.iloc[-14:-7].to_numpy()
@@ -632,11 +637,8 @@ def records(frame: pd.DataFrame, metric: str, as_of: date,
             label: str | None = None) -> list[dict]:
     """Per creator: the as-of day's value above every earlier day (an all-time high)."""
     out: list[dict] = []
-    if frame.empty or metric not in frame.columns:
-        return out
     name = label or metric_name(metric)
-    for creator, g in frame.groupby("creator_id", sort=True):
-        s = _daily(g, metric, as_of)
+    for creator, s in _series_by_group(frame, metric, as_of):
         if len(s) < 2 or s.index[-1] != pd.Timestamp(as_of):
             continue
         today, before = float(s.iloc[-1]), float(s.iloc[:-1].max())
@@ -663,13 +665,9 @@ def crossings(frame: pd.DataFrame, metric: str, as_of: date, recent_days: int = 
               group: str = "creator_id") -> list[dict]:
     """Per group: the cumulative total crossing a round number within the recent days."""
     out: list[dict] = []
-    value = value or metric
-    if frame.empty or value not in frame.columns:
-        return out
     name = metric_name(metric)
     money = metric.startswith("net_revenue_")
-    for creator, g in frame.groupby(group, sort=True):
-        s = _daily(g, value, as_of)
+    for creator, s in _series_by_group(frame, value or metric, as_of, group):
         if s.empty:
             continue
         total = float(s.sum())

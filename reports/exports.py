@@ -15,6 +15,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from models_ml.io import clean_json
+
 FILE_MODE = 0o640
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -84,18 +86,9 @@ def json_default(value: object) -> object:
     return str(value)
 
 
-def _clean(obj: object) -> object:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    return obj
-
-
 def json_text(obj: object) -> str:
-    return json.dumps(_clean(obj), default=json_default, indent=2, ensure_ascii=False,
+    # clean_json: NaN/inf to null, numpy scalars to numbers, dates to ISO strings
+    return json.dumps(clean_json(obj), default=json_default, indent=2, ensure_ascii=False,
                       sort_keys=False) + "\n"
 
 
