@@ -3,7 +3,6 @@ printable): the equivalent of GX Data Docs for this warehouse."""
 
 from __future__ import annotations
 
-import html
 import os
 import tempfile
 from collections.abc import Sequence
@@ -13,6 +12,7 @@ from pathlib import Path
 import duckdb
 
 from data_quality.store import check_statuses, ensure_tables
+from reports.html import CSP, esc
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem;color:#1d2733}
@@ -26,7 +26,7 @@ th{background:#f3f6f9}
 
 
 def _cell(value: object) -> str:
-    return "" if value is None else html.escape(str(value))
+    return esc(value)
 
 
 def render(
@@ -58,6 +58,7 @@ def render(
     )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{CSP}">
 <title>Data quality - Insights Warehouse</title><style>{STYLE}</style></head>
 <body><h1>Data quality: latest validation</h1>{head}
 <h2>Checks</h2>

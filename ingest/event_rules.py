@@ -102,6 +102,10 @@ def _jpath(key: str) -> str:
     return '$."' + key.replace('"', '\\"') + '"'
 
 
+# An ISO-8601 date-time starts with its year's digits. DuckDB's cast also reads the words
+# 'epoch', 'infinity' and '-infinity' as timestamps: those are not dates of the contract.
+ISO_START = "left(ltrim({}), 1) BETWEEN '0' AND '9'"
+
 # A value's JSON kind is read off the first character of its JSON text (t_<column>):
 # '"' string, '{' object, '[' array, 't'/'f' boolean, anything else a number; NULL when
 # the field is absent or null. Its typed value (v_<column>) comes from a second, typed
@@ -155,7 +159,13 @@ def typed_sql(field: Field, t: str, v: str, text: str = "NULL") -> str:
     event type that does not carry it). ``text`` is the value's JSON text (exact integers)."""
     when = f"{applies_sql(field)} AND {_is_kind_sql(field.kind, t)}"
     if field.kind == "int":
-        exact = f"coalesce(try_cast({text} AS BIGINT), try_cast({v} AS BIGINT))"
+        # plain digits: exact from the text (a cast of the double would round
+        # -9223372036854775809 into range); 5.0 or 1e3: the double, where it holds every
+        # integer exactly (beyond 2**53 its fraction is lost: 2**53 + 1.5 is no integer)
+        exact = (
+            f"CASE WHEN regexp_full_match({text}, '-?[0-9]+') THEN try_cast({text} AS BIGINT) "
+            f"WHEN abs({v}) <= {2**53} THEN try_cast({v} AS BIGINT) END"
+        )
         return f"CASE WHEN {when} THEN {exact} END"
     if field.kind in ("num",):
         return f"CASE WHEN {when} AND isfinite({v}) THEN {v} END"
@@ -241,12 +251,15 @@ def parse_sql(lines_table: str, *, export_date: str | None, future_days: int) ->
     )
     for f, _, _ in fields:
         t, v = f"t_{f.column}", f"v_{f.column}"
+        got = kind_name_sql(t)
+        if f.kind in ("int", "num"):  # NaN, Infinity, 1e400: "expected number, got number"
+            got = (f"CASE WHEN {t} {NUMBER_FIRST} AND NOT isfinite({v}) "
+                   f"THEN 'NaN or infinity' ELSE {got} END")
         checks.append(
             (
                 f"NOT {type_ok_sql(f, t, v)}",
                 "wrong_type",
-                _q(f"{f.label}: expected {KIND_LABEL[f.kind]}, got ")
-                + f" || {kind_name_sql(t)}",
+                _q(f"{f.label}: expected {KIND_LABEL[f.kind]}, got ") + f" || {got}",
             )
         )
     for f, _, _ in fields:
@@ -328,7 +341,8 @@ WITH objects AS (
 ), converted AS (
     SELECT *,
            {typed},
-           try_cast(CASE WHEN t_timestamp_text = '"' THEN v_timestamp_text END
+           try_cast(CASE WHEN t_timestamp_text = '"' AND {ISO_START.format('v_timestamp_text')}
+                         THEN v_timestamp_text END
                     AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS event_ts
     FROM parts
 ), checked AS (

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import json
 import logging
 import uuid
 import zlib
@@ -43,6 +44,7 @@ from ingest.schema import (
     PlatformEntity,
     all_ddl,
 )
+from orchestration.failpoints import failpoint
 
 log = logging.getLogger(__name__)
 
@@ -177,22 +179,32 @@ def _stage_parquet(
             row[0] for row in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)])
             .fetchall()
         }
-    except duckdb.Error as exc:
-        raise UnreadableFileError(f"{path.name}: not a readable Parquet file: {exc}") from exc
+    except duckdb.Error as exc:  # its first line: the rest is DuckDB's SQL context
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UnreadableFileError(f"{path.name}: not a readable Parquet file: {detail}") from exc
     missing = [c for c in REQUIRED_EVENT_COLUMNS if c not in columns]
     if missing:
         raise UnreadableFileError(
             f"{path.name}: Parquet schema lacks required columns {', '.join(missing)} "
             f"(has {', '.join(sorted(columns))})"
         )
+    source, row_number, first = "read_parquet(?, file_row_number = true)", "file_row_number", 0
+    if "file_row_number" in columns:
+        # the option's column would clash with the file's own (an unknown field, kept in
+        # extra): number the rows WITH ORDINALITY, named apart from every column of the file
+        source, first = "(SELECT * FROM read_parquet(?) WITH ORDINALITY)", 1
+        row_number = con.execute(
+            "DESCRIBE SELECT * FROM read_parquet(?) WITH ORDINALITY", [str(path)]
+        ).fetchall()[-1][0]
+    drop = json.dumps({row_number: None}).replace("'", "''")
     con.execute(
         f"""
         INSERT INTO _lines
-        SELECT {file_id}, file_row_number + 1, j, j, true, DATE '{export_date}'
+        SELECT {file_id}, n - {first} + 1, j, j, true, DATE '{export_date}'
         FROM (
-            SELECT file_row_number,
-                   json_merge_patch(to_json(t), '{{"file_row_number": null}}')::VARCHAR AS j
-            FROM read_parquet(?, file_row_number = true) t
+            SELECT "{row_number.replace('"', '""')}" AS n,
+                   json_merge_patch(to_json(t), '{drop}')::VARCHAR AS j
+            FROM {source} t
         )
         """,
         [str(path)],
@@ -409,6 +421,7 @@ def _in_transaction(con: duckdb.DuckDBPyConnection, work: Callable[[], None]) ->
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    failpoint("ingest.before_commit")  # an export day's rows written, not yet committed
     con.execute("COMMIT")
 
 
@@ -502,7 +515,10 @@ def _read_header(path: Path) -> list[str]:
         text = first.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise UnreadableFileError(f"{path.name}: header is not valid UTF-8") from exc
-    return next(csv.reader(io.StringIO(text)))
+    try:
+        return next(csv.reader(io.StringIO(text)))
+    except csv.Error as exc:  # e.g. a bare carriage return (CR-only line breaks)
+        raise UnreadableFileError(f"{path.name}: header row is not valid CSV: {exc}") from exc
 
 
 def _check_all_lines_parsed(con: duckdb.DuckDBPyConnection, path: Path) -> None:

@@ -22,10 +22,21 @@ def typed_sql(kind: str, cell: str) -> str:
     v = f"nullif(trim({cell}), '')"
     if kind == "str":
         return f"nullif({cell}, '')"
-    if kind == "ts":
-        return f"(try_cast({v} AS TIMESTAMPTZ) AT TIME ZONE 'UTC')"
+    if kind in ("ts", "date"):
+        # the year's digits first: DuckDB's cast also reads 'epoch' and 'infinity'
+        iso = f"CASE WHEN left({v}, 1) BETWEEN '0' AND '9' THEN {v} END"
+        if kind == "date":
+            return f"try_cast({iso} AS DATE)"
+        return f"(try_cast({iso} AS TIMESTAMPTZ) AT TIME ZONE 'UTC')"
     if kind == "list":
         return f"list_filter(string_split({v}, '|'), lambda x: trim(x) <> '')"
+    if kind == "int":
+        # DuckDB's cast rounds '1.5' to 2 and reads '0x10': an integer is digits (.0 allowed)
+        return (f"CASE WHEN regexp_full_match({v}, '[+-]?[0-9]+(\\.0*)?') "
+                f"THEN try_cast({v} AS BIGINT) END")
+    if kind == "num":
+        # NaN and infinities are no numbers of the contract (as for events)
+        return f"CASE WHEN isfinite(try_cast({v} AS DOUBLE)) THEN try_cast({v} AS DOUBLE) END"
     return f"try_cast({v} AS {COLUMN_SQL_TYPES[kind]})"
 
 

@@ -12,7 +12,9 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import date
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -24,7 +26,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from data_quality.outcomes import BLOCKING
-from orchestration.locking import WriterBusyError, writer_lock
+from orchestration.locking import RunInProgressError, WriterBusyError, run_lock, writer_lock
 from orchestration.settings import (
     DBT_PROJECT_DIR,
     ENV_LANDING,
@@ -193,7 +195,7 @@ def generate(
 
 
 def _run(start: date | None, end: date | None, reload: bool, verbose: bool) -> bool:
-    from orchestration.planning import plan_run
+    from orchestration.planning import plan_run, split_future
     from orchestration.runner import execute
 
     landing, warehouse = env_path(ENV_LANDING), env_path(ENV_WAREHOUSE)
@@ -213,6 +215,12 @@ def _run(start: date | None, end: date | None, reload: bool, verbose: bool) -> b
             "set ingest.first_export_date in the settings file"
         )
         raise typer.Exit(2)
+    plan.to_load, future = split_future(plan.to_load, datetime.now(UTC).date())
+    for day in future:
+        console.print(
+            f"[yellow]not loaded:[/] export day {day} is in the future (today is "
+            f"{datetime.now(UTC).date()} UTC); it is loaded once that day has come"
+        )
     for day in plan.incomplete:
         console.print(f"[yellow]waiting:[/] {day.entity} {day.export_date} has no _SUCCESS yet")
     if plan.to_load:
@@ -265,16 +273,35 @@ def run(
         bool, typer.Option(help="Reload days even when their files are unchanged.")
     ] = False,
     verbose: Annotated[bool, typer.Option(help="Show Dagster's debug events.")] = False,
+    wait: Annotated[float, typer.Option(
+        help="Seconds to wait when another run is in progress (default: refuse at once)."
+    )] = 0.0,
 ) -> None:
     """Load every complete export day that is new or changed, then rebuild the marts.
 
     With --start/--end, only export days in that range (inclusive) are considered.
-    Runs the Dagster jobs in this process; the runs show in `insights ui`.
+    Runs the Dagster jobs in this process; the runs show in `insights ui`. One run at a
+    time: a second `insights run` refuses (exit code 4) or waits with --wait.
     """
-    ok = _run(_parse_date(start, "--start"), _parse_date(end, "--end"), reload, verbose)
+    first, last = _parse_date(start, "--start"), _parse_date(end, "--end")
+    with _one_run_at_a_time(wait, "insights run"):
+        ok = _run(first, last, reload, verbose)
     _print_summary()
     if not ok:
         raise typer.Exit(1)
+
+
+@contextmanager
+def _one_run_at_a_time(wait_s: float, holder: str) -> Iterator[None]:
+    """The warehouse's run lock, or exit code 4 with who holds it."""
+    warehouse = env_path(ENV_WAREHOUSE)
+    started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    try:
+        with run_lock(warehouse, wait_s=wait_s, holder=f"{holder}, started {started}"):
+            yield
+    except RunInProgressError as exc:
+        console.print(f"[red]not started:[/] {escape(str(exc))}")
+        raise typer.Exit(4) from exc
 
 
 @app.command()
@@ -284,11 +311,12 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
 ) -> None:
     """Generate the sample exports (fresh landing folder) and run the whole pipeline."""
-    _generate(
-        env_path(ENV_LANDING), seed=seed, users=users, events=None, days=days,
-        start_date=None, faults=True, clean=True,
-    )
-    ok = _run(None, None, reload=False, verbose=False)
+    with _one_run_at_a_time(0.0, "insights demo"):
+        _generate(
+            env_path(ENV_LANDING), seed=seed, users=users, events=None, days=days,
+            start_date=None, faults=True, clean=True,
+        )
+        ok = _run(None, None, reload=False, verbose=False)
     _print_summary()
     if not ok:
         raise typer.Exit(1)

@@ -24,6 +24,14 @@ def contiguous_ranges(days: Iterable[date]) -> list[tuple[date, date]]:
     return ranges
 
 
+def split_future(days: Iterable[date], today: date) -> tuple[list[date], list[date]]:
+    """Pure: (days up to today, days after it). An export day from the future is a
+    platform's clock or folder-naming error: loading it would make a snapshot entity's
+    "newest" snapshot stick until that date, so it waits instead (and is reported)."""
+    ordered = sorted(set(days))
+    return [d for d in ordered if d <= today], [d for d in ordered if d > today]
+
+
 @dataclass
 class RunPlan:
     """Which export days a run loads, and what it leaves alone."""

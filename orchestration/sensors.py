@@ -14,9 +14,10 @@ from dagster._core.storage.tags import (
 
 from ingest.landing import scan_landing
 from orchestration.jobs import refresh_job
+from orchestration.locking import run_in_progress
 from orchestration.partitions import export_days
 from orchestration.planning import contiguous_ranges, plan_requests
-from orchestration.resources import LandingResource
+from orchestration.resources import LandingResource, WarehouseResource
 
 
 def range_request(first: str, last: str, fingerprint: str) -> dg.RunRequest:
@@ -35,9 +36,18 @@ def range_request(first: str, last: str, fingerprint: str) -> dg.RunRequest:
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Starts refresh_job for the export days that completed (_SUCCESS) or changed, "
     "one run per contiguous range. Unchanged days that are already loaded are skipped by the "
-    "ingest assets themselves.",
+    "ingest assets themselves. While an `insights run` is in progress it skips the tick and "
+    "keeps its cursor, so the days are requested once that run has finished.",
 )
-def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingResource):
+def landing_sensor(
+    context: dg.SensorEvaluationContext, landing: LandingResource, warehouse: WarehouseResource
+):
+    holder = run_in_progress(warehouse.file)
+    if holder:
+        yield dg.SkipReason(
+            f"a run is in progress ({holder}); new export days wait for the next tick"
+        )
+        return
     cursor = json.loads(context.cursor) if context.cursor else {}
     wanted, new_cursor = plan_requests(scan_landing(landing.root), cursor)
     outside = [d for d in wanted if not export_days.has_partition_key(d)]

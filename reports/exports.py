@@ -51,7 +51,10 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
 
 def csv_text(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    # CRLF rows (RFC 4180): the writer quotes a cell only when it holds a character of the
+    # line terminator, so with "\n" a bare CR in a cell went out unquoted and a reader
+    # (Python, Excel) split the row there, starting a new cell such as "=1" unneutralised
+    writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow([safe_cell(c) for c in columns])
     for row in rows:
         writer.writerow(["" if v is None else safe_cell(_plain(v)) for v in row])
@@ -65,13 +68,17 @@ def write_csv(path: str | Path, columns: Sequence[str],
 
 
 def _plain(value: object) -> object:
+    """A number or a string (which safe_cell then checks): other values (intervals,
+    lists, structs, ...) as the text the CSV writer would print for them."""
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Decimal):
         return float(value)
     if isinstance(value, float) and not math.isfinite(value):
         return None
-    return value
+    if value is None or isinstance(value, str | int | float):
+        return value
+    return str(value)  # e.g. a negative interval prints as "-1 day, 0:00:00"
 
 
 def json_default(value: object) -> object:

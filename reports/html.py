@@ -44,11 +44,23 @@ footer { color: var(--muted); font-size: 12px; margin-top: 24px; }
 """
 
 
+# Explicit bidi embeddings, overrides and isolates (LRE RLE PDF LRO RLO, LRI RLI FSI PDI):
+# one in a data string would reorder the report text after it ("Trojan Source"), so
+# esc() shows them as visible [U+XXXX] codes instead.
+BIDI_CONTROLS = {ord(c): f"[U+{ord(c):04X}]" for c in
+                 "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"}
+
+
+# No script, no network: styles inline and images as data: URLs only.
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
+
 def esc(value: object) -> str:
-    """HTML-escaped text of a value (None -> ""), quotes included."""
+    """HTML-escaped text of a value (None -> ""), quotes included; bidi control
+    characters are made visible (see BIDI_CONTROLS)."""
     if value is None:
         return ""
-    return _html.escape(str(value), quote=True)
+    return _html.escape(str(value).translate(BIDI_CONTROLS), quote=True)
 
 
 def fmt(value: object, digits: int = 2) -> str:
@@ -110,8 +122,7 @@ def page(title: str, sections: list[str], *, subtitle: str = "") -> str:
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-        "style-src 'unsafe-inline'; img-src data:\">\n"
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
         f"<title>{esc(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
         f"<header><h1>{esc(title)}</h1>{sub}</header>\n<main>\n{body}\n</main>\n"
         "</body>\n</html>\n"

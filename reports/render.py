@@ -305,6 +305,20 @@ def render(con: duckdb.DuckDBPyConnection, root: Path, kind: str, cfg: ReportsCo
     return result
 
 
+# a report path as write_report makes it: relative, segments of [A-Za-z0-9_.-] not
+# starting with a dot (no scheme, no "//host", no "/abs", no "..")
+REPORT_PATH = re.compile(r"(?:[A-Za-z0-9_][A-Za-z0-9_.-]*/)*[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+def _path_link(path: object) -> str:
+    """A link to an indexed report; any other path in ops.reports is shown as text only,
+    so the index never links to a URL (e.g. javascript:) read from the table."""
+    text = html.esc(path)
+    if isinstance(path, str) and REPORT_PATH.fullmatch(path):
+        return f'<a href="{text}">{text}</a>'
+    return text
+
+
 def write_index_page(con: duckdb.DuckDBPyConnection, root: Path) -> Path:
     """``<root>/index.html``: every indexed HTML report, newest first."""
     found = content.rows(con, """
@@ -315,7 +329,7 @@ def write_index_page(con: duckdb.DuckDBPyConnection, root: Path) -> Path:
     items = "".join(
         f'<tr><td>{html.esc(r["kind"])}</td><td>{html.esc(r["period_start"])}</td>'
         f'<td>{html.esc(r["period_end"])}</td><td>{html.esc(who(r["creator_id"]))}</td>'
-        f'<td><a href="{html.esc(r["path"])}">{html.esc(r["path"])}</a></td>'
+        f'<td>{_path_link(r["path"])}</td>'
         f'<td>{html.esc(html.fmt(r["rendered_at"]))}</td></tr>' for r in found)
     head = "".join(f"<th>{c}</th>" for c in ("kind", "from", "to", "who", "file", "rendered"))
     body = (f"<table><thead><tr>{head}</tr></thead><tbody>{items}</tbody></table>"

@@ -106,3 +106,52 @@ def test_writer_lock_serialises_and_names_the_holder(tmp_path: Path):
         order.append("first done")
     t.join(5)
     assert order == ["first done", "second"]
+
+
+def test_dbt_target_keeps_the_partial_parse_and_prunes_old_invocations(tmp_path: Path):
+    import os
+
+    from orchestration.dbt_target import (
+        invocation_dirs,
+        keep_partial_parse,
+        prune_invocations,
+    )
+
+    target = tmp_path / "target"
+    (target / "compiled").mkdir(parents=True)  # dbt's own folders are never touched
+    (target / "partial_parse.msgpack").write_bytes(b"old parse")
+    made = []
+    for i in range(5):
+        d = target / f"dbt_models_{i}-{i:07x}-abcdef{i}"
+        d.mkdir()
+        (d / "manifest.json").write_text("{}")
+        os.utime(d, (1_000_000 + i, 1_000_000 + i))
+        made.append(d)
+    (made[-1] / "partial_parse.msgpack").write_bytes(b"new parse")
+
+    assert keep_partial_parse(made[-1], target)
+    assert (target / "partial_parse.msgpack").read_bytes() == b"new parse"
+    assert not keep_partial_parse(made[0], target)  # no parse there: nothing replaced
+    assert (target / "partial_parse.msgpack").read_bytes() == b"new parse"
+    assert [p.name for p in target.iterdir() if p.name.startswith(".partial")] == []
+
+    assert invocation_dirs(target) == made
+    removed = prune_invocations(target, keep=2)
+    assert removed == made[:3]
+    assert invocation_dirs(target) == made[3:]
+    assert (target / "compiled").is_dir() and (target / "partial_parse.msgpack").exists()
+    assert prune_invocations(target, keep=2) == []
+
+
+def test_export_days_from_the_future_wait_for_their_day():
+    from datetime import date
+
+    from orchestration.planning import split_future
+
+    today = date(2026, 3, 1)
+    days = [date(2026, 3, 1), date(9999, 12, 31), date(2026, 2, 28), date(2026, 3, 2),
+            date(2026, 2, 28)]
+    assert split_future(days, today) == (
+        [date(2026, 2, 28), date(2026, 3, 1)],
+        [date(2026, 3, 2), date(9999, 12, 31)],
+    )
