@@ -103,16 +103,44 @@ def risk_band(p: np.ndarray, medium: float, high: float) -> np.ndarray:
     return np.where(p >= high, "high", np.where(p >= medium, "medium", "low"))
 
 
+def occlusion_contributions(model: Any, X: pd.DataFrame, reference: pd.Series) -> np.ndarray:
+    """Rows x features: the predicted probability minus the one with that feature set to
+    ``reference`` (the training medians).
+
+    A row whose value already equals the reference has a contribution of exactly 0 (the
+    same row predicted twice), so only the rows that change are predicted, all features'
+    changed rows stacked into one call: the same numbers as one full prediction per
+    feature, in a fraction of the predictions."""
+    cols = list(X.columns)
+    contrib = np.zeros((len(X), len(cols)))
+    if not len(X):
+        return contrib
+    p = model.predict_proba(X)[:, 1]
+    values = X.to_numpy()
+    changed: list[np.ndarray] = []
+    for j, c in enumerate(cols):  # NaN compares unequal: such rows are predicted
+        changed.append(np.flatnonzero(~(values[:, j] == reference[c])))
+    total = sum(len(rows) for rows in changed)
+    if total == 0:
+        return contrib
+    occluded = X.iloc[np.concatenate(changed)].copy()
+    start = 0
+    for j, (c, rows) in enumerate(zip(cols, changed, strict=True)):
+        occluded.iloc[start:start + len(rows), j] = reference[c]
+        start += len(rows)
+    q = model.predict_proba(occluded)[:, 1]
+    start = 0
+    for j, rows in enumerate(changed):
+        contrib[rows, j] = p[rows] - q[start:start + len(rows)]
+        start += len(rows)
+    return contrib
+
+
 def top_contributions(model: Any, X: pd.DataFrame, reference: pd.Series, k: int) -> list[str]:
     """Per row, JSON of the ``k`` features whose replacement by ``reference`` (the training
     medians) lowers the probability most: [{"feature", "value", "contribution"}]."""
-    p = model.predict_proba(X)[:, 1]
     cols = list(X.columns)
-    contrib = np.zeros((len(X), len(cols)))
-    for j, c in enumerate(cols):  # one vectorised prediction per feature, not per row
-        Xr = X.copy()
-        Xr[c] = reference[c]
-        contrib[:, j] = p - model.predict_proba(Xr)[:, 1]
+    contrib = occlusion_contributions(model, X, reference)
     order = np.argsort(-contrib, axis=1, kind="stable")[:, :k]
     values = X.to_numpy()
     out = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -43,17 +44,21 @@ def seasonal_naive(y: np.ndarray, horizon: int, season: int = SEASON) -> Forecas
                     {lv: mean + h for lv, h in half.items()})
 
 
+def _fit_ets(y: np.ndarray, season: int) -> Any:
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
+    model = ETSModel(pd.Series(y), error="add", trend="add", damped_trend=True, seasonal="add",
+                     seasonal_periods=season)
+    return model.fit(disp=False, maxiter=200)
+
+
 def ets(y: np.ndarray, horizon: int, season: int = SEASON) -> Forecast:
     """Additive-error ETS with a damped additive trend and additive weekly seasonality;
     intervals from the model's analytic prediction variance."""
-    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
-
     y = np.asarray(y, dtype=float)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = ETSModel(pd.Series(y), error="add", trend="add", damped_trend=True, seasonal="add",
-                         seasonal_periods=season)
-        fit = model.fit(disp=False, maxiter=200)
+        fit = _fit_ets(y, season)
         pred = fit.get_prediction(start=len(y), end=len(y) + horizon - 1)
         mean = np.asarray(pred.predicted_mean, dtype=float)
         lower, upper = {}, {}
@@ -66,7 +71,25 @@ def ets(y: np.ndarray, horizon: int, season: int = SEASON) -> Forecast:
     return Forecast("ets", mean, lower, upper)
 
 
+def ets_mean(y: np.ndarray, horizon: int, season: int = SEASON) -> np.ndarray:
+    """The point forecast of :func:`ets` alone (the same fit and numbers, without the
+    prediction intervals a backtest does not score)."""
+    y = np.asarray(y, dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mean = np.asarray(_fit_ets(y, season).forecast(horizon), dtype=float)
+    if not np.all(np.isfinite(mean)):
+        raise ValueError("ETS produced a non-finite forecast")
+    return mean
+
+
+def seasonal_naive_mean(y: np.ndarray, horizon: int, season: int = SEASON) -> np.ndarray:
+    return seasonal_naive(y, horizon, season).mean
+
+
 METHODS = {"ets": ets, "seasonal_naive": seasonal_naive}
+#: the point forecast of each method, what the backtest scores
+POINT_METHODS = {"ets": ets_mean, "seasonal_naive": seasonal_naive_mean}
 
 
 def backtest(y: np.ndarray, holdout: int, season: int = SEASON) -> dict[str, float]:
@@ -74,9 +97,9 @@ def backtest(y: np.ndarray, holdout: int, season: int = SEASON) -> dict[str, flo
     y = np.asarray(y, dtype=float)
     hist, actual = y[:-holdout], y[-holdout:]
     out = {}
-    for name, fn in METHODS.items():
+    for name, fn in POINT_METHODS.items():
         try:
-            out[name] = mase(actual, fn(hist, holdout, season).mean, hist, season)
+            out[name] = mase(actual, fn(hist, holdout, season), hist, season)
         except Exception:  # a method that cannot fit this series loses the comparison
             out[name] = float("inf")
     return out

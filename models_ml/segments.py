@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
-from sklearn.metrics import silhouette_score
+from sklearn.metrics import pairwise_distances, silhouette_score
 from sklearn.preprocessing import StandardScaler
 
 SEGMENT_FEATURES = ("active_days_28", "events_28", "sessions_28", "attempts_28",
@@ -25,15 +25,27 @@ class Segmentation:
     profiles: pd.DataFrame  # mean raw feature values per segment
 
 
+def silhouette_sample(n: int, size: int, seed: int) -> np.ndarray:
+    """The rows ``silhouette_score(X, labels, sample_size=size, random_state=seed)`` draws,
+    in its order."""
+    return np.random.RandomState(seed).permutation(n)[:size]
+
+
 def choose_k(X: np.ndarray, k_min: int, k_max: int, seed: int) -> tuple[int, dict[int, float]]:
+    """k with the best silhouette, on a sample of at most 5000 rows: the sample
+    ``silhouette_score`` would draw, the same for every k, so its distance matrix is
+    computed once and reused (scores equal to ``silhouette_score``'s to rounding)."""
     scores: dict[int, float] = {}
     n = len(X)
-    sample = min(n, 5000)
+    rows = silhouette_sample(n, min(n, 5000), seed)
+    distances: np.ndarray | None = None
     for k in range(k_min, min(k_max, n - 1) + 1):
         labels = KMeans(n_clusters=k, n_init=5, random_state=seed).fit_predict(X)
         if len(np.unique(labels)) < 2:
             continue
-        scores[k] = float(silhouette_score(X, labels, sample_size=sample, random_state=seed))
+        if distances is None:
+            distances = pairwise_distances(X[rows])
+        scores[k] = float(silhouette_score(distances, labels[rows], metric="precomputed"))
     if not scores:
         return 1, scores
     return max(scores, key=lambda k: (scores[k], -k)), scores

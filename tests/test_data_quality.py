@@ -248,11 +248,14 @@ def test_the_html_summary_escapes_what_came_from_data():
     page = render(
         [("marts/x", "gx", "failed", 1, 1, date(2026, 1, 1))],
         [("marts.x", "", "expect", "c", "d", BLOCKING, False, "<script>alert(1)</script>",
-          '["<img src=x onerror=alert(1)>"]')],
+          '["<img src=x onerror=alert(1)>\u202e"]')],
         generated_at=__import__("datetime").datetime(2026, 1, 1),
     )
     assert "<script>alert" not in page and "<img" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    # defence in depth, as in the reports: a CSP without scripts, bidi overrides made visible
+    assert "Content-Security-Policy" in page and "default-src 'none'" in page
+    assert "\u202e" not in page and "[U+202E]" in page
 
 
 def test_the_publish_refuses_while_a_blocking_check_fails(warehouse, tmp_path: Path):
@@ -347,3 +350,39 @@ def test_the_publish_replaces_the_file_atomically_and_drops_a_stale_wal(warehous
     assert not (tmp_path / "serving.duckdb.wal").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".serving")] == []
     assert target.stat().st_mode & 0o777 == 0o640
+
+
+def test_a_large_frame_validated_by_column_group_gives_the_same_outcomes():
+    """validate_frame splits a large frame by the columns each expectation reads (and
+    reads nullable integers as numpy for the between checks): the outcomes, failing
+    examples included, are those of one validation of the whole frame."""
+    import pandas as pd
+
+    from data_quality import expect as ex
+    from data_quality.engine import validate_frame
+
+    n = 400
+    frame = pd.DataFrame({
+        "id": [f"e{i % 397}" for i in range(n)],  # three duplicated ids
+        "kind": ["a", "b", "zz", None] * (n // 4),
+        "count": pd.array([None if i % 5 == 0 else i - 3 for i in range(n)], dtype="Int64"),
+        "whole": pd.array(list(range(n)), dtype="Int64"),
+        "score": [i / n for i in range(n)],
+        "low": list(range(n)),
+        "high": [i + (-1 if i == 7 else 1) for i in range(n)],
+    })
+
+    def expectations() -> list:
+        return [
+            ex.not_null("id"), ex.unique("id"), ex.in_set("kind", ("a", "b"), warning=True),
+            ex.non_negative("count"), ex.between("count", None, 300, warning=True),
+            ex.between("whole", 5, None), ex.rate("score"), ex.at_least("high", "low"),
+            ex.row_count(n, "every row"), ex.unique_key(("id", "kind")),
+        ]
+
+    whole = validate_frame(frame, expectations(), suite="s", table="t", split_min_rows=10**9)
+    split = validate_frame(frame, expectations(), suite="s", table="t", split_min_rows=1)
+    assert split == whole
+    failed = {o.columns: o for o in whole if not o.passed}
+    assert set(failed) == {"id", "kind", "count", "whole", "high, low"}
+    assert failed["whole"].examples == "[0, 1, 2, 3, 4]"  # ints, not floats

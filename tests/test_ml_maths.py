@@ -76,6 +76,32 @@ def test_risk_bands_and_top_contributions():
     assert all(t[0]["feature"] == "events_7" and t[0]["contribution"] > 0.1 for t in tops)
 
 
+def _naive_occlusion(model, X: pd.DataFrame, reference: pd.Series) -> np.ndarray:
+    """The reference implementation: one full prediction per feature."""
+    p = model.predict_proba(X)[:, 1]
+    out = np.zeros(X.shape)
+    for j, c in enumerate(X.columns):
+        Xr = X.copy()
+        Xr[c] = reference[c]
+        out[:, j] = p - model.predict_proba(Xr)[:, 1]
+    return out
+
+
+def test_occlusion_predicting_only_changed_rows_equals_one_prediction_per_feature():
+    X, _ = _frame(600, 6)
+    X["plan_pro"] = (np.arange(len(X)) % 5 == 0).astype(float)  # mostly equal to the median
+    X.loc[::7, "noise"] = np.nan
+    y = ((X["events_7"] < 4) | (X["plan_pro"] == 1)).astype(int).to_numpy()
+    reference = X.median()
+    gbm = classifiers.gbm(0, 40, 0.1, 2, 3).fit(X, y)
+    baseline = classifiers.fit_final(X, y, "days_since_last_active", seed=0, n_estimators=30,
+                                     learning_rate=0.1, max_depth=2, folds=3, use_baseline=True)
+    for model in (gbm, baseline):
+        got = classifiers.occlusion_contributions(model, X, reference)
+        np.testing.assert_array_equal(got, _naive_occlusion(model, X, reference))
+    assert classifiers.occlusion_contributions(gbm, X.iloc[:0], reference).shape == (0, 4)
+
+
 # --------------------------------------------------------------------------- forecasting
 
 
@@ -105,6 +131,17 @@ def test_backtest_prefers_ets_on_a_trend_and_intervals_cover():
     fc = forecasting.ets(flat[:56], 14)
     inside = (flat[56:] >= fc.lower[0.95]) & (flat[56:] <= fc.upper[0.95])
     assert inside.mean() >= 12 / 14
+
+
+def test_the_backtest_scores_the_same_point_forecasts_as_the_full_methods():
+    gen = np.random.default_rng(8)
+    t = np.arange(60)
+    pattern = np.array([10, 12, 13, 12, 11, 6, 5], dtype=float)
+    for y in (50 + 0.5 * t + pattern[t % 7] + gen.normal(0, 1.0, len(t)),
+              np.maximum(0, 3 + pattern[t % 7] / 4 + gen.normal(0, 2.0, len(t)))):
+        np.testing.assert_array_equal(forecasting.ets_mean(y, 14), forecasting.ets(y, 14).mean)
+        np.testing.assert_array_equal(forecasting.seasonal_naive_mean(y, 14),
+                                      forecasting.seasonal_naive(y, 14).mean)
 
 
 # --------------------------------------------------------------------------- anomalies
@@ -231,6 +268,21 @@ def test_bkt_sequences_of_uneven_length_from_a_frame():
 
 
 # --------------------------------------------------------------------------- segments, drivers
+
+
+@pytest.mark.parametrize("n", [300, 6500])
+def test_silhouettes_from_one_distance_matrix_equal_silhouette_score(n):
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
+    gen = np.random.default_rng(11)
+    X = np.concatenate([gen.normal(c, 1.0, (n // 3, 4)) for c in (0.0, 4.0, 8.0)])
+    k, scores = segments.choose_k(X, 2, 4, seed=3)
+    for kk, got in scores.items():
+        labels = KMeans(n_clusters=kk, n_init=5, random_state=3).fit_predict(X)
+        want = silhouette_score(X, labels, sample_size=min(len(X), 5000), random_state=3)
+        assert got == pytest.approx(want, rel=1e-12, abs=1e-12)
+    assert k == 3
 
 
 def test_kmeans_finds_three_planted_groups_and_names_them():
