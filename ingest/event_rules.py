@@ -108,11 +108,25 @@ ISO_START = "left(ltrim({}), 1) BETWEEN '0' AND '9'"
 
 # A value's JSON kind is read off the first character of its JSON text (t_<column>):
 # '"' string, '{' object, '[' array, 't'/'f' boolean, anything else a number; NULL when
-# the field is absent or null. Its typed value (v_<column>) comes from a second, typed
-# from_json of the same line, so no field is parsed on its own.
+# the field is absent or null. Its typed value (v_<column>) is converted from that JSON
+# text (``typed_value_sql``): the line itself is parsed once, not again for typed values.
 NUMBER_FIRST = "NOT IN ('\"', '{', '[', 't', 'f', 'n')"
 TYPED_TARGET = {"str": "VARCHAR", "int": "DOUBLE", "num": "DOUBLE", "bool": "BOOLEAN",
                 "obj": "JSON", "any": "VARCHAR"}
+
+
+def _ident(key: str) -> str:
+    return '"' + key.replace('"', '""') + '"'
+
+
+def typed_value_sql(field: Field, j: str) -> str:
+    """The field's typed value from its JSON text ``j`` (a JSON value; NULL when absent):
+    what a typed ``from_json`` of the whole object gives, without parsing the object again.
+    Only the value's own (short) JSON text is read, by the same JSON-to-type conversion."""
+    target = TYPED_TARGET[field.kind]
+    if target in ("VARCHAR", "JSON"):
+        return f"({j} ->> '$')"  # a string unescaped, any other value as its JSON text
+    return f"try_cast({j} AS {target})"
 
 
 def kind_name_sql(t: str) -> str:
@@ -218,9 +232,10 @@ def parse_sql(lines_table: str, *, export_date: str | None, future_days: int) ->
     fields = [(f, "j", "v") for f in TOP_FIELDS if f.column != "data"]
     fields += [(f, "dj", "dv") for f in DATA_FIELDS]
     parts = ",\n           ".join(
-        f'left({j}."{f.path}"::VARCHAR, 1) AS t_{f.column}, {v}."{f.path}" AS v_{f.column}'
+        f'left({j}."{f.path}"::VARCHAR, 1) AS t_{f.column}, '
+        f'{typed_value_sql(f, f"{j}.{_ident(f.path)}")} AS v_{f.column}'
         + (f', {j}."{f.path}"::VARCHAR AS j_{f.column}' if f.kind == "int" else "")
-        for f, j, v in fields
+        for f, j, _ in fields
     )
     typed = ",\n           ".join(
         f"{typed_sql(f, f't_{f.column}', f'v_{f.column}', f'j_{f.column}')} AS {f.column}"
@@ -314,8 +329,7 @@ WITH objects AS (
 ), top AS (
     -- one parse per line: every known field as JSON text
     SELECT *,
-           CASE WHEN is_object THEN from_json(txt, '{struct(TOP_FIELDS, False)}') END AS j,
-           CASE WHEN is_object THEN from_json(txt, '{struct(TOP_FIELDS, True)}') END AS v
+           CASE WHEN is_object THEN from_json(txt, '{struct(TOP_FIELDS, False)}') END AS j
     FROM objects
 ), with_data AS (
     SELECT *,
@@ -330,9 +344,7 @@ WITH objects AS (
 ), with_values AS (
     SELECT *, left(data_text, 1) AS t_data,
            CASE WHEN left(data_text, 1) = '{{'
-                THEN from_json(data_text, '{struct(DATA_FIELDS, False)}') END AS dj,
-           CASE WHEN left(data_text, 1) = '{{'
-                THEN from_json(data_text, '{struct(DATA_FIELDS, True)}') END AS dv
+                THEN from_json(data_text, '{struct(DATA_FIELDS, False)}') END AS dj
     FROM with_data
 ), parts AS (
     SELECT file_id, line_number, raw, txt, is_object, data_text, t_data{date_col},
