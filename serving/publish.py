@@ -20,6 +20,8 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.failpoints import failpoint
+
 log = logging.getLogger(__name__)
 
 PUBLISHED_SCHEMAS: tuple[str, ...] = ("marts", "ml")
@@ -126,13 +128,16 @@ def publish(
             result.tables[f"{schema}.{name}"] = con.execute(
                 f"SELECT count(*) FROM {dst}"
             ).fetchone()[0]
+            failpoint("publish.table_copied")  # the new file half written
         con.execute(f"CHECKPOINT {alias}")
         con.execute(f"DETACH {alias}")
         os.chmod(tmp, FILE_MODE)
+        failpoint("publish.before_rename")  # the new file complete, not yet swapped in
         # a WAL left by a client that opened the old file read-write would be replayed
         # against the new file and make it unreadable: it belongs to the old version
         target.with_name(target.name + ".wal").unlink(missing_ok=True)
         os.replace(tmp, target)
+        failpoint("publish.after_rename")  # swapped in; Parquet and ops.publishes not yet
         _remove_leftovers(target)
     except BaseException:
         with contextlib.suppress(duckdb.Error):
@@ -160,10 +165,13 @@ def export_parquet(
 ) -> list[Path]:
     """One Parquet file per (schema, table) under ``folder/<schema>/``, each written under
     a temporary name and renamed into place (a reader never sees half a file), mode 0640;
-    files of tables that no longer exist are removed."""
+    files of tables that no longer exist are removed, and temporary files an export
+    killed half-way left behind."""
     written: list[Path] = []
     for schema in sorted({s for s, _ in tables}):
         (folder / schema).mkdir(parents=True, exist_ok=True)
+        for leftover in (folder / schema).glob(".*.parquet.*.tmp"):  # of killed exports
+            leftover.unlink(missing_ok=True)
     for schema, table in tables:
         path = (folder / schema / f"{table}.parquet").resolve()
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
@@ -173,6 +181,7 @@ def export_parquet(
                 "(FORMAT parquet, COMPRESSION zstd)"
             )
             os.chmod(tmp, FILE_MODE)
+            failpoint("publish.parquet_copied")  # a Parquet file written, not yet renamed
             os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)

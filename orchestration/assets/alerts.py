@@ -21,6 +21,7 @@ from alerts.config import AlertSettings, parse_alert_settings
 from alerts.rules import evaluate_rules
 from alerts.sinks import deliver
 from alerts.store import record_alerts, record_evaluations, update_sink_status
+from orchestration.failpoints import failpoint
 from orchestration.resources import ReportsResource, WarehouseResource
 from orchestration.settings import ENV_REPORTS, env_path, load_settings
 
@@ -97,6 +98,7 @@ def ops_alerts(
     for a in alerts:
         context.log.warning(f"alert [{a.severity}] {a.rule}: {a.message}")
 
+    failpoint("alerts.before_delivery")  # alerts stored, not yet sent to the sinks
     results = deliver(cfg.sinks, pending)
     if any(results):
         with warehouse.writer(holder=f"run {run_id} (alerts sink status)") as con:

@@ -7,10 +7,12 @@ checks.
 
 
 
+import json
 import logging
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +25,15 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from ingest.loader import connect
 from orchestration.dbt_args import (
     ENV_INCREMENTAL_START,
     build_args,
     incremental_start_date,
     parse_args,
 )
+from orchestration.dbt_target import keep_partial_parse, prune_invocations
+from orchestration.failpoints import failpoint
 from orchestration.resources import WarehouseResource
 from orchestration.settings import (
     DBT_PROJECT_DIR,
@@ -38,6 +43,9 @@ from orchestration.settings import (
 )
 
 log = logging.getLogger(__name__)
+
+# dbt invocation folders kept in dbt_project/target for debugging (~12 MB each)
+KEEP_INVOCATIONS = 10
 
 dbt_project = DbtProject(
     project_dir=DBT_PROJECT_DIR,
@@ -105,6 +113,82 @@ translator = InsightsDbtTranslator(
 ensure_manifest()
 
 
+def incremental_keys(manifest_path: Path = dbt_project.manifest_path) -> frozenset[dg.AssetKey]:
+    """The asset keys of the incremental models."""
+    nodes = json.loads(manifest_path.read_text())["nodes"].values()
+    return frozenset(
+        translator.get_asset_key(n) for n in nodes
+        if n["resource_type"] == "model" and n["config"].get("materialized") == "incremental"
+    )
+
+
+INCREMENTAL_KEYS = incremental_keys()
+
+# The incremental models remember the newest load they were built from: a run rebuilds
+# them from the earliest export day loaded since then (minus the lookback), so a day
+# loaded by a run that was killed (or whose dbt step failed) before they were rebuilt is
+# rebuilt by the next run, whatever that run loads itself (the run's own days, its
+# partition tags, would leave out e.g. an old day reloaded by the killed run).
+BUILDS_DDL = """
+CREATE TABLE IF NOT EXISTS ops.dbt_incremental_builds (
+    built_at TIMESTAMP NOT NULL,  -- UTC
+    run_id VARCHAR,
+    loads_up_to TIMESTAMP         -- the newest raw.load_audit.finished_at the build read
+)
+"""
+
+
+def _table_exists(con: Any, schema: str, table: str) -> bool:
+    return bool(con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
+        [schema, table]).fetchone()[0])
+
+
+def unbuilt_loads(warehouse: Path) -> tuple[date | None, datetime | None]:
+    """(the earliest export day loaded since the last completed build of the incremental
+    models, None if none; the newest load). The caller holds the writer lock."""
+    if not warehouse.exists():
+        return None, None
+    con = connect(warehouse)
+    try:
+        if not _table_exists(con, "raw", "load_audit"):
+            return None, None
+        built = None
+        if _table_exists(con, "ops", "dbt_incremental_builds"):
+            built = con.execute(
+                "SELECT max(loads_up_to) FROM ops.dbt_incremental_builds").fetchone()[0]
+        since = "" if built is None else "WHERE finished_at > ?"
+        first = con.execute(f"SELECT min(export_date) FROM raw.load_audit {since}",
+                            [] if built is None else [built]).fetchone()[0]
+        newest = con.execute("SELECT max(finished_at) FROM raw.load_audit").fetchone()[0]
+        return first, newest
+    finally:
+        con.close()
+
+
+def record_build(warehouse: Path, run_id: str, loads_up_to: datetime | None) -> None:
+    """The incremental models are built from every load up to ``loads_up_to``."""
+    if loads_up_to is None:
+        return
+    con = connect(warehouse)
+    try:
+        con.execute("CREATE SCHEMA IF NOT EXISTS ops")
+        con.execute(BUILDS_DDL)
+        con.execute("INSERT INTO ops.dbt_incremental_builds VALUES (?, ?, ?)",
+                    [datetime.now(UTC).replace(tzinfo=None), run_id, loads_up_to])
+    finally:
+        con.close()
+
+
+def window_start(tag_start: str | None, unbuilt: date | None, lookback_days: int) -> str | None:
+    """Pure: the earlier of the run's own window start and the earliest unbuilt export
+    day minus the lookback (None: neither, the models use their latest day)."""
+    starts = [s for s in (tag_start,) if s]
+    if unbuilt is not None:
+        starts.append((unbuilt - timedelta(days=lookback_days)).isoformat())
+    return min(starts) if starts else None
+
+
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
@@ -126,13 +210,28 @@ def dbt_models(
     export_duckdb_env(settings.duckdb)
     with warehouse.write_lock(holder=f"run {context.run_id} (dbt)"):
         dbt_vars = settings.dbt_vars()
+        lookback = int(dbt_vars.get("incremental_lookback_days", 7))
         # the run's window goes by environment, not --vars: a var that changes every run
         # would make dbt parse the whole project again each time (seconds per run)
-        start = incremental_start_date(
-            context.run.tags, int(dbt_vars.get("incremental_lookback_days", 7))
-        )
+        start = incremental_start_date(context.run.tags, lookback)
+        incremental = not INCREMENTAL_KEYS.isdisjoint(context.selected_asset_keys)
+        loads_up_to = None
+        if incremental:
+            unbuilt, loads_up_to = unbuilt_loads(warehouse.file)
+            start = window_start(start, unbuilt, lookback)
+            context.log.info(f"incremental models rebuild from {start or 'their latest day'}"
+                             f" (earliest export day loaded since their last build: {unbuilt})")
         with _environment(ENV_INCREMENTAL_START, start or ""):
-            yield from dbt.cli(build_args(dbt_vars), context=context).stream()
+            invocation = dbt.cli(build_args(dbt_vars), context=context)
+            for event in invocation.stream():
+                yield event
+                if isinstance(event, dg.Output | dg.AssetMaterialization):
+                    failpoint("dbt.after_model")  # a model built, dbt building the next
+        if incremental:
+            record_build(warehouse.file, context.run_id, loads_up_to)
+        project_target = dbt_project.project_dir / dbt_project.target_path
+        keep_partial_parse(invocation.target_path, project_target)
+        prune_invocations(project_target, keep=KEEP_INVOCATIONS)
 
 
 @contextmanager

@@ -17,6 +17,7 @@ from pydantic import Field
 
 from ingest.batch import BatchResult, load_entity_days
 from ingest.landing import EVENTS, landing_entities
+from orchestration.failpoints import failpoint
 from orchestration.partitions import export_days
 from orchestration.resources import LandingResource, WarehouseResource
 from orchestration.settings import load_settings
@@ -145,6 +146,7 @@ def build_ingest_asset(entity: str) -> dg.AssetsDefinition:
                 info=context.log.info,
                 warn=context.log.warning,
             )
+            failpoint("ingest.entity_loaded")  # N-th entity's days committed, lock still held
         return dg.MaterializeResult(
             metadata=_metadata(batch),
             check_results=[

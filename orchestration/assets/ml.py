@@ -14,6 +14,7 @@ from pydantic import Field
 
 from models_ml import pipeline
 from models_ml.config import MLConfig
+from orchestration.failpoints import failpoint
 from orchestration.resources import WarehouseResource
 from orchestration.settings import load_settings
 
@@ -64,7 +65,9 @@ def _run(context: dg.AssetExecutionContext, warehouse: WarehouseResource, step: 
     cfg = ml_config()
     with (warehouse.writer(holder=f"run {context.run_id} (ml {step})") as con,
           pipeline.compute_threads(cfg.threads)):
+        failpoint("ml.step")  # the N-th ml step starts: lock held, nothing written yet
         summary = fn(con, cfg, *args)
+        failpoint(f"ml.{step}.written")  # e.g. ml.training.written: models registered
         if step in REGISTERS_VERSIONS:
             revalidate_ml_table(con, "model_registry", context.run_id)
     context.log.info(f"ml {step}: {summary}")

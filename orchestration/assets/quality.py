@@ -40,6 +40,7 @@ from data_quality.outcomes import (
 )
 from ingest.landing import EVENTS, landing_entities
 from orchestration.assets.ingest import raw_key
+from orchestration.failpoints import failpoint
 from orchestration.partitions import run_export_days
 from orchestration.resources import ReportsResource, WarehouseResource
 from orchestration.settings import load_settings
@@ -148,6 +149,7 @@ def raw_quality_checks(
             seconds = time.perf_counter() - started
             store.record(con, outcomes, asset_key=_key_str(key), check_name=key.name,
                          run_id=context.run.run_id, days=days)
+            failpoint("checks.raw.recorded")  # N-th raw check recorded, the others not
             context.log.info("%s %s: %s", _key_str(key), key.name,
                              summary_message(outcomes).splitlines()[0])
             blocking = key.name != VOLUME or cfg.volume_blocking
@@ -176,6 +178,7 @@ def _table_checks(
             seconds = time.perf_counter() - started
             store.record(con, outcomes, asset_key=_key_str(key), check_name=key.name,
                          run_id=context.run.run_id, fingerprint=fingerprint)
+            failpoint(f"checks.{schema}.recorded")  # e.g. checks.marts.recorded:N
             yield check_result(key, outcomes, blocking=True, seconds=seconds)
         write_summary(con, reports.data_quality_page)
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import dagster as dg
 
+from orchestration.failpoints import failpoint
 from orchestration.resources import ReportsResource, WarehouseResource
 from reports.config import load_config
 from reports.content import DAILY, WEEKLY
@@ -42,6 +43,7 @@ def _materialize(kind: str, context: dg.AssetExecutionContext, warehouse: Wareho
     root = reports.root
     with warehouse.writer(holder=f"run {context.run_id} (reports {kind})") as con:
         result = render(con, root, kind, cfg, run_id=context.run_id)
+        failpoint(f"reports.{kind}.rendered")  # files written and indexed, step not recorded
     overall = result.overall_html(kind)
     context.log.info(f"{kind} reports: {result.reports} reports, {len(result.files)} files "
                      f"in {result.seconds:.2f} s under {root}")
