@@ -68,6 +68,11 @@ def _hypothesis_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]
     set_hypothesis_home_dir(None)
 
 
+# each property runs in the default set and, with more examples, in the long variant
+LENGTHS = [pytest.param(False, id="default"),
+           pytest.param(True, id="long", marks=pytest.mark.long)]
+
+
 def _settings(long: bool) -> settings:
     return settings(
         max_examples=LONG_EXAMPLES if long else DEFAULT_EXAMPLES,
@@ -224,13 +229,10 @@ def _prop_event_files(wh: Warehouse) -> Callable[[], None]:
     return prop
 
 
-def test_any_bytes_in_event_files_are_accounted_for(tmp_path: Path) -> None:
-    _run(tmp_path, _prop_event_files, long=False)
+@pytest.mark.parametrize("long", LENGTHS)
+def test_any_bytes_in_event_files_are_accounted_for(tmp_path: Path, long: bool) -> None:
+    _run(tmp_path, _prop_event_files, long=long)
 
-
-@pytest.mark.long
-def test_any_bytes_in_event_files_are_accounted_for_long(tmp_path: Path) -> None:
-    _run(tmp_path, _prop_event_files, long=True)
 
 
 # --- 2. generated events against an oracle of the contract ---------------------------
@@ -444,13 +446,10 @@ def _prop_event_oracle(wh: Warehouse) -> Callable[[], None]:
     return prop
 
 
-def test_generated_events_load_or_reject_as_the_contract_says(tmp_path: Path) -> None:
-    _run(tmp_path, _prop_event_oracle, long=False)
+@pytest.mark.parametrize("long", LENGTHS)
+def test_generated_events_load_or_reject_as_the_contract_says(tmp_path: Path, long: bool) -> None:
+    _run(tmp_path, _prop_event_oracle, long=long)
 
-
-@pytest.mark.long
-def test_generated_events_load_or_reject_as_the_contract_says_long(tmp_path: Path) -> None:
-    _run(tmp_path, _prop_event_oracle, long=True)
 
 
 # --- 3. CSV written by a CSV writer round-trips ---------------------------------------
@@ -523,13 +522,10 @@ def _prop_csv_round_trip(wh: Warehouse) -> Callable[[], None]:
     return prop
 
 
-def test_csv_from_a_csv_writer_round_trips(tmp_path: Path) -> None:
-    _run(tmp_path, _prop_csv_round_trip, long=False)
+@pytest.mark.parametrize("long", LENGTHS)
+def test_csv_from_a_csv_writer_round_trips(tmp_path: Path, long: bool) -> None:
+    _run(tmp_path, _prop_csv_round_trip, long=long)
 
-
-@pytest.mark.long
-def test_csv_from_a_csv_writer_round_trips_long(tmp_path: Path) -> None:
-    _run(tmp_path, _prop_csv_round_trip, long=True)
 
 
 # --- 4. mangled CSV ------------------------------------------------------------------
@@ -560,13 +556,10 @@ def _prop_csv_mangled(wh: Warehouse) -> Callable[[], None]:
     return prop
 
 
-def test_mangled_csv_is_accounted_for(tmp_path: Path) -> None:
-    _run(tmp_path, _prop_csv_mangled, long=False)
+@pytest.mark.parametrize("long", LENGTHS)
+def test_mangled_csv_is_accounted_for(tmp_path: Path, long: bool) -> None:
+    _run(tmp_path, _prop_csv_mangled, long=long)
 
-
-@pytest.mark.long
-def test_mangled_csv_is_accounted_for_long(tmp_path: Path) -> None:
-    _run(tmp_path, _prop_csv_mangled, long=True)
 
 
 # --- 5. Parquet with missing, extra and mistyped columns -----------------------------
@@ -636,13 +629,10 @@ def _prop_parquet(wh: Warehouse) -> Callable[[], None]:
     return prop
 
 
-def test_parquet_of_any_schema_is_accounted_for(tmp_path: Path) -> None:
-    _run(tmp_path, _prop_parquet, long=False)
+@pytest.mark.parametrize("long", LENGTHS)
+def test_parquet_of_any_schema_is_accounted_for(tmp_path: Path, long: bool) -> None:
+    _run(tmp_path, _prop_parquet, long=long)
 
-
-@pytest.mark.long
-def test_parquet_of_any_schema_is_accounted_for_long(tmp_path: Path) -> None:
-    _run(tmp_path, _prop_parquet, long=True)
 
 
 def test_zz_print_the_tally() -> None:
