@@ -323,7 +323,9 @@ def parse_sql(lines_table: str, *, export_date: str | None, future_days: int) ->
     return f"""
 WITH objects AS (
     SELECT file_id, line_number, txt, raw, is_parquet{date_col},
-           coalesce(CASE WHEN json_valid(txt) THEN json_type(txt) = 'OBJECT' END, false)
+           -- valid JSON whose first character is a brace is an object
+           coalesce(CASE WHEN json_valid(txt)
+                         THEN left(txt, 1) = '{{' OR json_type(txt) = 'OBJECT' END, false)
                AS is_object
     FROM {lines_table}
 ), top AS (

@@ -259,9 +259,20 @@ def _swap_events(
     load_id: str,
     loaded_at: datetime,
     first_file_id: int = 0,
+    copy_dates: list[str] | None = None,
 ) -> None:
-    """Replace the day's rows in raw.events and raw.rejects; recompute is_current."""
+    """Replace the day's rows in raw.events and raw.rejects; recompute is_current.
+
+    ``copy_dates``: export dates (ISO) that hold every copy of the event ids this day
+    touches, and ``_multi_ids`` every id of the chunk that may have more than one copy
+    (see :func:`_copy_dates`): the ranking then reads only those days' row groups, and
+    only ids that can have another copy (or lost one) are ranked; an id with a single
+    copy keeps the ``is_current`` it is inserted with. None: rank every id of the day on
+    the whole table.
+    """
     d = day.export_date.isoformat()
+    # this day's rows of _parsed (its file ids): zonemaps skip the chunk's other days
+    own_rows = f"p.file_id >= {first_file_id} AND p.file_id < {first_file_id + _DAY_FILE_IDS}"
     known_types = ", ".join(f"'{t}'" for t in EVENT_TYPES)
     con.execute("CREATE OR REPLACE TEMP TABLE _files (file_id INTEGER, source_file VARCHAR)")
     con.executemany(
@@ -292,7 +303,7 @@ def _swap_events(
                                 is_current)
         SELECT {select_cols}, DATE '{d}', f.source_file, p.line_number, ?, ?, true
         FROM _parsed p JOIN _files f USING (file_id)
-        WHERE p.reason_code IS NULL
+        WHERE p.reason_code IS NULL AND {own_rows}
         """,
         [load_id, loaded_at],
     )
@@ -302,24 +313,80 @@ def _swap_events(
         SELECT 'events', DATE '{d}', f.source_file, p.line_number, p.reason_code, p.reason,
                p.raw, ?, ?
         FROM _parsed p JOIN _files f USING (file_id)
-        WHERE p.reason_code IS NOT NULL
+        WHERE p.reason_code IS NOT NULL AND {own_rows}
         """,
         [load_id, loaded_at],
     )
+    multi = " AND event_id IN (SELECT event_id FROM _multi_ids)" if copy_dates else ""
     _recompute_current(
         con,
         "raw.events",
         ("event_id",),
         f"SELECT event_id FROM _old_ids UNION SELECT event_id FROM raw.events "
-        f"WHERE export_date = DATE '{d}'",
+        f"WHERE export_date = DATE '{d}'{multi}",
+        copy_dates,
     )
 
 
+def _dates_filter(dates: list[str], column: str = "export_date") -> str:
+    """SQL restricting a scan of a raw table to export dates (zonemaps skip the others)."""
+    return f"{column} IN (" + ", ".join(f"DATE '{d}'" for d in dates) + ")"
+
+
+def _copy_dates(con: duckdb.DuckDBPyConnection, days: list[ExportDay]) -> list[str]:
+    """Every export date holding a copy of an event id that swapping in ``days`` can touch;
+    and, in the temp table ``_multi_ids``, every such id that may have several copies.
+
+    Such an id is one of the staged valid lines (_parsed) or one already loaded on one of
+    ``days`` (a reload replaces those). Its copies are on the dates found now, or on
+    ``days`` themselves (rows inserted while the chunk is swapped in), so ranking the
+    copies of a day's ids needs only those dates: one scan of raw.events per chunk
+    instead of one per day, and each day's ranking reads a few row groups. An id staged
+    once and not loaded anywhere yet has one copy after any of the chunk's swaps: it is
+    not in ``_multi_ids``.
+    """
+    chunk = sorted({d.export_date.isoformat() for d in days})
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _existing AS
+        WITH ids AS (
+            SELECT event_id FROM _parsed WHERE reason_code IS NULL
+            UNION
+            SELECT event_id FROM raw.events WHERE {_dates_filter(chunk)}
+        )
+        SELECT DISTINCT event_id, export_date FROM raw.events
+        WHERE event_id IN (SELECT event_id FROM ids)
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _multi_ids AS
+        SELECT event_id FROM _existing
+        UNION
+        SELECT event_id FROM _parsed WHERE reason_code IS NULL
+        GROUP BY event_id HAVING count(*) > 1
+        """
+    )
+    rows = con.execute("SELECT DISTINCT export_date FROM _existing").fetchall()
+    con.execute("DROP TABLE _existing")
+    return sorted(set(chunk) | {row[0].isoformat() for row in rows})
+
+
 def _recompute_current(
-    con: duckdb.DuckDBPyConnection, table: str, key: tuple[str, ...], affected_keys_sql: str
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    key: tuple[str, ...],
+    affected_keys_sql: str,
+    copy_dates: list[str] | None = None,
 ) -> None:
-    """Set is_current on every copy of the affected keys: latest export date, file, line wins."""
+    """Set is_current on every copy of the affected keys: latest export date, file, line wins.
+
+    ``copy_dates``: export dates holding every copy of the affected keys (the scans read
+    only their row groups); None or empty = any date.
+    """
     keys = ", ".join(key)
+    bound = f" AND {_dates_filter(copy_dates)}" if copy_dates else ""
+    target_bound = f" AND {_dates_filter(copy_dates, 't.export_date')}" if copy_dates else ""
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _ranked AS
@@ -329,7 +396,7 @@ def _recompute_current(
                    ORDER BY export_date DESC, source_file DESC, source_line DESC
                ) = 1 AS current_copy
         FROM {table}
-        WHERE ({keys}) IN (SELECT DISTINCT {keys} FROM ({affected_keys_sql}))
+        WHERE ({keys}) IN (SELECT DISTINCT {keys} FROM ({affected_keys_sql})){bound}
         """
     )
     con.execute(
@@ -337,7 +404,7 @@ def _recompute_current(
         UPDATE {table} AS t SET is_current = r.current_copy
         FROM _ranked r
         WHERE t.export_date = r.export_date AND t.source_file = r.source_file
-          AND t.source_line = r.source_line AND t.is_current <> r.current_copy
+          AND t.source_line = r.source_line AND t.is_current <> r.current_copy{target_bound}
         """
     )
 
@@ -473,10 +540,11 @@ def load_events_days(
     )
     con.execute("DROP TABLE _lines")
     try:
+        copy_dates = _copy_dates(con, days)
         for n, (day, result) in enumerate(zip(days, results, strict=True)):
-            _swap_day(con, day, result, run_id, n * _DAY_FILE_IDS)
+            _swap_day(con, day, result, run_id, n * _DAY_FILE_IDS, copy_dates)
     finally:
-        for name in ("_parsed", "_files", "_old_ids", "_ranked"):
+        for name in ("_parsed", "_files", "_old_ids", "_ranked", "_multi_ids", "_existing"):
             con.execute(f"DROP TABLE IF EXISTS {name}")
     return results
 
@@ -487,10 +555,12 @@ def _swap_day(
     result: DayLoadResult,
     run_id: str | None,
     first_file_id: int,
+    copy_dates: list[str],
 ) -> None:
     def swap() -> None:
         _swap_events(
-            con, day, result.files, result.load_id, result.started_at, first_file_id
+            con, day, result.files, result.load_id, result.started_at, first_file_id,
+            copy_dates,
         )
         result.rejects_by_reason = _count_outcomes(con, "raw.events", EVENTS, day, result.files)
         result.finished_at = _now()
