@@ -98,7 +98,8 @@ def dbt_build(
 ) -> Path:
     """``dbt build`` of the project on ``warehouse`` (models and seeds; with their tests
     when ``tests``), as the Dagster dbt assets run it. Returns dbt's target folder.
-    ``only_tests`` runs the data and unit tests alone (on models already built)."""
+    ``only_tests`` runs the data tests alone (on models already built); the pipeline's
+    builds leave out dbt unit tests (they run in the test suite), so does this."""
     from dbt.cli.main import dbtRunner
 
     from orchestration.dbt_args import build_args
@@ -112,9 +113,9 @@ def dbt_build(
             "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target),
             "--log-path", str(workdir / "dbt_logs"), "--quiet", *extra]
     if only_tests:
-        args += ["--resource-type", "test", "--resource-type", "unit_test"]
+        args += ["--resource-type", "test"]
     elif not tests:
-        args += ["--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
+        args += ["--exclude-resource-type", "test"]
     result = dbtRunner().invoke(args)
     if not result.success:
         raise RuntimeError(f"dbt build failed: {result.exception}")

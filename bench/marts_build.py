@@ -2,9 +2,9 @@
 
 For each N: generate the sample (seed 1, 60 export days), load every complete export day
 into a fresh DuckDB file (the ingest assets' loader), then ``dbt build`` the project from
-scratch twice: models and seeds only (what the marts cost), then with every data and
-unit test (what a full ``transform_job`` dbt step costs). Per-model times come from
-dbt's run_results.json. Writes ``bench/results/marts_build.json``.
+scratch twice: models and seeds only (what the marts cost), then with every data test
+(what a full ``transform_job`` dbt step costs; dbt unit tests run in the test suite).
+Per-model times come from dbt's run_results.json. Writes ``bench/results/marts_build.json``.
 
     python bench/marts_build.py --events 1000000 --events 10000000
 """

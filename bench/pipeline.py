@@ -8,9 +8,9 @@ the stages the Dagster assets run, without Dagster's run overhead, each in its o
 process (so its peak resident memory is its own; the warehouse file passes between them):
 generate, ingest (``ingest.batch.load_entity_days``, every entity and complete day but the
 last, which is held back for the daily run), dbt (``dbt build`` of models and seeds),
-dbt_tests (the data and unit tests), data_quality (the raw and mart asset checks), ml
-(training + scoring), reports (daily and weekly) and publish (serving database and
-Parquet). Then, in the same run:
+dbt_tests (the data tests; dbt unit tests run in the test suite), data_quality (the raw
+and mart asset checks), ml (training + scoring), reports (daily and weekly) and publish
+(serving database and Parquet). Then, in the same run:
 
 - floor: a bare DuckDB ``read_ndjson``/``read_parquet`` of the same event files into a
   table, against the ingest of events;

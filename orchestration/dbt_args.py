@@ -28,9 +28,15 @@ def build_args(
     full_refresh: bool = False,
     select: Sequence[str] = (),
     exclude: Sequence[str] = (),
+    unit_tests: bool = False,
 ) -> list[str]:
-    """``dbt build`` (models, seeds, snapshots and their tests) with the settings as vars."""
+    """``dbt build`` (models, seeds, snapshots and their data tests) with the settings as
+    vars. dbt unit tests check the models' SQL on fixed inputs, not the data: they run in
+    the test suite (tests/test_dbt_unit_tests.py), not in every pipeline run, where they
+    cost about as much as all the data tests (dbt's advice for production builds)."""
     args = ["build", *vars_args(dbt_vars)]
+    if not unit_tests:
+        args += ["--exclude-resource-type", "unit_test"]
     if full_refresh:
         args.append("--full-refresh")
     if select:

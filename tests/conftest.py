@@ -17,13 +17,41 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+# The longest groups, started first so that no worker is left with one of them at the end
+# (the crash-recovery chain alone is about half of the suite's time).
+LONGEST_FIRST = (
+    "tests/reliability/test_crash_recovery.py",
+    "demo",
+    "tests/test_ml_assets_e2e.py",
+    "tests/reliability/test_concurrency.py",
+    "tests/test_incremental.py",
+)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    groups = {item.nodeid: xdist_group(item) for item in items}
+    rank = {g: i for i, g in enumerate(LONGEST_FIRST)}
+    # a stable sort: the tests of a group keep their order (test_cli_e2e relies on it)
+    items.sort(key=lambda item: rank.get(groups[item.nodeid], len(rank)))
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
     if config.getoption("--long"):
         return
     skip = pytest.mark.skip(reason="long reliability variant: run with --long")
     for item in items:
         if "long" in item.keywords:
             item.add_marker(skip)
+
+
+def xdist_group(item: pytest.Item) -> str:
+    """The worker group of a test when the suite runs on several workers (pytest-xdist,
+    ``--dist loadgroup``, the default in pyproject.toml): every test of the session's demo
+    warehouse in one group (it is built once, and test_cli_e2e changes it in order), every
+    other test with its module (module fixtures are built once, on one worker)."""
+    if "demo_run" in getattr(item, "fixturenames", ()):
+        return "demo"
+    return item.nodeid.split("::", 1)[0]
 
 
 def long_variant(config: pytest.Config) -> bool:

@@ -29,7 +29,9 @@ def test_build_args_pass_settings_as_stable_json_vars():
     assert args[:2] == ["build", "--vars"]
     assert json.loads(args[2]) == {"a": "UTC", "b": 2}
     assert args[2] == '{"a": "UTC", "b": 2}'  # sorted: same settings, same command
-    assert args[3:] == ["--full-refresh", "--select", "marts"]
+    assert args[3:] == ["--exclude-resource-type", "unit_test",
+                        "--full-refresh", "--select", "marts"]
+    assert "unit_test" not in build_args({}, unit_tests=True)
     assert parse_args({"x": 1})[:2] == ["parse", "--quiet"]
 
 

@@ -7,6 +7,7 @@ checks.
 
 
 
+import fcntl
 import json
 import logging
 import os
@@ -72,14 +73,29 @@ def _newest_source_mtime(project_dir: Path) -> float:
     return newest
 
 
+def _manifest_stale(manifest: Path, project_dir: Path) -> bool:
+    return not manifest.exists() or manifest.stat().st_mtime < _newest_source_mtime(
+        project_dir)
+
+
 def ensure_manifest(project: DbtProject = dbt_project) -> Path:
-    """Parse the dbt project when its manifest is missing or older than its sources."""
+    """Parse the dbt project when its manifest is missing or older than its sources.
+
+    Several processes may load the definitions at once (the webserver and the daemon, the
+    test suite's workers): one parses, under a file lock, the others wait and then read
+    the manifest it wrote instead of writing the same files at the same time."""
     manifest = project.manifest_path
-    if not manifest.exists() or manifest.stat().st_mtime < _newest_source_mtime(
-        project.project_dir
-    ):
-        log.info("parsing the dbt project (manifest missing or stale)")
-        project.preparer.prepare(project)
+    if not _manifest_stale(manifest, project.project_dir):
+        return manifest
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    with (manifest.parent / ".parse.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if _manifest_stale(manifest, project.project_dir):
+                log.info("parsing the dbt project (manifest missing or stale)")
+                project.preparer.prepare(project)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
     return manifest
 
 
