@@ -17,11 +17,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-# The longest groups, started first so that no worker is left with one of them at the end
-# (the crash-recovery chain alone is about half of the suite's time).
-LONGEST_FIRST = (
+# The groups started first, in this order (pyproject.toml's addopts keep the order:
+# --no-loadscope-reorder): the crash-recovery chain (about half of the suite's time) on
+# one worker, the demo warehouse's tests on the other, then a quick module, which is
+# what the chain's worker holds queued (each worker starts with two groups), then the
+# other long groups, so that no worker is left with one of them at the end.
+STARTED_FIRST = (
     "tests/reliability/test_crash_recovery.py",
     "demo",
+    "tests/test_orchestration_units.py",
     "tests/test_ml_assets_e2e.py",
     "tests/reliability/test_concurrency.py",
     "tests/test_incremental.py",
@@ -31,7 +35,7 @@ LONGEST_FIRST = (
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     groups = {item.nodeid: xdist_group(item) for item in items}
-    rank = {g: i for i, g in enumerate(LONGEST_FIRST)}
+    rank = {g: i for i, g in enumerate(STARTED_FIRST)}
     # a stable sort: the tests of a group keep their order (test_cli_e2e relies on it)
     items.sort(key=lambda item: rank.get(groups[item.nodeid], len(rank)))
     for item in items:
