@@ -89,13 +89,10 @@ def ensure_manifest(project: DbtProject = dbt_project) -> Path:
         return manifest
     manifest.parent.mkdir(parents=True, exist_ok=True)
     with (manifest.parent / ".parse.lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if _manifest_stale(manifest, project.project_dir):
-                log.info("parsing the dbt project (manifest missing or stale)")
-                project.preparer.prepare(project)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if _manifest_stale(manifest, project.project_dir):
+            log.info("parsing the dbt project (manifest missing or stale)")
+            project.preparer.prepare(project)
     return manifest
 
 
