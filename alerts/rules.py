@@ -19,7 +19,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from alerts.config import Rule, severity_rank
+from warehouse.db import table_exists
+from warehouse.settings import Rule, severity_rank
 
 log = logging.getLogger(__name__)
 
@@ -237,22 +238,12 @@ def _anomaly(rule: Rule, rows: pd.DataFrame, day: date) -> list[Alert]:
 # --- reading the warehouse ---------------------------------------------------------------
 
 
-def relation_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
-    found = con.execute(
-        "SELECT count(*) FROM (SELECT schema_name, table_name FROM duckdb_tables() "
-        "UNION ALL SELECT schema_name, view_name FROM duckdb_views()) "
-        "WHERE schema_name = ? AND table_name = ?",
-        [schema, name],
-    ).fetchone()
-    return bool(found and found[0])
-
-
 def fetch_rows(con: duckdb.DuckDBPyConnection, rule: Rule) -> tuple[pd.DataFrame | None, str]:
     """The rows a rule judges (latest date, and seven days earlier for change rules), or
     None and the reason the rule is skipped (missing table or column, no rows)."""
-    if not relation_exists(con, rule.schema, rule.table_name):
+    if not table_exists(con, rule.schema_name, rule.table_name):
         return None, f"table {rule.table} does not exist (yet)"
-    base = DERIVED_SOURCES.get(rule.table, f"SELECT * FROM {rule.schema}.{rule.table_name}")
+    base = DERIVED_SOURCES.get(rule.table, f"SELECT * FROM {rule.schema_name}.{rule.table_name}")
     columns = [d[0] for d in con.execute(f"SELECT * FROM ({base}) LIMIT 0").description]
     needed = {"date"}
     if rule.kind == "anomaly":

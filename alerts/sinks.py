@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from alerts.config import SinkConfig
+from warehouse.settings import SinkConfig
 
 log = logging.getLogger(__name__)
 

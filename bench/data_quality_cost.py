@@ -21,11 +21,11 @@ from harness import dbt_build, mart_checks, raw_checks, run_sizes
 
 from ingest.batch import load_entity_days
 from ingest.landing import landing_entities, scan_landing
-from ingest.loader import connect, ensure_schema
-from orchestration.dbt_args import ENV_INCREMENTAL_START
-from orchestration.settings import ENV_WAREHOUSE, load_settings
+from ingest.loader import ensure_schema
 from sample_exports import generate_exports
 from serving.publish import publish
+from warehouse.db import connect
+from warehouse.settings import ENV_INCREMENTAL_START, ENV_WAREHOUSE, load_settings
 
 log = logging.getLogger("bench")
 

@@ -38,8 +38,8 @@ def machine() -> dict[str, Any]:
 def connect_warehouse(path: Path):
     """A read-write connection to ``path`` with the ``duckdb:`` limits of the settings
     file in force, as the Dagster warehouse resource opens it (``WarehouseResource.writer``)."""
-    from ingest.loader import connect
-    from orchestration.settings import load_settings
+    from warehouse.db import connect
+    from warehouse.settings import load_settings
 
     limits = load_settings().duckdb
     return connect(path, threads=limits.threads, memory_limit=limits.memory_limit,
@@ -103,7 +103,7 @@ def dbt_build(
     from dbt.cli.main import dbtRunner
 
     from orchestration.dbt_args import build_args
-    from orchestration.settings import DBT_PROJECT_DIR, export_duckdb_env, load_settings
+    from warehouse.settings import DBT_PROJECT_DIR, export_duckdb_env, load_settings
 
     os.environ["INSIGHTS_WAREHOUSE"] = str(warehouse)
     # As the Dagster dbt asset does: profiles.yml reads the duckdb: limits from these.
@@ -136,7 +136,7 @@ def dbt_show(warehouse: Path, workdir: Path, sql: str) -> list[dict]:
     connection (the settings of profiles.yml in force)."""
     from dbt.cli.main import dbtRunner
 
-    from orchestration.settings import DBT_PROJECT_DIR, export_duckdb_env, load_settings
+    from warehouse.settings import DBT_PROJECT_DIR, export_duckdb_env, load_settings
 
     os.environ["INSIGHTS_WAREHOUSE"] = str(warehouse)
     export_duckdb_env(load_settings().duckdb)
@@ -194,13 +194,11 @@ def ml_steps(warehouse: Path) -> dict[str, Any]:
     snapshots + forced training), then scoring and analyses. The caller sets the compute
     threads (``pipeline.compute_threads``)."""
     from models_ml import pipeline
-    from models_ml.config import MLConfig
-    from orchestration.settings import load_settings
+    from warehouse.settings import load_settings
 
-    cfg = MLConfig.from_dict(load_settings().ml)
-    metrics = load_settings().metrics
-    defaults = {k: float(metrics[f"bkt_{k}"]) for k in ("p_init", "p_transit", "p_guess",
-                                                         "p_slip")}
+    settings = load_settings()
+    cfg, metrics = settings.ml, settings.metrics
+    defaults = metrics.bkt_defaults()
     con = connect_warehouse(warehouse)
     training: dict[str, float] = {}
     scoring: dict[str, float] = {}
@@ -219,7 +217,7 @@ def ml_steps(warehouse: Path) -> dict[str, Any]:
             ("user_behaviour_anomalies", pipeline.detect_user_anomalies),
             ("user_segments", pipeline.segment_users),
             ("experiment_analysis", pipeline.analyse_experiments,
-             int(metrics["experiment_conversion_window_days"]), "UTC"),
+             metrics.experiment_conversion_window_days, metrics.reporting_timezone),
             ("bkt_params", pipeline.fit_bkt_params, defaults),
             ("engagement_drivers", pipeline.engagement_drivers),
             ("insights", pipeline.generate_insights),

@@ -17,8 +17,9 @@ from harness import run_sizes
 
 from ingest.batch import load_entity_days
 from ingest.landing import landing_entities, scan_landing
-from ingest.loader import connect, ensure_schema
+from ingest.loader import ensure_schema
 from sample_exports import generate_exports
+from warehouse.db import connect
 
 log = logging.getLogger("bench")
 

@@ -21,9 +21,10 @@ from harness import dbt_build, node_timings, run_sizes
 
 from ingest.batch import load_entity_days
 from ingest.landing import landing_entities, scan_landing
-from ingest.loader import connect, ensure_schema
-from orchestration.settings import load_settings
+from ingest.loader import ensure_schema
 from sample_exports import generate_exports
+from warehouse.db import connect
+from warehouse.settings import load_settings
 
 log = logging.getLogger("bench")
 

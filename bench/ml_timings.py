@@ -22,11 +22,11 @@ from harness import dbt_build, ml_steps, run_sizes, timed
 
 from ingest.batch import load_entity_days
 from ingest.landing import landing_entities, scan_landing
-from ingest.loader import connect, ensure_schema
+from ingest.loader import ensure_schema
 from models_ml import pipeline
-from models_ml.config import MLConfig
-from orchestration.settings import load_settings
 from sample_exports import generate_exports
+from warehouse.db import connect
+from warehouse.settings import load_settings
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def measure(n_events: int, workdir: Path) -> dict[str, Any]:
                                     for e in landing_entities()])
     con.close()
     timed(prep, "dbt_build_s", dbt_build, warehouse, workdir, load_settings().dbt_vars())
-    with pipeline.compute_threads(MLConfig.from_dict(load_settings().ml).threads):
+    with pipeline.compute_threads(load_settings().ml.threads):
         steps = ml_steps(warehouse)
     return {
         "target_events": n_events,
@@ -55,7 +55,7 @@ def measure(n_events: int, workdir: Path) -> dict[str, Any]:
 
 
 def main() -> None:
-    settings = MLConfig.from_dict(load_settings().ml).as_params()
+    settings = load_settings().ml.as_params()
     run_sizes(__doc__, measure, report_name="ml_timings.json", extra={"settings": settings})
 
 

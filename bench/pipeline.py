@@ -125,7 +125,7 @@ def stage_ingest_day(state: dict) -> dict:
 
 
 def _dbt_vars(state: dict) -> dict:
-    from orchestration.settings import load_settings
+    from warehouse.settings import load_settings
 
     return load_settings().dbt_vars()
 
@@ -133,7 +133,7 @@ def _dbt_vars(state: dict) -> dict:
 def _incremental_start(state: dict) -> str:
     """The daily run's window, passed as the Dagster dbt asset passes it: by environment
     (INSIGHTS_INCREMENTAL_START_DATE), so dbt keeps its partial parse."""
-    from orchestration.dbt_args import ENV_INCREMENTAL_START
+    from warehouse.settings import ENV_INCREMENTAL_START
 
     lookback = int(_dbt_vars(state).get("incremental_lookback_days", 7))
     start = (_days(state, "new_days")[0] - timedelta(days=lookback)).isoformat()
@@ -162,7 +162,7 @@ def stage_dbt_parse(state: dict) -> dict:
     from dbt.cli.main import dbtRunner
 
     from orchestration.dbt_args import parse_args
-    from orchestration.settings import DBT_PROJECT_DIR
+    from warehouse.settings import DBT_PROJECT_DIR
 
     work = _dbt_dir(state)
     result = dbtRunner().invoke([
@@ -215,7 +215,7 @@ def stage_dbt_incremental(state: dict) -> dict:
 def stage_data_quality(state: dict) -> dict:
     from harness import connect_warehouse, mart_checks, raw_checks
 
-    from orchestration.settings import load_settings
+    from warehouse.settings import load_settings
 
     con = connect_warehouse(Path(state["warehouse"]))
     try:
@@ -230,10 +230,9 @@ def stage_ml(state: dict) -> dict:
     from harness import ml_steps
 
     from models_ml import pipeline
-    from models_ml.config import MLConfig
-    from orchestration.settings import load_settings
+    from warehouse.settings import load_settings
 
-    with pipeline.compute_threads(MLConfig.from_dict(load_settings().ml).threads):
+    with pipeline.compute_threads(load_settings().ml.threads):
         steps = ml_steps(Path(state["warehouse"]))
     return {"events": state["events_current"], "users": steps["users"],
             "training_s": steps["training_s"], "scoring_s": steps["scoring_s"],
@@ -243,11 +242,11 @@ def stage_ml(state: dict) -> dict:
 def stage_reports(state: dict) -> dict:
     from harness import connect_warehouse
 
-    from reports.config import load_config
     from reports.content import DAILY, WEEKLY
     from reports.render import render
+    from warehouse.settings import load_settings
 
-    cfg = load_config()
+    cfg = load_settings().reports
     root = Path(state["workdir"]) / "reports"
     con = connect_warehouse(Path(state["warehouse"]))
     files = 0
@@ -670,7 +669,7 @@ def markdown(report: dict) -> str:
 def _settings_env(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, str], dict]:
     """The children's environment: paths into ``workdir`` and, with limits on the command
     line, a copy of the settings file with its ``duckdb:`` section overridden."""
-    from orchestration.settings import settings_path
+    from warehouse.settings import settings_path
 
     env = dict(os.environ)
     src = settings_path()

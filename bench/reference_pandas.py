@@ -63,9 +63,9 @@ class Reference:
 
 
 def _metrics() -> dict[str, Any]:
-    from orchestration.settings import load_settings
+    from warehouse.settings import load_settings
 
-    return load_settings().metrics
+    return load_settings().dbt_vars()
 
 
 def load_frames(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -10,11 +10,12 @@ from datetime import date
 
 import duckdb
 
+from data_quality import store
 from data_quality.mart_suites import MART_SUITES
-from data_quality.outcomes import BLOCKING, WARNING, Outcome
+from data_quality.outcomes import BLOCKING, WARNING, Outcome, failures, summary_message
 from data_quality.privacy import validate_no_personal_data
 from data_quality.raw_suites import validate_events, validate_platform, validate_volume
-from orchestration.settings import DataQualitySettings
+from warehouse.settings import DataQualitySettings
 
 CONTRACT = "gx_contract"
 VOLUME = "gx_volume"
@@ -73,3 +74,20 @@ def run_mart_check(con: duckdb.DuckDBPyConnection, mart: str, check_name: str) -
         return guarded(table, table, MART_SUITES[mart].run, con)
     return guarded(f"{table}.personal_data", table, validate_no_personal_data, con, "marts",
                    mart)
+
+
+class BlockingFailure(RuntimeError):
+    """A blocking expectation failed; the message is the check's summary."""
+
+
+def revalidate_ml_table(con: duckdb.DuckDBPyConnection, table: str, run_id: str) -> None:
+    """Validate an ml table again after a step that is not its asset wrote to it (the
+    scoring analyses add their versions to ml.model_registry): its latest validation then
+    matches what the publish copies. Raises :class:`BlockingFailure` on a blocking
+    failure, which fails the writing step."""
+    fingerprint = store.table_fingerprint(con, "ml", table)
+    outcomes = run_ml_check(con, table, PERSONAL)
+    store.record(con, outcomes, asset_key=f"ml/{table}", check_name=PERSONAL, run_id=run_id,
+                 fingerprint=fingerprint)
+    if any(o.severity == BLOCKING for o in failures(outcomes)):
+        raise BlockingFailure(summary_message(outcomes))

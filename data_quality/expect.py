@@ -14,9 +14,9 @@ def _sev(warning: bool) -> str:
     return "warning" if warning else "critical"
 
 
-def not_null(column: str, *, warning: bool = False) -> Expectation:
+def not_null(column: str, *, warning: bool = False, what: str = "") -> Expectation:
     return gx.expectations.ExpectColumnValuesToNotBeNull(
-        column=column, severity=_sev(warning), description=f"{column} is never null"
+        column=column, severity=_sev(warning), description=what or f"{column} is never null"
     )
 
 
@@ -28,13 +28,13 @@ def unique(column: str, *, warning: bool = False, what: str = "") -> Expectation
     )
 
 
-def unique_key(columns: Sequence[str], *, warning: bool = False) -> Expectation:
+def unique_key(columns: Sequence[str], *, warning: bool = False, what: str = "") -> Expectation:
     if len(columns) == 1:
-        return unique(columns[0], warning=warning)
+        return unique(columns[0], warning=warning, what=what)
     return gx.expectations.ExpectCompoundColumnsToBeUnique(
         column_list=list(columns),
         severity=_sev(warning),
-        description=f"one row per {' x '.join(columns)}",
+        description=what or f"one row per {' x '.join(columns)}",
     )
 
 
@@ -67,8 +67,10 @@ def between(
     )
 
 
-def rate(column: str, *, warning: bool = False) -> Expectation:
-    return between(column, 0, 1, warning=warning, what=f"{column} is a fraction in [0, 1]")
+def rate(column: str, *, warning: bool = False, what: str = "") -> Expectation:
+    return between(
+        column, 0, 1, warning=warning, what=what or f"{column} is a fraction in [0, 1]"
+    )
 
 
 def non_negative(column: str, *, warning: bool = False) -> Expectation:
@@ -85,6 +87,7 @@ def in_set(
     *,
     warning: bool = False,
     mostly: float | None = None,
+    what: str = "",
 ) -> Expectation:
     kwargs: dict[str, Any] = {}
     if mostly is not None and mostly < 1:
@@ -93,7 +96,7 @@ def in_set(
         column=column,
         value_set=list(values),
         severity=_sev(warning),
-        description=f"{column} is one of {', '.join(map(str, values))}",
+        description=what or f"{column} is one of {', '.join(map(str, values))}",
         **kwargs,
     )
 
@@ -104,7 +107,7 @@ def matches(column: str, regex: str, what: str, *, warning: bool = False) -> Exp
     )
 
 
-def at_least(a: str, b: str, *, warning: bool = False) -> Expectation:
+def at_least(a: str, b: str, *, warning: bool = False, what: str = "") -> Expectation:
     """a >= b on every row where both are set."""
     return gx.expectations.ExpectColumnPairValuesAToBeGreaterThanB(
         column_A=a,
@@ -112,7 +115,7 @@ def at_least(a: str, b: str, *, warning: bool = False) -> Expectation:
         or_equal=True,
         ignore_row_if="either_value_is_missing",
         severity=_sev(warning),
-        description=f"{b} <= {a}",
+        description=what or f"{b} <= {a}",
     )
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 
 from data_quality.store import check_statuses, ensure_tables
-from reports.html import CSP, esc
+from warehouse.html import CSP, esc
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem;color:#1d2733}

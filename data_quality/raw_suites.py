@@ -13,7 +13,7 @@ from data_quality import expect as ex
 from data_quality.outcomes import Outcome
 from data_quality.suite import Suite
 from ingest.schema import EVENT_TYPES, PLATFORM_BY_NAME, PlatformEntity
-from orchestration.settings import DataQualitySettings
+from warehouse.settings import DataQualitySettings
 
 DAYS = "(SELECT unnest($days::DATE[]))"
 

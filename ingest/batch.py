@@ -26,9 +26,9 @@ log = logging.getLogger(__name__)
 
 # While a batch of days loads, DuckDB checkpoints (writes the WAL into the database file)
 # only past this much WAL instead of its default 16 MiB, and once when the batch ends.
-# Every day still commits on its own (the WAL is durable); a checkpoint after each day
-# cost ~0.2 s per day at 1 M events (a quarter of the load). Bounded, so the
-# not-yet-checkpointed data stays small next to the memory limit.
+# Every day still commits on its own (the WAL is durable); a checkpoint per day would cost
+# a large share of the load (bench/README.md, "Measurements behind the code"). Bounded, so
+# the not-yet-checkpointed data stays small next to the memory limit.
 BATCH_CHECKPOINT_THRESHOLD = "1GB"
 # Event days are staged and validated in chunks of up to this many days and file bytes
 # (one validating parse per chunk instead of per day; each day still commits alone).

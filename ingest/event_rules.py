@@ -98,10 +98,6 @@ def _q(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _jpath(key: str) -> str:
-    return '$."' + key.replace('"', '\\"') + '"'
-
-
 # An ISO-8601 date-time starts with its year's digits. DuckDB's cast also reads the words
 # 'epoch', 'infinity' and '-infinity' as timestamps: those are not dates of the contract.
 ISO_START = "left(ltrim({}), 1) BETWEEN '0' AND '9'"

@@ -35,31 +35,6 @@ def read_bytes(path: Path) -> bytes:
     return raw
 
 
-def split_lines(content: bytes) -> pa.Table:
-    """A table (line_number int64, line binary) of every physical line of ``content``.
-
-    Each value keeps its line terminator (``\\n``, and ``\\r`` before it); a final line
-    without a terminator is kept; the empty string after a final newline is not a line.
-    """
-    size = len(content)
-    if size == 0:
-        return pa.table(
-            {"line_number": pa.array([], pa.int64()), "line": pa.array([], pa.large_binary())}
-        )
-    buf = np.frombuffer(content, dtype=np.uint8)
-    newline_ends = np.flatnonzero(buf == 10) + 1
-    starts = np.concatenate(([0], newline_ends))
-    if starts[-1] == size:
-        starts = starts[:-1]
-    offsets = np.concatenate((starts, [size])).astype(np.int64)
-    n = len(starts)
-    lines = pa.LargeBinaryArray.from_buffers(
-        pa.large_binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(content)]
-    )
-    numbers = pa.array(np.arange(1, n + 1, dtype=np.int64))
-    return pa.table({"line_number": numbers, "line": lines})
-
-
 def non_blank_line_count(content: bytes) -> int:
     """How many lines of ``content`` hold anything besides their terminator."""
     if not content:
@@ -95,7 +70,7 @@ def _segments(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[pa
 
 
 def split_trimmed_lines(content: bytes) -> pa.Table:
-    """Every physical line of ``content`` (numbered as :func:`split_lines`), trimmed in
+    """Every physical line of ``content`` (numbered from 1), trimmed in
     numpy instead of per line in SQL.
 
     Columns: ``line_number``; ``line``, the line without its trailing run of line break

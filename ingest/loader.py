@@ -44,7 +44,7 @@ from ingest.schema import (
     PlatformEntity,
     all_ddl,
 )
-from orchestration.failpoints import failpoint
+from warehouse.failpoints import failpoint
 
 log = logging.getLogger(__name__)
 
@@ -57,28 +57,6 @@ CSV_ERROR_REASONS = {
     "MISSING COLUMNS": "wrong_column_count",
 }
 Progress = Callable[[str], None]
-
-
-def connect(
-    path: Path | str,
-    *,
-    read_only: bool = False,
-    threads: int | None = None,
-    memory_limit: str | None = None,
-    temp_directory: str | None = None,
-) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection in UTC with the configured resource limits."""
-    if not read_only:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
-    con.execute("SET TimeZone = 'UTC'")
-    if threads:
-        con.execute(f"SET threads = {int(threads)}")
-    if memory_limit:
-        con.execute("SET memory_limit = ?", [memory_limit])
-    if temp_directory:
-        con.execute("SET temp_directory = ?", [temp_directory])
-    return con
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:

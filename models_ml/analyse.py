@@ -13,17 +13,18 @@ import pandas as pd
 
 from models_ml import anomalies, bkt, classifiers, drivers, experiments, forecasting, segments
 from models_ml import io as mlio
-from models_ml.config import MLConfig
 from models_ml.features import (
     FEATURE_COLUMNS,
     RECENCY,
     compute_labels,
 )
+from warehouse.db import table_exists
+from warehouse.settings import MLSettings
 
 # --------------------------------------------------------------------------- forecast
 
 
-def forecast_engagement(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> dict[str, Any]:
+def forecast_engagement(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict[str, Any]:
     """ml.engagement_forecast (DAU and sessions per creator and overall, 30 days, 80% and
     95% intervals) and ml.forecast_backtest (MASE of ETS and seasonal naive per series)."""
     _, as_of = mlio.data_window(con)
@@ -137,7 +138,7 @@ def _daily_metrics(con: duckdb.DuckDBPyConnection, since: date, as_of: date) -> 
     """, [since, as_of]).df()
 
 
-def detect_metric_anomalies(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> dict[str, Any]:
+def detect_metric_anomalies(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict[str, Any]:
     """ml.metric_anomalies: days whose robust residual score passes the threshold."""
     _, as_of = mlio.data_window(con)
     since = as_of - timedelta(days=cfg.anomaly_lookback_days - 1)
@@ -171,7 +172,7 @@ def detect_metric_anomalies(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> di
     return {"rows": n, "high": int((out["severity"] == "high").sum())}
 
 
-def detect_user_anomalies(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> dict[str, Any]:
+def detect_user_anomalies(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict[str, Any]:
     """ml.user_behaviour_anomalies: engaged users whose last week departs from their own
     weekly baseline (the three weeks before), by isolation forest."""
     _, as_of = mlio.data_window(con)
@@ -227,7 +228,7 @@ def detect_user_anomalies(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> dict
 # --------------------------------------------------------------------------- segments
 
 
-def segment_users(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> dict[str, Any]:
+def segment_users(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict[str, Any]:
     """ml.user_segments: k-means segments of users ever active, named from profiles."""
     _, as_of = mlio.data_window(con)
     f = mlio.features_at(con, as_of)
@@ -266,7 +267,7 @@ def segment_users(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> dict[str, An
 # --------------------------------------------------------------------------- experiments
 
 
-def experiment_counts(con: duckdb.DuckDBPyConnection, cfg: MLConfig, primary_window: int,
+def experiment_counts(con: duckdb.DuckDBPyConnection, cfg: MLSettings, primary_window: int,
                       timezone: str) -> pd.DataFrame:
     """Users and conversions per experiment x variant x metric (one SQL aggregate)."""
     _, as_of = mlio.data_window(con)
@@ -308,7 +309,7 @@ def experiment_counts(con: duckdb.DuckDBPyConnection, cfg: MLConfig, primary_win
     return long
 
 
-def analyse_experiments(con: duckdb.DuckDBPyConnection, cfg: MLConfig, primary_window: int,
+def analyse_experiments(con: duckdb.DuckDBPyConnection, cfg: MLSettings, primary_window: int,
                         timezone: str) -> dict[str, Any]:
     """ml.experiment_analysis: per experiment x metric x variant, the test against control
     with Holm's correction over the experiment's metrics; read by marts.experiment_results."""
@@ -341,18 +342,34 @@ def analyse_experiments(con: duckdb.DuckDBPyConnection, cfg: MLConfig, primary_w
 # --------------------------------------------------------------------------- BKT
 
 
-def fit_bkt_params(con: duckdb.DuckDBPyConnection, cfg: MLConfig,
+BKT_ATTEMPTS_SQL = """
+    with attempts as (
+        select topic, user_id, cast(correct as double) as is_correct,
+               row_number() over (partition by user_id, topic
+                                  order by event_ts, event_id) as attempt_number
+        from raw.events
+        where is_current and event_type = 'exercise_attempted'
+          and user_id is not null and topic is not null and correct is not null
+    )
+    select topic, user_id, attempt_number, is_correct
+    from attempts
+    where topic in (select topic from attempts group by topic having count(*) >= ?)
+    order by topic, user_id, attempt_number
+"""
+
+
+def fit_bkt_params(con: duckdb.DuckDBPyConnection, cfg: MLSettings,
                    defaults: dict[str, float]) -> dict[str, Any]:
     """ml.bkt_params: EM-fitted parameters for topics with at least ``bkt_min_attempts``
-    attempts; thin topics get no row (topic_mastery keeps the defaults for them)."""
-    attempts = con.execute("""
-        select topic, user_id, attempt_number, cast(is_correct as double) as is_correct
-        from intermediate.int_exercise_attempts
-        where topic in (select topic from intermediate.int_exercise_attempts
-                        where is_correct is not null group by topic having count(*) >= ?)
-          and is_correct is not null
-        order by topic, user_id, attempt_number
-    """, [cfg.bkt_min_attempts]).df()
+    attempts; thin topics get no row (topic_mastery keeps the defaults for them).
+
+    Runs before dbt, on the raw layer: the attempts are those of int_exercise_attempts
+    (current copies of exercise_attempted events of a known user on a topic with a known
+    outcome, in time order per user and topic, ties by event_id), so dbt reads the
+    fitted parameters in the same build and never waits for an ml step."""
+    attempts = con.execute(BKT_ATTEMPTS_SQL, [cfg.bkt_min_attempts]).df() if table_exists(
+        con, "raw", "events") else pd.DataFrame(
+            columns=["topic", "user_id", "attempt_number", "is_correct"])
     start = bkt.BKTParams(defaults["p_init"], defaults["p_transit"], defaults["p_guess"],
                           defaults["p_slip"])
     fitted_at = mlio.now()
@@ -375,7 +392,7 @@ def fit_bkt_params(con: duckdb.DuckDBPyConnection, cfg: MLConfig,
 # --------------------------------------------------------------------------- drivers
 
 
-def engagement_drivers(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> dict[str, Any]:
+def engagement_drivers(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict[str, Any]:
     """ml.engagement_drivers: permutation importance and BH-corrected correlations of the
     features with retention over the next ``retention_days`` days."""
     _, as_of = mlio.data_window(con)
@@ -426,7 +443,7 @@ def engagement_drivers(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> dict[st
 # --------------------------------------------------------------------------- insights
 
 
-def generate_insights(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> dict[str, Any]:
+def generate_insights(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict[str, Any]:
     """ml.insights: per creator and overall, the significant findings of the marts and the
     ml tables (:mod:`models_ml.insights`) not emitted unchanged before. Rows of earlier
     as-of dates stay; a rerun of the same as-of date replaces that date's rows."""
@@ -438,7 +455,7 @@ def generate_insights(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> dict[str
     _, as_of = mlio.data_window(con)
 
     def read(schema: str, table: str, sql: str | None = None) -> pd.DataFrame:
-        if not mlio.table_exists(con, schema, table):
+        if not table_exists(con, schema, table):
             return pd.DataFrame()
         return con.execute(sql or f"select * from {schema}.{table}", [as_of] if sql else []).df()
 

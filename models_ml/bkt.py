@@ -133,15 +133,3 @@ def fit(seqs: list[np.ndarray], start: BKTParams, iterations: int = 60,
             break
         ll = ll_new
     return p, ll, it
-
-
-def simulate(n_users: int, n_attempts: int, p: BKTParams, seed: int) -> list[np.ndarray]:
-    """Sequences drawn from the model (for tests)."""
-    gen = np.random.default_rng(seed)
-    known = gen.random(n_users) < p.p_init
-    out = np.zeros((n_users, n_attempts))
-    for t in range(n_attempts):
-        pc = np.where(known, 1 - p.p_slip, p.p_guess)
-        out[:, t] = gen.random(n_users) < pc
-        known = known | (gen.random(n_users) < p.p_transit)
-    return list(out)

@@ -16,6 +16,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from warehouse.db import table_exists
+
 SCHEMA = "ml"
 
 REGISTRY_DDL = f"""
@@ -55,12 +57,6 @@ def first_row(con: duckdb.DuckDBPyConnection, sql: str,
     """The first row of a query (the result fully consumed), or None."""
     rows = con.execute(sql, params or []).fetchall()
     return rows[0] if rows else None
-
-
-def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    row = first_row(con, "select count(*) from information_schema.tables "
-                    "where table_schema = ? and table_name = ?", [schema, table])
-    return bool(row and row[0])
 
 
 def clean_json(obj: Any) -> Any:

@@ -3,7 +3,7 @@
 Predictions live in :mod:`models_ml.predict`, analyses in :mod:`models_ml.analyse`; both
 read frames with set-based SQL (:mod:`models_ml.io`), call the pure modules and write the
 ``ml`` tables. Each function takes a read-write DuckDB connection (the caller holds the
-writer lock) and the :class:`~models_ml.config.MLConfig`.
+writer lock) and the :class:`~warehouse.settings.MLSettings`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 their baselines and registry rows) and the scoring that uses them.
 
 Every function takes a read-write DuckDB connection (the caller holds the writer lock)
-and the :class:`~models_ml.config.MLConfig`, and returns a small summary for the asset's
+and the :class:`~warehouse.settings.MLSettings`, and returns a small summary for the asset's
 metadata.
 """
 
@@ -17,7 +17,6 @@ import pandas as pd
 
 from models_ml import classifiers, ltv
 from models_ml import io as mlio
-from models_ml.config import MLConfig
 from models_ml.features import (
     FEATURE_COLUMNS,
     RECENCY,
@@ -25,6 +24,7 @@ from models_ml.features import (
     compute_labels,
     snapshot_dates,
 )
+from warehouse.settings import MLSettings
 
 GOAL_FEATURES = (*FEATURE_COLUMNS, "goal_streak", "goal_sessions", "goal_mastery",
                  "goal_custom", "target_value")
@@ -33,7 +33,7 @@ GOAL_FEATURES = (*FEATURE_COLUMNS, "goal_streak", "goal_sessions", "goal_mastery
 # --------------------------------------------------------------------------- features
 
 
-def build_user_features(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> dict[str, Any]:
+def build_user_features(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict[str, Any]:
     """ml.user_features: point-in-time features of every signed-up user at each snapshot
     date (every ``snapshot_every_days`` ending on the as-of date)."""
     first, as_of = mlio.data_window(con)
@@ -56,7 +56,7 @@ def build_user_features(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> dict[s
 # --------------------------------------------------------------------------- training
 
 
-def _needs_training(con: duckdb.DuckDBPyConnection, name: str, cfg: MLConfig,
+def _needs_training(con: duckdb.DuckDBPyConnection, name: str, cfg: MLSettings,
                     force: bool) -> bool:
     if force:
         return True
@@ -64,7 +64,7 @@ def _needs_training(con: duckdb.DuckDBPyConnection, name: str, cfg: MLConfig,
     return last is None or (mlio.now() - last) >= timedelta(days=cfg.retrain_every_days)
 
 
-def _gbm_params(cfg: MLConfig) -> dict[str, Any]:
+def _gbm_params(cfg: MLSettings) -> dict[str, Any]:
     return {"seed": cfg.seed, "n_estimators": cfg.n_estimators,
             "learning_rate": cfg.learning_rate, "max_depth": cfg.max_depth,
             "folds": cfg.calibration_folds}
@@ -86,7 +86,7 @@ def trainable(y: np.ndarray, dates: pd.Series, test_dates: int, min_rows: int = 
     return None
 
 
-def _train_classifier(con: duckdb.DuckDBPyConnection, cfg: MLConfig, name: str,
+def _train_classifier(con: duckdb.DuckDBPyConnection, cfg: MLSettings, name: str,
                       X: pd.DataFrame, y: np.ndarray, dates: pd.Series,
                       extra_params: dict[str, Any]) -> dict[str, Any]:
     why = trainable(y, dates, cfg.test_snapshots, min_rows=max(50, 4 * cfg.calibration_folds))
@@ -126,7 +126,7 @@ def _train_classifier(con: duckdb.DuckDBPyConnection, cfg: MLConfig, name: str,
             "beats_baseline": ev.beats_baseline}
 
 
-def churn_training_frame(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> pd.DataFrame:
+def churn_training_frame(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> pd.DataFrame:
     """Labelled snapshots: users active in the population window at a snapshot date whose
     churn horizon ends by the as-of date; churned = no active day in the horizon."""
     _, as_of = mlio.data_window(con)
@@ -141,7 +141,7 @@ def churn_training_frame(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> pd.Da
     return f.sort_values(["as_of_date", "user_id"], kind="stable").reset_index(drop=True)
 
 
-def goal_training_frame(con: duckdb.DuckDBPyConnection, cfg: MLConfig,
+def goal_training_frame(con: duckdb.DuckDBPyConnection, cfg: MLSettings,
                         open_only: bool = False) -> pd.DataFrame:
     """Goals with the owner's features the day before creation. Labelled: created at least
     the window before the as-of date; success = completed within the window."""
@@ -177,7 +177,7 @@ def _weekly(dates: pd.Series) -> pd.Series:
     return d - pd.to_timedelta(d.dt.dayofweek, unit="D")
 
 
-def train_models(con: duckdb.DuckDBPyConnection, cfg: MLConfig,
+def train_models(con: duckdb.DuckDBPyConnection, cfg: MLSettings,
                  force: bool = False) -> dict[str, Any]:
     """Churn, goal success and LTV models (each only when due or forced)."""
     out: dict[str, Any] = {}
@@ -240,12 +240,12 @@ def _ltv_frame(con: duckdb.DuckDBPyConnection, as_of_dates: list[date],
     return out.sort_values(["as_of_date", "user_id", "currency"]).reset_index(drop=True)
 
 
-def _ltv_label_days(first: date, as_of: date, cfg: MLConfig) -> int:
+def _ltv_label_days(first: date, as_of: date, cfg: MLSettings) -> int:
     span = (as_of - first).days
     return int(min(cfg.ltv_horizon_days, max(7, (span - cfg.min_history_days) // 2)))
 
 
-def train_ltv(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> dict[str, Any]:
+def train_ltv(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict[str, Any]:
     first, as_of = mlio.data_window(con)
     label_days = _ltv_label_days(first, as_of, cfg)
     last = pd.Timestamp(as_of) - pd.Timedelta(days=label_days)
@@ -300,7 +300,7 @@ def train_ltv(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> dict[str, Any]:
             "baseline_mae": mb["mae"], "beats": beats}
 
 
-def score_ltv(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> dict[str, Any]:
+def score_ltv(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict[str, Any]:
     """ml.ltv_predictions: predicted net revenue of the next horizon per paying user and
     currency (never summed across currencies)."""
     _, as_of = mlio.data_window(con)
@@ -337,7 +337,7 @@ def score_ltv(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> dict[str, Any]:
 
 
 def _published(con: duckdb.DuckDBPyConnection, name: str,
-               cfg: MLConfig) -> tuple[str, dict] | None:
+               cfg: MLSettings) -> tuple[str, dict] | None:
     """The newest stored model of ``name``; trained first when there is none (None when
     the data cannot train one yet)."""
     found = mlio.latest_artifact(con, name)
@@ -353,7 +353,7 @@ CHURN_COLUMNS = {"user_id": "object", "as_of_date": "datetime64[s]",
                  "top_features": "object"}
 
 
-def score_churn(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> dict[str, Any]:
+def score_churn(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict[str, Any]:
     """ml.churn_predictions for users active in the population window at the as-of date."""
     _, as_of = mlio.data_window(con)
     found = _published(con, "churn", cfg)
@@ -379,7 +379,7 @@ def score_churn(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> dict[str, Any]
     return {"rows": n, "model_version": version, "high_risk": int((out.risk_band == "high").sum())}
 
 
-def score_goal_success(con: duckdb.DuckDBPyConnection, cfg: MLConfig) -> dict[str, Any]:
+def score_goal_success(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict[str, Any]:
     """ml.goal_success_predictions for open goals (not completed by the as-of date)."""
     _, as_of = mlio.data_window(con)
     found = _published(con, "goal_success", cfg)

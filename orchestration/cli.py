@@ -26,17 +26,17 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from data_quality.outcomes import BLOCKING
-from orchestration.locking import RunInProgressError, WriterBusyError, run_lock, writer_lock
-from orchestration.settings import (
+from warehouse.locking import RunInProgressError, WriterBusyError, run_lock, writer_lock
+from warehouse.settings import (
     DBT_PROJECT_DIR,
-    ENV_LANDING,
-    ENV_REPORTS,
-    ENV_WAREHOUSE,
     PROJECT_ROOT,
-    env_path,
+    PathSettings,
+    Settings,
+    SettingsError,
     export_duckdb_env,
     export_path_defaults,
     load_settings,
+    read_paths,
 )
 
 if TYPE_CHECKING:
@@ -99,7 +99,33 @@ def main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
     _setup_logging(verbose)
-    export_path_defaults()
+    try:
+        export_path_defaults()
+    except SettingsError as exc:
+        _settings_failed(exc)
+
+
+def _settings_failed(exc: SettingsError) -> None:
+    console.print(f"[red]settings error:[/] {escape(str(exc))}", soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _settings() -> Settings:
+    """The validated settings, or exit code 2 with the one line that names the problem
+    (before any lock is taken or any work is done)."""
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        _settings_failed(exc)
+        raise  # unreachable: _settings_failed exits
+
+
+def _paths() -> PathSettings:
+    try:
+        return read_paths()
+    except SettingsError as exc:
+        _settings_failed(exc)
+        raise
 
 
 GENERATOR_MANIFEST = "_generator_manifest.json"
@@ -183,7 +209,7 @@ def generate(
     if users is not None and events is not None:
         raise typer.BadParameter("give --users or --events, not both")
     _generate(
-        landing or env_path(ENV_LANDING),
+        landing or _paths().landing,
         seed=seed,
         users=users,
         events=events,
@@ -198,11 +224,12 @@ def _run(start: date | None, end: date | None, reload: bool, verbose: bool) -> b
     from orchestration.planning import plan_run, split_future
     from orchestration.runner import execute
 
-    landing, warehouse = env_path(ENV_LANDING), env_path(ENV_WAREHOUSE)
+    settings = _settings()
+    landing, warehouse = settings.require_paths().landing, settings.require_paths().warehouse
     if not landing.is_dir():
         console.print(f"[red]no landing folder at {landing}[/] (run `insights generate`)")
         raise typer.Exit(2)
-    first = load_settings().ingest.first_export_date
+    first = settings.ingest.first_export_date
     try:
         plan = plan_run(landing, warehouse, start=start, end=end, reload=reload)
     except (duckdb.Error, WriterBusyError) as exc:
@@ -250,7 +277,7 @@ def _report_quality() -> bool:
     if con is None:
         return True
     try:
-        st = collect_status(con, env_path(ENV_WAREHOUSE), env_path(ENV_LANDING))
+        st = collect_status(con, _paths().warehouse, _paths().landing)
     finally:
         con.close()
     for o in st.quality_failures:
@@ -284,6 +311,7 @@ def run(
     time: a second `insights run` refuses (exit code 4) or waits with --wait.
     """
     first, last = _parse_date(start, "--start"), _parse_date(end, "--end")
+    _settings()
     with _one_run_at_a_time(wait, "insights run"):
         ok = _run(first, last, reload, verbose)
     _print_summary()
@@ -294,7 +322,7 @@ def run(
 @contextmanager
 def _one_run_at_a_time(wait_s: float, holder: str) -> Iterator[None]:
     """The warehouse's run lock, or exit code 4 with who holds it."""
-    warehouse = env_path(ENV_WAREHOUSE)
+    warehouse = _paths().warehouse
     started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     try:
         with run_lock(warehouse, wait_s=wait_s, holder=f"{holder}, started {started}"):
@@ -311,9 +339,10 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
 ) -> None:
     """Generate the sample exports (fresh landing folder) and run the whole pipeline."""
+    _settings()
     with _one_run_at_a_time(0.0, "insights demo"):
         _generate(
-            env_path(ENV_LANDING), seed=seed, users=users, events=None, days=days,
+            _paths().landing, seed=seed, users=users, events=None, days=days,
             start_date=None, faults=True, clean=True,
         )
         ok = _run(None, None, reload=False, verbose=False)
@@ -323,9 +352,9 @@ def demo(
 
 
 def _open_read_only():
-    from ingest.loader import connect
+    from warehouse.db import connect
 
-    warehouse = env_path(ENV_WAREHOUSE)
+    warehouse = _paths().warehouse
     if not warehouse.exists():
         return None
     try:
@@ -341,7 +370,7 @@ def _print_summary() -> None:
 
     con = _open_read_only()
     try:
-        st = collect_status(con, env_path(ENV_WAREHOUSE), env_path(ENV_LANDING))
+        st = collect_status(con, _paths().warehouse, _paths().landing)
     finally:
         if con is not None:
             con.close()
@@ -363,19 +392,37 @@ def _print_summary() -> None:
 
 
 @app.command()
+def check(
+    dbt: Annotated[bool, typer.Option(help="Also parse the dbt project (about 10 s).")] = True,
+) -> None:
+    """Validate the settings, the landing folder, the analyses and the dbt project without
+    running anything; exit code 2 when any of them has a problem."""
+    from orchestration.checkup import OK, PROBLEM, run_checks
+
+    findings = run_checks(dbt=dbt)
+    colours = {OK: "green", PROBLEM: "red"}
+    for f in findings:
+        colour = colours.get(f.status, "yellow")
+        console.print(f"[{colour}]{f.status:>7}[/] {f.area}: {escape(f.message)}", soft_wrap=True)
+    if any(f.status == PROBLEM for f in findings):
+        raise typer.Exit(2)
+
+
+@app.command()
 def status() -> None:
     """What is loaded, rejected, failed and stale, per entity; the marts and their rows."""
     from orchestration.status import collect_status
 
+    _settings()
     con = _open_read_only()
     try:
-        st = collect_status(con, env_path(ENV_WAREHOUSE), env_path(ENV_LANDING))
+        st = collect_status(con, _paths().warehouse, _paths().landing)
     finally:
         if con is not None:
             con.close()
     out = Console(width=max(Console().width, 140))
     out.print(f"warehouse: {st.warehouse}" + ("" if st.exists else " (not created yet)"))
-    out.print(f"landing:   {env_path(ENV_LANDING)}")
+    out.print(f"landing:   {_paths().landing}")
     table = Table(title="Loaded export days")
     for col in ("entity", "days", "first", "last", "current rows", "rejected", "duplicates",
                 "failed files", "pending", "stale", "incomplete"):
@@ -430,7 +477,7 @@ def _quality_line(st: WarehouseStatus) -> str:
         return "not validated yet"
     counts = {s: sum(1 for c in st.quality_checks if c[2] == s)
               for s in ("passed", "warning", "failed")}
-    page = env_path(ENV_REPORTS) / "data_quality" / "index.html"
+    page = _paths().data_quality_page
     return (f"{counts['passed']} checks passed, {counts['warning']} with warnings, "
             f"{counts['failed']} failed -> {page}")
 
@@ -438,7 +485,7 @@ def _quality_line(st: WarehouseStatus) -> str:
 def _reports_line(st: WarehouseStatus) -> str:
     if not st.latest_reports:
         return "none rendered yet"
-    root = env_path(ENV_REPORTS)
+    root = _paths().reports
     parts = []
     for kind, start, end, reports, files, _at, overall in st.latest_reports:
         period = str(end) if start == end else f"{start}..{end}"
@@ -475,7 +522,7 @@ def dbt(ctx: typer.Context) -> None:
     """Run a dbt command on the warehouse with the settings as vars: `insights dbt -- test`."""
     from orchestration.dbt_args import passthrough_args
 
-    settings = load_settings()
+    settings = _settings()
     export_duckdb_env(settings.duckdb)
     args = passthrough_args(ctx.args, settings.dbt_vars())
     dbt_bin = shutil.which("dbt") or "dbt"
@@ -483,7 +530,7 @@ def dbt(ctx: typer.Context) -> None:
     if args and not args[0].startswith("-"):
         cmd += ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
     # dbt may write the warehouse: one writer at a time, like every run
-    with writer_lock(env_path(ENV_WAREHOUSE), holder="insights dbt"):
+    with writer_lock(settings.require_paths().warehouse, holder="insights dbt"):
         code = subprocess.call(cmd)
     raise typer.Exit(code)
 
@@ -493,6 +540,7 @@ def ui(port: Annotated[int, typer.Option(help="Port of the Dagster UI.")] = 3000
     """Start the Dagster UI (`dagster dev`) on this project, with the runs `insights run` made."""
     from orchestration.runner import ensure_dagster_home
 
+    _settings()
     ensure_dagster_home()
     cmd = ["dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-p", str(port)]
     console.print(f"DAGSTER_HOME={os.environ['DAGSTER_HOME']} {' '.join(cmd)}")

@@ -1,4 +1,4 @@
-"""dbt command lines, built by pure functions (unit-tested)."""
+"""dbt command lines and the incremental window, built by pure functions (unit-tested)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from datetime import date, timedelta
 from typing import Any
 
 PARTITION_TAG = "dagster/partition"
-# read by the incremental_window_start macro when the models execute
-ENV_INCREMENTAL_START = "INSIGHTS_INCREMENTAL_START_DATE"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 
 
@@ -68,3 +66,12 @@ def incremental_start_date(tags: Mapping[str, str], lookback_days: int) -> str |
     if not first:
         return None
     return (date.fromisoformat(first) - timedelta(days=lookback_days)).isoformat()
+
+
+def window_start(tag_start: str | None, unbuilt: date | None, lookback_days: int) -> str | None:
+    """Pure: the earlier of the run's own window start and the earliest unbuilt export
+    day minus the lookback (None: neither, the models use their latest day)."""
+    starts = [s for s in (tag_start,) if s]
+    if unbuilt is not None:
+        starts.append((unbuilt - timedelta(days=lookback_days)).isoformat())
+    return min(starts) if starts else None

@@ -6,7 +6,7 @@ import dagster as dg
 
 from orchestration.assets.alerts import alert_assets
 from orchestration.assets.analyses import analysis_assets, analysis_jobs, analysis_schedules
-from orchestration.assets.dbt import dbt_models, dbt_resource
+from orchestration.assets.dbt import bkt_params_spec, dbt_models, dbt_resource
 from orchestration.assets.freshness import export_freshness
 from orchestration.assets.ingest import audit_specs, ingest_assets, landing_specs
 from orchestration.assets.ml import ml_assets
@@ -23,13 +23,14 @@ from orchestration.jobs import (
 from orchestration.resources import default_resources
 from orchestration.schedules import schedules
 from orchestration.sensors import landing_sensor
-from orchestration.settings import export_path_defaults
+from warehouse.settings import export_path_defaults
 
 export_path_defaults()
 
 defs = dg.Definitions(
     assets=[
-        *landing_specs(), *ingest_assets, *audit_specs(), dbt_models, *ml_assets,
+        *landing_specs(), *ingest_assets, *audit_specs(), dbt_models, bkt_params_spec,
+        *ml_assets,
         *report_assets, *alert_assets, serving_database, *analysis_assets,
     ],
     asset_checks=[*quality_checks, export_freshness],

@@ -69,7 +69,7 @@ ml_scoring_job = dg.define_asset_job(
     selection=(ml_selection - dg.AssetSelection.assets(train_models))
     | daily_report_selection | alerts_selection | publish_selection,
     description="Score and analyse with the published models: predictions, forecast, "
-    "anomalies, segments, experiments, BKT parameters, drivers, insights; then render the "
+    "anomalies, segments, experiments, drivers, insights; then render the "
     "daily report, evaluate the alerts and publish the serving database.",
 )
 

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import dagster as dg
 
-from orchestration.settings import load_settings
+from warehouse.settings import load_settings
 
 export_days = dg.DailyPartitionsDefinition(
     start_date=load_settings().ingest.first_export_date.isoformat(),

@@ -8,9 +8,9 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from ingest.landing import ExportDay, scan_landing
-from ingest.loader import connect
 from ingest.state import loaded_signatures, needs_load
-from orchestration.locking import writer_lock
+from warehouse.db import connect
+from warehouse.locking import writer_lock
 
 
 def contiguous_ranges(days: Iterable[date]) -> list[tuple[date, date]]:

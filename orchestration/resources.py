@@ -9,9 +9,10 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from ingest.loader import connect, ensure_schema
-from orchestration.locking import writer_lock
-from orchestration.settings import (
+from ingest.loader import ensure_schema
+from warehouse.db import connect_with
+from warehouse.locking import writer_lock
+from warehouse.settings import (
     ENV_LANDING,
     ENV_REPORTS,
     ENV_SERVING,
@@ -39,14 +40,8 @@ class WarehouseResource(dg.ConfigurableResource):
     @contextmanager
     def writer(self, holder: str = "") -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-write connection under the writer lock, with the raw schema in place."""
-        limits = load_settings().duckdb
         with self.write_lock(holder):
-            con = connect(
-                self.file,
-                threads=limits.threads,
-                memory_limit=limits.memory_limit,
-                temp_directory=limits.temp_directory,
-            )
+            con = connect_with(self.file, load_settings().duckdb)
             try:
                 ensure_schema(con)
                 yield con

@@ -20,7 +20,7 @@ from dagster._core.storage.tags import (
 )
 
 from orchestration.planning import RunPlan
-from orchestration.settings import ENV_DAGSTER_HOME, env_path
+from warehouse.settings import ENV_DAGSTER_HOME, env_path
 
 log = logging.getLogger(__name__)
 

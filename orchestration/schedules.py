@@ -15,7 +15,7 @@ from datetime import timedelta
 import dagster as dg
 
 from orchestration.jobs import freshness_job, ml_scoring_job, ml_training_job, refresh_job
-from orchestration.settings import load_settings
+from warehouse.settings import load_settings
 
 REPORTING_TZ = load_settings().reporting_timezone
 

@@ -14,10 +14,10 @@ from dagster._core.storage.tags import (
 
 from ingest.landing import scan_landing
 from orchestration.jobs import refresh_job
-from orchestration.locking import run_in_progress
 from orchestration.partitions import export_days
 from orchestration.planning import contiguous_ranges, plan_requests
 from orchestration.resources import LandingResource, WarehouseResource
+from warehouse.locking import run_in_progress
 
 
 def range_request(first: str, last: str, fingerprint: str) -> dg.RunRequest:

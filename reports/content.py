@@ -15,13 +15,13 @@ from typing import Any
 
 import duckdb
 
-from reports.config import ReportsConfig
+from warehouse.db import table_exists
+from warehouse.settings import ReportsSettings
 
 log = logging.getLogger(__name__)
 
 ALL = "__all__"
 DAILY, WEEKLY = "daily", "weekly"
-KINDS = (DAILY, WEEKLY)
 
 Row = dict[str, Any]
 
@@ -75,19 +75,6 @@ def period_for(kind: str, as_of: date) -> Period:
 
 
 # --------------------------------------------------------------------------- queries
-
-
-def table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
-    found = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
-        "AND table_name = ?", [schema, name]).fetchall()
-    return bool(found and found[0][0])
-
-
-def columns_of(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> set[str]:
-    return {r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
-        "AND table_name = ?", [schema, name]).fetchall()}
 
 
 def rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object] = (),
@@ -292,7 +279,7 @@ def _table(name: str, found: list[Row] | None, columns: list[str],
 
 
 def engagement_section(con: duckdb.DuckDBPyConnection, period: Period, creator: str,
-                       cfg: ReportsConfig) -> Section:
+                       cfg: ReportsSettings) -> Section:
     sec = Section("engagement", "Engagement")
     start = period.end - timedelta(days=max(cfg.engagement_days, 1) - 1)
     found = rows(con, """
@@ -320,7 +307,7 @@ def engagement_section(con: duckdb.DuckDBPyConnection, period: Period, creator: 
 
 
 def retention_section(con: duckdb.DuckDBPyConnection, period: Period,
-                      cfg: ReportsConfig) -> Section:
+                      cfg: ReportsSettings) -> Section:
     sec = Section("retention", "Retention (weekly signup cohorts, all creators)")
     found = rows(con, """
         SELECT cohort_start, cohort_size, period, retained_users, retention_rate
@@ -400,7 +387,7 @@ def _dropoff_rate(previous: Row | None, row: Row) -> float | None:
 
 
 def conversation_section(con: duckdb.DuckDBPyConnection, period: Period, creator: str,
-                         cfg: ReportsConfig) -> Section:
+                         cfg: ReportsSettings) -> Section:
     sec = Section("conversation", "Conversation and intent quality")
     conv = rows(con, """
         SELECT sum(conversations) AS conversations, avg(avg_turns) AS avg_turns,
@@ -507,7 +494,7 @@ def revenue_section(con: duckdb.DuckDBPyConnection, period: Period, creator: str
 
 
 def forecast_section(con: duckdb.DuckDBPyConnection, period: Period, creator: str,
-                     cfg: ReportsConfig) -> Section:
+                     cfg: ReportsSettings) -> Section:
     sec = Section("forecast", "Forecasts (80% and 95% intervals)")
     fc = rows(con, """
         SELECT date, metric, forecast, lower_80, upper_80, lower_95, upper_95
@@ -570,7 +557,7 @@ def _dedupe(table_rows: list[list[object]]) -> list[list[object]]:
 
 
 def anomalies_section(con: duckdb.DuckDBPyConnection, period: Period, creator: str,
-                      cfg: ReportsConfig) -> Section:
+                      cfg: ReportsSettings) -> Section:
     sec = Section("anomalies", "Anomalies")
     since = period.end - timedelta(days=max(cfg.anomaly_days, 1) - 1)
     found = rows(con, """
@@ -594,7 +581,7 @@ def anomalies_section(con: duckdb.DuckDBPyConnection, period: Period, creator: s
 
 
 def insights_section(con: duckdb.DuckDBPyConnection, as_of: date, creator: str,
-                     cfg: ReportsConfig) -> Section:
+                     cfg: ReportsSettings) -> Section:
     """The top insights of the latest insight run on or before the as-of date."""
     sec = Section("insights", "Top insights and recommendations")
     found = rows(con, """
@@ -615,7 +602,7 @@ def insights_section(con: duckdb.DuckDBPyConnection, as_of: date, creator: str,
     return sec
 
 
-def data_quality_section(con: duckdb.DuckDBPyConnection, cfg: ReportsConfig) -> Section:
+def data_quality_section(con: duckdb.DuckDBPyConnection, cfg: ReportsSettings) -> Section:
     sec = Section("data_quality", "Data quality")
     found = rows(con, """
         SELECT asset_key, check_name, status, expectations, failed, blocking_failed,
@@ -687,13 +674,9 @@ class ReportData:
     headline: list[Metric]
     sections: list[Section]
 
-    @property
-    def is_overall(self) -> bool:
-        return self.creator_id == ALL
-
 
 def gather(con: duckdb.DuckDBPyConnection, kind: str, as_of: date, creator: str,
-           cfg: ReportsConfig) -> ReportData:
+           cfg: ReportsSettings) -> ReportData:
     """Every number of one report (one kind, period and creator or overall)."""
     period = period_for(kind, as_of)
     sections = [

@@ -21,7 +21,6 @@ or write files (COPY, ATTACH, read_csv) nor change those settings.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ import yaml
 from reports.charts import bar_chart, line_chart
 from reports.exports import write_bytes, write_csv
 from reports.html import esc, page, section, table
+from warehouse.settings import DEFAULT_ANALYSES_MAX_ROWS, HARD_ANALYSES_MAX_ROWS
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +43,8 @@ CHART_TYPES = ("line", "bar")
 FILE_KEYS = {"name", "description", "schedule", "sql", "chart", "depends_on", "max_rows",
              "timeout_s"}
 CHART_KEYS = {"type", "x", "y", "series", "title"}
-ENV_MAX_ROWS = "INSIGHTS_ANALYSES_MAX_ROWS"
-DEFAULT_MAX_ROWS = 10_000
-HARD_MAX_ROWS = 100_000
+DEFAULT_MAX_ROWS = DEFAULT_ANALYSES_MAX_ROWS
+HARD_MAX_ROWS = HARD_ANALYSES_MAX_ROWS
 DEFAULT_TIMEOUT_S = 300.0
 HTML_ROWS = 500  # rows shown in the HTML table (the CSV holds all of them)
 MAX_SERIES = 8  # lines drawn in a line chart (largest totals first)
@@ -96,17 +95,6 @@ class QueryResult:
     truncated: bool  # more rows than max_rows: the first max_rows are kept
 
 
-def default_max_rows() -> int:
-    """The row cap of files without max_rows: INSIGHTS_ANALYSES_MAX_ROWS, else 10,000."""
-    raw = os.environ.get(ENV_MAX_ROWS)
-    try:
-        value = int(raw) if raw else DEFAULT_MAX_ROWS
-    except ValueError:
-        log.warning("%s=%r is not an integer; using %d", ENV_MAX_ROWS, raw, DEFAULT_MAX_ROWS)
-        value = DEFAULT_MAX_ROWS
-    return max(1, min(value, HARD_MAX_ROWS))
-
-
 def _chart(raw: Any, where: str) -> ChartSpec | None:
     if raw is None:
         return None
@@ -129,8 +117,10 @@ def _chart(raw: Any, where: str) -> ChartSpec | None:
     return ChartSpec(kind, raw["x"], raw["y"], series, str(title) if title else None)
 
 
-def parse_analysis(raw: Any, source: Path) -> AnalysisSpec:
-    """An analysis from its parsed YAML document; AnalysisError names the file."""
+def parse_analysis(raw: Any, source: Path,
+                   default_max_rows: int = DEFAULT_MAX_ROWS) -> AnalysisSpec:
+    """An analysis from its parsed YAML document; AnalysisError names the file.
+    ``default_max_rows`` caps a file without ``max_rows`` (INSIGHTS_ANALYSES_MAX_ROWS)."""
     where = f"analysis file {source}"
     if not isinstance(raw, dict):
         raise AnalysisError(f"{where}: expected a mapping of name, schedule, sql, ...")
@@ -155,7 +145,7 @@ def parse_analysis(raw: Any, source: Path) -> AnalysisSpec:
         isinstance(t, str) and TABLE_RE.match(t) for t in depends_on
     ):
         raise AnalysisError(f"{where}: depends_on must be a list like [marts.engagement_daily]")
-    max_rows = raw.get("max_rows", default_max_rows())
+    max_rows = raw.get("max_rows", default_max_rows)
     if isinstance(max_rows, bool) or not isinstance(max_rows, int) or not (
         1 <= max_rows <= HARD_MAX_ROWS
     ):
@@ -176,13 +166,13 @@ def parse_analysis(raw: Any, source: Path) -> AnalysisSpec:
     )
 
 
-def load_analysis(path: Path) -> AnalysisSpec:
+def load_analysis(path: Path, default_max_rows: int = DEFAULT_MAX_ROWS) -> AnalysisSpec:
     """Read and validate one analysis file; AnalysisError (naming the file) otherwise."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise AnalysisError(f"analysis file {path}: cannot be read as YAML: {exc}") from exc
-    return parse_analysis(raw, path)
+    return parse_analysis(raw, path, default_max_rows)
 
 
 def connect_read_only(serving_file: Path, *, threads: int | None = None,

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-import html as _html
 from collections.abc import Sequence
 from datetime import date, datetime
+
+from warehouse.html import CSP, esc
 
 CSS = """
 :root { --fg: #1f2933; --muted: #616e7c; --line: #d9e2ec; --accent: #2f6fbf;
@@ -42,25 +43,6 @@ footer { color: var(--muted); font-size: 12px; margin-top: 24px; }
   .charts { display: block; }
 }
 """
-
-
-# Explicit bidi embeddings, overrides and isolates (LRE RLE PDF LRO RLO, LRI RLI FSI PDI):
-# one in a data string would reorder the report text after it ("Trojan Source"), so
-# esc() shows them as visible [U+XXXX] codes instead.
-BIDI_CONTROLS = {ord(c): f"[U+{ord(c):04X}]" for c in
-                 "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"}
-
-
-# No script, no network: styles inline and images as data: URLs only.
-CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
-
-
-def esc(value: object) -> str:
-    """HTML-escaped text of a value (None -> ""), quotes included; bidi control
-    characters are made visible (see BIDI_CONTROLS)."""
-    if value is None:
-        return ""
-    return _html.escape(str(value).translate(BIDI_CONTROLS), quote=True)
 
 
 def fmt(value: object, digits: int = 2) -> str:

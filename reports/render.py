@@ -21,8 +21,8 @@ from pathlib import Path
 import duckdb
 
 from reports import charts, content, exports, html, index
-from reports.config import ReportsConfig
 from reports.content import ALL, DAILY, Metric, ReportData, Section
+from warehouse.settings import ReportsSettings
 
 log = logging.getLogger(__name__)
 
@@ -278,7 +278,7 @@ def write_report(root: Path, data: ReportData, *, rendered_at: datetime,
                              rendered_at=rendered_at, run_id=run_id) for path in paths]
 
 
-def render(con: duckdb.DuckDBPyConnection, root: Path, kind: str, cfg: ReportsConfig, *,
+def render(con: duckdb.DuckDBPyConnection, root: Path, kind: str, cfg: ReportsSettings, *,
            run_id: str | None = None, as_of: date | None = None) -> RenderResult:
     """Render the overall report and (per the settings) one per creator of one kind,
     index the files in ``ops.reports`` and rewrite ``<root>/index.html``."""

@@ -8,7 +8,6 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 
 DAY_MS = 86_400_000
-HOUR_MS = 3_600_000
 MINUTE_MS = 60_000
 
 # Independent random streams, one per purpose (and per day where it applies), so that

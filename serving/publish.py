@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.failpoints import failpoint
+from warehouse.failpoints import failpoint
 
 log = logging.getLogger(__name__)
 

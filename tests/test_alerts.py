@@ -20,11 +20,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from alerts.config import SinkConfig, parse_alert_settings, parse_rule
 from alerts.rules import alert_id, evaluate_rule, evaluate_rules
 from alerts.sinks import send_file, send_webhook
 from orchestration.assets.alerts import alert_assets
 from orchestration.resources import ReportsResource, WarehouseResource
+from warehouse.settings import Rule, SettingsError, SinkConfig, parse_settings
 
 DAY = date(2026, 3, 14)  # a Saturday
 WEEK_AGO = DAY - timedelta(days=7)
@@ -52,7 +52,7 @@ def _engagement(rows: list[tuple[date, str, float | None]]) -> pd.DataFrame:
 
 
 def test_change_rule_fires_on_a_drop_over_the_bound_only() -> None:
-    rule = parse_rule(DAU_RULE)
+    rule = Rule.model_validate(DAU_RULE)
     frame = _engagement([
         (WEEK_AGO, "__all__", 200), (DAY, "__all__", 190),  # -5%: quiet
         (WEEK_AGO, "c1", 100), (DAY, "c1", 60),  # -40%: fires
@@ -70,16 +70,16 @@ def test_change_rule_fires_on_a_drop_over_the_bound_only() -> None:
 
 
 def test_change_rule_only_all_creators_unless_per_creator() -> None:
-    rule = parse_rule({**DAU_RULE, "per_creator": False})
+    rule = Rule.model_validate({**DAU_RULE, "per_creator": False})
     frame = _engagement([(WEEK_AGO, "__all__", 200), (DAY, "__all__", 100),
                          (WEEK_AGO, "c1", 100), (DAY, "c1", 10)])
     assert [a.creator_id for a in evaluate_rule(rule, frame)] == ["__all__"]
-    with_baseline = parse_rule({**DAU_RULE, "min_baseline": 150})
+    with_baseline = Rule.model_validate({**DAU_RULE, "min_baseline": 150})
     assert [a.creator_id for a in evaluate_rule(with_baseline, frame)] == ["__all__"]
 
 
 def test_threshold_rule_latest_date_volume_guard_and_below() -> None:
-    rule = parse_rule(FALLBACK_RULE)
+    rule = Rule.model_validate(FALLBACK_RULE)
     frame = pd.DataFrame({
         "date": [DAY - timedelta(days=1), DAY, DAY],
         "classifications": [500, 400, 10],
@@ -93,14 +93,14 @@ def test_threshold_rule_latest_date_volume_guard_and_below() -> None:
     assert "0.42" in alerts[0].message and "0.3" in alerts[0].message
     small = pd.DataFrame({"date": [DAY], "classifications": [10], "fallback_rate": [0.99]})
     assert evaluate_rule(rule, small) == []
-    below = parse_rule({"name": "low", "kind": "threshold", "table": "marts.nlu_daily",
+    below = Rule.model_validate({"name": "low", "kind": "threshold", "table": "marts.nlu_daily",
                         "metric": "mean_confidence", "below": 0.5})
     frame = pd.DataFrame({"date": [DAY], "mean_confidence": [0.4]})
     assert [a.threshold for a in evaluate_rule(below, frame)] == [0.5]
 
 
 def test_anomaly_rule_filters_by_severity_on_the_latest_date() -> None:
-    rule = parse_rule(ANOMALY_RULE)
+    rule = Rule.model_validate(ANOMALY_RULE)
     frame = pd.DataFrame({
         "date": [DAY, DAY, DAY - timedelta(days=1)],
         "creator_id": ["c1", "c2", "c1"],
@@ -115,25 +115,31 @@ def test_anomaly_rule_filters_by_severity_on_the_latest_date() -> None:
     assert [(a.creator_id, a.metric, a.severity) for a in alerts] == [("c1", "dau", "high")]
     assert "12" in alerts[0].message and "50" in alerts[0].message
     assert "lower" in alerts[0].message
-    medium = parse_rule({**ANOMALY_RULE, "min_severity": "medium"})
+    medium = Rule.model_validate({**ANOMALY_RULE, "min_severity": "medium"})
     assert len(evaluate_rule(medium, frame)) == 2
 
 
 @pytest.mark.parametrize(
     ("rule", "message"),
     [
-        ({**DAU_RULE, "kind": "percentile"}, "kind must be one of"),
+        ({**DAU_RULE, "kind": "percentile"}, r"kind` = .percentile.: expected one of"),
         ({**DAU_RULE, "max_drop": None}, "max_drop > 0"),
         ({**FALLBACK_RULE, "above": None}, "above and/or below"),
         ({**FALLBACK_RULE, "table": "nlu_daily"}, "schema.table"),
         ({**FALLBACK_RULE, "metric": "x; drop table y"}, "column name"),
-        ({**FALLBACK_RULE, "above": "high"}, "must be a number"),
-        ({**FALLBACK_RULE, "colour": "red"}, "unknown keys"),
+        ({**FALLBACK_RULE, "above": "high"}, "expected a number"),
+        ({**FALLBACK_RULE, "colour": "red"}, "unknown setting"),
     ],
 )
 def test_invalid_rules_are_refused_with_the_rule_named(rule: dict, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        parse_alert_settings({"rules": [rule]}, Path("/tmp"))
+    with pytest.raises(SettingsError, match=message) as info:
+        parse_settings({"alerts": {"rules": [rule]}})
+    assert "alerts.rules[0]" in str(info.value)
+
+
+def parse_alert_settings(raw: dict, reports_root: Path):
+    """The alerts section as the settings layer parses it, sinks placed under the root."""
+    return parse_settings({"alerts": raw}).alerts.placed(reports_root)
 
 
 def test_sink_settings(tmp_path: Path) -> None:
@@ -150,10 +156,10 @@ def test_sink_settings(tmp_path: Path) -> None:
 
 
 def test_the_shipped_settings_parse() -> None:
-    from orchestration.settings import DEFAULT_SETTINGS_FILE, parse_settings
+    from warehouse.settings import DEFAULT_SETTINGS_FILE
 
     raw = yaml.safe_load(DEFAULT_SETTINGS_FILE.read_text(encoding="utf-8"))
-    cfg = parse_alert_settings(parse_settings(raw).alerts, Path("/tmp/reports"))
+    cfg = parse_settings(raw).alerts
     assert {r.name for r in cfg.rules} >= {"dau_drop", "fallback_rate_high",
                                             "error_rate_high", "anomalies"}
 
@@ -215,18 +221,18 @@ def _closed_port() -> int:
 
 def test_webhook_sink_reports_500_refused_and_timeout(servers: dict[str, HTTPServer]) -> None:
     alert = {"alert_id": "a1", "message": "m"}
-    sent = send_webhook(SinkConfig("webhook", "ok", url=_url(servers["ok"])), alert)
+    sent = send_webhook(SinkConfig(type="webhook", name="ok", url=_url(servers["ok"])), alert)
     assert sent["status"] == "sent" and servers["ok"].received == [alert]
-    failed = send_webhook(SinkConfig("webhook", "b", url=_url(servers["broken"])), alert)
+    failed = send_webhook(SinkConfig(type="webhook", name="b", url=_url(servers["broken"])), alert)
     assert failed["status"] == "failed" and "500" in failed["error"]
     refused = send_webhook(
-        SinkConfig("webhook", "r", url=f"http://127.0.0.1:{_closed_port()}/x"), alert)
+        SinkConfig(type="webhook", name="r", url=f"http://127.0.0.1:{_closed_port()}/x"), alert)
     assert refused["status"] == "failed"
     slow, thread = _serve(200, delay=2.0)
     try:
         started = time.monotonic()
         timed_out = send_webhook(
-            SinkConfig("webhook", "s", url=_url(slow), timeout_s=0.3), alert)
+            SinkConfig(type="webhook", name="s", url=_url(slow), timeout_s=0.3), alert)
         assert timed_out["status"] == "failed" and time.monotonic() - started < 1.5
     finally:
         slow.shutdown()
@@ -235,14 +241,14 @@ def test_webhook_sink_reports_500_refused_and_timeout(servers: dict[str, HTTPSer
 
 
 def test_file_sink_appends_json_lines_mode_0640(tmp_path: Path) -> None:
-    sink = SinkConfig("file", "file", path=tmp_path / "a" / "alerts.jsonl")
+    sink = SinkConfig(type="file", name="file", path=tmp_path / "a" / "alerts.jsonl")
     assert send_file(sink, [{"alert_id": "1"}])["status"] == "sent"
     assert send_file(sink, [{"alert_id": "2"}])["status"] == "sent"
     lines = (tmp_path / "a" / "alerts.jsonl").read_text().splitlines()
     assert [json.loads(x)["alert_id"] for x in lines] == ["1", "2"]
     assert stat.S_IMODE((tmp_path / "a" / "alerts.jsonl").stat().st_mode) == 0o640
     (tmp_path / "blocked").write_text("a file where a folder should be")
-    bad = SinkConfig("file", "file", path=tmp_path / "blocked" / "alerts.jsonl")
+    bad = SinkConfig(type="file", name="file", path=tmp_path / "blocked" / "alerts.jsonl")
     assert send_file(bad, [{"alert_id": "3"}])["status"] == "failed"
 
 
@@ -290,7 +296,7 @@ def _load_audit(path: Path) -> None:
 
 
 def _settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, alerts: dict) -> None:
-    from orchestration.settings import DEFAULT_SETTINGS_FILE
+    from warehouse.settings import DEFAULT_SETTINGS_FILE
 
     raw = yaml.safe_load(DEFAULT_SETTINGS_FILE.read_text(encoding="utf-8"))
     raw["alerts"] = alerts
@@ -417,7 +423,7 @@ def test_invalid_settings_fail_the_asset_with_the_reason(
     result = _materialize(tmp_path)
     assert not result.success
     (failure,) = [e for e in result.all_events if e.is_step_failure]
-    assert "invalid alerts settings" in str(failure.step_failure_data.error)
+    assert "`alerts.rules[0] (dau_drop).kind` = 'nope'" in str(failure.step_failure_data.error)
 
 
 def test_evaluate_rules_records_a_broken_query_as_an_error(tmp_path: Path) -> None:
@@ -425,8 +431,8 @@ def test_evaluate_rules_records_a_broken_query_as_an_error(tmp_path: Path) -> No
     con.execute("CREATE SCHEMA marts")
     con.execute("CREATE TABLE marts.nlu_daily (date VARCHAR, fallback_rate DOUBLE)")
     con.execute("INSERT INTO marts.nlu_daily VALUES ('not a date', 0.9)")
-    outcomes = evaluate_rules(con, [parse_rule({**FALLBACK_RULE, "volume_column": None}),
-                                    parse_rule(DAU_RULE)])
+    outcomes = evaluate_rules(con, [Rule.model_validate({**FALLBACK_RULE, "volume_column": None}),
+                                    Rule.model_validate(DAU_RULE)])
     assert [o.status for o in outcomes] == ["error", "skipped"]
 
 
@@ -439,7 +445,7 @@ def test_an_unreachable_webhook_is_tried_once_per_run() -> None:
         calls.append(payload["alert_id"])
         return {"status": "failed", "error": "URLError: [Errno 111] Connection refused"}
 
-    sink = SinkConfig("webhook", "hook", url="http://127.0.0.1:9/x")
+    sink = SinkConfig(type="webhook", name="hook", url="http://127.0.0.1:9/x")
     pending = [({"alert_id": str(i)}, {"hook"}) for i in range(3)]
     results = deliver([sink], pending, send_one=refuse)
     assert calls == ["0"]

@@ -17,12 +17,12 @@ import yaml
 from orchestration.assets.analyses import (
     ANALYSES_GROUP,
     SERVING_KEY,
-    analyses_dir,
     analysis_key,
     build_analyses,
 )
 from orchestration.resources import ReportsResource, ServingResource
 from reports.custom import AnalysisError, load_analysis, parse_analysis, run_query
+from warehouse.settings import read_paths
 
 REPO_ANALYSES = Path(__file__).resolve().parents[1] / "analyses"
 
@@ -291,12 +291,9 @@ def test_no_files_no_jobs(tmp_path: Path) -> None:
     assert (built.assets, built.jobs, built.schedules) == ([], [], [])
 
 
-def test_analyses_dir_from_the_environment(tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("INSIGHTS_ANALYSES_DIR", str(tmp_path))
-    assert analyses_dir() == tmp_path.resolve()
-    monkeypatch.delenv("INSIGHTS_ANALYSES_DIR")
-    assert analyses_dir() == REPO_ANALYSES
+def test_analyses_dir_from_the_environment(tmp_path: Path) -> None:
+    assert read_paths({"INSIGHTS_ANALYSES_DIR": str(tmp_path)}).analyses == tmp_path.resolve()
+    assert read_paths({}).analyses == REPO_ANALYSES
 
 
 def test_the_shipped_examples_parse_and_run(tmp_path: Path, serving_db: Path) -> None:

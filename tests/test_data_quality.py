@@ -26,7 +26,7 @@ from data_quality.raw_suites import (
 from ingest.schema import PLATFORM_ENTITIES, all_ddl
 from orchestration.assets.quality import check_result
 from orchestration.partitions import run_export_days
-from orchestration.settings import DataQualitySettings
+from warehouse.settings import DataQualitySettings
 
 CFG = DataQualitySettings()
 

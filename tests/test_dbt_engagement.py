@@ -19,8 +19,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.settings import load_settings
 from tests.dbt_support import dbt_build, raw_warehouse
+from warehouse.settings import load_settings
 
 TZ = "America/New_York"  # UTC-5 in January
 # every setting of config/settings.yaml, with the ones this test is about pinned

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.settings import load_settings
 from tests.dbt_support import DBT_PROJECT_DIR, isolate_dbt_env
+from warehouse.settings import load_settings
 
 pytestmark = pytest.mark.slow
 

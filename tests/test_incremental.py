@@ -28,10 +28,11 @@ import pytest
 
 from ingest.batch import load_entity_days
 from ingest.landing import landing_entities, scan_landing
-from ingest.loader import connect, ensure_schema
-from orchestration.settings import load_settings
+from ingest.loader import ensure_schema
 from sample_exports import generate_exports
 from tests.dbt_support import DBT_PROJECT_DIR, isolate_dbt_env
+from warehouse.db import connect
+from warehouse.settings import load_settings
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,8 @@ import pytest
 
 from ingest import batch as batch_module
 from ingest.batch import load_entity_days
-from ingest.loader import connect, ensure_schema
+from ingest.loader import ensure_schema
+from warehouse.db import connect
 
 from .conftest import event
 

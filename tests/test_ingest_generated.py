@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from ingest.landing import scan_landing
-from ingest.loader import connect, ensure_schema, load_day
+from ingest.loader import ensure_schema, load_day
 from sample_exports import generate_exports
+from warehouse.db import connect
 
 EVENT_REASONS = (
     "invalid_json", "invalid_utf8", "missing_field", "wrong_type", "out_of_range",

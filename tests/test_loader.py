@@ -13,7 +13,8 @@ import pytest
 
 from ingest import loader
 from ingest.landing import export_day, scan_landing
-from ingest.loader import connect, ensure_schema, load_day
+from ingest.loader import ensure_schema, load_day
+from warehouse.db import connect
 
 from .conftest import event
 

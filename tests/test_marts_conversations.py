@@ -23,8 +23,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.settings import load_settings
 from tests.dbt_support import dbt_build, raw_warehouse
+from warehouse.settings import load_settings
 
 EXPORT_DATE = "2025-01-03"
 LOADED_AT = datetime(2025, 1, 4, 6, 0, 0)

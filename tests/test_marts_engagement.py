@@ -28,8 +28,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.settings import load_settings
 from tests.dbt_support import dbt_build, raw_warehouse
+from warehouse.settings import load_settings
 
 TZ = "America/New_York"  # UTC-5 in December and January
 LOADED_AT = datetime(2025, 1, 23, 6, 0, 0)

@@ -26,8 +26,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.settings import load_settings
 from tests.dbt_support import dbt_build, raw_warehouse
+from warehouse.settings import load_settings
 
 LOADED_AT = datetime(2025, 3, 6, 6, 0, 0)
 D1, D2, D3 = date(2025, 3, 3), date(2025, 3, 4), date(2025, 3, 5)

@@ -1,8 +1,8 @@
 """The ML assets end to end on generated data: real DuckDB, dbt and Dagster.
 
 Raw tables are loaded from a generated sample, then ``transform_job`` runs in process:
-dbt builds the models (in two steps, around ml/bkt_params and ml/experiment_analysis,
-which dbt reads), the ML assets fill every ``ml`` table.
+dbt fits ml.bkt_params from the raw layer and builds the models in one step, then the
+ML assets fill every other ``ml`` table.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ import pytest
 
 from ingest.batch import load_entity_days
 from ingest.landing import landing_entities, scan_landing
-from ingest.loader import connect, ensure_schema
+from ingest.loader import ensure_schema
 from sample_exports import generate_exports
 from tests.dbt_support import isolate_dbt_env
+from warehouse.db import connect
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +81,9 @@ def test_the_run_builds_dbt_around_the_ml_tables_and_fills_every_one(built):
     warehouse, result, _, _ = built
     assert result.success
     steps = [e.step_key for e in result.all_events if e.event_type_value == "STEP_SUCCESS"]
-    # dbt runs twice: before ml/bkt_params + ml/experiment_analysis and after them
-    assert steps.index("ml__bkt_params") < steps.index("dbt_models_2")
-    assert steps.index("ml__experiment_analysis") < steps.index("dbt_models_2")
+    # dbt runs once, before every ml step
+    assert [s for s in steps if s.startswith("dbt_models")] == ["dbt_models"]
+    assert steps.index("dbt_models") < steps.index("ml__experiment_analysis")
     con = _con(warehouse)
     try:
         counts = {t: con.execute(f"select count(*) from ml.{t}").fetchall()[0][0]
@@ -101,6 +102,10 @@ def test_the_run_builds_dbt_around_the_ml_tables_and_fills_every_one(built):
         assert con.execute("select count(*) from marts.topic_mastery where topic not in "
                            "(select topic from ml.bkt_params) and params_source <> 'default'"
                            ).fetchall()[0][0] == 0
+        # the dbt step validated the table it wrote, as the publish gate requires
+        assert con.execute(
+            "select count(*) from ops.data_quality_checks where asset_key = 'ml/bkt_params' "
+            "and check_name = 'no_personal_data' and status = 'passed'").fetchone()[0] == 1
     finally:
         con.close()
 

@@ -4,7 +4,6 @@ the de-duplication across as-of dates (a small DuckDB for the history). Fast and
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import date, timedelta
 
 import duckdb
@@ -14,7 +13,7 @@ import pytest
 
 from models_ml import insights
 from models_ml.analyse import generate_insights
-from models_ml.config import MLConfig
+from warehouse.settings import MLSettings
 
 AS_OF = date(2026, 3, 2)  # a Monday
 EVIL = "<script>alert(\"x\")</script>'; --"
@@ -305,7 +304,7 @@ def _table(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 def test_history_is_kept_changed_findings_return_and_reruns_are_idempotent(tmp_path):
-    cfg = replace(MLConfig(), insights_recent_days=7)
+    cfg = MLSettings(insights_recent_days=7)
     day2 = AS_OF + timedelta(days=1)
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     _warehouse(con, AS_OF, "high")
@@ -347,7 +346,7 @@ def test_an_empty_run_still_writes_a_typed_table(tmp_path):
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     _warehouse(con, AS_OF, "high")
     con.execute("delete from ml.metric_anomalies")
-    assert generate_insights(con, MLConfig())["rows"] == 0
+    assert generate_insights(con, MLSettings())["rows"] == 0
     cols = [r[0] for r in con.execute("describe ml.insights").fetchall()]
     assert cols == insights.COLUMNS
     con.close()
@@ -360,7 +359,7 @@ def test_rows_of_the_old_format_are_replaced(tmp_path):
         insight_id="x", as_of_date=AS_OF - timedelta(days=1), rank=1, evidence="{}")
     con.register("old", old)
     con.execute("create table ml.insights as select * from old")
-    assert generate_insights(con, MLConfig())["rows"] == 2
+    assert generate_insights(con, MLSettings())["rows"] == 2
     t = _table(con)
     assert len(t) == 2 and t["finding_key"].notna().all()
     con.close()

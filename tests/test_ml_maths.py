@@ -242,9 +242,22 @@ def test_analyse_corrects_across_metrics_and_names_the_control():
 # --------------------------------------------------------------------------- BKT
 
 
+def _simulate_bkt(n_users: int, n_attempts: int, p: bkt.BKTParams,
+                  seed: int) -> list[np.ndarray]:
+    """Sequences drawn from the BKT model with parameters ``p``: the known truth."""
+    gen = np.random.default_rng(seed)
+    known = gen.random(n_users) < p.p_init
+    out = np.zeros((n_users, n_attempts))
+    for t in range(n_attempts):
+        pc = np.where(known, 1 - p.p_slip, p.p_guess)
+        out[:, t] = gen.random(n_users) < pc
+        known = known | (gen.random(n_users) < p.p_transit)
+    return list(out)
+
+
 def test_em_recovers_bkt_parameters_and_never_lowers_the_likelihood():
     true = bkt.BKTParams(p_init=0.3, p_transit=0.15, p_guess=0.2, p_slip=0.1)
-    seqs = bkt.simulate(1500, 10, true, seed=3)
+    seqs = _simulate_bkt(1500, 10, true, seed=3)
     start = bkt.BKTParams(0.2, 0.1, 0.3, 0.2)
     obs, mask = bkt.pad_sequences(seqs)
     lls, p = [], start

@@ -17,9 +17,8 @@ from orchestration.dbt_args import (
     parse_args,
     passthrough_args,
 )
-from orchestration.locking import WriterBusyError, writer_lock
 from orchestration.planning import contiguous_ranges, plan_requests
-from orchestration.settings import load_settings, parse_settings
+from warehouse.locking import WriterBusyError, writer_lock
 
 from .conftest import event
 
@@ -72,20 +71,6 @@ def test_sensor_requests_new_completed_and_changed_days_once(tmp_path, write_eve
     assert wanted == ["2026-01-02"]
     write_events(landing, "2026-01-01", "b.ndjson", [event("c", "2026-01-01T00:00:00Z")])
     assert plan_requests(scan_landing(landing), cursor)[0] == ["2026-01-01"]
-
-
-def test_settings_file_parses_and_feeds_dbt_vars():
-    settings = load_settings()
-    assert settings.reporting_timezone == "UTC"
-    assert settings.dbt_vars()["mau_window_days"] == 30
-    assert settings.ingest.future_tolerance_days == 1
-
-
-def test_settings_reject_unknown_sections():
-    with pytest.raises(ValueError, match="unknown settings sections"):
-        parse_settings({"metricz": {}})
-    parsed = parse_settings({"ingest": {"first_export_date": "2024-06-01"}})
-    assert parsed.ingest.first_export_date == date(2024, 6, 1)
 
 
 def test_writer_lock_serialises_and_names_the_holder(tmp_path: Path):

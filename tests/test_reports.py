@@ -20,12 +20,13 @@ import pytest
 from orchestration.assets.reports import report_assets
 from orchestration.resources import ReportsResource, WarehouseResource
 from reports import charts, content, exports, html, index
-from reports.config import ReportsConfig
 from reports.render import file_stem, render
+from warehouse.db import table_exists
+from warehouse.settings import ReportsSettings
 
 SCRIPT = "<script>alert(1)</script>"
 FORMULA = '=HYPERLINK("http://x","y")'
-CFG = ReportsConfig(max_creators=2)
+CFG = ReportsSettings(max_creators=2)
 
 
 # --------------------------------------------------------------------------- pure
@@ -109,12 +110,12 @@ def test_periods() -> None:
 
 
 def test_config_and_file_names() -> None:
-    assert ReportsConfig.from_dict({}) == ReportsConfig()
-    assert ReportsConfig.from_dict({"top_insights": 3}).top_insights == 3
+    assert ReportsSettings.model_validate({}) == ReportsSettings()
+    assert ReportsSettings.model_validate({"top_insights": 3}).top_insights == 3
     with pytest.raises(ValueError):
-        ReportsConfig.from_dict({"nope": 1})
+        ReportsSettings.model_validate({"nope": 1})
     with pytest.raises(ValueError):
-        ReportsConfig.from_dict({"max_creators": -1})
+        ReportsSettings.model_validate({"max_creators": -1})
     assert file_stem("__all__") == "overall"
     assert file_stem("cr_001") == "creator_cr_001"
     assert "/" not in file_stem("../../etc") and file_stem("a/b") != file_stem("a_b")
@@ -127,7 +128,7 @@ def test_config_and_file_names() -> None:
 def warehouse(demo_warehouse: Path):
     """A private copy of the demo warehouse: (path, connection)."""
     con = duckdb.connect(str(demo_warehouse))
-    assert content.table_exists(con, "marts", "engagement_daily")
+    assert table_exists(con, "marts", "engagement_daily")
     yield demo_warehouse, con
     con.close()
 
@@ -219,7 +220,7 @@ def test_a_missing_table_gives_no_data(warehouse, tmp_path) -> None:
         con.execute(f"DROP TABLE IF EXISTS {table}")
     con.execute("DROP VIEW IF EXISTS ops.data_quality_checks")
     con.execute("DELETE FROM marts.conversation_daily")
-    result = render(con, tmp_path / "r", "daily", ReportsConfig(per_creator=False))
+    result = render(con, tmp_path / "r", "daily", ReportsSettings(per_creator=False))
     page = (tmp_path / "r" / result.overall_html("daily")).read_text()
     for title in ("Funnels (all creators)", "Top insights and recommendations",
                   "Data quality"):

@@ -16,7 +16,7 @@ from .conftest import event
 
 def test_every_schedule_runs_its_job_in_the_reporting_time_zone():
     from orchestration.definitions import defs
-    from orchestration.settings import load_settings
+    from warehouse.settings import load_settings
 
     tz = load_settings().reporting_timezone
     by_name = {s.name: (s.job_name, s.cron_schedule, s.execution_timezone) for s in schedules}

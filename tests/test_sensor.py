@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from orchestration.locking import run_lock
 from orchestration.resources import LandingResource, WarehouseResource
 from orchestration.schedules import daily_refresh_schedule
 from orchestration.sensors import landing_sensor
+from warehouse.locking import run_lock
 
 from .conftest import event
 

@@ -6,59 +6,34 @@ Rules are evaluated and new alerts stored under the writer lock; sinks are calle
 the lock is released (a slow webhook never holds up other writers), then the send
 results are stored under the lock again. A rule whose table is missing is skipped and
 recorded in ``ops.alert_evaluations``; a failing sink is logged and recorded in
-``sink_status``; neither fails the run. Invalid ``alerts:`` settings do fail it.
+``sink_status``; neither fails the run. Invalid ``alerts:`` settings
+fail when the settings load, before any run starts.
 """
 
 
-import logging
 from collections import Counter
 from datetime import UTC, datetime
-from pathlib import Path
 
 import dagster as dg
 
-from alerts.config import AlertSettings, parse_alert_settings
 from alerts.rules import evaluate_rules
 from alerts.sinks import deliver
 from alerts.store import record_alerts, record_evaluations, update_sink_status
-from orchestration.failpoints import failpoint
+from orchestration.keys import ALERT_TABLES, ALERTS_KEY, table_key
 from orchestration.resources import ReportsResource, WarehouseResource
-from orchestration.settings import ENV_REPORTS, env_path, load_settings
+from warehouse.failpoints import failpoint
+from warehouse.settings import load_settings
 
-ALERTS_KEY = dg.AssetKey(["ops", "alerts"])
 ALERTS_GROUP = "alerts"
-
-# the tables the default rules read (rules on other tables still work: a rule whose table
-# is missing is skipped, never an error)
-ALERT_DEPS = [
-    dg.AssetKey(["marts", "engagement_daily"]),
-    dg.AssetKey(["marts", "nlu_daily"]),
-    dg.AssetKey(["marts", "conversation_daily"]),
-    dg.AssetKey(["ml", "metric_anomalies"]),
-    dg.AssetKey(["raw", "load_audit"]),
-]
 
 
 def _deps() -> list[dg.AssetKey]:
-    """The default tables plus those of the configured rules (when the settings parse)."""
-    keys = list(ALERT_DEPS)
-    try:
-        rules = alert_settings().rules
-    except (ValueError, OSError) as exc:
-        logging.getLogger(__name__).warning("alerts settings invalid: %s", exc)
-        rules = ()
-    for rule in rules:
-        key = dg.AssetKey([rule.schema, rule.table_name])
-        if key not in keys:
-            keys.append(key)
+    """The default tables plus those of the configured rules."""
+    keys = [table_key(t) for t in ALERT_TABLES]
+    for rule in load_settings().alerts.rules:
+        if table_key(rule.table) not in keys:
+            keys.append(table_key(rule.table))
     return keys
-
-
-def alert_settings(reports_root: Path | None = None) -> AlertSettings:
-    """The alerts section of the settings in force; the default file sink lives under
-    ``reports_root`` (default: INSIGHTS_REPORTS_DIR)."""
-    root = env_path(ENV_REPORTS) if reports_root is None else reports_root
-    return parse_alert_settings(load_settings().alerts, root)
 
 
 @dg.asset(
@@ -75,10 +50,7 @@ def ops_alerts(
     warehouse: WarehouseResource,
     reports: ReportsResource,
 ) -> dg.MaterializeResult:
-    try:
-        cfg = alert_settings(reports.root)
-    except ValueError as exc:
-        raise dg.Failure(description=f"invalid alerts settings: {exc}") from exc
+    cfg = load_settings().alerts.placed(reports.root)
     if not cfg.enabled:
         context.log.info("alerts disabled (alerts.enabled: false)")
         return dg.MaterializeResult(metadata={"enabled": False})

@@ -16,7 +16,6 @@ logged when the definitions load.
 
 
 import logging
-import os
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -29,28 +28,17 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
     UnresolvedAssetJobDefinition,
 )
 
+from orchestration.keys import SERVING_KEY, analysis_key, table_key
 from orchestration.resources import ReportsResource, ServingResource
-from orchestration.settings import PROJECT_ROOT, load_settings
 from reports.custom import SCHEDULES, AnalysisError, AnalysisSpec, load_analysis, run_query
 from reports.custom import write_analysis as write_analysis_files
+from warehouse.settings import MetricsSettings, load_settings
 
 log = logging.getLogger(__name__)
 
-ENV_ANALYSES_DIR = "INSIGHTS_ANALYSES_DIR"
 ANALYSES_GROUP = "analyses"
-SERVING_KEY = dg.AssetKey(["serving", "database"])
 CRON = {"daily": "0 9 * * *", "weekly": "0 9 * * 1"}
 BROKEN_SCHEDULE = "daily"
-
-
-def analyses_dir() -> Path:
-    """The analyses folder: INSIGHTS_ANALYSES_DIR, else ``<repo>/analyses``."""
-    value = os.environ.get(ENV_ANALYSES_DIR)
-    return Path(value).expanduser().resolve() if value else PROJECT_ROOT / "analyses"
-
-
-def analysis_key(name: str) -> dg.AssetKey:
-    return dg.AssetKey(["analyses", name])
 
 
 def analysis_files(folder: Path) -> list[Path]:
@@ -60,17 +48,15 @@ def analysis_files(folder: Path) -> list[Path]:
                   if p.is_file() and p.suffix in (".yaml", ".yml") and not p.name.startswith("."))
 
 
-def as_of_date() -> date:
+def as_of_date(metrics: MetricsSettings) -> date:
     """metrics.as_of_date when fixed, else today in the reporting time zone."""
-    settings = load_settings()
-    fixed = settings.metrics.get("as_of_date")
-    if fixed:
-        return fixed if isinstance(fixed, date) else date.fromisoformat(str(fixed))
-    return datetime.now(ZoneInfo(settings.reporting_timezone)).date()
+    if metrics.as_of_date is not None:
+        return metrics.as_of_date
+    return datetime.now(ZoneInfo(metrics.reporting_timezone)).date()
 
 
 def _asset_for(spec: AnalysisSpec) -> dg.AssetsDefinition:
-    deps = [SERVING_KEY, *(dg.AssetKey(t.split(".", 1)) for t in spec.tables)]
+    deps = [SERVING_KEY, *(table_key(t) for t in spec.tables)]
     description = (spec.description or f"Custom analysis {spec.name}") + (
         f" (file {spec.source.name}, {spec.schedule}; result in "
         f"<reports>/analyses/{spec.name}/)")
@@ -85,7 +71,8 @@ def _asset_for(spec: AnalysisSpec) -> dg.AssetsDefinition:
     )
     def _analysis(context: dg.AssetExecutionContext, serving: ServingResource,
                   reports: ReportsResource) -> dg.MaterializeResult:
-        limits = load_settings().duckdb
+        settings = load_settings()
+        limits = settings.duckdb
         try:
             result = run_query(serving.file, spec.sql, max_rows=spec.max_rows,
                                timeout_s=spec.timeout_s, threads=limits.threads,
@@ -96,7 +83,7 @@ def _asset_for(spec: AnalysisSpec) -> dg.AssetsDefinition:
                 f"{type(exc).__name__}: {exc}",
                 metadata={"file": str(spec.source)},
             ) from exc
-        as_of = as_of_date()
+        as_of = as_of_date(settings.metrics)
         try:
             html_path, csv_path = write_analysis_files(spec, result, reports.root, as_of)
         except AnalysisError as exc:
@@ -150,15 +137,18 @@ class AnalysesDefinitions:
 
 def build_analyses(folder: Path | None = None, timezone: str | None = None
                    ) -> AnalysesDefinitions:
-    """Assets, jobs and schedules of every analysis file in ``folder``."""
-    folder = analyses_dir() if folder is None else folder
-    tz = timezone or load_settings().reporting_timezone
+    """Assets, jobs and schedules of every analysis file in ``folder`` (default: the
+    settings' analyses folder, INSIGHTS_ANALYSES_DIR)."""
+    settings = load_settings()
+    paths = settings.require_paths()
+    folder = paths.analyses if folder is None else folder
+    tz = timezone or settings.reporting_timezone
     assets: list[dg.AssetsDefinition] = []
     by_schedule: dict[str, list[dg.AssetKey]] = {kind: [] for kind in SCHEDULES}
     sources: dict[str, Path] = {}
     for path in analysis_files(folder):
         try:
-            spec = load_analysis(path)
+            spec = load_analysis(path, paths.analyses_max_rows)
             if spec.name in sources:
                 raise AnalysisError(f"analysis file {path}: name {spec.name!r} is already "
                                     f"used by {sources[spec.name].name}")

@@ -13,10 +13,10 @@ from data_quality import store
 from data_quality.freshness import freshness_outcomes
 from data_quality.html_summary import write_summary
 from ingest.landing import EVENTS, landing_entities, scan_landing
-from orchestration.assets.ingest import raw_key
 from orchestration.assets.quality import check_result
+from orchestration.keys import raw_key
 from orchestration.resources import LandingResource, ReportsResource, WarehouseResource
-from orchestration.settings import load_settings
+from warehouse.settings import load_settings
 
 FRESHNESS = "export_freshness"
 

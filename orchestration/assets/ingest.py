@@ -17,10 +17,11 @@ from pydantic import Field
 
 from ingest.batch import BatchResult, load_entity_days
 from ingest.landing import EVENTS, landing_entities
-from orchestration.failpoints import failpoint
+from orchestration.keys import landing_key, raw_key
 from orchestration.partitions import export_days
 from orchestration.resources import LandingResource, WarehouseResource
-from orchestration.settings import load_settings
+from warehouse.failpoints import failpoint
+from warehouse.settings import load_settings
 
 # single-run backfills (a range of export days in one run) are what the CLI uses
 warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy.*")
@@ -33,14 +34,6 @@ class IngestConfig(dg.Config):
     reload: bool = Field(
         default=False, description="Reload days even when their files are unchanged."
     )
-
-
-def landing_key(entity: str) -> dg.AssetKey:
-    return dg.AssetKey(["landing", entity])
-
-
-def raw_key(entity: str) -> dg.AssetKey:
-    return dg.AssetKey(["raw", entity])
 
 
 def landing_specs() -> list[dg.AssetSpec]:

@@ -1,10 +1,10 @@
 """ML assets: predictions and analyses over the marts, one asset per ``ml`` table.
 
 Thin wrappers over :mod:`models_ml.pipeline`: each opens the warehouse under the writer
-lock, runs one step and reports a few numbers as metadata. ``ml/bkt_params`` and
-``ml/experiment_analysis`` read only staging/intermediate models and are dbt sources
-(schema ``ml``) of ``int_bkt_params`` and ``experiment_results``: the dbt multi-asset is
-split around them in a run, so the marts that read them are built after them.
+lock, runs one step and reports a few numbers as metadata. The flow is one-way:
+every ml table here reads the marts after dbt and no dbt model reads them. The one ml
+table dbt reads, ``ml.bkt_params``, is fitted from the raw layer by the dbt step itself
+before it builds (orchestration/assets/dbt.py), so a run builds dbt in one step.
 """
 
 from typing import Any
@@ -12,29 +12,14 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from data_quality.checks import BlockingFailure, revalidate_ml_table
 from models_ml import pipeline
-from models_ml.config import MLConfig
-from orchestration.failpoints import failpoint
+from orchestration.keys import AS_OF, dbt_key, ml_key
 from orchestration.resources import WarehouseResource
-from orchestration.settings import load_settings
+from warehouse.failpoints import failpoint
+from warehouse.settings import load_settings
 
 ML_GROUP = "ml"
-
-
-def ml_key(name: str) -> dg.AssetKey:
-    return dg.AssetKey(["ml", name])
-
-
-def dbt_key(schema: str, model: str) -> dg.AssetKey:
-    return dg.AssetKey([schema, model])
-
-
-AS_OF = [dbt_key("intermediate", "int_as_of_date"),
-         dbt_key("intermediate", "int_user_activity_days")]
-
-
-def ml_config() -> MLConfig:
-    return MLConfig.from_dict(load_settings().ml)
 
 
 def _meta(summary: dict[str, Any]) -> dict[str, dg.MetadataValue]:
@@ -60,16 +45,17 @@ REGISTERS_VERSIONS = {"forecast", "user_segments", "engagement_drivers"}
 
 def _run(context: dg.AssetExecutionContext, warehouse: WarehouseResource, step: str,
          fn: Any, *args: Any) -> dict[str, Any]:
-    from orchestration.assets.quality import revalidate_ml_table
-
-    cfg = ml_config()
+    cfg = load_settings().ml
     with (warehouse.writer(holder=f"run {context.run_id} (ml {step})") as con,
           pipeline.compute_threads(cfg.threads)):
         failpoint("ml.step")  # the N-th ml step starts: lock held, nothing written yet
         summary = fn(con, cfg, *args)
         failpoint(f"ml.{step}.written")  # e.g. ml.training.written: models registered
         if step in REGISTERS_VERSIONS:
-            revalidate_ml_table(con, "model_registry", context.run_id)
+            try:
+                revalidate_ml_table(con, "model_registry", context.run_id)
+            except BlockingFailure as exc:
+                raise dg.Failure(description=str(exc)) from None
     context.log.info(f"ml {step}: {summary}")
     return summary
 
@@ -127,14 +113,8 @@ def _scoring_asset(name: str, fn: Any, deps: list[dg.AssetKey], description: str
 
 
 def _experiment_args() -> tuple[int, str]:
-    s = load_settings()
-    return int(s.metrics.get("experiment_conversion_window_days", 14)), s.reporting_timezone
-
-
-def _bkt_defaults() -> dict[str, float]:
-    m = load_settings().metrics
-    return {k: float(m.get(f"bkt_{k}", d)) for k, d in
-            (("p_init", 0.2), ("p_transit", 0.15), ("p_guess", 0.2), ("p_slip", 0.1))}
+    metrics = load_settings().metrics
+    return metrics.experiment_conversion_window_days, metrics.reporting_timezone
 
 
 MODELS = [ml_key("model_registry"), ml_key("user_features")]
@@ -168,12 +148,9 @@ experiment_analysis = _scoring_asset(
     "experiment_analysis", pipeline.analyse_experiments,
     [dbt_key("staging", "stg_experiment_assignments"), dbt_key("staging", "stg_payments")],
     "ml.experiment_analysis: per experiment, metric and variant: conversion, lift, z-test, CI, "
-    "SRM, power, MDE, Holm across metrics. Read by marts.experiment_results.",
+    "SRM, power, MDE, Holm across metrics (marts.experiment_results has the primary "
+    "window's test; this table adds the other windows and the corrections).",
     lambda: _experiment_args()[0], lambda: _experiment_args()[1])
-bkt_params = _scoring_asset(
-    "bkt_params", pipeline.fit_bkt_params, [dbt_key("intermediate", "int_exercise_attempts")],
-    "ml.bkt_params: BKT parameters fitted by EM for topics with enough attempts; read by "
-    "int_bkt_params (topic_mastery keeps the defaults elsewhere).", _bkt_defaults)
 engagement_drivers = _scoring_asset(
     "engagement_drivers", pipeline.engagement_drivers, [ml_key("user_features")],
     "ml.engagement_drivers: permutation importance and BH-corrected correlations of the "
@@ -214,5 +191,5 @@ insights = _scoring_asset(
 ml_assets = [
     user_features, train_models, churn_predictions, goal_success_predictions, ltv_predictions,
     engagement_forecast, metric_anomalies, user_behaviour_anomalies, user_segments,
-    experiment_analysis, bkt_params, engagement_drivers, insights,
+    experiment_analysis, engagement_drivers, insights,
 ]

@@ -39,15 +39,12 @@ from data_quality.outcomes import (
     summary_message,
 )
 from ingest.landing import EVENTS, landing_entities
-from orchestration.assets.ingest import raw_key
-from orchestration.failpoints import failpoint
+from orchestration.assets.ml import ml_assets
+from orchestration.keys import mart_key, raw_key
 from orchestration.partitions import run_export_days
 from orchestration.resources import ReportsResource, WarehouseResource
-from orchestration.settings import load_settings
-
-
-def mart_key(name: str) -> dg.AssetKey:
-    return dg.AssetKey(["marts", name])
+from warehouse.failpoints import failpoint
+from warehouse.settings import load_settings
 
 
 def _key_str(key: dg.AssetCheckKey) -> str:
@@ -183,19 +180,6 @@ def _table_checks(
         write_summary(con, reports.data_quality_page)
 
 
-def revalidate_ml_table(con: duckdb.DuckDBPyConnection, table: str, run_id: str) -> None:
-    """Validate an ml table again after a step that is not its asset wrote to it (the
-    scoring analyses add their versions to ml.model_registry): its latest validation then
-    matches what the publish copies. A blocking failure fails the writing step."""
-    fingerprint = store.table_fingerprint(con, "ml", table)
-    outcomes = run_ml_check(con, table, PERSONAL)
-    store.record(con, outcomes, asset_key=f"ml/{table}", check_name=PERSONAL, run_id=run_id,
-                 fingerprint=fingerprint)
-    failed = [o for o in failures(outcomes) if o.severity == BLOCKING]
-    if failed:
-        raise dg.Failure(description=summary_message(outcomes))
-
-
 def mart_check_specs() -> list[dg.AssetCheckSpec]:
     specs = []
     for name in MART_SUITES:
@@ -228,8 +212,6 @@ def mart_quality_checks(
 
 
 def ml_check_specs() -> list[dg.AssetCheckSpec]:
-    from orchestration.assets.ml import ml_assets
-
     return [
         dg.AssetCheckSpec(
             PERSONAL, asset=key, blocking=True,

@@ -2,44 +2,34 @@
 
 Each renders the overall report and one per creator (settings ``reports:``) as HTML with
 CSV and JSON beside it under INSIGHTS_REPORTS_DIR, and indexes the files in
-``ops.reports`` (see :mod:`reports.render`). They read the marts and ``ml`` tables listed
-in :data:`MART_DEPS` and :data:`ML_DEPS`; a missing or empty table makes its section say
-"no data" rather than failing the asset.
+``ops.reports`` (see :mod:`reports.render`). They read the marts and ``ml`` tables of
+``REPORT_MARTS`` and ``REPORT_ML`` (orchestration/keys.py); a missing or empty table makes
+its section say "no data" rather than failing the asset.
 """
 
 from typing import Any
 
 import dagster as dg
 
-from orchestration.failpoints import failpoint
+from orchestration.keys import REPORT_MARTS, REPORT_ML, dbt_key, mart_key, ml_key, report_key
 from orchestration.resources import ReportsResource, WarehouseResource
-from reports.config import load_config
 from reports.content import DAILY, WEEKLY
 from reports.render import render
+from warehouse.failpoints import failpoint
+from warehouse.settings import load_settings
 
 REPORTS_GROUP = "reports"
 
-MART_DEPS = [
-    "engagement_daily", "user_lifecycle", "retention_cohorts", "funnel_steps",
-    "conversation_daily", "intent_daily", "nlu_daily", "session_drop_off", "topic_mastery",
-    "revenue_daily",
-]
-ML_DEPS = ["engagement_forecast", "forecast_backtest", "metric_anomalies", "insights"]
-
 REPORT_DEPS = (
-    [dg.AssetKey(["intermediate", "int_as_of_date"])]
-    + [dg.AssetKey(["marts", name]) for name in MART_DEPS]
-    + [dg.AssetKey(["ml", name]) for name in ML_DEPS]
+    [dbt_key("intermediate", "int_as_of_date")]
+    + [mart_key(name) for name in REPORT_MARTS]
+    + [ml_key(name) for name in REPORT_ML]
 )
-
-
-def report_key(kind: str) -> dg.AssetKey:
-    return dg.AssetKey(["reports", kind])
 
 
 def _materialize(kind: str, context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                  reports: ReportsResource) -> dg.MaterializeResult:
-    cfg = load_config()
+    cfg = load_settings().reports
     root = reports.root
     with warehouse.writer(holder=f"run {context.run_id} (reports {kind})") as con:
         result = render(con, root, kind, cfg, run_id=context.run_id)

@@ -12,17 +12,19 @@ import dagster as dg
 from data_quality.gate import publish_blockers
 from data_quality.mart_suites import MART_SUITES
 from ingest.landing import landing_entities
-from orchestration.assets.alerts import ALERTS_KEY
 from orchestration.assets.ml import ml_assets
-from orchestration.assets.quality import mart_key
-from orchestration.assets.reports import report_key
+from orchestration.keys import (
+    ALERTS_KEY,
+    BKT_PARAMS_KEY,
+    SERVING_KEY,
+    mart_key,
+    ml_key,
+    report_key,
+)
 from orchestration.resources import ServingResource, WarehouseResource
 from serving.publish import publish
 
-SERVING_KEY = dg.AssetKey(["serving", "database"])
-
-
-ML_TABLES = [k.path[-1] for a in ml_assets for k in a.keys]
+ML_TABLES = [k.path[-1] for a in ml_assets for k in a.keys] + [BKT_PARAMS_KEY.path[-1]]
 
 
 class PublishBlocked(dg.Failure):
@@ -31,7 +33,7 @@ class PublishBlocked(dg.Failure):
 
 @dg.asset(
     key=SERVING_KEY,
-    deps=[*(mart_key(name) for name in MART_SUITES), *(dg.AssetKey(["ml", t]) for t in ML_TABLES),
+    deps=[*(mart_key(name) for name in MART_SUITES), *(ml_key(t) for t in ML_TABLES),
           report_key("daily"), report_key("weekly"), ALERTS_KEY],
     group_name="serving",
     kinds={"duckdb"},

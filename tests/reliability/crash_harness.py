@@ -2,7 +2,7 @@
 content digests of the warehouse and the serving database, and the state a kill leaves.
 
 A run is started as ``python -m orchestration run`` in its own session (process group),
-so a failpoint (orchestration/failpoints.py) or the test kills dbt's subprocess with it.
+so a failpoint (warehouse/failpoints.py) or the test kills dbt's subprocess with it.
 
 Digests: each table's rows are normalised (floats to 12 significant digits, blobs to
 their SHA-256, dated model versions without their date) and sorted, so a digest depends

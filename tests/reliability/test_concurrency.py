@@ -20,9 +20,9 @@ import pytest
 from typer.testing import CliRunner
 
 from orchestration.cli import app
-from orchestration.locking import RunInProgressError, run_in_progress, run_lock
 from orchestration.resources import LandingResource, WarehouseResource
 from orchestration.sensors import landing_sensor
+from warehouse.locking import RunInProgressError, run_in_progress, run_lock
 
 from ..conftest import demo_env
 

@@ -1,7 +1,7 @@
 """Crash recovery: ``insights run`` killed with SIGKILL at many points, then run again.
 
 Real processes, DuckDB, dbt and Dagster. Each run is ``python -m orchestration run`` in its
-own process group; a failpoint (``INSIGHTS_FAILPOINT``, orchestration/failpoints.py) kills
+own process group; a failpoint (``INSIGHTS_FAILPOINT``, warehouse/failpoints.py) kills
 the group (dbt's subprocess too) at a chosen point, or the test kills it from outside.
 
 After every kill:
@@ -340,7 +340,8 @@ def test_window_start_reaches_back_to_days_loaded_by_a_killed_run() -> None:
     """The incremental window starts at the earliest export day loaded since the models'
     last completed build (minus the lookback) when that is earlier than the run's own
     days: a day reloaded by a run killed before dbt rebuilt it is rebuilt by the next."""
-    from orchestration.assets.dbt import INCREMENTAL_KEYS, window_start
+    from orchestration.assets.dbt import INCREMENTAL_KEYS
+    from orchestration.dbt_args import window_start
 
     assert {k.path[-1] for k in INCREMENTAL_KEYS} == {
         "int_user_activity_days", "int_creator_daily_activity"}

@@ -26,7 +26,7 @@ import pytest
 from ingest.batch import load_entity_days
 from ingest.event_rules import DATA_FIELDS, TOP_FIELDS, Field
 from ingest.landing import EVENTS
-from ingest.loader import connect, ensure_schema
+from ingest.loader import ensure_schema
 from ingest.schema import PLATFORM_BY_NAME
 from tests.conftest import long_variant
 from tests.reliability.hostile_corpus import (
@@ -48,6 +48,7 @@ from tests.reliability.hostile_corpus import (
     parquet,
     write_day,
 )
+from warehouse.db import connect
 
 MB = 2**20
 

@@ -38,7 +38,7 @@ from hypothesis.configuration import set_hypothesis_home_dir
 from ingest.batch import load_entity_days
 from ingest.event_rules import DATA_FIELDS, KNOWN_TOP_KEYS, TOP_FIELDS
 from ingest.landing import EVENTS
-from ingest.loader import connect, ensure_schema
+from ingest.loader import ensure_schema
 from ingest.schema import EVENT_TYPES, PLATFORM_BY_NAME
 from tests.reliability.hostile_corpus import (
     Ctx,
@@ -51,6 +51,7 @@ from tests.reliability.hostile_corpus import (
     parquet,
     write_day,
 )
+from warehouse.db import connect
 
 # examples per property: each is a load of its own (~0.1-0.25 s), so the default run stays
 # near 15 s of CPU; --long runs 10x as many, freshly random

@@ -47,9 +47,9 @@ import duckdb
 import pytest
 
 from reports import content, exports, html, index
-from reports.config import ReportsConfig
 from reports.custom import parse_analysis, run_query, write_analysis
 from reports.render import render, write_index_page
+from warehouse.settings import ReportsSettings
 
 from . import browser
 
@@ -414,7 +414,7 @@ def build(source: Path, base: Path) -> Rendered:
         as_of = content.as_of_date(con)
         assert as_of is not None
         planted = plant(con, canary.port, as_of)
-        cfg = ReportsConfig(max_creators=1, top_insights=100, top_intents=100,
+        cfg = ReportsSettings(max_creators=1, top_insights=100, top_intents=100,
                             max_anomalies=100, max_failures=100)
         daily = render(con, root, "daily", cfg, run_id="safety")
         weekly = render(con, root, "weekly", cfg, run_id="safety")

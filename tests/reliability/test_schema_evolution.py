@@ -21,7 +21,7 @@ import pytest
 
 from ingest.batch import load_entity_days
 from ingest.landing import EVENTS
-from ingest.loader import connect, ensure_schema
+from ingest.loader import ensure_schema
 from ingest.schema import PLATFORM_BY_NAME
 from tests.reliability.hostile_corpus import (
     Ctx,
@@ -33,6 +33,7 @@ from tests.reliability.hostile_corpus import (
     parquet,
     write_day,
 )
+from warehouse.db import connect
 
 D1 = date(2026, 4, 1)
 DAYS = [D1 + timedelta(days=i) for i in range(4)]

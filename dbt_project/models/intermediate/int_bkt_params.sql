@@ -3,8 +3,10 @@
 -- table does not exist this model is empty and topic_mastery uses the default
 -- parameters of the settings (vars bkt_*). Only valid rows are kept (every parameter a
 -- probability, guess and slip strictly between 0 and 1), the latest fit per topic.
--- Lineage (the table is the source ml.bkt_params, written by the asset ml/bkt_params):
+-- Lineage: the source ml.bkt_params, which the dbt step fits from the exercise attempts
+-- of raw.events just before it builds (so this model comes after the load of the events):
 -- depends_on: {{ source('ml', 'bkt_params') }}
+-- depends_on: {{ source('raw', 'events') }}
 
 {%- set fitted = adapter.get_relation(
         database=target.database, schema='ml', identifier='bkt_params') if execute else none %}

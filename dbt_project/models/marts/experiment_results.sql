@@ -2,15 +2,11 @@
 -- the conversion window after assignment), conversion rate, lift and a two-sided
 -- two-proportion z-test against the control variant with a 95% confidence interval of
 -- the difference, and a sample ratio mismatch test (chi-square against an equal split).
--- When the Python analysis (source ml.experiment_analysis, asset ml/experiment_analysis)
--- exists, its primary-metric row adds Holm-corrected p-values across the experiment's
--- metrics, power and the minimum detectable effect; otherwise those columns are null.
--- depends_on: {{ source('ml', 'experiment_analysis') }}
+-- Holm's correction across the experiment's metrics, power and the minimum detectable
+-- effect are in ml.experiment_analysis (the Python analysis, which reads the staging
+-- models: dbt never reads an ml table it would have to wait for).
 
 {%- set window_days = insights_warehouse.window_days('experiment_conversion_window_days') %}
-{%- set analysis = adapter.get_relation(
-        database=target.database, schema='ml', identifier='experiment_analysis')
-    if execute else none %}
 
 with as_of as (
 
@@ -134,16 +130,6 @@ tested as (
 
 )
 
-{% if analysis is not none -%}
-, analysed as (
-
-    select experiment_id, variant, p_value_holm, power, mde, mde_lift, metrics_tested
-    from {{ analysis }}
-    where metric = 'purchase_within_{{ window_days }}d'
-
-)
-{%- endif %}
-
 select
     cast(tested.experiment_id as {{ dbt.type_string() }}) as experiment_id,
     cast(tested.variant as {{ dbt.type_string() }}) as variant,
@@ -171,22 +157,5 @@ select
          as {{ insights_warehouse.type_double() }}) as rate_difference,
     cast(z_score as {{ insights_warehouse.type_double() }}) as z_score,
     cast({{ window_days }} as integer) as conversion_window_days,
-    cast((select as_of_date from as_of) as date) as as_of_date,
-{%- if analysis is not none %}
-    cast(analysed.p_value_holm as {{ insights_warehouse.type_double() }}) as p_value_holm,
-    cast(analysed.power as {{ insights_warehouse.type_double() }}) as power,
-    cast(analysed.mde as {{ insights_warehouse.type_double() }}) as mde,
-    cast(analysed.mde_lift as {{ insights_warehouse.type_double() }}) as mde_lift,
-    cast(analysed.metrics_tested as integer) as metrics_tested
+    cast((select as_of_date from as_of) as date) as as_of_date
 from tested
-left join analysed
-    on tested.experiment_id = analysed.experiment_id
-    and tested.variant = analysed.variant
-{%- else %}
-    cast(null as {{ insights_warehouse.type_double() }}) as p_value_holm,
-    cast(null as {{ insights_warehouse.type_double() }}) as power,
-    cast(null as {{ insights_warehouse.type_double() }}) as mde,
-    cast(null as {{ insights_warehouse.type_double() }}) as mde_lift,
-    cast(null as integer) as metrics_tested
-from tested
-{%- endif %}

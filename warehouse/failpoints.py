@@ -16,7 +16,7 @@ import os
 import signal
 from collections import Counter
 
-ENV_FAILPOINT = "INSIGHTS_FAILPOINT"
+from warehouse.settings import ENV_FAILPOINT
 
 log = logging.getLogger(__name__)
 _reached: Counter[str] = Counter()

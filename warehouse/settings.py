@@ -1,0 +1,714 @@
+"""The one settings layer: ``config/settings.yaml`` and every ``INSIGHTS_*`` variable.
+
+Every section of the settings file is a typed, frozen model here, with its defaults
+written once; :func:`load_settings` reads the file and the environment, validates
+everything, and fails fast with one :class:`SettingsError` line naming the key (an
+unknown key gets the closest known one). Nothing else reads the file or these
+environment variables: the orchestration loads the settings and passes sections down;
+dbt gets its vars from :meth:`Settings.dbt_vars`.
+
+Environment variables (paths default to ``data/`` under the current directory):
+
+| variable | default | what |
+|---|---|---|
+| INSIGHTS_SETTINGS | <repo>/config/settings.yaml | the settings file |
+| INSIGHTS_WAREHOUSE | data/warehouse.duckdb | the DuckDB warehouse (one writer at a time) |
+| INSIGHTS_LANDING_DIR | data/landing | the landing folder of raw exports |
+| DAGSTER_HOME | data/dagster_home | where Dagster records runs (the UI reads it) |
+| INSIGHTS_REPORTS_DIR | data/reports | reports and the data-quality summary (HTML) |
+| INSIGHTS_SERVING_DB | data/serving.duckdb | the read-only copy BI tools connect to |
+| INSIGHTS_ANALYSES_DIR | <repo>/analyses | analysts' custom analyses (YAML) |
+| INSIGHTS_ANALYSES_MAX_ROWS | 10000 | row cap of an analysis without ``max_rows`` |
+| INSIGHTS_DBT_THREADS | 2 | dbt threads (read by dbt's profiles.yml) |
+| INSIGHTS_DUCKDB_* | from ``duckdb:`` | set for dbt's profiles.yml by :func:`export_duckdb_env` |
+| INSIGHTS_FAILPOINT | unset | reliability tests only (warehouse.failpoints) |
+| INSIGHTS_INCREMENTAL_START_DATE | unset | set around dbt by the dbt asset |
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args, get_origin
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+DEFAULT_SETTINGS_FILE = PROJECT_ROOT / "config" / "settings.yaml"
+
+ENV_SETTINGS = "INSIGHTS_SETTINGS"
+ENV_WAREHOUSE = "INSIGHTS_WAREHOUSE"
+ENV_LANDING = "INSIGHTS_LANDING_DIR"
+ENV_DAGSTER_HOME = "DAGSTER_HOME"
+ENV_REPORTS = "INSIGHTS_REPORTS_DIR"
+ENV_SERVING = "INSIGHTS_SERVING_DB"
+ENV_ANALYSES_DIR = "INSIGHTS_ANALYSES_DIR"
+ENV_ANALYSES_MAX_ROWS = "INSIGHTS_ANALYSES_MAX_ROWS"
+ENV_FAILPOINT = "INSIGHTS_FAILPOINT"
+ENV_INCREMENTAL_START = "INSIGHTS_INCREMENTAL_START_DATE"
+DUCKDB_ENV = {
+    "threads": "INSIGHTS_DUCKDB_THREADS",
+    "memory_limit": "INSIGHTS_DUCKDB_MEMORY_LIMIT",
+    "temp_directory": "INSIGHTS_DUCKDB_TEMP_DIR",
+}
+
+PATH_DEFAULTS = {
+    ENV_WAREHOUSE: Path("data") / "warehouse.duckdb",
+    ENV_LANDING: Path("data") / "landing",
+    ENV_DAGSTER_HOME: Path("data") / "dagster_home",
+    ENV_REPORTS: Path("data") / "reports",
+    ENV_SERVING: Path("data") / "serving.duckdb",
+}
+DEFAULT_ANALYSES_MAX_ROWS = 10_000
+HARD_ANALYSES_MAX_ROWS = 100_000
+
+
+class SettingsError(ValueError):
+    """A settings problem, as one line that names the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+PositiveDays = Annotated[int, Field(ge=1)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+Probability = Annotated[float, Field(gt=0, lt=1)]
+Share = Annotated[float, Field(ge=0, le=1)]
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
+_TZ = re.compile(r"^[A-Za-z0-9_+/-]+$")
+
+
+# --- metrics: the numbers behind the marts (dbt vars) -------------------------------
+
+FilterValue = str | int | float | bool | None
+
+
+class FunnelStep(_Section):
+    event_type: str = Field(min_length=1)
+    name: str | None = None
+    filters: dict[str, FilterValue] = Field(default_factory=dict)
+
+    @field_validator("filters")
+    @classmethod
+    def _columns(cls, value: dict[str, FilterValue]) -> dict[str, FilterValue]:
+        for column in value:
+            if not _IDENT.match(column) or column.lower() in ("event_type", "user_id",
+                                                               "event_ts"):
+                raise ValueError(f"cannot filter on column {column!r}")
+        return value
+
+
+class Funnel(_Section):
+    name: str
+    steps: list[FunnelStep] = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _IDENT.match(value):
+            raise ValueError("a funnel name is letters, digits and underscores")
+        return value
+
+
+DEFAULT_FUNNELS: tuple[dict[str, Any], ...] = (
+    {"name": "conversation", "steps": [{"name": s, "event_type": s} for s in (
+        "conversation_start", "user_message", "intent_classified", "workflow_started",
+        "workflow_completed")]},
+    {"name": "learning", "steps": [{"name": s, "event_type": s} for s in (
+        "lesson_started", "exercise_attempted", "lesson_completed", "goal_created",
+        "goal_completed")]},
+)
+
+
+class MetricsSettings(_Section):
+    reporting_timezone: str = "UTC"
+    wau_window_days: PositiveDays = 7
+    mau_window_days: PositiveDays = 30
+    as_of_date: date | None = None
+    incremental_lookback_days: NonNegativeInt = 7
+    conversion_window_days: PositiveDays = 14
+    experiment_conversion_window_days: PositiveDays = 14
+    low_confidence_threshold: Share = 0.7
+    cost_per_human_interaction: Annotated[float, Field(ge=0)] = 5.0
+    streak_grace_days: NonNegativeInt = 1
+    bkt_p_init: Probability = 0.2
+    bkt_p_transit: Probability = 0.15
+    bkt_p_guess: Probability = 0.2
+    bkt_p_slip: Probability = 0.1
+    funnels: list[Funnel] = Field(
+        default_factory=lambda: [Funnel.model_validate(f) for f in DEFAULT_FUNNELS])
+
+    @field_validator("reporting_timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            if not _TZ.match(value):
+                raise ZoneInfoNotFoundError(value)
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("not an IANA time zone name (e.g. UTC, Europe/Berlin)") from None
+        return value
+
+    @field_validator("funnels")
+    @classmethod
+    def _unique_funnels(cls, value: list[Funnel]) -> list[Funnel]:
+        names = [f.name for f in value]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"funnel {twice[0]!r} is defined twice")
+        return value
+
+    def bkt_defaults(self) -> dict[str, float]:
+        return {"p_init": self.bkt_p_init, "p_transit": self.bkt_p_transit,
+                "p_guess": self.bkt_p_guess, "p_slip": self.bkt_p_slip}
+
+
+# --- ingest, DuckDB, data quality ---------------------------------------------------
+
+
+class IngestSettings(_Section):
+    first_export_date: date = date(2025, 1, 1)
+    future_tolerance_days: NonNegativeInt = 1
+    # bounds of what one file may cost: its decompressed size and its longest line
+    max_file_bytes: Annotated[int, Field(ge=1024)] = 4 * 2**30
+    max_line_bytes: Annotated[int, Field(ge=1024)] = 2**20
+
+
+class DuckDBSettings(_Section):
+    """Resources of DuckDB connections; None leaves DuckDB's own default."""
+
+    threads: Annotated[int, Field(ge=1)] | None = None
+    memory_limit: str | None = None
+    temp_directory: str | None = None
+
+
+class DataQualitySettings(_Section):
+    """Thresholds of the data-quality suites (data_quality/); see config/settings.yaml."""
+
+    max_reject_rate: Share = 0.05
+    reject_rate_min_lines: NonNegativeInt = 100
+    volume_band_low: Annotated[float, Field(gt=0, le=1)] = 0.5
+    volume_band_high: Annotated[float, Field(ge=1)] = 2.0
+    volume_history_weeks: Annotated[int, Field(ge=1)] = 4
+    volume_min_history: Annotated[int, Field(ge=1)] = 2
+    volume_blocking: bool = False
+    max_days_late: NonNegativeInt = 7
+    max_unknown_event_type_share: Share = 0.01
+    max_rows_per_batch: Annotated[int, Field(ge=1000)] = 1_000_000
+    freshness_max_lag_days: NonNegativeInt = 1
+    # what "late" is judged against: the clock (scheduled runs) or the newest export day
+    # loaded (backfills and demos of old data; `insights run --backfill` sets it)
+    freshness_reference: Literal["clock", "data"] = "clock"
+
+
+# --- ml ---------------------------------------------------------------------------
+
+
+class MLSettings(_Section):
+    """The ``ml:`` section (predictors and analyses, models_ml/); documented inline in
+    config/settings.yaml. :meth:`as_params` is part of every model version's hash."""
+
+    seed: int = 42
+    threads: Annotated[int, Field(ge=1)] = 1
+    churn_horizon_days: PositiveDays = 14
+    churn_population_days: PositiveDays = 28
+    snapshot_every_days: PositiveDays = 7
+    min_history_days: NonNegativeInt = 14
+    test_snapshots: Annotated[int, Field(ge=1)] = 1
+    goal_success_window_days: PositiveDays = 21
+    risk_band_medium: Share = 0.3
+    risk_band_high: Share = 0.6
+    n_estimators: Annotated[int, Field(ge=1)] = 150
+    learning_rate: Annotated[float, Field(gt=0)] = 0.05
+    max_depth: Annotated[int, Field(ge=1)] = 3
+    calibration_folds: Annotated[int, Field(ge=2)] = 3
+    top_features: NonNegativeInt = 3
+    min_auc_margin: float = 0.0
+    forecast_horizon_days: PositiveDays = 30
+    forecast_backtest_days: PositiveDays = 14
+    forecast_min_history_days: PositiveDays = 28
+    ltv_horizon_days: PositiveDays = 90
+    anomaly_threshold: Annotated[float, Field(gt=0)] = 3.5
+    anomaly_lookback_days: PositiveDays = 90
+    anomaly_min_volume: Annotated[float, Field(ge=0)] = 30.0
+    user_anomaly_min_active_days: Annotated[int, Field(ge=1)] = 5
+    user_anomaly_contamination: Annotated[float, Field(gt=0, le=0.5)] = 0.05
+    segments_k_min: Annotated[int, Field(ge=2)] = 2
+    segments_k_max: Annotated[int, Field(ge=2)] = 6
+    experiment_alpha: Probability = 0.05
+    experiment_power: Probability = 0.8
+    experiment_windows_days: tuple[PositiveDays, ...] = (7, 14)
+    bkt_min_attempts: Annotated[int, Field(ge=1)] = 200
+    bkt_em_iterations: Annotated[int, Field(ge=1)] = 60
+    retention_days: PositiveDays = 30
+    drivers_repeats: Annotated[int, Field(ge=1)] = 5
+    retrain_every_days: NonNegativeInt = 7
+    insights_min_significance: Share = 0.9
+    insights_max_per_creator: NonNegativeInt = 10
+    insights_recent_days: PositiveDays = 7
+    insights_pattern_weeks: PositiveDays = 8
+
+    @model_validator(mode="after")
+    def _ranges(self) -> MLSettings:
+        if self.segments_k_min > self.segments_k_max:
+            raise ValueError("segments_k_min must not exceed segments_k_max")
+        if self.risk_band_medium > self.risk_band_high:
+            raise ValueError("risk_band_medium must not exceed risk_band_high")
+        return self
+
+    def as_params(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in type(self).model_fields}
+
+
+# --- reports ------------------------------------------------------------------------
+
+
+class ReportsSettings(_Section):
+    per_creator: bool = True            # a report per creator besides the overall one
+    max_creators: NonNegativeInt = 20   # at most this many creators (most active first)
+    top_insights: NonNegativeInt = 5    # insights shown per report
+    engagement_days: NonNegativeInt = 60  # days of DAU/WAU/MAU in the engagement chart
+    retention_cohorts: NonNegativeInt = 8  # most recent cohorts in the retention table
+    top_intents: NonNegativeInt = 10    # intents listed in the intent section
+    anomaly_days: NonNegativeInt = 14   # anomalies of this many days before the as-of date
+    max_anomalies: NonNegativeInt = 20
+    forecast_days: NonNegativeInt = 30  # forecast horizon shown
+    max_failures: NonNegativeInt = 20   # failed data-quality checks listed
+
+
+# --- alerts -------------------------------------------------------------------------
+
+SEVERITIES = ("low", "medium", "high")
+Severity = Literal["low", "medium", "high"]
+
+
+def severity_rank(severity: str) -> int:
+    """low=0 < medium=1 < high=2; unknown severities rank below low."""
+    return SEVERITIES.index(severity) if severity in SEVERITIES else -1
+
+
+class Rule(_Section):
+    """One alert rule, judged on the latest date of ``table`` (``schema.table``)::
+
+        {name: dau_drop, kind: change_vs_same_weekday, table: marts.engagement_daily,
+         metric: dau, per_creator: true, max_drop: 0.25, severity: high}
+        {name: fallback_rate_high, kind: threshold, table: marts.nlu_daily,
+         metric: fallback_rate, above: 0.3, severity: medium}
+        {name: anomalies, kind: anomaly, table: ml.metric_anomalies, min_severity: high}
+    """
+
+    name: str
+    kind: Literal["threshold", "change_vs_same_weekday", "anomaly"]
+    table: str = ""  # anomaly rules: ml.metric_anomalies
+    metric: str | None = None
+    per_creator: bool | None = None  # every creator row and '__all__'; default: anomaly rules
+    severity: Severity | None = None  # None: the anomaly's own severity, else medium
+    above: float | None = None  # threshold: fires when value > above
+    below: float | None = None  # threshold: fires when value < below
+    max_drop: float | None = None  # change: fires when (previous - latest) / previous > max_drop
+    min_baseline: float = 0.0  # change: only when the previous value is at least this
+    volume_column: str | None = None  # threshold: judged only on rows with volume >= min_volume
+    min_volume: float = 0.0
+    min_severity: Severity = "high"  # anomaly: the lowest anomaly severity that alerts
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Rule:
+        if not _IDENT.match(self.name):
+            raise ValueError("name must be letters, digits and underscores")
+        if not self.table:
+            if self.kind != "anomaly":
+                raise ValueError(f"a {self.kind} rule needs a table (schema.table)")
+            object.__setattr__(self, "table", "ml.metric_anomalies")
+        if not _TABLE.match(self.table):
+            raise ValueError(f"table must be schema.table, got {self.table!r}")
+        for key in ("metric", "volume_column"):
+            value = getattr(self, key)
+            if value is not None and not _IDENT.match(value):
+                raise ValueError(f"{key} must be a column name, got {value!r}")
+        if self.per_creator is None:
+            object.__setattr__(self, "per_creator", self.kind == "anomaly")
+        if self.kind in ("threshold", "change_vs_same_weekday") and not self.metric:
+            raise ValueError(f"a {self.kind} rule needs a metric")
+        if self.kind == "threshold" and self.above is None and self.below is None:
+            raise ValueError("a threshold rule needs above and/or below")
+        if self.kind == "change_vs_same_weekday" and (self.max_drop is None
+                                                      or self.max_drop <= 0):
+            raise ValueError("a change_vs_same_weekday rule needs max_drop > 0")
+        return self
+
+    @property
+    def schema_name(self) -> str:
+        return self.table.split(".", 1)[0]
+
+    @property
+    def table_name(self) -> str:
+        return self.table.split(".", 1)[1]
+
+    def alert_severity(self, found: str | None = None) -> str:
+        return self.severity or found or "medium"
+
+
+class SinkConfig(_Section):
+    """A sink: ``file`` (JSON lines at ``path``, default
+    ``<INSIGHTS_REPORTS_DIR>/alerts/alerts.jsonl``) or ``webhook`` (HTTP POST to ``url``)."""
+
+    type: Literal["file", "webhook"]
+    name: str = ""
+    path: Path | None = None
+    url: str | None = None
+    timeout_s: Annotated[float, Field(gt=0)] = 5.0
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @field_validator("headers", mode="before")
+    @classmethod
+    def _headers(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return tuple((str(k), str(v)) for k, v in value.items())
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SinkConfig:
+        if not self.name:
+            object.__setattr__(self, "name", self.type)
+        if self.type == "webhook":
+            url = urlparse(self.url or "")
+            if url.scheme not in ("http", "https") or not url.netloc:
+                raise ValueError(f"url must be an http(s) URL, got {self.url!r}")
+        return self
+
+    def placed(self, reports_root: Path) -> SinkConfig:
+        """A file sink's path made absolute (default under the reports folder)."""
+        if self.type != "file":
+            return self
+        path = self.path.expanduser() if self.path else reports_root / "alerts" / "alerts.jsonl"
+        return self.model_copy(update={"path": path.resolve()})
+
+
+DEFAULT_ALERT_RULES: tuple[dict[str, Any], ...] = (
+    {"name": "dau_drop", "kind": "change_vs_same_weekday", "table": "marts.engagement_daily",
+     "metric": "dau", "per_creator": True, "max_drop": 0.25, "min_baseline": 20,
+     "severity": "high"},
+    {"name": "fallback_rate_high", "kind": "threshold", "table": "marts.nlu_daily",
+     "metric": "fallback_rate", "above": 0.3, "volume_column": "classifications",
+     "min_volume": 50, "severity": "medium"},
+    {"name": "error_rate_high", "kind": "threshold", "table": "raw.load_audit",
+     "metric": "reject_rate", "above": 0.05, "volume_column": "lines_read", "min_volume": 100,
+     "severity": "high"},
+    {"name": "anomalies", "kind": "anomaly", "table": "ml.metric_anomalies",
+     "min_severity": "high"},
+)
+
+
+class AlertSettings(_Section):
+    enabled: bool = True  # false: the ops/alerts asset evaluates nothing
+    rules: tuple[Rule, ...] = Field(
+        default_factory=lambda: tuple(Rule.model_validate(r) for r in DEFAULT_ALERT_RULES))
+    sinks: tuple[SinkConfig, ...] = Field(
+        default_factory=lambda: (SinkConfig(type="file"),))
+
+    @model_validator(mode="after")
+    def _unique(self) -> AlertSettings:
+        names = [r.name for r in self.rules]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"duplicate rule names {twice}")
+        sink_names = [s.name for s in self.sinks]
+        if len(set(sink_names)) != len(sink_names):
+            raise ValueError(f"sink names must be unique (set name:), got {sink_names}")
+        return self
+
+    def placed(self, reports_root: Path) -> AlertSettings:
+        return self.model_copy(update={"sinks": tuple(s.placed(reports_root)
+                                                      for s in self.sinks)})
+
+
+# --- paths and the environment ------------------------------------------------------
+
+
+class PathSettings(_Section):
+    """Where things are: absolute paths from the environment (see the module docstring)."""
+
+    settings_file: Path
+    warehouse: Path
+    landing: Path
+    dagster_home: Path
+    reports: Path
+    serving: Path
+    analyses: Path
+    analyses_max_rows: int = DEFAULT_ANALYSES_MAX_ROWS
+
+    @property
+    def data_quality_page(self) -> Path:
+        return self.reports / "data_quality" / "index.html"
+
+
+def env_path(name: str, environ: Mapping[str, str] | None = None) -> Path:
+    """An absolute path from its environment variable, or its default under ``data/``."""
+    value = (os.environ if environ is None else environ).get(name)
+    return Path(value).expanduser().resolve() if value else PATH_DEFAULTS[name].resolve()
+
+
+def settings_path(environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    return Path(env.get(ENV_SETTINGS) or DEFAULT_SETTINGS_FILE).expanduser().resolve()
+
+
+def read_paths(environ: Mapping[str, str] | None = None) -> PathSettings:
+    """The paths of the environment (``os.environ`` by default)."""
+    env = os.environ if environ is None else environ
+    analyses = env.get(ENV_ANALYSES_DIR)
+    raw_rows = env.get(ENV_ANALYSES_MAX_ROWS)
+    try:
+        max_rows = int(raw_rows) if raw_rows else DEFAULT_ANALYSES_MAX_ROWS
+    except ValueError:
+        raise SettingsError(
+            f"{ENV_ANALYSES_MAX_ROWS}={raw_rows!r}: expected a whole number of rows") from None
+    if max_rows < 1:
+        raise SettingsError(f"{ENV_ANALYSES_MAX_ROWS}={raw_rows!r}: expected at least 1")
+    return PathSettings(
+        settings_file=settings_path(env),
+        warehouse=env_path(ENV_WAREHOUSE, env),
+        landing=env_path(ENV_LANDING, env),
+        dagster_home=env_path(ENV_DAGSTER_HOME, env),
+        reports=env_path(ENV_REPORTS, env),
+        serving=env_path(ENV_SERVING, env),
+        analyses=(Path(analyses).expanduser().resolve() if analyses
+                  else PROJECT_ROOT / "analyses"),
+        analyses_max_rows=min(max_rows, HARD_ANALYSES_MAX_ROWS),
+    )
+
+
+# --- the whole -----------------------------------------------------------------------
+
+
+class Settings(_Section):
+    metrics: MetricsSettings = MetricsSettings()
+    ingest: IngestSettings = IngestSettings()
+    duckdb: DuckDBSettings = DuckDBSettings()
+    data_quality: DataQualitySettings = DataQualitySettings()
+    ml: MLSettings = MLSettings()
+    reports: ReportsSettings = ReportsSettings()
+    alerts: AlertSettings = AlertSettings()
+    paths: PathSettings | None = None  # set by load_settings; not a section of the file
+
+    @property
+    def reporting_timezone(self) -> str:
+        return self.metrics.reporting_timezone
+
+    @property
+    def source(self) -> Path | None:
+        return self.paths.settings_file if self.paths else None
+
+    def require_paths(self) -> PathSettings:
+        if self.paths is None:
+            raise SettingsError("settings without paths: load them with load_settings()")
+        return self.paths
+
+    def dbt_vars(self) -> dict[str, Any]:
+        """The vars every dbt invocation gets: the ``metrics`` section, flat (dates as
+        ISO strings; a funnel step without a name or filters leaves the key out)."""
+        out = self.metrics.model_dump(mode="json", exclude={"funnels"})
+        out["funnels"] = [
+            {"name": f.name, "steps": [step.model_dump(exclude_none=True,
+                                                       exclude_defaults=True)
+                                       | {"event_type": step.event_type}
+                                       for step in f.steps]}
+            for f in self.metrics.funnels
+        ]
+        return out
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    """The model class inside an annotation (``X``, ``X | None``, ``list[X]``...)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if get_origin(annotation) is Annotated:
+        return _model_of(get_args(annotation)[0])
+    for arg in get_args(annotation):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _unknown_key(model: type[BaseModel], raw: Any, where: str) -> str | None:
+    """The first key of ``raw`` that ``model`` does not know, as one line with the
+    closest known key; None when every key (recursively) is known."""
+    if not isinstance(raw, Mapping):
+        return None
+    known = [k for k in model.model_fields if not (model is Settings and k == "paths")]
+    for key, value in raw.items():
+        path = f"{where}.{key}" if where else str(key)
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+            hint = f" — did you mean `{close[0]}`?" if close else (
+                f" (known: {', '.join(known)})")
+            return f"unknown setting `{path}`{hint}"
+        inner = _model_of(model.model_fields[key].annotation)
+        if inner is None:
+            continue
+        items = value if isinstance(value, list | tuple) else [value]
+        for i, item in enumerate(items):
+            label = f"{path}[{i}]" if isinstance(value, list | tuple) else path
+            if isinstance(item, Mapping) and "name" in item and isinstance(value, list | tuple):
+                label = f"{path}[{i}] ({item['name']})"
+            found = _unknown_key(inner, item, label)
+            if found:
+                return found
+    return None
+
+
+_EXPECTED = {
+    "int_parsing": "a whole number", "int_type": "a whole number",
+    "int_from_float": "a whole number", "float_parsing": "a number", "float_type": "a number",
+    "bool_parsing": "true or false", "bool_type": "true or false",
+    "string_type": "a string", "date_from_datetime_parsing": "a date YYYY-MM-DD",
+    "date_parsing": "a date YYYY-MM-DD", "date_type": "a date YYYY-MM-DD",
+    "list_type": "a list", "tuple_type": "a list", "dict_type": "a mapping",
+    "model_type": "a mapping", "model_attributes_type": "a mapping",
+    "missing": "a value (required)",
+}
+
+
+def _loc(loc: tuple[Any, ...], raw: Any) -> str:
+    """``('alerts', 'rules', 0, 'kind')`` -> ``alerts.rules[0] (dau_drop).kind``."""
+    out, node = "", raw
+    for part in loc:
+        if isinstance(part, int):
+            name = node[part].get("name") if isinstance(node, list | tuple) and part < len(
+                node) and isinstance(node[part], Mapping) else None
+            out += f"[{part}]" + (f" ({name})" if name else "")
+        elif isinstance(part, str) and not part.startswith(("function-", "lax-", "union[")):
+            if part in ("int", "float", "str", "bool", "date", "none") or "[" in part:
+                continue
+            out += f".{part}" if out else part
+        else:
+            continue
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            node = None
+    return out
+
+
+def _error_line(exc: ValidationError, raw: Any) -> str:
+    errors = exc.errors(include_url=False)
+    # a union reports one error per member: the first is the telling one
+    err = errors[0]
+    where = _loc(tuple(err["loc"]), raw)
+    value = err.get("input")
+    expected = _EXPECTED.get(err["type"])
+    message = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "missing":
+        return f"`{where}` is required"
+    if expected is None and err["type"].startswith(("greater", "less")):
+        expected = message.replace("Input should be", "a value")
+    if expected is None and err["type"] == "literal_error":
+        expected = message.replace("Input should be", "one of")
+    text = f"`{where}` = {value!r}" if where else "settings"
+    if expected is not None:
+        return f"{text}: expected {expected}"
+    if isinstance(value, Mapping):
+        text = f"`{where}`" if where else "settings"
+    return f"{text}: {message}"
+
+
+def parse_settings(raw: Any, *, paths: PathSettings | None = None,
+                   source: str = "settings") -> Settings:
+    """Settings from the parsed YAML document (pure); :class:`SettingsError` in one line."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise SettingsError(f"{source}: expected a mapping of sections, got {raw!r}")
+    unknown = _unknown_key(Settings, raw, "")
+    if unknown:
+        raise SettingsError(f"{source}: {unknown}")
+    try:
+        settings = Settings.model_validate({k: v for k, v in raw.items() if v is not None})
+    except ValidationError as exc:
+        raise SettingsError(f"{source}: {_error_line(exc, raw)}") from None
+    if paths is not None:
+        settings = settings.model_copy(update={"paths": paths})
+    return settings
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SettingsError(f"no settings file at {path} (set {ENV_SETTINGS})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"cannot read the settings file {path}: {exc}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SettingsError(f"{path}{at}: not valid YAML ({problem})") from None
+
+
+@lru_cache(maxsize=8)
+def _load(paths: PathSettings, mtime_ns: int) -> Settings:
+    raw = _read_yaml(paths.settings_file)
+    return parse_settings(raw, paths=paths, source=str(paths.settings_file))
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """The settings in force: the file and the environment, validated (cached until the
+    file or the environment's paths change). Raises :class:`SettingsError`."""
+    paths = read_paths(environ)
+    try:
+        mtime = paths.settings_file.stat().st_mtime_ns
+    except FileNotFoundError:
+        raise SettingsError(
+            f"no settings file at {paths.settings_file} (set {ENV_SETTINGS})") from None
+    return _load(paths, mtime)
+
+
+def export_duckdb_env(limits: DuckDBSettings) -> None:
+    """DuckDB limits of the settings, for dbt's profiles.yml (which reads them)."""
+    for attr, name in DUCKDB_ENV.items():
+        value = getattr(limits, attr)
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = str(value)
+
+
+def export_path_defaults(paths: PathSettings | None = None) -> None:
+    """Put the resolved paths into the environment, so subprocesses (dbt) and Dagster
+    resources (``dg.EnvVar``) read the same files as this process."""
+    paths = paths or read_paths()
+    os.environ[ENV_WAREHOUSE] = str(paths.warehouse)
+    os.environ[ENV_LANDING] = str(paths.landing)
+    os.environ[ENV_DAGSTER_HOME] = str(paths.dagster_home)
+    os.environ[ENV_REPORTS] = str(paths.reports)
+    os.environ[ENV_SERVING] = str(paths.serving)
+
+
+__all__ = [
+    "DBT_PROJECT_DIR", "PROJECT_ROOT", "AlertSettings", "DataQualitySettings",
+    "DuckDBSettings", "Funnel", "FunnelStep", "IngestSettings", "MLSettings",
+    "MetricsSettings", "PathSettings", "ReportsSettings", "Rule", "Settings",
+    "SettingsError", "SinkConfig", "load_settings", "parse_settings",
+]
