@@ -10,13 +10,13 @@ warehouse and writes nothing into it).
 from __future__ import annotations
 
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.landing import scan_landing
 from orchestration.dbt_args import parse_args
+from orchestration.executables import dbt_executable
 from reports.custom import AnalysisError, load_analysis
 from warehouse.settings import DBT_PROJECT_DIR, Settings, SettingsError, load_settings
 
@@ -86,15 +86,9 @@ def check_analyses(settings: Settings) -> list[Finding]:
     return out
 
 
-def _dbt_executable() -> str:
-    """dbt beside this interpreter (a venv's bin), else the one on PATH."""
-    beside = Path(sys.executable).with_name("dbt")
-    return str(beside) if beside.exists() else "dbt"
-
-
 def check_dbt_project(settings: Settings) -> list[Finding]:
     with tempfile.TemporaryDirectory(prefix="insights-check-") as scratch:
-        cmd = [_dbt_executable(), *parse_args(settings.dbt_vars()), "--project-dir",
+        cmd = [dbt_executable(), *parse_args(settings.dbt_vars()), "--project-dir",
                str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path",
                scratch, "--log-path", scratch]
         try:

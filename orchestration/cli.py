@@ -9,13 +9,17 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from enum import IntEnum
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import duckdb
@@ -26,6 +30,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from data_quality.outcomes import BLOCKING
+from ingest.landing import scan_landing
+from orchestration.executables import dbt_executable, find_executable
 from warehouse.locking import RunInProgressError, WriterBusyError, run_lock, writer_lock
 from warehouse.settings import (
     DBT_PROJECT_DIR,
@@ -40,7 +46,8 @@ from warehouse.settings import (
 )
 
 if TYPE_CHECKING:
-    from orchestration.status import WarehouseStatus
+    from orchestration.runner import RunOutcome
+    from orchestration.status import FileProblem, WarehouseStatus
 
 app = typer.Typer(
     help="Insights Warehouse: raw exports -> DuckDB -> dbt marts, orchestrated by Dagster. "
@@ -56,6 +63,40 @@ log = logging.getLogger("insights")
 
 DEMO_DAYS = 60
 DEMO_USERS = 1500
+
+
+class ExitCode(IntEnum):
+    """The exit codes of `insights` (docs/operations.md, "Run outcomes and exit codes")."""
+
+    OK = 0  # everything read is accounted for
+    FAILED = 1  # a run failed, or a blocking check blocks the publish
+    USAGE = 2  # bad option or setting, no landing folder or no export day in it, no dbt
+    UNREADABLE = 3  # the warehouse cannot be read
+    RUN_IN_PROGRESS = 4  # another run holds the warehouse
+    FILES = 5  # a file of the run failed or loaded partially; nothing else failed
+
+
+def exit_code(runs_ok: bool, publish_ok: bool, file_problems: int) -> ExitCode:
+    """Pure: a failed run or a blocked publish first, then files not (wholly) loaded."""
+    if not (runs_ok and publish_ok):
+        return ExitCode.FAILED
+    return ExitCode.FILES if file_problems else ExitCode.OK
+
+
+@dataclass
+class RunResult:
+    """What `_run` did: its Dagster runs, and whether a blocking check blocks the publish."""
+
+    outcomes: list[RunOutcome] = field(default_factory=list)
+    publish_ok: bool = True
+
+    @property
+    def runs_ok(self) -> bool:
+        return all(o.success for o in self.outcomes)
+
+    @property
+    def run_ids(self) -> list[str]:
+        return [o.run_id for o in self.outcomes]
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -107,7 +148,7 @@ def main(
 
 def _settings_failed(exc: SettingsError) -> None:
     console.print(f"[red]settings error:[/] {escape(str(exc))}", soft_wrap=True)
-    raise typer.Exit(2)
+    raise typer.Exit(ExitCode.USAGE)
 
 
 def _settings() -> Settings:
@@ -139,7 +180,7 @@ def _refuse_foreign_landing(landing: Path) -> None:
         f"[red]{landing} holds exports the sample generator did not write[/]; refusing to "
         "delete them. Point INSIGHTS_LANDING_DIR (and INSIGHTS_WAREHOUSE) at a demo folder."
     )
-    raise typer.Exit(2)
+    raise typer.Exit(ExitCode.USAGE)
 
 
 def _generate(
@@ -220,7 +261,8 @@ def generate(
     )
 
 
-def _run(start: date | None, end: date | None, reload: bool, verbose: bool) -> bool:
+def _run(start: date | None, end: date | None, reload: bool, verbose: bool,
+         freshness_reference: str | None = None) -> RunResult:
     from orchestration.planning import plan_run, split_future
     from orchestration.runner import execute
 
@@ -228,20 +270,30 @@ def _run(start: date | None, end: date | None, reload: bool, verbose: bool) -> b
     landing, warehouse = settings.require_paths().landing, settings.require_paths().warehouse
     if not landing.is_dir():
         console.print(f"[red]no landing folder at {landing}[/] (run `insights generate`)")
-        raise typer.Exit(2)
+        raise typer.Exit(ExitCode.USAGE)
+    if not scan_landing(landing):
+        # nothing to load at all: say so instead of building empty marts and models
+        console.print(f"[red]no export days in {landing}[/]: expected "
+                      "events/YYYY-MM-DD/ or platform/<entity>/YYYY-MM-DD/ folders "
+                      "(run `insights generate`, or set INSIGHTS_LANDING_DIR)", soft_wrap=True)
+        raise typer.Exit(ExitCode.USAGE)
+    if find_executable("dbt") is None:
+        console.print(f"[red]dbt not found[/] beside {sys.executable} or on PATH: install "
+                      "dbt-core and dbt-duckdb into this environment", soft_wrap=True)
+        raise typer.Exit(ExitCode.USAGE)
     first = settings.ingest.first_export_date
     try:
         plan = plan_run(landing, warehouse, start=start, end=end, reload=reload)
     except (duckdb.Error, WriterBusyError) as exc:
         console.print(f"[red]cannot read what is loaded in {warehouse}:[/] {exc}".splitlines()[0])
-        raise typer.Exit(3) from exc
+        raise typer.Exit(ExitCode.UNREADABLE) from exc
     too_early = [d for d in plan.to_load if d < first]
     if too_early:
         console.print(
             f"[red]export days before {first} cannot be loaded[/] ({too_early[0]} ...): "
             "set ingest.first_export_date in the settings file"
         )
-        raise typer.Exit(2)
+        raise typer.Exit(ExitCode.USAGE)
     plan.to_load, future = split_future(plan.to_load, datetime.now(UTC).date())
     for day in future:
         console.print(
@@ -257,16 +309,28 @@ def _run(start: date | None, end: date | None, reload: bool, verbose: bool) -> b
         )
     else:
         console.print("no new or changed export day: rebuilding the dbt models only")
+    if freshness_reference == "data":
+        console.print("freshness is judged against the newest export day loaded")
     started = time.perf_counter()
-    outcomes = execute(plan, reload=reload, log_level="DEBUG" if verbose else "INFO")
-    ok = all(o.success for o in outcomes)
+    outcomes = execute(plan, reload=reload, log_level="DEBUG" if verbose else "INFO",
+                       freshness_reference=freshness_reference)
     for o in outcomes:
-        rng = f" {o.partition_range[0]}..{o.partition_range[1]}" if o.partition_range else ""
         colour = "green" if o.success else "red"
-        console.print(f"[{colour}]{o.job}{rng}: {'success' if o.success else 'FAILED'}[/] "
-                      f"(run {o.run_id})")
+        console.print(f"[{colour}]{_outcome_line(o)}[/]", soft_wrap=True)
     console.print(f"took {time.perf_counter() - started:.1f} s")
-    return _report_quality() and ok
+    return RunResult(outcomes, publish_ok=_report_quality())
+
+
+def _outcome_line(o: RunOutcome) -> str:
+    """`refresh_job 2026-01-01..2026-01-03: FAILED (run <id>) at step <step>: <error>`."""
+    rng = f" {o.partition_range[0]}..{o.partition_range[1]}" if o.partition_range else ""
+    line = f"{o.job}{rng}: {'success' if o.success else 'FAILED'} (run {o.run_id})"
+    if o.failures:
+        first = o.failures[0]
+        line += f" at step {first.step}: {escape(first.error)}"
+        if len(o.failures) > 1:
+            line += f" (and {len(o.failures) - 1} more failed steps)"
+    return line
 
 
 def _report_quality() -> bool:
@@ -303,20 +367,35 @@ def run(
     wait: Annotated[float, typer.Option(
         help="Seconds to wait when another run is in progress (default: refuse at once)."
     )] = 0.0,
+    backfill: Annotated[bool, typer.Option(
+        help="Loading old export days: judge freshness against the newest export day "
+        "loaded instead of today."
+    )] = False,
 ) -> None:
     """Load every complete export day that is new or changed, then rebuild the marts.
 
     With --start/--end, only export days in that range (inclusive) are considered.
     Runs the Dagster jobs in this process; the runs show in `insights ui`. One run at a
     time: a second `insights run` refuses (exit code 4) or waits with --wait.
+
+    Exit codes: 0 everything read is accounted for; 1 a run failed or a blocking check
+    blocks the publish; 2 bad option or setting, no landing folder or no export day in it;
+    3 the warehouse cannot be read; 4 another run is in progress; 5 a file failed or
+    loaded partially (listed at the end), nothing else failed.
     """
     first, last = _parse_date(start, "--start"), _parse_date(end, "--end")
     _settings()
     with _one_run_at_a_time(wait, "insights run"):
-        ok = _run(first, last, reload, verbose)
-    _print_summary()
-    if not ok:
-        raise typer.Exit(1)
+        result = _run(first, last, reload, verbose, "data" if backfill else None)
+    _finish(result)
+
+
+def _finish(result: RunResult) -> None:
+    """The end-of-run summary, then exit with the code of the outcome."""
+    problems = _print_summary(result)
+    code = exit_code(result.runs_ok, result.publish_ok, len(problems))
+    if code != ExitCode.OK:
+        raise typer.Exit(code)
 
 
 @contextmanager
@@ -329,7 +408,7 @@ def _one_run_at_a_time(wait_s: float, holder: str) -> Iterator[None]:
             yield
     except RunInProgressError as exc:
         console.print(f"[red]not started:[/] {escape(str(exc))}")
-        raise typer.Exit(4) from exc
+        raise typer.Exit(ExitCode.RUN_IN_PROGRESS) from exc
 
 
 @app.command()
@@ -338,17 +417,18 @@ def demo(
     days: Annotated[int, typer.Option(help="Number of export days.")] = DEMO_DAYS,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
 ) -> None:
-    """Generate the sample exports (fresh landing folder) and run the whole pipeline."""
+    """Generate the sample exports (fresh landing folder) and run the whole pipeline.
+
+    The sample's days are in the past: freshness is judged against the newest export day
+    loaded (like `insights run --backfill`). Exit codes as for `insights run`."""
     _settings()
     with _one_run_at_a_time(0.0, "insights demo"):
         _generate(
             _paths().landing, seed=seed, users=users, events=None, days=days,
             start_date=None, faults=True, clean=True,
         )
-        ok = _run(None, None, reload=False, verbose=False)
-    _print_summary()
-    if not ok:
-        raise typer.Exit(1)
+        result = _run(None, None, reload=False, verbose=False, freshness_reference="data")
+    _finish(result)
 
 
 def _open_read_only():
@@ -362,15 +442,19 @@ def _open_read_only():
     except Exception as exc:  # duckdb raises IOException while a writer holds the file
         console.print(f"[red]cannot open {warehouse} read-only:[/] {exc}".splitlines()[0])
         console.print("a run is probably writing it; try again when it has finished")
-        raise typer.Exit(3) from exc
+        raise typer.Exit(ExitCode.UNREADABLE) from exc
 
 
-def _print_summary() -> None:
+def _print_summary(result: RunResult) -> list[FileProblem]:
+    """The summary table, then one line per failed step of the run and per file of the run
+    that failed or loaded partially (from raw.load_audit), and the outcome; returns those
+    files."""
     from orchestration.status import collect_status
 
     con = _open_read_only()
     try:
-        st = collect_status(con, _paths().warehouse, _paths().landing)
+        st = collect_status(con, _paths().warehouse, _paths().landing,
+                            run_ids=result.run_ids)
     finally:
         if con is not None:
             con.close()
@@ -388,7 +472,33 @@ def _print_summary() -> None:
     table.add_row("reports", _reports_line(st))
     table.add_row("alerts", _alerts_line(st))
     table.add_row("serving database", _publish_line(st))
-    Console(width=max(Console().width, 100)).print(table)
+    out = Console(width=max(Console().width, 100))
+    out.print(table)
+    for line in _outcome_lines(result, st.file_problems):
+        out.print(line, soft_wrap=True)
+    return st.file_problems
+
+
+def _outcome_lines(result: RunResult, problems: Sequence[FileProblem]) -> list[str]:
+    """The lines under the summary table: what failed, and the verdict with its exit code."""
+    lines = []
+    for o in result.outcomes:
+        for failure in o.failures:
+            lines.append(f"[red]failed step[/] {escape(failure.step)} of {o.job} "
+                         f"(run {o.run_id}): {escape(failure.error)}")
+    for problem in problems:
+        lines.append(f"[red]{problem.status} file[/] {escape(problem.source_file)}: "
+                     f"{escape(problem.reason)}")
+    code = exit_code(result.runs_ok, result.publish_ok, len(problems))
+    if code == ExitCode.FAILED:
+        why = "a run failed" if not result.runs_ok else "a blocking check blocks the publish"
+        lines.append(f"[red]FAILED:[/] {why} (exit code {int(code)})")
+    elif code == ExitCode.FILES:
+        lines.append(f"[yellow]INCOMPLETE:[/] {len(problems)} file(s) failed or loaded "
+                     f"partially; everything else succeeded (exit code {int(code)})")
+    else:
+        lines.append("[green]OK:[/] every file read is accounted for (exit code 0)")
+    return lines
 
 
 @app.command()
@@ -405,7 +515,7 @@ def check(
         colour = colours.get(f.status, "yellow")
         console.print(f"[{colour}]{f.status:>7}[/] {f.area}: {escape(f.message)}", soft_wrap=True)
     if any(f.status == PROBLEM for f in findings):
-        raise typer.Exit(2)
+        raise typer.Exit(ExitCode.USAGE)
 
 
 @app.command()
@@ -442,9 +552,9 @@ def status() -> None:
         for k, v in st.rejects_by_reason.items():
             rej.add_row(k, f"{v:,}")
         out.print(rej)
-    for e in st.entities.values():
-        for f in e.failed_files:
-            out.print(f"[red]failed file[/] {f}")
+    for problem in st.file_problems:  # failed or partial files of the latest loads
+        out.print(f"[red]{problem.status} file[/] {escape(problem.source_file)}: "
+                  f"{escape(problem.reason)}", soft_wrap=True)
     if st.unbalanced_files:
         out.print(f"[red]files that do not reconcile:[/] {', '.join(st.unbalanced_files)}")
     elif st.exists:
@@ -525,8 +635,7 @@ def dbt(ctx: typer.Context) -> None:
     settings = _settings()
     export_duckdb_env(settings.duckdb)
     args = passthrough_args(ctx.args, settings.dbt_vars())
-    dbt_bin = shutil.which("dbt") or "dbt"
-    cmd = [dbt_bin, *args]
+    cmd = [dbt_executable(), *args]
     if args and not args[0].startswith("-"):
         cmd += ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
     # dbt may write the warehouse: one writer at a time, like every run
@@ -535,16 +644,111 @@ def dbt(ctx: typer.Context) -> None:
     raise typer.Exit(code)
 
 
+# seconds the processes of `dagster dev` get to stop after SIGTERM before SIGKILL
+UI_GRACE_S = 20.0
+
+
 @app.command()
-def ui(port: Annotated[int, typer.Option(help="Port of the Dagster UI.")] = 3000) -> None:
-    """Start the Dagster UI (`dagster dev`) on this project, with the runs `insights run` made."""
+def ui(
+    port: Annotated[int, typer.Option("--port", "-p", help="Port of the Dagster UI.")] = 3000,
+) -> None:
+    """Start the Dagster UI (`dagster dev`) on this project, with the runs `insights run` made.
+
+    `dagster dev` (webserver, daemon, code server and the runs they start) runs in its own
+    process group: on SIGINT or SIGTERM the whole group is terminated, and killed after
+    20 s if anything is left; then `insights ui` exits 0. The landing sensor starts a run
+    only for export days that the warehouse has not loaded with the same files."""
     from orchestration.runner import ensure_dagster_home
 
     _settings()
     ensure_dagster_home()
-    cmd = ["dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-p", str(port)]
-    console.print(f"DAGSTER_HOME={os.environ['DAGSTER_HOME']} {' '.join(cmd)}")
-    raise typer.Exit(subprocess.call(cmd, cwd=PROJECT_ROOT))
+    # the same interpreter's dagster: `insights` may run without its venv on PATH
+    cmd = [sys.executable, "-m", "dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"),
+           "-p", str(port)]
+    console.print(f"DAGSTER_HOME={os.environ['DAGSTER_HOME']} {' '.join(cmd)}", soft_wrap=True)
+    raise typer.Exit(supervise(cmd, cwd=PROJECT_ROOT, grace_s=UI_GRACE_S))
+
+
+def supervise(cmd: Sequence[str], *, cwd: Path, grace_s: float) -> int:
+    """Run ``cmd`` in a new process group until it exits or this process gets SIGINT or
+    SIGTERM; either way, stop whatever is left of the group. Returns the command's exit
+    code, or 0 when it was stopped on request."""
+    received: list[int] = []
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        received.append(signum)
+
+    # Handlers first: a signal that is caught here is reset to its default in the child,
+    # whereas an ignored one (SIGINT in a background job of a script, say) would stay
+    # ignored, and `dagster dev` maps SIGTERM to its SIGINT handling: it would ignore both.
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        proc = subprocess.Popen(list(cmd), cwd=cwd, start_new_session=True)
+        log.info("dagster dev started (pid %d, process group %d)", proc.pid, proc.pid)
+        while not received and proc.poll() is None:
+            time.sleep(0.2)
+        if received:
+            log.info("%s received: stopping dagster dev and its processes",
+                     signal.Signals(received[0]).name)
+        stop_process_group(proc, grace_s)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0 if received else (proc.returncode or 0)
+
+
+def stop_process_group(proc: subprocess.Popen, grace_s: float) -> None:
+    """SIGTERM to the process group ``proc`` leads, SIGKILL to whatever of it is still
+    running after ``grace_s`` seconds; ``proc`` itself is reaped."""
+    pgid = proc.pid
+    if not _send_group(pgid, signal.SIGTERM):
+        proc.poll()
+        return
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        proc.poll()  # reap the leader, so it does not count as running
+        if not group_members(pgid):
+            return
+        time.sleep(0.2)
+    left = group_members(pgid)
+    log.warning("still running %.0f s after SIGTERM: %s; sending SIGKILL", grace_s,
+                ", ".join(map(str, left)))
+    _send_group(pgid, signal.SIGKILL)
+    deadline = time.monotonic() + 5.0
+    while group_members(pgid) and time.monotonic() < deadline:
+        proc.poll()
+        time.sleep(0.1)
+    proc.poll()
+
+
+def _send_group(pgid: int, sig: int) -> bool:
+    """Signal a process group; False when it has no process left."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def group_members(pgid: int) -> list[int]:
+    """The processes of a process group that are still running (zombies, already dead and
+    waiting to be reaped, are not), from /proc; elsewhere, a signal 0 probe of the group."""
+    proc_root = Path("/proc")
+    if not proc_root.is_dir():
+        return [pgid] if _send_group(pgid, 0) else []
+    found = []
+    for entry in proc_root.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # the process ended meanwhile
+            continue
+        # pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            found.append(int(entry.name))
+    return sorted(found)
 
 
 if __name__ == "__main__":

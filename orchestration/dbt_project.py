@@ -16,9 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+)
+from dagster_dbt.dbt_project import DagsterDbtProjectPreparer
 
 from orchestration.dbt_args import parse_args
+from orchestration.executables import dbt_executable
 from orchestration.keys import dbt_key
 from warehouse.settings import DBT_PROJECT_DIR, load_settings
 
@@ -32,6 +39,19 @@ dbt_project = DbtProject(
     profiles_dir=DBT_PROJECT_DIR,
     prepare_project_cli_args=parse_args(load_settings().dbt_vars()),
 )
+
+
+class _Preparer(DagsterDbtProjectPreparer):
+    """dagster-dbt's preparer, with dbt found beside this interpreter (its own looks on
+    PATH only, which cron and systemd do not give the venv)."""
+
+    def _prepare_manifest(self, project: DbtProject) -> None:
+        DbtCliResource(project_dir=project, dbt_executable=dbt_executable()).cli(
+            self._prepare_project_cli_args, target_path=project.target_path).wait()
+        self._invalidate_seeds_in_partial_parse(project)
+
+
+_preparer = _Preparer(prepare_project_cli_args=parse_args(load_settings().dbt_vars()))
 
 
 def _newest_source_mtime(project_dir: Path) -> float:
@@ -71,7 +91,7 @@ def ensure_manifest(project: DbtProject = dbt_project) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         if _manifest_stale(manifest, project.project_dir):
             log.info("parsing the dbt project (manifest missing or stale)")
-            project.preparer.prepare(project)
+            _preparer.prepare(project)
     return manifest
 
 

@@ -30,6 +30,9 @@ outputs_selection = (daily_report_selection | weekly_report_selection | alerts_s
 # the raw layer's checks without loading anything: days that failed (or were never
 # validated) are validated again, and their blocking checks still gate dbt
 raw_checks_selection = dg.AssetSelection.checks(raw_quality_checks)
+# how late each entity's newest export day is (a warning); refresh_job has it with the
+# raw assets
+freshness_selection = dg.AssetSelection.checks(export_freshness)
 
 # run failure retries (the Dagster daemon retries a failed run from its failed steps, at
 # most twice; `insights ui` runs the daemon, and its dagster.yaml enables run retries)
@@ -48,7 +51,8 @@ refresh_job = dg.define_asset_job(
 transform_job = dg.define_asset_job(
     "transform_job",
     tags=RETRY_TAGS,
-    selection=raw_checks_selection | dbt_selection | ml_selection | outputs_selection,
+    selection=(raw_checks_selection | freshness_selection | dbt_selection | ml_selection
+               | outputs_selection),
     description="Validate the raw layer again (failed or unvalidated export days), rebuild "
     "the dbt models (staging, intermediate, marts), run their tests and checks, score the "
     "ml tables, render the reports, evaluate the alerts and publish the serving database.",
@@ -75,7 +79,7 @@ ml_scoring_job = dg.define_asset_job(
 
 freshness_job = dg.define_asset_job(
     "freshness_job",
-    selection=dg.AssetSelection.checks(export_freshness),
+    selection=freshness_selection,
     description="Flag late exports: every entity's newest complete export day is recent "
     "and loaded (a warning, recorded in ops.data_quality).",
 )

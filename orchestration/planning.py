@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
 from ingest.landing import ExportDay, scan_landing
-from ingest.state import loaded_signatures, needs_load
+from ingest.state import Signature, loaded_signatures, needs_load
 from warehouse.db import connect
 from warehouse.locking import writer_lock
 
@@ -45,6 +45,30 @@ class RunPlan:
         return contiguous_ranges(self.to_load)
 
 
+def read_loaded(
+    warehouse: Path, *, holder: str, timeout_s: float = 3600.0
+) -> dict[tuple[str, date], Signature]:
+    """What the warehouse has loaded: the files of the latest load of each (entity, export
+    day) (empty when there is no warehouse yet).
+
+    Read under the writer lock: a read-only DuckDB connection keeps a writer of another
+    process from opening the file, so it must not overlap a write. Raises WriterBusyError
+    when the lock stays taken ``timeout_s`` seconds, a ``duckdb.Error`` when the file
+    cannot be read."""
+    if not warehouse.exists():
+        return {}
+    with writer_lock(warehouse, timeout_s=timeout_s, holder=holder):
+        con = connect(warehouse, read_only=True)
+        try:
+            has_audit = con.execute(
+                "SELECT count(*) FROM information_schema.tables "
+                "WHERE table_schema = 'raw' AND table_name = 'load_audit'"
+            ).fetchone()[0]
+            return loaded_signatures(con) if has_audit else {}
+        finally:
+            con.close()
+
+
 def plan_run(
     landing: Path,
     warehouse: Path,
@@ -59,19 +83,7 @@ def plan_run(
         for d in scan_landing(landing)
         if (start is None or d.export_date >= start) and (end is None or d.export_date <= end)
     ]
-    loaded = {}
-    if warehouse.exists() and not reload:
-        with writer_lock(warehouse, holder="insights run (planning)"):
-            con = connect(warehouse, read_only=True)
-            try:
-                has_audit = con.execute(
-                    "SELECT count(*) FROM information_schema.tables "
-                    "WHERE table_schema = 'raw' AND table_name = 'load_audit'"
-                ).fetchone()[0]
-                if has_audit:
-                    loaded = loaded_signatures(con)
-            finally:
-                con.close()
+    loaded = {} if reload else read_loaded(warehouse, holder="insights run (planning)")
     plan = RunPlan()
     wanted: set[date] = set()
     for d in days:
@@ -86,19 +98,27 @@ def plan_run(
 
 
 def plan_requests(
-    days: Iterable[ExportDay], cursor: dict[str, str]
+    days: Iterable[ExportDay],
+    cursor: dict[str, str],
+    needs: Callable[[ExportDay], bool] = lambda _day: True,
 ) -> tuple[list[str], dict[str, str]]:
-    """Pure: which export days to request (a new or changed fingerprint), and the new cursor.
+    """Which export days to request, and the new cursor: a day whose fingerprint is new
+    or changed since the cursor and of which at least one complete entity folder ``needs``
+    loading (against what the warehouse holds). Pure when ``needs`` is.
 
     The cursor maps ``<export date>`` to a fingerprint of every complete entity folder
     of that day; incomplete folders are not part of it, so ``_SUCCESS`` arriving changes it.
+    A day already loaded with these very files moves the cursor without a request, so a
+    sensor started afresh (empty cursor) over a loaded warehouse requests nothing.
     """
     per_day: dict[str, list[str]] = {}
+    pending: set[str] = set()
     for day in days:
         if day.complete:
-            per_day.setdefault(day.export_date.isoformat(), []).append(
-                f"{day.entity}:{day.fingerprint()}"
-            )
+            key = day.export_date.isoformat()
+            per_day.setdefault(key, []).append(f"{day.entity}:{day.fingerprint()}")
+            if needs(day):
+                pending.add(key)
     new_cursor = {d: "|".join(sorted(parts)) for d, parts in per_day.items()}
-    wanted = sorted(d for d, fp in new_cursor.items() if cursor.get(d) != fp)
+    wanted = sorted(d for d, fp in new_cursor.items() if cursor.get(d) != fp and d in pending)
     return wanted, new_cursor

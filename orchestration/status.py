@@ -1,7 +1,10 @@
-"""What is loaded, rejected and stale: the facts behind ``insights status``."""
+"""What is loaded, rejected and stale: the facts behind ``insights status`` and the
+summary at the end of ``insights run``."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -29,6 +32,65 @@ class EntityStatus:
     incomplete_days: list[date] = field(default_factory=list)  # no _SUCCESS yet
 
 
+# load_audit statuses of a file that was read but not (wholly) loaded
+FILE_PROBLEM_STATUSES = ("failed", "partial")
+# a load_audit message starts with its reason code: `too_large: ...`
+_REASON_CODE = re.compile(r"^([a-z][a-z0-9_]*): ")
+_MAX_REASON = 300
+
+
+@dataclass(frozen=True)
+class FileProblem:
+    """A file of the latest load of its export day that failed or loaded partially."""
+
+    entity: str
+    export_date: date
+    source_file: str  # relative to the landing folder
+    status: str  # failed | partial
+    message: str
+
+    @property
+    def reason_code(self) -> str | None:
+        """The reason code the message starts with (None for a message without one)."""
+        found = _REASON_CODE.match(self.message)
+        return found.group(1) if found else None
+
+    @property
+    def reason(self) -> str:
+        """The message's first line, cut to a readable length."""
+        first = (self.message.strip().splitlines() or ["(no message)"])[0]
+        return first if len(first) <= _MAX_REASON else first[: _MAX_REASON - 3] + "..."
+
+    def line(self) -> str:
+        """One summary line: status, file and reason."""
+        return f"{self.status} file {self.source_file}: {self.reason}"
+
+
+def file_problems(
+    con: duckdb.DuckDBPyConnection, run_ids: Collection[str] | None = None
+) -> list[FileProblem]:
+    """The failed and partial files of the latest load of each (entity, export day); with
+    ``run_ids``, only the loads those runs made (the files a run read)."""
+    if not _has_table(con, "raw", "load_audit"):
+        return []
+    rows = con.execute(
+        """
+        WITH latest AS (
+            SELECT entity, export_date, arg_max(load_id, finished_at) AS load_id
+            FROM raw.load_audit GROUP BY ALL
+        )
+        SELECT a.entity, a.export_date, a.source_file, a.status, coalesce(a.message, '')
+        FROM raw.load_audit a JOIN latest USING (entity, export_date, load_id)
+        WHERE list_contains(?, a.status)
+          AND (? IS NULL OR list_contains(?, a.run_id))
+        ORDER BY a.entity, a.export_date, a.source_file
+        """,
+        [list(FILE_PROBLEM_STATUSES), None if run_ids is None else 1,
+         list(run_ids or [])],
+    ).fetchall()
+    return [FileProblem(*row) for row in rows]
+
+
 @dataclass
 class WarehouseStatus:
     warehouse: Path
@@ -46,6 +108,8 @@ class WarehouseStatus:
     latest_reports: list[tuple] = field(default_factory=list)
     # (date, severity, rule, creator_id, message) of the alerts of the latest judged date
     latest_alerts: list[tuple] = field(default_factory=list)
+    # failed or partial files of the latest loads (of the given runs, for a run's summary)
+    file_problems: list[FileProblem] = field(default_factory=list)
 
     @property
     def publish_blocked(self) -> bool:
@@ -62,8 +126,10 @@ def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     )
 
 
-def collect_status(con: duckdb.DuckDBPyConnection | None, warehouse: Path, landing: Path
-                   ) -> WarehouseStatus:
+def collect_status(con: duckdb.DuckDBPyConnection | None, warehouse: Path, landing: Path,
+                   run_ids: Collection[str] | None = None) -> WarehouseStatus:
+    """Everything ``insights status`` shows; with ``run_ids``, the file problems are those
+    of the loads these runs made (the end-of-run summary)."""
     status = WarehouseStatus(warehouse=warehouse, exists=con is not None)
     loaded = {}
     if con is not None and _has_table(con, "raw", "file_reconciliation"):
@@ -103,6 +169,7 @@ def collect_status(con: duckdb.DuckDBPyConnection | None, warehouse: Path, landi
         ).fetchall():
             status.marts[table] = con.execute(f'SELECT count(*) FROM marts."{table}"').fetchone()[0]
     if con is not None:
+        status.file_problems = file_problems(con, run_ids)
         status.quality_checks = check_statuses(con)
         status.quality_failures = latest_outcomes(con, only_failed=True)
         if _has_table(con, "ops", "publishes"):

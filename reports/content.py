@@ -15,6 +15,7 @@ from typing import Any
 
 import duckdb
 
+from data_quality.freshness import Reference, age_days
 from warehouse.db import table_exists
 from warehouse.settings import ReportsSettings
 
@@ -639,27 +640,43 @@ def data_quality_section(con: duckdb.DuckDBPyConnection, cfg: ReportsSettings) -
 
 
 def freshness_section(con: duckdb.DuckDBPyConnection, as_of: date) -> Section:
+    """The newest export day loaded per entity and its age, counted from the reference the
+    latest ``export_freshness`` check judged against (``ops.export_freshness``: today for
+    the clock, the newest export day loaded for the data), so the table and the check
+    agree; before any check has run, from the report's as-of date."""
     sec = Section("freshness", "Data freshness")
     found = rows(con, """
         SELECT entity, max(export_date) AS last_export_date, max(finished_at) AS loaded_at
-        FROM raw.load_audit WHERE status = 'loaded'
+        FROM raw.load_audit WHERE status <> 'failed'
         GROUP BY entity ORDER BY entity""", needs=["raw.load_audit"])
     if not found:
         sec.available = False
         return sec
+    judged = rows(con, """
+        SELECT reference, reference_date, max_lag_days FROM ops.export_freshness
+        ORDER BY judged_at DESC LIMIT 1""", needs=["ops.export_freshness"])
+    if judged:
+        ref = Reference(judged[0]["reference"], judged[0]["reference_date"])
+        reference_day = ref.day
+        note = (f"Age in days against {ref.describe()}: the reference of the latest "
+                f"export_freshness check, which warns above {judged[0]['max_lag_days']} "
+                "day(s).")
+    else:
+        reference_day = as_of
+        note = f"Age in days against the as-of date {as_of.isoformat()}."
     sec.tables.append(Table("entities", ["entity", "last_export_date", "age_days",
                                          "loaded_at"],
                             [[r["entity"], r["last_export_date"],
-                              _age(as_of, r["last_export_date"]), r["loaded_at"]]
+                              _age(reference_day, r["last_export_date"]), r["loaded_at"]]
                              for r in found]))
-    sec.notes.append(f"Age in days against the as-of date {as_of.isoformat()}.")
+    sec.notes.append(note)
     return sec
 
 
-def _age(as_of: date, d: object) -> int | None:
+def _age(reference: date, d: object) -> int | None:
     if isinstance(d, datetime):
         d = d.date()
-    return (as_of - d).days if isinstance(d, date) else None
+    return age_days(reference, d) if isinstance(d, date) else None
 
 
 # --------------------------------------------------------------------------- report

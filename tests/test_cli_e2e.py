@@ -73,6 +73,48 @@ def test_demo_runs_are_recorded_for_the_dagster_ui(demo):
     assert partitions and incomplete not in partitions
 
 
+def test_demo_judges_freshness_against_its_newest_export_day(demo):
+    """The sample's days are months old by the clock: the demo's runs carry the data
+    reference, nothing is late, the reports' freshness table agrees (0 days old), and the
+    run ends with exit code 0 and its verdict line."""
+    data, result, _ = demo
+    out = " ".join(result.output.split())
+    assert "expect_export_to_be_fresh" not in out
+    assert "OK: every file read is accounted for (exit code 0)" in out
+    instance = dg.DagsterInstance.from_config(str(data / "dagster_home"))
+    assert {r.tags.get("insights/freshness_reference") for r in instance.get_runs()} == {"data"}
+    con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
+    try:
+        assert con.execute(
+            "SELECT DISTINCT reference FROM ops.export_freshness").fetchall() == [("data",)]
+        late = con.execute(
+            "SELECT count(*) FROM ops.data_quality_latest WHERE check_name = "
+            "'export_freshness' AND NOT passed").fetchone()[0]
+        path = con.execute("SELECT path FROM ops.reports WHERE creator_id = '__all__' AND "
+                           "kind = 'daily' AND format = 'json'").fetchone()[0]
+    finally:
+        con.close()
+    assert late == 0
+    report = json.loads((data / "reports" / path).read_text())
+    [fresh] = [s for s in report["sections"] if s["name"] == "freshness"]
+    assert {row[2] for row in fresh["tables"][0]["rows"]} == {0}
+
+
+def test_the_sensor_requests_nothing_over_the_demo_warehouse(demo):
+    """`insights ui` after the demo: the landing sensor (a fresh cursor) finds every
+    complete day loaded with the same files and starts no run."""
+    from orchestration.resources import LandingResource, WarehouseResource
+    from orchestration.sensors import landing_sensor
+
+    data, _, _ = demo
+    ctx = dg.build_sensor_context(resources={
+        "landing": LandingResource(path=str(data / "landing")),
+        "warehouse": WarehouseResource(path=str(data / "warehouse.duckdb")),
+    })
+    ticks = list(landing_sensor(ctx))
+    assert [type(t) for t in ticks] == [dg.SkipReason], ticks
+
+
 def test_status_shows_loaded_rejected_and_waiting_days(demo):
     _, _, _ = demo
     result = runner.invoke(app, ["status"])
@@ -336,6 +378,10 @@ def test_a_blocking_failure_stops_the_publish_until_the_data_is_fixed(demo):
     assert f"raw.events [{day}]" in out
     assert "expect_column_values_to_be_between(reject_rate)" in out
     assert "observed 1 of 1 rows" in out
+    # the failed run names its failing step and the check that failed
+    assert "FAILED (run " in out and "failed step " in out
+    assert "blocking asset check failed" in out and "gx_contract" in out
+    assert "(exit code 1)" in out
     assert _digest(serving) == before  # the last good version stays
     assert mart() == mart_before  # dbt did not run on the blocked raw layer
     status = runner.invoke(app, ["status"])

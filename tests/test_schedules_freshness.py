@@ -10,6 +10,7 @@ import duckdb
 
 from data_quality.freshness import freshness_outcomes
 from orchestration.schedules import previous_day_request, schedules
+from warehouse.settings import load_settings
 
 from .conftest import event
 
@@ -90,3 +91,84 @@ def test_the_freshness_job_records_a_warning_and_does_not_fail(tmp_path, write_e
     assert rows == [("landing/events", "expect_complete_exports_to_be_loaded", False),
                     ("landing/events", "expect_export_to_be_fresh", False)]
     assert (tmp_path / "reports" / "data_quality" / "index.html").exists()
+
+
+def test_the_reference_is_today_or_the_newest_export_day_loaded():
+    from data_quality.freshness import Reference, reference_for
+
+    today, newest = date(2026, 12, 4), date(2026, 3, 1)
+    assert reference_for("clock", today, newest) == Reference("clock", today)
+    assert reference_for("data", today, newest) == Reference("data", newest)
+    assert reference_for("data", today, None) == Reference("clock", today)  # nothing loaded
+    out = freshness_outcomes(today, {"events": newest}, {"events": newest}, ["events"],
+                             max_lag_days=1, reference=Reference("data", newest))
+    fresh = next(o for o in out if o.expectation == "expect_export_to_be_fresh")
+    assert fresh.passed and "(0 days old)" in fresh.observed
+    assert "against the newest export day loaded, 2026-03-01" in fresh.description
+
+
+def _freshness_run(tmp_path, tags: dict[str, str]) -> dg.ExecuteInProcessResult:
+    from orchestration.definitions import defs
+    from orchestration.resources import LandingResource, ReportsResource, WarehouseResource
+
+    return defs.resolve_job_def("freshness_job").execute_in_process(resources={
+        "warehouse": WarehouseResource(path=str(tmp_path / "wh.duckdb")),
+        "landing": LandingResource(path=str(tmp_path / "landing")),
+        "reports": ReportsResource(path=str(tmp_path / "reports")),
+    }, tags=tags, raise_on_error=False)
+
+
+def _events_freshness(warehouse) -> tuple[bool, str]:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return con.execute(
+            "SELECT passed, observed FROM ops.data_quality_latest WHERE check_name = "
+            "'export_freshness' AND table_name = 'landing/events' "
+            "AND expectation = 'expect_export_to_be_fresh'").fetchone()
+    finally:
+        con.close()
+
+
+def _report_ages(warehouse, as_of: date) -> tuple[dict[str, int], list[str]]:
+    from reports.content import freshness_section
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        section = freshness_section(con, as_of)
+    finally:
+        con.close()
+    [table] = section.tables
+    return {row[0]: row[2] for row in table.rows}, section.notes
+
+
+def test_the_run_tag_judges_old_exports_against_the_data_and_the_report_agrees(
+        tmp_path, write_events):
+    """An export day months old by the clock: a run tagged with the data reference finds
+    it fresh (0 days old), an untagged run (the setting, clock) late; the reports'
+    freshness table shows the very age the latest check judged, whatever its as-of date."""
+    from ingest.batch import load_entity_days
+    from ingest.loader import ensure_schema
+
+    landing, warehouse = tmp_path / "landing", tmp_path / "wh.duckdb"
+    day = date(2026, 2, 1)
+    write_events(landing, day.isoformat(), "a.ndjson", [event("e1", "2026-02-01T00:00:00Z")])
+    con = duckdb.connect(str(warehouse))
+    ensure_schema(con)
+    load_entity_days(con, landing, "events", [day])
+    con.close()
+
+    assert _freshness_run(tmp_path, {"insights/freshness_reference": "data"}).success
+    passed, observed = _events_freshness(warehouse)
+    assert passed and observed == "newest complete export day 2026-02-01 (0 days old)"
+    ages, notes = _report_ages(warehouse, as_of=date(2026, 1, 20))
+    assert ages == {"events": 0}
+    assert "the newest export day loaded, 2026-02-01" in notes[0]
+
+    assert _freshness_run(tmp_path, {}).success  # the setting: the clock
+    today = datetime.now(ZoneInfo(load_settings().reporting_timezone)).date()
+    age = (today - day).days
+    passed, observed = _events_freshness(warehouse)
+    assert not passed and observed == f"newest complete export day 2026-02-01 ({age} days old)"
+    ages, notes = _report_ages(warehouse, as_of=day)
+    assert ages == {"events": age}
+    assert f"today, {today.isoformat()}" in notes[0]

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import dagster as dg
+import duckdb
 
+from ingest.batch import load_entity_days
+from ingest.loader import ensure_schema
 from orchestration.resources import LandingResource, WarehouseResource
 from orchestration.schedules import daily_refresh_schedule
 from orchestration.sensors import landing_sensor
-from warehouse.locking import run_lock
+from warehouse.db import connect
+from warehouse.locking import run_lock, writer_lock
 
 from .conftest import event
 
@@ -73,3 +77,66 @@ def test_sensor_skips_while_a_run_is_in_progress_and_keeps_its_cursor(tmp_path, 
     assert [r.partition_key for r in requests(dg.build_sensor_context(resources=resources))] == [
         "2026-02-01"
     ]
+
+
+def _load(landing, warehouse, days: list[str]) -> None:
+    """Load the events of these export days into the warehouse, as a run would."""
+    con = connect(warehouse)
+    try:
+        ensure_schema(con)
+        load_entity_days(con, landing, "events", [date.fromisoformat(d) for d in days])
+    finally:
+        con.close()
+
+
+def test_sensor_started_over_a_loaded_warehouse_requests_nothing(tmp_path, write_events):
+    """`insights ui` starts the sensor with an empty cursor: days the warehouse has loaded
+    with these very files are not run again; a changed or new day is."""
+    landing, warehouse = tmp_path / "landing", tmp_path / "warehouse.duckdb"
+    for day in ("2026-02-01", "2026-02-02", "2026-02-03"):
+        write_events(landing, day, "a.ndjson", [event(day, f"{day}T00:00:00Z")])
+    _load(landing, warehouse, ["2026-02-01", "2026-02-02", "2026-02-03"])
+    resources = {
+        "landing": LandingResource(path=str(landing)),
+        "warehouse": WarehouseResource(path=str(warehouse)),
+    }
+    ctx = dg.build_sensor_context(resources=resources)
+    ticks = list(landing_sensor(ctx))
+    assert [type(t) for t in ticks] == [dg.SkipReason], ticks
+    cursor = ctx.cursor
+    assert cursor  # the loaded days are remembered
+    # a file of one day changes, and a new day completes: only those two are requested
+    write_events(landing, "2026-02-02", "b.ndjson", [event("late", "2026-02-02T05:00:00Z")])
+    write_events(landing, "2026-02-04", "a.ndjson", [event("new", "2026-02-04T00:00:00Z")])
+    again = dg.build_sensor_context(resources=resources)  # a fresh cursor again
+    assert [(r.partition_key, r.tags.get(RANGE_START)) for r in requests(again)] == [
+        ("2026-02-02", None), ("2026-02-04", None)]
+
+
+def test_sensor_skips_while_the_warehouse_is_being_written(tmp_path, write_events):
+    """A run writing the warehouse holds its writer lock (and DuckDB refuses a read-only
+    connection to the file meanwhile): the tick is skipped, the cursor kept."""
+    landing, warehouse = tmp_path / "landing", tmp_path / "warehouse.duckdb"
+    write_events(landing, "2026-02-01", "a.ndjson", [event("a", "2026-02-01T00:00:00Z")])
+    _load(landing, warehouse, ["2026-02-01"])
+    write_events(landing, "2026-02-02", "a.ndjson", [event("b", "2026-02-02T00:00:00Z")])
+    resources = {
+        "landing": LandingResource(path=str(landing)),
+        "warehouse": WarehouseResource(path=str(warehouse)),
+    }
+    with writer_lock(warehouse, holder="run 1234 (dbt), in this test"):
+        ctx = dg.build_sensor_context(resources=resources)
+        ticks = list(landing_sensor(ctx))
+        assert len(ticks) == 1 and isinstance(ticks[0], dg.SkipReason), ticks
+        assert "run 1234 (dbt)" in ticks[0].skip_message
+        assert ctx.cursor is None
+    writer = duckdb.connect(str(warehouse))  # open read-write: a read-only open fails
+    try:
+        ctx = dg.build_sensor_context(resources=resources)
+        ticks = list(landing_sensor(ctx))
+        assert len(ticks) == 1 and isinstance(ticks[0], dg.SkipReason), ticks
+        assert ctx.cursor is None
+    finally:
+        writer.close()
+    assert [r.partition_key for r in requests(dg.build_sensor_context(resources=resources))] == [
+        "2026-02-02"]

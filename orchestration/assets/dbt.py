@@ -147,4 +147,9 @@ bkt_params_spec = dg.AssetSpec(
 
 
 def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR))
+    """dbt beside this interpreter, else on PATH: `insights` started by its full path
+    (cron, systemd, pipx) has no venv on PATH, and dagster-dbt looks only there."""
+    from orchestration.executables import dbt_executable
+
+    return DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR),
+                          dbt_executable=dbt_executable())
