@@ -5,12 +5,21 @@ the users snapshot) are read from the warehouse into DataFrames once, then Pytho
 over the rows build dicts and sets per user, creator and day. Definitions: metrics.md
 (../shared/spec/metrics.md) and docs/metrics.md, with the dbt models' conventions:
 
-- ``engagement_daily`` (every creator and ``'__all__'``): DAU, WAU, MAU, stickiness,
+- ``engagement_daily`` (every creator and ``'__all__'``): DAU, WAU, MAU (null when the
+  window reaches before the coverage start, metrics.md v2), stickiness,
   sessions (started that day, attributed to the session's first non-null creator_id by
   (event_ts, event_id), anonymous included), active_events (anonymous included); one
   row per creator and date from the creator's first activity to the as-of date.
 - ``retention_cohorts``, weekly grain: signup week cohorts (users snapshot, signup date up
-  to the as-of date), one row per period k up to the as-of week, null while incomplete.
+  to the as-of date), one row per period k up to the as-of week, null while incomplete or
+  not covered (metrics.md v2 "Coverage": the week starts before the first day with a
+  loaded event).
+- ``retention`` (metrics.md v2), the definitions start = signup, return = any active
+  event, first_time, weekly, modes ``on`` and ``on_or_after``, ``'__all__'`` rows
+  (:func:`compare_v2`).
+- ``stickiness_distribution`` (metrics.md v2): per covered ISO week and month, creator
+  and ``'__all__'``, users active on exactly n days and on at least n days, n = 1 to the
+  period's length (:func:`compare_v2`).
 - ``funnel_steps`` of the ``conversation`` funnel (settings ``metrics.funnels``): users
   (identified) reaching each step within the conversion window, conversion, drop-off,
   median seconds from step 1 of the user's first chain reaching the step.
@@ -145,6 +154,7 @@ def engagement_daily(events: pd.DataFrame, as_of: date, wau_days: int,
         if day is not None and day <= as_of and (creator not in first_date
                                                   or day < first_date[creator]):
             first_date[creator] = day
+    covered_from = coverage_start(events, as_of)
     rows = []
     for creator in sorted(first_date):
         day = first_date[creator]
@@ -160,9 +170,14 @@ def engagement_daily(events: pd.DataFrame, as_of: date, wau_days: int,
                     if back < mau_days:
                         mau_set |= seen
             mau = len(mau_set)
+            # metrics.md v2 "Coverage": a window reaching before the first loaded day is null
+            wau_known = day - timedelta(days=wau_days - 1) >= covered_from
+            mau_known = day - timedelta(days=mau_days - 1) >= covered_from
             rows.append({
-                "date": day, "creator_id": creator, "dau": dau, "wau": len(wau_set),
-                "mau": mau, "stickiness": dau / mau if mau else None,
+                "date": day, "creator_id": creator, "dau": dau,
+                "wau": len(wau_set) if wau_known else None,
+                "mau": mau if mau_known else None,
+                "stickiness": dau / mau if mau and mau_known else None,
                 "sessions": sessions_on.get((creator, day), 0),
                 "active_events": active_events.get((creator, day), 0),
             })
@@ -172,6 +187,12 @@ def engagement_daily(events: pd.DataFrame, as_of: date, wau_days: int,
 
 def _monday(day: date) -> date:
     return day - timedelta(days=day.weekday())
+
+
+def coverage_start(events: pd.DataFrame, as_of: date) -> date | None:
+    """metrics.md v2 "Coverage": the first day holding a loaded (current) event."""
+    days = [d for d in events["event_date"] if d is not None and d <= as_of]
+    return min(days) if days else None
 
 
 def retention_cohorts(events: pd.DataFrame, users: pd.DataFrame, as_of: date,
@@ -188,6 +209,7 @@ def retention_cohorts(events: pd.DataFrame, users: pd.DataFrame, as_of: date,
         if row.signup_date is not None and row.signup_date <= as_of:
             cohorts[_monday(row.signup_date)].append(row.user_id)
     last_week = _monday(as_of)
+    first_day = coverage_start(events, as_of)
     rows = []
     for start in sorted(cohorts):
         members = cohorts[start]
@@ -195,12 +217,13 @@ def retention_cohorts(events: pd.DataFrame, users: pd.DataFrame, as_of: date,
         while week <= last_week:
             end = week + timedelta(days=6)
             complete = end <= as_of
+            covered = complete and first_day is not None and week >= first_day
             retained = (sum(1 for u in members if week in active_weeks.get(u, ()))
-                        if complete else None)
+                        if covered else None)
             rows.append({
                 "cohort_start": start, "period": k, "cohort_size": len(members),
                 "retained_users": retained,
-                "retention_rate": retained / len(members) if complete else None,
+                "retention_rate": retained / len(members) if retained is not None else None,
                 "period_start": week, "period_end": end, "is_complete_period": complete,
             })
             week += timedelta(days=7)
@@ -271,6 +294,153 @@ def _median(values: list[float]) -> float | None:
     mid = (len(s) - 1) / 2
     lo, hi = s[math.floor(mid)], s[math.ceil(mid)]
     return lo + (hi - lo) * (mid - math.floor(mid))
+
+
+# --- version 2: retention (signup -> any activity, weekly) and stickiness distribution ---
+
+RETENTION_V2_COLUMNS = ["definition", "cohort_start", "period", "cohort_size",
+                        "retained_users", "retention_rate", "is_covered"]
+STICKINESS_COLUMNS = ["period_grain", "period_start", "creator_id", "days_active", "users",
+                      "users_at_least"]
+
+
+def _signup_weekly_definitions(metrics: dict[str, Any]) -> dict[str, str]:
+    """name -> mode of the settings' definitions start = signup, return = any_active,
+    first_time, weekly, mode on or on_or_after."""
+    return {d["name"]: d["mode"] for d in metrics.get("retention", [])
+            if d.get("start") == "signup" and d.get("return") == "any_active"
+            and d.get("cohort", "first_time") == "first_time"
+            and d.get("grain") == "week" and d.get("mode") in ("on", "on_or_after")}
+
+
+def retention_signup_weekly(events: pd.DataFrame, users: pd.DataFrame, as_of: date,
+                            tz: str, definitions: dict[str, str]) -> pd.DataFrame:
+    """marts.retention's '__all__' rows of the given signup / any-activity weekly
+    definitions (name -> mode)."""
+    active_weeks: dict[str, set[date]] = defaultdict(set)
+    for row in events.itertuples(index=False):
+        user = _none(row.user_id)
+        if (user is not None and row.event_type in ACTIVE_EVENT_TYPES
+                and row.event_date <= as_of):
+            active_weeks[user].add(_monday(row.event_date))
+    cohorts: dict[date, list[str]] = defaultdict(list)
+    users = users.assign(signup_date=_local_dates(users["signup_at"], tz))
+    for row in users.itertuples(index=False):
+        if row.signup_date is not None and row.signup_date <= as_of:
+            cohorts[_monday(row.signup_date)].append(row.user_id)
+    first_day = coverage_start(events, as_of)
+    last_week = _monday(as_of)
+    rows = []
+    for name, mode in sorted(definitions.items()):
+        for start in sorted(cohorts):
+            members = cohorts[start]
+            # on_or_after: each member's latest complete week with activity, from the cohort on
+            latest = {u: max((w for w in active_weeks.get(u, ())
+                              if w >= start and w + timedelta(days=6) <= as_of), default=None)
+                      for u in members}
+            week, k = start, 0
+            while week <= last_week:
+                covered = (first_day is not None and week >= first_day
+                           and week + timedelta(days=6) <= as_of)
+                retained = None
+                if covered and mode == "on":
+                    retained = sum(1 for u in members if week in active_weeks.get(u, ()))
+                elif covered:
+                    retained = sum(1 for u in members
+                                   if latest[u] is not None and latest[u] >= week)
+                rows.append({
+                    "definition": name, "cohort_start": start, "period": k,
+                    "cohort_size": len(members), "retained_users": retained,
+                    "retention_rate": None if retained is None else retained / len(members),
+                    "is_covered": covered,
+                })
+                week += timedelta(days=7)
+                k += 1
+    return pd.DataFrame(rows, columns=RETENTION_V2_COLUMNS)
+
+
+def _month_end(start: date) -> date:
+    following = date(start.year + start.month // 12, start.month % 12 + 1, 1)
+    return following - timedelta(days=1)
+
+
+def stickiness_distribution(events: pd.DataFrame, as_of: date) -> pd.DataFrame:
+    days_of: dict[tuple[str, str], set[date]] = defaultdict(set)  # (creator, user) -> days
+    for row in events.itertuples(index=False):
+        user, creator, day = _none(row.user_id), _none(row.creator_id), row.event_date
+        if user is None or row.event_type not in ACTIVE_EVENT_TYPES or day > as_of:
+            continue
+        days_of[(ALL, user)].add(day)
+        if creator is not None:
+            days_of[(creator, user)].add(day)
+    first_day = coverage_start(events, as_of)
+    if first_day is None:
+        return pd.DataFrame(columns=STICKINESS_COLUMNS)
+    periods: list[tuple[str, date, date]] = []
+    week = _monday(first_day)
+    while week + timedelta(days=6) <= as_of:
+        if week >= first_day:
+            periods.append(("week", week, week + timedelta(days=6)))
+        week += timedelta(days=7)
+    month = first_day.replace(day=1)
+    while _month_end(month) <= as_of:
+        if month >= first_day:
+            periods.append(("month", month, _month_end(month)))
+        month = _month_end(month) + timedelta(days=1)
+    rows = []
+    for grain, start, end in periods:
+        counts: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        for (creator, _user), days in days_of.items():
+            n = sum(1 for d in days if start <= d <= end)
+            if n:
+                counts[creator][n] += 1
+        length = (end - start).days + 1
+        for creator in sorted(counts):
+            at_least = 0
+            per_n = []
+            for n in range(length, 0, -1):
+                at_least += counts[creator].get(n, 0)
+                per_n.append((n, counts[creator].get(n, 0), at_least))
+            for n, exactly, at_least_n in reversed(per_n):
+                rows.append({"period_grain": grain, "period_start": start, "creator_id": creator,
+                             "days_active": n, "users": exactly, "users_at_least": at_least_n})
+    return pd.DataFrame(rows, columns=STICKINESS_COLUMNS)
+
+
+KEYS_V2 = {
+    "retention": ["definition", "cohort_start", "period"],
+    "stickiness_distribution": ["period_grain", "period_start", "creator_id", "days_active"],
+}
+
+
+def compare_v2(con: duckdb.DuckDBPyConnection,
+               metrics: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The version 2 marts retention (signup -> any activity, weekly, on / on_or_after,
+    '__all__') and stickiness_distribution against this reference; ``mismatches`` is the
+    total number of rows that differ."""
+    metrics = _metrics() if metrics is None else metrics
+    tz = metrics.get("reporting_timezone") or "UTC"
+    events, users = load_frames(con)
+    events = events.assign(event_date=_local_dates(events["event_ts"], tz))
+    as_of_var = metrics.get("as_of_date")
+    as_of = (date.fromisoformat(str(as_of_var)) if as_of_var
+             else pd.Timestamp(events["export_date"].max()).date())
+    definitions = _signup_weekly_definitions(metrics)
+    names = sorted(definitions)
+    built = {
+        "retention": con.execute(
+            f"SELECT {', '.join(RETENTION_V2_COLUMNS)} FROM marts.retention "
+            "WHERE creator_id = '__all__' AND list_contains(?, definition)", [names]).df(),
+        "stickiness_distribution": con.execute(
+            f"SELECT {', '.join(STICKINESS_COLUMNS)} FROM marts.stickiness_distribution").df(),
+    }
+    reference = {
+        "retention": retention_signup_weekly(events, users, as_of, tz, definitions),
+        "stickiness_distribution": stickiness_distribution(events, as_of),
+    }
+    results = {name: diff(reference[name], built[name], KEYS_V2[name]) for name in KEYS_V2}
+    return {"as_of_date": as_of.isoformat(), "definitions": definitions,
+            "mismatches": sum(r["mismatches"] for r in results.values()), "marts": results}
 
 
 def marts(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
@@ -369,7 +539,8 @@ def main() -> None:
     warehouse = Path(sys.argv[1])
     con = duckdb.connect(str(warehouse), read_only=True)
     con.execute("SET TimeZone = 'UTC'")
-    print(json.dumps(compare(con), indent=2, default=str))
+    print(json.dumps({"version_1": compare(con), "version_2": compare_v2(con)}, indent=2,
+                     default=str))
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ TOP_FIELDS: tuple[Field, ...] = (
     Field("timestamp", "timestamp_text", "str", required=True),
     Field("session_id", "session_id", "str", required=True),
     Field("user_id", "user_id", "str"),
+    Field("anonymous_id", "anonymous_id", "str"),  # contract 1.1: device or browser id
     Field("creator_id", "creator_id", "str"),
     Field("agent_id", "agent_id", "str"),
     Field("program_id", "program_id", "str"),

@@ -48,6 +48,7 @@ CREATE TABLE IF NOT EXISTS {RAW_SCHEMA}.events (
     event_ts TIMESTAMP NOT NULL,           -- UTC
     session_id VARCHAR NOT NULL,
     user_id VARCHAR,
+    anonymous_id VARCHAR,                   -- contract 1.1: device or browser id
     creator_id VARCHAR,
     agent_id VARCHAR,
     program_id VARCHAR,
@@ -285,6 +286,8 @@ def all_ddl() -> list[str]:
     return [
         f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}",
         EVENTS_DDL,
+        # contract 1.1: a warehouse created before it gets the column (NULL on old rows)
+        f"ALTER TABLE {RAW_SCHEMA}.events ADD COLUMN IF NOT EXISTS anonymous_id VARCHAR",
         REJECTS_DDL,
         LOAD_AUDIT_DDL,
         *(e.ddl() for e in PLATFORM_ENTITIES),

@@ -128,7 +128,7 @@ def _daily_metrics(con: duckdb.DuckDBPyConnection, since: date, as_of: date) -> 
             from marts.conversation_daily
             union all
             select date, '__all__', 'fallback_rate', fallback_rate, classifications
-            from marts.nlu_daily
+            from marts.nlu_daily where creator_id = '__all__'
             union all
             select date, creator_id, 'net_revenue_' || lower(currency), net_revenue, charges
             from marts.revenue_daily where creator_id = '__all__'
@@ -343,13 +343,38 @@ def analyse_experiments(con: duckdb.DuckDBPyConnection, cfg: MLSettings, primary
 
 
 BKT_ATTEMPTS_SQL = """
-    with attempts as (
+    -- users are resolved users (metrics.md Identity, as int_identity_resolution): the
+    -- event's user_id, else its device's nearest identified event before / after, else
+    -- its session's only user
+    with events as (
+        select * from raw.events where is_current
+    ), devices as (
+        select event_id,
+               last_value(user_id ignore nulls) over (
+                   partition by anonymous_id order by event_ts, event_id
+                   rows between unbounded preceding and 1 preceding) as user_before,
+               first_value(user_id ignore nulls) over (
+                   partition by anonymous_id order by event_ts, event_id
+                   rows between 1 following and unbounded following) as user_after
+        from events where anonymous_id is not null
+    ), sessions as (
+        select session_id,
+               case when count(distinct user_id) = 1 then min(user_id) end as session_user
+        from events group by session_id
+    ), resolved as (
+        select e.topic, e.event_ts, e.event_id, e.correct,
+               coalesce(e.user_id, d.user_before, d.user_after, s.session_user) as user_id
+        from events e
+        left join devices d on d.event_id = e.event_id
+        left join sessions s on s.session_id = e.session_id
+        where e.event_type = 'exercise_attempted'
+          and e.topic is not null and e.correct is not null
+    ), attempts as (
         select topic, user_id, cast(correct as double) as is_correct,
                row_number() over (partition by user_id, topic
                                   order by event_ts, event_id) as attempt_number
-        from raw.events
-        where is_current and event_type = 'exercise_attempted'
-          and user_id is not null and topic is not null and correct is not null
+        from resolved
+        where user_id is not null
     )
     select topic, user_id, attempt_number, is_correct
     from attempts

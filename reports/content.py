@@ -120,6 +120,23 @@ def creators(con: duckdb.DuckDBPyConnection, limit: int) -> list[str]:
     return [str(r["creator_id"]) for r in found or []]
 
 
+def creator_name(con: duckdb.DuckDBPyConnection, creator: str) -> str | None:
+    """The creator's name (marts.creators); None for all creators or an unnamed one."""
+    if creator == ALL:
+        return None
+    found = rows(con, "SELECT name FROM marts.creators WHERE creator_id = ?", [creator],
+                 needs=["marts.creators"])
+    name = found[0]["name"] if found else None
+    return str(name) if name not in (None, "") else None
+
+
+def scope(creator: str, name: str | None = None) -> str:
+    """Whose numbers a heading shows: ``all creators``, the creator's name, or its id."""
+    if creator == ALL:
+        return "all creators"
+    return name or f"creator {creator}"
+
+
 # --------------------------------------------------------------------------- headline
 
 
@@ -322,17 +339,24 @@ def retention_section(con: duckdb.DuckDBPyConnection, period: Period,
     cohorts = sorted({r["cohort_start"] for r in found}, reverse=True)
     recent = cohorts[: max(cfg.retention_cohorts, 1)]
     max_period = max(int(r["period"]) for r in found)
+    # covered cells only (metrics.md v2 "Coverage"): a week before the first loaded day
+    # is unknown (null), never a 0 that would drag the curve down
     curve = rows(con, """
         SELECT period, sum(retained_users) / nullif(sum(cohort_size), 0) AS retention_rate,
                count(*) AS cohorts
         FROM marts.retention_cohorts
-        WHERE cohort_grain = 'week' AND retention_rate IS NOT NULL AND cohort_start <= ?
+        WHERE cohort_grain = 'week' AND is_covered AND retention_rate IS NOT NULL
+          AND cohort_start <= ?
         GROUP BY period ORDER BY period""", [period.end], needs=["marts.retention_cohorts"])
     if curve:
         sec.charts["curve"] = [(int(r["period"]), _num(r["retention_rate"])) for r in curve]
+        sec.charts["curve_cohorts"] = [(int(r["period"]), int(r["cohorts"])) for r in curve]
         sec.tables.append(Table("curve", ["week", "retention_rate", "cohorts"],
                                 [[r["period"], r["retention_rate"], r["cohorts"]]
                                  for r in curve]))
+        sec.notes.append("Each point of the curve averages the covered cohorts of its week "
+                         "(weighted by cohort size): " + ", ".join(
+                             f"week {k}: {n}" for k, n in sec.charts["curve_cohorts"]) + ".")
     shown = min(max_period, 8)
     columns = ["cohort_start", "cohort_size"] + [f"week_{k}" for k in range(shown + 1)]
     table_rows: list[list[object]] = []
@@ -343,16 +367,20 @@ def retention_section(con: duckdb.DuckDBPyConnection, period: Period,
             by_period[k]["retention_rate"] if k in by_period else None
             for k in range(shown + 1)])
     sec.tables.append(Table("cohorts", columns, table_rows))
-    sec.notes.append("Retention = retained users / cohort size; periods not complete yet "
-                     "are empty.")
+    sec.notes.append("Retention = retained users / cohort size; periods not complete yet, "
+                     "and periods before the first loaded day (not covered: unknown, never "
+                     "0), are empty.")
     return sec
 
 
-def funnel_section(con: duckdb.DuckDBPyConnection) -> Section:
-    sec = Section("funnel", "Funnels (all creators)")
+def funnel_section(con: duckdb.DuckDBPyConnection, creator: str = ALL,
+                   name: str | None = None) -> Section:
+    """The funnels over the creator's own events (creator_id = '__all__': all events)."""
+    sec = Section("funnel", f"Funnels ({scope(creator, name)})")
     found = rows(con, """
         SELECT funnel, step, step_name, users, conversion_rate, dropoff_users
-        FROM marts.funnel_steps ORDER BY funnel, step""", needs=["marts.funnel_steps"])
+        FROM marts.funnel_steps WHERE creator_id = ? ORDER BY funnel, step""", [creator],
+                 needs=["marts.funnel_steps"])
     if not found:
         sec.available = False
         return sec
@@ -388,8 +416,10 @@ def _dropoff_rate(previous: Row | None, row: Row) -> float | None:
 
 
 def conversation_section(con: duckdb.DuckDBPyConnection, period: Period, creator: str,
-                         cfg: ReportsSettings) -> Section:
-    sec = Section("conversation", "Conversation and intent quality")
+                         cfg: ReportsSettings, name: str | None = None) -> Section:
+    who = scope(creator, name)
+    sec = Section("conversation", "Conversation and intent quality"
+                  + ("" if creator == ALL else f" ({who})"))
     conv = rows(con, """
         SELECT sum(conversations) AS conversations, avg(avg_turns) AS avg_turns,
                avg(workflow_completion_rate) AS workflow_completion_rate,
@@ -413,10 +443,10 @@ def conversation_section(con: duckdb.DuckDBPyConnection, period: Period, creator
                sum(fallback_rate * classifications) / nullif(sum(classifications), 0)
                    AS fallback_rate,
                count(*) AS days
-        FROM marts.nlu_daily WHERE date BETWEEN ? AND ?""", [period.start, period.end],
-               needs=["marts.nlu_daily"])
+        FROM marts.nlu_daily WHERE creator_id = ? AND date BETWEEN ? AND ?""",
+               [creator, period.start, period.end], needs=["marts.nlu_daily"])
     if nlu and nlu[0]["days"]:
-        sec.tables.append(Table("nlu (all creators)", ["metric", "value"],
+        sec.tables.append(Table(f"nlu ({who})", ["metric", "value"],
                                 [[m, nlu[0][m]] for m in
                                  ("classifications", "mean_confidence", "low_confidence_rate",
                                   "fallback_rate")]))
@@ -427,19 +457,20 @@ def conversation_section(con: duckdb.DuckDBPyConnection, period: Period, creator
                    AS mean_confidence,
                sum(low_confidence_rate * classifications) / nullif(sum(classifications), 0)
                    AS low_confidence_rate
-        FROM marts.intent_daily WHERE date BETWEEN ? AND ?
+        FROM marts.intent_daily WHERE creator_id = ? AND date BETWEEN ? AND ?
         GROUP BY intent ORDER BY classifications DESC, intent LIMIT ?""",
-                   [period.start, period.end, cfg.top_intents], needs=["marts.intent_daily"])
-    t = _table("top intents (all creators)", intents,
+                   [creator, period.start, period.end, cfg.top_intents],
+                   needs=["marts.intent_daily"])
+    t = _table(f"top intents ({who})", intents,
                ["intent", "classifications", "share", "mean_confidence",
                 "low_confidence_rate"])
     if t:
         sec.tables.append(t)
     drop = rows(con, """
-        SELECT drop_off_point, sessions FROM marts.session_drop_off
-        ORDER BY sessions DESC, drop_off_point LIMIT ?""", [cfg.top_intents],
+        SELECT drop_off_point, sessions FROM marts.session_drop_off WHERE creator_id = ?
+        ORDER BY sessions DESC, drop_off_point LIMIT ?""", [creator, cfg.top_intents],
                 needs=["marts.session_drop_off"])
-    t = _table("session drop-off points (all creators, to date)", drop,
+    t = _table(f"session drop-off points ({who}, to date)", drop,
                ["drop_off_point", "sessions"])
     if t:
         sec.tables.append(t)
@@ -449,13 +480,16 @@ def conversation_section(con: duckdb.DuckDBPyConnection, period: Period, creator
     return sec
 
 
-def mastery_section(con: duckdb.DuckDBPyConnection) -> Section:
-    sec = Section("mastery", "Mastery progress by topic (all creators)")
+def mastery_section(con: duckdb.DuckDBPyConnection, creator: str = ALL,
+                    name: str | None = None) -> Section:
+    """Mastery by topic of the creator's learners (their attempts with that creator)."""
+    sec = Section("mastery", f"Mastery progress by topic ({scope(creator, name)})")
     found = rows(con, """
         SELECT topic, count(DISTINCT user_id) AS learners, sum(attempts) AS attempts,
                avg(mastery) AS mean_mastery,
                avg(CASE WHEN level = 'mastered' THEN 1.0 ELSE 0.0 END) AS share_mastered
-        FROM marts.topic_mastery GROUP BY topic ORDER BY learners DESC, topic""",
+        FROM marts.topic_mastery WHERE creator_id = ?
+        GROUP BY topic ORDER BY learners DESC, topic""", [creator],
                  needs=["marts.topic_mastery"])
     t = _table("topics", found, ["topic", "learners", "attempts", "mean_mastery",
                                  "share_mastered"])
@@ -690,18 +724,20 @@ class ReportData:
     creator_id: str
     headline: list[Metric]
     sections: list[Section]
+    creator_name: str | None = None  # marts.creators; None for all creators
 
 
 def gather(con: duckdb.DuckDBPyConnection, kind: str, as_of: date, creator: str,
            cfg: ReportsSettings) -> ReportData:
     """Every number of one report (one kind, period and creator or overall)."""
     period = period_for(kind, as_of)
+    name = creator_name(con, creator)
     sections = [
         engagement_section(con, period, creator, cfg),
         retention_section(con, period, cfg),
-        funnel_section(con),
-        conversation_section(con, period, creator, cfg),
-        mastery_section(con),
+        funnel_section(con, creator, name),
+        conversation_section(con, period, creator, cfg, name),
+        mastery_section(con, creator, name),
         revenue_section(con, period, creator),
         forecast_section(con, period, creator, cfg),
         anomalies_section(con, period, creator, cfg),
@@ -709,4 +745,5 @@ def gather(con: duckdb.DuckDBPyConnection, kind: str, as_of: date, creator: str,
         data_quality_section(con, cfg),
         freshness_section(con, as_of),
     ]
-    return ReportData(kind, period, as_of, creator, headline(con, period, creator), sections)
+    return ReportData(kind, period, as_of, creator, headline(con, period, creator), sections,
+                      name)

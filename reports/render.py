@@ -49,8 +49,12 @@ def report_dir(root: Path, data: ReportData) -> Path:
     return root / data.kind / data.period.label
 
 
-def who(creator_id: str) -> str:
-    return "All creators" if creator_id == ALL else f"Creator {creator_id}"
+def who(creator_id: str, name: str | None = None) -> str:
+    """The report's subject: all creators, or the creator's name (marts.creators) with
+    its id, or the id alone when the creator has no name."""
+    if creator_id == ALL:
+        return "All creators"
+    return f"{name} ({creator_id})" if name else f"Creator {creator_id}"
 
 
 # --------------------------------------------------------------------------- long rows
@@ -180,8 +184,11 @@ def section_html(sec: Section, data: ReportData, dq_link: str) -> str:
         svgs.append(charts.line_chart(sec.charts["series"], title="DAU, WAU and MAU",
                                       y_label="users", width=960, height=280))
     elif sec.name == "retention" and "curve" in sec.charts:
+        counts = sec.charts.get("curve_cohorts") or []
+        per_point = (" (covered cohorts per point: "
+                     + " ".join(str(n) for _, n in counts) + ")") if counts else ""
         svgs.append(charts.line_chart({"retention": sec.charts["curve"]},
-                                      title="Retention by week since signup",
+                                      title="Retention by week since signup" + per_point,
                                       y_label="rate"))
     elif sec.name == "funnel":
         for name, (labels, values) in sec.charts.get("funnels", {}).items():
@@ -235,7 +242,7 @@ def _data_quality_html(sec: Section, dq_link: str) -> str:
 def html_document(data: ReportData, *, rendered_at: datetime, dq_link: str) -> str:
     p = data.period
     kind = "Daily" if data.kind == DAILY else "Weekly"
-    title = f"{kind} report {p.label}: {who(data.creator_id)}"
+    title = f"{kind} report {p.label}: {who(data.creator_id, data.creator_name)}"
     subtitle = (f"Period {p.start.isoformat()} to {p.end.isoformat()}; as-of date "
                 f"{data.as_of.isoformat()}; rendered {rendered_at:%Y-%m-%d %H:%M} UTC")
     sections = [headline_html(data)] + [section_html(s, data, dq_link)

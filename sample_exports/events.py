@@ -75,6 +75,16 @@ I_CANCEL = vocab.INTENT_CODE["cancel_subscription"]
 POS, NEU, NEG = 0, 1, 2
 WEB, MOBILE, VOICE = 0, 1, 2  # channels
 P_IOS, P_ANDROID, P_WEB = 0, 1, 2  # platforms
+#: share of users whose events carry a device id (anonymous_id) and who browse signed out
+#: before signing up (:meth:`Simulator._identities`)
+DEVICE_SHARE = 0.3
+
+
+def _device_user(user: np.ndarray) -> np.ndarray:
+    """Whether each user (index) is of the device share: a fixed hash, no random draw."""
+    with np.errstate(over="ignore"):
+        h = (np.asarray(user, dtype=np.uint64) * np.uint64(2654435761)) % np.uint64(1000)
+    return h < np.uint64(int(DEVICE_SHARE * 1000))
 
 
 _SESSION_COLUMNS = ("sess", "skind", "user", "creator", "agent", "program", "channel",
@@ -598,4 +608,57 @@ class Simulator:
         day = fr.take(day, order)
         day["eid"] = self.next_event + np.arange(len(order), dtype=np.int64)
         self.next_event += len(order)
+        self._identities(day, act[new_today[act]])
         return day
+
+    # --- identity (contract 1.1: anonymous_id) --------------------------------------
+
+    def _identities(self, day: Frame, new_users: np.ndarray) -> None:
+        """Devices and signed-out rows, in place. Deterministic without a random draw (the
+        other planted behaviour keeps its random streams):
+
+        * users of the device share (``DEVICE_SHARE``) carry their device id as
+          ``anonymous_id`` on every event; anonymous widget visitors carry one of their
+          own (never identified);
+        * on their signup day, such users browse before signing in: in their first
+          session the first half of its events is written without user_id (a session
+          mixing anonymous and identified events); users with a later session that day
+          (every second one) browse the whole first session anonymously, identified only
+          by the later session on the same device.
+
+        The ``user`` column keeps the true user: the resolved user of metrics.md (Identity)
+        is that user for every signed-out row, so the frame's truths stand for the marts.
+        """
+        user = day["user"]
+        n_users = len(self.w.users)
+        has_device = (user >= 0) & (_device_user(np.maximum(user, 0)))
+        day["device"] = np.where(has_device, user, -1).astype(np.int64)
+        anon_visitor = user < 0
+        day["device"][anon_visitor] = n_users + day["sess"][anon_visitor]
+        day["hide_user"][:] = 0
+        new = np.zeros(n_users, dtype=bool)
+        new[new_users] = True
+        rows = np.flatnonzero(has_device & new[np.maximum(user, 0)])
+        if not len(rows):
+            return
+        ru, rs = user[rows], day["sess"][rows]
+        # each user's first session today (the smallest session number: sessions are
+        # numbered in start order per user) and how many sessions they have today
+        by_user = np.lexsort((rs, ru))
+        users_u, first_pos = np.unique(ru[by_user], return_index=True)
+        first_sess = rs[by_user][first_pos]
+        n_sess = np.array([len(np.unique(seg)) for seg in
+                           np.split(rs[by_user], first_pos[1:])], dtype=np.int64)
+        k = np.searchsorted(users_u, ru)
+        in_first = rs == first_sess[k]
+        whole = (n_sess[k] >= 2) & (ru % 2 == 0)
+        fr_rows = rows[in_first]  # rows of first sessions, in time order (day is sorted)
+        f_sess = day["sess"][fr_rows]
+        by_sess = np.lexsort((np.arange(len(fr_rows)), f_sess))
+        _, counts = np.unique(f_sess[by_sess], return_counts=True)
+        pos = np.empty(len(fr_rows), dtype=np.int64)
+        pos[by_sess] = position_in_segment(counts)
+        size = np.empty(len(fr_rows), dtype=np.int64)
+        size[by_sess] = np.repeat(counts, counts)
+        hide = whole[in_first] | (pos < (size + 1) // 2)
+        day["hide_user"][fr_rows[hide]] = 1

@@ -65,6 +65,9 @@ PLANTED_DEFINITIONS: dict[str, str] = {
                            "list (ui_variant)",
     "anonymous_events": "valid lines without a user_id (absent or null)",
     "explicit_null_user": "the anonymous_events lines written with \"user_id\": null",
+    "signed_out_events": "anonymous_events lines of a known user written signed out "
+                         "(anonymous_id only; resolved to that user, metrics.md Identity)",
+    "device_events": "valid lines carrying an anonymous_id (contract 1.1)",
     "offset_timestamps": "valid lines whose timestamp has a numeric offset (+01:00, -05:00, "
                          "+00:00 ...)",
     "naive_timestamps": "valid lines whose timestamp has no offset (meaning UTC)",
@@ -254,7 +257,7 @@ class EventExporter:
             return rows[name][v]
 
         ts, user = col("ts"), col("user")
-        anon = user < 0
+        anon = (user < 0) | (col("hide_user") == 1)
         p = s.planted
         p["resent_duplicates"] += int(((col("is_copy") == 1) | dup[fault < 0]).sum())
         p["late_events"] += int((ts < day0).sum())
@@ -264,7 +267,9 @@ class EventExporter:
         p["unknown_fields"] += int((col("client_version") >= 0).sum())
         p["unknown_data_fields"] += int((col("ui_variant") >= 0).sum())
         p["anonymous_events"] += int(anon.sum())
-        p["explicit_null_user"] += int((anon & (col("null_user") == 1)).sum())
+        p["explicit_null_user"] += int(((user < 0) & (col("null_user") == 1)).sum())
+        p["signed_out_events"] += int((col("hide_user") == 1).sum())
+        p["device_events"] += int((col("device") >= 0).sum())
         tsfmt = col("tsfmt")
         p["offset_timestamps"] += int((tsfmt == 1).sum())
         p["naive_timestamps"] += int((tsfmt == 2).sum())

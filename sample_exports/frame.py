@@ -23,6 +23,7 @@ EVENT_COLUMNS: dict[str, np.dtype] = {
         ("sess", "int64"),  # global session number
         ("skind", "int8"),  # 0 conversation, 1 learning
         ("user", "int32"),  # -1: anonymous
+        ("device", "int64"),  # anonymous_id (contract 1.1) as a device number, -1 none
         ("creator", "int16"),
         ("agent", "int16"),
         ("program", "int16"),
@@ -61,6 +62,7 @@ EVENT_COLUMNS: dict[str, np.dtype] = {
         ("export_t", "int32"),  # export day index the row is written on
         ("is_copy", "int8"),  # 1: a re-sent copy of an earlier line
         ("null_user", "int8"),  # 1: anonymous row written with an explicit "user_id": null
+        ("hide_user", "int8"),  # 1: the user's row written without user_id (not signed in)
         ("client_version", "int8"),  # unknown top-level field (NDJSON only), -1 none
         ("ui_variant", "int8"),  # unknown data field, -1 none
     )

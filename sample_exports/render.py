@@ -21,6 +21,7 @@ import json
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sample_exports import vocab
 from sample_exports.frame import Frame
@@ -108,7 +109,7 @@ _LINE_SQL = f"""
 SELECT concat(
     event_id, event_type,
     ',"timestamp":"', {_TS}, ts_suffix, ',"session_id":"', sess_prefix, session_hex,
-    user_id, creator_id, agent_id, program_id, channel, platform, location,
+    user_id, anonymous_id, creator_id, agent_id, program_id, channel, platform, location,
     ',"duration_ms":' || duration_ms::VARCHAR,
     ',"response_time_ms":' || response_time_ms::VARCHAR,
     confidence, sentiment,
@@ -122,7 +123,8 @@ SELECT event_id,
     event_type::VARCHAR AS event_type,
     {_TS} || ts_suffix::VARCHAR AS timestamp,
     sess_prefix::VARCHAR || session_hex AS session_id,
-    user_id::VARCHAR AS user_id, creator_id::VARCHAR AS creator_id,
+    user_id::VARCHAR AS user_id, anonymous_id::VARCHAR AS anonymous_id,
+    creator_id::VARCHAR AS creator_id,
     agent_id::VARCHAR AS agent_id, program_id::VARCHAR AS program_id,
     channel::VARCHAR AS channel, platform::VARCHAR AS platform,
     location::VARCHAR AS location, duration_ms, response_time_ms, confidence,
@@ -134,7 +136,8 @@ FROM ev
 #: Parquet schema of event files (contract top-level fields; data as JSON text)
 PARQUET_SCHEMA = pa.schema([
     ("event_id", pa.string()), ("event_type", pa.string()), ("timestamp", pa.string()),
-    ("session_id", pa.string()), ("user_id", pa.string()), ("creator_id", pa.string()),
+    ("session_id", pa.string()), ("user_id", pa.string()), ("anonymous_id", pa.string()),
+    ("creator_id", pa.string()),
     ("agent_id", pa.string()), ("program_id", pa.string()), ("channel", pa.string()),
     ("platform", pa.string()), ("location", pa.string()), ("duration_ms", pa.int64()),
     ("response_time_ms", pa.int64()), ("confidence", pa.float64()), ("sentiment", pa.string()),
@@ -153,6 +156,7 @@ class Renderer:
         w = world
         self.salt = int(scramble(np.array([w.seed]), 0xE7E47)[0])
         self.sess_salt = int(scramble(np.array([w.seed]), 0x5E55)[0])
+        self.device_salt = int(scramble(np.array([w.seed]), 0xDE71CE)[0])
         self.n_users = len(w.users)
         offsets = [fmt_offset(c.offset_minutes) for c in vocab.COUNTRIES]
         countries = [c.code for c in vocab.COUNTRIES]
@@ -224,8 +228,14 @@ class Renderer:
         f = _Gather(frame, idx)
         n = len(f["ts"])
         user = f["user"].astype(np.int64)
+        user = np.where(f["hide_user"] == 1, -1, user)  # signed out: no user_id
         if not plain:
             user = np.where((user < 0) & (f["null_user"] == 1), self.n_users, user)
+        device = f["device"]
+        anonymous_id = pc.if_else(
+            pa.array(device < 0), pa.scalar(None, pa.large_string()),
+            hex_strings(scramble(np.maximum(device, 0), self.device_salt), 12,
+                        b"dev_" if plain else b',"anonymous_id":"dev_', b"" if plain else b'"'))
         suffix = np.where(f["tsfmt"] == 0, 0, np.where(f["tsfmt"] == 2, 1, 2 + f["country"]))
         milli = np.where(np.isnan(f["confidence"]), -1,
                          np.rint(np.nan_to_num(f["confidence"]) * 1000)).astype(np.int64)
@@ -254,6 +264,7 @@ class Renderer:
             "sess_prefix": _dict(f["skind"], top["sess_prefix"]),
             "event_type": _dict(f["etype"], top["event_type"]),
             "user_id": _dict(user, top["user_id"]),
+            "anonymous_id": anonymous_id,
             "creator_id": _dict(f["creator"], top["creator_id"]),
             "agent_id": _dict(f["agent"], top["agent_id"]),
             "program_id": _dict(f["program"], top["program_id"]),

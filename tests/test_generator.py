@@ -32,7 +32,8 @@ FAULT_REASONS = (
 REQUIRED = ("event_id", "event_type", "timestamp", "session_id")
 TOP_TYPES = {
     "event_id": "str", "event_type": "str", "timestamp": "str", "session_id": "str",
-    "user_id": "str", "creator_id": "str", "agent_id": "str", "program_id": "str",
+    "user_id": "str", "anonymous_id": "str",  # contract 1.1
+    "creator_id": "str", "agent_id": "str", "program_id": "str",
     "channel": "str", "platform": "str", "location": "str", "duration_ms": "int",
     "response_time_ms": "int", "confidence": "num", "sentiment": "str",
 }
@@ -290,6 +291,13 @@ def test_every_line_is_valid_or_a_planted_fault(generated):
         "anonymous_events"] > 0
     assert sum(1 for o in valid if o["event_type"] not in EVENT_TYPES) == summary.planted[
         "unknown_event_type"] > 0
+    # contract 1.1: devices, and users browsing signed out (anonymous_id without user_id)
+    assert sum(1 for o in valid if o.get("anonymous_id")) == summary.planted[
+        "device_events"] > 0
+    signed_in = {o["anonymous_id"] for o in valid if o.get("anonymous_id") and o.get("user_id")}
+    assert sum(1 for o in valid if o.get("user_id") is None
+               and o.get("anonymous_id") in signed_in) >= summary.planted[
+        "signed_out_events"] > 0
     assert sum(1 for o in valid if set(o) - set(TOP_TYPES) - {"data"}) == summary.planted[
         "unknown_fields"] > 0
     late = sum(1 for d, o in scan["valid"] if parse_ts(o["timestamp"]).date() < d)

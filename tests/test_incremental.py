@@ -5,7 +5,10 @@ with an in-process ``dbt build`` after each:
 
 1. the first 10 complete export days (the incremental models are created in full);
 2. the 11th day, no ``incremental_start_date`` var: the window falls back to the latest
-   day already built minus ``incremental_lookback_days``;
+   day already built minus ``incremental_lookback_days``; the day's file also carries an
+   identified event of a device that browsed anonymously on one of the first days
+   (metrics.md Identity, retroactive): the window reaches back to that older day, whose
+   activity now belongs to the user;
 3. the remaining complete days plus a RELOAD of the 8th day, whose file was edited to
    add a late event (6 days before its export date) and drop every active event of one
    user on one day (all in that file, one copy each); the var ``incremental_start_date``
@@ -38,6 +41,7 @@ log = logging.getLogger(__name__)
 
 INCREMENTAL_MODELS = ("int_user_activity_days", "int_creator_daily_activity")
 LATE_EVENT_ID = "evt_incremental_late"
+IDENTIFY_EVENT_ID = "evt_incremental_identify"
 # the builds that only prepare or compare the warehouse skip the tests, to stay fast
 MODELS_ONLY = ("--exclude-resource-type", "test", "--exclude-resource-type", "unit_test")
 
@@ -97,6 +101,40 @@ def _pick_dropped_user_day(warehouse: Path, export_day: date,
     assert rows, "no user-day with all its active events in the edited file"
     ids, user_id, day = rows[0]
     return set(ids), user_id, day
+
+
+def _pick_anonymous_device(warehouse: Path, before: date) -> tuple[str, date, str]:
+    """A device (anonymous_id) resolved to nobody with an active event before ``before``,
+    and a user to identify it with."""
+    con = connect(warehouse)
+    try:
+        row = con.execute(
+            """
+            SELECT anonymous_id, min(event_date) FROM staging.stg_events
+            WHERE identity_resolution = 'anonymous' AND anonymous_id IS NOT NULL
+              AND is_active_event AND event_date < ?
+            GROUP BY anonymous_id ORDER BY 2, 1 LIMIT 1
+            """,
+            [before],
+        ).fetchone()
+        user = con.execute(  # a user without activity that day
+            "SELECT min(user_id) FROM staging.stg_events WHERE raw_user_id IS NOT NULL "
+            "AND user_id NOT IN (SELECT user_id FROM staging.stg_events "
+            "WHERE event_date = ? AND user_id IS NOT NULL)", [row[1]] if row else [None]
+        ).fetchone()[0]
+    finally:
+        con.close()
+    assert row, f"no anonymous device with an active event before {before}"
+    return row[0], row[1], user
+
+
+def _append_identified_event(path: Path, anonymous_id: str, user_id: str, ts: str) -> None:
+    """Append an event of ``user_id`` on device ``anonymous_id`` to an NDJSON export file."""
+    event = {"event_id": IDENTIFY_EVENT_ID, "event_type": "bot_response", "timestamp": ts,
+             "session_id": "conv_incremental_identify", "user_id": user_id,
+             "anonymous_id": anonymous_id}
+    text = path.read_text()
+    path.write_text(text + ("" if text.endswith("\n") else "\n") + json.dumps(event) + "\n")
 
 
 def _edit_export_file(path: Path, drop_event_ids: set[str], late_ts: str) -> dict:
@@ -172,13 +210,30 @@ def test_incremental_build_equals_full_refresh(tmp_path: Path, monkeypatch: pyte
     latest_built = con.execute(
         "SELECT max(activity_date) FROM intermediate.int_user_activity_days").fetchone()[0]
     con.close()
+    fallback_start = latest_built - timedelta(days=lookback + 1)
+    # ... and a device that browsed anonymously before the window signs in on that day
+    device, anonymous_day, identified_user = _pick_anonymous_device(warehouse, fallback_start)
+    second_dir = landing / "events" / second[0].isoformat()
+    _append_identified_event(
+        sorted(p for p in second_dir.iterdir() if p.name.endswith(".ndjson"))[0],
+        device, identified_user, f"{second[0].isoformat()}T10:00:00.000Z")
     _load(warehouse, landing, second)
     _build(tmp_path, settings_vars, *MODELS_ONLY)
     compiled = (tmp_path / "dbt_target" / "compiled" / "insights_warehouse" / "models"
                 / "intermediate")
     sql = (compiled / "int_user_activity_days.sql").read_text()
     assert "event_date >= cast('" in sql, sql
-    assert (latest_built - timedelta(days=lookback + 1)).isoformat() in sql, sql
+    # the window: the fallback (latest day built - lookback - 1), moved back to the day
+    # of the anonymous events the new export day identifies
+    assert anonymous_day < fallback_start
+    assert f"event_date >= cast('{anonymous_day.isoformat()}'" in sql, sql
+    con = connect(warehouse)
+    identified = con.execute(
+        "SELECT count(*) FROM intermediate.int_user_activity_days "
+        "WHERE user_id = ? AND creator_id = '__all__' AND activity_date = ?",
+        [identified_user, anonymous_day]).fetchone()[0]
+    con.close()
+    assert identified == 1, "the older day's anonymous activity did not move to the user"
 
     # 3. the rest, and a reload of the 8th day: a late event added, a user-day dropped
     reloaded = complete[7]

@@ -97,7 +97,8 @@ def test_the_yml_of_the_marts_holds_the_invariants_the_suites_check():
 
     (previous,) = find("funnel_steps", "previous_step_users")
     assert _kwargs(previous)["column_A"] == "previous_step_users"
-    assert "lag(users) over (partition by funnel order by step) AS previous_step_users" in (
+    assert ("lag(users) over (partition by funnel, creator_id order by step) "
+            "AS previous_step_users") in (
         MART_SUITES["funnel_steps"].sql)
 
     (drift,) = find("retention_cohorts", "cohort_size_drift")
@@ -247,8 +248,10 @@ def con():
             con.execute("INSERT INTO marts.engagement_daily VALUES (?, ?, ?, ?, ?, ?)",
                         [start + timedelta(days=i), creator, dau, wau, mau, dau / mau])
     con.execute("""CREATE TABLE marts.funnel_steps AS SELECT * FROM (VALUES
-        ('f', 1, 10, 1.0, 0), ('f', 2, 6, 0.6, 4), ('f', 3, 6, 0.6, 0), ('f', 4, 1, 0.1, 5))
-        AS t(funnel, step, users, conversion_rate, dropoff_users)""")
+        ('f', '__all__', 1, 10, 1.0, 0), ('f', '__all__', 2, 6, 0.6, 4),
+        ('f', '__all__', 3, 6, 0.6, 0), ('f', '__all__', 4, 1, 0.1, 5),
+        ('f', 'c1', 1, 2, 1.0, 0), ('f', 'c1', 2, 1, 0.5, 1))
+        AS t(funnel, creator_id, step, users, conversion_rate, dropoff_users)""")
     con.execute("""CREATE TABLE marts.retention_cohorts AS SELECT * FROM (VALUES
         ('week', DATE '2025-01-06', 0, 10, 10, 1.0), ('week', DATE '2025-01-06', 1, 10, 4, 0.4),
         ('week', DATE '2025-01-06', 2, 10, NULL, NULL), ('month', DATE '2025-01-01', 0, 3, 3, 1.0))
@@ -269,8 +272,8 @@ def con():
          "stickiness"),
         ("engagement_daily", "INSERT INTO marts.engagement_daily "
          "SELECT * FROM marts.engagement_daily LIMIT 1", "date, creator_id"),
-        ("engagement_daily", "UPDATE marts.engagement_daily SET mau = NULL "
-         "WHERE creator_id = 'c1' AND date = DATE '2025-01-02'", "mau"),
+        ("engagement_daily", "UPDATE marts.engagement_daily SET mau = wau - 1 "
+         "WHERE creator_id = 'c1' AND date = DATE '2025-01-02'", "mau, wau"),
         ("funnel_steps", "UPDATE marts.funnel_steps SET users = 7, dropoff_users = 0 "
          "WHERE step = 3", "previous_step_users, users"),
         ("funnel_steps", "UPDATE marts.funnel_steps SET dropoff_users = 3 WHERE step = 2",

@@ -13,6 +13,10 @@ counts although the first did not), an anonymous session (excluded from funnel u
 counted in conversations and automation), a confidence equal to the threshold (not low),
 a workflow completed on the day after its start (it counts as completed on its start
 date: workflow_completion_rate counts workflow runs by start, a fraction in [0, 1]).
+
+Per creator (marts.md version 2): funnel_steps, intent_daily, nlu_daily and
+session_drop_off carry creator_id; their `__all__` rows are version 1's rows, compared
+here with version 1's expected numbers unchanged, and each creator's rows hold its own.
 """
 
 from __future__ import annotations
@@ -222,10 +226,16 @@ def test_conversation_nlu_and_funnel_marts(warehouse: Path, tmp_path: Path) -> N
             """
             SELECT funnel, step, step_name, users, conversion_rate, dropoff_users,
                    median_seconds_to_step
-            FROM marts.funnel_steps
+            FROM marts.funnel_steps WHERE creator_id = '__all__'
             """
         ).fetchall()}
         _assert_rows(funnels, EXPECTED_FUNNELS)
+        # per creator: c1 served u1, u2 and u3 (the same funnels); c2 only the anonymous
+        # session: no identified events, so no rows of its own
+        by_creator = {(r[0], r[1], r[2]): r[3] for r in con.execute(
+            "SELECT creator_id, funnel, step, users FROM marts.funnel_steps "
+            "WHERE creator_id <> '__all__'").fetchall()}
+        assert by_creator == {("c1", f, k): v[1] for (f, k), v in EXPECTED_FUNNELS.items()}
         assert con.execute(
             "SELECT DISTINCT conversion_window_days FROM marts.funnel_steps"
         ).fetchall() == [(1,)]
@@ -257,24 +267,56 @@ def test_conversation_nlu_and_funnel_marts(warehouse: Path, tmp_path: Path) -> N
             """
             SELECT "date", intent, classifications, share, mean_confidence,
                    low_confidence_rate
-            FROM marts.intent_daily
+            FROM marts.intent_daily WHERE creator_id = '__all__'
             """
         ).fetchall()}
         _assert_rows(intents, EXPECTED_INTENTS)
+        # per creator: shares within the creator's day (c2: the anonymous session)
+        intents_by_creator = {(r[0], r[1], r[2]): r[3:] for r in con.execute(
+            """
+            SELECT creator_id, "date", intent, classifications, share, mean_confidence,
+                   low_confidence_rate
+            FROM marts.intent_daily WHERE creator_id <> '__all__'
+            """
+        ).fetchall()}
+        _assert_rows(intents_by_creator, {
+            ("c1", D1, "book_session"): (1, 0.5, 0.9, 0.0),
+            ("c1", D1, "fallback"): (1, 0.5, 0.5, 1.0),
+            ("c1", D3, "greeting"): (1, 1.0, 0.7, 0.0),
+            ("c2", D1, "book_session"): (1, 1.0, 0.6, 1.0),
+        })
 
         nlu = {r[0]: r[1:] for r in con.execute(
             """
             SELECT "date", classifications, mean_confidence, low_confidence_rate,
                    fallback_rate
-            FROM marts.nlu_daily
+            FROM marts.nlu_daily WHERE creator_id = '__all__'
             """
         ).fetchall()}
         _assert_rows(nlu, EXPECTED_NLU)
+        nlu_by_creator = {(r[0], r[1]): r[2:] for r in con.execute(
+            """
+            SELECT creator_id, "date", classifications, mean_confidence, low_confidence_rate,
+                   fallback_rate
+            FROM marts.nlu_daily WHERE creator_id <> '__all__'
+            """
+        ).fetchall()}
+        _assert_rows(nlu_by_creator, {
+            ("c1", D1): (2, 0.7, 0.5, 0.5),
+            ("c1", D3): (1, 0.7, 0.0, 0.0),
+            ("c2", D1): (1, 0.6, 1.0, 0.0),
+        })
 
         drop_off = {r[0]: r[1:] for r in con.execute(
-            "SELECT drop_off_point, sessions, conversations FROM marts.session_drop_off"
+            "SELECT drop_off_point, sessions, conversations FROM marts.session_drop_off "
+            "WHERE creator_id = '__all__'"
         ).fetchall()}
         assert drop_off == EXPECTED_DROP_OFF
+        # every dropped session is c1's (s5, c2's, ended): share within the creator
+        assert con.execute(
+            "SELECT creator_id, drop_off_point, sessions, share FROM marts.session_drop_off "
+            "WHERE creator_id <> '__all__' ORDER BY ALL"
+        ).fetchall() == [("c1", "fallback", 1, 1 / 3), ("c1", "unknown", 2, 2 / 3)]
 
         # documented in the database too (COMMENT ON, for BI tools)
         assert con.execute(

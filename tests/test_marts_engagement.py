@@ -112,24 +112,23 @@ def _load_raw(con: duckdb.DuckDBPyConnection) -> None:
 W0, W1, W2, W3, W4 = (_d("2024-12-23") + timedelta(weeks=k) for k in range(5))
 DEC, JAN = _d("2024-12-01"), _d("2025-01-01")
 
-# (grain, period_start): (new, returning, resurrecting, dormant)
+# (grain, period_start): (new, returning, resurrecting, dormant). Coverage (metrics.md
+# v2) starts on 12-23, the first active event: W0 is the first covered week (not
+# reported), W4 is not complete; December starts before the coverage start and January
+# is not complete, so no month is reported. New: signed up in the period.
 EXPECTED_LIFECYCLE_WEEKS_MONTHS = {
-    ("week", W0): (1, 0, 0, 0),  # u1 new
-    ("week", W1): (1, 1, 0, 0),  # u2 new (only through the time zone edge), u1 returning
-    ("week", W2): (1, 1, 0, 1),  # u5 new, u2 returning, u1 dormant
+    ("week", W1): (1, 1, 0, 0),  # u2 new (signed up 12-31 in New York), u1 returning
+    ("week", W2): (0, 1, 1, 1),  # u2 returning, u5 (signed up in W1) resurrecting, u1 dormant
     ("week", W3): (0, 2, 1, 0),  # u2 and u5 returning, u1 resurrecting
-    ("week", W4): (1, 1, 0, 2),  # u3 new, u2 returning, u1 and u5 dormant
-    ("month", DEC): (1, 0, 0, 0),  # u1 new
-    ("month", JAN): (3, 1, 0, 0),  # u2, u3, u5 new, u1 returning
 }
 
 # a few days, by hand (all others: see the reference implementation below)
 EXPECTED_LIFECYCLE_DAYS = {
-    _d("2024-12-23"): (1, 0, 0, 0),  # u1 new
+    # 12-23, the first covered day, is not reported
     _d("2024-12-24"): (0, 0, 0, 1),  # u1 dormant the day after
     _d("2024-12-25"): (0, 0, 0, 0),  # ... and only that day
     _d("2024-12-31"): (0, 0, 1, 0),  # u1 resurrecting
-    _d("2025-01-05"): (1, 0, 0, 0),  # u2 new (the 03:00 UTC event)
+    _d("2025-01-05"): (0, 0, 1, 0),  # u2 (signed up 12-31) first active: resurrecting
     _d("2025-01-06"): (0, 1, 0, 0),  # u2 returning
     _d("2025-01-13"): (0, 1, 1, 0),  # u5 returning, u1 resurrecting
     _d("2025-01-15"): (0, 0, 0, 1),  # u5 dormant
@@ -154,14 +153,16 @@ EXPECTED_RETENTION = {
     # W4: u3, signed up and active on the as-of date: the week is incomplete
     ("week", W4, 0): (1, None, None),
     # December: u1, u4 and u2 (22:00 on 12-31 in New York)
-    ("month", DEC, 0): (3, 1, 1 / 3),
+    # December starts before the coverage start (12-23): unknown, null (metrics.md v2)
+    ("month", DEC, 0): (3, None, None),
     ("month", DEC, 1): (3, None, None),
     ("month", JAN, 0): (2, None, None),
 }
 
 # user_id: (current_streak, longest_streak, last_active_date, streaks)
 EXPECTED_STREAKS = {
-    "u1": (0, 1, _d("2025-01-13"), 3),
+    # its first run starts on the coverage start (12-23): the longest is unknown, null
+    "u1": (0, None, _d("2025-01-13"), 3),
     # runs 01-05..01-06, 01-18, 01-20..01-21: the one-day gap on 01-19 breaks the run;
     # the last run ends on d-1, so it is current within the one-day grace
     "u2": (2, 2, _d("2025-01-21"), 3),  # (grace 0 / 2: dbt unit tests of user_streaks)
@@ -172,22 +173,24 @@ EXPECTED_STREAKS = {
 
 
 def _reference_lifecycle_days() -> dict[date, tuple[int, int, int, int]]:
-    """metrics.md "Lifecycle" on days, straight from the definition."""
+    """metrics.md "Lifecycle" (v2: new by signup day, covered days after the first) on
+    days, straight from the definition."""
     active: dict[date, set[str]] = {}
     for user, days in ACTIVE_DAYS.items():
         for day in days:
             active.setdefault(_d(day), set()).add(user)
     active.setdefault(_d("2025-01-05"), set()).add("u2")
+    signup_days = {"u1": _d("2024-12-23"), "u2": _d("2024-12-31"), "u3": _d("2025-01-22"),
+                   "u4": _d("2024-12-24"), "u5": _d("2025-01-02")}  # New York
     first = min(active)
     result = {}
-    day = first
+    day = first + timedelta(days=1)
     while day <= AS_OF:
         now = active.get(day, set())
         before = active.get(day - timedelta(days=1), set())
-        earlier = set().union(*(u for d, u in active.items() if d < day - timedelta(days=1)))
-        new = {u for u in now if u not in before and u not in earlier}
-        returning = now & before
-        resurrecting = {u for u in now - before if u in earlier}
+        new = {u for u in now if signup_days[u] == day}
+        returning = (now & before) - new
+        resurrecting = now - before - new
         dormant = before - now
         result[day] = (len(new), len(returning), len(resurrecting), len(dormant))
         day += timedelta(days=1)
@@ -241,7 +244,7 @@ def test_engagement_marts_end_to_end(warehouse: Path, tmp_path: Path) -> None:
             "SELECT period_grain, period_start, is_complete_period FROM marts.user_lifecycle "
             "WHERE status = 'new' AND period_grain <> 'day' AND NOT is_complete_period "
             "ORDER BY 1"
-        ).fetchall() == [("month", JAN, False), ("week", W4, False)]
+        ).fetchall() == []  # the incomplete as-of week and month are not covered
 
         # --- retention ----------------------------------------------------------------
         retention = {

@@ -169,10 +169,19 @@ def test_learning_and_money_marts(warehouse: Path, tmp_path: Path) -> None:
 
     with duckdb.connect(str(warehouse)) as con:
         # --- topic_mastery: BKT by hand -------------------------------------------
+        # version 1's rows are the creator_id = '__all__' rows (marts.md version 2)
         rows = con.execute(
             "SELECT user_id, topic, attempts, correct_attempts, mastery, level, params_source "
-            "FROM marts.topic_mastery ORDER BY user_id, topic"
+            "FROM marts.topic_mastery WHERE creator_id = '__all__' ORDER BY user_id, topic"
         ).fetchall()
+        # every attempt is creator c1's: its rows hold the same numbers
+        assert con.execute(
+            "SELECT user_id, topic, attempts, correct_attempts, mastery, level, params_source "
+            "FROM marts.topic_mastery WHERE creator_id = 'c1' ORDER BY user_id, topic"
+        ).fetchall() == rows
+        assert con.execute(
+            "SELECT DISTINCT creator_id FROM marts.topic_mastery ORDER BY 1"
+        ).fetchall() == [("__all__",), ("c1",)]
         assert [r[:4] for r in rows] == [("u1", "algebra", 3, 2), ("u2", "cooking", 1, 0)]
         # defaults: 0.2 -> 9/17 -> 0.6 -> 27/31 -> 27.6/31 -> 69/137 -> 79.2/137
         assert rows[0][4] == pytest.approx(79.2 / 137, abs=1e-12)

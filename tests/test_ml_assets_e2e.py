@@ -110,6 +110,26 @@ def test_the_run_builds_dbt_around_the_ml_tables_and_fills_every_one(built):
         con.close()
 
 
+def test_the_bkt_fit_reads_the_attempts_of_int_exercise_attempts(built):
+    """ml.bkt_params is fitted from the raw layer before dbt builds: its SQL must select the
+    same attempts (resolved users, order) as the dbt model topic_mastery reads."""
+    from models_ml.analyse import BKT_ATTEMPTS_SQL
+
+    warehouse, *_ = built
+    con = _con(warehouse)
+    try:
+        cols = "topic, user_id, attempt_number, cast(is_correct as double) as is_correct"
+        fitted = con.execute(f"select {cols} from ({BKT_ATTEMPTS_SQL})", [0]).df()
+        model = con.execute(f"select {cols} from intermediate.int_exercise_attempts").df()
+        assert len(fitted) == len(model) > 0
+        key = ["topic", "user_id", "attempt_number"]
+        pd.testing.assert_frame_equal(fitted.sort_values(key).reset_index(drop=True),
+                                      model.sort_values(key).reset_index(drop=True),
+                                      check_dtype=False)
+    finally:
+        con.close()
+
+
 def test_models_are_registered_beside_their_baselines(built):
     warehouse, *_ = built
     con = _con(warehouse)

@@ -252,3 +252,43 @@ def test_the_assets_materialize(warehouse, tmp_path) -> None:
     with duckdb.connect(str(path), read_only=True) as ro:
         kinds = {k for (k,) in ro.execute("SELECT DISTINCT kind FROM ops.reports").fetchall()}
     assert kinds == {"daily", "weekly"}
+
+
+def test_creator_report_names_the_creator_and_shows_its_own_numbers(warehouse, tmp_path):
+    """A per-creator report: the creator's name (marts.creators) in the title and the
+    headings, and the funnel, NLU, drop-off and mastery sections hold that creator's rows
+    of the marts (creator_id), not the `__all__` rows."""
+    _, con = warehouse
+    as_of = content.as_of_date(con)
+    assert as_of is not None
+    creator = content.creators(con, 1)[0]
+    [(name,)] = con.execute("SELECT name FROM marts.creators WHERE creator_id = ?",
+                            [creator]).fetchall()
+    assert name
+    data = content.gather(con, "weekly", as_of, creator, CFG)
+    assert data.creator_name == name
+    sections = {s.name: s for s in data.sections}
+    assert sections["funnel"].title == f"Funnels ({name})"
+    assert sections["mastery"].title == f"Mastery progress by topic ({name})"
+
+    def step_users(who: str) -> list[tuple]:
+        return con.execute("SELECT funnel, step, users FROM marts.funnel_steps "
+                           "WHERE creator_id = ? ORDER BY funnel, step", [who]).fetchall()
+
+    shown = [(r[0], r[1], r[3]) for r in sections["funnel"].tables[0].rows]
+    assert shown == step_users(creator) and shown != step_users("__all__")
+    drop = next(t for t in sections["conversation"].tables if t.name.startswith("session"))
+    assert drop.name == f"session drop-off points ({name}, to date)"
+    [(top,)] = con.execute("SELECT max(sessions) FROM marts.session_drop_off "
+                           "WHERE creator_id = ?", [creator]).fetchall()
+    assert drop.rows[0][1] == top
+    learners = dict(con.execute(
+        "SELECT topic, count(DISTINCT user_id) FROM marts.topic_mastery "
+        "WHERE creator_id = ? GROUP BY topic", [creator]).fetchall())
+    assert {r[0]: r[1] for r in sections["mastery"].tables[0].rows} == learners
+
+    root = tmp_path / "reports"
+    render(con, root, "weekly", CFG, run_id="creator-names")
+    page = next((root / "weekly").glob(f"*/{file_stem(creator)}.html")).read_text()
+    assert f"{html.esc(name)} ({creator})" in page
+    assert f"<h2>Funnels ({html.esc(name)})" in page

@@ -86,6 +86,13 @@ def test_an_unknown_key_is_named_with_the_closest_known_one(raw, expected):
     ({"metrics": {"funnels": [{"name": "f", "steps": [{"event_type": "a"}]},
                               {"name": "f", "steps": [{"event_type": "b"}]}]}},
      "defined twice"),
+    ({"metrics": {"retention": [{"name": "r", "grain": "year"}]}},
+     "`metrics.retention[0] (r).grain` = 'year': expected one of 'day', 'week' or 'month'"),
+    ({"metrics": {"retention": [{"name": "r", "mode": "brackets"}]}},
+     "mode brackets needs brackets"),
+    ({"metrics": {"retention": [{"name": "r", "start": {"event_type": "x", "filters": [
+        {"field": "data.k", "op": "in", "value": 1}]}}]}}, "in needs a non-empty list"),
+    ({"metrics": {"active_events": ["user message"]}}, "metrics.active_events"),
 ])
 def test_a_wrong_type_or_range_names_the_key_the_value_and_what_is_expected(raw, expected):
     assert expected in _error(raw)

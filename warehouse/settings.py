@@ -138,6 +138,126 @@ DEFAULT_FUNNELS: tuple[dict[str, Any], ...] = (
 )
 
 
+# --- selectors and retention definitions (metrics.md v2 "Event selectors",
+# "Retention, version 2", "Active events") -----------------------------------------
+
+DEFAULT_ACTIVE_EVENTS: tuple[str, ...] = (
+    "conversation_start", "user_message", "user_feedback", "lesson_started",
+    "lesson_completed", "exercise_attempted", "goal_created", "goal_completed")
+_DATA_KEY = re.compile(r"^data\.[A-Za-z_][A-Za-z0-9_]*$")
+SelectorOp = Literal["eq", "in", "not_in", "gt", "gte", "lt", "lte", "is_null"]
+
+
+class SelectorFilter(_Section):
+    """One condition on an event: ``field`` is a stg_events column or ``data.<key>``
+    (a key of the event's ``data`` JSON, compared as text unless the value is a number);
+    ``in``/``not_in`` take a list, ``is_null`` true (null) or false (not null)."""
+
+    field: str
+    op: SelectorOp = "eq"
+    value: FilterValue | list[FilterValue] = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SelectorFilter:
+        if not (_DATA_KEY.match(self.field) or (
+                _IDENT.match(self.field) and self.field.lower() not in ("user_id", "event_ts"))):
+            raise ValueError(f"cannot filter on field {self.field!r} (a column or data.<key>)")
+        listed = isinstance(self.value, list)
+        if self.op in ("in", "not_in"):
+            if not listed or not self.value:
+                raise ValueError(f"{self.op} needs a non-empty list of values")
+        elif listed:
+            raise ValueError(f"{self.op} takes one value, not a list")
+        elif self.op == "is_null":
+            if not isinstance(self.value, bool):
+                raise ValueError("is_null takes true (is null) or false (is not null)")
+        elif self.value is None:
+            raise ValueError(f"{self.op} needs a value (use is_null for nulls)")
+        return self
+
+
+class SelectorAlternative(_Section):
+    """One event type with filters (all must hold). ``custom`` events are told apart by
+    a filter on ``data.name``."""
+
+    event_type: str = Field(min_length=1)
+    filters: list[SelectorFilter] = Field(default_factory=list)
+
+
+class Selector(_Section):
+    """Picks events: any of the alternatives. Shorthands accepted on input: an event type
+    (``lesson_started``), one alternative (``{event_type: ..., filters: [...]}``) or a
+    list of alternatives; dumped as ``{any_of: [...]}``."""
+
+    any_of: list[SelectorAlternative] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return _selector_shorthand(value)
+
+
+def _selector_shorthand(value: Any) -> Any:
+    """A selector's shorthand input (an event type, one alternative, a list of
+    alternatives) as its full form ``{any_of: [...]}``; anything else unchanged."""
+    if isinstance(value, str):
+        return {"any_of": [{"event_type": value}]}
+    if isinstance(value, list):
+        return {"any_of": value}
+    if isinstance(value, Mapping) and "event_type" in value:
+        return {"any_of": [value]}
+    return value
+
+
+class RetentionDefinition(_Section):
+    """One row family of marts.retention (metrics.md v2 "Retention, version 2")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    name: str
+    start: Literal["signup"] | Selector = "signup"
+    return_: Literal["any_active"] | Selector = Field(default="any_active", alias="return")
+    grain: Literal["day", "week", "month"] = "week"
+    mode: Literal["on", "on_or_after", "brackets"] = "on"
+    brackets: list[tuple[NonNegativeInt, NonNegativeInt]] | None = None
+    cohort: Literal["first_time", "recurring"] = "first_time"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RetentionDefinition:
+        if not _IDENT.match(self.name):
+            raise ValueError("a retention definition name is letters, digits and underscores")
+        if self.mode == "brackets":
+            if not self.brackets:
+                raise ValueError("mode brackets needs brackets: [[first_day, last_day], ...]")
+            if any(a > b for a, b in self.brackets):
+                raise ValueError("a bracket [a, b] needs a <= b")
+        elif self.brackets is not None:
+            raise ValueError(f"brackets are only for mode brackets, not {self.mode}")
+        if self.start == "signup" and self.cohort == "recurring":
+            raise ValueError("a signup start happens once: cohort must be first_time")
+        return self
+
+    def as_var(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+DEFAULT_RETENTION: tuple[dict[str, Any], ...] = (
+    {"name": "signup_any_weekly", "start": "signup", "return": "any_active",
+     "grain": "week", "mode": "on", "cohort": "first_time"},
+    {"name": "signup_any_weekly_unbounded", "start": "signup", "return": "any_active",
+     "grain": "week", "mode": "on_or_after", "cohort": "first_time"},
+    {"name": "lesson_started_completed_weekly",
+     "start": {"any_of": [{"event_type": "lesson_started", "filters": []}]},
+     "return": {"any_of": [{"event_type": "lesson_completed", "filters": []}]},
+     "grain": "week", "mode": "on", "cohort": "first_time"},
+    {"name": "conversation_brackets",
+     "start": {"any_of": [{"event_type": "conversation_start", "filters": []}]},
+     "return": {"any_of": [{"event_type": "conversation_start", "filters": []}]},
+     "grain": "week", "mode": "brackets", "brackets": [[1, 1], [2, 7], [8, 30]],
+     "cohort": "first_time"},
+)
+
+
 class MetricsSettings(_Section):
     reporting_timezone: str = "UTC"
     wau_window_days: PositiveDays = 7
@@ -155,6 +275,11 @@ class MetricsSettings(_Section):
     bkt_p_slip: Probability = 0.1
     funnels: list[Funnel] = Field(
         default_factory=lambda: [Funnel.model_validate(f) for f in DEFAULT_FUNNELS])
+    active_events: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]] = Field(
+        default_factory=lambda: list(DEFAULT_ACTIVE_EVENTS), min_length=1)
+    retention: list[RetentionDefinition] = Field(
+        default_factory=lambda: [RetentionDefinition.model_validate(d)
+                                 for d in DEFAULT_RETENTION])
 
     @field_validator("reporting_timezone")
     @classmethod
@@ -174,6 +299,15 @@ class MetricsSettings(_Section):
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise ValueError(f"funnel {twice[0]!r} is defined twice")
+        return value
+
+    @field_validator("retention")
+    @classmethod
+    def _unique_retention(cls, value: list[RetentionDefinition]) -> list[RetentionDefinition]:
+        names = [d.name for d in value]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"retention definition {twice[0]!r} is defined twice")
         return value
 
     def bkt_defaults(self) -> dict[str, float]:
@@ -526,7 +660,8 @@ class Settings(_Section):
     def dbt_vars(self) -> dict[str, Any]:
         """The vars every dbt invocation gets: the ``metrics`` section, flat (dates as
         ISO strings; a funnel step without a name or filters leaves the key out)."""
-        out = self.metrics.model_dump(mode="json", exclude={"funnels"})
+        out = self.metrics.model_dump(mode="json", exclude={"funnels", "retention"})
+        out["retention"] = [d.as_var() for d in self.metrics.retention]
         out["funnels"] = [
             {"name": f.name, "steps": [step.model_dump(exclude_none=True,
                                                        exclude_defaults=True)
@@ -555,7 +690,9 @@ def _unknown_key(model: type[BaseModel], raw: Any, where: str) -> str | None:
     closest known key; None when every key (recursively) is known."""
     if not isinstance(raw, Mapping):
         return None
-    known = [k for k in model.model_fields if not (model is Settings and k == "paths")]
+    fields = {(f.alias or k): k for k, f in model.model_fields.items()
+              if not (model is Settings and k == "paths")}
+    known = list(fields)
     for key, value in raw.items():
         path = f"{where}.{key}" if where else str(key)
         if key not in known:
@@ -563,9 +700,11 @@ def _unknown_key(model: type[BaseModel], raw: Any, where: str) -> str | None:
             hint = f" — did you mean `{close[0]}`?" if close else (
                 f" (known: {', '.join(known)})")
             return f"unknown setting `{path}`{hint}"
-        inner = _model_of(model.model_fields[key].annotation)
+        inner = _model_of(model.model_fields[fields[key]].annotation)
         if inner is None:
             continue
+        if inner is Selector:
+            value = _selector_shorthand(value)
         items = value if isinstance(value, list | tuple) else [value]
         for i, item in enumerate(items):
             label = f"{path}[{i}]" if isinstance(value, list | tuple) else path
@@ -600,6 +739,8 @@ def _loc(loc: tuple[Any, ...], raw: Any) -> str:
         elif isinstance(part, str) and not part.startswith(("function-", "lax-", "union[")):
             if part in ("int", "float", "str", "bool", "date", "none") or "[" in part:
                 continue
+            if part[:1].isupper():  # a union member's model name (Selector)
+                continue
             out += f".{part}" if out else part
         else:
             continue
@@ -612,8 +753,12 @@ def _loc(loc: tuple[Any, ...], raw: Any) -> str:
 
 def _error_line(exc: ValidationError, raw: Any) -> str:
     errors = exc.errors(include_url=False)
-    # a union reports one error per member: the first is the telling one
+    # a union reports one error per member: the first is the telling one, except for a
+    # mapping or list given where a literal or a model may stand (a retention start or
+    # return selector): then the model's error tells what is wrong
     err = errors[0]
+    if err["type"] == "literal_error" and isinstance(err.get("input"), Mapping | list):
+        err = next((e for e in errors[1:] if e["type"] != "literal_error"), err)
     where = _loc(tuple(err["loc"]), raw)
     value = err.get("input")
     expected = _EXPECTED.get(err["type"])
@@ -709,6 +854,7 @@ def export_path_defaults(paths: PathSettings | None = None) -> None:
 __all__ = [
     "DBT_PROJECT_DIR", "PROJECT_ROOT", "AlertSettings", "DataQualitySettings",
     "DuckDBSettings", "Funnel", "FunnelStep", "IngestSettings", "MLSettings",
-    "MetricsSettings", "PathSettings", "ReportsSettings", "Rule", "Settings",
+    "MetricsSettings", "PathSettings", "ReportsSettings", "RetentionDefinition", "Rule",
+    "Selector", "SelectorAlternative", "SelectorFilter", "Settings",
     "SettingsError", "SinkConfig", "load_settings", "parse_settings",
 ]

@@ -49,7 +49,30 @@
     {%- endif -%}
     {#- the reporting-time-zone margin: one more day -#}
     {%- set start = anchor - modules.datetime.timedelta(days=back + 1) -%}
-    {{- return(start.isoformat()) -}}
+    {{- return(insights_warehouse.identity_window_start(start.isoformat())) -}}
+{%- endmacro %}
+
+
+{#
+    Identity is retroactive (metrics.md, Identity): an export day loaded now can change
+    the resolved user of an older anonymous event (its device signs in later). The window
+    start moves back to the earliest event_date of the anonymous events whose resolution
+    depends on an export day on or after the start (int_identity_resolution's
+    depends_on_export_date; every newly loaded export day is on or after the start).
+    Looked up by name in the graph (a ref() here would be a dependency of its own).
+#}
+{% macro identity_window_start(start) -%}
+    {%- set nodes = graph.nodes.values() | selectattr('name', 'equalto', 'int_identity_resolution') | list -%}
+    {%- if not nodes -%}{{ return(start) }}{%- endif -%}
+    {%- set relation = adapter.get_relation(
+        database=nodes[0].database, schema=nodes[0].schema, identifier=nodes[0].alias) -%}
+    {%- if relation is none -%}{{ return(start) }}{%- endif -%}
+    {%- set result = run_query(
+        "select cast(min(event_date) as " ~ dbt.type_string() ~ ") from " ~ relation
+        ~ " where depends_on_export_date >= " ~ insights_warehouse.date_literal(start)) -%}
+    {%- set earliest = result.columns[0].values()[0] -%}
+    {%- if earliest is none or (earliest | string)[:10] >= start -%}{{ return(start) }}{%- endif -%}
+    {{- return((earliest | string)[:10]) -}}
 {%- endmacro %}
 
 

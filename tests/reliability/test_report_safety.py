@@ -251,8 +251,10 @@ def plant(con: duckdb.DuckDBPyConnection, port: int, as_of: date) -> list[Plante
                     [who, creator])
     whom = ["__all__", who]
 
+    # lifecycle rows exist for covered periods only (metrics.md v2): the 9-day demo has
+    # covered days but no covered week after the first, so only the daily page shows it
     con.execute("UPDATE marts.user_lifecycle SET status = ? WHERE status = 'returning'",
-                [c("marts.user_lifecycle.status", both)])
+                [c("marts.user_lifecycle.status", ("daily",))])
     con.execute("UPDATE marts.funnel_steps SET funnel = ? WHERE funnel = 'learning'",
                 [c("marts.funnel_steps.funnel", every)])
     for (step,) in con.execute("SELECT DISTINCT step FROM marts.funnel_steps").fetchall():

@@ -7,6 +7,10 @@
 -- Consecutive active days' coverages are merged into runs, and each run adds +1 on its
 -- first date and -1 on the day after its last; a running sum of these changes over
 -- the calendar is the number of distinct users whose window holds an active day.
+--
+-- Coverage (metrics.md v2): a window that reaches before the coverage start (the first
+-- day with a loaded event) has unknown WAU / MAU, reported null (and stickiness with
+-- MAU), never a low number.
 
 {%- set wau_days = insights_warehouse.window_days('wau_window_days') %}
 {%- set mau_days = insights_warehouse.window_days('mau_window_days') %}
@@ -14,6 +18,12 @@
 with as_of as (
 
     select as_of_date from {{ ref('int_as_of_date') }}
+
+),
+
+coverage as (
+
+    select coverage_start_date from {{ ref('int_coverage') }}
 
 ),
 
@@ -150,8 +160,13 @@ daily as (
             rows between unbounded preceding and current row
         ) as mau,
         coalesce(creator_days.sessions_started, 0) as sessions,
-        coalesce(creator_days.active_events, 0) as active_events
+        coalesce(creator_days.active_events, 0) as active_events,
+        {{ insights_warehouse.add_days('creator_calendar.date_day', -(wau_days - 1)) }}
+            >= coverage.coverage_start_date as is_wau_covered,
+        {{ insights_warehouse.add_days('creator_calendar.date_day', -(mau_days - 1)) }}
+            >= coverage.coverage_start_date as is_mau_covered
     from creator_calendar
+    cross join coverage
     left join daily_active_users
         on creator_calendar.creator_id = daily_active_users.creator_id
         and creator_calendar.date_day = daily_active_users.activity_date
@@ -168,11 +183,11 @@ select
     cast(daily.date_day as date) as {{ adapter.quote('date') }},
     cast(daily.creator_id as {{ dbt.type_string() }}) as creator_id,
     cast(daily.dau as {{ dbt.type_bigint() }}) as dau,
-    cast(daily.wau as {{ dbt.type_bigint() }}) as wau,
-    cast(daily.mau as {{ dbt.type_bigint() }}) as mau,
+    cast(case when daily.is_wau_covered then daily.wau end as {{ dbt.type_bigint() }}) as wau,
+    cast(case when daily.is_mau_covered then daily.mau end as {{ dbt.type_bigint() }}) as mau,
     cast(
         case
-            when daily.mau = 0 then null
+            when daily.mau = 0 or not daily.is_mau_covered then null
             else cast(daily.dau as {{ insights_warehouse.type_double() }}) / daily.mau
         end
         as {{ insights_warehouse.type_double() }}

@@ -11,6 +11,12 @@
 -- waiting at time t and the step's events are sorted together per user (a chain before
 -- an event at the same time, since t_k = t_(k-1) counts), and each chain takes the
 -- minimum event time at or after its own row.
+--
+-- Per creator (marts.md version 2): every funnel is computed once per creator over that
+-- creator's events only (the event's creator_id), and once over all events with
+-- creator_id = '__all__' (version 1's rows, unchanged): the chains are keyed by
+-- creator_id × user_id. Users are resolved users (stg_events.user_id, metrics.md
+-- Identity).
 
 {%- set funnels = insights_warehouse.funnel_definitions() %}
 {%- set window_days = insights_warehouse.window_days('conversion_window_days') %}
@@ -21,12 +27,35 @@ with as_of as (
 
 ),
 
-events as (
+identified_events as (
 
     select *
     from {{ ref('stg_events') }}
     where user_id is not null
       and event_date <= (select as_of_date from as_of)
+
+),
+
+events as (
+
+    select identified_events.*, identified_events.creator_id as funnel_creator_id
+    from identified_events
+    where creator_id is not null
+
+    union all
+
+    select identified_events.*, cast('__all__' as {{ dbt.type_string() }})
+    from identified_events
+
+),
+
+creators as (
+
+    select cast('__all__' as {{ dbt.type_string() }}) as creator_id
+
+    union
+
+    select funnel_creator_id from events
 
 ),
 
@@ -37,7 +66,7 @@ events as (
 
 {{ f }}_step{{ k }}_events as (
 
-    select distinct user_id, event_ts
+    select distinct funnel_creator_id as creator_id, user_id, event_ts
     from events
     where {{ insights_warehouse.funnel_step_predicate(step) }}
 
@@ -48,7 +77,7 @@ events as (
 {# Every occurrence of step 1 starts a chain: (user, t1), reached step 1 at t1. #}
 {{ f }}_reached{{ k }} as (
 
-    select user_id, event_ts as t1, event_ts as reached_at
+    select creator_id, user_id, event_ts as t1, event_ts as reached_at
     from {{ f }}_step1_events
 
 ),
@@ -57,19 +86,20 @@ events as (
 {{ f }}_scan{{ k }} as (
 
     select
+        creator_id,
         user_id,
         t1,
         is_chain,
         min(case when is_chain = 0 then ts end) over (
-            partition by user_id
+            partition by creator_id, user_id
             order by ts, is_chain desc
             rows between current row and unbounded following
         ) as next_event_ts
     from (
-        select user_id, t1, reached_at as ts, 1 as is_chain
+        select creator_id, user_id, t1, reached_at as ts, 1 as is_chain
         from {{ f }}_reached{{ k - 1 }}
         union all
-        select user_id, cast(null as {{ dbt.type_timestamp() }}), event_ts, 0
+        select creator_id, user_id, cast(null as {{ dbt.type_timestamp() }}), event_ts, 0
         from {{ f }}_step{{ k }}_events
     ) as chains_and_events
 
@@ -77,7 +107,7 @@ events as (
 
 {{ f }}_reached{{ k }} as (
 
-    select user_id, t1, next_event_ts as reached_at
+    select creator_id, user_id, t1, next_event_ts as reached_at
     from {{ f }}_scan{{ k }}
     where is_chain = 1
       and next_event_ts is not null
@@ -94,7 +124,7 @@ events as (
     {%- if not loop.first %}
     union all
     {%- endif %}
-    select user_id, {{ loop.index }} as step, t1, reached_at from {{ f }}_reached{{ loop.index }}
+    select creator_id, user_id, {{ loop.index }} as step, t1, reached_at from {{ f }}_reached{{ loop.index }}
     {%- endfor %}
 
 ),
@@ -109,12 +139,13 @@ all_reaches as (
     {%- endif %}
     select
         cast({{ insights_warehouse.funnel_literal(funnel.name) }} as {{ dbt.type_string() }}) as funnel,
-        user_id, step, t1, reached_at
+        creator_id, user_id, step, t1, reached_at
     from f{{ loop.index }}_reaches
     {%- endfor %}
     {%- if funnels | length == 0 %}
     select
         cast(null as {{ dbt.type_string() }}) as funnel,
+        cast(null as {{ dbt.type_string() }}) as creator_id,
         cast(null as {{ dbt.type_string() }}) as user_id,
         cast(null as integer) as step,
         cast(null as {{ dbt.type_timestamp() }}) as t1,
@@ -131,11 +162,12 @@ first_reaches as (
 
     select
         funnel,
+        creator_id,
         user_id,
         step,
         {{ insights_warehouse.seconds_between('t1', 'reached_at') }} as seconds_to_step,
         row_number() over (
-            partition by funnel, user_id, step order by t1, reached_at
+            partition by funnel, creator_id, user_id, step order by t1, reached_at
         ) as reach_rank
     from all_reaches
 
@@ -145,12 +177,13 @@ step_users as (
 
     select
         funnel,
+        creator_id,
         step,
         count(*) as users,
         {{ insights_warehouse.percentile_cont('seconds_to_step', 0.5) }} as median_seconds_to_step
     from first_reaches
     where reach_rank = 1
-    group by funnel, step
+    group by funnel, creator_id, step
 
 ),
 
@@ -189,6 +222,7 @@ steps as (
 
     select
         funnel_definition.funnel,
+        creators.creator_id,
         funnel_definition.funnel_order,
         funnel_definition.step,
         funnel_definition.step_name,
@@ -197,8 +231,10 @@ steps as (
         coalesce(step_users.users, 0) as users,
         step_users.median_seconds_to_step
     from funnel_definition
+    cross join creators
     left join step_users
         on funnel_definition.funnel = step_users.funnel
+        and creators.creator_id = step_users.creator_id
         and funnel_definition.step = step_users.step
 
 ),
@@ -207,14 +243,15 @@ with_neighbours as (
 
     select
         steps.*,
-        max(case when step = 1 then users end) over (partition by funnel) as step1_users,
-        lag(users) over (partition by funnel order by step) as previous_step_users
+        max(case when step = 1 then users end) over (partition by funnel, creator_id) as step1_users,
+        lag(users) over (partition by funnel, creator_id order by step) as previous_step_users
     from steps
 
 )
 
 select
     cast(funnel as {{ dbt.type_string() }}) as funnel,
+    cast(creator_id as {{ dbt.type_string() }}) as creator_id,
     cast(step as integer) as step,
     cast(step_name as {{ dbt.type_string() }}) as step_name,
     cast(users as {{ dbt.type_bigint() }}) as users,
@@ -233,4 +270,4 @@ select
     cast(as_of.as_of_date as date) as as_of_date
 from with_neighbours
 cross join as_of
-order by funnel_order, step
+order by funnel_order, creator_id, step

@@ -1,6 +1,9 @@
 -- Daily intent metrics over intent_classified events (metrics.md "Intent metrics"): per
 -- date and intent, its classifications, share of the day's classifications, mean
 -- confidence and low-confidence rate. Only dates and intents with classifications.
+-- Per creator (marts.md version 2): rows per date, creator_id (the event's creator) and
+-- intent, the share within that creator's day, plus the creator_id = '__all__' rows over
+-- every classification (version 1's rows, unchanged).
 
 {%- set threshold = insights_warehouse.number_var('low_confidence_threshold', 0, 1) %}
 
@@ -10,10 +13,11 @@ with as_of as (
 
 ),
 
-classifications as (
+events as (
 
     select
         event_date,
+        creator_id,
         coalesce(intent, 'unknown') as intent,
         cast(confidence as {{ insights_warehouse.type_double() }}) as confidence
     from {{ ref('stg_events') }}
@@ -22,17 +26,30 @@ classifications as (
 
 ),
 
+classifications as (
+
+    select event_date, creator_id, intent, confidence from events
+    where creator_id is not null
+
+    union all
+
+    select event_date, cast('__all__' as {{ dbt.type_string() }}), intent, confidence
+    from events
+
+),
+
 daily_intents as (
 
     select
         event_date,
+        creator_id,
         intent,
         count(*) as classifications,
         count(confidence) as classifications_with_confidence,
         avg(confidence) as mean_confidence,
         sum(case when confidence < {{ threshold }} then 1 else 0 end) as low_confidence_classifications
     from classifications
-    group by event_date, intent
+    group by event_date, creator_id, intent
 
 ),
 
@@ -40,13 +57,14 @@ with_totals as (
 
     select
         daily_intents.*,
-        sum(classifications) over (partition by event_date) as day_classifications
+        sum(classifications) over (partition by event_date, creator_id) as day_classifications
     from daily_intents
 
 )
 
 select
     cast(event_date as date) as {{ adapter.quote('date') }},
+    cast(creator_id as {{ dbt.type_string() }}) as creator_id,
     cast(intent as {{ dbt.type_string() }}) as intent,
     cast(classifications as {{ dbt.type_bigint() }}) as classifications,
     cast(
@@ -67,4 +85,4 @@ select
     cast(day_classifications as {{ dbt.type_bigint() }}) as day_classifications,
     cast({{ threshold }} as {{ insights_warehouse.type_double() }}) as low_confidence_threshold
 from with_totals
-order by event_date, intent
+order by event_date, creator_id, intent

@@ -1,6 +1,8 @@
 -- Daily language-understanding metrics over all intent_classified events (metrics.md
 -- "Intent metrics"): classifications, mean confidence, low-confidence rate, fallback
--- rate. Only dates with classifications.
+-- rate. Only dates with classifications. Per creator (marts.md version 2): one row per
+-- date and creator_id (the event's creator) plus the creator_id = '__all__' row over every
+-- classification (version 1's rows, unchanged).
 
 {%- set threshold = insights_warehouse.number_var('low_confidence_threshold', 0, 1) %}
 
@@ -10,10 +12,11 @@ with as_of as (
 
 ),
 
-classifications as (
+events as (
 
     select
         event_date,
+        creator_id,
         intent,
         cast(confidence as {{ insights_warehouse.type_double() }}) as confidence
     from {{ ref('stg_events') }}
@@ -22,22 +25,36 @@ classifications as (
 
 ),
 
+classifications as (
+
+    select event_date, creator_id, intent, confidence from events
+    where creator_id is not null
+
+    union all
+
+    select event_date, cast('__all__' as {{ dbt.type_string() }}), intent, confidence
+    from events
+
+),
+
 daily as (
 
     select
         event_date,
+        creator_id,
         count(*) as classifications,
         count(confidence) as classifications_with_confidence,
         avg(confidence) as mean_confidence,
         sum(case when confidence < {{ threshold }} then 1 else 0 end) as low_confidence_classifications,
         sum(case when intent = 'fallback' then 1 else 0 end) as fallback_classifications
     from classifications
-    group by event_date
+    group by event_date, creator_id
 
 )
 
 select
     cast(event_date as date) as {{ adapter.quote('date') }},
+    cast(creator_id as {{ dbt.type_string() }}) as creator_id,
     cast(classifications as {{ dbt.type_bigint() }}) as classifications,
     cast(mean_confidence as {{ insights_warehouse.type_double() }}) as mean_confidence,
     cast(
@@ -57,4 +74,4 @@ select
     cast(fallback_classifications as {{ dbt.type_bigint() }}) as fallback_classifications,
     cast({{ threshold }} as {{ insights_warehouse.type_double() }}) as low_confidence_threshold
 from daily
-order by event_date
+order by event_date, creator_id

@@ -3,13 +3,22 @@
 -- k = 0, 1, 2, ... up to the period holding the as-of date. A user of cohort c is
 -- retained in period k if active in period c + k; the cohort size counts every user
 -- who signed up in c, active or not. Periods not complete at the as-of date have
--- retained_users and retention_rate null.
+-- retained_users and retention_rate null, and so are periods not wholly covered by the
+-- loaded events (metrics.md v2 "Coverage": before the coverage start, the count is
+-- unknown, never 0); is_covered says which. Equals the `retention` definition
+-- start = signup, return = any_active, first_time, on of the same grain.
 
 {%- set grains = ['week', 'month'] %}
 
 with as_of as (
 
     select as_of_date from {{ ref('int_as_of_date') }}
+
+),
+
+coverage as (
+
+    select coverage_start_date from {{ ref('int_coverage') }}
 
 ),
 
@@ -119,13 +128,17 @@ final as (
         cohort_periods.period_start,
         cohort_periods.period_end,
         cohort_periods.period_end <= as_of.as_of_date as is_complete_period,
+        cohort_periods.period_end <= as_of.as_of_date
+            and cohort_periods.period_start >= coverage.coverage_start_date as is_covered,
         case
             when cohort_periods.period_end <= as_of.as_of_date
+                and cohort_periods.period_start >= coverage.coverage_start_date
                 then coalesce(retained.retained_users, 0)
         end as retained_users,
         as_of.as_of_date
     from cohort_periods
     cross join as_of
+    cross join coverage
     left join retained
         on cohort_periods.cohort_grain = retained.cohort_grain
         and cohort_periods.cohort_start = retained.cohort_start
@@ -148,6 +161,7 @@ select
     cast(is_complete_period as boolean) as is_complete_period,
     cast(as_of_date as date) as as_of_date,
     cast('{{ insights_warehouse.reporting_timezone() }}' as {{ dbt.type_string() }})
-        as reporting_timezone
+        as reporting_timezone,
+    cast(coalesce(is_covered, false) as boolean) as is_covered
 from final
 order by case cohort_grain when 'week' then 1 else 2 end, cohort_start, period

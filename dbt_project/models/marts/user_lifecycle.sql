@@ -1,12 +1,16 @@
--- Lifecycle of users per period (metrics.md "Lifecycle"): per period grain (day, ISO
--- week starting Monday, month; reporting time zone) and period, the users that are new,
--- returning, resurrecting and dormant. Dense: four rows for every period from the one
--- holding the grain's first activity to the one holding the as-of date (partial, flagged).
+-- Lifecycle of users per period (metrics.md "Lifecycle", v2 "Coverage"): per period
+-- grain (day, ISO week starting Monday, month; reporting time zone) and period, the
+-- users that are new, returning, resurrecting and dormant. Dense: four rows for every
+-- covered period after the first covered one of its grain (a period is covered when it
+-- lies wholly between the first day with a loaded event and the as-of date; the first
+-- covered period has no known previous period, so it is not reported).
 --
--- Per user and grain, each active period is compared with the user's previous active
--- period (lag): none -> new; the calendar period p - 1 -> returning; earlier ->
--- resurrecting. A user is dormant in p + 1 of each active period p whose next active
--- period (lead) is not p + 1, if p + 1 has started by the as-of date.
+-- Per user and grain, each active period is compared with the user's signup period and
+-- previous active period (lag): signup in the period (no signup_at: no earlier active
+-- period) -> new; active in the calendar period p - 1 -> returning; else ->
+-- resurrecting (metrics.md is silent on a first activity after a signup in an earlier
+-- period: it counts as resurrecting). A user is dormant in p + 1 of each active period p
+-- whose next active period (lead) is not p + 1.
 
 {%- set grains = ['day', 'week', 'month'] %}
 
@@ -19,18 +23,26 @@ with as_of as (
 user_periods as (
 
     select
-        period_grain,
-        user_id,
-        period_start,
-        previous_period_start,
-        next_period_start,
-        lag(period_start) over (
-            partition by period_grain, user_id order by period_start
+        activity.period_grain,
+        activity.user_id,
+        activity.period_start,
+        activity.previous_period_start,
+        activity.next_period_start,
+        case activity.period_grain
+            {%- for grain in grains %}
+            when '{{ grain }}' then {{ insights_warehouse.period_start('users.signup_date', grain) }}
+            {%- endfor %}
+        end as signup_period_start,
+        users.signup_date,
+        lag(activity.period_start) over (
+            partition by activity.period_grain, activity.user_id order by activity.period_start
         ) as previous_active_start,
-        lead(period_start) over (
-            partition by period_grain, user_id order by period_start
+        lead(activity.period_start) over (
+            partition by activity.period_grain, activity.user_id order by activity.period_start
         ) as next_active_start
-    from {{ ref('int_user_activity_periods') }}
+    from {{ ref('int_user_activity_periods') }} as activity
+    left join {{ ref('stg_users') }} as users
+        on activity.user_id = users.user_id
 
 ),
 
@@ -40,7 +52,8 @@ user_statuses as (
         period_grain,
         period_start,
         case
-            when previous_active_start is null then 'new'
+            when signup_date is not null and signup_period_start = period_start then 'new'
+            when signup_date is null and previous_active_start is null then 'new'
             when previous_active_start = previous_period_start then 'returning'
             else 'resurrecting'
         end as status,
@@ -68,37 +81,23 @@ status_counts as (
 
 ),
 
-calendar_days as (
+covered_periods as (
 
-    {{ insights_warehouse.date_spine(
-        '(select min(period_start) from ' ~ ref('int_user_activity_periods') ~ ')',
-        '(select as_of_date from as_of)'
-    ) }}
+    select period_grain, period_start, period_end
+    from {{ ref('int_coverage_periods') }}
+    where is_covered
 
 ),
 
-{# Per grain: every period from the one holding the grain's first activity to the one
-   holding the as-of date. #}
+{# Per grain: every covered period after the first covered one. #}
 periods as (
 
-    {%- for grain in grains %}
-    {%- if not loop.first %}
-
-    union all
-    {%- endif %}
-
-    select distinct
-        cast('{{ grain }}' as {{ dbt.type_string() }}) as period_grain,
-        {{ insights_warehouse.period_start('date_day', grain) }} as period_start,
-        {{ insights_warehouse.add_days(
-            insights_warehouse.add_periods(insights_warehouse.period_start('date_day', grain), grain, 1),
-            -1) }} as period_end
-    from calendar_days
-    where date_day >= (
-        select min(period_start) from {{ ref('int_user_activity_periods') }}
-        where period_grain = '{{ grain }}'
+    select covered_periods.period_grain, covered_periods.period_start, covered_periods.period_end
+    from covered_periods
+    where covered_periods.period_start > (
+        select min(first_covered.period_start) from covered_periods as first_covered
+        where first_covered.period_grain = covered_periods.period_grain
     )
-    {%- endfor %}
 
 ),
 

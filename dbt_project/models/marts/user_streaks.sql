@@ -4,7 +4,10 @@
 -- its row number is constant along a run of consecutive days. current_streak is the
 -- length of the user's last run if it ends within `streak_grace_days` days before the
 -- as-of date (0 = on it; settings default 1: on d or d-1), else 0; longest_streak is
--- the longest run up to the as-of date.
+-- the longest run up to the as-of date. Coverage (metrics.md v2): a run that starts on
+-- the coverage start (the first day with a loaded event) may have begun before it, so
+-- its length is unknown: the current streak is null when it is that run, the longest
+-- streak is null when the user has such a run (never 0).
 
 {%- set raw_grace = var('streak_grace_days') %}
 {%- if raw_grace is none and not execute %}
@@ -20,6 +23,12 @@
 with as_of as (
 
     select as_of_date from {{ ref('int_as_of_date') }}
+
+),
+
+coverage as (
+
+    select coverage_start_date from {{ ref('int_coverage') }}
 
 ),
 
@@ -55,6 +64,8 @@ user_runs as (
         sum(run_days) as active_days,
         max(run_days) as longest_streak,
         max(run_end) as last_active_date,
+        max(case when run_start <= (select coverage_start_date from coverage) then 1 else 0 end)
+            as has_run_from_coverage_start,
         max(case when run_end = last_run_end then run_days end) as last_run_days,
         max(case when run_end = last_run_end then run_start end) as last_run_start
     from (
@@ -85,12 +96,21 @@ select
         case
             when user_runs.last_active_date
                 >= {{ insights_warehouse.add_days('as_of.as_of_date', -grace_days) }}
-                then user_runs.last_run_days
+                then case
+                    when user_runs.last_run_start > coverage.coverage_start_date
+                        then user_runs.last_run_days
+                end
             else 0
         end
         as integer
     ) as current_streak,
-    cast(coalesce(user_runs.longest_streak, 0) as integer) as longest_streak,
+    cast(
+        case
+            when user_runs.has_run_from_coverage_start = 1 then null
+            else coalesce(user_runs.longest_streak, 0)
+        end
+        as integer
+    ) as longest_streak,
     cast(user_runs.last_active_date as date) as last_active_date,
     cast(
         case
@@ -107,6 +127,7 @@ select
         as reporting_timezone
 from all_users
 cross join as_of
+cross join coverage
 left join user_runs
     on all_users.user_id = user_runs.user_id
 where as_of.as_of_date is not null

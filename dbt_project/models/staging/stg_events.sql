@@ -1,11 +1,36 @@
 -- One row per event: the current copy of each event_id (re-sent copies removed), typed
 -- and renamed, with its date in the reporting time zone and whether it is active.
 -- Anonymous events (user_id null) are kept: they count in sessions and active_events.
+-- Identity (metrics.md "Version 2 additions"): user_id is the RESOLVED user (an event's
+-- own user_id, else the one int_identity_resolution finds through its anonymous_id or
+-- its session), so every user metric counts resolved users; the user_id as sent is
+-- raw_user_id. Retroactive: the resolution is rebuilt on every run.
 
 with source as (
 
     select * from {{ source('raw', 'events') }}
     where is_current
+
+),
+
+identities as (
+
+    select event_id, resolved_user_id, resolution
+    from {{ ref('int_identity_resolution') }}
+
+),
+
+resolved as (
+
+    select
+        source.*,
+        coalesce(source.user_id, identities.resolved_user_id) as resolved_user_id,
+        case
+            when source.user_id is not null then 'user_id'
+            else identities.resolution
+        end as identity_resolution
+    from source
+    left join identities on identities.event_id = source.event_id
 
 ),
 
@@ -15,7 +40,10 @@ renamed as (
         -- ids
         event_id,
         session_id,
-        user_id,
+        resolved_user_id as user_id,
+        user_id as raw_user_id,
+        anonymous_id,
+        identity_resolution,
         creator_id,
         agent_id,
         program_id,
@@ -70,7 +98,7 @@ renamed as (
         load_id,
         loaded_at
 
-    from source
+    from resolved
 
 )
 
