@@ -453,7 +453,8 @@ def marts(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
             f"SELECT {', '.join(RETENTION_COLUMNS)} FROM marts.retention_cohorts "
             "WHERE cohort_grain = 'week'").df(),
         "funnel_steps": con.execute(
-            f"SELECT {', '.join(FUNNEL_COLUMNS)} FROM marts.funnel_steps WHERE funnel = ?",
+            f"SELECT {', '.join(FUNNEL_COLUMNS)} FROM marts.funnel_steps WHERE funnel = ? "
+            "AND creator_id = '__all__'",
             [FUNNEL]).df(),
     }
 

@@ -58,9 +58,11 @@ def serving_db(tmp_path: Path) -> Path:
         ('2026-03-02', '<script>alert(1)</script>', 1, 7, 7),
         ('2026-03-02', '=HYPERLINK("http://evil")', 1, 8, 8)""")
     con.execute("CREATE TABLE marts.nlu_daily (date DATE, classifications BIGINT, "
-                "mean_confidence DOUBLE, low_confidence_rate DOUBLE, fallback_rate DOUBLE)")
+                "mean_confidence DOUBLE, low_confidence_rate DOUBLE, fallback_rate DOUBLE, "
+                "creator_id VARCHAR)")
     con.execute("""INSERT INTO marts.nlu_daily VALUES
-        ('2026-03-01', 400, 0.81, 0.2, 0.125), ('2026-03-02', 380, 0.79, 0.22, 0.375)""")
+        ('2026-03-01', 400, 0.81, 0.2, 0.125, '__all__'),
+        ('2026-03-02', 380, 0.79, 0.22, 0.375, '__all__')""")
     con.close()
     return path
 
@@ -186,7 +188,7 @@ def test_writes_and_file_access_fail_read_only(
 
 def test_read_only_connection_directly(serving_db: Path) -> None:
     with pytest.raises(duckdb.Error, match="read-only"):
-        run_query(serving_db, "insert into marts.nlu_daily values ('2026-03-05', 1, 1, 1, 1)")
+        run_query(serving_db, "insert into marts.nlu_daily values ('2026-03-05', 1, 1, 1, 1, '__all__')")
     result = run_query(serving_db, "select 1 as a; select 2 as b")
     assert result.columns == ["b"] and result.rows == [(2,)]
 

@@ -339,8 +339,8 @@ def test_the_publish_replaces_the_file_atomically_and_drops_a_stale_wal(warehous
     before = reader.execute("SELECT count(*) FROM marts.nlu_daily").fetchone()[0]
     (tmp_path / "serving.duckdb.wal").write_bytes(b"stale wal of a crashed client")
     (tmp_path / ".serving.duckdb.dead.tmp").write_bytes(b"a killed publish")
-    warehouse.execute("DELETE FROM marts.nlu_daily WHERE date = (SELECT min(date) FROM "
-                      "marts.nlu_daily)")
+    warehouse.execute("DELETE FROM marts.nlu_daily WHERE creator_id = '__all__' AND date = "
+                      "(SELECT min(date) FROM marts.nlu_daily)")
     publish(warehouse, target)
     assert reader.execute("SELECT count(*) FROM marts.nlu_daily").fetchone()[0] == before
     reader.close()

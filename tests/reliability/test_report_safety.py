@@ -264,19 +264,23 @@ def plant(con: duckdb.DuckDBPyConnection, port: int, as_of: date) -> list[Plante
     in_both = (f"WHERE date = DATE '{as_of}' AND intent IN (SELECT intent FROM "
                f"marts.intent_daily WHERE date BETWEEN DATE '{week.start}' AND "
                f"DATE '{week.end}')")  # intents of both reported periods
+    # values the chosen creator has too: its page shows its own rows of these marts
+    own = "creator_id = ?"
     for name, kind, where in (("intent_daily", "intent", in_both),
-                              ("session_drop_off", "drop_off_point", ""),
-                              ("topic_mastery", "topic", "")):
+                              ("session_drop_off", "drop_off_point", f"WHERE {own}"),
+                              ("topic_mastery", "topic", f"WHERE {own}")):
         values = [r[0] for r in con.execute(
-            f"SELECT DISTINCT {kind} FROM marts.{name} {where} ORDER BY 1").fetchall()][:3]
+            f"SELECT DISTINCT {kind} FROM marts.{name} {where} ORDER BY 1",
+            [who] if own in where else []).fetchall()][:3]
         assert len(values) == 3, (name, values)
         for old in values:
             pages = (*every, "analysis") if kind == "drop_off_point" else every
             con.execute(f"UPDATE marts.{name} SET {kind} = ? WHERE {kind} = ?",
                         [c(f"marts.{name}.{kind}", pages), old])
     con.execute("UPDATE marts.topic_mastery SET topic = ? WHERE topic = "
-                "(SELECT max(topic) FROM marts.topic_mastery WHERE topic NOT LIKE '%<%')",
-                [standalone(port)[-1]])  # the very long one: a bar label, cut short
+                "(SELECT max(topic) FROM marts.topic_mastery WHERE topic NOT LIKE '%<%' "
+                "AND creator_id = ?)",
+                [standalone(port)[-1], who])  # the very long one: a bar label, cut short
     out.append(Planted("marts.topic_mastery.topic (20,000 characters)", standalone(port)[-1],
                        every))
 
