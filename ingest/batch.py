@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 
 from ingest.landing import EVENTS, ExportDay, scan_landing
+from ingest.lines import ReadLimits
 from ingest.loader import load_day, load_events_days, newest_snapshot, record_superseded_snapshot
 from ingest.results import DayLoadResult
 from ingest.schema import PLATFORM_BY_NAME
@@ -79,6 +80,7 @@ def load_entity_days(
     reload: bool = False,
     run_id: str | None = None,
     future_days: int = 1,
+    limits: ReadLimits | None = None,
     info: Callable[[str], None] = log.info,
     warn: Callable[[str], None] = log.warning,
 ) -> BatchResult:
@@ -103,7 +105,8 @@ def load_entity_days(
     if spec is not None and spec.kind == "snapshot" and to_load:
         newest = max(to_load[-1].export_date, newest_snapshot(con, entity) or date.min)
     with _checkpoint_once(con, len(to_load) > 1):
-        _load_days(con, root, entity, to_load, newest, batch, run_id, future_days, info, warn)
+        _load_days(con, root, entity, to_load, newest, batch, run_id, future_days, info, warn,
+                   limits or ReadLimits())
     return batch
 
 
@@ -136,14 +139,17 @@ def _load_days(
     future_days: int,
     info: Callable[[str], None],
     warn: Callable[[str], None],
+    limits: ReadLimits,
 ) -> None:
     if entity == EVENTS:
         done = 0
         for chunk in _event_chunks(to_load):
             results = (
-                load_events_days(con, root, chunk, run_id=run_id, future_days=future_days)
+                load_events_days(con, root, chunk, run_id=run_id, future_days=future_days,
+                                 limits=limits)
                 if chunk[0].files
-                else [load_day(con, root, chunk[0], run_id=run_id, future_days=future_days)]
+                else [load_day(con, root, chunk[0], run_id=run_id, future_days=future_days,
+                               limits=limits)]
             )
             for result in results:
                 done += 1
@@ -155,7 +161,7 @@ def _load_days(
             batch.skipped["superseded"].append(day.export_date.isoformat())
             continue
         result = load_day(
-            con, root, day, run_id=run_id, future_days=future_days
+            con, root, day, run_id=run_id, future_days=future_days, limits=limits
         )
         _report(batch, entity, result, i, len(to_load), info, warn)
 

@@ -11,6 +11,7 @@ A day folder is complete when it holds a file named ``_SUCCESS``.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -47,9 +48,17 @@ class ExportDay:
         """Changes when a file is added, removed, rewritten or touched."""
         h = hashlib.sha256()
         for f in self.files:
-            st = f.stat()
+            st = entry_stat(f)
             h.update(f"{f.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
         return h.hexdigest()[:16]
+
+
+def entry_stat(path: Path) -> os.stat_result:
+    """A landing entry's stat: its target's, or its own for a broken symbolic link."""
+    try:
+        return path.stat()
+    except OSError:
+        return path.lstat()
 
 
 def _parse_day(name: str) -> date | None:
@@ -70,7 +79,9 @@ def _scan_entity(entity: str, folder: Path) -> list[ExportDay]:
             continue
         files = tuple(
             sorted(
-                (f for f in sub.iterdir() if f.is_file() and f.name != SUCCESS_MARKER),
+                # every entry but folders: a FIFO, a device or a link out of the folder is
+                # listed too, so the loader fails it with its reason instead of skipping it
+                (f for f in sub.iterdir() if not f.is_dir() and f.name != SUCCESS_MARKER),
                 key=lambda p: p.name,
             )
         )
@@ -102,7 +113,7 @@ def export_day(root: Path, entity: str, day: date) -> ExportDay | None:
 
 def relative_name(root: Path, path: Path) -> str:
     """How a file is named in the warehouse: its path relative to the landing folder."""
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
+    try:  # the file's own name (a symlink is named as itself, not as its target)
+        return (path.parent.resolve() / path.name).relative_to(root.resolve()).as_posix()
     except ValueError:
         return path.as_posix()

@@ -9,8 +9,9 @@ decoding, parsing and validation happens in DuckDB SQL.
 
 from __future__ import annotations
 
-import gzip
 import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,21 +19,171 @@ import pyarrow as pa
 
 
 class UnreadableFileError(Exception):
-    """The file as a whole cannot be read (corrupt or truncated gzip, I/O error)."""
+    """The file as a whole cannot be read (corrupt gzip header, I/O error)."""
 
 
-def read_bytes(path: Path) -> bytes:
-    """The file's content, decompressed when it is gzip."""
+class FileRejected(UnreadableFileError):
+    """A file the loader refuses to read further, with a reason code for the audit:
+    ``too_large``, ``line_too_long`` or ``not_a_regular_file``."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason = reason
+        super().__init__(f"{reason}: {detail}")
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """The bounds of one file (settings ``ingest.max_file_bytes``, ``max_line_bytes``)."""
+
+    max_file_bytes: int = 4 * 2**30
+    max_line_bytes: int = 16 * 2**20
+
+
+@dataclass(frozen=True)
+class FileContent:
+    """What could be read of a file: its (decompressed) bytes, cut after the last complete
+    line when the compressed data broke off at ``truncated_at`` (a byte offset of the
+    compressed file); ``problem`` says how it broke."""
+
+    data: bytes
+    truncated_at: int | None = None
+    problem: str = ""
+    cut_tail: bytes = b""  # the incomplete last line, when truncated
+
+
+BOM = b"\xef\xbb\xbf"
+_READ_CHUNK = 256 << 10 # compressed bytes fed at a time (what breaks loses at most this)
+_OUT_CHUNK = 8 << 20    # decompressed bytes produced at a time (a bomb never expands more)
+
+
+class _Truncated(Exception):
+    def __init__(self, offset: int, problem: str) -> None:
+        self.offset, self.problem = offset, problem
+        super().__init__(problem)
+
+
+def _gunzip(path: Path) -> Iterator[tuple[bytes, int]]:
+    """The decompressed pieces of a gzip file (members one after another), at most
+    _OUT_CHUNK bytes each, with the compressed bytes read so far; :class:`_Truncated` with
+    the compressed byte offset when the data breaks off or is corrupt."""
+    with path.open("rb") as fh:
+        d = zlib.decompressobj(31)
+        fed = False  # the current member has received compressed bytes
+        offset = 0   # compressed bytes consumed before the current read
+        members = 0  # complete members so far
+        while chunk := fh.read(_READ_CHUNK):
+            # zero padding after a complete member is allowed (as Python's gzip reads it)
+            data = chunk.lstrip(b"\0") if members and not fed else chunk
+            while data:
+                try:
+                    out = d.decompress(data, _OUT_CHUNK)
+                except zlib.error as exc:
+                    at = offset + len(chunk) - len(data)  # the piece it failed on starts here
+                    raise _Truncated(at, f"corrupt compressed data ({exc})") from exc
+                fed = True
+                if out:
+                    yield out, offset + len(chunk)
+                if d.eof:
+                    data = d.unused_data.lstrip(b"\0")
+                    d, fed, members = zlib.decompressobj(31), False, members + 1
+                else:
+                    data = d.unconsumed_tail
+            offset += len(chunk)
+        if fed and not d.eof:
+            while out := d.decompress(b"", _OUT_CHUNK):  # what the decompressor still holds
+                yield out, offset
+            raise _Truncated(offset, "the compressed data ends before the end of the stream")
+
+
+# kept while decompressing, unless the output passes this size at more than this ratio
+# to the compressed input (NDJSON compresses about 5-15x; a bomb of newlines about 1000x)
+_SUSPECT_BYTES = 16 << 20
+_SUSPECT_RATIO = 200
+
+
+def _gunzip_bounded(path: Path, limits: ReadLimits) -> tuple[list[bytes], _Truncated | None]:
+    """The decompressed pieces of a gzip file (up to where it breaks), or
+    :class:`FileRejected` past ``max_file_bytes`` without holding a bomb in memory."""
+    pieces: list[bytes] | None = []
+    size, broke = 0, None
     try:
-        raw = path.read_bytes()
+        for piece, compressed in _gunzip(path):
+            size += len(piece)
+            if size > limits.max_file_bytes:
+                raise _too_large(path, limits, size)
+            if pieces is not None:
+                pieces.append(piece)
+                if size > _SUSPECT_BYTES and size > _SUSPECT_RATIO * compressed:
+                    pieces = None  # count only from here; read again if it stays in bounds
+    except _Truncated as exc:
+        broke = exc
+    if pieces is None:
+        pieces = []
+        try:
+            for piece, _ in _gunzip(path):
+                pieces.append(piece)
+        except _Truncated:
+            pass
+    return pieces, broke
+
+
+def _too_large(path: Path, limits: ReadLimits, size: int) -> FileRejected:
+    return FileRejected("too_large", f"{path.name}: more than {limits.max_file_bytes:,} bytes "
+                        f"(decompressed: {size:,} read so far); raise ingest.max_file_bytes "
+                        "to load it")
+
+
+def read_bytes(path: Path, limits: ReadLimits | None = None) -> FileContent:
+    """The file's content, decompressed when it is gzip, without its UTF-8 BOM.
+
+    A gzip file is decompressed as a stream and kept while it expands like data does; one
+    that expands like a bomb is only counted from then on (no memory), and read again
+    when it ends within the bound. Past ``max_file_bytes`` the file is
+    :class:`FileRejected` (``too_large``); a line longer than ``max_line_bytes`` too
+    (``line_too_long``). A truncated or corrupt gzip keeps its complete lines."""
+    limits = limits or ReadLimits()
+    try:
+        if not path.name.lower().endswith(".gz"):
+            size = path.stat().st_size
+            if size > limits.max_file_bytes:
+                raise _too_large(path, limits, size)
+            return _checked(path, FileContent(_strip_bom(path.read_bytes())), limits)
+        pieces, broke = _gunzip_bounded(path, limits)
     except OSError as exc:
         raise UnreadableFileError(f"{path.name}: cannot read file: {exc}") from exc
-    if path.name.lower().endswith(".gz"):
-        try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise UnreadableFileError(f"{path.name}: corrupt or truncated gzip: {exc}") from exc
-    return raw
+    data = _strip_bom(b"".join(pieces))
+    if broke is None:
+        return _checked(path, FileContent(data), limits)
+    if not data:  # nothing could be decompressed: the file as a whole is unreadable
+        raise UnreadableFileError(f"{path.name}: not a gzip file, or corrupt from its start: "
+                                  f"{broke.problem}")
+    cut = data.rfind(b"\n") + 1
+    return _checked(path, FileContent(data[:cut], broke.offset, broke.problem, data[cut:]),
+                    limits)
+
+
+def _strip_bom(data: bytes) -> bytes:
+    return data[len(BOM):] if data.startswith(BOM) else data
+
+
+def _checked(path: Path, content: FileContent, limits: ReadLimits) -> FileContent:
+    """``content``, or :class:`FileRejected` when one of its lines is too long."""
+    longest = longest_line(content.data)
+    if longest > limits.max_line_bytes:
+        raise FileRejected("line_too_long", f"{path.name}: a line of {longest:,} bytes (more "
+                           f"than ingest.max_line_bytes, {limits.max_line_bytes:,})")
+    return content
+
+
+def longest_line(data: bytes) -> int:
+    """The length of the longest line of ``data`` (its terminator included)."""
+    if not data:
+        return 0
+    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    if not len(ends):
+        return len(data)
+    bounds = np.concatenate(([-1], ends, [len(data) - 1]))
+    return int(np.diff(bounds).max())
 
 
 def non_blank_line_count(content: bytes) -> int:

@@ -19,6 +19,8 @@ import gzip
 import io
 import json
 import logging
+import os
+import stat
 import uuid
 import zlib
 from collections.abc import Callable
@@ -29,8 +31,11 @@ import duckdb
 import pyarrow as pa
 
 from ingest import event_rules, platform_rules
-from ingest.landing import EVENTS, ExportDay, file_format, relative_name
+from ingest.landing import EVENTS, ExportDay, entry_stat, file_format, relative_name
 from ingest.lines import (
+    FileContent,
+    FileRejected,
+    ReadLimits,
     UnreadableFileError,
     non_blank_line_count,
     read_bytes,
@@ -69,7 +74,7 @@ def _now() -> datetime:
 
 
 def _new_file_result(root: Path, path: Path) -> FileResult:
-    st = path.stat()
+    st = entry_stat(path)  # a broken symlink: its own entry (the load fails it)
     return FileResult(
         source_file=relative_name(root, path),
         file_format=file_format(path) or path.suffix.lstrip(".") or "unknown",
@@ -96,6 +101,28 @@ def _file_error(path: Path, exc: Exception) -> str:
     return f"{path.name}: cannot be read: {first}"
 
 
+def refuse_irregular(root: Path, path: Path) -> None:
+    """Only regular files inside the landing folder are read: a symlink leading out of it,
+    a device or a FIFO is :class:`FileRejected` (``not_a_regular_file``) unopened."""
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode):
+        target = path.resolve()
+        if not target.is_relative_to(root.resolve()):
+            raise FileRejected("not_a_regular_file", f"{path.name}: a symbolic link leading "
+                               "out of the landing folder; not read")
+        st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise FileRejected("not_a_regular_file", f"{path.name}: not a regular file (a device, "
+                           "FIFO or folder); not read")
+
+
+def _partial(result: FileResult, path: Path, content: FileContent) -> None:
+    result.status = "partial"
+    result.message = (f"truncated_compressed_file: {path.name}: {content.problem} at byte "
+                      f"{content.truncated_at:,}; the complete lines before it were loaded")
+    log.warning("file partly read: %s", result.message)
+
+
 def _fail(result: FileResult, message: str) -> None:
     result.status = "failed"
     result.message = message
@@ -117,10 +144,14 @@ _DAY_FILE_IDS = 1_000_000
 
 
 def _stage_ndjson(
-    con: duckdb.DuckDBPyConnection, file_id: int, path: Path, export_date: str
-) -> int:
-    """Put a NDJSON file's non-blank lines into _lines; return the number of blank lines."""
-    arrow_lines = split_trimmed_lines(read_bytes(path))
+    con: duckdb.DuckDBPyConnection, file_id: int, path: Path, export_date: str,
+    limits: ReadLimits,
+) -> tuple[int, FileContent]:
+    """Put a NDJSON file's non-blank lines into _lines; return the number of blank lines
+    and what was read (truncated: the complete lines before the break, plus one line for
+    the rest, which the caller makes a ``truncated_compressed_file`` reject)."""
+    content = read_bytes(path, limits)
+    arrow_lines = split_trimmed_lines(content.data)
     if pa.types.is_large_string(arrow_lines.schema.field("line").type):
         # the common case: the whole file is valid UTF-8, no per-line decode needed
         select = """
@@ -145,7 +176,11 @@ def _stage_ndjson(
         ).fetchone()[0]
     finally:
         con.unregister("_arrow_lines")
-    return arrow_lines.num_rows - int(inserted)
+    if content.truncated_at is not None:
+        tail = content.cut_tail.decode("utf-8", "backslashreplace").rstrip("\r\n")
+        con.execute("INSERT INTO _lines VALUES (?, ?, NULL, ?, false, ?)",
+                    [file_id, arrow_lines.num_rows + 1, tail, export_date]).fetchall()
+    return arrow_lines.num_rows - int(inserted), content
 
 
 def _stage_parquet(
@@ -195,8 +230,12 @@ def _stage_event_files(
     day: ExportDay,
     progress: Progress | None,
     first_file_id: int = 0,
+    limits: ReadLimits | None = None,
+    truncations: list[tuple[int, int, str]] | None = None,
 ) -> list[FileResult]:
-    """Append the day's files to _lines (file ids from ``first_file_id``)."""
+    """Append the day's files to _lines (file ids from ``first_file_id``); a truncated
+    file's (file id, line number of its rest, reason) goes to ``truncations``."""
+    limits = limits or ReadLimits()
     d = day.export_date.isoformat()
     results: list[FileResult] = []
     for file_id, path in enumerate(day.files, start=first_file_id):
@@ -211,10 +250,17 @@ def _stage_event_files(
             continue
         try:
             _refuse_glob_name(path)
+            refuse_irregular(root, path)
             if fmt == "parquet":
                 _stage_parquet(con, file_id, path, d)
             else:
-                result.blank_lines = _stage_ndjson(con, file_id, path, d)
+                result.blank_lines, content = _stage_ndjson(con, file_id, path, d, limits)
+                if content.truncated_at is not None:
+                    _partial(result, path, content)
+                    if truncations is not None:
+                        line = con.execute("SELECT max(line_number) FROM _lines WHERE "
+                                           "file_id = ?", [file_id]).fetchall()[0][0]
+                        truncations.append((file_id, line, result.message or ""))
         except Exception as exc:  # one unreadable file never stops the others
             con.execute("DELETE FROM _lines WHERE file_id = ?", [file_id])
             _fail(result, _file_error(path, exc))
@@ -436,7 +482,7 @@ def _records_read_from_stage(
         ).fetchall()
     )
     for file_id, r in enumerate(results, start=first_file_id):
-        if r.status == "loaded":
+        if r.status in ("loaded", "partial"):
             r.records_read = int(counts.get(file_id, 0))
 
 
@@ -478,10 +524,12 @@ def load_events_day(
     run_id: str | None = None,
     future_days: int = 1,
     progress: Progress | None = None,
+    limits: ReadLimits | None = None,
 ) -> DayLoadResult:
     """Load (or reload) one export day of events."""
     return load_events_days(
-        con, root, [day], run_id=run_id, future_days=future_days, progress=progress
+        con, root, [day], run_id=run_id, future_days=future_days, progress=progress,
+        limits=limits,
     )[0]
 
 
@@ -493,6 +541,7 @@ def load_events_days(
     run_id: str | None = None,
     future_days: int = 1,
     progress: Progress | None = None,
+    limits: ReadLimits | None = None,
 ) -> list[DayLoadResult]:
     """Load (or reload) export days of events, each in its own transaction.
 
@@ -503,9 +552,11 @@ def load_events_days(
     con.execute("SET TimeZone = 'UTC'")  # naive timestamps mean UTC, whoever connected
     con.execute(_LINES_DDL)
     results: list[DayLoadResult] = []
+    truncations: list[tuple[int, int, str]] = []
     for n, day in enumerate(days):
         result = DayLoadResult(EVENTS, day.export_date, uuid.uuid4().hex, _now())
-        result.files = _stage_event_files(con, root, day, progress, n * _DAY_FILE_IDS)
+        result.files = _stage_event_files(con, root, day, progress, n * _DAY_FILE_IDS,
+                                          limits, truncations)
         _records_read_from_stage(con, result.files, n * _DAY_FILE_IDS)
         results.append(result)
     if progress:
@@ -516,6 +567,9 @@ def load_events_days(
         "CREATE OR REPLACE TEMP TABLE _parsed AS "
         + event_rules.parse_sql("_lines", export_date=None, future_days=future_days)
     )
+    for file_id, line, message in truncations:  # the rest of a truncated file: one reject
+        con.execute("UPDATE _parsed SET reason_code = 'truncated_compressed_file', reason = ? "
+                    "WHERE file_id = ? AND line_number = ?", [message, file_id, line]).fetchall()
     con.execute("DROP TABLE _lines")
     try:
         copy_dates = _copy_dates(con, days)
@@ -569,11 +623,16 @@ def _read_header(path: Path) -> list[str]:
         raise UnreadableFileError(f"{path.name}: header row is not valid CSV: {exc}") from exc
 
 
-def _check_all_lines_parsed(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+def _check_all_lines_parsed(con: duckdb.DuckDBPyConnection, path: Path,
+                            limits: ReadLimits) -> None:
     """DuckDB's CSV reader swallows the rest of a file after an unterminated quote without
     a reject. Count the physical lines the parsed and rejected records account for; fewer
     than the file's non-blank lines means lost text, and the file fails as a whole."""
-    physical = non_blank_line_count(read_bytes(path))
+    content = read_bytes(path, limits)
+    if content.truncated_at is not None:
+        raise UnreadableFileError(f"truncated_compressed_file: {path.name}: {content.problem} "
+                                  f"at byte {content.truncated_at:,}")
+    physical = non_blank_line_count(content.data)
     cells = " || ".join(f'coalesce("{c}", \'\')' for c in _csv_columns(con)) or "''"
     accounted = con.execute(
         f"""
@@ -601,7 +660,7 @@ def _csv_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 def _stage_csv(
     con: duckdb.DuckDBPyConnection, entity: PlatformEntity, file_id: int, path: Path,
-    result: FileResult,
+    result: FileResult, limits: ReadLimits,
 ) -> None:
     """Read one CSV into _rows_<file_id> typed, and its structural rejects into _csv_rejects."""
     header = [h.strip() for h in _read_header(path)]
@@ -645,7 +704,7 @@ def _stage_csv(
         FROM _csv_raw JOIN positions USING (good_row)
         """
     )
-    _check_all_lines_parsed(con, path)
+    _check_all_lines_parsed(con, path, limits)
     present = {c for c in entity.columns if c in header}
     # unknown columns: the row as JSON minus the contract's columns (no identifier is
     # built from the file's header)
@@ -698,8 +757,10 @@ def load_platform_day(
     *,
     run_id: str | None = None,
     progress: Progress | None = None,
+    limits: ReadLimits | None = None,
 ) -> DayLoadResult:
     """Load (or reload) one export day of a platform entity."""
+    limits = limits or ReadLimits()
     entity = PLATFORM_BY_NAME[day.entity]
     result = DayLoadResult(entity.name, day.export_date, uuid.uuid4().hex, _now())
     con.execute(_platform_stage_ddl(entity))
@@ -714,7 +775,8 @@ def load_platform_day(
             continue
         try:
             _refuse_glob_name(path)
-            _stage_csv(con, entity, file_id, path, fr)
+            refuse_irregular(root, path)
+            _stage_csv(con, entity, file_id, path, fr, limits)
         except Exception as exc:  # one unreadable file never stops the others
             con.execute("DELETE FROM _platform_parsed WHERE file_id = ?", [file_id])
             for name in ("_csv_errors", "_csv_scan"):
@@ -893,6 +955,7 @@ def load_day(
     run_id: str | None = None,
     future_days: int = 1,
     progress: Progress | None = None,
+    limits: ReadLimits | None = None,
 ) -> DayLoadResult:
     """Load one complete export day of any entity."""
     if not day.complete:
@@ -905,6 +968,6 @@ def load_day(
     if day.entity == EVENTS:
         return load_events_day(
             con, root, day, run_id=run_id, future_days=future_days,
-            progress=progress,
+            progress=progress, limits=limits,
         )
-    return load_platform_day(con, root, day, run_id=run_id, progress=progress)
+    return load_platform_day(con, root, day, run_id=run_id, progress=progress, limits=limits)

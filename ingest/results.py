@@ -17,7 +17,7 @@ class FileResult:
     file_format: str
     file_bytes: int | None = None
     file_mtime: float | None = None
-    status: str = "loaded"  # loaded | failed | ignored | superseded
+    status: str = "loaded"  # loaded | partial | failed | ignored | superseded
     message: str | None = None
     records_read: int = 0
     blank_lines: int = 0
@@ -47,7 +47,8 @@ class DayLoadResult:
 
     @property
     def failed_files(self) -> list[FileResult]:
-        return [f for f in self.files if f.status == "failed"]
+        """Files that failed, or that were read only in part (``partial``)."""
+        return [f for f in self.files if f.status in ("failed", "partial")]
 
     @property
     def reconciles(self) -> bool:

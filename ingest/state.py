@@ -8,7 +8,7 @@ from pathlib import Path
 
 import duckdb
 
-from ingest.landing import ExportDay, relative_name
+from ingest.landing import ExportDay, entry_stat, relative_name
 from ingest.loader import EMPTY_DAY
 from warehouse.db import table_exists
 
@@ -19,7 +19,7 @@ def day_signature(root: Path, day: ExportDay) -> Signature:
     """The day's files as (name relative to landing, size, mtime)."""
     out = set()
     for f in day.files:
-        st = f.stat()
+        st = entry_stat(f)
         out.add((relative_name(root, f), st.st_size, st.st_mtime))
     return frozenset(out)
 
@@ -29,8 +29,11 @@ def loaded_signatures(
 ) -> dict[tuple[str, date], Signature]:
     """The files of the latest load of each (entity, export day), as day_signature gives them.
 
-    Files that failed are left out, so a day with a failed file never looks up to date:
-    the next run retries it.
+    Files that failed or were read in part count like the others: a file's failure
+    (corrupt, too large, not a regular file) depends on its bytes, so the same file
+    fails the same way again, and an unchanged day is never "stale". A changed file (size
+    or mtime) makes the day load again; after raising a bound in the settings,
+    ``insights run --reload`` reads it again.
     """
     rows = con.execute(
         """
@@ -42,7 +45,6 @@ def loaded_signatures(
         )
         SELECT a.entity, a.export_date, a.source_file, a.file_bytes, a.file_mtime
         FROM raw.load_audit a JOIN latest USING (entity, export_date, load_id)
-        WHERE a.status <> 'failed'
         """,
         [entity, entity],
     ).fetchall()

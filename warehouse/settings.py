@@ -323,7 +323,7 @@ class IngestSettings(_Section):
     future_tolerance_days: NonNegativeInt = 1
     # bounds of what one file may cost: its decompressed size and its longest line
     max_file_bytes: Annotated[int, Field(ge=1024)] = 4 * 2**30
-    max_line_bytes: Annotated[int, Field(ge=1024)] = 2**20
+    max_line_bytes: Annotated[int, Field(ge=1024)] = 16 * 2**20
 
 
 class DuckDBSettings(_Section):

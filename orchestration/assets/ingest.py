@@ -17,6 +17,7 @@ from pydantic import Field
 
 from ingest.batch import BatchResult, load_entity_days
 from ingest.landing import EVENTS, landing_entities
+from ingest.lines import ReadLimits
 from orchestration.keys import landing_key, raw_key
 from orchestration.partitions import export_days
 from orchestration.resources import LandingResource, WarehouseResource
@@ -116,7 +117,9 @@ def build_ingest_asset(entity: str) -> dg.AssetsDefinition:
             dg.AssetCheckSpec(
                 "no_failed_files",
                 asset=key,
-                description="No landing file of these days was unreadable as a whole.",
+                description="No landing file of these days failed (unreadable, too large, a "
+                "line too long, not a regular file) or was read only in part (truncated "
+                "compressed data): each one is listed with its reason.",
             ),
         ],
     )
@@ -127,6 +130,7 @@ def build_ingest_asset(entity: str) -> dg.AssetsDefinition:
         landing: LandingResource,
     ) -> dg.MaterializeResult:
         settings = load_settings().ingest
+        limits = ReadLimits(settings.max_file_bytes, settings.max_line_bytes)
         with warehouse.writer(holder=f"run {context.run_id} ({entity})") as con:
             batch = load_entity_days(
                 con,
@@ -136,6 +140,7 @@ def build_ingest_asset(entity: str) -> dg.AssetsDefinition:
                 reload=config.reload,
                 run_id=context.run_id,
                 future_days=settings.future_tolerance_days,
+                limits=limits,
                 info=context.log.info,
                 warn=context.log.warning,
             )

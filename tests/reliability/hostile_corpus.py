@@ -73,6 +73,12 @@ def ignored(name: str, content: bytes = b"{}") -> HostileFile:
     return HostileFile(name, content, "ignored")
 
 
+def partial(name: str, content: bytes, loaded: int | None = None) -> HostileFile:
+    """A compressed file read in part: its complete lines before the break load (all
+    ``loaded`` of them, when given), the rest is one ``truncated_compressed_file`` reject."""
+    return HostileFile(name, content, "partial", loaded, ("truncated_compressed_file",))
+
+
 def fails(name: str, content: bytes, message: str | None = None) -> HostileFile:
     """A file that fails as a whole, with a message naming it (and holding ``message``)."""
     return HostileFile(name, content, "failed", message=message)
@@ -298,7 +304,7 @@ def account_day(
                           sum(reasons.values()), reasons)
         files[acc.name] = acc
         where = f"{entity} {day} {source_file} ({status}: {message})"
-        assert status in ("loaded", "failed", "ignored", "superseded", "empty"), where
+        assert status in ("loaded", "partial", "failed", "ignored", "superseded", "empty"), where
         if status in ("failed", "ignored"):
             assert (message and acc.name in message) or status == "ignored", (
                 f"{where}: the message must name the file"
@@ -348,9 +354,16 @@ def check_expectations(acc: DayAccount, expected: Iterable[HostileFile]) -> None
             if f.message:  # (the case's file names hold words like "gzip" too)
                 assert f.message in got.message.replace(f.name, "<file>"), where
             continue
+        if f.status == "partial":
+            assert got.message and f.name in got.message, where
+            assert got.message.startswith("truncated_compressed_file: "), where
+            assert "at byte" in got.message, where
+            assert got.reasons["truncated_compressed_file"] == 1, where
+            if f.loaded is None:
+                assert got.current > 0, where
         if f.loaded is not None:
             assert got.current == f.loaded, where
-        if f.reasons is not None:
+        if f.reasons is not None and f.status != "partial":
             assert got.reasons == Counter(f.reasons), where
         if f.read is not None:
             assert got.read == f.read, where

@@ -417,9 +417,9 @@ def _prop_event_oracle(wh: Warehouse) -> Callable[[], None]:
         assert acc.files["a.ndjson"].read == n
         rows = {r[0]: r[1:] for r in wh.con.execute(
             "SELECT source_line, event_id, event_type, session_id, event_ts, duration_ms, "
-            "confidence, extra, data, is_known_event_type, user_id, creator_id, agent_id, "
-            "program_id, channel, platform, location, sentiment FROM raw.events "
-            "WHERE export_date = ?", [day]).fetchall()}
+            "confidence, extra, data, is_known_event_type, "
+            + ", ".join(OPTIONAL_STR)  # the optional string fields, in TOP_FIELDS' order
+            + " FROM raw.events WHERE export_date = ?", [day]).fetchall()}
         rejects = dict(wh.con.execute(
             "SELECT line_number, reason_code FROM raw.rejects WHERE entity = 'events' "
             "AND export_date = ?", [day]).fetchall())
