@@ -188,7 +188,8 @@ def test_writes_and_file_access_fail_read_only(
 
 def test_read_only_connection_directly(serving_db: Path) -> None:
     with pytest.raises(duckdb.Error, match="read-only"):
-        run_query(serving_db, "insert into marts.nlu_daily values ('2026-03-05', 1, 1, 1, 1, '__all__')")
+        run_query(serving_db,
+                  "insert into marts.nlu_daily values ('2026-03-05', 1, 1, 1, 1, '__all__')")
     result = run_query(serving_db, "select 1 as a; select 2 as b")
     assert result.columns == ["b"] and result.rows == [(2,)]
 
