@@ -39,21 +39,10 @@ class ReadLimits:
     max_line_bytes: int = 16 * 2**20
 
 
-@dataclass(frozen=True)
-class FileContent:
-    """What could be read of a file: its (decompressed) bytes, cut after the last complete
-    line when the compressed data broke off at ``truncated_at`` (a byte offset of the
-    compressed file); ``problem`` says how it broke."""
-
-    data: bytes
-    truncated_at: int | None = None
-    problem: str = ""
-    cut_tail: bytes = b""  # the incomplete last line, when truncated
-
-
+_READ_CHUNK = 256 << 10  # compressed bytes fed at a time (what breaks loses at most this)
+_OUT_CHUNK = 8 << 20     # decompressed bytes produced at a time (a bomb never expands more)
+SLICE_BYTES = 16 << 20   # the lines handed on at a time: memory stays bounded by this
 BOM = b"\xef\xbb\xbf"
-_READ_CHUNK = 256 << 10 # compressed bytes fed at a time (what breaks loses at most this)
-_OUT_CHUNK = 8 << 20    # decompressed bytes produced at a time (a bomb never expands more)
 
 
 class _Truncated(Exception):
@@ -62,17 +51,16 @@ class _Truncated(Exception):
         super().__init__(problem)
 
 
-def _gunzip(path: Path) -> Iterator[tuple[bytes, int]]:
-    """The decompressed pieces of a gzip file (members one after another), at most
-    _OUT_CHUNK bytes each, with the compressed bytes read so far; :class:`_Truncated` with
-    the compressed byte offset when the data breaks off or is corrupt."""
+def _gunzip(path: Path) -> Iterator[bytes]:
+    """The decompressed pieces of a gzip file (members one after another, zero padding
+    after a member allowed), at most _OUT_CHUNK bytes each; :class:`_Truncated` with the
+    compressed byte offset when the data breaks off or is corrupt."""
     with path.open("rb") as fh:
         d = zlib.decompressobj(31)
         fed = False  # the current member has received compressed bytes
-        offset = 0   # compressed bytes consumed before the current read
         members = 0  # complete members so far
+        offset = 0   # compressed bytes consumed before the current read
         while chunk := fh.read(_READ_CHUNK):
-            # zero padding after a complete member is allowed (as Python's gzip reads it)
             data = chunk.lstrip(b"\0") if members and not fed else chunk
             while data:
                 try:
@@ -82,7 +70,7 @@ def _gunzip(path: Path) -> Iterator[tuple[bytes, int]]:
                     raise _Truncated(at, f"corrupt compressed data ({exc})") from exc
                 fed = True
                 if out:
-                    yield out, offset + len(chunk)
+                    yield out
                 if d.eof:
                     data = d.unused_data.lstrip(b"\0")
                     d, fed, members = zlib.decompressobj(31), False, members + 1
@@ -91,88 +79,77 @@ def _gunzip(path: Path) -> Iterator[tuple[bytes, int]]:
             offset += len(chunk)
         if fed and not d.eof:
             while out := d.decompress(b"", _OUT_CHUNK):  # what the decompressor still holds
-                yield out, offset
+                yield out
             raise _Truncated(offset, "the compressed data ends before the end of the stream")
 
 
-# kept while decompressing, unless the output passes this size at more than this ratio
-# to the compressed input (NDJSON compresses about 5-15x; a bomb of newlines about 1000x)
-_SUSPECT_BYTES = 16 << 20
-_SUSPECT_RATIO = 200
+def _plain(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as fh:
+        while chunk := fh.read(SLICE_BYTES):
+            yield chunk
 
 
-def _gunzip_bounded(path: Path, limits: ReadLimits) -> tuple[list[bytes], _Truncated | None]:
-    """The decompressed pieces of a gzip file (up to where it breaks), or
-    :class:`FileRejected` past ``max_file_bytes`` without holding a bomb in memory."""
-    pieces: list[bytes] | None = []
-    size, broke = 0, None
-    try:
-        for piece, compressed in _gunzip(path):
-            size += len(piece)
-            if size > limits.max_file_bytes:
-                raise _too_large(path, limits, size)
-            if pieces is not None:
-                pieces.append(piece)
-                if size > _SUSPECT_BYTES and size > _SUSPECT_RATIO * compressed:
-                    pieces = None  # count only from here; read again if it stays in bounds
-    except _Truncated as exc:
-        broke = exc
-    if pieces is None:
-        pieces = []
+class LineReader:
+    """A file's (decompressed) bytes as slices that each end at a line break (the last may
+    not), read as a stream: at most about :data:`SLICE_BYTES` are held at a time, whatever
+    the file holds. A UTF-8 BOM at the start is dropped.
+
+    Past ``max_file_bytes`` decompressed, or with a line longer than ``max_line_bytes``,
+    iterating raises :class:`FileRejected` (``too_large``, ``line_too_long``). A gzip
+    stream that breaks off or is corrupt ends the iteration after its last complete line;
+    ``truncated_at`` (the compressed byte offset), ``problem`` and ``cut_tail`` (the
+    incomplete line) then say so."""
+
+    def __init__(self, path: Path, limits: ReadLimits | None = None) -> None:
+        self.path, self.limits = path, limits or ReadLimits()
+        self.truncated_at: int | None = None
+        self.problem = ""
+        self.cut_tail = b""
+        self.size = 0  # decompressed bytes read
+
+    def _too_long(self, length: int) -> FileRejected:
+        return FileRejected("line_too_long", f"{self.path.name}: a line of {length:,} bytes or "
+                            f"more (ingest.max_line_bytes is {self.limits.max_line_bytes:,})")
+
+    def __iter__(self) -> Iterator[bytes]:
+        gz = self.path.name.lower().endswith(".gz")
+        pieces = _gunzip(self.path) if gz else _plain(self.path)
+        carry, first = b"", True
         try:
-            for piece, _ in _gunzip(path):
-                pieces.append(piece)
-        except _Truncated:
-            pass
-    return pieces, broke
+            for piece in pieces:
+                self.size += len(piece)
+                if self.size > self.limits.max_file_bytes:
+                    raise FileRejected("too_large", f"{self.path.name}: more than "
+                                       f"{self.limits.max_file_bytes:,} bytes decompressed; "
+                                       "raise ingest.max_file_bytes to load it")
+                if first:
+                    piece, first = (piece[len(BOM):] if piece.startswith(BOM) else piece), False
+                buf = carry + piece if carry else piece
+                cut = buf.rfind(b"\n") + 1
+                carry = buf[cut:]
+                if len(carry) > self.limits.max_line_bytes:
+                    raise self._too_long(len(carry))
+                if cut:
+                    lines = buf[:cut]
+                    if not is_blank(lines) and longest_line(lines) > self.limits.max_line_bytes:
+                        raise self._too_long(longest_line(lines))
+                    yield lines
+        except _Truncated as exc:
+            if self.size == 0:  # nothing could be decompressed: unreadable as a whole
+                raise UnreadableFileError(f"{self.path.name}: not a gzip file, or corrupt "
+                                          f"from its start: {exc.problem}") from exc
+            self.truncated_at, self.problem, self.cut_tail = exc.offset, exc.problem, carry
+            return
+        except OSError as exc:
+            raise UnreadableFileError(f"{self.path.name}: cannot read file: {exc}") from exc
+        if carry:
+            yield carry
 
 
-def _too_large(path: Path, limits: ReadLimits, size: int) -> FileRejected:
-    return FileRejected("too_large", f"{path.name}: more than {limits.max_file_bytes:,} bytes "
-                        f"(decompressed: {size:,} read so far); raise ingest.max_file_bytes "
-                        "to load it")
-
-
-def read_bytes(path: Path, limits: ReadLimits | None = None) -> FileContent:
-    """The file's content, decompressed when it is gzip, without its UTF-8 BOM.
-
-    A gzip file is decompressed as a stream and kept while it expands like data does; one
-    that expands like a bomb is only counted from then on (no memory), and read again
-    when it ends within the bound. Past ``max_file_bytes`` the file is
-    :class:`FileRejected` (``too_large``); a line longer than ``max_line_bytes`` too
-    (``line_too_long``). A truncated or corrupt gzip keeps its complete lines."""
-    limits = limits or ReadLimits()
-    try:
-        if not path.name.lower().endswith(".gz"):
-            size = path.stat().st_size
-            if size > limits.max_file_bytes:
-                raise _too_large(path, limits, size)
-            return _checked(path, FileContent(_strip_bom(path.read_bytes())), limits)
-        pieces, broke = _gunzip_bounded(path, limits)
-    except OSError as exc:
-        raise UnreadableFileError(f"{path.name}: cannot read file: {exc}") from exc
-    data = _strip_bom(b"".join(pieces))
-    if broke is None:
-        return _checked(path, FileContent(data), limits)
-    if not data:  # nothing could be decompressed: the file as a whole is unreadable
-        raise UnreadableFileError(f"{path.name}: not a gzip file, or corrupt from its start: "
-                                  f"{broke.problem}")
-    cut = data.rfind(b"\n") + 1
-    return _checked(path, FileContent(data[:cut], broke.offset, broke.problem, data[cut:]),
-                    limits)
-
-
-def _strip_bom(data: bytes) -> bytes:
-    return data[len(BOM):] if data.startswith(BOM) else data
-
-
-def _checked(path: Path, content: FileContent, limits: ReadLimits) -> FileContent:
-    """``content``, or :class:`FileRejected` when one of its lines is too long."""
-    longest = longest_line(content.data)
-    if longest > limits.max_line_bytes:
-        raise FileRejected("line_too_long", f"{path.name}: a line of {longest:,} bytes (more "
-                           f"than ingest.max_line_bytes, {limits.max_line_bytes:,})")
-    return content
+def is_blank(data: bytes) -> bool:
+    """Whether ``data`` holds only line breaks and spaces (blank lines, as the loader
+    counts them; a tab is not blank)."""
+    return not data.translate(None, b"\r\n ")
 
 
 def longest_line(data: bytes) -> int:

@@ -23,7 +23,7 @@ import os
 import stat
 import uuid
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -33,12 +33,12 @@ import pyarrow as pa
 from ingest import event_rules, platform_rules
 from ingest.landing import EVENTS, ExportDay, entry_stat, file_format, relative_name
 from ingest.lines import (
-    FileContent,
     FileRejected,
+    LineReader,
     ReadLimits,
     UnreadableFileError,
+    is_blank,
     non_blank_line_count,
-    read_bytes,
     split_trimmed_lines,
 )
 from ingest.results import DayLoadResult, FileResult
@@ -116,10 +116,10 @@ def refuse_irregular(root: Path, path: Path) -> None:
                            "FIFO or folder); not read")
 
 
-def _partial(result: FileResult, path: Path, content: FileContent) -> None:
+def _partial(result: FileResult, path: Path, reader: LineReader) -> None:
     result.status = "partial"
-    result.message = (f"truncated_compressed_file: {path.name}: {content.problem} at byte "
-                      f"{content.truncated_at:,}; the complete lines before it were loaded")
+    result.message = (f"truncated_compressed_file: {path.name}: {reader.problem} at byte "
+                      f"{reader.truncated_at:,}; the complete lines before it were loaded")
     log.warning("file partly read: %s", result.message)
 
 
@@ -146,14 +146,34 @@ _DAY_FILE_IDS = 1_000_000
 def _stage_ndjson(
     con: duckdb.DuckDBPyConnection, file_id: int, path: Path, export_date: str,
     limits: ReadLimits,
-) -> tuple[int, FileContent]:
-    """Put a NDJSON file's non-blank lines into _lines; return the number of blank lines
-    and what was read (truncated: the complete lines before the break, plus one line for
-    the rest, which the caller makes a ``truncated_compressed_file`` reject)."""
-    content = read_bytes(path, limits)
-    arrow_lines = split_trimmed_lines(content.data)
+) -> tuple[int, LineReader]:
+    """Put a NDJSON file's non-blank lines into _lines, a bounded slice at a time; return
+    the number of blank lines and the reader (truncated: the complete lines before the
+    break are staged, plus one line for the rest, which the caller makes a
+    ``truncated_compressed_file`` reject)."""
+    reader = LineReader(path, limits)
+    blank = numbered = 0
+    for piece in reader:
+        if is_blank(piece):  # a run of blank lines (a bomb of newlines): counted, not split
+            lines = piece.count(b"\n") + (not piece.endswith(b"\n"))
+            blank, numbered = blank + lines, numbered + lines
+            continue
+        arrow_lines = split_trimmed_lines(piece)
+        inserted = _insert_lines(con, arrow_lines, file_id, numbered, export_date)
+        blank += arrow_lines.num_rows - inserted
+        numbered += arrow_lines.num_rows
+    if reader.truncated_at is not None:
+        tail = reader.cut_tail.decode("utf-8", "backslashreplace").rstrip("\r\n")
+        con.execute("INSERT INTO _lines VALUES (?, ?, NULL, ?, false, ?)",
+                    [file_id, numbered + 1, tail, export_date]).fetchall()
+    return blank, reader
+
+
+def _insert_lines(con: duckdb.DuckDBPyConnection, arrow_lines: pa.Table, file_id: int,
+                  offset: int, export_date: str) -> int:
+    """Stage the non-blank lines of one slice (numbered after ``offset`` lines)."""
     if pa.types.is_large_string(arrow_lines.schema.field("line").type):
-        # the common case: the whole file is valid UTF-8, no per-line decode needed
+        # the common case: the slice is valid UTF-8, no per-line decode needed
         select = """
             SELECT line_number, line AS txt, line AS raw
             FROM _arrow_lines
@@ -170,17 +190,12 @@ def _stage_ndjson(
         """
     con.register("_arrow_lines", arrow_lines)
     try:
-        inserted = con.execute(
-            f"INSERT INTO _lines SELECT {file_id}, line_number, txt, raw, false, "
-            f"DATE '{export_date}' FROM ({select})"
-        ).fetchone()[0]
+        return int(con.execute(
+            f"INSERT INTO _lines SELECT {file_id}, line_number + {int(offset)}, txt, raw, "
+            f"false, DATE '{export_date}' FROM ({select})"
+        ).fetchone()[0])
     finally:
         con.unregister("_arrow_lines")
-    if content.truncated_at is not None:
-        tail = content.cut_tail.decode("utf-8", "backslashreplace").rstrip("\r\n")
-        con.execute("INSERT INTO _lines VALUES (?, ?, NULL, ?, false, ?)",
-                    [file_id, arrow_lines.num_rows + 1, tail, export_date]).fetchall()
-    return arrow_lines.num_rows - int(inserted), content
 
 
 def _stage_parquet(
@@ -254,9 +269,9 @@ def _stage_event_files(
             if fmt == "parquet":
                 _stage_parquet(con, file_id, path, d)
             else:
-                result.blank_lines, content = _stage_ndjson(con, file_id, path, d, limits)
-                if content.truncated_at is not None:
-                    _partial(result, path, content)
+                result.blank_lines, reader = _stage_ndjson(con, file_id, path, d, limits)
+                if reader.truncated_at is not None:
+                    _partial(result, path, reader)
                     if truncations is not None:
                         line = con.execute("SELECT max(line_number) FROM _lines WHERE "
                                            "file_id = ?", [file_id]).fetchall()[0][0]
@@ -623,16 +638,23 @@ def _read_header(path: Path) -> list[str]:
         raise UnreadableFileError(f"{path.name}: header row is not valid CSV: {exc}") from exc
 
 
+def _whole(path: Path, limits: ReadLimits) -> Iterator[bytes]:
+    """A file's slices (bounded reads); a truncated gzip is an error (the CSV loader reads
+    a file whole or not at all)."""
+    reader = LineReader(path, limits)
+    yield from reader
+    if reader.truncated_at is not None:
+        raise UnreadableFileError(f"truncated_compressed_file: {path.name}: {reader.problem} "
+                                  f"at byte {reader.truncated_at:,}")
+
+
 def _check_all_lines_parsed(con: duckdb.DuckDBPyConnection, path: Path,
                             limits: ReadLimits) -> None:
     """DuckDB's CSV reader swallows the rest of a file after an unterminated quote without
     a reject. Count the physical lines the parsed and rejected records account for; fewer
     than the file's non-blank lines means lost text, and the file fails as a whole."""
-    content = read_bytes(path, limits)
-    if content.truncated_at is not None:
-        raise UnreadableFileError(f"truncated_compressed_file: {path.name}: {content.problem} "
-                                  f"at byte {content.truncated_at:,}")
-    physical = non_blank_line_count(content.data)
+    physical = sum(0 if is_blank(piece) else non_blank_line_count(piece)
+                   for piece in _whole(path, limits))
     cells = " || ".join(f'coalesce("{c}", \'\')' for c in _csv_columns(con)) or "''"
     accounted = con.execute(
         f"""

@@ -312,7 +312,9 @@ def experiment_counts(con: duckdb.DuckDBPyConnection, cfg: MLSettings, primary_w
 def analyse_experiments(con: duckdb.DuckDBPyConnection, cfg: MLSettings, primary_window: int,
                         timezone: str) -> dict[str, Any]:
     """ml.experiment_analysis: per experiment x metric x variant, the test against control
-    with Holm's correction over the experiment's metrics; read by marts.experiment_results."""
+    with Holm's correction over the experiment's metrics, power and MDE. Reads the staging
+    models after dbt; no dbt model reads it (marts.experiment_results holds the primary
+    window's test without these columns; the serving database publishes this table)."""
     _, as_of = mlio.data_window(con)
     counts = experiment_counts(con, cfg, primary_window, timezone)
     res = experiments.analyse(counts, cfg.experiment_alpha, cfg.experiment_power)
