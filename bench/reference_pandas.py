@@ -78,12 +78,30 @@ def _metrics() -> dict[str, Any]:
 
 
 def load_frames(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The current events and the current users snapshot, as DataFrames (one read each)."""
+    """The current events (users resolved, metrics.md Identity) and the current users
+    snapshot, as DataFrames (one read each)."""
     events = con.execute(
-        "SELECT event_id, session_id, user_id, creator_id, event_type, event_ts, export_date "
-        "FROM raw.events WHERE is_current").df()
+        "SELECT event_id, session_id, user_id, anonymous_id, creator_id, event_type, event_ts, "
+        "export_date FROM raw.events WHERE is_current").df()
     users = con.execute("SELECT user_id, signup_at FROM raw.users WHERE is_current").df()
-    return events, users
+    return resolve_users(events).drop(columns=["anonymous_id"]), users
+
+
+def resolve_users(events: pd.DataFrame) -> pd.DataFrame:
+    """Each event's resolved user, in pandas (independent of int_identity_resolution): its
+    user_id; else the user_id of its anonymous_id's nearest identified event before it,
+    else after it (event_ts, then event_id); else its session's only user_id; else none."""
+    ev = events.sort_values(["event_ts", "event_id"], kind="stable").copy()
+    device = ev.groupby("anonymous_id", dropna=True)["user_id"]
+    before = device.transform(lambda s: s.ffill())
+    after = device.transform(lambda s: s.bfill())
+    per_session = ev.dropna(subset=["user_id"]).groupby("session_id")["user_id"].agg(
+        lambda s: s.iloc[0] if s.nunique() == 1 else None)
+    session_user = ev["session_id"].map(per_session)
+    resolved = ev["user_id"].copy()
+    for fallback in (before, after, session_user):
+        resolved = resolved.where(resolved.notna(), fallback.reindex(ev.index))
+    return ev.assign(user_id=resolved).sort_index()
 
 
 def _local_dates(ts: pd.Series, tz: str) -> pd.Series:
