@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dagster as dg
-import pytest
 
 from orchestration.definitions import defs
 
@@ -115,14 +114,9 @@ def test_dbt_builds_in_one_step_between_the_raw_checks_and_the_ml_tables():
     assert "dbt_models" in deps["ml__experiment_analysis"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "refresh_job still runs the seed (badge_rules) in a second dbt step: the one "
-    "multi_asset_check ml_quality_checks spans every ml op, so the op graph has cycles "
-    "(ml op -> ml_quality_checks -> blocking -> ml op) and Dagster's cycle resolution "
-    "(_attempt_resolve_node_cycles) colours the whole graph, splitting dbt_models into the "
-    "seed (a root) and the models one op below the ingest assets. Without that check op "
-    "the plan has one dbt step; the fix belongs in orchestration/assets/quality.py."))
 def test_refresh_job_builds_dbt_in_one_step():
+    """The seed and the models in one step too: no check op spans several ml steps (such
+    an op sits below and above ml steps, and Dagster's cycle resolution would split dbt)."""
     from dagster._core.execution.api import create_execution_plan
 
     plan = create_execution_plan(defs.resolve_job_def("refresh_job"))
