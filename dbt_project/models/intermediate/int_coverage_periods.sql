@@ -22,20 +22,7 @@ calendar_days as (
 
 periods as (
 
-    {%- for grain in grains %}
-    {%- if not loop.first %}
-
-    union all
-    {%- endif %}
-
-    select distinct
-        cast('{{ grain }}' as {{ dbt.type_string() }}) as period_grain,
-        {{ insights_warehouse.period_start('date_day', grain) }} as period_start,
-        {{ insights_warehouse.add_days(
-            insights_warehouse.add_periods(insights_warehouse.period_start('date_day', grain), grain, 1),
-            -1) }} as period_end
-    from calendar_days
-    {%- endfor %}
+    {{ insights_warehouse.calendar_periods(grains) }}
 
 )
 

@@ -60,20 +60,7 @@ calendar_days as (
 {# Every calendar period of each grain from the first cohort to the as-of period. #}
 periods as (
 
-    {%- for grain in grains %}
-    {%- if not loop.first %}
-
-    union all
-    {%- endif %}
-
-    select distinct
-        cast('{{ grain }}' as {{ dbt.type_string() }}) as cohort_grain,
-        {{ insights_warehouse.period_start('date_day', grain) }} as period_start,
-        {{ insights_warehouse.add_days(
-            insights_warehouse.add_periods(insights_warehouse.period_start('date_day', grain), grain, 1),
-            -1) }} as period_end
-    from calendar_days
-    {%- endfor %}
+    {{ insights_warehouse.calendar_periods(grains, grain_column='cohort_grain') }}
 
 ),
 
