@@ -213,8 +213,9 @@ def coverage_start(events: pd.DataFrame, as_of: date) -> date | None:
     return min(days) if days else None
 
 
-def retention_cohorts(events: pd.DataFrame, users: pd.DataFrame, as_of: date,
-                      tz: str) -> pd.DataFrame:
+def _weekly_signup_cohorts(events: pd.DataFrame, users: pd.DataFrame, as_of: date, tz: str
+                           ) -> tuple[dict[str, set[date]], dict[date, list[str]]]:
+    """(each user's active weeks, the users of each weekly signup cohort) up to as_of."""
     active_weeks: dict[str, set[date]] = defaultdict(set)
     for row in events.itertuples(index=False):
         user = _none(row.user_id)
@@ -226,6 +227,12 @@ def retention_cohorts(events: pd.DataFrame, users: pd.DataFrame, as_of: date,
     for row in users.itertuples(index=False):
         if row.signup_date is not None and row.signup_date <= as_of:
             cohorts[_monday(row.signup_date)].append(row.user_id)
+    return active_weeks, cohorts
+
+
+def retention_cohorts(events: pd.DataFrame, users: pd.DataFrame, as_of: date,
+                      tz: str) -> pd.DataFrame:
+    active_weeks, cohorts = _weekly_signup_cohorts(events, users, as_of, tz)
     last_week = _monday(as_of)
     first_day = coverage_start(events, as_of)
     rows = []
@@ -335,17 +342,7 @@ def retention_signup_weekly(events: pd.DataFrame, users: pd.DataFrame, as_of: da
                             tz: str, definitions: dict[str, str]) -> pd.DataFrame:
     """marts.retention's '__all__' rows of the given signup / any-activity weekly
     definitions (name -> mode)."""
-    active_weeks: dict[str, set[date]] = defaultdict(set)
-    for row in events.itertuples(index=False):
-        user = _none(row.user_id)
-        if (user is not None and row.event_type in ACTIVE_EVENT_TYPES
-                and row.event_date <= as_of):
-            active_weeks[user].add(_monday(row.event_date))
-    cohorts: dict[date, list[str]] = defaultdict(list)
-    users = users.assign(signup_date=_local_dates(users["signup_at"], tz))
-    for row in users.itertuples(index=False):
-        if row.signup_date is not None and row.signup_date <= as_of:
-            cohorts[_monday(row.signup_date)].append(row.user_id)
+    active_weeks, cohorts = _weekly_signup_cohorts(events, users, as_of, tz)
     first_day = coverage_start(events, as_of)
     last_week = _monday(as_of)
     rows = []
