@@ -185,8 +185,9 @@ def section_html(sec: Section, data: ReportData, dq_link: str) -> str:
                                       y_label="users", width=960, height=280))
     elif sec.name == "retention" and "curve" in sec.charts:
         counts = sec.charts.get("curve_cohorts") or []
-        per_point = (" (covered cohorts per point: "
-                     + " ".join(str(n) for _, n in counts) + ")") if counts else ""
+        # a short title (a long one is cut); the table beside it has the count per week
+        per_point = (f" (mean of {min(n for _, n in counts)}-{max(n for _, n in counts)} "
+                     "covered cohorts)") if counts else ""
         svgs.append(charts.line_chart({"retention": sec.charts["curve"]},
                                       title="Retention by week since signup" + per_point,
                                       y_label="rate"))
