@@ -86,6 +86,10 @@ _MAX_ERROR = 300
 _WRAPPER = "DagsterExecutionStepExecutionError"
 
 
+_DBT_ERRORS = "Errors parsed from dbt logs:"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def error_line(message: str) -> str:
     """Pure: the first line of an error message, without the exception's module path; a
     first line that ends in ':' (Dagster's "1 blocking asset check failed ...:") takes the
@@ -93,6 +97,12 @@ def error_line(message: str) -> str:
     lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
     if not lines:
         return "(no error message)"
+    # dagster-dbt's error starts with the whole dbt command; the failing node follows
+    # "Errors parsed from dbt logs:" (e.g. "533 of 560 FAIL 65 assert_...")
+    parsed = next((i for i, ln in enumerate(lines) if ln.startswith(_DBT_ERRORS)), None)
+    if parsed is not None and parsed + 1 < len(lines):
+        line = _ANSI.sub("", lines[parsed + 1])
+        return "dbt: " + (line if len(line) <= _MAX_ERROR else line[: _MAX_ERROR - 3] + "...")
     first = _QUALIFIED.sub("", lines[0])
     if first.endswith(":") and len(lines) > 1:
         first = f"{first} {lines[1]}"

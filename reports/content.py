@@ -7,6 +7,7 @@ All functions are read-only.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -315,50 +316,114 @@ def engagement_section(con: duckdb.DuckDBPyConnection, period: Period, creator: 
                               r["sessions"]] for r in reversed(recent)]))
     lifecycle = rows(con, """
         SELECT status, users FROM marts.user_lifecycle
-        WHERE period_grain = ? AND period_start = ? ORDER BY status""",
-                     ["day" if period.kind == DAILY else "week", period.start],
+        WHERE period_grain = ? AND creator_id = ? AND period_start = ? ORDER BY status""",
+                     ["day" if period.kind == DAILY else "week", creator, period.start],
                      needs=["marts.user_lifecycle"])
-    if creator == ALL and lifecycle:
+    if lifecycle:
         sec.tables.append(Table("lifecycle", ["status", "users"],
                                 [[r["status"], r["users"]] for r in lifecycle]))
     return sec
 
 
-def retention_section(con: duckdb.DuckDBPyConnection, period: Period,
-                      cfg: ReportsSettings) -> Section:
-    sec = Section("retention", "Retention (weekly signup cohorts, all creators)")
+@dataclass(frozen=True)
+class RetentionView:
+    """The retention definition a report shows."""
+
+    name: str
+    grain: str
+    title: str
+
+
+def retention_view(con: duckdb.DuckDBPyConnection, cfg: ReportsSettings,
+                   creator: str = ALL) -> RetentionView | None:
+    """The definition of marts.retention a report shows, among the ``on`` and
+    ``on_or_after`` definitions with rows for the creator: reports.retention_definition,
+    else signup to any activity in mode ``on`` (weekly first), else the first by name.
+    A signup has no creator, so a creator's report falls back to a definition whose start
+    is one of its events. None when there is none."""
+    found = rows(con, """
+        SELECT DISTINCT definition, mode, cohort_grain, start_event, return_event
+        FROM marts.retention WHERE mode IN ('on', 'on_or_after') AND creator_id = ?""",
+                 [creator], needs=["marts.retention"])
+    if not found:
+        return None
+    grains = {"week": 0, "month": 1, "day": 2}
+
+    def rank(r: Row) -> tuple:
+        signup_any = r["start_event"] == "signup" and r["return_event"] == "any_active"
+        return (r["definition"] != cfg.retention_definition, not signup_any,
+                r["mode"] != "on", grains.get(str(r["cohort_grain"]), 3), r["definition"])
+
+    best = min(found, key=rank)
+    unbounded = ", on or after" if best["mode"] == "on_or_after" else ""
+    grain = {"day": "daily", "week": "weekly", "month": "monthly"}.get(
+        str(best["cohort_grain"]), str(best["cohort_grain"]))
+    title = (f"{grain} {_event_label(best['start_event'])} cohorts, returning with "
+             f"{_event_label(best['return_event'])}{unbounded}")
+    return RetentionView(str(best["definition"]), str(best["cohort_grain"]), title)
+
+
+def _event_label(selector: object) -> str:
+    """A retention start or return as words: ``signup``, ``any activity``, or the event
+    types of its selector (``lesson_started``; ``a or b``; filtered ones marked ``*``)."""
+    if selector in ("signup", "any_active"):
+        return "any activity" if selector == "any_active" else "signup"
+    try:
+        alternatives = json.loads(str(selector))["any_of"]
+        names = [str(a["event_type"]) + ("*" if a.get("filters") else "")
+                 for a in alternatives]
+    except (ValueError, KeyError, TypeError):
+        return str(selector)
+    return " or ".join(dict.fromkeys(names))
+
+
+def retention_section(con: duckdb.DuckDBPyConnection, period: Period, creator: str,
+                      cfg: ReportsSettings, definition: RetentionView | None,
+                      name: str | None = None) -> Section:
+    """The retention curve and the recent cohorts of one ``on``/``on_or_after``
+    definition of marts.retention (:func:`retention_view`; overall by default signup to
+    any activity weekly, equal to marts.retention_cohorts), over the creator's own start
+    and return events (creator_id = '__all__': all events)."""
+    if definition is None:
+        sec = Section("retention", f"Retention ({scope(creator, name)})")
+        sec.available = False
+        return sec
+    unit = definition.grain
+    sec = Section("retention", f"Retention ({definition.title}, {scope(creator, name)})")
     found = rows(con, """
         SELECT cohort_start, cohort_size, period, retained_users, retention_rate
-        FROM marts.retention_cohorts
-        WHERE cohort_grain = 'week' AND cohort_start <= ?
-        ORDER BY cohort_start DESC, period""", [period.end],
-                 needs=["marts.retention_cohorts"])
+        FROM marts.retention
+        WHERE definition = ? AND creator_id = ? AND cohort_start <= ?
+        ORDER BY cohort_start DESC, period""", [definition.name, creator, period.end],
+                 needs=["marts.retention"])
     if not found:
         sec.available = False
         return sec
     cohorts = sorted({r["cohort_start"] for r in found}, reverse=True)
     recent = cohorts[: max(cfg.retention_cohorts, 1)]
     max_period = max(int(r["period"]) for r in found)
-    # covered cells only (metrics.md v2 "Coverage"): a week before the first loaded day
+    # covered cells only (metrics.md v2 "Coverage"): a period before the first loaded day
     # is unknown (null), never a 0 that would drag the curve down
     curve = rows(con, """
         SELECT period, sum(retained_users) / nullif(sum(cohort_size), 0) AS retention_rate,
                count(*) AS cohorts
-        FROM marts.retention_cohorts
-        WHERE cohort_grain = 'week' AND is_covered AND retention_rate IS NOT NULL
-          AND cohort_start <= ?
-        GROUP BY period ORDER BY period""", [period.end], needs=["marts.retention_cohorts"])
+        FROM marts.retention
+        WHERE definition = ? AND creator_id = ? AND is_covered
+          AND retention_rate IS NOT NULL AND cohort_start <= ?
+        GROUP BY period ORDER BY period""", [definition.name, creator, period.end],
+                 needs=["marts.retention"])
     if curve:
         sec.charts["curve"] = [(int(r["period"]), _num(r["retention_rate"])) for r in curve]
         sec.charts["curve_cohorts"] = [(int(r["period"]), int(r["cohorts"])) for r in curve]
-        sec.tables.append(Table("curve", ["week", "retention_rate", "cohorts"],
+        sec.charts["curve_unit"] = unit
+        sec.tables.append(Table("curve", [unit, "retention_rate", "cohorts"],
                                 [[r["period"], r["retention_rate"], r["cohorts"]]
                                  for r in curve]))
-        sec.notes.append("Each point of the curve averages the covered cohorts of its week "
+        sec.notes.append(f"Each point of the curve averages the covered cohorts of its {unit} "
                          "(weighted by cohort size): " + ", ".join(
-                             f"week {k}: {n}" for k, n in sec.charts["curve_cohorts"]) + ".")
+                             f"{unit} {k}: {n}" for k, n in sec.charts["curve_cohorts"]) + ".")
     shown = min(max_period, 8)
-    columns = ["cohort_start", "cohort_size"] + [f"week_{k}" for k in range(shown + 1)]
+    columns = ["cohort_start", "cohort_size"] + [f"{unit}_{k}" for k in range(shown + 1)]
     table_rows: list[list[object]] = []
     for cohort in recent:
         by_period = {int(r["period"]): r for r in found if r["cohort_start"] == cohort}
@@ -734,7 +799,8 @@ def gather(con: duckdb.DuckDBPyConnection, kind: str, as_of: date, creator: str,
     name = creator_name(con, creator)
     sections = [
         engagement_section(con, period, creator, cfg),
-        retention_section(con, period, cfg),
+        retention_section(con, period, creator, cfg,
+                          retention_view(con, cfg, creator), name),
         funnel_section(con, creator, name),
         conversation_section(con, period, creator, cfg, name),
         mastery_section(con, creator, name),

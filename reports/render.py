@@ -185,11 +185,12 @@ def section_html(sec: Section, data: ReportData, dq_link: str) -> str:
                                       y_label="users", width=960, height=280))
     elif sec.name == "retention" and "curve" in sec.charts:
         counts = sec.charts.get("curve_cohorts") or []
-        # a short title (a long one is cut); the table beside it has the count per week
+        # a short title (a long one is cut); the table beside it has the count per period
         per_point = (f" (mean of {min(n for _, n in counts)}-{max(n for _, n in counts)} "
                      "covered cohorts)") if counts else ""
+        unit = sec.charts.get("curve_unit", "week")
         svgs.append(charts.line_chart({"retention": sec.charts["curve"]},
-                                      title="Retention by week since signup" + per_point,
+                                      title=f"Retention by {unit} since start" + per_point,
                                       y_label="rate"))
     elif sec.name == "funnel":
         for name, (labels, values) in sec.charts.get("funnels", {}).items():

@@ -256,8 +256,8 @@ def test_the_assets_materialize(warehouse, tmp_path) -> None:
 
 def test_creator_report_names_the_creator_and_shows_its_own_numbers(warehouse, tmp_path):
     """A per-creator report: the creator's name (marts.creators) in the title and the
-    headings, and the funnel, NLU, drop-off and mastery sections hold that creator's rows
-    of the marts (creator_id), not the `__all__` rows."""
+    headings, and the funnel, NLU, drop-off, mastery, retention and lifecycle sections
+    hold that creator's rows of the marts (creator_id), not the `__all__` rows."""
     _, con = warehouse
     as_of = content.as_of_date(con)
     assert as_of is not None
@@ -286,6 +286,38 @@ def test_creator_report_names_the_creator_and_shows_its_own_numbers(warehouse, t
         "SELECT topic, count(DISTINCT user_id) FROM marts.topic_mastery "
         "WHERE creator_id = ? GROUP BY topic", [creator]).fetchall())
     assert {r[0]: r[1] for r in sections["mastery"].tables[0].rows} == learners
+
+    # retention: a signup has no creator, so the creator's report shows the first event-start
+    # definition (first lesson -> lesson completed) over the creator's own events; the
+    # curve is the cohort-size weighted mean of its covered cells, point by point
+    retention = sections["retention"]
+    assert retention.title == ("Retention (weekly lesson_started cohorts, returning with "
+                               f"lesson_completed, {name})")
+
+    def curve(definition: str, who: str) -> list[tuple[int, float]]:
+        cells = con.execute(
+            "SELECT period, retained_users, cohort_size FROM marts.retention "
+            "WHERE definition = ? AND creator_id = ? AND is_covered "
+            "AND cohort_start <= ?", [definition, who, data.period.end]).fetchall()
+        sums: dict[int, list[int]] = {}
+        for k, kept, size in cells:
+            sums.setdefault(k, [0, 0])
+            sums[k][0] += kept
+            sums[k][1] += size
+        return [(k, kept / size) for k, (kept, size) in sorted(sums.items())]
+
+    own = curve("lesson_started_completed_weekly", creator)
+    assert own and retention.charts["curve"] == pytest.approx(own)
+    assert own != pytest.approx(curve("lesson_started_completed_weekly", "__all__"))
+    overall = {s.name: s for s in content.gather(con, "weekly", as_of, "__all__",
+                                                 CFG).sections}["retention"]
+    assert overall.charts["curve"] == pytest.approx(curve("signup_any_weekly", "__all__"))
+    # lifecycle of the report's week: the creator's own statuses
+    lifecycle = next(t for t in sections["engagement"].tables if t.name == "lifecycle")
+    statuses = dict(con.execute(
+        "SELECT status, users FROM marts.user_lifecycle WHERE period_grain = 'week' "
+        "AND creator_id = ? AND period_start = ?", [creator, data.period.start]).fetchall())
+    assert {r[0]: r[1] for r in lifecycle.rows} == statuses and sum(statuses.values()) > 0
 
     root = tmp_path / "reports"
     render(con, root, "weekly", CFG, run_id="creator-names")

@@ -109,6 +109,16 @@ def test_error_line_is_the_first_line_without_the_module_path():
           "raw/events: gx_contract")
     assert error_line("\n\n") == "(no error message)"
     assert len(error_line("x" * 1000)) == 300
+    # dagster-dbt's message starts with the dbt command; the failing node is what tells
+    dbt_failure = (
+        "The dbt CLI process with command\n\n`/venv/bin/dbt build --vars {...}`\n\n"
+        "failed with exit code `1`. Check the stdout in the Dagster compute logs.\n\n"
+        "Errors parsed from dbt logs:\n\n"
+        "533 of 560 FAIL 65 assert_user_lifecycle_matches_active_users ....... "
+        "[\x1b[31mFAIL 65\x1b[0m in 0.10s]\n\nFailure in test ...")
+    assert error_line(dbt_failure) == (
+        "dbt: 533 of 560 FAIL 65 assert_user_lifecycle_matches_active_users ....... "
+        "[FAIL 65 in 0.10s]")
 
 
 def test_step_failures_name_the_failing_step_and_its_first_error_line():

@@ -421,6 +421,9 @@ class ReportsSettings(_Section):
     top_insights: NonNegativeInt = 5    # insights shown per report
     engagement_days: NonNegativeInt = 60  # days of DAU/WAU/MAU in the engagement chart
     retention_cohorts: NonNegativeInt = 8  # most recent cohorts in the retention table
+    # the marts.retention definition shown (mode on or on_or_after); None: signup to any
+    # activity in mode on, weekly if defined
+    retention_definition: str | None = None
     top_intents: NonNegativeInt = 10    # intents listed in the intent section
     anomaly_days: NonNegativeInt = 14   # anomalies of this many days before the as-of date
     max_anomalies: NonNegativeInt = 20
@@ -644,6 +647,18 @@ class Settings(_Section):
     alerts: AlertSettings = AlertSettings()
     paths: PathSettings | None = None  # set by load_settings; not a section of the file
 
+    @model_validator(mode="after")
+    def _report_retention_defined(self) -> Settings:
+        name = self.reports.retention_definition
+        if name is None:
+            return self
+        modes = {d.name: d.mode for d in self.metrics.retention}
+        if modes.get(name) not in ("on", "on_or_after"):
+            known = ", ".join(n for n, m in modes.items() if m != "brackets") or "none"
+            raise ValueError(f"reports.retention_definition {name!r} is not an `on` or "
+                             f"`on_or_after` definition of metrics.retention ({known})")
+        return self
+
     @property
     def reporting_timezone(self) -> str:
         return self.metrics.reporting_timezone
@@ -769,11 +784,13 @@ def _error_line(exc: ValidationError, raw: Any) -> str:
         expected = message.replace("Input should be", "a value")
     if expected is None and err["type"] == "literal_error":
         expected = message.replace("Input should be", "one of")
-    text = f"`{where}` = {value!r}" if where else "settings"
+    if not where:  # a check across sections: its message names the keys
+        return message
+    text = f"`{where}` = {value!r}"
     if expected is not None:
         return f"{text}: expected {expected}"
     if isinstance(value, Mapping):
-        text = f"`{where}`" if where else "settings"
+        text = f"`{where}`"
     return f"{text}: {message}"
 
 

@@ -1,5 +1,6 @@
--- One row per period grain × user × period (day; ISO week, starting Monday; month; in
--- the reporting time zone) in which the user had at least one active event, up to the
+-- One row per period grain × creator × user × period (day; ISO week, starting Monday;
+-- month; in the reporting time zone) in which the user had at least one active event
+-- served by that creator (creator_id = '__all__': any active event), up to the
 -- as-of date: days after it are cut before days are rolled up, so the as-of period holds
 -- only its days so far. Each row carries the calendar neighbours of its period (p - 1
 -- and p + 1) so that consumers compare periods without grain-specific date arithmetic.
@@ -14,10 +15,9 @@ with as_of as (
 
 user_days as (
 
-    select user_id, activity_date, active_events
+    select user_id, creator_id, activity_date, active_events
     from {{ ref('int_user_activity_days') }}
-    where creator_id = '__all__'
-      and activity_date <= (select as_of_date from as_of)
+    where activity_date <= (select as_of_date from as_of)
 
 ),
 
@@ -31,12 +31,13 @@ user_periods as (
 
     select
         cast('{{ grain }}' as {{ dbt.type_string() }}) as period_grain,
+        creator_id,
         user_id,
         {{ insights_warehouse.period_start('activity_date', grain) }} as period_start,
         count(*) as active_days,
         sum(active_events) as active_events
     from user_days
-    group by user_id, {{ insights_warehouse.period_start('activity_date', grain) }}
+    group by creator_id, user_id, {{ insights_warehouse.period_start('activity_date', grain) }}
     {%- endfor %}
 
 ),
@@ -51,6 +52,7 @@ with_neighbours as (
 
     select
         period_grain,
+        creator_id,
         user_id,
         period_start,
         {{ insights_warehouse.add_periods('period_start', grain, -1) }} as previous_period_start,
@@ -65,6 +67,7 @@ with_neighbours as (
 
 select
     cast(period_grain as {{ dbt.type_string() }}) as period_grain,
+    cast(creator_id as {{ dbt.type_string() }}) as creator_id,
     user_id,
     cast(period_start as date) as period_start,
     cast(previous_period_start as date) as previous_period_start,

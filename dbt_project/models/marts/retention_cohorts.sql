@@ -99,6 +99,7 @@ retained as (
     from cohort_users
     inner join {{ ref('int_user_activity_periods') }} as activity
         on activity.period_grain = cohort_users.cohort_grain
+        and activity.creator_id = '__all__'
         and activity.user_id = cohort_users.user_id
         and activity.period_start >= cohort_users.cohort_start
     group by cohort_users.cohort_grain, cohort_users.cohort_start, activity.period_start

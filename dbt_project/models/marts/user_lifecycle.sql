@@ -11,6 +11,15 @@
 -- resurrecting (metrics.md is silent on a first activity after a signup in an earlier
 -- period: it counts as resurrecting). A user is dormant in p + 1 of each active period p
 -- whose next active period (lead) is not p + 1.
+--
+-- Per creator (marts.md version 2): the same statuses over the user's active events
+-- served by that creator (creator_id = '__all__': any active event, the rules above).
+-- For a creator there is no signup, so a user is *new* to it in the period of their
+-- first active event with it, when that is known to be their first: the user has no
+-- signup_at, signed up on or after the coverage start (all their events are loaded), or
+-- signed up in that period. Otherwise (signed up before the coverage start) earlier
+-- activity with the creator cannot be ruled out and the first loaded period counts as
+-- resurrecting, as for '__all__'.
 
 {%- set grains = ['day', 'week', 'month'] %}
 
@@ -20,10 +29,17 @@ with as_of as (
 
 ),
 
+coverage as (
+
+    select coverage_start_date from {{ ref('int_coverage') }}
+
+),
+
 user_periods as (
 
     select
         activity.period_grain,
+        activity.creator_id,
         activity.user_id,
         activity.period_start,
         activity.previous_period_start,
@@ -35,10 +51,12 @@ user_periods as (
         end as signup_period_start,
         users.signup_date,
         lag(activity.period_start) over (
-            partition by activity.period_grain, activity.user_id order by activity.period_start
+            partition by activity.period_grain, activity.creator_id, activity.user_id
+            order by activity.period_start
         ) as previous_active_start,
         lead(activity.period_start) over (
-            partition by activity.period_grain, activity.user_id order by activity.period_start
+            partition by activity.period_grain, activity.creator_id, activity.user_id
+            order by activity.period_start
         ) as next_active_start
     from {{ ref('int_user_activity_periods') }} as activity
     left join {{ ref('stg_users') }} as users
@@ -50,10 +68,17 @@ user_statuses as (
 
     select
         period_grain,
+        creator_id,
         period_start,
         case
-            when signup_date is not null and signup_period_start = period_start then 'new'
-            when signup_date is null and previous_active_start is null then 'new'
+            when creator_id = '__all__' and signup_date is not null
+                and signup_period_start = period_start then 'new'
+            when creator_id = '__all__' and signup_date is null
+                and previous_active_start is null then 'new'
+            when creator_id <> '__all__' and previous_active_start is null
+                and (signup_date is null
+                     or signup_date >= (select coverage_start_date from coverage)
+                     or signup_period_start = period_start) then 'new'
             when previous_active_start = previous_period_start then 'returning'
             else 'resurrecting'
         end as status,
@@ -64,6 +89,7 @@ user_statuses as (
 
     select
         period_grain,
+        creator_id,
         next_period_start as period_start,
         'dormant' as status,
         user_id
@@ -75,9 +101,9 @@ user_statuses as (
 
 status_counts as (
 
-    select period_grain, period_start, status, count(*) as users
+    select period_grain, creator_id, period_start, status, count(*) as users
     from user_statuses
-    group by period_grain, period_start, status
+    group by period_grain, creator_id, period_start, status
 
 ),
 
@@ -101,6 +127,16 @@ periods as (
 
 ),
 
+creators as (
+
+    select cast('__all__' as {{ dbt.type_string() }}) as creator_id
+
+    union
+
+    select distinct creator_id from {{ ref('int_user_activity_periods') }}
+
+),
+
 lifecycle_statuses as (
 
     select 'new' as status, 1 as status_order
@@ -114,15 +150,18 @@ lifecycle as (
 
     select
         periods.period_grain,
+        creators.creator_id,
         periods.period_start,
         periods.period_end,
         lifecycle_statuses.status,
         lifecycle_statuses.status_order,
         coalesce(status_counts.users, 0) as users
     from periods
+    cross join creators
     cross join lifecycle_statuses
     left join status_counts
         on periods.period_grain = status_counts.period_grain
+        and creators.creator_id = status_counts.creator_id
         and periods.period_start = status_counts.period_start
         and lifecycle_statuses.status = status_counts.status
 
@@ -133,6 +172,7 @@ select
     cast(lifecycle.period_start as date) as period_start,
     cast(lifecycle.status as {{ dbt.type_string() }}) as status,
     cast(lifecycle.users as {{ dbt.type_bigint() }}) as users,
+    cast(lifecycle.creator_id as {{ dbt.type_string() }}) as creator_id,
     cast(lifecycle.period_end as date) as period_end,
     cast(lifecycle.period_end <= as_of.as_of_date as boolean) as is_complete_period,
     cast(as_of.as_of_date as date) as as_of_date,
@@ -142,5 +182,6 @@ from lifecycle
 cross join as_of
 order by
     case lifecycle.period_grain when 'day' then 1 when 'week' then 2 else 3 end,
+    lifecycle.creator_id,
     lifecycle.period_start,
     lifecycle.status_order
