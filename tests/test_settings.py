@@ -94,7 +94,7 @@ def test_an_unknown_key_is_named_with_the_closest_known_one(raw, expected):
         {"field": "data.k", "op": "in", "value": 1}]}}]}}, "in needs a non-empty list"),
     ({"metrics": {"active_events": ["user message"]}}, "metrics.active_events"),
     ({"reports": {"retention_definition": "conversation_brackets"}},
-     "settings: reports.retention_definition 'conversation_brackets' is not an `on` or "
+     ": reports.retention_definition 'conversation_brackets' is not an `on` or "
      "`on_or_after` definition of metrics.retention (signup_any_weekly,"),
 ])
 def test_a_wrong_type_or_range_names_the_key_the_value_and_what_is_expected(raw, expected):
