@@ -8,28 +8,11 @@ export date, then the last file and line of that day).
 
 from __future__ import annotations
 
+from warehouse.contract import EVENT_TYPES as CONTRACT_EVENT_TYPES
+
 RAW_SCHEMA = "raw"
 
-EVENT_TYPES: tuple[str, ...] = (
-    "conversation_start",
-    "conversation_end",
-    "user_message",
-    "bot_response",
-    "intent_classified",
-    "entity_extracted",
-    "workflow_started",
-    "workflow_completed",
-    "workflow_failed",
-    "api_call",
-    "error",
-    "user_feedback",
-    "lesson_started",
-    "lesson_completed",
-    "exercise_attempted",
-    "goal_created",
-    "goal_completed",
-    "custom",
-)
+EVENT_TYPES = CONTRACT_EVENT_TYPES  # the contract's list (warehouse/contract.py)
 
 LINEAGE_COLUMNS = """
     export_date DATE NOT NULL,

@@ -91,6 +91,15 @@ def test_retention_definitions_validate_and_reach_dbt_as_a_var():
      "signup start happens once"),
     ({"metrics": {"retention": [{"name": "x"}, {"name": "x"}]}}, "defined twice"),
     ({"metrics": {"active_events": []}}, "metrics.active_events"),
+    # a typo in an event type would select nothing: refused, with the closest type
+    ({"metrics": {"retention": [{"name": "x", "start": "lesson_strated"}]}},
+     "`metrics.retention[0] (x).start.any_of[0].event_type` = 'lesson_strated': "
+     "'lesson_strated' is not an event type of the contract — did you mean "
+     "'lesson_started'?"),
+    ({"metrics": {"retention": [{"name": "x", "return": {"event_type": "quiz_done"}}]}},
+     "(custom events: event_type custom with a filter on data.name)"),
+    ({"metrics": {"active_events": ["lesson_started", "goal_complete"]}},
+     "`metrics.active_events[1]` = 'goal_complete': 'goal_complete' is not an event type"),
 ])
 def test_bad_retention_settings_fail_in_one_line(raw, expected):
     with pytest.raises(SettingsError) as info:

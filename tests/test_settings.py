@@ -90,7 +90,7 @@ def test_an_unknown_key_is_named_with_the_closest_known_one(raw, expected):
      "`metrics.retention[0] (r).grain` = 'year': expected one of 'day', 'week' or 'month'"),
     ({"metrics": {"retention": [{"name": "r", "mode": "brackets"}]}},
      "mode brackets needs brackets"),
-    ({"metrics": {"retention": [{"name": "r", "start": {"event_type": "x", "filters": [
+    ({"metrics": {"retention": [{"name": "r", "start": {"event_type": "custom", "filters": [
         {"field": "data.k", "op": "in", "value": 1}]}}]}}, "in needs a non-empty list"),
     ({"metrics": {"active_events": ["user message"]}}, "metrics.active_events"),
     ({"reports": {"retention_definition": "conversation_brackets"}},

@@ -40,6 +40,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -47,6 +48,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from warehouse.contract import EVENT_TYPES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -183,6 +186,11 @@ class SelectorAlternative(_Section):
     event_type: str = Field(min_length=1)
     filters: list[SelectorFilter] = Field(default_factory=list)
 
+    @field_validator("event_type")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        return known_event_type(value)
+
 
 class Selector(_Section):
     """Picks events: any of the alternatives. Shorthands accepted on input: an event type
@@ -195,6 +203,17 @@ class Selector(_Section):
     @classmethod
     def _shorthand(cls, value: Any) -> Any:
         return _selector_shorthand(value)
+
+
+def known_event_type(value: str) -> str:
+    """``value`` when it is an event type of the contract; else a one-line error with
+    the closest type (a typo would select nothing, silently)."""
+    if value in EVENT_TYPES:
+        return value
+    close = difflib.get_close_matches(value, EVENT_TYPES, n=1, cutoff=0.6)
+    hint = f" — did you mean {close[0]!r}?" if close else (
+        " (custom events: event_type custom with a filter on data.name)")
+    raise ValueError(f"{value!r} is not an event type of the contract{hint}")
 
 
 def _selector_shorthand(value: Any) -> Any:
@@ -275,7 +294,7 @@ class MetricsSettings(_Section):
     bkt_p_slip: Probability = 0.1
     funnels: list[Funnel] = Field(
         default_factory=lambda: [Funnel.model_validate(f) for f in DEFAULT_FUNNELS])
-    active_events: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]] = Field(
+    active_events: list[Annotated[str, AfterValidator(known_event_type)]] = Field(
         default_factory=lambda: list(DEFAULT_ACTIVE_EVENTS), min_length=1)
     retention: list[RetentionDefinition] = Field(
         default_factory=lambda: [RetentionDefinition.model_validate(d)
@@ -769,11 +788,15 @@ def _loc(loc: tuple[Any, ...], raw: Any) -> str:
 def _error_line(exc: ValidationError, raw: Any) -> str:
     errors = exc.errors(include_url=False)
     # a union reports one error per member: the first is the telling one, except for a
-    # mapping or list given where a literal or a model may stand (a retention start or
-    # return selector): then the model's error tells what is wrong
+    # mapping, list or string given where a literal or a model may stand (a retention
+    # start or return selector): then the model's error tells what is wrong
     err = errors[0]
-    if err["type"] == "literal_error" and isinstance(err.get("input"), Mapping | list):
-        err = next((e for e in errors[1:] if e["type"] != "literal_error"), err)
+    if err["type"] == "literal_error" and isinstance(err.get("input"), Mapping | list | str):
+        # an event type's shorthand (a string) that is not the literal: the selector's
+        # error on the same key says what is wrong with it
+        same_key = [e for e in errors[1:] if e["type"] != "literal_error"
+                    and tuple(e["loc"][:len(err["loc"]) - 1]) == tuple(err["loc"][:-1])]
+        err = same_key[0] if same_key else err
     where = _loc(tuple(err["loc"]), raw)
     value = err.get("input")
     expected = _EXPECTED.get(err["type"])
