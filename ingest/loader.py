@@ -675,9 +675,15 @@ def _check_all_lines_parsed(con: duckdb.DuckDBPyConnection, path: Path,
         )
 
 
+# the CSV staging's own work columns: named so that no file's header meets them (a file
+# with a column "good_row" or "record_number" keeps it, under its name, in extra)
+CSV_GOOD_ROW = "__insights_good_row"
+CSV_RECORD = "__insights_record_number"
+
+
 def _csv_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
     cols = [d[0] for d in con.execute("SELECT * FROM _csv_raw LIMIT 0").description]
-    return [c.replace('"', '""') for c in cols if c != "good_row"]
+    return [c.replace('"', '""') for c in cols if c != CSV_GOOD_ROW]
 
 
 def _stage_csv(
@@ -704,7 +710,7 @@ def _stage_csv(
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _csv_raw AS
-        SELECT row_number() OVER () AS good_row, *
+        SELECT row_number() OVER () AS {CSV_GOOD_ROW}, *
         FROM read_csv(?, header = true, auto_detect = false, columns = {columns},
                       delim = ',', quote = '"', escape = '"', store_rejects = true,
                       rejects_scan = '_csv_scan', rejects_table = '_csv_errors',
@@ -714,23 +720,23 @@ def _stage_csv(
     )
     # number good rows as DuckDB numbers rejected ones: records counted from the header (1)
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TEMP TABLE _csv_numbered AS
         WITH positions AS (
-            SELECT p, row_number() OVER (ORDER BY p) AS good_row
+            SELECT p, row_number() OVER (ORDER BY p) AS {CSV_GOOD_ROW}
             FROM range(2, (SELECT count(*) FROM _csv_raw)
                           + (SELECT count(DISTINCT line) FROM _csv_errors) + 2) t(p)
             WHERE p NOT IN (SELECT line FROM _csv_errors)
         )
-        SELECT positions.p AS record_number, _csv_raw.* EXCLUDE (good_row)
-        FROM _csv_raw JOIN positions USING (good_row)
+        SELECT positions.p AS {CSV_RECORD}, _csv_raw.* EXCLUDE ({CSV_GOOD_ROW})
+        FROM _csv_raw JOIN positions USING ({CSV_GOOD_ROW})
         """
     )
     _check_all_lines_parsed(con, path, limits)
     present = {c for c in entity.columns if c in header}
     # unknown columns: the row as JSON minus the contract's columns (no identifier is
     # built from the file's header)
-    known = "{" + ", ".join(f'"{c}": null' for c in (*entity.columns, "record_number")) + "}"
+    known = "{" + ", ".join(f'"{c}": null' for c in (*entity.columns, CSV_RECORD)) + "}"
     extra = (
         f"nullif(json_merge_patch(to_json(c), '{known}')::VARCHAR, '{{}}')::JSON"
         if any(h not in entity.columns for h in header) else "NULL::JSON"
@@ -739,9 +745,9 @@ def _stage_csv(
         f"""
         INSERT INTO _platform_parsed
         SELECT {file_id} AS file_id, p.*, r.extra, r.raw
-        FROM ({platform_rules.parse_sql(entity, "_csv_numbered", present)}) p
-        JOIN (SELECT record_number, {extra} AS extra,
-                     json_merge_patch(to_json(c), '{{"record_number": null}}')::VARCHAR AS raw
+        FROM ({platform_rules.parse_sql(entity, "_csv_numbered", present, CSV_RECORD)}) p
+        JOIN (SELECT {CSV_RECORD} AS record_number, {extra} AS extra,
+                     json_merge_patch(to_json(c), '{{"{CSV_RECORD}": null}}')::VARCHAR AS raw
               FROM _csv_numbered c) r USING (record_number)
         """
     )

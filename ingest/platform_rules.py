@@ -49,9 +49,11 @@ KIND_LABEL = {
 }
 
 
-def parse_sql(entity: PlatformEntity, rows_table: str, present: set[str]) -> str:
+def parse_sql(entity: PlatformEntity, rows_table: str, present: set[str],
+              record_column: str = "record_number") -> str:
     """One SELECT over ``rows_table`` (all-VARCHAR cells named as the CSV header, plus
-    ``record_number``) giving the entity's typed columns, ``extra`` and the reject reason.
+    the record number in ``record_column``) giving the entity's typed columns, ``extra``
+    and the reject reason.
 
     ``present`` holds the contract columns the file's header has; absent optional
     columns are NULL.
@@ -91,7 +93,7 @@ def parse_sql(entity: PlatformEntity, rows_table: str, present: set[str]) -> str
         reason_code = "CASE " + " ".join(f"WHEN {c} THEN {_q(k)}" for c, k, _ in checks) + " END"
         reason = "CASE " + " ".join(f"WHEN {c} THEN {d}" for c, _, d in checks) + " END"
     return f"""
-SELECT record_number,
+SELECT {_ident(record_column)} AS record_number,
        {reason_code} AS reason_code,
        {reason} AS reason,
        {", ".join(selects)}

@@ -221,6 +221,7 @@ def _lifecycle(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, date], tuple]:
                sum(users) FILTER (WHERE status = 'dormant'),
                count(*)
         FROM marts.user_lifecycle
+        WHERE creator_id = '__all__'
         GROUP BY ALL
         """
     ).fetchall()

@@ -306,9 +306,21 @@ def test_creator_report_names_the_creator_and_shows_its_own_numbers(warehouse, t
             sums[k][1] += size
         return [(k, kept / size) for k, (kept, size) in sorted(sums.items())]
 
-    own = curve("lesson_started_completed_weekly", creator)
-    assert own and retention.charts["curve"] == pytest.approx(own)
-    assert own != pytest.approx(curve("lesson_started_completed_weekly", "__all__"))
+    assert retention.charts.get("curve", []) == pytest.approx(
+        curve("lesson_started_completed_weekly", creator))
+
+    def cohorts(who: str) -> list[tuple]:
+        return con.execute(
+            "SELECT cohort_start, cohort_size FROM marts.retention WHERE definition = ? "
+            "AND creator_id = ? AND period = 0 AND cohort_start <= ? "
+            "ORDER BY cohort_start DESC LIMIT ?",
+            ["lesson_started_completed_weekly", who, data.period.end,
+             CFG.retention_cohorts]).fetchall()
+
+    table = next(t for t in retention.tables if t.name == "cohorts")
+    shown_cohorts = [(r[0], r[1]) for r in table.rows]
+    assert shown_cohorts and shown_cohorts == cohorts(creator)
+    assert shown_cohorts != cohorts("__all__")
     overall = {s.name: s for s in content.gather(con, "weekly", as_of, "__all__",
                                                  CFG).sections}["retention"]
     assert overall.charts["curve"] == pytest.approx(curve("signup_any_weekly", "__all__"))

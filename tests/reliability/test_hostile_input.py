@@ -1071,10 +1071,6 @@ def test_non_finite_numbers_are_named_in_the_reason(corpus: CorpusRun) -> None:
     assert all(r.endswith("got NaN or infinity") for r in reasons), reasons
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known, left alone: the CSV loader's own work columns (good_row, record_number) clash "
-    "with a file's columns of those names; the values are kept in extra, under the keys "
-    "good_row_1 / record_number_1"))
 def test_csv_columns_named_like_the_loaders_work_columns_keep_their_names(tmp_path: Path
                                                                           ) -> None:
     landing = tmp_path / "landing"
