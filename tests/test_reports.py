@@ -309,26 +309,33 @@ def test_creator_report_names_the_creator_and_shows_its_own_numbers(warehouse, t
     assert retention.charts.get("curve", []) == pytest.approx(
         curve("lesson_started_completed_weekly", creator))
 
-    def cohorts(who: str) -> list[tuple]:
+    def cohorts(definition: str, who: str) -> list[tuple]:
         return con.execute(
             "SELECT cohort_start, cohort_size FROM marts.retention WHERE definition = ? "
             "AND creator_id = ? AND period = 0 AND cohort_start <= ? "
             "ORDER BY cohort_start DESC LIMIT ?",
-            ["lesson_started_completed_weekly", who, data.period.end,
-             CFG.retention_cohorts]).fetchall()
+            [definition, who, data.period.end, CFG.retention_cohorts]).fetchall()
 
-    table = next(t for t in retention.tables if t.name == "cohorts")
-    shown_cohorts = [(r[0], r[1]) for r in table.rows]
-    assert shown_cohorts and shown_cohorts == cohorts(creator)
-    assert shown_cohorts != cohorts("__all__")
+    def shown_cohorts(section: content.Section) -> list[tuple]:
+        table = next(t for t in section.tables if t.name == "cohorts")
+        return [(r[0], r[1]) for r in table.rows]
+
+    own = shown_cohorts(retention)
+    assert own and own == cohorts("lesson_started_completed_weekly", creator)
+    assert own != cohorts("lesson_started_completed_weekly", "__all__")
     overall = {s.name: s for s in content.gather(con, "weekly", as_of, "__all__",
                                                  CFG).sections}["retention"]
-    assert overall.charts["curve"] == pytest.approx(curve("signup_any_weekly", "__all__"))
-    # lifecycle of the report's week: the creator's own statuses
-    lifecycle = next(t for t in sections["engagement"].tables if t.name == "lifecycle")
+    assert overall.charts.get("curve", []) == pytest.approx(
+        curve("signup_any_weekly", "__all__"))
+    assert shown_cohorts(overall) == cohorts("signup_any_weekly", "__all__") != []
+    # lifecycle of the daily report's day (the demo's 9 days hold no covered week after
+    # the first): the creator's own statuses
+    daily = content.gather(con, "daily", as_of, creator, CFG)
+    engagement = next(s for s in daily.sections if s.name == "engagement")
+    lifecycle = next(t for t in engagement.tables if t.name == "lifecycle")
     statuses = dict(con.execute(
-        "SELECT status, users FROM marts.user_lifecycle WHERE period_grain = 'week' "
-        "AND creator_id = ? AND period_start = ?", [creator, data.period.start]).fetchall())
+        "SELECT status, users FROM marts.user_lifecycle WHERE period_grain = 'day' "
+        "AND creator_id = ? AND period_start = ?", [creator, daily.period.start]).fetchall())
     assert {r[0]: r[1] for r in lifecycle.rows} == statuses and sum(statuses.values()) > 0
 
     root = tmp_path / "reports"
