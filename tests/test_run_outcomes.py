@@ -21,6 +21,7 @@ from orchestration.cli import app
 from orchestration.runner import RunOutcome
 
 from .conftest import event
+from .prerequisites import missing
 
 # the names this change adds are imported in the tests, so that each test fails on its
 # own on the code before it (rather than the whole module on an import)
@@ -267,7 +268,7 @@ def _bare_run(args: list[str], env: dict[str, str], timeout: float = 600
 
 def test_the_dbt_resource_takes_the_dbt_beside_the_interpreter(monkeypatch):
     if not DBT_BESIDE.exists():
-        pytest.skip(f"no dbt beside {sys.executable}")
+        missing(f"no dbt beside {sys.executable}")
     from orchestration.assets.dbt import dbt_resource
 
     monkeypatch.setenv("PATH", BARE_PATH)

@@ -20,6 +20,7 @@ import gzip
 import io
 import itertools
 import json
+import logging
 import unicodedata
 import zlib
 from collections.abc import Callable, Iterator
@@ -57,6 +58,7 @@ from warehouse.db import connect
 # near 15 s of CPU; --long runs 10x as many, freshly random
 DEFAULT_EXAMPLES = 20
 LONG_EXAMPLES = 200
+LOG = logging.getLogger(__name__)
 TALLY: dict[str, list[int]] = {}  # property -> [examples, files, records read]
 
 
@@ -122,11 +124,21 @@ def _tally(name: str, files: int, read: int) -> None:
 
 
 def _run(tmp_path: Path, prop: Callable[[Warehouse], Callable[[], None]], long: bool) -> None:
+    """Runs the property; fails when Hypothesis ran no example of it (every draw filtered
+    out would pass vacuously). The tally is logged (-o log_cli=true shows it)."""
+    before = {name: list(t) for name, t in TALLY.items()}
     wh = _warehouse(tmp_path)
     try:
         _settings(long)(prop(wh))()
     finally:
         wh.con.close()
+    ran = {name: [a - b for a, b in zip(t, before.get(name, [0, 0, 0]), strict=True)]
+           for name, t in TALLY.items()}
+    ran = {name: t for name, t in ran.items() if t[0]}
+    assert ran, "the property ran no example"
+    for name, (examples, files, read) in ran.items():
+        LOG.info("%s: %d examples, %d files, %d records read, all accounted for",
+                 name, examples, files, read)
 
 
 def _blank(text: str) -> bool:
@@ -633,11 +645,3 @@ def _prop_parquet(wh: Warehouse) -> Callable[[], None]:
 @pytest.mark.parametrize("long", LENGTHS)
 def test_parquet_of_any_schema_is_accounted_for(tmp_path: Path, long: bool) -> None:
     _run(tmp_path, _prop_parquet, long=long)
-
-
-
-def test_zz_print_the_tally() -> None:
-    """The examples, files and records the properties above went through (-s shows it)."""
-    for name, (examples, files, read) in sorted(TALLY.items()):
-        print(f"\n{name}: {examples} examples, {files} files, {read} records read, all "
-              "accounted for")
