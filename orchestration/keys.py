@@ -55,9 +55,9 @@ AS_OF = [dbt_key("intermediate", "int_as_of_date"),
 
 # what the reports read (a missing table makes its section say "no data")
 REPORT_MARTS = (
-    "engagement_daily", "user_lifecycle", "retention_cohorts", "funnel_steps",
+    "engagement_daily", "user_lifecycle", "retention", "retention_cohorts", "funnel_steps",
     "conversation_daily", "intent_daily", "nlu_daily", "session_drop_off", "topic_mastery",
-    "revenue_daily", "creators",
+    "revenue_daily", "creators", "api_health_daily",
 )
 REPORT_ML = ("engagement_forecast", "forecast_backtest", "metric_anomalies", "insights")
 

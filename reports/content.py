@@ -480,6 +480,41 @@ def _dropoff_rate(previous: Row | None, row: Row) -> float | None:
     return dropped / before
 
 
+def system_health_section(con: duckdb.DuckDBPyConnection, period: Period, creator: str,
+                          cfg: ReportsSettings, name: str | None = None) -> Section:
+    """API calls of the period (marts.api_health_daily): per endpoint the calls, the error
+    rate over the period's calls, server errors and the worst day's p95 latency (daily
+    percentiles do not combine into a period's), and the daily error rate as a chart."""
+    sec = Section("system_health", f"System health: API calls ({scope(creator, name)})")
+    endpoints = rows(con, """
+        SELECT endpoint, sum(calls) AS calls,
+               sum(error_calls) / nullif(sum(calls), 0) AS error_rate,
+               sum(server_error_calls) AS server_errors,
+               max(latency_ms_p95) AS worst_day_p95_ms
+        FROM marts.api_health_daily
+        WHERE creator_id = ? AND date BETWEEN ? AND ?
+        GROUP BY endpoint ORDER BY endpoint = '__all__' DESC, calls DESC, endpoint LIMIT ?""",
+                     [creator, period.start, period.end, cfg.top_intents + 1],
+                     needs=["marts.api_health_daily"])
+    if not endpoints:
+        sec.available = False
+        return sec
+    sec.tables.append(Table("endpoints", ["endpoint", "calls", "error_rate", "server_errors",
+                                          "worst_day_p95_ms"],
+                            [[r["endpoint"], r["calls"], r["error_rate"], r["server_errors"],
+                              r["worst_day_p95_ms"]] for r in endpoints]))
+    start = period.end - timedelta(days=max(cfg.engagement_days, 1) - 1)
+    daily = rows(con, """
+        SELECT date, error_rate, latency_ms_p95 FROM marts.api_health_daily
+        WHERE creator_id = ? AND endpoint = '__all__' AND date BETWEEN ? AND ?
+        ORDER BY date""", [creator, start, period.end], needs=["marts.api_health_daily"])
+    if daily:
+        sec.charts["error_rate"] = [(r["date"], _num(r["error_rate"])) for r in daily]
+    sec.notes.append("An error is a call with status 400 or more; `__all__` is every "
+                     "endpoint. Latency: the worst day's 95th percentile in the period.")
+    return sec
+
+
 def conversation_section(con: duckdb.DuckDBPyConnection, period: Period, creator: str,
                          cfg: ReportsSettings, name: str | None = None) -> Section:
     who = scope(creator, name)
@@ -803,6 +838,7 @@ def gather(con: duckdb.DuckDBPyConnection, kind: str, as_of: date, creator: str,
                           retention_view(con, cfg, creator), name),
         funnel_section(con, creator, name),
         conversation_section(con, period, creator, cfg, name),
+        system_health_section(con, period, creator, cfg, name),
         mastery_section(con, creator, name),
         revenue_section(con, period, creator),
         forecast_section(con, period, creator, cfg),

@@ -196,6 +196,10 @@ def section_html(sec: Section, data: ReportData, dq_link: str) -> str:
         for name, (labels, values) in sec.charts.get("funnels", {}).items():
             svgs.append(charts.bar_chart(labels, values, title=f"Funnel {name}: users",
                                          width=470))
+    elif sec.name == "system_health" and "error_rate" in sec.charts:
+        svgs.append(charts.line_chart({"error rate": sec.charts["error_rate"]},
+                                      title="API error rate per day (all endpoints)",
+                                      y_label="rate"))
     elif sec.name == "conversation" and "drop_off" in sec.charts:
         labels, values = sec.charts["drop_off"]
         svgs.append(charts.bar_chart(labels, values, title="Sessions by drop-off point"))

@@ -254,6 +254,27 @@ def test_the_assets_materialize(warehouse, tmp_path) -> None:
     assert kinds == {"daily", "weekly"}
 
 
+def test_system_health_section_holds_the_api_calls_of_the_period(warehouse) -> None:
+    """The weekly report's system-health table: per endpoint, the week's calls and the
+    error rate over them, recomputed here from the api_call events (not from the mart)."""
+    _, con = warehouse
+    as_of = content.as_of_date(con)
+    assert as_of is not None
+    data = content.gather(con, "weekly", as_of, "__all__", CFG)
+    health = next(s for s in data.sections if s.name == "system_health")
+    assert health.available, "the demo's agents make API calls"
+    shown = {r[0]: (r[1], r[2]) for r in health.tables[0].rows}
+    expected = {e: (n, errors / n) for e, n, errors in con.execute(
+        "SELECT coalesce(endpoint, '(none)'), count(*), count(*) FILTER (status_code >= 400) "
+        "FROM staging.stg_events WHERE event_type = 'api_call' AND event_date BETWEEN ? AND ? "
+        "GROUP BY ALL", [data.period.start, data.period.end]).fetchall()}
+    total = sum(n for n, _ in expected.values())
+    errors = sum(n * rate for n, rate in expected.values())
+    assert shown.pop("__all__") == pytest.approx((total, errors / total))
+    assert shown == pytest.approx({e: expected[e] for e in shown})
+    assert len(shown) == min(len(expected), CFG.top_intents)
+
+
 def test_creator_report_names_the_creator_and_shows_its_own_numbers(warehouse, tmp_path):
     """A per-creator report: the creator's name (marts.creators) in the title and the
     headings, and the funnel, NLU, drop-off, mastery, retention and lifecycle sections
