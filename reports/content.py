@@ -566,6 +566,39 @@ def conversation_section(con: duckdb.DuckDBPyConnection, period: Period, creator
                 "low_confidence_rate"])
     if t:
         sec.tables.append(t)
+    satisfaction = rows(con, """
+        SELECT sum(ratings) AS ratings,
+               sum(rating_4 + rating_5) / nullif(sum(ratings), 0) AS csat,
+               sum(mean_rating * ratings) / nullif(sum(ratings), 0) AS mean_rating,
+               sum(negative_sentiment_rate * sentiment_events)
+                   / nullif(sum(sentiment_events), 0) AS negative_sentiment_rate,
+               count(*) AS days
+        FROM marts.satisfaction_daily
+        WHERE creator_id = ? AND agent_id = '__all__' AND date BETWEEN ? AND ?""",
+                        [creator, period.start, period.end],
+                        needs=["marts.satisfaction_daily"])
+    if satisfaction and satisfaction[0]["days"]:
+        sec.tables.append(Table(f"satisfaction ({who})", ["metric", "value"],
+                                [[m, satisfaction[0][m]] for m in
+                                 ("ratings", "csat", "mean_rating",
+                                  "negative_sentiment_rate")]))
+    agents = rows(con, """
+        SELECT agent_id, sum(conversations) AS conversations,
+               sum(automation_rate * sessions) / nullif(sum(sessions), 0) AS automation_rate,
+               sum(fallback_rate * classifications) / nullif(sum(classifications), 0)
+                   AS fallback_rate,
+               sum(csat * ratings) / nullif(sum(ratings), 0) AS csat,
+               sum(ratings) AS ratings
+        FROM marts.agent_daily
+        WHERE (creator_id = ? OR ? = '__all__') AND date BETWEEN ? AND ?
+        GROUP BY agent_id ORDER BY conversations DESC, agent_id LIMIT ?""",
+                  [creator, creator, period.start, period.end, cfg.top_intents],
+                  needs=["marts.agent_daily"])
+    t = _table(f"agents ({who})", agents,
+               ["agent_id", "conversations", "automation_rate", "fallback_rate", "csat",
+                "ratings"])
+    if t:
+        sec.tables.append(t)
     drop = rows(con, """
         SELECT drop_off_point, sessions FROM marts.session_drop_off WHERE creator_id = ?
         ORDER BY sessions DESC, drop_off_point LIMIT ?""", [creator, cfg.top_intents],

@@ -275,6 +275,34 @@ def test_system_health_section_holds_the_api_calls_of_the_period(warehouse) -> N
     assert len(shown) == min(len(expected), CFG.top_intents)
 
 
+def test_satisfaction_and_agents_hold_the_feedback_of_the_period(warehouse) -> None:
+    """The weekly report's satisfaction table and agent table, recomputed here from the
+    user_feedback events of the week (CSAT = share of ratings 4 or 5)."""
+    _, con = warehouse
+    as_of = content.as_of_date(con)
+    assert as_of is not None
+    data = content.gather(con, "weekly", as_of, "__all__", CFG)
+    conversation = next(s for s in data.sections if s.name == "conversation")
+    tables = {t.name: t for t in conversation.tables}
+    shown = dict(tables["satisfaction (all creators)"].rows)
+    [(ratings, satisfied, total)] = con.execute(
+        "SELECT count(*), count(*) FILTER (rating >= 4), sum(rating) FROM staging.stg_events "
+        "WHERE event_type = 'user_feedback' AND rating IS NOT NULL "
+        "AND event_date BETWEEN ? AND ?", [data.period.start, data.period.end]).fetchall()
+    assert ratings > 0
+    assert shown["ratings"] == ratings
+    assert shown["csat"] == pytest.approx(satisfied / ratings)
+    assert shown["mean_rating"] == pytest.approx(total / ratings)
+    by_agent = {a: (n, ok / n) for a, n, ok in con.execute(
+        "SELECT agent_id, count(*), count(*) FILTER (rating >= 4) FROM staging.stg_events "
+        "WHERE event_type = 'user_feedback' AND rating IS NOT NULL AND agent_id IS NOT NULL "
+        "AND event_date BETWEEN ? AND ? GROUP BY agent_id",
+        [data.period.start, data.period.end]).fetchall()}
+    for agent, *_, csat, n in tables["agents (all creators)"].rows:
+        if n:
+            assert (n, csat) == pytest.approx(by_agent[agent])
+
+
 def test_creator_report_names_the_creator_and_shows_its_own_numbers(warehouse, tmp_path):
     """A per-creator report: the creator's name (marts.creators) in the title and the
     headings, and the funnel, NLU, drop-off, mastery, retention and lifecycle sections
