@@ -515,6 +515,55 @@ def system_health_section(con: duckdb.DuckDBPyConnection, period: Period, creato
     return sec
 
 
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def content_section(con: duckdb.DuckDBPyConnection, period: Period, creator: str,
+                    name: str | None = None) -> Section:
+    """Reach and audience growth per platform in the period (content_platform_daily) and
+    when to publish (content_timing: platform-wide, with its uncertainty)."""
+    sec = Section("content", f"Content by platform ({scope(creator, name)})")
+    reach = rows(con, """
+        SELECT platform, sum(impressions) AS impressions, sum(views) AS views,
+               sum(watch_time_s) / 3600.0 AS watch_hours,
+               sum(engagements) / nullif(sum(impressions), 0) AS engagement_rate,
+               sum(followers_gained) AS followers_gained
+        FROM marts.content_platform_daily
+        WHERE creator_id = ? AND date BETWEEN ? AND ?
+        GROUP BY platform ORDER BY impressions DESC, platform""",
+                 [creator, period.start, period.end], needs=["marts.content_platform_daily"])
+    t = _table("reach", reach, ["platform", "impressions", "views", "watch_hours",
+                                "engagement_rate", "followers_gained"])
+    if t:
+        sec.tables.append(t)
+    timing = rows(con, """
+        SELECT platform, slot_kind, slot, contents, mean_engagement_rate, ci_low, ci_high,
+               platform_mean_engagement_rate, beats_platform_mean
+        FROM marts.content_timing WHERE "rank" = 1 ORDER BY platform, slot_kind DESC""",
+                  [], needs=["marts.content_timing"])
+    if timing:
+        sec.tables.append(Table(
+            "best publishing slot (all creators)",
+            ["platform", "slot", "contents", "mean_engagement_rate", "ci_low", "ci_high",
+             "platform_mean", "clearly_better"],
+            [[r["platform"], _slot(r["slot_kind"], r["slot"]), r["contents"],
+              r["mean_engagement_rate"], r["ci_low"], r["ci_high"],
+              r["platform_mean_engagement_rate"], "yes" if r["beats_platform_mean"] else "no"]
+             for r in timing], key_columns=2))
+        sec.notes.append("A slot is clearly better only when its 95 % interval lies above "
+                         "the platform's mean engagement rate; otherwise the data cannot "
+                         "tell the best slot from the others.")
+    if not sec.tables:
+        sec.available = False
+    return sec
+
+
+def _slot(kind: object, slot: object) -> str:
+    if kind == "weekday" and isinstance(slot, int) and 1 <= slot <= 7:
+        return WEEKDAYS[slot - 1]
+    return f"{int(slot):02d}:00" if isinstance(slot, int) else str(slot)
+
+
 def conversation_section(con: duckdb.DuckDBPyConnection, period: Period, creator: str,
                          cfg: ReportsSettings, name: str | None = None) -> Section:
     who = scope(creator, name)
@@ -872,6 +921,7 @@ def gather(con: duckdb.DuckDBPyConnection, kind: str, as_of: date, creator: str,
         funnel_section(con, creator, name),
         conversation_section(con, period, creator, cfg, name),
         system_health_section(con, period, creator, cfg, name),
+        content_section(con, period, creator, name),
         mastery_section(con, creator, name),
         revenue_section(con, period, creator),
         forecast_section(con, period, creator, cfg),

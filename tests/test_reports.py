@@ -303,6 +303,24 @@ def test_satisfaction_and_agents_hold_the_feedback_of_the_period(warehouse) -> N
             assert (n, csat) == pytest.approx(by_agent[agent])
 
 
+def test_content_section_sums_the_platforms_increments_of_the_period(warehouse) -> None:
+    """Reach per platform in the weekly report, recomputed from the content_metrics
+    increments of the week (impressions and followers gained)."""
+    _, con = warehouse
+    as_of = content.as_of_date(con)
+    assert as_of is not None
+    data = content.gather(con, "weekly", as_of, "__all__", CFG)
+    section = next(s for s in data.sections if s.name == "content")
+    reach = next(t for t in section.tables if t.name == "reach")
+    shown = {r[0]: (r[1], r[5]) for r in reach.rows}
+    expected = {p: (i, f) for p, i, f in con.execute(
+        "SELECT content_platform, sum(coalesce(impressions, 0)), "
+        "sum(coalesce(followers_gained, 0)) FROM staging.stg_content_metrics "
+        "WHERE metrics_date BETWEEN ? AND ? GROUP BY ALL",
+        [data.period.start, data.period.end]).fetchall()}
+    assert shown and shown == expected
+
+
 def test_creator_report_names_the_creator_and_shows_its_own_numbers(warehouse, tmp_path):
     """A per-creator report: the creator's name (marts.creators) in the title and the
     headings, and the funnel, NLU, drop-off, mastery, retention and lifecycle sections
