@@ -58,7 +58,7 @@ REPORT_MARTS = (
     "engagement_daily", "user_lifecycle", "retention", "retention_cohorts", "funnel_steps",
     "conversation_daily", "intent_daily", "nlu_daily", "session_drop_off", "topic_mastery",
     "revenue_daily", "creators", "api_health_daily", "satisfaction_daily", "agent_daily",
-    "content_platform_daily", "content_timing",
+    "content_platform_daily", "content_timing", "session_depth_daily",
 )
 REPORT_ML = ("engagement_forecast", "forecast_backtest", "metric_anomalies", "insights")
 

@@ -319,6 +319,20 @@ def engagement_section(con: duckdb.DuckDBPyConnection, period: Period, creator: 
         WHERE period_grain = ? AND creator_id = ? AND period_start = ? ORDER BY status""",
                      ["day" if period.kind == DAILY else "week", creator, period.start],
                      needs=["marts.user_lifecycle"])
+    depth = rows(con, """
+        SELECT sum(sessions) AS sessions,
+               sum(mean_duration_s * sessions) / nullif(sum(sessions), 0) AS mean_duration_s,
+               sum(mean_user_messages * sessions) / nullif(sum(sessions), 0)
+                   AS mean_user_messages,
+               sum(bounce_rate * sessions) / nullif(sum(sessions), 0) AS bounce_rate,
+               count(*) AS days
+        FROM marts.session_depth_daily WHERE creator_id = ? AND date BETWEEN ? AND ?""",
+                 [creator, period.start, period.end], needs=["marts.session_depth_daily"])
+    if depth and depth[0]["days"]:
+        sec.tables.append(Table("session depth", ["metric", "value"],
+                                [[m, depth[0][m]] for m in ("sessions", "mean_duration_s",
+                                                            "mean_user_messages",
+                                                            "bounce_rate")]))
     if lifecycle:
         sec.tables.append(Table("lifecycle", ["status", "users"],
                                 [[r["status"], r["users"]] for r in lifecycle]))

@@ -154,8 +154,9 @@ def test_data_quality_checks_guard_every_raw_asset_and_mart():
     assert "raw/events:gx_volume" in check_keys
     marts = keys("marts")
     # v2: + retention, stickiness_distribution, creators, user_identities, api_health_daily,
-    # satisfaction_daily, agent_daily, content_platform_daily, content_timing
-    assert len(marts) == 25
+    # satisfaction_daily, agent_daily, content_platform_daily, content_timing,
+    # session_depth_daily
+    assert len(marts) == 26
     for mart in marts:
         assert f"{mart}:gx_invariants" in check_keys
         assert f"{mart}:no_personal_data" in check_keys

@@ -22,6 +22,7 @@ session_bounds as (
         count(*) as events,
         sum(case when is_active_event then 1 else 0 end) as active_events,
         sum(case when event_type in ('user_message', 'bot_response') then 1 else 0 end) as turns,
+        sum(case when event_type = 'user_message' then 1 else 0 end) as user_messages,
         max(case when event_type = 'conversation_start' then 1 else 0 end) as has_conversation_start,
         max(case when event_type = 'conversation_end' then 1 else 0 end) as has_conversation_end,
         max(case when is_escalated_to_human then 1 else 0 end) as has_escalation
@@ -81,6 +82,7 @@ select
     {{ insights_warehouse.seconds_between('session_bounds.started_at', 'session_bounds.ended_at') }}
         as duration_s,
     session_bounds.turns,
+    session_bounds.user_messages,
     session_bounds.has_conversation_start = 1 as is_conversation,
     session_bounds.has_conversation_end = 1 as is_completed,
     session_bounds.has_escalation = 1 as is_escalated,
