@@ -627,6 +627,56 @@ def _days(days: list[date]) -> str:
     return f"{len(days)} ({min(days)}..{max(days)})" if len(days) > 1 else str(days[0])
 
 
+@app.command()
+def report(
+    kind: Annotated[str, typer.Option(
+        help="daily, weekly, monthly (the calendar month ending on or before the as-of "
+             "date) or quarterly.")] = "monthly",
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="Report as of this date (YYYY-MM-DD); default the warehouse's.")] = None,
+    pdf: Annotated[bool, typer.Option(
+        "--pdf", help="Also print each report to PDF with headless Chromium.")] = False,
+    wait: Annotated[float, typer.Option(
+        help="Seconds to wait for a run in progress before giving up (exit code 4).")] = 0.0,
+) -> None:
+    """Render one kind of report (overall and per creator, as the settings say) from the
+    warehouse into INSIGHTS_REPORTS_DIR, indexed in ops.reports: the monthly and
+    quarterly reports no scheduled run makes every day, or any report again as of an
+    earlier date. Exit code 2 for a bad option or no Chromium with --pdf, 3 when the
+    warehouse holds no marts, 4 while a run holds it."""
+    from orchestration.resources import WarehouseResource
+    from reports.content import KINDS
+    from reports.pdf import NoBrowserError
+    from reports.render import render
+
+    settings = _settings()
+    if kind not in KINDS:
+        console.print(f"[red]--kind {escape(kind)}:[/] expected one of {', '.join(KINDS)}")
+        raise typer.Exit(ExitCode.USAGE)
+    day = _parse_date(as_of, "--as-of")
+    paths = _paths()
+    if not paths.warehouse.exists():
+        console.print(f"[red]no warehouse at {paths.warehouse}:[/] run `insights run` first")
+        raise typer.Exit(ExitCode.UNREADABLE)
+    with _one_run_at_a_time(wait, f"insights report --kind {kind}"):
+        warehouse = WarehouseResource(path=str(paths.warehouse))
+        with warehouse.writer(holder=f"insights report --kind {kind}") as con:
+            try:
+                result = render(con, paths.reports, kind, settings.reports, as_of=day,
+                                pdf=pdf)
+            except NoBrowserError as exc:
+                console.print(f"[red]--pdf:[/] {escape(str(exc))}")
+                raise typer.Exit(ExitCode.USAGE) from exc
+    if result.as_of is None:
+        console.print("[red]no as-of date:[/] the warehouse has no marts yet (insights run)")
+        raise typer.Exit(ExitCode.UNREADABLE)
+    overall = result.overall_html(kind)
+    console.print(f"{kind} reports as of {result.as_of.isoformat()}: {result.reports} "
+                  f"reports, {len(result.files)} files in {result.seconds:.1f} s")
+    if overall:
+        console.print(f"overall: {paths.reports / overall}")
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def dbt(ctx: typer.Context) -> None:
     """Run a dbt command on the warehouse with the settings as vars: `insights dbt -- test`."""

@@ -17,6 +17,7 @@ from orchestration.jobs import (
     freshness_job,
     ml_scoring_job,
     ml_training_job,
+    period_reports_job,
     refresh_job,
     transform_job,
 )
@@ -35,7 +36,7 @@ defs = dg.Definitions(
     ],
     asset_checks=[*quality_checks, export_freshness],
     jobs=[refresh_job, transform_job, ml_training_job, ml_scoring_job, freshness_job,
-          *analysis_jobs],
+          period_reports_job, *analysis_jobs],
     schedules=[*schedules, *analysis_schedules],
     sensors=[landing_sensor],
     resources={**default_resources(), "dbt": dbt_resource()},

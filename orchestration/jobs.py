@@ -10,7 +10,12 @@ from orchestration.assets.freshness import export_freshness
 from orchestration.assets.ingest import ingest_assets
 from orchestration.assets.ml import ml_assets, train_models, user_features
 from orchestration.assets.quality import raw_quality_checks
-from orchestration.assets.reports import daily_reports, weekly_reports
+from orchestration.assets.reports import (
+    daily_reports,
+    monthly_reports,
+    quarterly_reports,
+    weekly_reports,
+)
 from orchestration.assets.serving import serving_database
 from orchestration.partitions import export_days
 
@@ -22,6 +27,7 @@ training_selection = dg.AssetSelection.assets(user_features, train_models)
 publish_selection = dg.AssetSelection.assets(serving_database)
 daily_report_selection = dg.AssetSelection.assets(daily_reports)
 weekly_report_selection = dg.AssetSelection.assets(weekly_reports)
+period_report_selection = dg.AssetSelection.assets(monthly_reports, quarterly_reports)
 alerts_selection = dg.AssetSelection.assets(*alert_assets)
 # what every run that changes the marts or ml tables ends with (the reports and alerts
 # run only downstream of passed blocking checks; the publish copies them)
@@ -75,6 +81,14 @@ ml_scoring_job = dg.define_asset_job(
     description="Score and analyse with the published models: predictions, forecast, "
     "anomalies, segments, experiments, drivers, insights; then render the "
     "daily report, evaluate the alerts and publish the serving database.",
+)
+
+period_reports_job = dg.define_asset_job(
+    "period_reports_job",
+    tags=RETRY_TAGS,
+    selection=period_report_selection | publish_selection,
+    description="Render the monthly and quarterly reports (the last complete calendar "
+    "month and quarter on or before the as-of date) and publish.",
 )
 
 freshness_job = dg.define_asset_job(

@@ -6,6 +6,8 @@
 - ml_scoring_schedule, 08:00 daily: ml_scoring_job (rescore with the published models,
   reports, alerts, publish).
 - ml_training_schedule, 03:00 Mondays: ml_training_job (retrain, weekly report, publish).
+- period_reports_schedule, 09:00 on the 1st of each month: period_reports_job (the
+  monthly and quarterly reports of the last complete month and quarter, publish).
 """
 
 from __future__ import annotations
@@ -14,7 +16,13 @@ from datetime import timedelta
 
 import dagster as dg
 
-from orchestration.jobs import freshness_job, ml_scoring_job, ml_training_job, refresh_job
+from orchestration.jobs import (
+    freshness_job,
+    ml_scoring_job,
+    ml_training_job,
+    period_reports_job,
+    refresh_job,
+)
 from warehouse.settings import load_settings
 
 REPORTING_TZ = load_settings().reporting_timezone
@@ -66,5 +74,14 @@ ml_scoring_schedule = dg.ScheduleDefinition(
     "published models, rerun the analyses, render the reports and publish.",
 )
 
+period_reports_schedule = dg.ScheduleDefinition(
+    name="period_reports_schedule",
+    job=period_reports_job,
+    cron_schedule="0 9 1 * *",
+    execution_timezone=REPORTING_TZ,
+    description="On the 1st of each month at 09:00 (reporting time zone, after the day's "
+    "refresh and scoring): render the monthly and quarterly reports and publish.",
+)
+
 schedules = [daily_refresh_schedule, freshness_schedule, ml_training_schedule,
-             ml_scoring_schedule]
+             ml_scoring_schedule, period_reports_schedule]

@@ -23,7 +23,10 @@ from warehouse.settings import ReportsSettings
 log = logging.getLogger(__name__)
 
 ALL = "__all__"
-DAILY, WEEKLY = "daily", "weekly"
+DAILY, WEEKLY, MONTHLY, QUARTERLY = "daily", "weekly", "monthly", "quarterly"
+KINDS = (DAILY, WEEKLY, MONTHLY, QUARTERLY)
+# the user_lifecycle grain of each kind's period (a quarter has none)
+LIFECYCLE_GRAIN = {DAILY: "day", WEEKLY: "week", MONTHLY: "month"}
 
 Row = dict[str, Any]
 
@@ -46,6 +49,10 @@ class Period:
     def label(self) -> str:
         if self.kind == DAILY:
             return self.end.isoformat()
+        if self.kind == MONTHLY:
+            return f"{self.start.year}-{self.start.month:02d}"
+        if self.kind == QUARTERLY:
+            return f"{self.start.year}-Q{(self.start.month - 1) // 3 + 1}"
         iso = self.start.isocalendar()
         return f"{iso.year}-W{iso.week:02d}"
 
@@ -68,12 +75,44 @@ def weekly_period(as_of: date) -> Period:
     return Period(WEEKLY, start, end, start - timedelta(days=7), end - timedelta(days=7))
 
 
+def _months_back(first: date, months: int) -> date:
+    """The first day of the month ``months`` before the month starting on ``first``."""
+    index = first.year * 12 + first.month - 1 - months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _calendar_period(kind: str, as_of: date, months: int) -> Period:
+    """The last complete calendar period of ``months`` months (1: month, 3: quarter)
+    ending on or before the as-of date, against the one before it."""
+    start = date(as_of.year, as_of.month - (as_of.month - 1) % months, 1)
+    following = _months_back(start, -months)
+    if following - timedelta(days=1) != as_of:  # the as-of period is not complete yet
+        following, start = start, _months_back(start, months)
+    previous_start = _months_back(start, months)
+    return Period(kind, start, following - timedelta(days=1), previous_start,
+                  start - timedelta(days=1))
+
+
+def monthly_period(as_of: date) -> Period:
+    """The calendar month ending on or before the as-of date, against the month before."""
+    return _calendar_period(MONTHLY, as_of, 1)
+
+
+def quarterly_period(as_of: date) -> Period:
+    """The calendar quarter ending on or before the as-of date, against the one before."""
+    return _calendar_period(QUARTERLY, as_of, 3)
+
+
 def period_for(kind: str, as_of: date) -> Period:
     if kind == DAILY:
         return daily_period(as_of)
     if kind == WEEKLY:
         return weekly_period(as_of)
-    raise ValueError(f"unknown report kind {kind!r} (daily or weekly)")
+    if kind == MONTHLY:
+        return monthly_period(as_of)
+    if kind == QUARTERLY:
+        return quarterly_period(as_of)
+    raise ValueError(f"unknown report kind {kind!r} ({', '.join(KINDS)})")
 
 
 # --------------------------------------------------------------------------- queries
@@ -314,11 +353,12 @@ def engagement_section(con: duckdb.DuckDBPyConnection, period: Period, creator: 
     sec.tables.append(Table("daily", ["date", "dau", "wau", "mau", "stickiness", "sessions"],
                             [[r["date"], r["dau"], r["wau"], r["mau"], r["stickiness"],
                               r["sessions"]] for r in reversed(recent)]))
+    grain = LIFECYCLE_GRAIN.get(period.kind)
     lifecycle = rows(con, """
         SELECT status, users FROM marts.user_lifecycle
         WHERE period_grain = ? AND creator_id = ? AND period_start = ? ORDER BY status""",
-                     ["day" if period.kind == DAILY else "week", creator, period.start],
-                     needs=["marts.user_lifecycle"])
+                     [grain, creator, period.start],
+                     needs=["marts.user_lifecycle"]) if grain else None
     depth = rows(con, """
         SELECT sum(sessions) AS sessions,
                sum(mean_duration_s * sessions) / nullif(sum(sessions), 0) AS mean_duration_s,

@@ -18,11 +18,11 @@ DDL = [
     """
     CREATE TABLE IF NOT EXISTS ops.reports (
         report_id VARCHAR NOT NULL,     -- kind/period_end/creator_id
-        kind VARCHAR NOT NULL,          -- daily | weekly
+        kind VARCHAR NOT NULL,          -- daily | weekly | monthly | quarterly
         period_start DATE NOT NULL,
         period_end DATE NOT NULL,
         creator_id VARCHAR NOT NULL,    -- '__all__' for the overall report
-        format VARCHAR NOT NULL,        -- html | csv | json
+        format VARCHAR NOT NULL,        -- html | csv | json | pdf
         path VARCHAR NOT NULL,          -- relative to the reports root
         bytes BIGINT NOT NULL,
         sha256 VARCHAR NOT NULL,

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import duckdb
 
-from reports import charts, content, exports, html, index
+from reports import charts, content, exports, html, index, pdf
 from reports.content import ALL, DAILY, Metric, ReportData, Section
+from reports.pdf import NoBrowserError, find_browser
 from warehouse.settings import ReportsSettings
 
 log = logging.getLogger(__name__)
@@ -247,7 +248,7 @@ def _data_quality_html(sec: Section, dq_link: str) -> str:
 
 def html_document(data: ReportData, *, rendered_at: datetime, dq_link: str) -> str:
     p = data.period
-    kind = "Daily" if data.kind == DAILY else "Weekly"
+    kind = data.kind.capitalize()
     title = f"{kind} report {p.label}: {who(data.creator_id, data.creator_name)}"
     subtitle = (f"Period {p.start.isoformat()} to {p.end.isoformat()}; as-of date "
                 f"{data.as_of.isoformat()}; rendered {rendered_at:%Y-%m-%d %H:%M} UTC")
@@ -274,8 +275,10 @@ class RenderResult:
 
 
 def write_report(root: Path, data: ReportData, *, rendered_at: datetime,
-                 run_id: str | None) -> list[index.ReportFile]:
-    """Write the HTML, CSV and JSON of one report; their index rows."""
+                 run_id: str | None, pdf_browser: str | None = None
+                 ) -> list[index.ReportFile]:
+    """Write the HTML, CSV and JSON of one report (and, with ``pdf_browser``, its PDF,
+    printed from the HTML by headless Chromium); their index rows."""
     folder = report_dir(root, data)
     stem = file_stem(data.creator_id)
     dq_link = Path(os.path.relpath(root / DATA_QUALITY_PAGE, folder)).as_posix()
@@ -286,15 +289,20 @@ def write_report(root: Path, data: ReportData, *, rendered_at: datetime,
         exports.write_json(folder / f"{stem}.json",
                            json_document(data, rendered_at=rendered_at, run_id=run_id)),
     ]
+    if pdf_browser is not None:
+        paths.append(pdf.print_pdf(paths[0], folder / f"{stem}.pdf", browser=pdf_browser))
     return [index.file_entry(root, path, kind=data.kind, period_start=data.period.start,
                              period_end=data.period.end, creator_id=data.creator_id,
                              rendered_at=rendered_at, run_id=run_id) for path in paths]
 
 
 def render(con: duckdb.DuckDBPyConnection, root: Path, kind: str, cfg: ReportsSettings, *,
-           run_id: str | None = None, as_of: date | None = None) -> RenderResult:
+           run_id: str | None = None, as_of: date | None = None,
+           pdf: bool = False) -> RenderResult:
     """Render the overall report and (per the settings) one per creator of one kind,
-    index the files in ``ops.reports`` and rewrite ``<root>/index.html``."""
+    index the files in ``ops.reports`` and rewrite ``<root>/index.html``. PDFs beside
+    the HTML with ``pdf`` (no Chromium: :class:`reports.pdf.NoBrowserError`) or
+    ``reports.pdf`` (no Chromium: a warning, no PDF)."""
     started = time.perf_counter()
     result = RenderResult()
     as_of = as_of or content.as_of_date(con)
@@ -305,10 +313,19 @@ def render(con: duckdb.DuckDBPyConnection, root: Path, kind: str, cfg: ReportsSe
         return result
     result.as_of = as_of
     rendered_at = datetime.now(UTC).replace(tzinfo=None)
+    browser = None
+    if pdf or cfg.pdf:
+        try:
+            browser = find_browser(cfg.pdf_browser)
+        except NoBrowserError as exc:
+            if pdf:
+                raise
+            log.warning("reports.pdf is on but %s: no PDF this run", exc)
     who_list = [ALL] + (content.creators(con, cfg.max_creators) if cfg.per_creator else [])
     for creator in who_list:
         data = content.gather(con, kind, as_of, creator, cfg)
-        result.files += write_report(root, data, rendered_at=rendered_at, run_id=run_id)
+        result.files += write_report(root, data, rendered_at=rendered_at, run_id=run_id,
+                                     pdf_browser=browser)
         result.reports += 1
     index.record(con, result.files)
     write_index_page(con, root)

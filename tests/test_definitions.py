@@ -143,6 +143,10 @@ def test_ml_jobs_and_schedules():
     score_sched = defs.resolve_schedule_def("ml_scoring_schedule")
     assert train_sched.job_name == "ml_training_job" and train_sched.cron_schedule == "0 3 * * 1"
     assert score_sched.job_name == "ml_scoring_job" and score_sched.cron_schedule == "0 8 * * *"
+    # the monthly and quarterly reports render once a month, then publish (after them)
+    assert selected("period_reports_job") == {"reports/monthly", "reports/quarterly",
+                                              "serving/database"}
+    assert not {"reports/monthly", "reports/quarterly"} & selected("refresh_job")
     assert train_sched.execution_timezone == score_sched.execution_timezone == "UTC"
 
 
@@ -171,7 +175,8 @@ def test_the_publish_is_downstream_of_every_mart_and_in_both_jobs():
     g = graph()
     serving = dg.AssetKey(["serving", "database"])
     assert {k.to_user_string() for k in g.get(serving).parent_keys} == (
-        keys("marts") | keys("ml") | {"reports/daily", "reports/weekly", "ops/alerts"})
+        keys("marts") | keys("ml") | {"reports/daily", "reports/weekly", "reports/monthly",
+                                      "reports/quarterly", "ops/alerts"})
     for job in ("refresh_job", "transform_job", "ml_scoring_job"):
         assert serving in defs.resolve_job_def(job).asset_layer.selected_asset_keys
 

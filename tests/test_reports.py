@@ -109,6 +109,25 @@ def test_periods() -> None:
     assert (sunday.start, sunday.end) == (date(2026, 1, 5), date(2026, 1, 11))
 
 
+def test_monthly_and_quarterly_periods_are_the_last_complete_ones() -> None:
+    mid_february = date(2026, 2, 14)
+    m = content.period_for("monthly", mid_february)  # February is not over: January
+    assert (m.start, m.end, m.previous_start, m.previous_end, m.label) == (
+        date(2026, 1, 1), date(2026, 1, 31), date(2025, 12, 1), date(2025, 12, 31),
+        "2026-01")
+    last_day = content.period_for("monthly", date(2026, 2, 28))  # the month just ended
+    assert (last_day.start, last_day.end, last_day.label) == (
+        date(2026, 2, 1), date(2026, 2, 28), "2026-02")
+    q = content.period_for("quarterly", mid_february)
+    assert (q.start, q.end, q.previous_start, q.previous_end, q.label) == (
+        date(2025, 10, 1), date(2025, 12, 31), date(2025, 7, 1), date(2025, 9, 30),
+        "2025-Q4")
+    q1 = content.period_for("quarterly", date(2026, 3, 31))
+    assert (q1.start, q1.end, q1.label) == (date(2026, 1, 1), date(2026, 3, 31), "2026-Q1")
+    with pytest.raises(ValueError, match="daily, weekly, monthly, quarterly"):
+        content.period_for("yearly", mid_february)
+
+
 def test_config_and_file_names() -> None:
     assert ReportsSettings.model_validate({}) == ReportsSettings()
     assert ReportsSettings.model_validate({"top_insights": 3}).top_insights == 3
@@ -319,6 +338,33 @@ def test_content_section_sums_the_platforms_increments_of_the_period(warehouse) 
         "WHERE metrics_date BETWEEN ? AND ? GROUP BY ALL",
         [data.period.start, data.period.end]).fetchall()}
     assert shown and shown == expected
+
+
+def test_a_monthly_report_prints_to_a_pdf_holding_its_numbers(warehouse, tmp_path) -> None:
+    """`render(..., pdf=True)`: headless Chromium prints each report's HTML beside it; the
+    PDF's text (read back with pypdf) has the title and the headline's mean DAU of the
+    month, recomputed here from the mart; the PDF is indexed in ops.reports."""
+    from pypdf import PdfReader
+
+    from tests.reliability.browser import require_chromium
+
+    require_chromium()
+    _, con = warehouse
+    month_end = date(2026, 1, 31)  # the demo's 9 days lie in January 2026
+    cfg = ReportsSettings(per_creator=False)
+    result = render(con, tmp_path / "reports", "monthly", cfg, as_of=month_end, pdf=True)
+    pdfs = [f for f in result.files if f.format == "pdf"]
+    assert len(pdfs) == 1 and pdfs[0].kind == "monthly"
+    text = " ".join(page.extract_text() for page in
+                    PdfReader(tmp_path / "reports" / pdfs[0].path).pages)
+    assert "Monthly report 2026-01: All creators" in text
+    [(dau,)] = con.execute(
+        "SELECT avg(dau) FROM marts.engagement_daily WHERE creator_id = '__all__' "
+        "AND date BETWEEN '2026-01-01' AND '2026-01-31'").fetchall()
+    assert f"dau {html.fmt(float(dau))} " in text  # the row of the headline table
+    indexed = con.execute("SELECT count(*) FROM ops.reports WHERE kind = 'monthly' "
+                          "AND format = 'pdf'").fetchall()
+    assert indexed == [(1,)]
 
 
 def test_creator_report_names_the_creator_and_shows_its_own_numbers(warehouse, tmp_path):

@@ -26,6 +26,7 @@ def test_every_schedule_runs_its_job_in_the_reporting_time_zone():
         "freshness_schedule": ("freshness_job", "0 7 * * *", tz),
         "ml_scoring_schedule": ("ml_scoring_job", "0 8 * * *", tz),
         "ml_training_schedule": ("ml_training_job", "0 3 * * 1", tz),
+        "period_reports_schedule": ("period_reports_job", "0 9 1 * *", tz),
     }
     for name in by_name:  # every schedule's job exists in the one Definitions object
         assert defs.resolve_job_def(by_name[name][0]).name == by_name[name][0]

@@ -448,6 +448,8 @@ class ReportsSettings(_Section):
     max_anomalies: NonNegativeInt = 20
     forecast_days: NonNegativeInt = 30  # forecast horizon shown
     max_failures: NonNegativeInt = 20   # failed data-quality checks listed
+    pdf: bool = False                   # also print each report to PDF (headless Chromium)
+    pdf_browser: str | None = None      # the Chromium to print with; None: found on PATH
 
 
 # --- alerts -------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Report assets: ``reports/daily`` and ``reports/weekly``.
+"""Report assets: ``reports/daily``, ``reports/weekly``, ``reports/monthly`` and
+``reports/quarterly``.
 
 Each renders the overall report and one per creator (settings ``reports:``) as HTML with
 CSV and JSON beside it under INSIGHTS_REPORTS_DIR, and indexes the files in
@@ -13,7 +14,7 @@ import dagster as dg
 
 from orchestration.keys import REPORT_MARTS, REPORT_ML, dbt_key, mart_key, ml_key, report_key
 from orchestration.resources import ReportsResource, WarehouseResource
-from reports.content import DAILY, WEEKLY
+from reports.content import DAILY, MONTHLY, QUARTERLY, WEEKLY
 from reports.render import render
 from warehouse.failpoints import failpoint
 from warehouse.settings import load_settings
@@ -74,4 +75,28 @@ def weekly_reports(context: dg.AssetExecutionContext, warehouse: WarehouseResour
     return _materialize(WEEKLY, context, warehouse, reports)
 
 
-report_assets = [daily_reports, weekly_reports]
+@dg.asset(
+    key=report_key(MONTHLY), group_name=REPORTS_GROUP, deps=REPORT_DEPS,
+    kinds={"python", "html"},
+    description="Monthly reports (the calendar month ending on or before the as-of date "
+    "against the month before), overall and per creator, indexed in ops.reports; rendered "
+    "by period_reports_job on the 1st of each month, not by every refresh.",
+)
+def monthly_reports(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                    reports: ReportsResource) -> dg.MaterializeResult:
+    return _materialize(MONTHLY, context, warehouse, reports)
+
+
+@dg.asset(
+    key=report_key(QUARTERLY), group_name=REPORTS_GROUP, deps=REPORT_DEPS,
+    kinds={"python", "html"},
+    description="Quarterly reports (the calendar quarter ending on or before the as-of "
+    "date against the quarter before), overall and per creator, indexed in ops.reports; "
+    "rendered by period_reports_job.",
+)
+def quarterly_reports(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                      reports: ReportsResource) -> dg.MaterializeResult:
+    return _materialize(QUARTERLY, context, warehouse, reports)
+
+
+report_assets = [daily_reports, weekly_reports, monthly_reports, quarterly_reports]

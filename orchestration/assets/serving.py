@@ -34,7 +34,8 @@ class PublishBlocked(dg.Failure):
 @dg.asset(
     key=SERVING_KEY,
     deps=[*(mart_key(name) for name in MART_SUITES), *(ml_key(t) for t in ML_TABLES),
-          report_key("daily"), report_key("weekly"), ALERTS_KEY],
+          report_key("daily"), report_key("weekly"), report_key("monthly"),
+          report_key("quarterly"), ALERTS_KEY],
     group_name="serving",
     kinds={"duckdb"},
     description="The serving database (INSIGHTS_SERVING_DB): schemas marts and ml, the "
