@@ -628,6 +628,58 @@ def _days(days: list[date]) -> str:
 
 
 @app.command()
+def export(
+    tables: Annotated[str, typer.Option(
+        help="Comma-separated tables of the published schemas (marts, ml); a bare name "
+             "is marts.<name>.")],
+    start: Annotated[str | None, typer.Option(
+        "--from", help="First date (YYYY-MM-DD) on each table's date column.")] = None,
+    end: Annotated[str | None, typer.Option(
+        "--to", help="Last date (YYYY-MM-DD), inclusive.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    out: Annotated[Path, typer.Option(help="Folder for the files.")] = Path("exports"),
+    from_warehouse: Annotated[bool, typer.Option(
+        "--warehouse", help="Read the warehouse instead of the serving database.")] = False,
+) -> None:
+    """Write tables cut to a date range as files (<schema>.<table>.csv|parquet): an
+    on-demand extract of what BI tools see. Reads the serving database (the published
+    numbers) unless --warehouse. Exit code 2 for a bad option or table, 3 when the
+    database cannot be read."""
+    from serving.export import ExportError, export_tables, resolve_tables
+    from warehouse.db import connect
+
+    _settings()
+    if fmt not in ("csv", "parquet"):
+        console.print(f"[red]--format {escape(fmt)}:[/] expected csv or parquet")
+        raise typer.Exit(ExitCode.USAGE)
+    first, last = _parse_date(start, "--from"), _parse_date(end, "--to")
+    paths = _paths()
+    source = paths.warehouse if from_warehouse else paths.serving
+    if not source.exists():
+        console.print(f"[red]no database at {source}:[/] run `insights run` first")
+        raise typer.Exit(ExitCode.UNREADABLE)
+    try:
+        con = connect(source, read_only=True)
+    except Exception as exc:  # duckdb raises IOException while a writer holds the file
+        console.print(f"[red]cannot open {source} read-only:[/] {exc}".splitlines()[0])
+        raise typer.Exit(ExitCode.UNREADABLE) from exc
+    try:
+        chosen = resolve_tables(con, [t for t in tables.split(",") if t.strip()])
+        if not chosen:
+            raise ExportError("--tables names no table")
+        files = export_tables(con, chosen, start=first, end=last, fmt=fmt,  # type: ignore[arg-type]
+                              folder=out)
+    except ExportError as exc:
+        console.print(f"[red]export:[/] {escape(str(exc))}")
+        raise typer.Exit(ExitCode.USAGE) from exc
+    finally:
+        con.close()
+    for f in files:
+        cut = f"on {f.date_column}" if f.date_column else "whole (no date column)"
+        console.print(f"{f.table}: {f.rows:,} rows, {cut} -> {f.path}")
+
+
+@app.command()
 def report(
     kind: Annotated[str, typer.Option(
         help="daily, weekly, monthly (the calendar month ending on or before the as-of "

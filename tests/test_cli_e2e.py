@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import dagster as dg
 import duckdb
@@ -350,6 +351,59 @@ def _digest(path) -> str:
     import hashlib
 
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_export_writes_the_served_tables_cut_to_a_date_range(demo, tmp_path):
+    """`insights export`: the serving database's rows of the range, as CSV and Parquet;
+    a table outside the published schemas (raw: personal data) is refused (exit 2)."""
+    data, _, _ = demo
+    serving = duckdb.connect(str(data / "serving.duckdb"), read_only=True)
+    try:
+        first, last = serving.execute(
+            "SELECT min(date), max(date) FROM marts.engagement_daily").fetchall()[0]
+        start = first + (last - first) // 2
+        expected = serving.execute(
+            "SELECT * FROM marts.engagement_daily WHERE date BETWEEN ? AND ? ORDER BY ALL",
+            [start, last]).fetchall()
+        creators = serving.execute("SELECT count(*) FROM marts.creators").fetchall()[0][0]
+    finally:
+        serving.close()
+    out = tmp_path / "exports"
+    for fmt in ("csv", "parquet"):
+        result = runner.invoke(app, ["export", "--tables", "engagement_daily,marts.creators",
+                                     "--from", start.isoformat(), "--format", fmt,
+                                     "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        con = duckdb.connect()
+        reader = "read_csv" if fmt == "csv" else "read_parquet"
+        got = con.execute(f"SELECT * FROM {reader}(?) ORDER BY ALL",
+                          [str(out / f"marts.engagement_daily.{fmt}")]).fetchall()
+        assert len(got) == len(expected) and [r[:3] for r in got] == [
+            (d, c, n) for d, c, n, *_ in expected]
+        assert con.execute(f"SELECT count(*) FROM {reader}(?)", [
+            str(out / f"marts.creators.{fmt}")]).fetchall()[0][0] == creators
+        con.close()
+    refused = runner.invoke(app, ["export", "--tables", "raw.users", "--out", str(out)])
+    assert refused.exit_code == 2 and "no published table raw.users" in refused.output
+    assert not (out / "raw.users.csv").exists()
+
+
+def test_report_renders_a_monthly_report_on_demand(demo):
+    """`insights report --kind monthly --as-of D`: the month of D (the demo's January)
+    rendered and indexed; an unknown kind is a usage error (exit 2)."""
+    data, _, _ = demo
+    result = runner.invoke(app, ["report", "--kind", "monthly", "--as-of", "2026-01-31"])
+    assert result.exit_code == 0, result.output
+    assert (data / "reports" / "monthly" / "2026-01" / "overall.html").is_file()
+    con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
+    try:
+        assert con.execute("SELECT DISTINCT period_start, period_end FROM ops.reports "
+                           "WHERE kind = 'monthly'").fetchall() == [
+            (date(2026, 1, 1), date(2026, 1, 31))]
+    finally:
+        con.close()
+    bad = runner.invoke(app, ["report", "--kind", "yearly"])
+    assert bad.exit_code == 2 and "expected one of daily, weekly, monthly" in bad.output
 
 
 def test_a_blocking_failure_stops_the_publish_until_the_data_is_fixed(demo):
