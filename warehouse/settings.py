@@ -525,16 +525,29 @@ class Rule(_Section):
         return self.severity or found or "medium"
 
 
+_EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+
+
 class SinkConfig(_Section):
     """A sink: ``file`` (JSON lines at ``path``, default
-    ``<INSIGHTS_REPORTS_DIR>/alerts/alerts.jsonl``) or ``webhook`` (HTTP POST to ``url``)."""
+    ``<INSIGHTS_REPORTS_DIR>/alerts/alerts.jsonl``), ``webhook`` (HTTP POST to ``url``)
+    or ``email`` (one message per run listing its alerts, through the SMTP server
+    ``smtp_host``:``smtp_port``, STARTTLS when ``starttls``, logged in as ``username``
+    with the password in the environment variable ``password_env``)."""
 
-    type: Literal["file", "webhook"]
+    type: Literal["file", "webhook", "email"]
     name: str = ""
     path: Path | None = None
     url: str | None = None
     timeout_s: Annotated[float, Field(gt=0)] = 5.0
     headers: tuple[tuple[str, str], ...] = ()
+    smtp_host: str | None = None
+    smtp_port: Annotated[int, Field(ge=1, le=65535)] = 25
+    starttls: bool = False
+    username: str | None = None
+    password_env: str | None = None
+    sender: str | None = None
+    to: tuple[str, ...] = ()
 
     @field_validator("headers", mode="before")
     @classmethod
@@ -551,6 +564,16 @@ class SinkConfig(_Section):
             url = urlparse(self.url or "")
             if url.scheme not in ("http", "https") or not url.netloc:
                 raise ValueError(f"url must be an http(s) URL, got {self.url!r}")
+        if self.type == "email":
+            if not self.smtp_host:
+                raise ValueError("an email sink needs smtp_host")
+            bad = [a for a in (self.sender or "", *self.to) if not _EMAIL.match(a)]
+            if not self.to or bad:
+                raise ValueError("an email sink needs sender and to: e-mail addresses"
+                                 + (f" (not one: {bad[0]!r})" if bad else ""))
+            if self.username and not self.password_env:
+                raise ValueError("username needs password_env: the environment variable "
+                                 "holding the password (never the password itself)")
         return self
 
     def placed(self, reports_root: Path) -> SinkConfig:

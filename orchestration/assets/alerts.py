@@ -11,6 +11,7 @@ fail when the settings load, before any run starts.
 """
 
 
+import os
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -71,7 +72,10 @@ def ops_alerts(
         context.log.warning(f"alert [{a.severity}] {a.rule}: {a.message}")
 
     failpoint("alerts.before_delivery")  # alerts stored, not yet sent to the sinks
-    results = deliver(cfg.sinks, pending)
+    # SMTP passwords stay out of the settings file: read here from the variable named
+    passwords = {s.name: os.environ[s.password_env] for s in cfg.sinks
+                 if s.password_env and s.password_env in os.environ}
+    results = deliver(cfg.sinks, pending, passwords=passwords)
     if any(results):
         with warehouse.writer(holder=f"run {run_id} (alerts sink status)") as con:
             update_sink_status(con, {p["alert_id"]: r for (p, _), r in zip(pending, results,
