@@ -11,7 +11,16 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from models_ml import anomalies, bkt, classifiers, drivers, experiments, forecasting, segments
+from models_ml import (
+    anomalies,
+    bkt,
+    classifiers,
+    drivers,
+    experiments,
+    forecasting,
+    metric_specs,
+    segments,
+)
 from models_ml import io as mlio
 from models_ml.features import (
     FEATURE_COLUMNS,
@@ -121,6 +130,10 @@ def _daily_metrics(con: duckdb.DuckDBPyConnection, since: date, as_of: date) -> 
             select date, creator_id, 'sessions', cast(sessions as double), sessions
             from marts.engagement_daily
             union all
+            -- a rise in sessions per active user is the first sign of automated traffic
+            select date, creator_id, 'sessions_per_user', sessions / dau, dau
+            from marts.engagement_daily where dau > 0
+            union all
             select date, creator_id, 'automation_rate', automation_rate, sessions
             from marts.conversation_daily
             union all
@@ -148,16 +161,17 @@ def detect_metric_anomalies(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> 
         # a small creator's day-to-day noise is not an anomaly: skip low-volume series
         if not metric.startswith("net_revenue") and g["volume"].median() < cfg.anomaly_min_volume:
             continue
-        is_rate = metric in ("automation_rate", "fallback_rate", "response_time_p95")
-        s = g.set_index(pd.to_datetime(g["date"]))["value"]
-        if is_rate:  # a rate is undefined on days without traffic: keep the observed days
-            s = s.sort_index()
-        else:
-            s = s.reindex(pd.date_range(s.index.min(), pd.Timestamp(as_of), freq="D"),
-                          fill_value=0.0)
+        unit = metric_specs.spec(metric).unit
+        g = g.set_index(pd.to_datetime(g["date"])).sort_index()
+        s, volume = g["value"], g["volume"].astype(float)
+        if unit in ("count", "money"):  # a day without rows is a day of zero
+            days = pd.date_range(s.index.min(), pd.Timestamp(as_of), freq="D")
+            s, volume = s.reindex(days, fill_value=0.0), volume.reindex(days, fill_value=0.0)
+        # a rate or ratio is undefined on days without traffic: keep the observed days
         if len(s) < 2 * anomalies.SEASON + 1:
             continue
-        res = anomalies.series_anomalies(s.index, s.to_numpy(), cfg.anomaly_threshold)
+        res = anomalies.series_anomalies(s.index, s.to_numpy(), cfg.anomaly_threshold,
+                                         unit=unit, volume=volume.to_numpy())
         res = res[res["severity"] != "none"]
         if len(res):
             found.append(res.assign(creator_id=creator, metric=metric))
@@ -207,22 +221,36 @@ def detect_user_anomalies(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> di
                 coalesce(avg(duration_s) filter (where start_date <= ?::date - 7), 0) / 60.0
                     as baseline_avg_session_minutes
             from sess group by user_id
+        ),
+        per_day as (
+            select user_id, start_date, count(*) as n from sess group by user_id, start_date
+        ),
+        peak as (
+            select user_id,
+                coalesce(max(n) filter (where start_date > ?::date - 7), 0)
+                    as recent_peak_sessions,
+                coalesce(avg(n) filter (where start_date <= ?::date - 7), 0)
+                    as baseline_sessions_per_day
+            from per_day group by user_id
         )
         select d.*, coalesce(s.recent_sessions, 0) as recent_sessions,
+            coalesce(peak.recent_peak_sessions, 0) as recent_peak_sessions,
+            coalesce(peak.baseline_sessions_per_day, 0) as baseline_sessions_per_day,
             coalesce(s.baseline_sessions, 0) as baseline_sessions,
             coalesce(s.recent_avg_session_minutes, 0) as recent_avg_session_minutes,
             coalesce(s.baseline_avg_session_minutes, 0) as baseline_avg_session_minutes
-        from d left join s using (user_id)
+        from d left join s using (user_id) left join peak using (user_id)
         where d.active_days_28 >= {int(cfg.user_anomaly_min_active_days)}
         order by user_id
-    """, [as_of] * 12).df()
+    """, [as_of] * 14).df()
     res = anomalies.user_behaviour_anomalies(frame, cfg.user_anomaly_contamination, cfg.seed)
     res["as_of_date"] = as_of
     for c in ("recent_events", "baseline_events", "recent_active_days", "baseline_active_days"):
         res[c] = frame[c].astype(float).to_numpy()
     n = mlio.replace_table(con, "user_behaviour_anomalies", res,
                            "Engaged users whose last week departs from their own baseline")
-    return {"rows": n, "anomalies": int(res["is_anomaly"].sum()) if n else 0}
+    return {"rows": n, "anomalies": int(res["is_anomaly"].sum()) if n else 0,
+            "bursts": int(res["is_burst"].sum()) if n else 0}
 
 
 # --------------------------------------------------------------------------- segments
@@ -512,7 +540,7 @@ def generate_insights(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict[s
     candidates = insights.build(inputs, as_of, params)
     history = read("ml", "insights")
     new = insights.select(candidates, history, as_of, cfg.insights_min_significance,
-                          cfg.insights_max_per_creator)
+                          cfg.insights_max_per_creator, cfg.insights_max_per_kind)
     table = insights.merge_history(history, new, as_of)
     comment = "Ranked insights from the marts and ml analyses, per creator and overall"
     mlio.ensure_schema(con)

@@ -2,12 +2,13 @@
 and an isolation forest on each engaged user's recent week against their own baseline.
 
 A day's score is its residual (value - expected) over the series' noise: the robust spread
-of its differences a week apart (:func:`noise`), never below a floor (a share of the series' typical level;
-for counts the Poisson spread sqrt(expected); for rates with a volume the binomial spread).
+of its differences a week apart (:func:`noise`), never below a floor (a share of the
+series' typical level; for counts the Poisson spread sqrt(expected); for rates with a
+volume the binomial spread).
 A residual within a tolerance of zero scores 0, so a constant series has no anomaly. The
 last points of a series are scored against a fit of the days before them only (a two-sided
 fit bends its trend end toward an excursion on the as-of date and hides it). Severity grows
-with the score; an excursion of at least half the expected value whose score passes the
+with the score; a drop of at least half the expected value whose score passes 4/5 of the
 threshold is at least medium. The false-positive rate on clean series is measured by
 ``bench/anomaly_false_positives.py`` (docs/alerts_and_analyses.md states it).
 """
@@ -33,6 +34,8 @@ TOLERANCE = 1e-6
 TAIL_POINTS = SEASON
 #: an excursion of at least this share of the expected value is at least medium
 MATERIAL_CHANGE = 0.5
+#: ... when its score passes this share of the threshold
+MATERIAL_SCORE = 0.8
 SEVERITY_STEPS = (1.0, 1.5, 2.5)  # low, medium, high at these multiples of the threshold
 
 
@@ -66,15 +69,16 @@ def noise_floor(expected: np.ndarray, level: float, unit: str = "count",
 def severity(score: np.ndarray, threshold: float,
              relative: np.ndarray | None = None) -> np.ndarray:
     """none below the threshold; low, medium, high at 1x, 1.5x, 2.5x the threshold; a drop
-    of at least MATERIAL_CHANGE of the expected value whose score passes the threshold is
-    at least medium (a spike of that size is common in a small, noisy series; losing half
+    of at least MATERIAL_CHANGE of the expected value whose score passes MATERIAL_SCORE x
+    the threshold is at least medium (a spike of that size is common in a small, noisy series; losing half
     a day's value is not)."""
     a = np.abs(np.asarray(score, dtype=float))
     lo, mid, hi = (s * threshold for s in SEVERITY_STEPS)
     out = np.select([a >= hi, a >= mid, a >= lo], ["high", "medium", "low"], default="none")
     if relative is not None:
-        big = (np.asarray(relative, dtype=float) <= -MATERIAL_CHANGE) & (a >= lo)
-        out = np.where(big & (out == "low"), "medium", out)
+        big = (np.asarray(relative, dtype=float) <= -MATERIAL_CHANGE) \
+            & (a >= MATERIAL_SCORE * threshold)
+        out = np.where(big & np.isin(out, ["none", "low"]), "medium", out)
     return out
 
 
@@ -107,7 +111,7 @@ def decompose(y: np.ndarray, season: int = SEASON,
 
     Each of the last ``tail`` points is expected from the points before it only
     (:func:`one_sided_expected`): the end of a two-sided fit bends toward an excursion on
-    the last days and hides it."""
+    the last days and hides it; the first ``tail`` points from the points after them."""
     y = np.asarray(y, dtype=float)
     if len(y) == 0:
         return y.copy(), y.copy()
@@ -115,6 +119,9 @@ def decompose(y: np.ndarray, season: int = SEASON,
     expected = trend + seasonal
     for t in range(max(len(y) - tail, 2 * season + 1), len(y)):
         expected[t] = one_sided_expected(y[:t], season)
+    # the first points likewise, from the days after them (the fit's start edge bends too)
+    for t in range(min(tail, len(y) - 2 * season - 1)):
+        expected[t] = one_sided_expected(y[t + 1:][::-1], season)
     return expected, y - expected
 
 

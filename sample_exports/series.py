@@ -36,7 +36,7 @@ DEMO_SHAPES: tuple[SeriesShape, ...] = (
     SeriesShape("automation_rate", "rate", 0.94, 0.0, volume=250.0),
     SeriesShape("response_time_p95", "ms", 2500.0, 0.04),
     SeriesShape("net_revenue_eur", "money", 180.0, 0.45),
-    SeriesShape("purchases", "count", 40.0, 0.1),
+    SeriesShape("purchases", "count", 60.0, 0.05),
 )
 
 

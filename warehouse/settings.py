@@ -397,6 +397,7 @@ class MLSettings(_Section):
     retrain_every_days: NonNegativeInt = 7
     insights_min_significance: Share = 0.9
     insights_max_per_creator: NonNegativeInt = 10
+    insights_max_per_kind: Annotated[int, Field(ge=1)] = 3
     insights_recent_days: PositiveDays = 7
     insights_pattern_weeks: PositiveDays = 8
 
