@@ -455,7 +455,7 @@ def engagement_drivers(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict[
     last = pd.Timestamp(as_of) - pd.Timedelta(days=cfg.retention_days)
     f = f[(f["as_of_date"] <= last) & (f[RECENCY] < cfg.churn_population_days)]
     f = f.reset_index(drop=True)
-    cols = list(FEATURE_COLUMNS)
+    cols = drivers.driver_features(FEATURE_COLUMNS)
     empty = pd.DataFrame(columns=["feature", "importance_mean", "importance_std",
                                   "correlation", "p_value", "q_value", "significant",
                                   "direction", "as_of_date", "model_version"])

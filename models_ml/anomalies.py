@@ -70,8 +70,8 @@ def severity(score: np.ndarray, threshold: float,
              relative: np.ndarray | None = None) -> np.ndarray:
     """none below the threshold; low, medium, high at 1x, 1.5x, 2.5x the threshold; a drop
     of at least MATERIAL_CHANGE of the expected value whose score passes MATERIAL_SCORE x
-    the threshold is at least medium (a spike of that size is common in a small, noisy series; losing half
-    a day's value is not)."""
+    the threshold is at least medium (a spike of that size is common in a small, noisy
+    series; losing half a day's value is not)."""
     a = np.abs(np.asarray(score, dtype=float))
     lo, mid, hi = (s * threshold for s in SEVERITY_STEPS)
     out = np.select([a >= hi, a >= mid, a >= lo], ["high", "medium", "low"], default="none")

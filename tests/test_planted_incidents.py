@@ -56,7 +56,7 @@ def test_a_bot_burst_is_a_spike_in_sessions_per_user_read_as_automated_traffic(s
     users = series.clean(_shape("dau"), DAYS, gen)
     sessions = np.round(users * series.clean(_shape("sessions_per_user"), DAYS, gen))
     day = 70
-    s, u, per_user = series.bot_burst(sessions, users, day)
+    s, _users, per_user = series.bot_burst(sessions, users, day)
     for name, y in (("sessions", s), ("sessions_per_user", per_user)):
         res = _detect(y, spec(name).unit)
         assert res.loc[day, "severity"] == "high" and res.loc[day, "direction"] == "up"

@@ -463,6 +463,7 @@ class Rule(_Section):
     volume_column: str | None = None  # threshold: judged only on rows with volume >= min_volume
     min_volume: float = 0.0
     min_severity: Severity = "high"  # anomaly: the lowest anomaly severity that alerts
+    metric_prefix: str | None = None  # anomaly: only metrics starting so (net_revenue_)
     description: str = ""
 
     @model_validator(mode="after")
@@ -475,7 +476,7 @@ class Rule(_Section):
             object.__setattr__(self, "table", "ml.metric_anomalies")
         if not _TABLE.match(self.table):
             raise ValueError(f"table must be schema.table, got {self.table!r}")
-        for key in ("metric", "volume_column"):
+        for key in ("metric", "volume_column", "metric_prefix"):
             value = getattr(self, key)
             if value is not None and not _IDENT.match(value):
                 raise ValueError(f"{key} must be a column name, got {value!r}")
@@ -550,6 +551,13 @@ DEFAULT_ALERT_RULES: tuple[dict[str, Any], ...] = (
      "severity": "high"},
     {"name": "anomalies", "kind": "anomaly", "table": "ml.metric_anomalies",
      "min_severity": "high"},
+    {"name": "revenue_anomaly", "kind": "anomaly", "table": "ml.metric_anomalies",
+     "metric_prefix": "net_revenue_", "min_severity": "medium", "per_creator": False,
+     "description": "net revenue (each currency) departs from its expectation: an outage "
+                    "of checkout shows here first"},
+    {"name": "automated_traffic", "kind": "anomaly", "table": "ml.metric_anomalies",
+     "metric": "sessions_per_user", "min_severity": "medium",
+     "description": "sessions per active user spike: possible bots or scripts"},
 )
 
 
