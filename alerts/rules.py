@@ -228,6 +228,8 @@ def _anomaly(rule: Rule, rows: pd.DataFrame, day: date) -> list[Alert]:
             continue
         if rule.metric_prefix and not metric.startswith(rule.metric_prefix):
             continue
+        if rule.direction and str(row.get("direction") or "") != rule.direction:
+            continue
         creator = row["creator_id"]
         value, expected = _num(row.get("value")), _num(row.get("expected"))
         score = _num(row.get("score"))

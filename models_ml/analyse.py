@@ -151,11 +151,64 @@ def _daily_metrics(con: duckdb.DuckDBPyConnection, since: date, as_of: date) -> 
     """, [since, as_of]).df()
 
 
+FUNNEL_TRENDS_SQL = """
+    -- each funnel's entrants of a day (step 1) and the share of them reaching its last
+    -- step, over complete daily entry periods
+    with t as (
+        select funnel, cast(entry_period as date) as date, step, users, conversion_rate
+        from marts.funnel_trends
+        where entry_period_grain = 'day' and is_complete
+    ), last_step as (select funnel, max(step) as step from t group by funnel)
+    select t.date, '__all__' as creator_id, 'funnel_conversion_' || t.funnel as metric,
+        t.conversion_rate as value, cast(first.users as double) as volume
+    from t join last_step using (funnel, step)
+    join t as first on first.funnel = t.funnel and first.date = t.date and first.step = 1
+    where t.date between ? and ?
+"""
+
+FUNNEL_STEP_COUNTS_SQL = """
+    -- each funnel of marts.funnel_steps on its daily step counts: the users doing its
+    -- first step's event on a day, and the share of them doing its last step's event the
+    -- same day (funnels whose first or last step filters on event fields are left out)
+    with ends as (
+        select funnel,
+            arg_min(event_type, step) as first_event, arg_max(event_type, step) as last_event,
+            bool_and(step_filters = '{}' or step_filters is null) as unfiltered
+        from marts.funnel_steps where creator_id = '__all__' group by funnel
+    ), entered as (
+        select distinct e.funnel, ev.event_date as date, ev.user_id
+        from ends as e join staging.stg_events as ev on ev.event_type = e.first_event
+        where e.unfiltered and ev.user_id is not null and ev.event_date between ? and ?
+    ), reached as (
+        select distinct e.funnel, ev.event_date as date, ev.user_id
+        from ends as e join staging.stg_events as ev on ev.event_type = e.last_event
+        where e.unfiltered and ev.user_id is not null and ev.event_date between ? and ?
+    )
+    select en.date, '__all__' as creator_id, 'funnel_conversion_' || en.funnel as metric,
+        count(r.user_id) / count(*) as value, cast(count(*) as double) as volume
+    from entered as en left join reached as r using (funnel, date, user_id)
+    group by en.funnel, en.date
+"""
+
+
+def funnel_daily_conversion(con: duckdb.DuckDBPyConnection, since: date,
+                            as_of: date) -> pd.DataFrame:
+    """Long frame (date, creator_id, metric, value, volume) of each funnel's daily
+    conversion: from marts.funnel_trends (daily entry periods) when it exists, else from
+    the funnel's daily step counts (same-day conversion from its first to its last step)."""
+    if table_exists(con, "marts", "funnel_trends"):
+        return con.execute(FUNNEL_TRENDS_SQL, [since, as_of]).df()
+    if not table_exists(con, "marts", "funnel_steps"):
+        return pd.DataFrame(columns=["date", "creator_id", "metric", "value", "volume"])
+    return con.execute(FUNNEL_STEP_COUNTS_SQL, [since, as_of] * 2).df()
+
+
 def detect_metric_anomalies(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict[str, Any]:
     """ml.metric_anomalies: days whose robust residual score passes the threshold."""
     _, as_of = mlio.data_window(con)
     since = as_of - timedelta(days=cfg.anomaly_lookback_days - 1)
-    long = _daily_metrics(con, since, as_of)
+    long = pd.concat([_daily_metrics(con, since, as_of),
+                      funnel_daily_conversion(con, since, as_of)], ignore_index=True)
     found = []
     for (metric, creator), g in long.groupby(["metric", "creator_id"], sort=True):
         # a small creator's day-to-day noise is not an anomaly: skip low-volume series

@@ -9,6 +9,7 @@ from typing import Literal
 
 Unit = Literal["count", "rate", "money", "ms", "ratio"]
 REVENUE_PREFIX = "net_revenue_"
+FUNNEL_PREFIX = "funnel_conversion_"  # funnel_conversion_<funnel>: a funnel's daily conversion
 
 
 @dataclass(frozen=True)
@@ -38,18 +39,21 @@ METRICS: dict[str, MetricSpec] = {m.name: m for m in (
     MetricSpec("fallback_rate", "fallback rate", "rate", False),
     MetricSpec("response_time_p95", "response time p95", "ms", False),
     MetricSpec("goals_completed", "goals completed", "count", True),
-    MetricSpec("funnel_conversion", "funnel conversion", "rate", True),
 )}
 
 
 def spec(metric: str) -> MetricSpec:
-    """The declaration of ``metric``; net_revenue_<currency> is money in that currency;
-    unknown metrics are counts (``*_rate``: rates) of no good direction."""
+    """The declaration of ``metric``; net_revenue_<currency> is money in that currency,
+    funnel_conversion_<funnel> a rate; unknown metrics are counts (``*_rate``: rates) of
+    no good direction."""
     if metric in METRICS:
         return METRICS[metric]
     if metric.startswith(REVENUE_PREFIX):
         cur = metric.removeprefix(REVENUE_PREFIX).upper()
         return MetricSpec(metric, f"net revenue ({cur})", "money", True, currency=cur)
+    if metric.startswith(FUNNEL_PREFIX):
+        name = metric.removeprefix(FUNNEL_PREFIX)
+        return MetricSpec(metric, f"{name} funnel conversion", "rate", True)
     unit: Unit = "rate" if metric.endswith("_rate") else "count"
     return MetricSpec(metric, metric.replace("_", " "), unit, None)
 

@@ -464,6 +464,7 @@ class Rule(_Section):
     min_volume: float = 0.0
     min_severity: Severity = "high"  # anomaly: the lowest anomaly severity that alerts
     metric_prefix: str | None = None  # anomaly: only metrics starting so (net_revenue_)
+    direction: Literal["up", "down"] | None = None  # anomaly: only departures this way
     description: str = ""
 
     @model_validator(mode="after")
@@ -555,8 +556,12 @@ DEFAULT_ALERT_RULES: tuple[dict[str, Any], ...] = (
      "metric_prefix": "net_revenue_", "min_severity": "medium", "per_creator": False,
      "description": "net revenue (each currency) departs from its expectation: an outage "
                     "of checkout shows here first"},
+    {"name": "funnel_conversion_drop", "kind": "anomaly", "table": "ml.metric_anomalies",
+     "metric_prefix": "funnel_conversion_", "min_severity": "medium", "per_creator": False,
+     "direction": "down", "description": "a funnel's daily conversion falls below its "
+                                         "expectation"},
     {"name": "automated_traffic", "kind": "anomaly", "table": "ml.metric_anomalies",
-     "metric": "sessions_per_user", "min_severity": "medium",
+     "metric": "sessions_per_user", "direction": "up", "min_severity": "medium",
      "description": "sessions per active user spike: possible bots or scripts"},
 )
 
