@@ -50,7 +50,7 @@ def robust_z(x: np.ndarray, floor: float | np.ndarray = 0.0) -> np.ndarray:
     return np.nan_to_num(z)
 
 
-def noise_floor(expected: np.ndarray, level: float, unit: str = "count",
+def noise_floor(expected: np.ndarray, level: float, unit: str = "value",
                 volume: np.ndarray | None = None) -> np.ndarray:
     """The least noise a day of the series can have: REL_SPREAD_FLOOR x ``level`` (the
     series' median |value|), and sqrt(expected) for counts, sqrt(p(1 - p) / volume) for
@@ -138,7 +138,7 @@ def noise(y: np.ndarray, resid: np.ndarray, season: int = SEASON) -> float:
 
 
 def series_anomalies(dates: pd.DatetimeIndex, y: np.ndarray, threshold: float,
-                     season: int = SEASON, unit: str = "count",
+                     season: int = SEASON, unit: str = "value",
                      volume: np.ndarray | None = None) -> pd.DataFrame:
     """Per day: value, expected, score of the residual, direction and severity."""
     y = np.asarray(y, dtype=float)

@@ -553,16 +553,12 @@ DEFAULT_ALERT_RULES: tuple[dict[str, Any], ...] = (
     {"name": "anomalies", "kind": "anomaly", "table": "ml.metric_anomalies",
      "min_severity": "high"},
     {"name": "revenue_anomaly", "kind": "anomaly", "table": "ml.metric_anomalies",
-     "metric_prefix": "net_revenue_", "min_severity": "medium", "per_creator": False,
-     "description": "net revenue (each currency) departs from its expectation: an outage "
-                    "of checkout shows here first"},
+     "metric_prefix": "net_revenue_", "min_severity": "medium", "per_creator": False},
     {"name": "funnel_conversion_drop", "kind": "anomaly", "table": "ml.metric_anomalies",
      "metric_prefix": "funnel_conversion_", "min_severity": "medium", "per_creator": False,
-     "direction": "down", "description": "a funnel's daily conversion falls below its "
-                                         "expectation"},
+     "direction": "down"},
     {"name": "automated_traffic", "kind": "anomaly", "table": "ml.metric_anomalies",
-     "metric": "sessions_per_user", "direction": "up", "min_severity": "medium",
-     "description": "sessions per active user spike: possible bots or scripts"},
+     "metric": "sessions_per_user", "direction": "up", "min_severity": "medium"},
 )
 
 
