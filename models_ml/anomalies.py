@@ -1,13 +1,13 @@
-"""Anomalies: robust scores on the residuals of a seasonal decomposition (daily metrics)
-and an isolation forest on each engaged user's recent week against their own baseline.
+"""Anomalies: robust scores on the residuals of a seasonal decomposition by running
+medians (daily metrics) and an isolation forest on each engaged user's recent week against
+their own baseline.
 
-A day's score is its residual (value - expected) over the series' noise: the robust spread
-of its differences a week apart (:func:`noise`), never below a floor (a share of the
-series' typical level; for counts the Poisson spread sqrt(expected); for rates with a
-volume the binomial spread).
-A residual within a tolerance of zero scores 0, so a constant series has no anomaly. The
-last points of a series are scored against a fit of the days before them only (a two-sided
-fit bends its trend end toward an excursion on the as-of date and hides it). Severity grows
+A day's score is its residual (value - expected, :func:`decompose`) over the series'
+noise: the robust spread of its differences a week apart (:func:`noise`), never below a
+floor (a share of the series' typical level; for counts the Poisson spread sqrt(expected);
+for rates with a volume the binomial spread). A residual within a tolerance of zero scores
+0, so a constant series has no anomaly. The last day (the as-of date) is scored like any
+other: its expectation is made of medians it cannot bend. Severity grows
 with the score; a drop of at least half the expected value whose score passes 4/5 of the
 threshold is at least medium. The false-positive rate on clean series is measured by
 ``bench/anomaly_false_positives.py`` (docs/alerts_and_analyses.md states it).
@@ -15,23 +15,16 @@ threshold is at least medium. The false-positive rate on clean series is measure
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import IsolationForest
 
 SEASON = 7
-#: STL seasonal smoother (odd, in periods): a weekly pattern that drifts slowly, so that a
-#: one-day excursion stays in the residual instead of bending the seasonal component
-SEASONAL_SMOOTHER = 29
 MAD_SCALE = 1.4826  # MAD of a normal distribution = 0.6745 sigma
 #: the noise is at least this share of the series' median absolute level
 REL_SPREAD_FLOOR = 0.02
 #: a residual within this share of |expected| (at least 1e-9) is no departure at all
 TOLERANCE = 1e-6
-#: the last points of a series, each scored against a fit of the points before it only
-TAIL_POINTS = SEASON
 #: an excursion of at least this share of the expected value is at least medium
 MATERIAL_CHANGE = 0.5
 #: ... when its score passes this share of the threshold
@@ -82,46 +75,26 @@ def severity(score: np.ndarray, threshold: float,
     return out
 
 
-def _stl(y: np.ndarray, season: int) -> tuple[np.ndarray, np.ndarray]:
-    """Trend and seasonal components of a robust STL (a median when too short)."""
-    from statsmodels.tsa.seasonal import STL
-
-    if len(y) < 2 * season + 1:
-        return np.full_like(y, np.nanmedian(y)), np.zeros_like(y)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = STL(y, period=season, seasonal=SEASONAL_SMOOTHER, robust=True).fit()
-    return np.asarray(res.trend), np.asarray(res.seasonal)
-
-
-def one_sided_expected(history: np.ndarray, season: int = SEASON) -> float:
-    """The next day's expected value from the days before it only, by medians: the level
-    of the last two seasons plus the same weekday's median departure from the level over
-    the last four seasons (robust to a spike in the history, unlike the end of a fit)."""
-    h = np.asarray(history, dtype=float)
-    level = float(np.median(h[-2 * season:]))
-    same_weekday = h[len(h) - season::-season][:4]
-    recent = float(np.median(h[-4 * season:]))
-    return level + float(np.median(same_weekday)) - recent
-
-
-def decompose(y: np.ndarray, season: int = SEASON,
-              tail: int = TAIL_POINTS) -> tuple[np.ndarray, np.ndarray]:
-    """Expected value (trend + seasonal of a robust STL) and residuals of a daily series.
-
-    Each of the last ``tail`` points is expected from the points before it only
-    (:func:`one_sided_expected`): the end of a two-sided fit bends toward an excursion on
-    the last days and hides it; the first ``tail`` points from the points after them."""
+def decompose(y: np.ndarray, season: int = SEASON) -> tuple[np.ndarray, np.ndarray]:
+    """Expected value and residuals of a daily series, by running medians: the level is the
+    median of the days within two seasons either side (the last days: of the days before
+    them, and themselves), the seasonal part the median departure from the level of the
+    same weekday within four seasons either side. A median ignores a single excursion, so
+    an outage or a spike never bends its own expectation (a fitted trend would follow it,
+    most of all at the series' end, the as-of date)."""
     y = np.asarray(y, dtype=float)
-    if len(y) == 0:
-        return y.copy(), y.copy()
-    trend, seasonal = _stl(y, season)
-    expected = trend + seasonal
-    for t in range(max(len(y) - tail, 2 * season + 1), len(y)):
-        expected[t] = one_sided_expected(y[:t], season)
-    # the first points likewise, from the days after them (the fit's start edge bends too)
-    for t in range(min(tail, len(y) - 2 * season - 1)):
-        expected[t] = one_sided_expected(y[t + 1:][::-1], season)
+    if len(y) < 2 * season + 1:
+        med = np.full_like(y, np.nanmedian(y)) if len(y) else y.copy()
+        return med, y - med
+    s = pd.Series(y)
+    level = s.rolling(4 * season + 1, center=True, min_periods=2 * season).median()
+    level = level.bfill().ffill()
+    detrended = s - level
+    seasonal = detrended.groupby(np.arange(len(y)) % season).transform(
+        lambda d: d.rolling(9, center=True, min_periods=3).median())
+    seasonal = seasonal.fillna(detrended.groupby(np.arange(len(y)) % season)
+                               .transform("median"))
+    expected = (level + seasonal).to_numpy()
     return expected, y - expected
 
 
