@@ -6,10 +6,10 @@ A day's score is its residual (value - expected, :func:`decompose`) over the ser
 noise: the robust spread of its differences a week apart (:func:`noise`), never below a
 floor (a share of the series' typical level; for counts the Poisson spread sqrt(expected);
 for rates with a volume the binomial spread). A residual within a tolerance of zero scores
-0, so a constant series has no anomaly. The last day (the as-of date) is scored like any
-other: its expectation is made of medians it cannot bend. Severity grows
-with the score; a drop of at least half the expected value whose score passes 4/5 of the
-threshold is at least medium. The false-positive rate on clean series is measured by
+0, so a constant series has no anomaly. The last days (the as-of date) are expected from
+the days before them, by medians they cannot bend. Severity grows with the score; a drop
+of at least half the expected value whose score passes the threshold is at least medium.
+The false-positive rate on clean series is measured by
 ``bench/anomaly_false_positives.py`` (docs/alerts_and_analyses.md states it).
 """
 
@@ -28,7 +28,7 @@ TOLERANCE = 1e-6
 #: an excursion of at least this share of the expected value is at least medium
 MATERIAL_CHANGE = 0.5
 #: ... when its score passes this share of the threshold
-MATERIAL_SCORE = 0.8
+MATERIAL_SCORE = 1.0
 SEVERITY_STEPS = (1.0, 1.5, 2.5)  # low, medium, high at these multiples of the threshold
 
 
@@ -77,11 +77,12 @@ def severity(score: np.ndarray, threshold: float,
 
 def decompose(y: np.ndarray, season: int = SEASON) -> tuple[np.ndarray, np.ndarray]:
     """Expected value and residuals of a daily series, by running medians: the level is the
-    median of the days within two seasons either side (the last days: of the days before
-    them, and themselves), the seasonal part the median departure from the level of the
-    same weekday within four seasons either side. A median ignores a single excursion, so
-    an outage or a spike never bends its own expectation (a fitted trend would follow it,
-    most of all at the series' end, the as-of date)."""
+    median of the days within two seasons either side (the last season's days: of the two
+    seasons before them), the seasonal part the median departure from the level of the
+    same weekday within four seasons either side (the last days: the four before). A
+    median ignores a single excursion, so an outage or a spike never bends its own
+    expectation (a fitted trend would follow it, most of all at the series' end, the
+    as-of date)."""
     y = np.asarray(y, dtype=float)
     if len(y) < 2 * season + 1:
         med = np.full_like(y, np.nanmedian(y)) if len(y) else y.copy()
@@ -94,7 +95,13 @@ def decompose(y: np.ndarray, season: int = SEASON) -> tuple[np.ndarray, np.ndarr
         lambda d: d.rolling(9, center=True, min_periods=3).median())
     seasonal = seasonal.fillna(detrended.groupby(np.arange(len(y)) % season)
                                .transform("median"))
-    expected = (level + seasonal).to_numpy()
+    expected = np.array(level + seasonal, dtype=float)
+    # the last season's days: from the days before them only (a trailing window would
+    # count the day itself and its weekday twice)
+    d = detrended.to_numpy()
+    for t in range(max(len(y) - season, 2 * season), len(y)):
+        same_weekday = d[t - season::-season][:4]
+        expected[t] = float(np.median(y[t - 2 * season:t])) + float(np.median(same_weekday))
     return expected, y - expected
 
 

@@ -40,7 +40,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -96,6 +96,7 @@ METRIC_NAMES = {"dau": "DAU", "mau": "MAU", "wau": "WAU", "sessions": "sessions"
                 "automation_rate": "automation rate", "fallback_rate": "fallback rate",
                 "response_time_p95": "response time p95", "goals_completed": "goals completed"}
 LOWER_IS_BETTER = {"response_time_p95", "fallback_rate"}
+WEEKDAY_SAME_SHAPE = 0.8
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 Z95 = 1.959964
 
@@ -809,9 +810,9 @@ def build(inp: InsightInputs, as_of: date, params: InsightParams | None = None) 
     ]
     rows += paired(weekday_patterns(eng, "dau", as_of, prm.pattern_weeks),
                    weekday_patterns(eng, "sessions", as_of, prm.pattern_weeks),
-                   ("best", "worst"))
+                   same_weekday_shape)
     rows += paired(week_over_week(eng, "dau", as_of), week_over_week(eng, "sessions", as_of),
-                   ("direction",))
+                   same_direction)
     for metric in ("dau", "mau"):
         rows += records(eng, metric, as_of)
     rows += crossings(eng, "sessions", as_of, prm.recent_days)
@@ -823,18 +824,31 @@ def build(inp: InsightInputs, as_of: date, params: InsightParams | None = None) 
     return rows
 
 
-def paired(first: list[dict], second: list[dict], same: tuple[str, ...]) -> list[dict]:
-    """One finding per creator for a pattern two paired metrics (DAU and sessions) share:
-    where both show it with the same ``same`` material keys, the second folds into the
-    first (its description gains a sentence); otherwise both stay."""
-    def material(row: dict) -> dict:
-        return row["_material"]
+def same_weekday_shape(a: dict, b: dict) -> bool:
+    """Two weekday patterns are one when their weekday means go together (Pearson r of the
+    seven means >= WEEKDAY_SAME_SHAPE): DAU and sessions rise and fall on the same days even
+    when noise makes a different day the single strongest."""
+    ma = list(json.loads(a["evidence"])["weekday_means"].values())
+    mb = list(json.loads(b["evidence"])["weekday_means"].values())
+    if np.std(ma) == 0 or np.std(mb) == 0:
+        return False
+    return float(np.corrcoef(ma, mb)[0, 1]) >= WEEKDAY_SAME_SHAPE
 
+
+def same_direction(a: dict, b: dict) -> bool:
+    return a["_material"].get("direction") == b["_material"].get("direction")
+
+
+def paired(first: list[dict], second: list[dict],
+           same: Callable[[dict, dict], bool]) -> list[dict]:
+    """One finding per creator for a pattern two paired metrics (DAU and sessions) share:
+    where ``same`` holds for a creator's two findings, the second folds into the first
+    (its title joins the first's description); otherwise both stay."""
     by_creator = {r["creator_id"]: r for r in first}
     out = list(first)
     for r in second:
         mate = by_creator.get(r["creator_id"])
-        if mate is None or any(material(mate).get(k) != material(r).get(k) for k in same):
+        if mate is None or not same(mate, r):
             out.append(r)
             continue
         mate["description"] += f" {metric_name(r['metric']).capitalize()} show the same " \

@@ -4,7 +4,8 @@ The anomaly detector's calibration (``bench/anomaly_false_positives.py``) and th
 planted-incident tests (``tests/test_planted_incidents.py``) read these. Levels and noise
 are those of the demo warehouse (2,000 users, seed 1): DAU ~166 a day (noise ~4.5%),
 sessions ~246 (~6%), automation rate ~94% of ~250 sessions, response time p95 ~2,500 ms
-(~4%), net revenue ~180 a day (~45%: a handful of purchases of varied prices).
+(~4%), net revenue ~180 a day (~45%: a handful of purchases of varied prices); and a
+shop's purchases, 100 a day (the volume at which a 70 % outage is told from noise).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ DEMO_SHAPES: tuple[SeriesShape, ...] = (
     SeriesShape("automation_rate", "rate", 0.94, 0.0, volume=250.0),
     SeriesShape("response_time_p95", "ms", 2500.0, 0.04),
     SeriesShape("net_revenue_eur", "money", 180.0, 0.45),
-    SeriesShape("purchases", "count", 60.0, 0.05),
+    SeriesShape("purchases", "count", 100.0, 0.05),
 )
 
 
