@@ -2,9 +2,10 @@
 fetches each rule's rows from the warehouse (``fetch_rows``) and the loop over all rules
 (``evaluate_rules``) that never raises for one rule's sake.
 
-Every rule is judged on the latest date of its table (its max ``date``). A table (or a
-column) that does not exist yet skips the rule with a note; a query that fails records an
-error for that rule; neither stops the other rules.
+Every rule is judged on the latest date of its table (its max ``date``; an anomaly table
+with an ``as_of_date``: that date, since it holds only the days that departed). A table
+(or a column) that does not exist yet skips the rule with a note; a query that fails
+records an error for that rule; neither stops the other rules.
 """
 
 from __future__ import annotations
@@ -270,6 +271,16 @@ def fetch_rows(con: duckdb.DuckDBPyConnection, rule: Rule) -> tuple[pd.DataFrame
     missing = sorted(needed - set(columns))
     if missing:
         return None, f"table {rule.table} has no column(s) {missing}"
+    if rule.kind == "anomaly" and "as_of_date" in columns:
+        # an anomaly table holds only the days that departed: judge its run's as-of date
+        # (no row that day = nothing to alert), not the last day that departed
+        frame = con.execute(
+            f"""
+            WITH src AS ({base}), latest AS (SELECT max(as_of_date) AS d FROM src)
+            SELECT src.* FROM src, latest WHERE src.date = latest.d
+            """
+        ).df()
+        return frame, ""
     frame = con.execute(
         f"""
         WITH src AS ({base}), latest AS (SELECT max(date) AS d FROM src)
@@ -307,6 +318,9 @@ def evaluate_rules(con: duckdb.DuckDBPyConnection, rules: list[Rule] | tuple[Rul
             if frame is None:
                 log.info("alert rule %s skipped: %s", rule.name, note)
                 outcomes.append(RuleOutcome(rule.name, "skipped", note))
+                continue
+            if frame.empty:  # an anomaly rule on a quiet as-of date
+                outcomes.append(RuleOutcome(rule.name, "ok", "no anomaly on the as-of date"))
                 continue
             alerts = [with_report(a, reports_root) for a in evaluate_rule(rule, frame)]
             latest = max(_as_date(d) for d in frame["date"])

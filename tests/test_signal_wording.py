@@ -170,3 +170,24 @@ def test_a_null_feature_is_left_out_of_its_correlation():
     x = np.where(gen.random(300) < 0.5, np.nan, y + gen.normal(0, 0.5, 300))
     out = drivers.correlations(pd.DataFrame({"correct_rate_28": x}), y, 0.05)
     assert out.loc[0, "correlation"] > 0.3 and bool(out.loc[0, "significant"])
+
+
+def test_anomaly_rules_judge_the_as_of_date_not_the_last_day_that_departed():
+    import duckdb
+
+    from alerts.rules import evaluate_rules
+
+    con = duckdb.connect()
+    con.execute("create schema ml")
+    con.execute("create table ml.metric_anomalies (date date, creator_id varchar, metric "
+                "varchar, value double, expected double, score double, direction varchar, "
+                "severity varchar, as_of_date date)")
+    old = date(2026, 3, 1)
+    con.execute("insert into ml.metric_anomalies values (?, '__all__', 'net_revenue_eur', "
+                "10, 100, -6, 'down', 'high', ?)", [old, DAY])
+    (quiet,) = evaluate_rules(con, [_rule("revenue_anomaly")])
+    assert quiet.status == "ok" and quiet.alerts == []
+    con.execute("insert into ml.metric_anomalies values (?, '__all__', 'net_revenue_eur', "
+                "25, 100, -4, 'down', 'medium', ?)", [DAY, DAY])
+    (fired,) = evaluate_rules(con, [_rule("revenue_anomaly")])
+    assert [a.date for a in fired.alerts] == [DAY]
