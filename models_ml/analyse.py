@@ -134,6 +134,9 @@ def _daily_metrics(con: duckdb.DuckDBPyConnection, since: date, as_of: date) -> 
             select date, creator_id, 'sessions_per_user', sessions / dau, dau
             from marts.engagement_daily where dau > 0
             union all
+            select date, creator_id, 'events_per_user', active_events / dau, dau
+            from marts.engagement_daily where dau > 0
+            union all
             select date, creator_id, 'automation_rate', automation_rate, sessions
             from marts.conversation_daily
             union all
