@@ -628,8 +628,10 @@ def week_over_week(frame: pd.DataFrame, metric: str, as_of: date, value: str | N
             f"({_who(str(creator))})",
             f"{name[0].upper()}{name[1:]} {level} ({fmt_pct(change, signed=True)}; paired by "
             f"weekday, {fmt_p(p)}).",
-            "Find what drove the rise (campaigns, content, releases) and repeat it." if up
-            else "Look into the drop: check last week's releases, content gaps and campaigns.",
+            f"Find what drove the rise of {name} (campaigns, content, releases) and repeat "
+            "it." if up else
+            f"Look into the fall of {name}: check last week's releases, content gaps and "
+            "campaigns.",
             {"last_7_days": a, "previous_7_days": b, "change": change, "p_value": p,
              "window_end": as_of},
             1 - p, change, {"direction": "up" if up else "down", "change": _bucket(change, 0.1)}))
@@ -676,6 +678,27 @@ def automation_week_over_week(conv: pd.DataFrame, as_of: date) -> list[dict]:
     return out
 
 
+SEGMENT_ADVICE = {
+    "dormant": "send a win-back message with what is new since they left",
+    "at risk": "re-engage them this week, before they lapse (a reminder of their goal or "
+               "streak)",
+    "casual": "give them a reason to come back within the week (a short lesson, a "
+              "reminder)",
+    "steady": "nudge them toward a first goal so their habit sticks",
+    "learners": "suggest the next exercises on their topics",
+    "power learners": "offer advanced content and ask them for referrals",
+    "power users": "offer advanced features and ask them for referrals",
+    "paying regulars": "keep them with early access and thank-you offers",
+}
+
+
+def _segment_advice(label: str, users: int) -> str:
+    """Advice for the segment by its name (the part before a distinguishing trait)."""
+    base = label.split(",")[0].strip()
+    what = SEGMENT_ADVICE.get(base, "tailor content and messages to them")
+    return f"For the {fmt_count(users)} users in '{label}': {what}."
+
+
 def from_segments(seg: pd.DataFrame, as_of: date) -> list[dict]:
     """The largest segment; significance from a binomial test of its share against 1/k."""
     if seg.empty:
@@ -696,7 +719,7 @@ def from_segments(seg: pd.DataFrame, as_of: date) -> list[dict]:
             f"{fmt_count(counts[lab])} ({fmt_pct(shares[lab])}) are {lab}"
             for lab in counts.index) + f"; the largest share against an even 1/{k}: "
         f"{fmt_p(p)}.",
-        f"Tailor content and messages first to the {fmt_count(counts.iloc[0])} {top}.",
+        _segment_advice(str(top), int(counts.iloc[0])),
         {"counts": {str(lab): int(c) for lab, c in counts.items()},
          "shares": {str(lab): float(v) for lab, v in shares.items()}, "p_value": p},
         1 - p, share, {"largest": top, "share": _bucket(share, 0.05)})]
