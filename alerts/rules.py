@@ -2,9 +2,10 @@
 fetches each rule's rows from the warehouse (``fetch_rows``) and the loop over all rules
 (``evaluate_rules``) that never raises for one rule's sake.
 
-Every rule is judged on the latest date of its table (its max ``date``). A table (or a
-column) that does not exist yet skips the rule with a note; a query that fails records an
-error for that rule; neither stops the other rules.
+Every rule is judged on the latest date of its table (its max ``date``; an anomaly table
+with an ``as_of_date``: that date, since it holds only the days that departed). A table
+(or a column) that does not exist yet skips the rule with a note; a query that fails
+records an error for that rule; neither stops the other rules.
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import pandas as pd
 
+from models_ml.metric_specs import format_value, spec
 from warehouse.db import table_exists
 from warehouse.settings import Rule, severity_rank
 
@@ -212,6 +215,10 @@ def _change(rule: Rule, frame: pd.DataFrame, day: date) -> list[Alert]:
     return out
 
 
+def _shown(metric: str, x: float | None) -> str:
+    return "n/a" if x is None else format_value(metric, x)
+
+
 def _anomaly(rule: Rule, rows: pd.DataFrame, day: date) -> list[Alert]:
     out = []
     floor = severity_rank(rule.min_severity)
@@ -220,15 +227,24 @@ def _anomaly(rule: Rule, rows: pd.DataFrame, day: date) -> list[Alert]:
         metric = str(row.get("metric") or "")
         if severity_rank(found) < floor or (rule.metric and metric != rule.metric):
             continue
+        if rule.metric_prefix and not metric.startswith(rule.metric_prefix):
+            continue
+        if rule.direction and str(row.get("direction") or "") != rule.direction:
+            continue
         creator = row["creator_id"]
         value, expected = _num(row.get("value")), _num(row.get("expected"))
         score = _num(row.get("score"))
         direction = str(row.get("direction") or "")
         word = {"up": "higher", "down": "lower", "high": "higher", "low": "lower"}.get(
             direction, "different")
-        message = (f"Anomaly in {metric} for {_who(creator)} on {day.isoformat()}: "
-                   f"{fmt(value, metric)} against an expected {fmt(expected, metric)} "
-                   f"({word} than expected, score {fmt(score)}, severity {found}).")
+        cause = (" A rise of activity per active user: possible automated traffic (bots, "
+                 "scripts, retries); see ml.user_behaviour_anomalies (is_burst)."
+                 if spec(metric).automation_signal and direction == "up" else "")
+        message = (f"Anomaly in {spec(metric).label} for {_who(creator)} on "
+                   f"{day.isoformat()}: {_shown(metric, value)} against an expected "
+                   f"{_shown(metric, expected)} "
+                   f"({word} than expected, score {fmt(score)}, severity {found}; evidence: "
+                   f"ml.metric_anomalies, metric {metric}).{cause}")
         out.append(Alert(alert_id(rule.name, day, creator, metric), rule.name, rule.kind,
                          rule.alert_severity(found), day, creator, metric, value, expected,
                          message))
@@ -255,6 +271,16 @@ def fetch_rows(con: duckdb.DuckDBPyConnection, rule: Rule) -> tuple[pd.DataFrame
     missing = sorted(needed - set(columns))
     if missing:
         return None, f"table {rule.table} has no column(s) {missing}"
+    if rule.kind == "anomaly" and "as_of_date" in columns:
+        # an anomaly table holds only the days that departed: judge its run's as-of date
+        # (no row that day = nothing to alert), not the last day that departed
+        frame = con.execute(
+            f"""
+            WITH src AS ({base}), latest AS (SELECT max(as_of_date) AS d FROM src)
+            SELECT src.* FROM src, latest WHERE src.date = latest.d
+            """
+        ).df()
+        return frame, ""
     frame = con.execute(
         f"""
         WITH src AS ({base}), latest AS (SELECT max(date) AS d FROM src)
@@ -267,9 +293,24 @@ def fetch_rows(con: duckdb.DuckDBPyConnection, rule: Rule) -> tuple[pd.DataFrame
     return frame, ""
 
 
-def evaluate_rules(con: duckdb.DuckDBPyConnection, rules: list[Rule] | tuple[Rule, ...]
-                   ) -> list[RuleOutcome]:
-    """Every rule on its table's latest date; one rule's problem never stops the others."""
+def report_link(reports_root: Path, day: date, creator_id: str) -> str:
+    """The daily report an alert points to (reports/daily/<date>/<overall|creator_x>.html)."""
+    name = "overall" if creator_id == ALL_CREATORS else f"creator_{creator_id}"
+    return (reports_root / "daily" / day.isoformat() / f"{name}.html").as_posix()
+
+
+def with_report(alert: Alert, reports_root: Path | None) -> Alert:
+    """The alert whose message ends with the link to its day's report."""
+    if reports_root is None:
+        return alert
+    link = report_link(reports_root, alert.date, alert.creator_id)
+    return replace(alert, message=f"{alert.message} Report: {link}")
+
+
+def evaluate_rules(con: duckdb.DuckDBPyConnection, rules: list[Rule] | tuple[Rule, ...],
+                   reports_root: Path | None = None) -> list[RuleOutcome]:
+    """Every rule on its table's latest date; one rule's problem never stops the others.
+    With ``reports_root``, every alert's message links the day's report."""
     outcomes = []
     for rule in rules:
         try:
@@ -278,7 +319,10 @@ def evaluate_rules(con: duckdb.DuckDBPyConnection, rules: list[Rule] | tuple[Rul
                 log.info("alert rule %s skipped: %s", rule.name, note)
                 outcomes.append(RuleOutcome(rule.name, "skipped", note))
                 continue
-            alerts = evaluate_rule(rule, frame)
+            if frame.empty:  # an anomaly rule on a quiet as-of date
+                outcomes.append(RuleOutcome(rule.name, "ok", "no anomaly on the as-of date"))
+                continue
+            alerts = [with_report(a, reports_root) for a in evaluate_rule(rule, frame)]
             latest = max(_as_date(d) for d in frame["date"])
         except (duckdb.Error, ValueError, KeyError, TypeError) as exc:
             log.error("alert rule %s failed: %s", rule.name, exc)

@@ -81,7 +81,7 @@ DATA_FIELDS: tuple[Field, ...] = (
     _data("message", "error_message", "any", ("error",)),
     _data("rating", "rating", "int", ("user_feedback",), low=1, high=5),
     _data("comment", "feedback_comment", "any", ("user_feedback",)),
-    _data("topic", "topic", "any", (*_LESSON, "exercise_attempted")),
+    _data("topic", "topic", "any", (*_LESSON, "exercise_attempted", "goal_created")),
     _data("lesson_id", "lesson_id", "any", _LESSON),
     _data("skill", "skill", "any", ("exercise_attempted",)),
     _data("correct", "correct", "bool", ("exercise_attempted",)),

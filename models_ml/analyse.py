@@ -11,7 +11,16 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from models_ml import anomalies, bkt, classifiers, drivers, experiments, forecasting, segments
+from models_ml import (
+    anomalies,
+    bkt,
+    classifiers,
+    drivers,
+    experiments,
+    forecasting,
+    metric_specs,
+    segments,
+)
 from models_ml import io as mlio
 from models_ml.features import (
     FEATURE_COLUMNS,
@@ -121,6 +130,13 @@ def _daily_metrics(con: duckdb.DuckDBPyConnection, since: date, as_of: date) -> 
             select date, creator_id, 'sessions', cast(sessions as double), sessions
             from marts.engagement_daily
             union all
+            -- a rise in sessions per active user is the first sign of automated traffic
+            select date, creator_id, 'sessions_per_user', sessions / dau, dau
+            from marts.engagement_daily where dau > 0
+            union all
+            select date, creator_id, 'events_per_user', active_events / dau, dau
+            from marts.engagement_daily where dau > 0
+            union all
             select date, creator_id, 'automation_rate', automation_rate, sessions
             from marts.conversation_daily
             union all
@@ -138,26 +154,80 @@ def _daily_metrics(con: duckdb.DuckDBPyConnection, since: date, as_of: date) -> 
     """, [since, as_of]).df()
 
 
+FUNNEL_TRENDS_SQL = """
+    -- each funnel's entrants of a day (step 1) and the share of them reaching its last
+    -- step, over complete daily entry periods
+    with t as (
+        select funnel, cast(entry_period as date) as date, step, users, conversion_rate
+        from marts.funnel_trends
+        where entry_period_grain = 'day' and is_complete
+    ), last_step as (select funnel, max(step) as step from t group by funnel)
+    select t.date, '__all__' as creator_id, 'funnel_conversion_' || t.funnel as metric,
+        t.conversion_rate as value, cast(first.users as double) as volume
+    from t join last_step using (funnel, step)
+    join t as first on first.funnel = t.funnel and first.date = t.date and first.step = 1
+    where t.date between ? and ?
+"""
+
+FUNNEL_STEP_COUNTS_SQL = """
+    -- each funnel of marts.funnel_steps on its daily step counts: the users doing its
+    -- first step's event on a day, and the share of them doing its last step's event the
+    -- same day (funnels whose first or last step filters on event fields are left out)
+    with ends as (
+        select funnel,
+            arg_min(event_type, step) as first_event, arg_max(event_type, step) as last_event,
+            bool_and(step_filters = '{}' or step_filters is null) as unfiltered
+        from marts.funnel_steps where creator_id = '__all__' group by funnel
+    ), entered as (
+        select distinct e.funnel, ev.event_date as date, ev.user_id
+        from ends as e join staging.stg_events as ev on ev.event_type = e.first_event
+        where e.unfiltered and ev.user_id is not null and ev.event_date between ? and ?
+    ), reached as (
+        select distinct e.funnel, ev.event_date as date, ev.user_id
+        from ends as e join staging.stg_events as ev on ev.event_type = e.last_event
+        where e.unfiltered and ev.user_id is not null and ev.event_date between ? and ?
+    )
+    select en.date, '__all__' as creator_id, 'funnel_conversion_' || en.funnel as metric,
+        count(r.user_id) / count(*) as value, cast(count(*) as double) as volume
+    from entered as en left join reached as r using (funnel, date, user_id)
+    group by en.funnel, en.date
+"""
+
+
+def funnel_daily_conversion(con: duckdb.DuckDBPyConnection, since: date,
+                            as_of: date) -> pd.DataFrame:
+    """Long frame (date, creator_id, metric, value, volume) of each funnel's daily
+    conversion: from marts.funnel_trends (daily entry periods) when it exists, else from
+    the funnel's daily step counts (same-day conversion from its first to its last step)."""
+    if table_exists(con, "marts", "funnel_trends"):
+        return con.execute(FUNNEL_TRENDS_SQL, [since, as_of]).df()
+    if not table_exists(con, "marts", "funnel_steps"):
+        return pd.DataFrame(columns=["date", "creator_id", "metric", "value", "volume"])
+    return con.execute(FUNNEL_STEP_COUNTS_SQL, [since, as_of] * 2).df()
+
+
 def detect_metric_anomalies(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict[str, Any]:
     """ml.metric_anomalies: days whose robust residual score passes the threshold."""
     _, as_of = mlio.data_window(con)
     since = as_of - timedelta(days=cfg.anomaly_lookback_days - 1)
-    long = _daily_metrics(con, since, as_of)
+    long = pd.concat([_daily_metrics(con, since, as_of),
+                      funnel_daily_conversion(con, since, as_of)], ignore_index=True)
     found = []
     for (metric, creator), g in long.groupby(["metric", "creator_id"], sort=True):
         # a small creator's day-to-day noise is not an anomaly: skip low-volume series
         if not metric.startswith("net_revenue") and g["volume"].median() < cfg.anomaly_min_volume:
             continue
-        is_rate = metric in ("automation_rate", "fallback_rate", "response_time_p95")
-        s = g.set_index(pd.to_datetime(g["date"]))["value"]
-        if is_rate:  # a rate is undefined on days without traffic: keep the observed days
-            s = s.sort_index()
-        else:
-            s = s.reindex(pd.date_range(s.index.min(), pd.Timestamp(as_of), freq="D"),
-                          fill_value=0.0)
+        unit = metric_specs.spec(metric).unit
+        g = g.set_index(pd.to_datetime(g["date"])).sort_index()
+        s, volume = g["value"], g["volume"].astype(float)
+        if unit in ("count", "money"):  # a day without rows is a day of zero
+            days = pd.date_range(s.index.min(), pd.Timestamp(as_of), freq="D")
+            s, volume = s.reindex(days, fill_value=0.0), volume.reindex(days, fill_value=0.0)
+        # a rate or ratio is undefined on days without traffic: keep the observed days
         if len(s) < 2 * anomalies.SEASON + 1:
             continue
-        res = anomalies.series_anomalies(s.index, s.to_numpy(), cfg.anomaly_threshold)
+        res = anomalies.series_anomalies(s.index, s.to_numpy(), cfg.anomaly_threshold,
+                                         unit=unit, volume=volume.to_numpy())
         res = res[res["severity"] != "none"]
         if len(res):
             found.append(res.assign(creator_id=creator, metric=metric))
@@ -207,22 +277,36 @@ def detect_user_anomalies(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> di
                 coalesce(avg(duration_s) filter (where start_date <= ?::date - 7), 0) / 60.0
                     as baseline_avg_session_minutes
             from sess group by user_id
+        ),
+        per_day as (
+            select user_id, start_date, count(*) as n from sess group by user_id, start_date
+        ),
+        peak as (
+            select user_id,
+                coalesce(max(n) filter (where start_date > ?::date - 7), 0)
+                    as recent_peak_sessions,
+                coalesce(avg(n) filter (where start_date <= ?::date - 7), 0)
+                    as baseline_sessions_per_day
+            from per_day group by user_id
         )
         select d.*, coalesce(s.recent_sessions, 0) as recent_sessions,
+            coalesce(peak.recent_peak_sessions, 0) as recent_peak_sessions,
+            coalesce(peak.baseline_sessions_per_day, 0) as baseline_sessions_per_day,
             coalesce(s.baseline_sessions, 0) as baseline_sessions,
             coalesce(s.recent_avg_session_minutes, 0) as recent_avg_session_minutes,
             coalesce(s.baseline_avg_session_minutes, 0) as baseline_avg_session_minutes
-        from d left join s using (user_id)
+        from d left join s using (user_id) left join peak using (user_id)
         where d.active_days_28 >= {int(cfg.user_anomaly_min_active_days)}
         order by user_id
-    """, [as_of] * 12).df()
+    """, [as_of] * 14).df()
     res = anomalies.user_behaviour_anomalies(frame, cfg.user_anomaly_contamination, cfg.seed)
     res["as_of_date"] = as_of
     for c in ("recent_events", "baseline_events", "recent_active_days", "baseline_active_days"):
         res[c] = frame[c].astype(float).to_numpy()
     n = mlio.replace_table(con, "user_behaviour_anomalies", res,
                            "Engaged users whose last week departs from their own baseline")
-    return {"rows": n, "anomalies": int(res["is_anomaly"].sum()) if n else 0}
+    return {"rows": n, "anomalies": int(res["is_anomaly"].sum()) if n else 0,
+            "bursts": int(res["is_burst"].sum()) if n else 0}
 
 
 # --------------------------------------------------------------------------- segments
@@ -427,7 +511,7 @@ def engagement_drivers(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict[
     last = pd.Timestamp(as_of) - pd.Timedelta(days=cfg.retention_days)
     f = f[(f["as_of_date"] <= last) & (f[RECENCY] < cfg.churn_population_days)]
     f = f.reset_index(drop=True)
-    cols = list(FEATURE_COLUMNS)
+    cols = drivers.driver_features(FEATURE_COLUMNS)
     empty = pd.DataFrame(columns=["feature", "importance_mean", "importance_std",
                                   "correlation", "p_value", "q_value", "significant",
                                   "direction", "as_of_date", "model_version"])
@@ -512,7 +596,7 @@ def generate_insights(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict[s
     candidates = insights.build(inputs, as_of, params)
     history = read("ml", "insights")
     new = insights.select(candidates, history, as_of, cfg.insights_min_significance,
-                          cfg.insights_max_per_creator)
+                          cfg.insights_max_per_creator, cfg.insights_max_per_kind)
     table = insights.merge_history(history, new, as_of)
     comment = "Ranked insights from the marts and ml analyses, per creator and overall"
     mlio.ensure_schema(con)

@@ -15,16 +15,27 @@ from sklearn.inspection import permutation_importance
 
 from models_ml.experiments import benjamini_hochberg
 
+#: features left out of the drivers: days_since_last_active restates the label (a user
+#: active yesterday is active in the next 30 days), attempts_total duplicates attempts_28
+#: for most users, active_days_14 sits between active_days_7 and _28
+NOT_DRIVERS = ("days_since_last_active", "attempts_total", "active_days_14")
+
+
+def driver_features(columns: tuple[str, ...] | list[str]) -> list[str]:
+    """The features whose link to retention is worth reading (non-circular, distinct)."""
+    return [c for c in columns if c not in NOT_DRIVERS]
+
 
 def correlations(X: pd.DataFrame, y: np.ndarray, alpha: float) -> pd.DataFrame:
     rows = []
     yv = np.asarray(y, dtype=float)
     for c in X.columns:
         x = X[c].to_numpy(dtype=float)
-        if np.nanstd(x) == 0 or np.nanstd(yv) == 0:
+        known = np.isfinite(x)  # a null feature (no attempts: no correct rate) is left out
+        if known.sum() < 3 or np.nanstd(x) == 0 or np.nanstd(yv[known]) == 0:
             rows.append((c, np.nan, np.nan))
             continue
-        res = spearmanr(x, yv)
+        res = spearmanr(x[known], yv[known])
         rows.append((c, float(res.statistic), float(res.pvalue)))
     out = pd.DataFrame(rows, columns=["feature", "correlation", "p_value"])
     out["q_value"] = benjamini_hochberg(out["p_value"].to_numpy())

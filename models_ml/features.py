@@ -137,7 +137,7 @@ select
     cast(coalesce(sess.conversations_28, 0) as double) as conversations_28,
     coalesce(sess.avg_session_minutes_28, 0.0) as avg_session_minutes_28,
     cast(coalesce(att.attempts_28, 0) as double) as attempts_28,
-    coalesce(att.correct_rate_28, -1.0) as correct_rate_28,
+    att.correct_rate_28,  -- null: no attempt in the 28 days (no rate to speak of)
     cast(coalesce(att.attempts_total, 0) as double) as attempts_total,
     cast(coalesce(gls.goals_created, 0) as double) as goals_created,
     cast(coalesce(gls.goals_completed, 0) as double) as goals_completed,

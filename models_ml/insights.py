@@ -7,7 +7,8 @@ A *finding* is one statement about one creator (or ``__all__``): its ``finding_k
 (creator, kind, metric, subject; never the date) names it across days, its ``fingerprint``
 hashes its material content (rounded numbers, direction, severity bucket). A run keeps the
 findings whose ``significance`` reaches the setting ``ml.insights_min_significance``, drops
-those whose latest earlier emission had the same fingerprint, ranks the rest per creator and
+those whose latest earlier emission had the same fingerprint, keeps at most
+``ml.insights_max_per_kind`` per creator and kind, ranks the rest per creator and
 keeps at most ``ml.insights_max_per_creator`` of them.
 
 Significance per kind (a number in [0, 1]; higher = more certain):
@@ -39,7 +40,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -49,6 +50,7 @@ import pandas as pd
 from scipy import stats
 
 from models_ml.io import dumps
+from models_ml.metric_specs import format_value, good_or_bad, spec
 
 ALL = "__all__"
 KINDS = ("pattern", "anomaly", "correlation", "opportunity", "milestone", "experiment",
@@ -94,6 +96,7 @@ METRIC_NAMES = {"dau": "DAU", "mau": "MAU", "wau": "WAU", "sessions": "sessions"
                 "automation_rate": "automation rate", "fallback_rate": "fallback rate",
                 "response_time_p95": "response time p95", "goals_completed": "goals completed"}
 LOWER_IS_BETTER = {"response_time_p95", "fallback_rate"}
+WEEKDAY_SAME_SHAPE = 0.8
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 Z95 = 1.959964
 
@@ -157,20 +160,12 @@ def fmt_p(p: float) -> str:
 
 
 def metric_name(metric: str) -> str:
-    if metric.startswith("net_revenue_"):
-        return f"net revenue ({metric.removeprefix('net_revenue_').upper()})"
-    return METRIC_NAMES.get(metric, metric.replace("_", " "))
+    return spec(metric).label
 
 
 def fmt_value(metric: str, x: float) -> str:
-    """A metric's value the way a reader expects it."""
-    if metric.startswith("net_revenue_"):
-        return fmt_money(x, metric.removeprefix("net_revenue_").upper())
-    if metric.endswith("_rate"):
-        return fmt_pct(x)
-    if metric.startswith("response_time"):
-        return f"{float(x):,.0f} ms"
-    return fmt_num(x)
+    """A metric's value by its declared unit (models_ml.metric_specs)."""
+    return format_value(metric, x)
 
 
 def _who(creator: str) -> str:
@@ -210,7 +205,8 @@ def finding(as_of: date, creator: str, kind: str, metric: str, subject: str, tit
         "evidence": dumps({"creator_id": str(creator), **evidence}),
         "significance": float(np.clip(_finite(significance), 0.0, 1.0)),
         "impact": abs(_finite(impact)), "finding_key": key,
-        "fingerprint": hashlib.sha256(dumps(material).encode()).hexdigest()[:16]}
+        "fingerprint": hashlib.sha256(dumps(material).encode()).hexdigest()[:16],
+        "_material": material}
 
 
 def _dates(s: pd.Series) -> pd.Series:
@@ -240,35 +236,90 @@ def _series_by_group(frame: pd.DataFrame, value: str, as_of: date,
 # --------------------------------------------------------------------------- anomaly
 
 
+def _anomaly_advice(metric: str, up: bool, day: date, creator: str) -> str:
+    """What to do about a departure, by whether the move is good for the metric."""
+    where = f"Check releases, incidents and campaigns of {day} for {_who(creator)}; "
+    verdict = good_or_bad(metric, "up" if up else "down")
+    if verdict == "good":
+        return where + "if it came from a change of yours, find what worked and keep it."
+    if verdict == "bad":
+        return where + f"fix the cause of the {metric_name(metric)} {'rise' if up else 'fall'}."
+    return where + "find its cause before acting on it."
+
+
 def from_anomalies(anoms: pd.DataFrame, as_of: date, recent_days: int = 7) -> list[dict]:
+    """One finding per creator, day and pattern: a rise of a metric that signals automated
+    traffic (sessions per active user) that day folds in the same day's rises of sessions
+    and DAU as one 'possible automated traffic' finding."""
     if anoms.empty:
         return []
     when = _dates(anoms["date"])
     a = anoms[(when > pd.Timestamp(as_of) - pd.Timedelta(days=recent_days))
               & (when <= pd.Timestamp(as_of)) & anoms["severity"].isin(["medium", "high"])]
     out = []
-    for r in a.sort_values(["creator_id", "metric", "date"]).itertuples():
-        value, expected, score = _finite(r.value), _finite(r.expected), _finite(r.score)
-        rel = (value - expected) / max(abs(expected), 1e-9)
-        day = pd.Timestamp(r.date).date()
-        name = metric_name(r.metric)
-        up = r.direction == "up"
-        worse_up = r.metric in LOWER_IS_BETTER
-        p = 2 * stats.norm.sf(abs(score))
-        out.append(finding(
-            as_of, r.creator_id, "anomaly", r.metric, str(day),
-            f"{name} {'spiked' if up else 'dropped'} on {day} ({_who(r.creator_id)})",
-            f"{name[0].upper()}{name[1:]} on {day}: {fmt_value(r.metric, value)} against an "
-            "expected "
-            f"{fmt_value(r.metric, expected)} ({fmt_pct(rel, signed=True)}; robust score "
-            f"{score:.1f}, {r.severity} severity).",
-            f"Check releases, incidents and campaigns of {day} for {_who(r.creator_id)}; "
-            + ("find what caused the improvement and keep it." if up != worse_up
-               else "fix the cause if it was not intended."),
-            {"date": day, "value": value, "expected": expected, "relative_change": rel,
-             "score": score, "severity": r.severity, "direction": r.direction, "p_value": p},
-            1 - p, rel, {"direction": r.direction, "severity": r.severity}))
+    for (creator, day_ts), g in a.groupby([a["creator_id"], _dates(a["date"])], sort=True):
+        day = pd.Timestamp(day_ts).date()
+        bots = g[g["metric"].map(lambda m: spec(m).automation_signal)
+                 & (g["direction"] == "up")]
+        rest = g
+        if len(bots):
+            out.append(_automated_traffic(g, bots, as_of, str(creator), day))
+            rest = g[~g["metric"].isin([*bots["metric"], *AUTOMATION_COMPANIONS])
+                     | (g["direction"] != "up")]
+        for r in rest.sort_values("metric").itertuples():
+            out.append(_one_anomaly(r, as_of, str(creator), day))
     return out
+
+
+#: metrics whose same-day rise is part of an automated-traffic pattern, not news of its own
+AUTOMATION_COMPANIONS = ("sessions", "dau")
+
+
+def _one_anomaly(r: Any, as_of: date, creator: str, day: date) -> dict:
+    value, expected, score = _finite(r.value), _finite(r.expected), _finite(r.score)
+    rel = (value - expected) / max(abs(expected), 1e-9)
+    name = metric_name(r.metric)
+    up = r.direction == "up"
+    p = 2 * stats.norm.sf(abs(score))
+    return finding(
+        as_of, creator, "anomaly", r.metric, str(day),
+        f"{name} {'spiked' if up else 'dropped'} on {day} ({_who(creator)})",
+        f"{name[0].upper()}{name[1:]} on {day}: {fmt_value(r.metric, value)} against an "
+        f"expected {fmt_value(r.metric, expected)} ({fmt_pct(rel, signed=True)}; robust "
+        f"score {score:.1f}, {r.severity} severity).",
+        _anomaly_advice(r.metric, up, day, creator),
+        {"date": day, "value": value, "expected": expected, "relative_change": rel,
+         "score": score, "severity": r.severity, "direction": r.direction, "p_value": p},
+        1 - p, rel, {"direction": r.direction, "severity": r.severity})
+
+
+def _automated_traffic(g: pd.DataFrame, bots: pd.DataFrame, as_of: date, creator: str,
+                       day: date) -> dict:
+    """Rises of per-user activity (and of sessions, DAU) on one day: possible bots."""
+    lead = bots.sort_values("score", ascending=False).iloc[0]
+    parts = g[(g["direction"] == "up") & g["metric"].isin(
+        [*bots["metric"], *AUTOMATION_COMPANIONS])].sort_values("metric")
+    said = "; ".join(
+        f"{metric_name(r.metric)} {fmt_value(r.metric, _finite(r.value))} against an expected "
+        f"{fmt_value(r.metric, _finite(r.expected))} (score {_finite(r.score):.1f})"
+        for r in parts.itertuples())
+    score = _finite(lead["score"])
+    p = 2 * stats.norm.sf(abs(score))
+    rel = (_finite(lead["value"]) - _finite(lead["expected"])) / max(
+        abs(_finite(lead["expected"])), 1e-9)
+    severity = "high" if (parts["severity"] == "high").any() else "medium"
+    return finding(
+        as_of, creator, "anomaly", "automated_traffic", str(day),
+        f"Possible automated traffic on {day} ({_who(creator)})",
+        f"On {day} the activity per active user rose far above its usual level: {said}. "
+        "More sessions per user on one day, not more users, is the mark of bots, scripts "
+        "or client retries rather than of real engagement.",
+        f"Look at the users with the most sessions on {day} for {_who(creator)} (the "
+        "flagged bursts in ml.user_behaviour_anomalies), check their devices, agents and "
+        "request rates, and exclude confirmed bots before reading that day's engagement.",
+        {"date": day, "metrics": parts["metric"].tolist(), "score": score,
+         "relative_change": rel, "severity": severity, "direction": "up", "p_value": p},
+        1 - p, rel, {"direction": "up", "severity": severity})
 
 
 # --------------------------------------------------------------------------- experiment
@@ -278,8 +329,20 @@ def from_experiments(res: pd.DataFrame, as_of: date) -> list[dict]:
     out: list[dict] = []
     if res.empty:
         return out
-    rows = res[~res["is_control"].astype(bool)]
-    for r in rows.sort_values(["experiment_id", "metric", "variant"]).itertuples():
+    rows = res[~res["is_control"].astype(bool)].copy()
+    # one finding per experiment and variant: its primary metric (else its most certain)
+    rows["_primary"] = rows["is_primary"].astype(bool) if "is_primary" in rows.columns \
+        else False
+    rows = rows.sort_values(["experiment_id", "variant", "_primary", "p_value_holm", "metric"],
+                            ascending=[True, True, False, True, True])
+    others = {k: g for k, g in rows.groupby(["experiment_id", "variant"], sort=False)}
+    rows = rows.drop_duplicates(["experiment_id", "variant"])
+    for r in rows.itertuples():
+        also = others[(r.experiment_id, r.variant)].iloc[1:]
+        also_text = "; other metrics: " + ", ".join(
+            f"{m} {fmt_pct(_finite(lift), signed=True)} (Holm {fmt_p(_finite(ph, 1.0))})"
+            for m, lift, ph in zip(also["metric"], also["lift"], also["p_value_holm"],
+                                   strict=True)) if len(also) else ""
         sig = bool(r.significant)
         lift, p_holm = _finite(r.lift), _finite(r.p_value_holm, 1.0)
         srm_p = _finite(r.srm_p_value, 1.0)
@@ -303,7 +366,7 @@ def from_experiments(res: pd.DataFrame, as_of: date) -> list[dict]:
             f"{_finite(r.rate_difference) * 100:+.1f} points (95% CI "
             f"{_finite(r.ci_low) * 100:+.1f} to {_finite(r.ci_high) * 100:+.1f}), "
             f"{fmt_p(_finite(r.p_value, 1.0))}, Holm-corrected {fmt_p(p_holm)}; power "
-            f"{fmt_pct(_finite(r.power))}.",
+            f"{fmt_pct(_finite(r.power))}{also_text}.",
             rec,
             {"experiment_id": r.experiment_id, "variant": r.variant, "users": r.users,
              "conversions": r.conversions, "conversion_rate": r.conversion_rate,
@@ -373,11 +436,34 @@ def from_drivers(drv: pd.DataFrame, as_of: date, top: int = 3) -> list[dict]:
             f"Spearman correlation {corr:+.2f} between {r.feature} and 30-day retention "
             f"(Benjamini-Hochberg q = {q:.3f}); permutation importance "
             f"{_finite(r.importance_mean):.3f} ROC-AUC. A correlation, not a proven cause.",
-            "Nudge users toward this behaviour early." if pos
-            else "Watch users with high values of this feature.",
+            _driver_advice(r.feature, pos),
             {"correlation": corr, "q_value": q, "importance": r.importance_mean},
             1 - q, corr, {"direction": "+" if pos else "-", "correlation": _bucket(corr, 0.1)}))
     return out
+
+
+DRIVER_ADVICE = {
+    "attempts_28": "Put an exercise in front of new users in their first sessions",
+    "correct_rate_28": "Match exercise difficulty to the learner so more attempts succeed",
+    "goals_created": "Prompt new users to set a learning goal in their first week",
+    "goals_completed": "Size first goals so they can be completed within two weeks",
+    "sessions_28": "Give users a reason to come back within the week (reminders, streaks)",
+    "conversations_28": "Invite users to ask the assistant a question early",
+    "avg_session_minutes_28": "Make the first sessions long enough to finish one lesson",
+    "charges_to_date": "Offer paid content once a user is engaged, not before",
+    "plan_pro": "Show free users what the pro plan adds",
+    "plan_team": "Offer the team plan to users who learn with others",
+    "tenure_days": "Re-engage long-standing users with new content",
+}
+
+
+def _driver_advice(feature: str, positive: bool) -> str:
+    """Advice specific to the feature (a correlation, so: test it before rolling out)."""
+    base = DRIVER_ADVICE.get(feature)
+    if base is None:
+        base = (f"Encourage more {feature.replace('_', ' ')}" if positive
+                else f"Watch users with high {feature.replace('_', ' ')}")
+    return f"{base}; test it as an experiment, since a correlation is not a proven cause."
 
 
 # --------------------------------------------------------------------------- opportunity
@@ -542,8 +628,10 @@ def week_over_week(frame: pd.DataFrame, metric: str, as_of: date, value: str | N
             f"({_who(str(creator))})",
             f"{name[0].upper()}{name[1:]} {level} ({fmt_pct(change, signed=True)}; paired by "
             f"weekday, {fmt_p(p)}).",
-            "Find what drove the rise (campaigns, content, releases) and repeat it." if up
-            else "Look into the drop: check last week's releases, content gaps and campaigns.",
+            f"Find what drove the rise of {name} (campaigns, content, releases) and repeat "
+            "it." if up else
+            f"Look into the fall of {name}: check last week's releases, content gaps and "
+            "campaigns.",
             {"last_7_days": a, "previous_7_days": b, "change": change, "p_value": p,
              "window_end": as_of},
             1 - p, change, {"direction": "up" if up else "down", "change": _bucket(change, 0.1)}))
@@ -590,6 +678,27 @@ def automation_week_over_week(conv: pd.DataFrame, as_of: date) -> list[dict]:
     return out
 
 
+SEGMENT_ADVICE = {
+    "dormant": "send a win-back message with what is new since they left",
+    "at risk": "re-engage them this week, before they lapse (a reminder of their goal or "
+               "streak)",
+    "casual": "give them a reason to come back within the week (a short lesson, a "
+              "reminder)",
+    "steady": "nudge them toward a first goal so their habit sticks",
+    "learners": "suggest the next exercises on their topics",
+    "power learners": "offer advanced content and ask them for referrals",
+    "power users": "offer advanced features and ask them for referrals",
+    "paying regulars": "keep them with early access and thank-you offers",
+}
+
+
+def _segment_advice(label: str, users: int) -> str:
+    """Advice for the segment by its name (the part before a distinguishing trait)."""
+    base = label.split(",")[0].strip()
+    what = SEGMENT_ADVICE.get(base, "tailor content and messages to them")
+    return f"For the {fmt_count(users)} users in '{label}': {what}."
+
+
 def from_segments(seg: pd.DataFrame, as_of: date) -> list[dict]:
     """The largest segment; significance from a binomial test of its share against 1/k."""
     if seg.empty:
@@ -610,7 +719,7 @@ def from_segments(seg: pd.DataFrame, as_of: date) -> list[dict]:
             f"{fmt_count(counts[lab])} ({fmt_pct(shares[lab])}) are {lab}"
             for lab in counts.index) + f"; the largest share against an even 1/{k}: "
         f"{fmt_p(p)}.",
-        f"Tailor content and messages first to the {fmt_count(counts.iloc[0])} {top}.",
+        _segment_advice(str(top), int(counts.iloc[0])),
         {"counts": {str(lab): int(c) for lab, c in counts.items()},
          "shares": {str(lab): float(v) for lab, v in shares.items()}, "p_value": p},
         1 - p, share, {"largest": top, "share": _bucket(share, 0.05)})]
@@ -649,9 +758,10 @@ def records(frame: pd.DataFrame, metric: str, as_of: date,
         margin = today / before - 1 if before > 0 else 1.0
         out.append(finding(
             as_of, str(creator), "milestone", metric, "all_time_high",
-            f"{name} at an all-time high of {fmt_num(today)} ({_who(str(creator))})",
-            f"On {as_of}, {name} reached {fmt_num(today)}, above the previous high of "
-            f"{fmt_num(before)} on {prev_day} ({fmt_pct(margin, signed=True)}) over "
+            f"{name} at an all-time high of {fmt_value(metric, today)} "
+            f"({_who(str(creator))})",
+            f"On {as_of}, {name} reached {fmt_value(metric, today)}, above the previous high "
+            f"of {fmt_value(metric, before)} on {prev_day} ({fmt_pct(margin, signed=True)}) over "
             f"{fmt_count(n)} days of history.",
             "Celebrate it with the community and find out what brought people in.",
             {"value": today, "previous_high": before, "previous_high_date": prev_day,
@@ -721,9 +831,11 @@ def build(inp: InsightInputs, as_of: date, params: InsightParams | None = None) 
         *automation_week_over_week(conv, as_of),
         *goal_records(inp.goals, as_of, prm.recent_days),
     ]
-    for metric in ("dau", "sessions"):
-        rows += weekday_patterns(eng, metric, as_of, prm.pattern_weeks)
-        rows += week_over_week(eng, metric, as_of)
+    rows += paired(weekday_patterns(eng, "dau", as_of, prm.pattern_weeks),
+                   weekday_patterns(eng, "sessions", as_of, prm.pattern_weeks),
+                   same_weekday_shape)
+    rows += paired(week_over_week(eng, "dau", as_of), week_over_week(eng, "sessions", as_of),
+                   same_direction)
     for metric in ("dau", "mau"):
         rows += records(eng, metric, as_of)
     rows += crossings(eng, "sessions", as_of, prm.recent_days)
@@ -735,8 +847,40 @@ def build(inp: InsightInputs, as_of: date, params: InsightParams | None = None) 
     return rows
 
 
+def same_weekday_shape(a: dict, b: dict) -> bool:
+    """Two weekday patterns are one when their weekday means go together (Pearson r of the
+    seven means >= WEEKDAY_SAME_SHAPE): DAU and sessions rise and fall on the same days even
+    when noise makes a different day the single strongest."""
+    ma = list(json.loads(a["evidence"])["weekday_means"].values())
+    mb = list(json.loads(b["evidence"])["weekday_means"].values())
+    if np.std(ma) == 0 or np.std(mb) == 0:
+        return False
+    return float(np.corrcoef(ma, mb)[0, 1]) >= WEEKDAY_SAME_SHAPE
+
+
+def same_direction(a: dict, b: dict) -> bool:
+    return a["_material"].get("direction") == b["_material"].get("direction")
+
+
+def paired(first: list[dict], second: list[dict],
+           same: Callable[[dict, dict], bool]) -> list[dict]:
+    """One finding per creator for a pattern two paired metrics (DAU and sessions) share:
+    where ``same`` holds for a creator's two findings, the second folds into the first
+    (its title joins the first's description); otherwise both stay."""
+    by_creator = {r["creator_id"]: r for r in first}
+    out = list(first)
+    for r in second:
+        mate = by_creator.get(r["creator_id"])
+        if mate is None or not same(mate, r):
+            out.append(r)
+            continue
+        mate["description"] += f" {metric_name(r['metric']).capitalize()} show the same " \
+            f"pattern: {r['title']}."
+    return out
+
+
 def select(rows: list[dict], history: pd.DataFrame, as_of: date, min_significance: float,
-           max_per_creator: int) -> pd.DataFrame:
+           max_per_creator: int, max_per_kind: int | None = None) -> pd.DataFrame:
     """Keep the significant findings not emitted unchanged before, ranked per creator.
 
     ``history``: earlier rows of ml.insights (any dates; those of ``as_of`` or later are
@@ -760,6 +904,8 @@ def select(rows: list[dict], history: pd.DataFrame, as_of: date, min_significanc
     out["_score"] = out["significance"] * out["impact"].clip(upper=1.0)
     out = out.sort_values(["creator_id", "_score", "finding_key"],
                           ascending=[True, False, True])
+    if max_per_kind is not None:  # no kind crowds out the others
+        out = out[out.groupby(["creator_id", "kind"]).cumcount() < max_per_kind]
     out["rank"] = out.groupby("creator_id").cumcount() + 1
     out = out[out["rank"] <= max_per_creator]
     out["evidence"] = out["evidence"].map(lambda s: json.dumps(json.loads(s), sort_keys=True))

@@ -55,7 +55,8 @@ def name_segments(centres_z: pd.DataFrame) -> dict[int, str]:
     """Names from profiles: the most engaged segment is 'power learners' (or 'power
     users' when learning is not its strength), the least recent 'dormant', a recent
     segment falling in activity 'at risk', paying ones 'paying regulars'; the rest
-    'casual' (or 'steady' when above average). Names are made unique with a suffix."""
+    'casual' (or 'steady' when above average). A name two segments share is told apart
+    by the trait that differs most between them ('at risk, more lapsed')."""
     names: dict[int, str] = {}
     z = centres_z
     engagement = z[["active_days_28", "events_28", "sessions_28"]].mean(axis=1)
@@ -77,13 +78,22 @@ def name_segments(centres_z: pd.DataFrame) -> dict[int, str]:
         else:
             name = "casual"
         names[int(seg)] = name
-    seen: dict[str, int] = {}
-    for seg in sorted(names, key=lambda s: -engagement[s]):
-        base = names[seg]
-        seen[base] = seen.get(base, 0) + 1
-        if seen[base] > 1:
-            names[seg] = f"{base} {seen[base]}"
+    # a name given twice: each keeps it with the trait that sets it apart from the other
+    for base in sorted({n for n in names.values() if list(names.values()).count(n) > 1}):
+        same = [seg for seg in names if names[seg] == base]
+        for seg in same:
+            others = z.loc[[s for s in same if s != seg]].mean()
+            gap = (z.loc[seg] - others).drop(labels=["activity_trend"], errors="ignore")
+            feature = str(gap.abs().idxmax())
+            word = "more" if gap[feature] > 0 else "less"
+            names[seg] = f"{base}, {word} {TRAIT_WORDS.get(feature, feature)}"
     return names
+
+
+TRAIT_WORDS = {"active_days_28": "active days", "events_28": "events",
+               "sessions_28": "sessions", "attempts_28": "exercises",
+               "days_since_last_active": "lapsed", "goals_completed": "goals",
+               "charges_to_date": "paying"}
 
 
 def segment(features: pd.DataFrame, k_min: int, k_max: int, seed: int) -> Segmentation:

@@ -17,5 +17,6 @@ an ISO-8601 **string** column and ``data`` a **JSON text string** column.
 """
 
 from sample_exports.generator import GenerationSummary, generate_exports
+from sample_exports.world import PlantedIncidents
 
-__all__ = ["GenerationSummary", "generate_exports"]
+__all__ = ["GenerationSummary", "PlantedIncidents", "generate_exports"]

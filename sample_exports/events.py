@@ -34,7 +34,7 @@ from sample_exports.util import (
     segment_cumsum,
     segment_starts,
 )
-from sample_exports.world import WEEKDAY_ACTIVITY, World, local_time_to_utc_ms
+from sample_exports.world import STREAM_BOTS, WEEKDAY_ACTIVITY, World, local_time_to_utc_ms
 
 ET = vocab.ET
 # Standard BKT parameters (the metric's defaults): the "observer" estimate used for
@@ -482,6 +482,15 @@ class Simulator:
 
     # --- one day -------------------------------------------------------------------
 
+    def _bots(self, t: int, n_su: int) -> np.ndarray:
+        """The users of a planted bot burst on day ``t`` (none on other days): a share of
+        the users signed up by then, from the planted incidents' own random stream."""
+        planted = self.w.planted
+        if planted.bot_day is None or t != planted.bot_day:
+            return np.zeros(0, dtype=np.int64)
+        k = round(planted.bot_share * n_su)
+        return np.sort(rng(self.w.seed, STREAM_BOTS).choice(n_su, size=k, replace=False))
+
     def day(self, t: int) -> Frame:
         """All events of sessions that start on day ``t``, sorted by time, with event ids."""
         w = self.w
@@ -501,9 +510,15 @@ class Simulator:
         p = p * WEEKDAY_ACTIVITY[tl.weekday(t)]
         p = np.where(new_today, 0.92, np.clip(p, 0.0, 0.95))
         active = ~self.churned[:n_su] & (gen.random(n_su) < p)
+        bots = self._bots(t, n_su)
+        active[bots] = True
         act = idx[active]
 
         n_sess = 1 + gen.poisson(0.15 + 0.5 * u.p0[act])
+        if len(bots):  # automated traffic: the bots run factor x their sessions
+            n_sess = np.where(np.isin(act, bots),
+                              np.round(n_sess * w.planted.bot_factor).astype(n_sess.dtype),
+                              n_sess)
         su = np.repeat(act, n_sess)
         ns = len(su)
         first = position_in_segment(n_sess) == 0

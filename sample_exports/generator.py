@@ -17,7 +17,7 @@ from sample_exports.exporter import PLANTED_DEFINITIONS, EventExporter
 from sample_exports.faults import EVENT_FAULT_KINDS
 from sample_exports.platform import PLATFORM_FAULTS, PlatformExporter
 from sample_exports.util import DAY_MS, Timeline
-from sample_exports.world import CONVERSION_WINDOW_DAYS, World, build_world
+from sample_exports.world import CONVERSION_WINDOW_DAYS, PlantedIncidents, World, build_world
 from sample_exports.writer import BackgroundWriter
 
 log = logging.getLogger(__name__)
@@ -171,12 +171,15 @@ def generate_exports(
     start_date: date = date(2026, 1, 1),
     faults: bool = True,
     progress: Progress | None = None,
+    incidents: PlantedIncidents | None = None,
 ) -> GenerationSummary:
     """Write sample raw exports (contract v1) under ``landing_dir``; return what was written.
 
     ``users`` or ``target_events`` (approximate event lines, within ~10%) sets the size;
     neither gives a demo of ~2,000 users. The last export day is written without
-    ``_SUCCESS``. Same arguments give byte-identical files.
+    ``_SUCCESS``. Same arguments give byte-identical files. ``incidents``: a checkout
+    outage and/or a bot burst planted on given days (none by default; the manifest's
+    truth names them).
     """
     began = time.perf_counter()
     if users is not None and target_events is not None:
@@ -194,7 +197,7 @@ def generate_exports(
                  else _users_for_target(target_events, seed, tl, faults, progress))
     log.info("generating %d users over %d export days from %s (seed %d) into %s",
              users, days, start_date, seed, landing_dir)
-    world = build_world(seed, users, tl)
+    world = build_world(seed, users, tl, incidents)
     events, platform = _run(world, landing_dir, faults=faults, write=True, progress=progress)
     assert platform is not None
 

@@ -183,6 +183,27 @@ class Content:
         return len(self.creator)
 
 
+@dataclass(frozen=True)
+class PlantedIncidents:
+    """Incidents planted on request (none by default, so the demo's numbers stay):
+
+    * ``outage_day`` (day index t): a checkout outage losing ``outage_drop`` of that day's
+      charges (and their refunds);
+    * ``bot_day``: ``bot_share`` of the users signed up by then run ``bot_factor`` times
+      their sessions that day (automated traffic; bots not otherwise active become active).
+    """
+
+    outage_day: int | None = None
+    outage_drop: float = 0.7
+    bot_day: int | None = None
+    bot_share: float = 0.05
+    bot_factor: float = 3.0
+
+
+#: random streams of the planted incidents (apart from the world's and the days')
+STREAM_OUTAGE, STREAM_BOTS = 7_001, 7_002
+
+
 @dataclass
 class World:
     seed: int
@@ -202,6 +223,7 @@ class World:
     incident_t: int | None
     incident_creator: int | None
     creator_agents: list[np.ndarray]
+    planted: PlantedIncidents = field(default_factory=PlantedIncidents)
 
     def truth(self) -> dict:
         """The planted ground truth, for the manifest."""
@@ -228,6 +250,14 @@ class World:
                 "creator_id": self.creators.ids[self.incident_creator],
                 "effect": "bot_response response_time_ms x3, api_call 5xx rate 35%, more "
                           "workflow_failed and error events",
+            },
+            "planted": {
+                "outage": None if self.planted.outage_day is None else {
+                    "date": tl.date_of(self.planted.outage_day).isoformat(),
+                    "drop": self.planted.outage_drop},
+                "bot_burst": None if self.planted.bot_day is None else {
+                    "date": tl.date_of(self.planted.bot_day).isoformat(),
+                    "share": self.planted.bot_share, "factor": self.planted.bot_factor},
             },
             "viral_content": int(self.content.viral.sum()),
             "bkt_true_params": {
@@ -550,8 +580,31 @@ def _purchases(gen: np.random.Generator, users: Users, programs: Programs,
     return pay, enr
 
 
-def build_world(seed: int, n_users: int, timeline: Timeline) -> World:
-    """Draw the whole world for ``n_users`` users from the seed."""
+def _outage(seed: int, pay: Payments, timeline: Timeline,
+            planted: PlantedIncidents) -> Payments:
+    """The payments without ``outage_drop`` of the outage day's charges (and without the
+    refunds of the dropped charges)."""
+    if planted.outage_day is None:
+        return pay
+    day0 = timeline.day_ms(planted.outage_day)
+    on_day = np.flatnonzero(~pay.refund & (pay.paid_ms >= day0) & (pay.paid_ms < day0 + DAY_MS))
+    gen = rng(seed, STREAM_OUTAGE)
+    lost = on_day[gen.random(len(on_day)) < planted.outage_drop]
+    lost_keys = set(zip(pay.user[lost].tolist(), pay.program[lost].tolist(), strict=True))
+    keep = np.ones(len(pay), dtype=bool)
+    keep[lost] = False
+    for i in np.flatnonzero(pay.refund):
+        if (int(pay.user[i]), int(pay.program[i])) in lost_keys:
+            keep[i] = False
+    return Payments(*(getattr(pay, f)[keep] for f in
+                      ("user", "program", "amount_cents", "eur", "paid_ms", "refund")))
+
+
+def build_world(seed: int, n_users: int, timeline: Timeline,
+                planted: PlantedIncidents | None = None) -> World:
+    """Draw the whole world for ``n_users`` users from the seed (with ``planted``
+    incidents, none by default)."""
+    planted = planted or PlantedIncidents()
     gen = rng(seed, STREAM_WORLD)
     n_creators = int(np.clip(round(n_users / 125), 6, 80))
     creators = _creators(gen, n_creators, timeline)
@@ -561,6 +614,7 @@ def build_world(seed: int, n_users: int, timeline: Timeline) -> World:
     users, acq_names = _users(gen, n_users, timeline, creators, content)
     exp_start = _experiment(gen, users, timeline)
     payments, enrollments = _purchases(gen, users, programs, creators, timeline)
+    payments = _outage(seed, payments, timeline, planted)
     n_topics = len(vocab.TOPICS)
     incident_t = int(timeline.days * 0.6) if timeline.days >= 10 else None
     incident_creator = int(np.argsort(-creators.popularity)[1]) if incident_t is not None \
@@ -583,6 +637,7 @@ def build_world(seed: int, n_users: int, timeline: Timeline) -> World:
         incident_t=incident_t,
         incident_creator=incident_creator,
         creator_agents=creator_agents,
+        planted=planted,
     )
     log.debug("world: %d users, %d creators, %d programs, %d posts, %d payments",
               len(users), len(creators), len(programs), len(content), len(payments))

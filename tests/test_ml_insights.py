@@ -169,8 +169,8 @@ def test_milestones_records_and_round_numbers():
     eng = pd.DataFrame({"date": _days(30), "creator_id": "c1",
                         "dau": [50.0] * 29 + [80.0], "sessions": [40.0] * 30})
     r = _one(insights.records(eng, "dau", AS_OF), "milestone", "dau")
-    assert r["title"] == "DAU at an all-time high of 80.0 (creator c1)"
-    assert "previous high of 50.0" in r["description"] and "+60.0%" in r["description"]
+    assert r["title"] == "DAU at an all-time high of 80 (creator c1)"
+    assert "previous high of 50 on" in r["description"] and "+60.0%" in r["description"]
     assert r["significance"] == pytest.approx(1 - 1 / 30)
     # a record is news again once it moves by two significant figures
     base, near, far = (insights.records(eng.assign(dau=[50.0] * 29 + [v]), "dau", AS_OF)[0]
@@ -189,7 +189,7 @@ def test_milestones_records_and_round_numbers():
     assert insights.round_numbers(1200) == [100, 200, 500, 1000]
     goals = pd.DataFrame({"completed_on": [d.date() for d in _days(20)] + [AS_OF] * 3})
     rec, total = insights.goal_records(goals, AS_OF)
-    assert rec["title"] == "goals completed in a day at an all-time high of 4.0 (all creators)"
+    assert rec["title"] == "goals completed in a day at an all-time high of 4 (all creators)"
     assert total["title"] == "20 goals completed in total (all creators)"
 
 

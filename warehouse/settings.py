@@ -416,6 +416,7 @@ class MLSettings(_Section):
     retrain_every_days: NonNegativeInt = 7
     insights_min_significance: Share = 0.9
     insights_max_per_creator: NonNegativeInt = 10
+    insights_max_per_kind: Annotated[int, Field(ge=1)] = 3
     insights_recent_days: PositiveDays = 7
     insights_pattern_weeks: PositiveDays = 8
 
@@ -486,6 +487,8 @@ class Rule(_Section):
     volume_column: str | None = None  # threshold: judged only on rows with volume >= min_volume
     min_volume: float = 0.0
     min_severity: Severity = "high"  # anomaly: the lowest anomaly severity that alerts
+    metric_prefix: str | None = None  # anomaly: only metrics starting so (net_revenue_)
+    direction: Literal["up", "down"] | None = None  # anomaly: only departures this way
     description: str = ""
 
     @model_validator(mode="after")
@@ -498,7 +501,7 @@ class Rule(_Section):
             object.__setattr__(self, "table", "ml.metric_anomalies")
         if not _TABLE.match(self.table):
             raise ValueError(f"table must be schema.table, got {self.table!r}")
-        for key in ("metric", "volume_column"):
+        for key in ("metric", "volume_column", "metric_prefix"):
             value = getattr(self, key)
             if value is not None and not _IDENT.match(value):
                 raise ValueError(f"{key} must be a column name, got {value!r}")
@@ -596,6 +599,13 @@ DEFAULT_ALERT_RULES: tuple[dict[str, Any], ...] = (
      "severity": "high"},
     {"name": "anomalies", "kind": "anomaly", "table": "ml.metric_anomalies",
      "min_severity": "high"},
+    {"name": "revenue_anomaly", "kind": "anomaly", "table": "ml.metric_anomalies",
+     "metric_prefix": "net_revenue_", "min_severity": "medium", "per_creator": False},
+    {"name": "funnel_conversion_drop", "kind": "anomaly", "table": "ml.metric_anomalies",
+     "metric_prefix": "funnel_conversion_", "min_severity": "medium", "per_creator": False,
+     "direction": "down"},
+    {"name": "automated_traffic", "kind": "anomaly", "table": "ml.metric_anomalies",
+     "metric": "sessions_per_user", "direction": "up", "min_severity": "medium"},
 )
 
 

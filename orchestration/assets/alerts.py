@@ -58,7 +58,7 @@ def ops_alerts(
     now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     run_id = context.run_id
     with warehouse.writer(holder=f"run {run_id} (alerts)") as con:
-        outcomes = evaluate_rules(con, cfg.rules)
+        outcomes = evaluate_rules(con, cfg.rules, reports.root)
         alerts = [a for o in outcomes for a in o.alerts]
         pending = record_alerts(con, alerts, run_id=run_id, fired_at=now,
                                 sink_names=[s.name for s in cfg.sinks])
