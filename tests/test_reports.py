@@ -263,7 +263,8 @@ def test_the_assets_materialize(warehouse, tmp_path) -> None:
         "reports": ReportsResource(path=str(root))})
     assert res.success
     keys = {e.materialization.asset_key for e in res.get_asset_materialization_events()}
-    assert keys == {dg.AssetKey(["reports", "daily"]), dg.AssetKey(["reports", "weekly"])}
+    assert keys == {dg.AssetKey(["reports", k])
+                    for k in ("daily", "weekly", "monthly", "quarterly")}
     for event in res.get_asset_materialization_events():
         meta = event.materialization.metadata
         assert meta["files"].value > 0 and meta["seconds"].value >= 0
