@@ -309,7 +309,7 @@ def query(
     for info in infos_of(manifest, metrics):
         values = frame[info.name]
         if info.type == "simple" and pd.api.types.is_float_dtype(values) and (
-                values.dropna() % 1 == 0).all() and info.name in _integer_metrics(manifest):
+                values.dropna() % 1 == 0).all() and info.name in integer_metrics(manifest):
             frame[info.name] = values.astype("Int64")
     return frame
 
@@ -318,6 +318,6 @@ def infos_of(manifest: Mapping[str, Any], metrics: Sequence[str]) -> list[Metric
     return [_info(manifest, m) for m in metrics]
 
 
-def _integer_metrics(manifest: Mapping[str, Any]) -> set[str]:
+def integer_metrics(manifest: Mapping[str, Any]) -> set[str]:
     """Simple metrics that count (``meta: {integer: true}`` in their yml)."""
     return {m["name"] for m in manifest.get("metrics", []) if _meta(m).get("integer")}
