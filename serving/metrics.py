@@ -146,6 +146,12 @@ def _formula(metric: Mapping[str, Any], measures: Mapping[str, tuple[str, Mappin
 
 def catalogue(manifest: Mapping[str, Any]) -> list[MetricInfo]:
     """Every metric of the manifest with its definition, sorted by name."""
+    return list(_catalogue(json.dumps(manifest, sort_keys=True)))
+
+
+@lru_cache(maxsize=4)
+def _catalogue(manifest_text: str) -> tuple[MetricInfo, ...]:
+    manifest = json.loads(manifest_text)
     measures: dict[str, tuple[str, Mapping]] = {}
     owner: dict[str, Mapping[str, Any]] = {}
     for model in manifest.get("semantic_models", []):
@@ -177,7 +183,7 @@ def catalogue(manifest: Mapping[str, Any]) -> list[MetricInfo]:
             default_group_by=tuple(_meta(metric).get("group_by") or ()),
             all_creators_row=any(bool(_meta(owner[n]).get("all_creators_row")) for n in names),
         ))
-    return out
+    return tuple(out)
 
 
 @dataclass(frozen=True)
