@@ -20,8 +20,7 @@ from typer.testing import CliRunner
 
 from orchestration.cli import app
 from serving import metrics as sm
-from serving.metrics_catalogue import publish_catalogue, store_manifest, view_group_by
-from serving.publish import publish
+from serving.metrics_catalogue import publish_catalogue, view_group_by
 from tests.conftest import demo_env
 from tests.dbt_support import DBT_PROJECT_DIR
 from warehouse.settings import load_settings
@@ -272,18 +271,24 @@ def test_list_and_explain(demo, tmp_path):
     assert "marts" in explained.output and "SELECT" in explained.output
 
 
-def test_the_serving_database_gets_the_catalogue_and_one_view_per_metric(demo, tmp_path):
-    warehouse, manifest, _ = demo
-    copy = tmp_path / "warehouse.duckdb"
-    shutil.copy(warehouse, copy)
-    con = duckdb.connect(str(copy))
+def test_no_stored_manifest_no_catalogue():
+    con = duckdb.connect()
     try:
-        assert publish_catalogue(con, "main") == 0  # no manifest stored: nothing
-        store_manifest(con, manifest)
-        serving = tmp_path / "serving.duckdb"
-        publish(con, serving)
+        assert publish_catalogue(con, "memory") == 0
+        assert not con.execute("SELECT count(*) FROM duckdb_schemas() "
+                               "WHERE schema_name = 'semantic'").fetchall()[0][0]
     finally:
         con.close()
+
+
+def test_the_demo_publish_wrote_the_catalogue_and_one_view_per_metric(demo_run, demo,
+                                                                        tmp_path):
+    """The run stored the manifest in the warehouse and the publish wrote schema
+    semantic into the serving database; `--serving` answers from it."""
+    data, _ = demo_run
+    _, manifest, warehouse_con = demo
+    serving = tmp_path / "serving.duckdb"
+    shutil.copy(data / "serving.duckdb", serving)
     infos = sm.catalogue(manifest)
     bi = duckdb.connect(str(serving), read_only=True)
     try:
@@ -295,6 +300,12 @@ def test_the_serving_database_gets_the_catalogue_and_one_view_per_metric(demo, t
         assert list(view.columns) == [*view_group_by(sm.explain(manifest, "dau")), "dau"]
         mart = bi.execute("SELECT count(*) FROM marts.engagement_daily").fetchall()[0][0]
         assert len(view) == mart
+        rates = bi.execute("SELECT * FROM semantic.automation_rate").df()
+        want = sm.query(warehouse_con, manifest, ["automation_rate"],
+                        view_group_by(sm.explain(manifest, "automation_rate")))
+        assert len(rates) == len(want) > 0
+        assert ((rates["automation_rate"] - want["automation_rate"]).abs().fillna(0)
+                <= 1e-12).all()
         assert bi.execute("SELECT count(*) FROM semantic.metricflow_time_spine"
                           ).fetchall()[0][0] > 30000
     finally:
