@@ -268,6 +268,11 @@ def compile_sql(
     if not metrics:
         raise MetricsError("no metric given (--metrics a,b)")
     infos = [_info(manifest, m) for m in metrics]
+    for info in infos:  # e.g. a retention rate summed over definitions means nothing
+        missing = [g for g in info.default_group_by if g not in group_by]
+        if missing:
+            raise MetricsError(f"{info.name} is defined per {', '.join(info.default_group_by)}: "
+                               f"group by {', '.join(missing)} too")
     filters = [*where, *_creator_filters(infos, group_by, where)]
     request = MetricFlowQueryRequest.create(
         metric_names=list(metrics),

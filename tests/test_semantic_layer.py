@@ -250,6 +250,8 @@ def test_dau_wau_by_day_and_creator_through_the_cli_equal_engagement_daily(demo,
     (["query", "--metrics", "dau", "--group-by", "no_such__dim"], "MetricFlow refused"),
     (["query", "--metrics", "dau,mastery"], "group by creator"),
     (["explain", "nope"], "unknown metric 'nope'"),
+    (["query", "--metrics", "retention_rate", "--group-by", "retention_cell__definition"],
+     "group by retention_cell__cohort_grain, retention_cell__period too"),
 ])
 def test_metrics_usage_errors_exit_2_with_one_line(demo, tmp_path, args, message):
     warehouse, _, _ = demo
