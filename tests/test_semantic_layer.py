@@ -108,6 +108,14 @@ REFERENCES: dict[str, Reference] = {
                              _ratio("clicks", "impressions"), all_row=False),
     **{m: Reference("content_performance", "as_of_date", _sum(m), all_row=False)
        for m in ("impressions", "engagements", "clicks")},
+    "enrolled_users": Reference("program_effectiveness", "as_of_date", "enrolled_users",
+                                (("program", "program_id"),), all_row=False),
+    "program_completions": Reference("program_effectiveness", "as_of_date", lambda r: float(
+        (r["completion_rate"] * r["enrolled_users"]).sum(min_count=1)),
+        (("program", "program_id"),), all_row=False),
+    "program_completion_rate": Reference("program_effectiveness", "as_of_date",
+                                         "completion_rate", (("program", "program_id"),),
+                                         all_row=False),
     "experiment_conversion": Reference("experiment_results", "as_of_date", "conversion_rate",
                                        EXP_KEYS, all_row=False),
     "experiment_users": Reference("experiment_results", "as_of_date", "users", EXP_KEYS,
