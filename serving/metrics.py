@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 ALL_CREATORS = "__all__"
 CREATOR = "creator"
 _CREATOR_FILTER = "{{ Entity('creator') }}"
+_NAMES_CREATOR = re.compile(r"""(Entity|Dimension)\(\s*['"]creator(__\w+)?['"]""")
 
 
 class MetricsError(ValueError):
@@ -224,7 +226,7 @@ def _creator_filters(
     infos: Sequence[MetricInfo], group_by: Sequence[str], where: Sequence[str]
 ) -> list[str]:
     """The filter that keeps a number from being counted twice (module docstring)."""
-    if any(_CREATOR_FILTER in w for w in where):
+    if any(_NAMES_CREATOR.search(w) for w in where):  # the caller chose the rows
         return []
     grouped = {g.split("__")[0] for g in group_by}
     with_total = [i.name for i in infos if i.all_creators_row]
