@@ -853,5 +853,134 @@ def group_members(pgid: int) -> list[int]:
     return sorted(found)
 
 
+
+# --- insights metrics: the semantic layer (serving/metrics.py) ---------------------------
+
+metrics_app = typer.Typer(
+    help="The semantic layer: metric definitions (dbt semantic models, MetricFlow) queried "
+    "over the warehouse (read-only) or the serving database.",
+    no_args_is_help=True,
+)
+app.add_typer(metrics_app, name="metrics")
+
+ServingOption = Annotated[bool, typer.Option(
+    "--serving", help="Query the serving database (INSIGHTS_SERVING_DB) with the "
+    "definitions it was published with, instead of the warehouse.")]
+
+
+@contextmanager
+def _metrics_source(serving: bool) -> Iterator[tuple[duckdb.DuckDBPyConnection, dict]]:
+    """A read-only connection to the warehouse or the serving database, and the semantic
+    manifest to query it with; one-line errors (exit 2 for definitions, 3 for a file)."""
+    from orchestration.semantic import manifest_for
+    from serving.metrics import MetricsError
+    from warehouse.db import connect
+
+    path = _paths().serving if serving else _paths().warehouse
+    if not path.exists():
+        console.print(f"[red]{path} does not exist[/] (run `insights run` first)")
+        raise typer.Exit(ExitCode.UNREADABLE)
+    try:
+        con = connect(path, read_only=True)
+    except Exception as exc:  # duckdb raises IOException while a writer holds the file
+        console.print(f"[red]cannot open {path} read-only:[/] {exc}".splitlines()[0])
+        raise typer.Exit(ExitCode.UNREADABLE) from exc
+    try:
+        try:
+            manifest = manifest_for(con, serving)
+        except MetricsError as exc:
+            console.print(f"[red]metrics:[/] {escape(str(exc))}", soft_wrap=True)
+            raise typer.Exit(ExitCode.USAGE) from exc
+        yield con, manifest
+    finally:
+        con.close()
+
+
+@metrics_app.command("list")
+def metrics_list(serving: ServingOption = False) -> None:
+    """Every metric: name, type and description."""
+    from serving.metrics import catalogue
+
+    with _metrics_source(serving) as (_con, manifest):
+        table = Table(title="Metrics (docs/metrics.md)")
+        for col in ("metric", "type", "semantic model", "description"):
+            table.add_column(col)
+        for info in catalogue(manifest):
+            table.add_row(info.name, info.type, ", ".join(info.semantic_models),
+                          info.description)
+        Console(width=max(Console().width, 160)).print(table)
+
+
+@metrics_app.command("explain")
+def metrics_explain(
+    metric: Annotated[str, typer.Argument(help="A metric name (see `insights metrics list`).")],
+    serving: ServingOption = False,
+) -> None:
+    """One metric's definition: formula, semantic models, measures, dimensions, SQL."""
+    from serving.metrics import MetricsError, compile_sql, explain
+    from serving.metrics_catalogue import view_group_by
+
+    with _metrics_source(serving) as (_con, manifest):
+        try:
+            info = explain(manifest, metric)
+            sql = compile_sql(manifest, [metric], view_group_by(info))
+        except MetricsError as exc:
+            console.print(f"[red]metrics:[/] {escape(str(exc))}", soft_wrap=True)
+            raise typer.Exit(ExitCode.USAGE) from exc
+        out = Console(width=max(Console().width, 120), soft_wrap=True)
+        out.print(f"[bold]{info.name}[/] ({info.label}, {info.type})")
+        out.print(escape(info.description))
+        out.print(f"formula:         {escape(info.formula)}")
+        out.print(f"semantic models: {', '.join(info.semantic_models)}")
+        out.print(f"measures:        {', '.join(info.measures)}")
+        out.print(f"group by:        {', '.join(info.dimensions)}")
+        out.print(f"SQL (by {', '.join(view_group_by(info))}):")
+        out.print(escape(sql), highlight=False)
+
+
+@metrics_app.command("query")
+def metrics_query(
+    metrics: Annotated[str, typer.Option("--metrics", help="Comma-separated metric names.")],
+    group_by: Annotated[str, typer.Option(
+        "--group-by", help="Comma-separated: metric_time__day|week|month, creator, "
+        "creator__category, <entity>__<dimension>.")] = "",
+    where: Annotated[list[str] | None, typer.Option(
+        "--where", help="A MetricFlow filter, e.g. \"{{ Entity('creator') }} = 'cr_001'\" "
+        "(repeatable).")] = None,
+    start: Annotated[str | None, typer.Option("--start", help="First day, YYYY-MM-DD.")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="Last day, YYYY-MM-DD.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    serving: ServingOption = False,
+) -> None:
+    """Query metrics through the semantic layer; CSV and JSON go to stdout."""
+    import pandas as pd
+
+    from orchestration.semantic import FORMATS, render, split_list
+    from serving.metrics import MetricsError, query
+
+    if fmt not in FORMATS:
+        console.print(f"[red]--format must be one of {', '.join(FORMATS)}, got {fmt!r}[/]")
+        raise typer.Exit(ExitCode.USAGE)
+    first, last = _parse_date(start, "--start"), _parse_date(end, "--end")
+    with _metrics_source(serving) as (con, manifest):
+        try:
+            frame = query(con, manifest, split_list(metrics), split_list(group_by),
+                          where or [], first, last)
+        except MetricsError as exc:
+            console.print(f"[red]metrics:[/] {escape(str(exc))}", soft_wrap=True)
+            raise typer.Exit(ExitCode.USAGE) from exc
+    if fmt != "table":
+        sys.stdout.write(render(frame, fmt))
+        return
+    table = Table()
+    for column in frame.columns:
+        table.add_column(str(column), justify="left" if frame[column].dtype == object
+                         else "right")
+    for row in frame.itertuples(index=False):
+        table.add_row(*("" if pd.isna(v) else str(v) for v in row))
+    Console(width=max(Console().width, 120)).print(table)
+
+
+
 if __name__ == "__main__":
     app()

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import duckdb
 
+from serving.metrics_catalogue import publish_catalogue
 from warehouse.failpoints import failpoint
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,7 @@ def publish(
                 f"SELECT count(*) FROM {dst}"
             ).fetchone()[0]
             failpoint("publish.table_copied")  # the new file half written
+        publish_catalogue(con, alias)  # schema semantic: the metrics for BI tools
         con.execute(f"CHECKPOINT {alias}")
         con.execute(f"DETACH {alias}")
         os.chmod(tmp, FILE_MODE)

@@ -22,6 +22,7 @@ from orchestration.keys import (
     report_key,
 )
 from orchestration.resources import ServingResource, WarehouseResource
+from orchestration.semantic import store_semantic_manifest
 from serving.publish import publish
 
 ML_TABLES = [k.path[-1] for a in ml_assets for k in a.keys] + [BKT_PARAMS_KEY.path[-1]]
@@ -58,6 +59,7 @@ def serving_database(
                 description="publish blocked by the data-quality gate:\n" + "\n".join(shown),
                 metadata={"problems": len(problems)},
             )
+        store_semantic_manifest(con)  # for the metrics catalogue the publish writes
         result = publish(con, serving.file, run_id=context.run_id,
                          parquet_dir=serving.parquet_dir)
     return dg.MaterializeResult(
