@@ -57,7 +57,7 @@ AS_OF = [dbt_key("intermediate", "int_as_of_date"),
 REPORT_MARTS = (
     "engagement_daily", "user_lifecycle", "retention_cohorts", "funnel_steps",
     "conversation_daily", "intent_daily", "nlu_daily", "session_drop_off", "topic_mastery",
-    "revenue_daily", "creators",
+    "revenue_daily", "creators", "path_edges",
 )
 REPORT_ML = ("engagement_forecast", "forecast_backtest", "metric_anomalies", "insights")
 
