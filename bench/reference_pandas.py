@@ -20,6 +20,8 @@ over the rows build dicts and sets per user, creator and day. Definitions: metri
 - ``stickiness_distribution`` (metrics.md v2): per covered ISO week and month, creator
   and ``'__all__'``, users active on exactly n days and on at least n days, n = 1 to the
   period's length (:func:`compare_v2`).
+- ``path_edges`` (metrics.md v2 "Paths") of the settings' path definitions, every creator
+  and ``'__all__'`` (:func:`compare_paths`).
 - ``funnel_steps`` of the ``conversation`` funnel (settings ``metrics.funnels``): users
   (identified) reaching each step within the conversion window, conversion, drop-off,
   median seconds from step 1 of the user's first chain reaching the step.
@@ -551,12 +553,130 @@ def compare(con: duckdb.DuckDBPyConnection,
     }
 
 
+# --- version 2: paths (metrics.md v2 "Paths") -----------------------------------------
+
+PATH_COLUMNS = ["path", "direction", "creator_id", "step", "source", "target", "users"]
+_OPS = {"eq": lambda a, b: a == b, "gt": lambda a, b: a > b, "gte": lambda a, b: a >= b,
+        "lt": lambda a, b: a < b, "lte": lambda a, b: a <= b}
+
+
+def _field(row: dict[str, Any], data: dict[str, Any], name: str) -> Any:
+    if name.startswith("data."):
+        return data.get(name[5:])
+    return _none(row.get(name))
+
+
+def _filter_holds(row: dict[str, Any], data: dict[str, Any], f: dict[str, Any]) -> bool:
+    value, op, want = _field(row, data, f["field"]), f.get("op", "eq"), f.get("value")
+    if op == "is_null":
+        return (value is None) == bool(want)
+    if value is None:  # SQL: a comparison with null is not true
+        return False
+    if f["field"].startswith("data."):  # data fields compare as numbers or as text
+        numeric = all(isinstance(w, int | float) and not isinstance(w, bool)
+                      for w in (want if isinstance(want, list) else [want]))
+        try:
+            value = float(value) if numeric else (
+                str(value).lower() if isinstance(value, bool) else str(value))
+        except (TypeError, ValueError):
+            return False
+        conv = (lambda w: w) if numeric else (
+            lambda w: str(w).lower() if isinstance(w, bool) else str(w))
+        want = [conv(w) for w in want] if isinstance(want, list) else conv(want)
+    if op in ("in", "not_in"):
+        return (value in want) == (op == "in")
+    return bool(_OPS[op](value, want))
+
+
+def selector_matches(row: dict[str, Any], data: dict[str, Any], selector: Any) -> bool:
+    """Whether an event (a row of raw.events and its parsed ``data``) is picked by a
+    selector of the settings (metrics.md v2 "Event selectors")."""
+    if isinstance(selector, str):
+        selector = {"any_of": [{"event_type": selector}]}
+    for alt in selector["any_of"]:
+        if row["event_type"] == alt["event_type"] and all(
+                _filter_holds(row, data, f) for f in alt.get("filters") or []):
+            return True
+    return False
+
+
+def _label(event_type: str, data: dict[str, Any], label: str) -> str:
+    if label == "event_type":
+        return event_type
+    value = data.get(label[5:])
+    if value is None:
+        return event_type
+    text = json.dumps(value) if isinstance(value, dict | list) else (
+        str(value).lower() if isinstance(value, bool) else str(value))
+    return f"{label[5:]}:{text}"
+
+
+def path_edges(events: pd.DataFrame, as_of: date, definitions: list[dict[str, Any]]
+               ) -> pd.DataFrame:
+    """marts.path_edges from the events (resolved users, ``data`` as JSON text), row by
+    row: per creator scope and user, the first anchor event, then the events after (or
+    before) it in its session, labelled, repeats merged, up to N steps after the anchor's
+    step; an ``end`` edge when the path stops within N + 1 steps."""
+    records = [r for r in events.sort_values(["event_ts", "event_id"]).to_dict("records")
+               if _none(r["user_id"]) is not None and r["event_date"] <= as_of]
+    for r in records:
+        r["parsed"] = json.loads(r["data"]) if _none(r.get("data")) else {}
+    by_scope: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for r in records:
+        by_scope[(ALL, r["user_id"])].append(r)
+        if _none(r["creator_id"]) is not None:
+            by_scope[(r["creator_id"], r["user_id"])].append(r)
+    counts: dict[tuple, int] = defaultdict(int)
+    for d in definitions:
+        n, after = int(d.get("steps", 5)), d.get("direction", "after") == "after"
+        for (scope, _user), evs in by_scope.items():
+            anchor = next((i for i, r in enumerate(evs)
+                           if selector_matches(r, r["parsed"], d["anchor"])), None)
+            if anchor is None:
+                continue
+            session = evs[anchor]["session_id"]
+            ordered = evs[anchor:] if after else evs[anchor::-1]
+            labels = [_label(r["event_type"], r["parsed"], d.get("label", "event_type"))
+                      for r in ordered if r["session_id"] == session]
+            steps = [x for i, x in enumerate(labels) if i == 0 or labels[i - 1] != x]
+            for i in range(min(len(steps), n + 1)):
+                target = steps[i + 1] if i + 1 < len(steps) else "end"
+                if i + 1 <= n or target == "end":
+                    counts[(d["name"], d.get("direction", "after"), scope, i + 1,
+                            steps[i], target)] += 1
+    rows = [dict(zip(PATH_COLUMNS, (*key, users), strict=True))
+            for key, users in sorted(counts.items())]
+    return pd.DataFrame(rows, columns=PATH_COLUMNS)
+
+
+def compare_paths(con: duckdb.DuckDBPyConnection,
+                  metrics: dict[str, Any] | None = None) -> dict[str, Any]:
+    """marts.path_edges of the settings' paths against :func:`path_edges`."""
+    metrics = _metrics() if metrics is None else metrics
+    tz = metrics.get("reporting_timezone") or "UTC"
+    events, _ = load_frames(con)
+    data = con.execute("SELECT event_id, CAST(data AS VARCHAR) AS data FROM raw.events "
+                       "WHERE is_current").df()
+    events = events.merge(data, on="event_id", how="left")
+    events = events.assign(event_date=_local_dates(events["event_ts"], tz))
+    as_of_var = metrics.get("as_of_date")
+    as_of = (date.fromisoformat(str(as_of_var)) if as_of_var
+             else pd.Timestamp(events["export_date"].max()).date())
+    t0 = time.perf_counter()
+    reference = path_edges(events, as_of, metrics.get("paths", []))
+    seconds = time.perf_counter() - t0
+    built = con.execute(f"SELECT {', '.join(PATH_COLUMNS)} FROM marts.path_edges").df()
+    result = diff(reference, built, ["path", "creator_id", "step", "source", "target"])
+    return {"as_of_date": as_of.isoformat(), "compute_s": round(seconds, 3),
+            "paths": [d["name"] for d in metrics.get("paths", [])], **result}
+
+
 def main() -> None:
     warehouse = Path(sys.argv[1])
     con = duckdb.connect(str(warehouse), read_only=True)
     con.execute("SET TimeZone = 'UTC'")
-    print(json.dumps({"version_1": compare(con), "version_2": compare_v2(con)}, indent=2,
-                     default=str))
+    print(json.dumps({"version_1": compare(con), "version_2": compare_v2(con),
+                      "paths": compare_paths(con)}, indent=2, default=str))
 
 
 if __name__ == "__main__":

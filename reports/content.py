@@ -519,6 +519,46 @@ def funnel_section(con: duckdb.DuckDBPyConnection, creator: str = ALL,
     return sec
 
 
+PATH_TABLE_EDGES = 12  # the largest edges of each path in the report's table
+
+
+def paths_section(con: duckdb.DuckDBPyConnection, creator: str = ALL,
+                  name: str | None = None) -> Section:
+    """The paths of the settings (marts.path_edges) over the creator's own events
+    (creator_id = '__all__': all events): a Sankey chart per path and its largest edges."""
+    sec = Section("paths", f"Paths ({scope(creator, name)})")
+    found = rows(con, """
+        SELECT path, direction, step, source, target, users, max_steps
+        FROM marts.path_edges WHERE creator_id = ?
+        ORDER BY path, step, users DESC, source, target""", [creator],
+                 needs=["marts.path_edges"])
+    if not found:
+        sec.available = False
+        return sec
+    paths: dict[str, list[Row]] = {}
+    for r in found:
+        paths.setdefault(str(r["path"]), []).append(r)
+    sec.charts["paths"] = {
+        path: {"direction": str(edges[0]["direction"]),
+               "edges": [(int(r["step"]), str(r["source"]), str(r["target"]),
+                          _num(r["users"]) or 0.0) for r in edges]}
+        for path, edges in paths.items()}
+    table_rows = []
+    for path, edges in paths.items():
+        largest = sorted(edges, key=lambda r: (-(_num(r["users"]) or 0), r["step"]))
+        table_rows += [[path, r["step"], r["source"], r["target"], r["users"]]
+                       for r in sorted(largest[:PATH_TABLE_EDGES],
+                                       key=lambda r: (r["step"], -(_num(r["users"]) or 0)))]
+    sec.tables.append(Table("edges", ["path", "step", "source", "target", "users"],
+                            table_rows, key_columns=4))
+    sec.notes.append(
+        "From each user's first anchor event, the next events of the same session "
+        "(repeats merged), step 1 being the anchor's; `end`: the session stopped there. "
+        f"The table shows the {PATH_TABLE_EDGES} largest edges of each path; all of them "
+        "are in marts.path_edges.")
+    return sec
+
+
 def steps_before(steps: list[Row], row: Row) -> Row | None:
     earlier = [s for s in steps if s["step"] < row["step"]]
     return earlier[-1] if earlier else None
@@ -973,6 +1013,7 @@ def gather(con: duckdb.DuckDBPyConnection, kind: str, as_of: date, creator: str,
         retention_section(con, period, creator, cfg,
                           retention_view(con, cfg, creator), name),
         funnel_section(con, creator, name),
+        *([paths_section(con, creator, name)] if kind == WEEKLY else []),
         conversation_section(con, period, creator, cfg, name),
         system_health_section(con, period, creator, cfg, name),
         content_section(con, period, creator, name),

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 
-from reports import charts, content, exports, html, index, pdf
+from reports import charts, content, exports, html, index, pdf, sankey
 from reports.content import ALL, DAILY, Metric, ReportData, Section
 from reports.pdf import NoBrowserError, find_browser
 from warehouse.settings import ReportsSettings
@@ -201,6 +201,11 @@ def section_html(sec: Section, data: ReportData, dq_link: str) -> str:
         svgs.append(charts.line_chart({"error rate": sec.charts["error_rate"]},
                                       title="API error rate per day (all endpoints)",
                                       y_label="rate"))
+    elif sec.name == "paths":
+        for path, spec in sec.charts.get("paths", {}).items():
+            edges = [sankey.Edge(*e) for e in spec["edges"]]
+            svgs.append(sankey.sankey_chart(
+                edges, title=f"Path {path} ({spec['direction']} the anchor): users per step"))
     elif sec.name == "conversation" and "drop_off" in sec.charts:
         labels, values = sec.charts["drop_off"]
         svgs.append(charts.bar_chart(labels, values, title="Sessions by drop-off point"))

@@ -12,8 +12,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +33,12 @@ PUBLISHED_OPS: tuple[str, ...] = ("data_quality_checks", "data_quality_latest", 
                                   "alerts")
 # schemas also exported as one Parquet file per table (for tools that read files)
 PARQUET_SCHEMAS: tuple[str, ...] = ("marts",)
+# tables exported as a folder of Parquet files in hive partitions of a column instead
+# (``<dir>/<schema>/<table>/<column>=<value>/*.parquet``): the big event table, so a
+# reader of a few days opens a few files
+PARQUET_PARTITIONS: dict[str, str] = {"marts.events": "event_date"}
 FILE_MODE = 0o640
+DIR_MODE = 0o750
 
 PUBLISH_LOG_DDL = """
 CREATE TABLE IF NOT EXISTS ops.publishes (
@@ -101,7 +107,8 @@ def publish(
 ) -> PublishResult:
     """Publish ``schemas`` (and the ``ops`` tables and views named) of the warehouse
     behind ``con`` to ``target``, atomically; with ``parquet_dir``, also one Parquet file
-    per table of PARQUET_SCHEMAS (``<dir>/<schema>/<table>.parquet``)."""
+    per table of PARQUET_SCHEMAS (``<dir>/<schema>/<table>.parquet``), or a folder of
+    hive partitions for the tables of PARQUET_PARTITIONS."""
     start = datetime.now(UTC)
     target = target.resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -163,18 +170,28 @@ def publish(
 
 
 def export_parquet(
-    con: duckdb.DuckDBPyConnection, tables: Sequence[tuple[str, str]], folder: Path
+    con: duckdb.DuckDBPyConnection,
+    tables: Sequence[tuple[str, str]],
+    folder: Path,
+    partitions: Mapping[str, str] = PARQUET_PARTITIONS,
 ) -> list[Path]:
     """One Parquet file per (schema, table) under ``folder/<schema>/``, each written under
     a temporary name and renamed into place (a reader never sees half a file), mode 0640;
-    files of tables that no longer exist are removed, and temporary files an export
-    killed half-way left behind."""
+    a table of ``partitions`` (``schema.table`` -> column) is a folder of hive partitions
+    instead (:func:`_export_partitioned`). Files and folders of tables that no longer
+    exist are removed, and temporary files an export killed half-way left behind."""
     written: list[Path] = []
     for schema in sorted({s for s, _ in tables}):
         (folder / schema).mkdir(parents=True, exist_ok=True)
         for leftover in (folder / schema).glob(".*.parquet.*.tmp"):  # of killed exports
             leftover.unlink(missing_ok=True)
+        for leftover in (folder / schema).glob(".*.parts.*"):  # folders of killed exports
+            shutil.rmtree(leftover, ignore_errors=True)
     for schema, table in tables:
+        column = partitions.get(f"{schema}.{table}")
+        if column is not None:
+            written.append(_export_partitioned(con, schema, table, column, folder))
+            continue
         path = (folder / schema / f"{table}.parquet").resolve()
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
         try:
@@ -190,8 +207,48 @@ def export_parquet(
             raise
         written.append(path)
     keep = {p.name for p in written}
+    partitioned = {key.split(".", 1)[1] for key in partitions}
     for schema in {s for s, _ in tables}:
         for old in (folder / schema).glob("*.parquet"):
             if old.name not in keep:
                 old.unlink()
+        for old in (folder / schema).iterdir():
+            if old.is_dir() and old.name in partitioned and old.name not in keep:
+                shutil.rmtree(old)
     return written
+
+
+def _export_partitioned(
+    con: duckdb.DuckDBPyConnection, schema: str, table: str, column: str, folder: Path
+) -> Path:
+    """``folder/<schema>/<table>/<column>=<value>/data_<n>.parquet`` (the column is also
+    kept inside the files, for tools that do not read hive paths). Written as a whole
+    into a temporary folder, then swapped in by two renames (the old folder aside, the
+    new one in place): a reader sees the old or the new set of files, never a mix; for
+    the moment between the renames the folder is absent."""
+    path = (folder / schema / table).resolve()
+    token = uuid.uuid4().hex
+    tmp = path.with_name(f".{table}.parts.{token}.tmp")
+    old = path.with_name(f".{table}.parts.{token}.old")
+    try:
+        con.execute(
+            f"COPY (SELECT * FROM {_q(schema)}.{_q(table)}) TO {_lit(str(tmp))} "
+            f"(FORMAT parquet, COMPRESSION zstd, PARTITION_BY ({_q(column)}), "
+            "WRITE_PARTITION_COLUMNS true)"
+        )
+        tmp.mkdir(exist_ok=True)  # an empty table writes no folder
+        for root, _dirs, files in os.walk(tmp):
+            os.chmod(root, DIR_MODE)
+            for name in files:
+                os.chmod(Path(root) / name, FILE_MODE)
+        failpoint("publish.parquet_copied")
+        if path.exists():
+            os.replace(path, old)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old.exists() and not path.exists():
+            os.replace(old, path)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    return path

@@ -169,10 +169,17 @@ def test_the_publish_writes_one_parquet_file_per_mart(demo):
 
         assert set(marts) == set(MART_SUITES) and len(marts) >= 20
         for mart in marts:
-            path = folder / f"{mart}.parquet"
-            assert path.stat().st_mode & 0o777 == 0o640
+            if mart == "events":  # hive partitions by event_date
+                files = sorted((folder / "events").glob("event_date=*/*.parquet"))
+                assert files and all(f.stat().st_mode & 0o777 == 0o640 for f in files)
+                path = folder / "events" / "*" / "*.parquet"
+            else:
+                path = folder / f"{mart}.parquet"
+                assert path.stat().st_mode & 0o777 == 0o640
             rows = con.execute(f"SELECT count(*) FROM read_parquet('{path}')").fetchone()[0]
             assert rows == con.execute(f"SELECT count(*) FROM marts.{mart}").fetchone()[0]
+        days = con.execute("SELECT count(DISTINCT event_date) FROM marts.events").fetchone()[0]
+        assert len(list((folder / "events").glob("event_date=*"))) == days > 1
         assert con.execute(
             f"SELECT * FROM read_parquet('{folder / 'engagement_daily.parquet'}') ORDER BY ALL"
         ).fetchall() == con.execute("SELECT * FROM marts.engagement_daily ORDER BY ALL"

@@ -260,6 +260,11 @@ def test_incremental_build_equals_full_refresh(tmp_path: Path, monkeypatch: pyte
     }
     assert (late["user_id"], "__all__", late_day) in activity
     assert (dropped_user, "__all__", dropped_date) not in activity
+    # ... and the incremental event table: the late event in, the dropped ones out
+    events_sql = (compiled.parent / "marts" / "events.sql").read_text()
+    assert "event_date >= cast('" in events_sql, events_sql
+    published = {r[0] for r in incremental["marts.events"]}
+    assert late["event_id"] in published and not dropped_ids & published
 
     full_s = _build(tmp_path, run_vars, "--full-refresh", *MODELS_ONLY)
     full = _snapshot(warehouse)
@@ -269,5 +274,6 @@ def test_incremental_build_equals_full_refresh(tmp_path: Path, monkeypatch: pyte
     assert set(incremental) == set(full)
     for name in INCREMENTAL_MODELS:
         assert f"intermediate.{name}" in full
+    assert "marts.events" in full
     differing = [name for name in full if incremental[name] != full[name]]
     assert not differing, differing

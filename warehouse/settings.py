@@ -277,6 +277,55 @@ DEFAULT_RETENTION: tuple[dict[str, Any], ...] = (
 )
 
 
+# --- paths and published event data (metrics.md v2 "Paths"; marts.events) ----------
+
+# The keys of an event's `data` object that may leave the raw layer (marts.events.data,
+# path labels): the contract's fields that are codes, names of things, numbers or flags.
+# Left out on purpose: error `message`, feedback `comment`, an extracted entity's `value`
+# (free text a person typed, which may hold names or emails), and every key the contract
+# does not list (custom events carry "anything").
+DEFAULT_PUBLISHED_DATA_KEYS: tuple[str, ...] = (
+    "text_length", "intent", "entity", "workflow", "endpoint", "status_code", "latency_ms",
+    "error_code", "rating", "topic", "lesson_id", "quality", "skill", "correct", "goal_id",
+    "goal_type", "target_value", "escalated_to_human", "name")
+FREE_TEXT_DATA_KEYS: frozenset[str] = frozenset({"message", "comment", "value"})
+
+
+class PathDefinition(_Section):
+    """One path family of marts.path_edges (metrics.md v2 "Paths"): from the user's first
+    ``anchor`` event, the next (``after``) or previous (``before``) ``steps`` path steps
+    in its session, each event labelled by its event type, or with ``label: data.<key>``
+    by that data field where the event has it (``<key>:<value>``), else its event type."""
+
+    name: str
+    anchor: Selector
+    direction: Literal["after", "before"] = "after"
+    steps: Annotated[int, Field(ge=1, le=20)] = 5
+    label: str = "event_type"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PathDefinition:
+        if not _IDENT.match(self.name):
+            raise ValueError("a path name is letters, digits and underscores")
+        if self.label != "event_type":
+            if not _DATA_KEY.match(self.label):
+                raise ValueError(f"label must be event_type or data.<key>, got {self.label!r}")
+            if self.label[5:] in FREE_TEXT_DATA_KEYS:
+                raise ValueError(f"{self.label} is free text: it cannot label a published path")
+        return self
+
+    def as_var(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+DEFAULT_PATHS: tuple[dict[str, Any], ...] = (
+    {"name": "after_conversation_start", "anchor": "conversation_start",
+     "direction": "after", "steps": 5, "label": "data.intent"},
+    {"name": "after_lesson_started", "anchor": "lesson_started", "direction": "after",
+     "steps": 5, "label": "event_type"},
+)
+
+
 class MetricsSettings(_Section):
     reporting_timezone: str = "UTC"
     wau_window_days: PositiveDays = 7
@@ -299,6 +348,10 @@ class MetricsSettings(_Section):
     retention: list[RetentionDefinition] = Field(
         default_factory=lambda: [RetentionDefinition.model_validate(d)
                                  for d in DEFAULT_RETENTION])
+    paths: list[PathDefinition] = Field(
+        default_factory=lambda: [PathDefinition.model_validate(d) for d in DEFAULT_PATHS])
+    published_data_keys: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]] = (
+        Field(default_factory=lambda: list(DEFAULT_PUBLISHED_DATA_KEYS)))
 
     @field_validator("reporting_timezone")
     @classmethod
@@ -328,6 +381,31 @@ class MetricsSettings(_Section):
         if twice:
             raise ValueError(f"retention definition {twice[0]!r} is defined twice")
         return value
+
+    @field_validator("paths")
+    @classmethod
+    def _unique_paths(cls, value: list[PathDefinition]) -> list[PathDefinition]:
+        names = [d.name for d in value]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"path {twice[0]!r} is defined twice")
+        return value
+
+    @field_validator("published_data_keys")
+    @classmethod
+    def _no_free_text(cls, value: list[str]) -> list[str]:
+        bad = sorted(FREE_TEXT_DATA_KEYS.intersection(value))
+        if bad:
+            raise ValueError(f"data.{bad[0]} is free text: it cannot be published")
+        return value
+
+    @model_validator(mode="after")
+    def _labels_published(self) -> MetricsSettings:
+        for d in self.paths:
+            if d.label != "event_type" and d.label[5:] not in self.published_data_keys:
+                raise ValueError(f"path {d.name!r}: label {d.label} is not one of "
+                                 "metrics.published_data_keys")
+        return self
 
     def bkt_defaults(self) -> dict[str, float]:
         return {"p_init": self.bkt_p_init, "p_transit": self.bkt_p_transit,
@@ -729,8 +807,9 @@ class Settings(_Section):
     def dbt_vars(self) -> dict[str, Any]:
         """The vars every dbt invocation gets: the ``metrics`` section, flat (dates as
         ISO strings; a funnel step without a name or filters leaves the key out)."""
-        out = self.metrics.model_dump(mode="json", exclude={"funnels", "retention"})
+        out = self.metrics.model_dump(mode="json", exclude={"funnels", "retention", "paths"})
         out["retention"] = [d.as_var() for d in self.metrics.retention]
+        out["paths"] = [d.as_var() for d in self.metrics.paths]
         out["funnels"] = [
             {"name": f.name, "steps": [step.model_dump(exclude_none=True,
                                                        exclude_defaults=True)
@@ -929,7 +1008,8 @@ def export_path_defaults(paths: PathSettings | None = None) -> None:
 __all__ = [
     "DBT_PROJECT_DIR", "PROJECT_ROOT", "AlertSettings", "DataQualitySettings",
     "DuckDBSettings", "Funnel", "FunnelStep", "IngestSettings", "MLSettings",
-    "MetricsSettings", "PathSettings", "ReportsSettings", "RetentionDefinition", "Rule",
+    "MetricsSettings", "PathDefinition", "PathSettings", "ReportsSettings",
+    "RetentionDefinition", "Rule",
     "Selector", "SelectorAlternative", "SelectorFilter", "Settings",
     "SettingsError", "SinkConfig", "load_settings", "parse_settings",
 ]

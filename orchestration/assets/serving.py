@@ -41,7 +41,8 @@ class PublishBlocked(dg.Failure):
     kinds={"duckdb"},
     description="The serving database (INSIGHTS_SERVING_DB): schemas marts and ml, the "
     "latest data-quality results, the reports index and the alerts, replaced atomically, "
-    "for BI tools and analysts; plus one Parquet file per mart in parquet/ beside it.",
+    "for BI tools and analysts; plus one Parquet file per mart in parquet/ beside it "
+    "(marts.events: a folder of event_date partitions).",
 )
 def serving_database(
     context: dg.AssetExecutionContext,

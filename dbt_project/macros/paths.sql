@@ -1,0 +1,61 @@
+{#
+    Path definitions come from configuration (var `paths`, the `metrics.paths` list of
+    config/settings.yaml, typed by warehouse/settings.PathDefinition), never from SQL.
+    `path_definitions()` validates the var and returns a list of
+    {name, anchor: selector (normalized, macros/selectors.sql), direction: after | before,
+     steps: N >= 1, label: 'event_type' | 'data.<key>'}
+    and fails compilation with a message naming a bad definition.
+#}
+{% macro path_definitions() -%}
+    {%- set raw = var('paths') -%}
+    {%- if raw is none and not execute -%}{{ return([]) }}{%- endif -%}
+    {%- if raw is none or raw is string or raw is mapping or raw is not iterable -%}
+        {{ exceptions.raise_compiler_error("var paths must be a list of path definitions, got: " ~ raw) }}
+    {%- endif -%}
+    {%- set ident = '^[A-Za-z_][A-Za-z0-9_]*$' -%}
+    {%- set out = [] -%}
+    {%- set names = [] -%}
+    {%- for d in raw -%}
+        {%- if d is not mapping or not modules.re.match(ident, (d.get('name') or '') | string) -%}
+            {{ exceptions.raise_compiler_error("every path definition needs a name (letters, digits, _), got: " ~ d) }}
+        {%- endif -%}
+        {%- set name = d['name'] | string -%}
+        {%- if name in names -%}
+            {{ exceptions.raise_compiler_error("path " ~ name ~ " is defined twice") }}
+        {%- endif -%}
+        {%- do names.append(name) -%}
+        {%- set where = "path " ~ name -%}
+        {%- set anchor = insights_warehouse.normalize_selector(d.get('anchor'), where ~ ", anchor") -%}
+        {%- set direction = d.get('direction', 'after') -%}
+        {%- if direction not in ('after', 'before') -%}
+            {{ exceptions.raise_compiler_error(where ~ ": direction must be after or before, got: " ~ direction) }}
+        {%- endif -%}
+        {%- set steps = d.get('steps', 5) -%}
+        {%- if steps is not number or steps != (steps | int) or steps < 1 -%}
+            {{ exceptions.raise_compiler_error(where ~ ": steps must be a whole number >= 1, got: " ~ steps) }}
+        {%- endif -%}
+        {%- set label = (d.get('label') or 'event_type') | string -%}
+        {%- if label != 'event_type' and not (label.startswith('data.') and modules.re.match(ident, label[5:])) -%}
+            {{ exceptions.raise_compiler_error(where ~ ": label must be event_type or data.<key>, got: " ~ label) }}
+        {%- endif -%}
+        {%- do out.append({'name': name, 'anchor': anchor, 'direction': direction,
+                           'steps': steps | int, 'label': label}) -%}
+    {%- endfor -%}
+    {{ return(out) }}
+{%- endmacro %}
+
+
+{# The path label of an event (columns event_type, event_data): its event type, or for
+   label data.<key> the text `<key>:<value>` when the event has that data field. #}
+{% macro path_label(label) -%}
+    {%- if label == 'event_type' -%}
+        event_type
+    {%- else -%}
+        {%- set key = label[5:] -%}
+        {%- set value = insights_warehouse.json_field_text('event_data', key) -%}
+        case
+            when {{ value }} is not null then {{ dbt.concat(["'" ~ key ~ ":'", value]) }}
+            else event_type
+        end
+    {%- endif -%}
+{%- endmacro %}
