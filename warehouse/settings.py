@@ -345,6 +345,32 @@ DEFAULT_FUNNELS: tuple[dict[str, Any], ...] = (
     {"name": "learning", "steps": [{"name": s, "event_type": s} for s in (
         "lesson_started", "exercise_attempted", "lesson_completed", "goal_created",
         "goal_completed")]},
+    # version 2 examples: strict order with breakdowns by channel and platform
+    {"name": "conversation_strict", "steps": [{"name": s, "event_type": s} for s in (
+        "conversation_start", "user_message", "intent_classified", "workflow_completed")],
+     "order": "strict", "window": {"hours": 1},
+     "breakdowns": [{"field": "channel"},
+                    {"field": "platform", "attribution": "last_touch"}]},
+    # any order within a week, broken down by the topic of the first lesson event
+    {"name": "learning_any_order", "steps": [{"name": s, "event_type": s} for s in (
+        "lesson_started", "exercise_attempted", "lesson_completed")],
+     "order": "any", "window": {"days": 7}, "breakdowns": [{"field": "topic"}]},
+    # a session funnel with alternatives, an exclusion and a held field
+    {"name": "session_booking", "steps": [
+        {"name": "conversation_start", "event_type": "conversation_start"},
+        {"name": "booking_intent", "selector": {"any_of": [
+            {"event_type": "intent_classified", "filters": [
+                {"field": "intent", "op": "in",
+                 "value": ["book_session", "reschedule_session"]}]}]}},
+        {"name": "workflow_completed", "event_type": "workflow_completed"}],
+     "window": "session",
+     "exclusions": [{"selector": {"any_of": [{"event_type": "workflow_failed"},
+                                              {"event_type": "error"}]},
+                     "between": [2, 3]}],
+     "hold_constant": ["channel"],
+     "breakdowns": [{"field": "channel"}, {"field": "intent", "attribution": "step_k",
+                                           "step": 2}],
+     "trend_grains": ["day"]},
 )
 
 
