@@ -164,8 +164,9 @@ def test_the_publish_writes_one_parquet_file_per_mart(demo):
         marts = [t for (t,) in con.execute(
             "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'marts'").fetchall()]
         # marts.md version 1's 16 marts and version 2's creators, retention,
-        # stickiness_distribution and user_identities
-        assert len(marts) == 20
+        # stickiness_distribution, user_identities, funnel_breakdowns, funnel_trends and
+        # funnel_time_to_convert
+        assert len(marts) == 23
         for mart in marts:
             path = folder / f"{mart}.parquet"
             assert path.stat().st_mode & 0o777 == 0o640

@@ -153,7 +153,9 @@ def test_data_quality_checks_guard_every_raw_asset_and_mart():
         assert f"raw/{entity}:gx_contract" in check_keys
     assert "raw/events:gx_volume" in check_keys
     marts = keys("marts")
-    assert len(marts) == 20  # v2: + retention, stickiness_distribution, creators, user_identities
+    # v2: + retention, stickiness_distribution, creators, user_identities, funnel_breakdowns,
+    # funnel_trends, funnel_time_to_convert
+    assert len(marts) == 23
     for mart in marts:
         assert f"{mart}:gx_invariants" in check_keys
         assert f"{mart}:no_personal_data" in check_keys

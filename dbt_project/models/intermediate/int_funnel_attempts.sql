@@ -8,7 +8,8 @@
 -- (the event's creator_id) and once for `__all__`; every event of a funnel carries a
 -- sequence number `seq` (per creator × user, in time order, ties by event_id).
 --
--- ordered / strict: every occurrence of step 1 starts an attempt (attempt_seq = its seq).
+-- ordered / strict: every occurrence of step 1 starts an attempt (attempt_seq: its id,
+-- increasing with its start; in the fast path occurrences at the same time are one).
 -- Per step one window scan finds, for every attempt waiting at step k-1, the earliest
 -- qualifying event of step k (earliest is optimal: it leaves the most room for the later
 -- steps), version 1's method:
@@ -74,6 +75,12 @@ events as (
 {%- for b in funnel.breakdowns %}{%- do carried.append('bd_' ~ loop.index) %}{%- endfor %}
 {%- for x in funnel.exclusions %}{%- do carried.append('x_through_' ~ loop.index) %}{%- do carried.append('x_' ~ loop.index) %}{%- endfor %}
 {%- if strict %}{%- do carried.append('active_through') %}{%- endif %}
+{#- fast path: order ordered, no exclusions, first-touch breakdowns only: version 1's
+    scan on times, no event sequence and no join back to the events #}
+{%- set ns_fast = namespace(ok=(funnel.order == 'ordered' and not funnel.exclusions)) %}
+{%- for b in funnel.breakdowns %}{%- if b.attribution != 'first_touch' %}{%- set ns_fast.ok = false %}{%- endif %}{%- endfor %}
+{%- set fast = ns_fast.ok %}
+{%- set attempt_key = (['creator_id', 'user_id'] + extras + ['attempt_start']) if fast else ['creator_id', 'user_id', 'attempt_seq'] %}
 
 {{ f }}_events as (
 
@@ -108,6 +115,8 @@ events as (
 
 ),
 
+{%- if not fast %}
+
 {{ f }}_seq as (
 
     select
@@ -130,8 +139,88 @@ events as (
     from {{ f }}_events
 
 ),
+{%- endif %}
 
-{%- if funnel.order in ('ordered', 'strict') %}
+{%- if fast %}
+{%- for step in funnel.steps %}
+{%- set k = loop.index %}
+{%- if k == 1 %}
+
+{{ f }}_reached1 as (
+
+    select
+        {{ part }},
+        event_ts as attempt_start,
+        min(session_id) as attempt_session_id,
+        event_ts as reached_at
+        {%- for b in funnel.breakdowns %},
+        min(bd_{{ loop.index }}) as bd_{{ loop.index }}
+        {%- endfor %}
+    from {{ f }}_events
+    where s_1 = 1
+    group by {{ part }}, event_ts
+
+),
+{%- else %}
+
+{{ f }}_scan{{ k }} as (
+
+    select
+        {{ part }},
+        attempt_start,
+        attempt_session_id,
+        is_chain,
+        min(case when is_chain = 0 then event_ts end) over (
+            partition by {{ part }}
+            order by event_ts, is_chain desc
+            rows between current row and unbounded following
+        ) as next_event_ts
+    from (
+        select {{ part }}, attempt_start, attempt_session_id, reached_at as event_ts, 1 as is_chain
+        from {{ f }}_reached{{ k - 1 }}
+        union all
+        select
+            {{ part }},
+            cast(null as {{ dbt.type_timestamp() }}),
+            cast(null as {{ string }}),
+            event_ts,
+            0
+        from {{ f }}_events
+        where s_{{ k }} = 1
+    ) as chains_and_events
+
+),
+
+{{ f }}_reached{{ k }} as (
+
+    select {{ part }}, attempt_start, attempt_session_id, next_event_ts as reached_at
+    from {{ f }}_scan{{ k }}
+    where is_chain = 1
+      and next_event_ts is not null
+      {%- if W is not none %}
+      and next_event_ts <= {{ insights_warehouse.add_seconds_to_timestamp('attempt_start', W) }}
+      {%- endif %}
+
+),
+{%- endif %}
+{%- endfor %}
+
+{{ f }}_reaches as (
+    {%- for step in funnel.steps %}
+    {%- if not loop.first %}
+    union all
+    {%- endif %}
+    {%- set k = loop.index %}
+    select
+        {{ part }}, attempt_start, attempt_session_id, {{ k }} as step, reached_at
+        {%- for b in funnel.breakdowns %},
+        {% if k == 1 %}bd_{{ loop.index }}{% else %}cast(null as {{ string }}) as bd_{{ loop.index }}{% endif %}
+        {%- endfor %}
+    from {{ f }}_reached{{ k }}
+    {%- endfor %}
+
+),
+{%- elif funnel.order in ('ordered', 'strict') %}
 {%- for step in funnel.steps %}
 {%- set k = loop.index %}
 {%- if k == 1 %}
@@ -306,11 +395,11 @@ events as (
 {{ f }}_attempts as (
 
     select
-        creator_id,
-        user_id,
-        attempt_seq,
+        {{ attempt_key | join(', ') }},
+        {%- if not fast %}
         min(attempt_start) as attempt_start,
-        min(attempt_session_id) as session_id,
+        {%- endif %}
+        min(attempt_session_id) as first_session_id,
         max(step) as steps_reached
         {%- for k in range(1, n + 1) %},
         max(case when step = {{ k }} then reached_at end) as reached_at_{{ k }}
@@ -326,7 +415,7 @@ events as (
         max(case when step = {{ x.between[1] }} then x_through_{{ loop.index }} - x_{{ loop.index }} end) as x_after_{{ loop.index }}
         {%- endfor %}
     from {{ f }}_reaches
-    group by creator_id, user_id, attempt_seq
+    group by {{ attempt_key | join(', ') }}
 
 ),
 
@@ -336,8 +425,14 @@ events as (
         cast({{ insights_warehouse.funnel_literal(funnel.name) }} as {{ string }}) as funnel,
         creator_id,
         user_id,
+        {%- if fast %}
+        row_number() over (
+            partition by creator_id, user_id order by attempt_start{% for e in extras %}, {{ e }}{% endfor %}
+        ) as attempt_seq,
+        {%- else %}
         attempt_seq,
-        session_id,
+        {%- endif %}
+        first_session_id as session_id,
         attempt_start,
         steps_reached
         {%- for k in range(1, max_steps + 1) %},
