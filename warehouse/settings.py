@@ -226,6 +226,9 @@ class FunnelStep(_Section):
 
 
 _FIELD_EXCLUDED = ("user_id", "event_ts")
+# values of these fields would reach the published marts as breakdown values
+_NOT_A_BREAKDOWN = frozenset({"event_id", "raw_user_id", "anonymous_id", "session_id",
+                              "feedback_comment", "error_message", "entity_value"})
 
 
 def _event_field(value: str) -> str:
@@ -281,6 +284,9 @@ class FunnelBreakdown(_Section):
     @model_validator(mode="after")
     def _consistent(self) -> FunnelBreakdown:
         _event_field(self.field)
+        if self.field.lower() in _NOT_A_BREAKDOWN:
+            raise ValueError(f"{self.field} is free text or an identifier: not a breakdown "
+                             "(its values would be published)")
         if (self.attribution == "step_k") != (self.step is not None):
             raise ValueError("attribution step_k needs step: k (and only step_k takes one)")
         return self
