@@ -326,6 +326,10 @@ events as (
 {%- else %}
 {#- order any #}
 
+{#- the rank-1 event of an attempt is its anchor: first-touch values come with it; the
+    values of later steps are read from their events #}
+{%- set any_join = (funnel.breakdowns | rejectattr('attribution', 'equalto', 'first_touch') | list | length) > 0 %}
+
 {{ f }}_anchors as (
 
     select
@@ -334,6 +338,7 @@ events as (
         seq as attempt_seq,
         event_ts as attempt_start,
         session_id as attempt_session_id
+        {%- for c in carried %}, {{ c }}{% endfor %}
         {%- for step in funnel.steps %},
         min(case when s_{{ loop.index }} = 1 then event_ts end) over (
             partition by {{ part }} order by seq
@@ -358,6 +363,7 @@ events as (
         {{ loop.index }} as matched_step,
         next_ts_{{ loop.index }} as reached_at,
         next_seq_{{ loop.index }} as reached_seq
+        {%- for c in carried %}, {{ c }}{% endfor %}
     from {{ f }}_anchors
     where next_ts_{{ loop.index }} is not null
       {%- if W is not none %}
@@ -372,7 +378,7 @@ events as (
     select
         ranked.creator_id, ranked.user_id, ranked.attempt_seq, ranked.attempt_start,
         ranked.attempt_session_id, ranked.step, ranked.reached_at
-        {%- for c in carried %}, e.{{ c }}{% endfor %}
+        {%- for c in carried %}, {{ 'e' if any_join else 'ranked' }}.{{ c }}{% endfor %}
     from (
         select
             {{ f }}_any_steps.*,
@@ -382,7 +388,7 @@ events as (
             ) as step
         from {{ f }}_any_steps
     ) as ranked
-    {%- if carried %}
+    {%- if any_join %}
     inner join {{ f }}_seq as e
         on e.creator_id = ranked.creator_id
         and e.user_id = ranked.user_id
