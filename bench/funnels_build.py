@@ -4,7 +4,7 @@ reference of funnel_breakdowns and funnel_trends (bench/reference_pandas.py).
 
 For each N: generate the sample (seed 1, 60 export days), load every complete export day
 (the ingest assets' loader), build the models upstream of the funnels once, then time
-(dbt's run_results, per node, median of ``--repeat`` builds):
+(dbt's run_results, per node, median of ``--repeat`` builds, the three interleaved):
 
 - ``v1``: the baseline project's ``funnel_steps`` with version 1's two funnels
   (conversation, learning), on a copy of the warehouse;
@@ -71,16 +71,22 @@ def _funnel_seconds(target: Path, nodes: tuple[str, ...]) -> dict[str, float]:
     return {n: round(times[n], 3) for n in nodes if n in times}
 
 
-def _timed(project: Path, warehouse: Path, workdir: Path, dbt_vars: dict,
-           nodes: tuple[str, ...], repeat: int) -> dict[str, Any]:
-    runs = []
+def _timed(configs: dict[str, tuple[Path, Path, dict, tuple[str, ...]]], workdir: Path,
+           repeat: int) -> dict[str, dict[str, Any]]:
+    """Each configuration (project, warehouse, vars, nodes) run ``repeat`` times, the
+    configurations interleaved round by round, so that a change in the machine's load
+    falls on all of them alike."""
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in configs}
     for _ in range(repeat):
-        target = _dbt(project, warehouse, workdir, dbt_vars, "run", "--select", *nodes)
-        runs.append(_funnel_seconds(target, nodes))
-    total = statistics.median(sum(r.values()) for r in runs)
-    per_node = {n: statistics.median(r[n] for r in runs) for n in runs[0]}
-    return {"seconds": round(total, 3), "per_node_s": per_node,
-            "runs_s": [round(sum(r.values()), 3) for r in runs]}
+        for name, (project, warehouse, dbt_vars, nodes) in configs.items():
+            target = _dbt(project, warehouse, workdir, dbt_vars, "run", "--select", *nodes)
+            runs[name].append(_funnel_seconds(target, nodes))
+    out = {}
+    for name, got in runs.items():
+        out[name] = {"seconds": round(statistics.median(sum(r.values()) for r in got), 3),
+                     "per_node_s": {n: statistics.median(r[n] for r in got) for n in got[0]},
+                     "runs_s": [round(sum(r.values()), 3) for r in got]}
+    return out
 
 
 def measure(n_events: int, workdir: Path, baseline: Path, repeat: int,
@@ -101,10 +107,13 @@ def measure(n_events: int, workdir: Path, baseline: Path, repeat: int,
     base_wh = workdir / "base.duckdb"
     shutil.copy(warehouse, base_wh)
     log.info("%s events loaded; timing", loaded)
-    v1 = _timed(baseline, base_wh, workdir, same, ("funnel_steps",), repeat)
+    timed = _timed({
+        "v1": (baseline, base_wh, same, ("funnel_steps",)),
+        "v2_same": (DBT_PROJECT_DIR, warehouse, same, FUNNEL_NODES),
+        "v2_shipped": (DBT_PROJECT_DIR, warehouse, shipped, FUNNEL_NODES),
+    }, workdir, repeat)
     base_wh.unlink()
-    v2_same = _timed(DBT_PROJECT_DIR, warehouse, workdir, same, FUNNEL_NODES, repeat)
-    v2_shipped = _timed(DBT_PROJECT_DIR, warehouse, workdir, shipped, FUNNEL_NODES, repeat)
+    v1, v2_same, v2_shipped = timed["v1"], timed["v2_same"], timed["v2_shipped"]
     out: dict[str, Any] = {
         "target_events": n_events, "events_written": summary.events_written,
         "events_current": loaded, "v1_funnel_steps": v1, "v2_same_funnels": v2_same,
