@@ -460,6 +460,263 @@ def compare_v2(con: duckdb.DuckDBPyConnection,
             "mismatches": sum(r["mismatches"] for r in results.values()), "marts": results}
 
 
+# --- version 2 funnels: funnel_breakdowns and funnel_trends ('__all__' rows) ----------
+
+BREAKDOWN_COLUMNS = ["funnel", "breakdown_field", "attribution", "breakdown_value", "step",
+                     "users", "conversion_rate", "dropoff_users"]
+TREND_COLUMNS = ["funnel", "entry_period_grain", "entry_period", "step", "users",
+                 "conversion_rate", "is_complete"]
+KEYS_FUNNELS = {
+    "funnel_breakdowns": ["funnel", "breakdown_field", "attribution", "breakdown_value", "step"],
+    "funnel_trends": ["funnel", "entry_period_grain", "entry_period", "step"],
+}
+_FIELD_COLUMNS = ("session_id", "channel", "platform", "topic", "intent", "data")
+
+
+def _field(row: dict, field_name: str) -> Any:
+    """An event field as the marts read it: a column, or data.<key> as JSON text."""
+    if field_name.startswith("data."):
+        data = row.get("data")
+        if not data:
+            return None
+        value = json.loads(data).get(field_name[5:])
+        if value is None or isinstance(value, str):
+            return value
+        return json.dumps(value)
+    return _none(row.get(field_name))
+
+
+def _selector(raw: Any) -> list[dict]:
+    """A selector's alternatives (any shorthand), or a v1 step's event_type + filters."""
+    if isinstance(raw, str):
+        return [{"event_type": raw, "filters": []}]
+    if isinstance(raw, list):
+        return [a if isinstance(a, dict) else {"event_type": a} for a in raw]
+    if "any_of" in raw:
+        return [a if isinstance(a, dict) else {"event_type": a} for a in raw["any_of"]]
+    return [raw]
+
+
+def _step_alternatives(step: dict) -> list[dict]:
+    if "selector" in step:
+        return _selector(step["selector"])
+    filters = [{"field": c, "op": "is_null", "value": True} if v is None
+               else {"field": c, "op": "eq", "value": v}
+               for c, v in (step.get("filters") or {}).items()]
+    return [{"event_type": step["event_type"], "filters": filters}]
+
+
+def _filter_holds(row: dict, f: dict) -> bool:
+    value, op, want = _field(row, f["field"]), f.get("op", "eq"), f.get("value")
+    if op == "is_null":
+        return (value is None) == bool(want)
+    if value is None:
+        return False
+    wants = want if isinstance(want, list) else [want]
+    if all(isinstance(w, int | float) and not isinstance(w, bool) for w in wants) and \
+            f["field"].startswith("data."):
+        try:
+            value = float(value)
+        except ValueError:
+            return False
+    elif isinstance(want, bool) or (isinstance(want, list) and any(
+            isinstance(w, bool) for w in want)):
+        wants = [str(w).lower() if isinstance(w, bool) else w for w in wants]
+    if op == "in":
+        return value in wants
+    if op == "not_in":
+        return value not in wants
+    return {"eq": value == wants[0], "gt": value > wants[0], "gte": value >= wants[0],
+            "lt": value < wants[0], "lte": value <= wants[0]}[op]
+
+
+def _matches_any(row: dict, alternatives: list[dict]) -> bool:
+    return any(row["event_type"] == a["event_type"]
+               and all(_filter_holds(row, f) for f in a.get("filters") or [])
+               for a in alternatives)
+
+
+def _window(funnel: dict, default_days: int) -> timedelta | None:
+    window = funnel.get("window")
+    if window == "session":
+        return None
+    if not window:
+        return timedelta(days=default_days)
+    (unit, n), = window.items()
+    return timedelta(**{unit: n})
+
+
+def _user_attempts(evs: list[dict], funnel: dict, window: timedelta | None,
+                   active: frozenset[str]) -> list[dict]:
+    """One user's attempts (events sorted by time, then event_id): start, deepest step,
+    the event of each reached step, as int_funnel_attempts defines them."""
+    steps = [_step_alternatives(s) for s in funnel["steps"]]
+    n = len(steps)
+    hold = list(funnel.get("hold_constant") or []) + (["session_id"] if window is None else [])
+    exclusions = [(_selector(x["selector"]), x["between"][0]) for x in funnel.get(
+        "exclusions") or []]
+    match = [[_matches_any(e, alts) for alts in steps] for e in evs]
+    key = [tuple(_field(e, h) for h in hold) for e in evs]
+    is_active = [e["event_type"] in active for e in evs]
+    excluded = [[_matches_any(e, alts) for alts, _ in exclusions] for e in evs]
+    # strict: an event of step k after step k-1's with no other active event between
+    active_before = list(_cumulative(is_active))
+    attempts = []
+    order = funnel.get("order", "ordered")
+    if order == "any":
+        for i, e in enumerate(evs):
+            if not any(match[i]):
+                continue
+            reached = []
+            for k in range(n):
+                j = next((j for j in range(i, len(evs)) if match[j][k] and key[j] == key[i]),
+                         None)
+                if j is not None and (window is None or evs[j]["event_ts"]
+                                      <= e["event_ts"] + window):
+                    reached.append((evs[j]["event_ts"], j, k))
+            reached.sort()
+            attempts.append({"start": e["event_ts"], "day": e["event_date"], "seq": i,
+                             "depth": len(reached),
+                             "events": [evs[j] for _, j, _ in reached]})
+        return attempts
+    for i, e in enumerate(evs):
+        if not match[i][0]:
+            continue
+        chain = [i]
+        for k in range(1, n):
+            prev = chain[-1]
+            if order == "strict":
+                j = next((j for j in range(prev + 1, len(evs))
+                          if active_before[j] - is_active[j] <= active_before[prev]
+                          and match[j][k] and key[j] == key[i]), None)
+                if j is not None and active_before[j] - is_active[j] != active_before[prev]:
+                    j = None
+            else:
+                j = min((j for j in range(len(evs)) if match[j][k] and key[j] == key[i]
+                         and evs[j]["event_ts"] >= evs[prev]["event_ts"]), default=None)
+            if j is None or (window is not None
+                             and evs[j]["event_ts"] > e["event_ts"] + window):
+                break
+            chain.append(j)
+        if any(len(chain) > b and any(excluded[m][x] for m in range(chain[b - 1] + 1,
+                                                                   chain[b]))
+               for x, (_, b) in enumerate(exclusions)):
+            continue
+        attempts.append({"start": e["event_ts"], "day": e["event_date"], "seq": i,
+                         "depth": len(chain),
+                         "events": [evs[j] for j in chain]})
+    return attempts
+
+
+def _cumulative(flags: list[bool]):
+    total = 0
+    for f in flags:
+        total += int(f)
+        yield total
+
+
+def _breakdown_value(attempt: dict, b: dict) -> Any:
+    attribution = b.get("attribution", "first_touch")
+    if attribution == "first_touch":
+        event = attempt["events"][0]
+    elif attribution == "last_touch":
+        event = attempt["events"][-1]
+    else:
+        k = b["step"]
+        event = attempt["events"][k - 1] if attempt["depth"] >= k else None
+    return None if event is None else _field(event, b["field"])
+
+
+def _funnel_rows(counts: dict[Any, list[int]], n: int) -> list[tuple[Any, int, int, Any, int]]:
+    """(group, step, users, conversion, dropoff) from per-group deepest steps."""
+    rows = []
+    for group, depths in counts.items():
+        users = [sum(d >= k for d in depths) for k in range(1, n + 1)]
+        for k in range(n):
+            rows.append((group, k + 1, users[k], users[k] / users[0] if users[0] else None,
+                         users[k - 1] - users[k] if k else 0))
+    return rows
+
+
+def funnels_v2(events: pd.DataFrame, as_of: date, metrics: dict[str, Any],
+               coverage_start: date | None) -> dict[str, pd.DataFrame]:
+    """funnel_breakdowns and funnel_trends ('__all__' rows) of every configured funnel."""
+    active = frozenset(metrics.get("active_events") or ACTIVE_EVENT_TYPES)
+    default_days = int(metrics.get("conversion_window_days", 14))
+    per_user: dict[str, list[dict]] = defaultdict(list)
+    ordered = events.sort_values(["event_ts", "event_id"], kind="stable")
+    for row in ordered.to_dict("records"):
+        if _none(row["user_id"]) is not None and row["event_date"] <= as_of:
+            per_user[row["user_id"]].append(row)
+    breakdowns, trends = [], []
+    for funnel in metrics.get("funnels", []):
+        window = _window(funnel, default_days)
+        n = len(funnel["steps"])
+        attempts = {u: _user_attempts(evs, funnel, window, active)
+                    for u, evs in per_user.items()}
+        attempts = {u: a for u, a in attempts.items() if a}
+        best = {u: min(a, key=lambda x: (-x["depth"], x["start"], x["seq"]))
+                for u, a in attempts.items()}
+        for b in funnel.get("breakdowns") or []:
+            label = (f"step_{b['step']}" if b.get("attribution") == "step_k"
+                     else b.get("attribution", "first_touch"))
+            groups: dict[Any, list[int]] = defaultdict(list)
+            for attempt in best.values():
+                groups[_breakdown_value(attempt, b)].append(attempt["depth"])
+            for value, step, users, rate, drop in _funnel_rows(groups, n):
+                breakdowns.append((funnel["name"], b["field"], label, value, step, users, rate,
+                                   drop))
+        closes = timedelta(0) if window is None else window
+        for grain in funnel.get("trend_grains", ["day", "week"]):
+            groups = defaultdict(dict)
+            for u, user_attempts in attempts.items():
+                for a in user_attempts:
+                    period = a["day"] if grain == "day" else _monday(a["day"])
+                    groups[period][u] = max(groups[period].get(u, 0), a["depth"])
+            for period, step, users, rate, _drop in _funnel_rows(
+                    {p: list(d.values()) for p, d in groups.items()}, n):
+                end = period + timedelta(days=1 if grain == "day" else 7)
+                complete = (datetime.combine(end, datetime.min.time()) + closes
+                            <= datetime.combine(as_of + timedelta(days=1), datetime.min.time())
+                            and coverage_start is not None and period >= coverage_start)
+                trends.append((funnel["name"], grain, period, step, users,
+                               rate if complete else None, complete))
+    return {"funnel_breakdowns": pd.DataFrame(breakdowns, columns=BREAKDOWN_COLUMNS),
+            "funnel_trends": pd.DataFrame(trends, columns=TREND_COLUMNS)}
+
+
+def compare_funnels(con: duckdb.DuckDBPyConnection,
+                    metrics: dict[str, Any] | None = None) -> dict[str, Any]:
+    """marts.funnel_breakdowns and marts.funnel_trends ('__all__') against
+    :func:`funnels_v2`; ``mismatches`` is the total number of rows that differ."""
+    metrics = _metrics() if metrics is None else metrics
+    tz = metrics.get("reporting_timezone") or "UTC"
+    events, _ = load_frames(con)
+    extra = con.execute(f"SELECT event_id, {', '.join(_FIELD_COLUMNS[1:])} FROM raw.events "
+                        "WHERE is_current").df()
+    events = events.merge(extra, on="event_id", how="left")
+    events = events.assign(event_date=_local_dates(events["event_ts"], tz))
+    as_of_var = metrics.get("as_of_date")
+    as_of = (date.fromisoformat(str(as_of_var)) if as_of_var
+             else pd.Timestamp(events["export_date"].max()).date())
+    t0 = time.perf_counter()
+    reference = funnels_v2(events, as_of, metrics, coverage_start(events, as_of))
+    seconds = time.perf_counter() - t0
+    built = {
+        "funnel_breakdowns": con.execute(
+            f"SELECT {', '.join(BREAKDOWN_COLUMNS)} FROM marts.funnel_breakdowns "
+            "WHERE creator_id = '__all__'").df(),
+        "funnel_trends": con.execute(
+            f"SELECT {', '.join(TREND_COLUMNS)} FROM marts.funnel_trends "
+            "WHERE creator_id = '__all__'").df(),
+    }
+    results = {name: diff(reference[name], built[name], keys)
+               for name, keys in KEYS_FUNNELS.items()}
+    return {"as_of_date": as_of.isoformat(), "events": len(events),
+            "compute_s": round(seconds, 3),
+            "mismatches": sum(r["mismatches"] for r in results.values()), "marts": results}
+
+
 def marts(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
     """The dbt marts' rows that the reference computes."""
     return {
@@ -676,7 +933,8 @@ def main() -> None:
     con = duckdb.connect(str(warehouse), read_only=True)
     con.execute("SET TimeZone = 'UTC'")
     print(json.dumps({"version_1": compare(con), "version_2": compare_v2(con),
-                      "paths": compare_paths(con)}, indent=2, default=str))
+                      "paths": compare_paths(con),
+                      "funnels_v2": compare_funnels(con)}, indent=2, default=str))
 
 
 if __name__ == "__main__":

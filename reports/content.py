@@ -516,6 +516,12 @@ def funnel_section(con: duckdb.DuckDBPyConnection, creator: str = ALL,
         [[r["funnel"], r["step"], r["step_name"], r["users"], r["conversion_rate"],
           r["dropoff_users"], _dropoff_rate(steps_before(funnels[str(r["funnel"])], r), r)]
          for r in found], key_columns=3))
+    sec.charts["trend"] = funnel_trend(con, creator)
+    sec.charts["breakdowns"] = funnel_breakdown_bars(con, creator)
+    if sec.charts["trend"]:
+        sec.notes.append(f"Trend: conversion to each funnel's last step by day of entry, the "
+                         f"last {TREND_DAYS} complete days (a day whose conversion window "
+                         "has not elapsed yet is left out, never shown low).")
     return sec
 
 
@@ -557,6 +563,68 @@ def paths_section(con: duckdb.DuckDBPyConnection, creator: str = ALL,
         f"The table shows the {PATH_TABLE_EDGES} largest edges of each path; all of them "
         "are in marts.path_edges.")
     return sec
+
+
+TREND_DAYS = 28
+BREAKDOWN_VALUES = 6
+
+
+def funnel_trend(con: duckdb.DuckDBPyConnection, creator: str = ALL
+                 ) -> dict[str, list[tuple[object, float | None]]]:
+    """funnel -> [(entry day, conversion to the last step)] over the last complete days
+    (marts.funnel_trends, day grain); {} when the mart is missing or empty."""
+    found = rows(con, """
+        WITH last_step AS (
+            SELECT funnel, max(step) AS step FROM marts.funnel_trends GROUP BY funnel),
+        days AS (
+            SELECT DISTINCT entry_period FROM marts.funnel_trends
+            WHERE entry_period_grain = 'day' AND is_complete AND creator_id = ?
+            ORDER BY entry_period DESC LIMIT ?)
+        SELECT t.funnel, t.entry_period, t.conversion_rate
+        FROM marts.funnel_trends AS t
+        JOIN last_step USING (funnel, step)
+        WHERE t.entry_period_grain = 'day' AND t.creator_id = ? AND t.is_complete
+          AND t.entry_period IN (SELECT entry_period FROM days)
+        ORDER BY t.funnel, t.entry_period""", [creator, TREND_DAYS, creator],
+                 needs=["marts.funnel_trends"]) or []
+    series: dict[str, list[tuple[object, float | None]]] = {}
+    for r in found:
+        series.setdefault(str(r["funnel"]), []).append((r["entry_period"],
+                                                         _num(r["conversion_rate"])))
+    return series
+
+
+def funnel_breakdown_bars(con: duckdb.DuckDBPyConnection, creator: str = ALL
+                          ) -> dict[str, tuple[list[str], list[float]]]:
+    """'funnel by field' -> (values, conversion to the last step) of each funnel's first
+    first-touch breakdown, its largest values by users (null shown as '(none)')."""
+    found = rows(con, """
+        WITH last_step AS (
+            SELECT funnel, max(step) AS step FROM marts.funnel_breakdowns GROUP BY funnel),
+        first_field AS (
+            SELECT funnel, min(breakdown_field) AS breakdown_field
+            FROM marts.funnel_breakdowns WHERE attribution = 'first_touch' GROUP BY funnel),
+        entered AS (
+            SELECT funnel, breakdown_field, breakdown_value, users AS entered,
+                   row_number() OVER (PARTITION BY funnel ORDER BY users DESC,
+                                      breakdown_value NULLS LAST) AS value_rank
+            FROM marts.funnel_breakdowns JOIN first_field USING (funnel, breakdown_field)
+            WHERE attribution = 'first_touch' AND creator_id = ? AND step = 1)
+        SELECT b.funnel, b.breakdown_field, b.breakdown_value, b.conversion_rate
+        FROM marts.funnel_breakdowns AS b
+        JOIN last_step USING (funnel, step)
+        JOIN entered ON entered.funnel = b.funnel
+            AND entered.breakdown_field = b.breakdown_field
+            AND entered.breakdown_value IS NOT DISTINCT FROM b.breakdown_value
+        WHERE b.attribution = 'first_touch' AND b.creator_id = ? AND entered.value_rank <= ?
+        ORDER BY b.funnel, entered.value_rank""", [creator, creator, BREAKDOWN_VALUES],
+                 needs=["marts.funnel_breakdowns"]) or []
+    bars: dict[str, tuple[list[str], list[float]]] = {}
+    for r in found:
+        labels, values = bars.setdefault(f"{r['funnel']} by {r['breakdown_field']}", ([], []))
+        labels.append("(none)" if r["breakdown_value"] is None else str(r["breakdown_value"]))
+        values.append(_num(r["conversion_rate"]) or 0.0)
+    return bars
 
 
 def steps_before(steps: list[Row], row: Row) -> Row | None:

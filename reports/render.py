@@ -197,6 +197,12 @@ def section_html(sec: Section, data: ReportData, dq_link: str) -> str:
         for name, (labels, values) in sec.charts.get("funnels", {}).items():
             svgs.append(charts.bar_chart(labels, values, title=f"Funnel {name}: users",
                                          width=470))
+        if sec.charts.get("trend"):
+            svgs.append(charts.line_chart(sec.charts["trend"], y_label="rate", width=960,
+                                          title="Conversion to the last step by day of entry"))
+        for name, (labels, values) in sec.charts.get("breakdowns", {}).items():
+            svgs.append(charts.bar_chart(labels, values, width=470,
+                                         title=f"Conversion {name} (first touch)"))
     elif sec.name == "system_health" and "error_rate" in sec.charts:
         svgs.append(charts.line_chart({"error rate": sec.charts["error_rate"]},
                                       title="API error rate per day (all endpoints)",

@@ -1,5 +1,6 @@
 """The plain pandas reference of bench/pipeline.py (bench/reference_pandas.py) agrees with
-the dbt marts engagement_daily, retention_cohorts (week) and funnel_steps (conversation)
+the dbt marts engagement_daily, retention_cohorts (week), funnel_steps (conversation),
+funnel_breakdowns and funnel_trends (every shipped funnel)
 on the demo warehouse, and the comparison notices a changed number."""
 
 from __future__ import annotations
@@ -52,3 +53,22 @@ def test_the_comparison_notices_a_changed_number(warehouse):
     assert out["marts"]["engagement_daily"]["differing_rows"] == 1
     assert out["marts"]["funnel_steps"]["differing_rows"] == 1
     assert out["marts"]["retention_cohorts"]["mismatches"] == 0
+
+
+def test_pandas_reference_agrees_with_the_funnel_breakdowns_and_trends(warehouse):
+    """Every shipped funnel (ordered, strict, any order, a session window with an
+    exclusion and a held field), its breakdowns and its day and week trends, '__all__'."""
+    out = _reference().compare_funnels(warehouse)
+    for name, result in out["marts"].items():
+        assert result["rows_mart"] > 0, name
+        assert result["mismatches"] == 0, (name, result["examples"])
+    warehouse.execute("UPDATE marts.funnel_trends SET users = users + 1 WHERE step = 2 "
+                      "AND creator_id = '__all__' AND entry_period = (SELECT max(entry_period) "
+                      "FROM marts.funnel_trends) AND funnel = 'conversation_strict' "
+                      "AND entry_period_grain = 'day'")
+    warehouse.execute("UPDATE marts.funnel_breakdowns SET users = users + 1 "
+                      "WHERE creator_id = '__all__' AND funnel = 'conversation_strict' "
+                      "AND step = 1")
+    changed = _reference().compare_funnels(warehouse)
+    assert changed["marts"]["funnel_trends"]["differing_rows"] == 1
+    assert changed["marts"]["funnel_breakdowns"]["differing_rows"] >= 1

@@ -159,8 +159,9 @@ def test_data_quality_checks_guard_every_raw_asset_and_mart():
     marts = keys("marts")
     # v2: + retention, stickiness_distribution, creators, user_identities, api_health_daily,
     # satisfaction_daily, agent_daily, content_platform_daily, content_timing,
-    # session_depth_daily, path_edges, events
-    assert len(marts) == 28
+    # session_depth_daily, path_edges, events, funnel_breakdowns, funnel_trends,
+    # funnel_time_to_convert
+    assert len(marts) == 31
     for mart in marts:
         assert f"{mart}:gx_invariants" in check_keys
         assert f"{mart}:no_personal_data" in check_keys

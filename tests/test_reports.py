@@ -457,3 +457,34 @@ def test_creator_report_names_the_creator_and_shows_its_own_numbers(warehouse, t
     page = next((root / "weekly").glob(f"*/{file_stem(creator)}.html")).read_text()
     assert f"{html.esc(name)} ({creator})" in page
     assert f"<h2>Funnels ({html.esc(name)})" in page
+
+
+def test_the_funnel_section_has_a_trend_and_breakdown_charts(warehouse, tmp_path) -> None:
+    """The trend line is funnel_trends' conversion to the last step on complete days; the
+    breakdown bars are funnel_breakdowns' first-touch conversion per value."""
+    _, con = warehouse
+    sec = content.funnel_section(con)
+    trend, bars = sec.charts["trend"], sec.charts["breakdowns"]
+    assert trend and bars
+    funnel, points = next(iter(trend.items()))
+    day, rate = points[-1]
+    [(expected,)] = con.execute(
+        "SELECT conversion_rate FROM marts.funnel_trends WHERE funnel = ? AND creator_id = "
+        "'__all__' AND entry_period_grain = 'day' AND entry_period = ? AND is_complete AND "
+        "step = (SELECT max(step) FROM marts.funnel_trends WHERE funnel = ?)",
+        [funnel, day, funnel]).fetchall()
+    assert rate == pytest.approx(expected)
+    assert len(points) <= content.TREND_DAYS
+    name, (labels, values) = next(iter(bars.items()))
+    breakdown_funnel, field_name = name.split(" by ")
+    rates = dict(con.execute(
+        "SELECT coalesce(breakdown_value, '(none)'), conversion_rate FROM marts.funnel_breakdowns "
+        "WHERE funnel = ? AND breakdown_field = ? AND attribution = 'first_touch' AND "
+        "creator_id = '__all__' AND step = (SELECT max(step) FROM marts.funnel_breakdowns "
+        "WHERE funnel = ?)", [breakdown_funnel, field_name, breakdown_funnel]).fetchall())
+    assert 0 < len(labels) <= content.BREAKDOWN_VALUES
+    assert all(values[i] == pytest.approx(rates[label]) for i, label in enumerate(labels))
+    render(con, tmp_path / "reports", "weekly", CFG, run_id="test-run")
+    page = next((tmp_path / "reports" / "weekly").glob("*/overall.html")).read_text()
+    assert "Conversion to the last step by day of entry" in page
+    assert f"Conversion {name} (first touch)" in page

@@ -104,43 +104,6 @@ _TZ = re.compile(r"^[A-Za-z0-9_+/-]+$")
 FilterValue = str | int | float | bool | None
 
 
-class FunnelStep(_Section):
-    event_type: str = Field(min_length=1)
-    name: str | None = None
-    filters: dict[str, FilterValue] = Field(default_factory=dict)
-
-    @field_validator("filters")
-    @classmethod
-    def _columns(cls, value: dict[str, FilterValue]) -> dict[str, FilterValue]:
-        for column in value:
-            if not _IDENT.match(column) or column.lower() in ("event_type", "user_id",
-                                                               "event_ts"):
-                raise ValueError(f"cannot filter on column {column!r}")
-        return value
-
-
-class Funnel(_Section):
-    name: str
-    steps: list[FunnelStep] = Field(min_length=1)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not _IDENT.match(value):
-            raise ValueError("a funnel name is letters, digits and underscores")
-        return value
-
-
-DEFAULT_FUNNELS: tuple[dict[str, Any], ...] = (
-    {"name": "conversation", "steps": [{"name": s, "event_type": s} for s in (
-        "conversation_start", "user_message", "intent_classified", "workflow_started",
-        "workflow_completed")]},
-    {"name": "learning", "steps": [{"name": s, "event_type": s} for s in (
-        "lesson_started", "exercise_attempted", "lesson_completed", "goal_created",
-        "goal_completed")]},
-)
-
-
 # --- selectors and retention definitions (metrics.md v2 "Event selectors",
 # "Retention, version 2", "Active events") -----------------------------------------
 
@@ -222,10 +185,218 @@ def _selector_shorthand(value: Any) -> Any:
     if isinstance(value, str):
         return {"any_of": [{"event_type": value}]}
     if isinstance(value, list):
-        return {"any_of": value}
+        return {"any_of": [_alternative_shorthand(v) for v in value]}
     if isinstance(value, Mapping) and "event_type" in value:
         return {"any_of": [value]}
+    if isinstance(value, Mapping) and isinstance(value.get("any_of"), list):
+        return {**value, "any_of": [_alternative_shorthand(v) for v in value["any_of"]]}
     return value
+
+
+def _alternative_shorthand(value: Any) -> Any:
+    """An alternative given as a bare event type, as ``{event_type: ...}``."""
+    return {"event_type": value} if isinstance(value, str) else value
+
+
+# --- funnels (metrics.md "Funnels", v2 "Funnels, version 2") ---------------------
+
+class FunnelStep(_Section):
+    """A funnel step (metrics.md v2 "Funnels, version 2"): a selector with a name.
+    Version 1's shorthand stays: ``event_type`` with equality ``filters`` on columns
+    (``{channel: web}``, null: is null); or ``selector`` (any selector form)."""
+
+    name: str | None = None
+    event_type: str | None = Field(default=None, min_length=1)
+    filters: dict[str, FilterValue] = Field(default_factory=dict)
+    selector: Selector | None = None
+
+    @field_validator("filters")
+    @classmethod
+    def _columns(cls, value: dict[str, FilterValue]) -> dict[str, FilterValue]:
+        for column in value:
+            if not _IDENT.match(column) or column.lower() in ("event_type", "user_id",
+                                                               "event_ts"):
+                raise ValueError(f"cannot filter on column {column!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_form(self) -> FunnelStep:
+        if (self.event_type is None) == (self.selector is None):
+            raise ValueError("a funnel step needs either event_type (with filters) or selector")
+        if self.selector is not None and self.filters:
+            raise ValueError("filters go with event_type; a selector carries its own")
+        return self
+
+    @property
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        if self.event_type:
+            return self.event_type
+        return " | ".join(a.event_type for a in self.selector.any_of)  # type: ignore[union-attr]
+
+    def as_var(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name} if self.name is not None else {}
+        if self.selector is not None:
+            return out | {"selector": self.selector.model_dump(mode="json",
+                                                               exclude_defaults=True)}
+        out["event_type"] = self.event_type
+        return out | ({"filters": dict(self.filters)} if self.filters else {})
+
+
+_FIELD_EXCLUDED = ("user_id", "event_ts")
+# values of these fields would reach the published marts as breakdown values
+_NOT_A_BREAKDOWN = frozenset({"event_id", "raw_user_id", "anonymous_id", "session_id",
+                              "feedback_comment", "error_message", "entity_value"})
+
+
+def _event_field(value: str) -> str:
+    """A stg_events column or ``data.<key>`` usable to hold constant or break down by."""
+    if not (_DATA_KEY.match(value) or (_IDENT.match(value)
+                                       and value.lower() not in _FIELD_EXCLUDED)):
+        raise ValueError(f"{value!r} is not an event column or data.<key>")
+    return value
+
+
+EventField = Annotated[str, Field(min_length=1)]
+
+
+class FunnelWindow(_Section):
+    """A conversion window as a duration: exactly one of days, hours, minutes."""
+
+    days: Annotated[int, Field(ge=1)] | None = None
+    hours: Annotated[int, Field(ge=1)] | None = None
+    minutes: Annotated[int, Field(ge=1)] | None = None
+
+    @model_validator(mode="after")
+    def _one_unit(self) -> FunnelWindow:
+        if sum(v is not None for v in (self.days, self.hours, self.minutes)) != 1:
+            raise ValueError("a window is one of {days: n}, {hours: n}, {minutes: n}")
+        return self
+
+    @property
+    def seconds(self) -> int:
+        return (self.days or 0) * 86400 + (self.hours or 0) * 3600 + (self.minutes or 0) * 60
+
+
+class FunnelExclusion(_Section):
+    """Attempts with an event of ``selector`` between steps k and k+1 do not count."""
+
+    selector: Selector
+    between: tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=2)]]
+
+    @model_validator(mode="after")
+    def _adjacent(self) -> FunnelExclusion:
+        if self.between[1] != self.between[0] + 1:
+            raise ValueError("an exclusion lies between two adjacent steps: [k, k+1]")
+        return self
+
+
+class FunnelBreakdown(_Section):
+    """Break a funnel down by an event field, attributed from step 1 (first_touch), the
+    last step reached (last_touch) or step k (step_k with ``step: k``)."""
+
+    field: EventField
+    attribution: Literal["first_touch", "last_touch", "step_k"] = "first_touch"
+    step: Annotated[int, Field(ge=1)] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FunnelBreakdown:
+        _event_field(self.field)
+        if self.field.lower() in _NOT_A_BREAKDOWN:
+            raise ValueError(f"{self.field} is free text or an identifier: not a breakdown "
+                             "(its values would be published)")
+        if (self.attribution == "step_k") != (self.step is not None):
+            raise ValueError("attribution step_k needs step: k (and only step_k takes one)")
+        return self
+
+    @property
+    def label(self) -> str:
+        return f"step_{self.step}" if self.attribution == "step_k" else self.attribution
+
+
+class Funnel(_Section):
+    name: str
+    steps: list[FunnelStep] = Field(min_length=1)
+    order: Literal["ordered", "strict", "any"] = "ordered"
+    # a duration from step 1, or `session`; None: metrics.conversion_window_days
+    window: FunnelWindow | Literal["session"] | None = None
+    exclusions: list[FunnelExclusion] = Field(default_factory=list)
+    hold_constant: list[EventField] = Field(default_factory=list)
+    breakdowns: list[FunnelBreakdown] = Field(default_factory=list)
+    trend_grains: list[Literal["day", "week"]] = Field(
+        default_factory=lambda: ["day", "week"])
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _IDENT.match(value):
+            raise ValueError("a funnel name is letters, digits and underscores")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Funnel:
+        n = len(self.steps)
+        for field in self.hold_constant:
+            _event_field(field)
+        for exclusion in self.exclusions:
+            if exclusion.between[1] > n:
+                raise ValueError(f"exclusion between {list(exclusion.between)}: "
+                                 f"the funnel has {n} steps")
+        if self.exclusions and self.order == "any":
+            raise ValueError("exclusions need step order: not with order any")
+        for b in self.breakdowns:
+            if b.step is not None and b.step > n:
+                raise ValueError(f"breakdown {b.field} at step {b.step}: the funnel has {n} steps")
+        keys = [(b.field, b.label) for b in self.breakdowns]
+        if len(set(keys)) != len(keys):
+            raise ValueError("a breakdown (field and attribution) is listed twice")
+        if len(set(self.trend_grains)) != len(self.trend_grains):
+            raise ValueError("a trend grain is listed twice")
+        return self
+
+    def as_var(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name,
+                               "steps": [step.as_var() for step in self.steps]}
+        rest = self.model_dump(mode="json", exclude={"name", "steps"}, exclude_defaults=True,
+                               exclude_none=True)
+        return out | rest
+
+
+DEFAULT_FUNNELS: tuple[dict[str, Any], ...] = (
+    {"name": "conversation", "steps": [{"name": s, "event_type": s} for s in (
+        "conversation_start", "user_message", "intent_classified", "workflow_started",
+        "workflow_completed")]},
+    {"name": "learning", "steps": [{"name": s, "event_type": s} for s in (
+        "lesson_started", "exercise_attempted", "lesson_completed", "goal_created",
+        "goal_completed")]},
+    # version 2 examples: strict order with breakdowns by channel and platform
+    {"name": "conversation_strict", "steps": [{"name": s, "event_type": s} for s in (
+        "conversation_start", "user_message", "intent_classified", "workflow_completed")],
+     "order": "strict", "window": {"hours": 1},
+     "breakdowns": [{"field": "channel"},
+                    {"field": "platform", "attribution": "last_touch"}]},
+    # any order within a week, broken down by the topic of the first lesson event
+    {"name": "learning_any_order", "steps": [{"name": s, "event_type": s} for s in (
+        "lesson_started", "exercise_attempted", "lesson_completed")],
+     "order": "any", "window": {"days": 7}, "breakdowns": [{"field": "topic"}]},
+    # a session funnel with alternatives, an exclusion and a held field
+    {"name": "session_booking", "steps": [
+        {"name": "conversation_start", "event_type": "conversation_start"},
+        {"name": "booking_intent", "selector": {"any_of": [
+            {"event_type": "intent_classified", "filters": [
+                {"field": "intent", "op": "in",
+                 "value": ["book_session", "reschedule_session"]}]}]}},
+        {"name": "workflow_completed", "event_type": "workflow_completed"}],
+     "window": "session",
+     "exclusions": [{"selector": {"any_of": [{"event_type": "workflow_failed"},
+                                              {"event_type": "error"}]},
+                     "between": [2, 3]}],
+     "hold_constant": ["channel"],
+     "breakdowns": [{"field": "channel"}, {"field": "intent", "attribution": "step_k",
+                                           "step": 2}],
+     "trend_grains": ["day"]},
+)
 
 
 class RetentionDefinition(_Section):
@@ -810,13 +981,7 @@ class Settings(_Section):
         out = self.metrics.model_dump(mode="json", exclude={"funnels", "retention", "paths"})
         out["retention"] = [d.as_var() for d in self.metrics.retention]
         out["paths"] = [d.as_var() for d in self.metrics.paths]
-        out["funnels"] = [
-            {"name": f.name, "steps": [step.model_dump(exclude_none=True,
-                                                       exclude_defaults=True)
-                                       | {"event_type": step.event_type}
-                                       for step in f.steps]}
-            for f in self.metrics.funnels
-        ]
+        out["funnels"] = [f.as_var() for f in self.metrics.funnels]
         return out
 
 
@@ -1007,7 +1172,8 @@ def export_path_defaults(paths: PathSettings | None = None) -> None:
 
 __all__ = [
     "DBT_PROJECT_DIR", "PROJECT_ROOT", "AlertSettings", "DataQualitySettings",
-    "DuckDBSettings", "Funnel", "FunnelStep", "IngestSettings", "MLSettings",
+    "DuckDBSettings", "Funnel", "FunnelBreakdown", "FunnelExclusion", "FunnelStep",
+    "FunnelWindow", "IngestSettings", "MLSettings",
     "MetricsSettings", "PathDefinition", "PathSettings", "ReportsSettings",
     "RetentionDefinition", "Rule",
     "Selector", "SelectorAlternative", "SelectorFilter", "Settings",

@@ -1,14 +1,24 @@
 {#
     Funnels come from configuration (var `funnels`, the `metrics.funnels` list of
-    config/settings.yaml), never from SQL. Each funnel:
+    config/settings.yaml, typed in warehouse/settings.py `Funnel`), never from SQL.
+    The var form of one funnel (Settings.dbt_vars; keys with their default left out):
 
-        {name: conversation, steps: [{name: ..., event_type: ..., filters: {col: value}}]}
+        {name: f,
+         steps: [{name: s, event_type: t, filters: {col: value}}      # version 1 shorthand
+                 | {name: s, selector: <selector>}],                   # any selector
+         order: ordered | strict | any,                                # default ordered
+         window: {days|hours|minutes: n} | session,                    # default var conversion_window_days
+         exclusions: [{selector: <selector>, between: [k, k+1]}],
+         hold_constant: [field],
+         breakdowns: [{field: f, attribution: first_touch|last_touch|step_k, step: k}],
+         trend_grains: [day, week]}                                    # default both
 
-    `funnel_definitions()` validates the var and returns it as a list of
-    {name, steps: [{name, event_type, filters}]}; a bad definition fails compilation
-    with a message naming the funnel. `funnel_step_predicate(step)` is the SQL condition
-    an event row (stg_events columns) must meet to be an occurrence of the step:
-    its event_type, and every filter as an equality on a column (null: `is null`).
+    `funnel_definitions()` validates the var and returns it normalized: every step has
+    a name, a selector ({any_of: ...}, selectors.sql), a display event_type and its
+    filters as JSON; the window as `window_seconds` (none for session) and
+    `window_label`; breakdowns with their attribution `label` (first_touch, last_touch,
+    step_<k>). A bad definition fails compilation with a message naming the funnel.
+    A field (hold_constant, breakdowns) is a stg_events column or `data.<key>`.
 #}
 
 {% macro funnel_definitions() -%}
@@ -17,6 +27,7 @@
     {%- if raw is none or raw is string or raw is mapping or raw is not iterable -%}
         {{ exceptions.raise_compiler_error("var funnels must be a list of funnels, got: " ~ raw) }}
     {%- endif -%}
+    {%- set default_days = insights_warehouse.window_days('conversion_window_days') -%}
     {%- set identifier = '^[A-Za-z_][A-Za-z0-9_]*$' -%}
     {%- set funnels = [] -%}
     {%- set funnel_names = [] -%}
@@ -25,46 +36,164 @@
             {{ exceptions.raise_compiler_error("every funnel needs a name, got: " ~ funnel) }}
         {%- endif -%}
         {%- set funnel_name = funnel['name'] | string | trim -%}
+        {%- set where = "funnel " ~ funnel_name -%}
         {%- if funnel_name in funnel_names -%}
-            {{ exceptions.raise_compiler_error("funnel " ~ funnel_name ~ " is defined twice") }}
+            {{ exceptions.raise_compiler_error(where ~ " is defined twice") }}
         {%- endif -%}
         {%- do funnel_names.append(funnel_name) -%}
         {%- set raw_steps = funnel.get('steps') -%}
         {%- if raw_steps is none or raw_steps is string or raw_steps is mapping
               or raw_steps is not iterable or (raw_steps | length) == 0 -%}
-            {{ exceptions.raise_compiler_error("funnel " ~ funnel_name ~ " needs a non-empty list of steps") }}
+            {{ exceptions.raise_compiler_error(where ~ " needs a non-empty list of steps") }}
         {%- endif -%}
         {%- set steps = [] -%}
         {%- for step in raw_steps -%}
-            {%- if step is not mapping or not step.get('event_type') -%}
-                {{ exceptions.raise_compiler_error("funnel " ~ funnel_name ~ ", step " ~ loop.index
-                    ~ ": needs an event_type, got: " ~ step) }}
+            {%- set step_where = where ~ ", step " ~ loop.index -%}
+            {%- if step is not mapping or (not step.get('event_type') and not step.get('selector')) -%}
+                {{ exceptions.raise_compiler_error(step_where ~ ": needs an event_type or a selector, got: " ~ step) }}
             {%- endif -%}
-            {%- set filters = step.get('filters') or {} -%}
-            {%- if filters is not mapping -%}
-                {{ exceptions.raise_compiler_error("funnel " ~ funnel_name ~ ", step " ~ loop.index
-                    ~ ": filters must be a mapping column: value, got: " ~ filters) }}
+            {%- if step.get('selector') -%}
+                {%- set selector = insights_warehouse.normalize_selector(step['selector'], step_where) -%}
+                {%- set types = [] -%}
+                {%- for alt in selector['any_of'] -%}{%- do types.append(alt['event_type']) -%}{%- endfor -%}
+                {%- set display_type = types | join(' | ') -%}
+                {%- set filters_json = tojson(selector, sort_keys=true) -%}
+            {%- else -%}
+                {%- set filters = step.get('filters') or {} -%}
+                {%- if filters is not mapping -%}
+                    {{ exceptions.raise_compiler_error(step_where ~ ": filters must be a mapping column: value, got: " ~ filters) }}
+                {%- endif -%}
+                {%- set selector_filters = [] -%}
+                {%- for column, value in filters.items() | sort -%}
+                    {%- if not modules.re.match(identifier, column | string)
+                          or column | lower in ('event_type', 'user_id', 'event_ts') -%}
+                        {{ exceptions.raise_compiler_error(step_where ~ ": cannot filter on column " ~ column) }}
+                    {%- endif -%}
+                    {%- if value is mapping or (value is iterable and value is not string) -%}
+                        {{ exceptions.raise_compiler_error(step_where ~ ": filter " ~ column
+                            ~ " must be one value (equality), got: " ~ value) }}
+                    {%- endif -%}
+                    {%- if value is none -%}
+                        {%- do selector_filters.append({'field': column | string, 'op': 'is_null', 'value': true}) -%}
+                    {%- else -%}
+                        {%- do selector_filters.append({'field': column | string, 'op': 'eq', 'value': value}) -%}
+                    {%- endif -%}
+                {%- endfor -%}
+                {%- set selector = insights_warehouse.normalize_selector(
+                        {'event_type': step['event_type'] | string | trim, 'filters': selector_filters}, step_where) -%}
+                {%- set display_type = step['event_type'] | string | trim -%}
+                {%- set filters_json = tojson(filters, sort_keys=true) -%}
             {%- endif -%}
-            {%- for column, value in filters.items() -%}
-                {%- if not modules.re.match(identifier, column | string)
-                      or column | lower in ('event_type', 'user_id', 'event_ts') -%}
-                    {{ exceptions.raise_compiler_error("funnel " ~ funnel_name ~ ", step " ~ loop.index
-                        ~ ": cannot filter on column " ~ column) }}
-                {%- endif -%}
-                {%- if value is mapping or (value is iterable and value is not string) -%}
-                    {{ exceptions.raise_compiler_error("funnel " ~ funnel_name ~ ", step " ~ loop.index
-                        ~ ": filter " ~ column ~ " must be one value (equality), got: " ~ value) }}
-                {%- endif -%}
-            {%- endfor -%}
             {%- do steps.append({
-                'name': (step.get('name') or step['event_type']) | string | trim,
-                'event_type': step['event_type'] | string | trim,
-                'filters': filters,
+                'name': (step.get('name') or display_type) | string | trim,
+                'event_type': display_type,
+                'filters_json': filters_json,
+                'selector': selector,
             }) -%}
         {%- endfor -%}
-        {%- do funnels.append({'name': funnel_name, 'steps': steps}) -%}
+        {%- set n = steps | length -%}
+        {%- set order = funnel.get('order') or 'ordered' -%}
+        {%- if order not in ('ordered', 'strict', 'any') -%}
+            {{ exceptions.raise_compiler_error(where ~ ": order must be ordered, strict or any, got: " ~ order) }}
+        {%- endif -%}
+        {%- set window = funnel.get('window') -%}
+        {%- if window is none -%}
+            {%- set window_seconds = default_days * 86400 -%}
+            {%- set window_label = default_days ~ ' days' -%}
+        {%- elif window == 'session' -%}
+            {%- set window_seconds = none -%}
+            {%- set window_label = 'session' -%}
+        {%- elif window is mapping and (window | length) == 1
+                 and (window.keys() | list)[0] in ('days', 'hours', 'minutes')
+                 and (window.values() | list)[0] is number and (window.values() | list)[0] >= 1 -%}
+            {%- set unit = (window.keys() | list)[0] -%}
+            {%- set amount = (window.values() | list)[0] | int -%}
+            {%- set window_seconds = amount * {'days': 86400, 'hours': 3600, 'minutes': 60}[unit] -%}
+            {%- set window_label = amount ~ ' ' ~ unit -%}
+        {%- else -%}
+            {{ exceptions.raise_compiler_error(where ~ ": window must be {days|hours|minutes: n} or session, got: " ~ window) }}
+        {%- endif -%}
+        {%- set exclusions = [] -%}
+        {%- for x in (funnel.get('exclusions') or []) -%}
+            {%- set between = x.get('between') if x is mapping else none -%}
+            {%- if between is none or between is string or (between | length) != 2
+                  or between[0] is not number or between[1] != between[0] + 1
+                  or between[0] < 1 or between[1] > n -%}
+                {{ exceptions.raise_compiler_error(where ~ ": an exclusion needs between: [k, k+1] within the steps, got: " ~ x) }}
+            {%- endif -%}
+            {%- if order == 'any' -%}
+                {{ exceptions.raise_compiler_error(where ~ ": exclusions need step order, not order any") }}
+            {%- endif -%}
+            {%- do exclusions.append({'selector': insights_warehouse.normalize_selector(x.get('selector'), where ~ ' exclusion'),
+                                      'between': [between[0] | int, between[1] | int]}) -%}
+        {%- endfor -%}
+        {%- set hold = [] -%}
+        {%- for field in (funnel.get('hold_constant') or []) -%}
+            {%- do insights_warehouse.funnel_field_sql(field, where) -%}
+            {%- do hold.append(field | string) -%}
+        {%- endfor -%}
+        {%- set breakdowns = [] -%}
+        {%- for b in (funnel.get('breakdowns') or []) -%}
+            {%- if b is not mapping or not b.get('field') -%}
+                {{ exceptions.raise_compiler_error(where ~ ": a breakdown needs a field, got: " ~ b) }}
+            {%- endif -%}
+            {%- do insights_warehouse.funnel_field_sql(b['field'], where) -%}
+            {%- set attribution = b.get('attribution') or 'first_touch' -%}
+            {%- if attribution == 'step_k' -%}
+                {%- set k = b.get('step') -%}
+                {%- if k is not number or k < 1 or k > n -%}
+                    {{ exceptions.raise_compiler_error(where ~ ": breakdown step_k needs step: k within the steps, got: " ~ b) }}
+                {%- endif -%}
+                {%- set label = 'step_' ~ (k | int) -%}
+            {%- elif attribution in ('first_touch', 'last_touch') -%}
+                {%- set k = none -%}
+                {%- set label = attribution -%}
+            {%- else -%}
+                {{ exceptions.raise_compiler_error(where ~ ": unknown breakdown attribution " ~ attribution) }}
+            {%- endif -%}
+            {%- do breakdowns.append({'field': b['field'] | string, 'attribution': attribution,
+                                      'step': k, 'label': label}) -%}
+        {%- endfor -%}
+        {%- set grains = funnel.get('trend_grains') -%}
+        {%- if grains is none -%}{%- set grains = ['day', 'week'] -%}{%- endif -%}
+        {%- for g in grains -%}
+            {%- if g not in ('day', 'week') -%}
+                {{ exceptions.raise_compiler_error(where ~ ": trend grains are day and week, got: " ~ g) }}
+            {%- endif -%}
+        {%- endfor -%}
+        {%- do funnels.append({'name': funnel_name, 'steps': steps, 'order': order,
+                               'window_seconds': window_seconds, 'window_label': window_label,
+                               'exclusions': exclusions, 'hold_constant': hold,
+                               'breakdowns': breakdowns, 'trend_grains': grains}) -%}
     {%- endfor -%}
     {{ return(funnels) }}
+{%- endmacro %}
+
+
+{# The most steps / breakdowns of any funnel: the widths of int_funnel_attempts. #}
+{% macro funnel_max_steps(funnels) -%}
+    {%- set m = [1] -%}
+    {%- for f in funnels -%}{%- do m.append(f.steps | length) -%}{%- endfor -%}
+    {{ return(m | max) }}
+{%- endmacro %}
+
+{% macro funnel_max_breakdowns(funnels) -%}
+    {%- set m = [0] -%}
+    {%- for f in funnels -%}{%- do m.append(f.breakdowns | length) -%}{%- endfor -%}
+    {{ return(m | max) }}
+{%- endmacro %}
+
+
+{# The SQL of an event field (a stg_events column, or data.<key> as text). #}
+{% macro funnel_field_sql(field, where='funnel') -%}
+    {%- set field = field | string -%}
+    {%- if field.startswith('data.') and modules.re.match('^[A-Za-z_][A-Za-z0-9_]*$', field[5:]) -%}
+        {{- insights_warehouse.json_field_text('event_data', field[5:]) -}}
+    {%- elif modules.re.match('^[A-Za-z_][A-Za-z0-9_]*$', field) and field | lower not in ('user_id', 'event_ts') -%}
+        {{- field -}}
+    {%- else -%}
+        {{ exceptions.raise_compiler_error(where ~ ": not an event column or data.<key>: " ~ field) }}
+    {%- endif -%}
 {%- endmacro %}
 
 
@@ -78,9 +207,7 @@
 {%- endmacro %}
 
 
+{# The SQL condition an event row (stg_events columns) meets to be an occurrence of the step. #}
 {% macro funnel_step_predicate(step) -%}
-    event_type = {{ insights_warehouse.funnel_literal(step['event_type']) }}
-    {%- for column, value in step['filters'].items() | sort %}
-    and {{ column }} {% if value is none %}is null{% else %}= {{ insights_warehouse.funnel_literal(value) }}{% endif %}
-    {%- endfor %}
+    {{ insights_warehouse.selector_predicate(step['selector']) }}
 {%- endmacro %}

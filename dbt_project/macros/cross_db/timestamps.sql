@@ -28,3 +28,22 @@
 {% macro duckdb__add_days_to_timestamp(ts, days) -%}
     ({{ ts }} + to_days(cast({{ days }} as integer)))
 {%- endmacro %}
+
+
+{# TIMESTAMP `ts` plus `seconds` (an integer expression) seconds, as a TIMESTAMP
+   (funnel windows of days, hours or minutes). #}
+{% macro add_seconds_to_timestamp(ts, seconds) -%}
+    {{ return(adapter.dispatch('add_seconds_to_timestamp', 'insights_warehouse')(ts, seconds)) }}
+{%- endmacro %}
+
+{% macro default__add_seconds_to_timestamp(ts, seconds) -%}
+    {{ dbt.dateadd('second', seconds, ts) }}
+{%- endmacro %}
+
+{% macro duckdb__add_seconds_to_timestamp(ts, seconds) -%}
+    ({{ ts }} + to_seconds(cast({{ seconds }} as bigint)))
+{%- endmacro %}
+
+{% macro spark__add_seconds_to_timestamp(ts, seconds) -%}
+    timestampadd(SECOND, {{ seconds }}, {{ ts }})
+{%- endmacro %}
