@@ -69,11 +69,15 @@ def test_a_version2_funnel_reaches_dbt_with_its_options_and_without_defaults():
     ({"breakdowns": [{"field": "channel"}, {"field": "channel"}]}, "listed twice"),
     ({"breakdowns": [{"field": "feedback_comment"}]}, "not a breakdown"),
     ({"trend_grains": ["month"]}, "expected one of 'day' or 'week'"),
-    ({"steps": [{"event_type": "a", "selector": "b"}]}, "either event_type"),
-    ({"steps": [{"selector": "a", "filters": {"channel": "web"}}]}, "filters go with event_type"),
+    ({"steps": [{"event_type": "lesson_started", "selector": "lesson_completed"}]},
+     "either event_type"),
+    ({"steps": [{"selector": "lesson_started", "filters": {"channel": "web"}}]},
+     "filters go with event_type"),
+    ({"steps": [{"event_type": "lesson_strated"}]}, "did you mean 'lesson_started'?"),
 ])
 def test_a_bad_funnel_is_refused_in_one_line_naming_it(funnel, message):
-    raw = {"name": "f", "steps": [{"event_type": "a"}, {"event_type": "b"}]} | funnel
+    raw = {"name": "f", "steps": [{"event_type": "lesson_started"},
+                                  {"event_type": "lesson_completed"}]} | funnel
     with pytest.raises(SettingsError) as info:
         parse_settings({"metrics": {"funnels": [raw]}})
     text = str(info.value)

@@ -50,17 +50,20 @@ def test_paths_default_and_reach_dbt_as_a_var():
 
 
 @pytest.mark.parametrize(("raw", "expected"), [
-    ({"paths": [{"name": "p", "anchor": "x", "label": "data.comment"}]},
+    ({"paths": [{"name": "p", "anchor": "lesson_started", "label": "data.comment"}]},
      "data.comment is free text"),
-    ({"paths": [{"name": "p", "anchor": "x", "label": "data.secret"}]},
+    ({"paths": [{"name": "p", "anchor": "lesson_started", "label": "data.secret"}]},
      "label data.secret is not one of metrics.published_data_keys"),
-    ({"paths": [{"name": "p", "anchor": "x", "label": "topic"}]}, "event_type or data.<key>"),
-    ({"paths": [{"name": "p", "anchor": "x", "direction": "around"}]},
+    ({"paths": [{"name": "p", "anchor": "lesson_started", "label": "topic"}]},
+     "event_type or data.<key>"),
+    ({"paths": [{"name": "p", "anchor": "lesson_started", "direction": "around"}]},
      "`metrics.paths[0] (p).direction` = 'around'"),
-    ({"paths": [{"name": "p", "anchor": "x", "steps": 0}]}, "`metrics.paths[0] (p).steps`"),
+    ({"paths": [{"name": "p", "anchor": "lesson_started", "steps": 0}]},
+     "`metrics.paths[0] (p).steps`"),
     ({"paths": [{"name": "p"}]}, "`metrics.paths[0] (p).anchor` is required"),
-    ({"paths": [{"name": "p", "anchor": "x", "stpes": 3}]}, "did you mean `steps`?"),
-    ({"paths": [{"name": "p", "anchor": "x"}, {"name": "p", "anchor": "y"}]},
+    ({"paths": [{"name": "p", "anchor": "lesson_started", "stpes": 3}]}, "did you mean `steps`?"),
+    ({"paths": [{"name": "p", "anchor": "lesson_started"},
+                {"name": "p", "anchor": "lesson_completed"}]},
      "path 'p' is defined twice"),
     ({"published_data_keys": ["intent", "message"]}, "data.message is free text"),
 ])

@@ -210,6 +210,11 @@ class FunnelStep(_Section):
     filters: dict[str, FilterValue] = Field(default_factory=dict)
     selector: Selector | None = None
 
+    @field_validator("event_type")
+    @classmethod
+    def _known(cls, value: str | None) -> str | None:
+        return None if value is None else known_event_type(value)
+
     @field_validator("filters")
     @classmethod
     def _columns(cls, value: dict[str, FilterValue]) -> dict[str, FilterValue]:
