@@ -26,7 +26,9 @@ from warehouse.settings import MLSettings
 
 def forecast_engagement(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict[str, Any]:
     """ml.engagement_forecast (DAU and sessions per creator and overall, 30 days, 80% and
-    95% intervals) and ml.forecast_backtest (MASE of ETS and seasonal naive per series)."""
+    95% intervals from the backtest errors) and ml.forecast_backtest (rolling-origin MASE
+    of ETS, Theta and seasonal naive per series, the method published and why the
+    seasonal naive was published instead of a model)."""
     _, as_of = mlio.data_window(con)
     daily = con.execute(
         "select date, creator_id, cast(dau as double) as dau, "
@@ -36,28 +38,24 @@ def forecast_engagement(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict
     params = {"methods": list(forecasting.METHODS), "season": forecasting.SEASON,
               "horizon_days": cfg.forecast_horizon_days,
               "backtest_days": cfg.forecast_backtest_days,
-              "ets": "additive error, damped additive trend, additive weekly seasonality"}
+              "backtest_origins": cfg.forecast_backtest_origins,
+              "intervals": "empirical quantiles of the backtest h-step errors",
+              "ets": "additive error, damped additive trend, additive weekly seasonality",
+              "theta": "statsmodels ThetaModel, weekly deseasonalisation"}
     version = mlio.model_version("engagement_forecast", trained_at, params,
                                  {"as_of": str(as_of), "rows": len(daily)})
     rows, tests = [], []
-    min_len = max(cfg.forecast_min_history_days, 2 * forecasting.SEASON)
     for (creator, metric), g in (daily.melt(id_vars=["date", "creator_id"],
                                             value_vars=["dau", "sessions"], var_name="metric")
                                  .groupby(["creator_id", "metric"], sort=True)):
         y = forecasting.complete_daily(g, "date", "value", pd.Timestamp(as_of))
         if len(y) < 2 * forecasting.SEASON:
             continue
-        holdout = cfg.forecast_backtest_days if len(y) >= min_len + cfg.forecast_backtest_days \
-            else 0
-        if holdout:
-            res = forecasting.forecast_series(y.to_numpy(), cfg.forecast_horizon_days, holdout)
-            fc, chosen, scores = res.forecast, res.chosen, res.backtest_mase
-        else:
-            fc = forecasting.seasonal_naive(y.to_numpy(), cfg.forecast_horizon_days)
-            fc = forecasting.Forecast(fc.method, np.maximum(fc.mean, 0),
-                                      {k: np.maximum(v, 0) for k, v in fc.lower.items()},
-                                      {k: np.maximum(v, 0) for k, v in fc.upper.items()})
-            chosen, scores = "seasonal_naive", {}
+        res = forecasting.forecast_series(
+            y.to_numpy(), cfg.forecast_horizon_days, cfg.forecast_backtest_days,
+            max_origins=cfg.forecast_backtest_origins,
+            min_train=max(cfg.forecast_min_history_days, 2 * forecasting.SEASON))
+        fc, chosen, scores = res.forecast, res.chosen, res.backtest_mase
         dates = pd.date_range(pd.Timestamp(as_of) + pd.Timedelta(days=1),
                               periods=cfg.forecast_horizon_days, freq="D")
         rows.append(pd.DataFrame({
@@ -68,7 +66,10 @@ def forecast_engagement(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict
         tests.append({"creator_id": creator, "metric": metric, "history_days": len(y),
                       "mase_ets": scores.get("ets", np.nan),
                       "mase_seasonal_naive": scores.get("seasonal_naive", np.nan),
-                      "chosen": chosen, "model_version": version})
+                      "chosen": chosen, "model_version": version,
+                      "mase_theta": scores.get("theta", np.nan),
+                      "best_model": res.best, "fallback_reason": res.fallback_reason or None,
+                      "backtest_origins": res.origins})
     out = pd.concat(rows, ignore_index=True) if rows else mlio.empty_frame(
         {"date": "datetime64[s]", "creator_id": "object", "metric": "object",
          **{c: "float64" for c in ("forecast", "lower_80", "upper_80", "lower_95", "upper_95")},
@@ -76,21 +77,28 @@ def forecast_engagement(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict
     bt = pd.DataFrame(tests) if tests else mlio.empty_frame(
         {"creator_id": "object", "metric": "object", "history_days": "int64",
          "mase_ets": "float64", "mase_seasonal_naive": "float64", "chosen": "object",
-         "model_version": "object"})
+         "model_version": "object", "mase_theta": "float64", "best_model": "object",
+         "fallback_reason": "object", "backtest_origins": "int64"})
+    bt["fallback_reason"] = bt["fallback_reason"].astype("string")
     mlio.replace_table(con, "engagement_forecast", out,
                        "DAU and sessions forecasts per creator and overall with intervals")
     mlio.replace_table(con, "forecast_backtest", bt,
-                       "Backtest MASE of each forecasting method per series")
-    tested = bt.dropna(subset=["mase_ets", "mase_seasonal_naive"])
+                       "Rolling-origin backtest MASE of each forecasting method per series, "
+                       "the method published and why the seasonal naive was (fallback_reason)")
+    tested = bt.dropna(subset=["mase_seasonal_naive"])
     overall = bt[(bt.creator_id == "__all__")] if len(bt) else bt
-    best = np.minimum(tested["mase_ets"], tested["mase_seasonal_naive"]) if len(tested) else []
+    published = [r[f"mase_{r['chosen']}"] for _, r in tested.iterrows()]
     metrics = {
         "series": len(bt), "backtested_series": len(tested),
-        "median_mase_published": float(np.median(best)) if len(tested) else None,
+        "median_mase_published": float(np.median(published)) if len(tested) else None,
         "median_mase_ets": float(tested["mase_ets"].median()) if len(tested) else None,
+        "median_mase_theta": float(tested["mase_theta"].median()) if len(tested) else None,
         "ets_chosen": int((bt["chosen"] == "ets").sum()) if len(bt) else 0,
-        "overall": {r.metric: {"mase_ets": r.mase_ets, "mase_seasonal_naive":
-                               r.mase_seasonal_naive, "chosen": r.chosen}
+        "theta_chosen": int((bt["chosen"] == "theta").sum()) if len(bt) else 0,
+        "fallbacks": int(bt["fallback_reason"].notna().sum()) if len(bt) else 0,
+        "overall": {r.metric: {"mase_ets": r.mase_ets, "mase_theta": r.mase_theta,
+                               "mase_seasonal_naive": r.mase_seasonal_naive,
+                               "chosen": r.chosen, "fallback_reason": r.fallback_reason}
                     for r in overall.itertuples()},
     }
     baseline = {"median_mase_seasonal_naive":

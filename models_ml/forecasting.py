@@ -147,7 +147,9 @@ def empirical_intervals(mean: np.ndarray, errors: np.ndarray,
                                                              dict[float, np.ndarray]]:
     """Intervals from backtest errors (origins x steps): step h uses the empirical
     quantiles of the errors at steps h-window..h+window; beyond the backtested steps,
-    the last ``2*window+1`` steps' errors scaled by sqrt(h / last step)."""
+    the last ``2*window+1`` steps' errors scaled by sqrt(h / last step). The quantiles
+    take the finite-sample (split-conformal) correction, so few origins do not give
+    intervals narrower than nominal."""
     mean = np.asarray(mean, dtype=float)
     errors = np.asarray(errors, dtype=float)
     steps = errors.shape[1]
@@ -160,8 +162,11 @@ def empirical_intervals(mean: np.ndarray, errors: np.ndarray,
         else:
             e = errors[:, max(0, steps - 2 * window - 1):].ravel()
             scale = float(np.sqrt((h + 1) / steps))
+        n = len(e)
         for lv in levels:
-            lo, hi = np.quantile(e, [(1 - lv) / 2, (1 + lv) / 2])
+            # the split-conformal finite-sample correction: quantile (n+1)/n further out
+            tail = min(1.0, (1 + lv) / 2 * (n + 1) / n)
+            lo, hi = np.quantile(e, [1 - tail, tail])
             lower[lv][h] = mean[h] + scale * lo
             upper[lv][h] = mean[h] + scale * hi
     return lower, upper
