@@ -8,6 +8,7 @@ from itertools import pairwise
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import norm
 
 from models_ml import anomalies, bkt, classifiers, drivers, experiments, forecasting, segments
 from models_ml.metrics import classification_metrics, lift_top_decile, mase
@@ -284,6 +285,96 @@ def test_analyse_corrects_across_metrics_and_names_the_control():
     assert res.loc[("m1", "b"), "p_value_holm"] == pytest.approx(
         min(1, 2 * res.loc[("m1", "b"), "p_value"]))
     assert res.loc[("m1", "b"), "significant"] and not res.loc[("m2", "b"), "significant"]
+
+
+def test_a_sample_ratio_mismatch_voids_significance():
+    counts = pd.DataFrame({
+        "experiment_id": ["e"] * 2, "metric": ["m1"] * 2, "variant": ["control", "b"],
+        "users": [1000, 1300], "conversions": [100, 200]})
+    r = experiments.analyse(counts, 0.05, 0.8).set_index("variant").loc["b"]
+    assert r["p_value_holm"] < 0.05 and r["srm_p_value"] < experiments.SRM_ALPHA
+    assert not r["srm_ok"] and not r["significant"]
+
+
+def test_msprt_peeking_daily_keeps_the_false_positive_rate_under_alpha():
+    """A/A: 500 experiments of 28 days, 150 users a day per arm, 10 % conversion; the
+    always-valid p-value is looked at every day and the experiment stopped at the first
+    p < 0.05. The naive z-test under the same peeking is far above alpha (the reason)."""
+    gen = np.random.default_rng(2017)
+    sims, days, per_day, p, alpha = 500, 28, 150, 0.10, 0.05
+    x1 = gen.binomial(per_day, p, (sims, days)).cumsum(axis=1)
+    x0 = gen.binomial(per_day, p, (sims, days)).cumsum(axis=1)
+    n = per_day * np.arange(1, days + 1)
+    d = (x1 - x0) / n
+    pooled = (x1 + x0) / (2 * n)
+    var = pooled * (1 - pooled) * 2 / n
+    pv = experiments.msprt_p_value(d, var, tau=0.10 * p)
+    fpr = float(np.mean((pv < alpha).any(axis=1)))
+    naive = float(np.mean((2 * norm.sf(np.abs(d) / np.sqrt(var)) < alpha).any(axis=1)))
+    assert fpr <= alpha, fpr
+    assert naive > 2 * alpha, naive
+    # and it still finds a real 30 % lift within the 28 days most of the time
+    y1 = gen.binomial(per_day, 1.3 * p, (200, days)).cumsum(axis=1)
+    y0 = gen.binomial(per_day, p, (200, days)).cumsum(axis=1)
+    pooled = (y1 + y0) / (2 * n)
+    pv = experiments.msprt_p_value((y1 - y0) / n, pooled * (1 - pooled) * 2 / n, 0.10 * p)
+    assert np.mean(pv[:, -1] < alpha) >= 0.8
+
+
+def test_cuped_reduces_variance_on_correlated_pre_period_data_and_stays_unbiased():
+    gen = np.random.default_rng(31)
+    diffs_raw, diffs_cuped, reductions = [], [], []
+    for _ in range(300):
+        n = 400
+        pre = gen.gamma(2.0, 5.0, 2 * n)
+        y = 0.8 * pre + gen.normal(0, 3.0, 2 * n)
+        y[:n] += 1.0  # the true effect
+        raw = experiments.welch_test(y[:n], y[n:])
+        cup = experiments.cuped_test(y[:n], pre[:n], y[n:], pre[n:])
+        diffs_raw.append(raw["mean_difference"])
+        diffs_cuped.append(cup["mean_difference"])
+        reductions.append(cup["variance_reduction"])
+    # corr(y, pre)^2 = 0.64 * 50 / (0.64 * 50 + 9) = 0.78
+    assert np.mean(reductions) == pytest.approx(0.78, abs=0.05)
+    assert np.var(diffs_cuped) < 0.35 * np.var(diffs_raw)
+    assert np.mean(diffs_cuped) == pytest.approx(1.0, abs=3 * np.std(diffs_cuped) / np.sqrt(300))
+
+
+def test_welch_interval_covers_the_true_difference_at_its_nominal_rate():
+    gen = np.random.default_rng(41)
+    covered = []
+    for _ in range(1000):
+        y1 = gen.lognormal(1.0, 0.8, 150) + 0.5
+        y0 = gen.lognormal(1.0, 0.5, 300)
+        true = np.exp(1.0 + 0.8 ** 2 / 2) + 0.5 - np.exp(1.0 + 0.5 ** 2 / 2)
+        r = experiments.welch_test(y1, y0)
+        covered.append(r["ci_low"] <= true <= r["ci_high"])
+    assert np.mean(covered) == pytest.approx(0.95, abs=0.02)
+
+
+def test_probability_to_beat_control():
+    assert experiments.prob_beat_control_beta(60, 500, 40, 500) > 0.95
+    assert experiments.prob_beat_control_beta(50, 500, 50, 500) == pytest.approx(0.5, abs=0.02)
+    assert experiments.prob_beat_control_normal(0.0, 1.0) == pytest.approx(0.5)
+    assert experiments.prob_beat_control_normal(1.96, 1.0) == pytest.approx(0.975, abs=1e-3)
+
+
+def test_analyse_continuous_uses_cuped_when_the_pre_period_varies():
+    gen = np.random.default_rng(5)
+    n = 600
+    pre = gen.gamma(2.0, 5.0, 2 * n)
+    y = 0.8 * pre + gen.normal(0, 3.0, 2 * n)
+    y[:n] += 1.5
+    values = pd.DataFrame({"experiment_id": "e", "metric": "revenue",
+                           "variant": ["b"] * n + ["control"] * n,
+                           "user_id": range(2 * n), "value": y, "pre_value": pre})
+    res = experiments.analyse_continuous(values, 0.05, 0.8, 0.10).set_index("variant")
+    b = res.loc["b"]
+    assert b["test"] == "cuped_welch" and b["variance_reduction"] > 0.5
+    assert b["ci_low"] <= 1.5 <= b["ci_high"] and b["significant"]
+    assert b["prob_beat_control"] > 0.99 and b["msprt_p_value"] >= b["p_value"]
+    no_pre = experiments.analyse_continuous(values.assign(pre_value=0.0), 0.05, 0.8, 0.10)
+    assert set(no_pre["test"]) == {"welch"}
 
 
 # --------------------------------------------------------------------------- BKT
