@@ -98,7 +98,9 @@ def forecast_engagement(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict
         "fallbacks": int(bt["fallback_reason"].notna().sum()) if len(bt) else 0,
         "overall": {r.metric: {"mase_ets": r.mase_ets, "mase_theta": r.mase_theta,
                                "mase_seasonal_naive": r.mase_seasonal_naive,
-                               "chosen": r.chosen, "fallback_reason": r.fallback_reason}
+                               "chosen": r.chosen, "fallback_reason":
+                                   r.fallback_reason if isinstance(r.fallback_reason, str)
+                                   else None}
                     for r in overall.itertuples()},
     }
     baseline = {"median_mase_seasonal_naive":
@@ -317,35 +319,89 @@ def experiment_counts(con: duckdb.DuckDBPyConnection, cfg: MLSettings, primary_w
     return long
 
 
+def experiment_user_values(con: duckdb.DuckDBPyConnection, primary_window: int,
+                           timezone: str) -> pd.DataFrame:
+    """Per assigned user, the continuous metric ``revenue_within_{w}d`` (charges in the
+    ``w`` days from assignment) and its pre-period value (charges in the ``w`` days
+    before assignment, the CUPED covariate)."""
+    _, as_of = mlio.data_window(con)
+    w = int(primary_window)
+    return con.execute(f"""
+        with a as (
+            select experiment_id, variant, user_id, assigned_at
+            from staging.stg_experiment_assignments
+            where assigned_at is not null
+              and cast(timezone('{timezone}', timezone('UTC', assigned_at)) as date) <= ?::date
+        ),
+        c as (
+            select user_id, paid_at, cast(amount as double) as amount from staging.stg_payments
+            where payment_kind = 'charge' and paid_date <= ?::date
+        )
+        select a.experiment_id, 'revenue_within_{w}d' as metric, a.variant, a.user_id,
+            coalesce(sum(c.amount) filter (where c.paid_at >= a.assigned_at
+                and c.paid_at <= a.assigned_at + interval {w} day), 0) as value,
+            coalesce(sum(c.amount) filter (where c.paid_at < a.assigned_at
+                and c.paid_at >= a.assigned_at - interval {w} day), 0) as pre_value
+        from a left join c on c.user_id = a.user_id
+        group by a.experiment_id, a.variant, a.user_id
+        order by a.experiment_id, a.variant, a.user_id
+    """, [as_of, as_of]).df()
+
+
+EXPERIMENT_COLUMNS = [
+    "experiment_id", "metric", "metric_kind", "test", "variant", "users", "conversions",
+    "conversion_rate", "mean_value", "is_control", "control_variant", "srm_p_value",
+    "srm_ok", "rate_difference", "mean_difference", "z_score", "t_stat", "p_value",
+    "ci_low", "ci_high", "lift", "variance_reduction", "msprt_p_value",
+    "prob_beat_control", "mde_preregistered", "power", "mde", "mde_lift", "p_value_holm",
+    "significant"]
+
+
 def analyse_experiments(con: duckdb.DuckDBPyConnection, cfg: MLSettings, primary_window: int,
                         timezone: str) -> dict[str, Any]:
     """ml.experiment_analysis: per experiment x metric x variant, the test against control
-    with Holm's correction over the experiment's metrics, power and MDE. Reads the staging
-    models after dbt; no dbt model reads it (marts.experiment_results holds the primary
-    window's test without these columns; the serving database publishes this table)."""
+    (conversion metrics: two-proportion z; revenue: Welch or CUPED), the always-valid
+    mSPRT p-value, the probability to beat control, the SRM gate, Holm's correction over
+    the experiment's metrics and the power against the pre-registered MDE. Reads the
+    staging models after dbt; no dbt model reads it (marts.experiment_results holds the
+    primary window's test without these columns; the serving database publishes it)."""
     _, as_of = mlio.data_window(con)
     counts = experiment_counts(con, cfg, primary_window, timezone)
-    res = experiments.analyse(counts, cfg.experiment_alpha, cfg.experiment_power)
+    conv = experiments.analyse(counts, cfg.experiment_alpha, cfg.experiment_power,
+                               cfg.experiment_mde)
+    cont = experiments.analyse_continuous(
+        experiment_user_values(con, primary_window, timezone), cfg.experiment_alpha,
+        cfg.experiment_power, cfg.experiment_mde)
+    parts = [f for f in (conv, cont) if not f.empty]
+    res = experiments.holm_by_experiment(
+        pd.concat(parts, ignore_index=True), cfg.experiment_alpha) if parts else pd.DataFrame()
     primary = f"purchase_within_{int(primary_window)}d"
-    if res.empty:
-        res = pd.DataFrame(columns=["experiment_id", "metric", "variant", "users", "conversions",
-                                    "conversion_rate", "is_control", "control_variant",
-                                    "srm_p_value", "rate_difference", "z_score", "p_value",
-                                    "ci_low", "ci_high", "lift", "power", "mde", "mde_lift",
-                                    "p_value_holm", "significant"])
+    res = res.reindex(columns=EXPERIMENT_COLUMNS)
+    for col in ("metric_kind", "test", "experiment_id", "metric", "variant",
+                "control_variant"):
+        res[col] = res[col].astype("string")
+    for col in ("is_control", "srm_ok", "significant"):
+        res[col] = res[col].astype(bool)
+    for col in EXPERIMENT_COLUMNS[5:]:
+        if col not in ("is_control", "srm_ok", "significant", "control_variant"):
+            res[col] = res[col].astype("float64")
     res["is_primary"] = res["metric"] == primary
     res["metrics_tested"] = res.groupby("experiment_id")["metric"].transform("nunique") \
         if len(res) else 0
     res["alpha"] = cfg.experiment_alpha
     res["as_of_date"] = as_of
     n = mlio.replace_table(con, "experiment_analysis", res,
-                           "Experiment tests per metric and variant (Holm across metrics)")
+                           "Experiment tests per metric and variant: z-test (conversion), "
+                           "Welch or CUPED (revenue), mSPRT, probability to beat control, "
+                           "SRM gate, Holm across metrics, power at the pre-registered MDE")
     prim = res[res["is_primary"] & ~res["is_control"].astype(bool)]
     return {"rows": n, "primary": {f"{r.experiment_id}/{r.variant}": {
         "users": r.users, "conversion_rate": r.conversion_rate, "lift": r.lift,
         "rate_difference": r.rate_difference, "ci_low": r.ci_low, "ci_high": r.ci_high,
-        "p_value": r.p_value, "p_value_holm": r.p_value_holm, "power": r.power,
-        "mde_lift": r.mde_lift, "significant": bool(r.significant)}
+        "p_value": r.p_value, "p_value_holm": r.p_value_holm,
+        "msprt_p_value": r.msprt_p_value, "prob_beat_control": r.prob_beat_control,
+        "power_at_preregistered_mde": r.power, "mde_lift": r.mde_lift,
+        "significant": bool(r.significant)}
         for r in prim.itertuples()}}
 
 
