@@ -357,6 +357,14 @@ EXPERIMENT_COLUMNS = [
     "significant"]
 
 
+def _conversion_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The conversion-metric rows of ml.experiment_analysis: the insights phrase every
+    experiment row as "x of n users converted", which a revenue metric is not."""
+    if "metric_kind" not in frame.columns:
+        return frame
+    return frame[frame["metric_kind"] == "conversion"].reset_index(drop=True)
+
+
 def analyse_experiments(con: duckdb.DuckDBPyConnection, cfg: MLSettings, primary_window: int,
                         timezone: str) -> dict[str, Any]:
     """ml.experiment_analysis: per experiment x metric x variant, the test against control
@@ -566,7 +574,7 @@ def generate_insights(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict[s
                    "select completed_on from marts.goal_progress "
                    "where completed_on is not null and completed_on <= ?"),
         anomalies=read("ml", "metric_anomalies"),
-        experiments=read("ml", "experiment_analysis"),
+        experiments=_conversion_rows(read("ml", "experiment_analysis")),
         forecast=read("ml", "engagement_forecast"),
         drivers=read("ml", "engagement_drivers"),
         churn=read("ml", "churn_predictions"),
