@@ -69,7 +69,9 @@ def forecast_engagement(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict
                       "chosen": chosen, "model_version": version,
                       "mase_theta": scores.get("theta", np.nan),
                       "best_model": res.best, "fallback_reason": res.fallback_reason or None,
-                      "backtest_origins": res.origins})
+                      "backtest_origins": res.origins,
+                      "coverage_80": res.coverage.get(0.80, np.nan),
+                      "coverage_95": res.coverage.get(0.95, np.nan)})
     out = pd.concat(rows, ignore_index=True) if rows else mlio.empty_frame(
         {"date": "datetime64[s]", "creator_id": "object", "metric": "object",
          **{c: "float64" for c in ("forecast", "lower_80", "upper_80", "lower_95", "upper_95")},
@@ -78,7 +80,8 @@ def forecast_engagement(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict
         {"creator_id": "object", "metric": "object", "history_days": "int64",
          "mase_ets": "float64", "mase_seasonal_naive": "float64", "chosen": "object",
          "model_version": "object", "mase_theta": "float64", "best_model": "object",
-         "fallback_reason": "object", "backtest_origins": "int64"})
+         "fallback_reason": "object", "backtest_origins": "int64",
+         "coverage_80": "float64", "coverage_95": "float64"})
     bt["fallback_reason"] = bt["fallback_reason"].astype("string")
     mlio.replace_table(con, "engagement_forecast", out,
                        "DAU and sessions forecasts per creator and overall with intervals")
@@ -96,6 +99,8 @@ def forecast_engagement(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict
         "ets_chosen": int((bt["chosen"] == "ets").sum()) if len(bt) else 0,
         "theta_chosen": int((bt["chosen"] == "theta").sum()) if len(bt) else 0,
         "fallbacks": int(bt["fallback_reason"].notna().sum()) if len(bt) else 0,
+        "median_coverage_80": float(tested["coverage_80"].median()) if len(tested) else None,
+        "median_coverage_95": float(tested["coverage_95"].median()) if len(tested) else None,
         "overall": {r.metric: {"mase_ets": r.mase_ets, "mase_theta": r.mase_theta,
                                "mase_seasonal_naive": r.mase_seasonal_naive,
                                "chosen": r.chosen, "fallback_reason":

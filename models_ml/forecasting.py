@@ -27,6 +27,8 @@ SEASON = 7
 LEVELS = (0.80, 0.95)
 #: half-width (in steps) of the window of horizons whose errors calibrate one step
 ERROR_WINDOW = 3
+#: errors wanted behind each interval (the window widens when origins are few)
+MIN_ERRORS = 40
 
 
 @dataclass
@@ -147,13 +149,16 @@ def empirical_intervals(mean: np.ndarray, errors: np.ndarray,
                         window: int = ERROR_WINDOW) -> tuple[dict[float, np.ndarray],
                                                              dict[float, np.ndarray]]:
     """Intervals from backtest errors (origins x steps): step h uses the empirical
-    quantiles of the errors at steps h-window..h+window; beyond the backtested steps,
+    quantiles of the errors at steps h-window..h+window (window widened to pool at least
+    MIN_ERRORS errors); beyond the backtested steps,
     the last ``2*window+1`` steps' errors scaled by sqrt(h / last step). The quantiles
     take the finite-sample (split-conformal) correction, so few origins do not give
     intervals narrower than nominal."""
     mean = np.asarray(mean, dtype=float)
     errors = np.asarray(errors, dtype=float)
     steps = errors.shape[1]
+    # few origins: pool more horizons so a 95% quantile rests on MIN_ERRORS errors
+    window = max(window, int(np.ceil(MIN_ERRORS / max(1, errors.shape[0]) / 2)))
     lower = {lv: np.empty_like(mean) for lv in levels}
     upper = {lv: np.empty_like(mean) for lv in levels}
     for h in range(len(mean)):
@@ -181,6 +186,23 @@ def empirical_intervals(mean: np.ndarray, errors: np.ndarray,
     return lower, upper
 
 
+def held_out_coverage(errors: np.ndarray, levels: Sequence[float] = LEVELS,
+                      window: int = ERROR_WINDOW) -> dict[float, float]:
+    """Leave-one-origin-out coverage of the empirical intervals: each origin's errors
+    against intervals calibrated on the other origins' errors (NaN with one origin)."""
+    errors = np.asarray(errors, dtype=float)
+    k, steps = errors.shape if errors.ndim == 2 else (0, 0)
+    if k < 2:
+        return {lv: float("nan") for lv in levels}
+    inside: dict[float, list[np.ndarray]] = {lv: [] for lv in levels}
+    for i in range(k):
+        lower, upper = empirical_intervals(np.zeros(steps), np.delete(errors, i, axis=0),
+                                           levels, window)
+        for lv in levels:
+            inside[lv].append((errors[i] >= lower[lv]) & (errors[i] <= upper[lv]))
+    return {lv: float(np.mean(np.concatenate(v))) for lv, v in inside.items()}
+
+
 @dataclass
 class SeriesResult:
     forecast: Forecast
@@ -191,6 +213,8 @@ class SeriesResult:
     #: why the seasonal naive was published instead of a model ('' when it was not)
     fallback_reason: str
     origins: int
+    #: leave-one-origin-out coverage of the published intervals per level
+    coverage: dict[float, float] = field(default_factory=dict)
 
 
 def _clip(fc: Forecast) -> Forecast:
@@ -232,7 +256,7 @@ def forecast_series(y: np.ndarray, horizon: int, holdout: int, season: int = SEA
     lower, upper = empirical_intervals(mean, bt.errors[chosen])
     fc = Forecast(chosen, mean, lower, upper)
     return SeriesResult(_clip(fc) if non_negative else fc, bt.mase, chosen, best, reason,
-                        origins)
+                        origins, held_out_coverage(bt.errors[chosen]))
 
 
 def complete_daily(frame: pd.DataFrame, date_col: str, value_col: str,

@@ -173,6 +173,12 @@ def test_empirical_intervals_cover_at_their_nominal_rate_over_many_series():
     cover = {lv: float(np.mean(v)) for lv, v in inside.items()}
     assert abs(cover[0.80] - 0.80) <= 0.05, cover
     assert abs(cover[0.95] - 0.95) <= 0.05, cover
+    # the coverage the backtest reports of itself (leave one origin out) agrees
+    held = forecasting.held_out_coverage(
+        forecasting.rolling_backtest(hist, 14, 8, methods=("seasonal_naive",))
+        .errors["seasonal_naive"])
+    assert 0.5 <= held[0.80] <= 1 and held[0.80] <= held[0.95]
+    assert np.isnan(forecasting.held_out_coverage(np.zeros((1, 14)))[0.80])
 
 
 def test_theta_intervals_cover_at_their_nominal_rate():
