@@ -35,7 +35,9 @@ from warehouse.settings import MLSettings
 
 def forecast_engagement(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict[str, Any]:
     """ml.engagement_forecast (DAU and sessions per creator and overall, 30 days, 80% and
-    95% intervals) and ml.forecast_backtest (MASE of ETS and seasonal naive per series)."""
+    95% intervals from the backtest errors) and ml.forecast_backtest (rolling-origin MASE
+    of ETS, Theta and seasonal naive per series, the method published and why the
+    seasonal naive was published instead of a model)."""
     _, as_of = mlio.data_window(con)
     daily = con.execute(
         "select date, creator_id, cast(dau as double) as dau, "
@@ -45,28 +47,24 @@ def forecast_engagement(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict
     params = {"methods": list(forecasting.METHODS), "season": forecasting.SEASON,
               "horizon_days": cfg.forecast_horizon_days,
               "backtest_days": cfg.forecast_backtest_days,
-              "ets": "additive error, damped additive trend, additive weekly seasonality"}
+              "backtest_origins": cfg.forecast_backtest_origins,
+              "intervals": "empirical quantiles of the backtest h-step errors",
+              "ets": "additive error, damped additive trend, additive weekly seasonality",
+              "theta": "statsmodels ThetaModel, weekly deseasonalisation"}
     version = mlio.model_version("engagement_forecast", trained_at, params,
                                  {"as_of": str(as_of), "rows": len(daily)})
     rows, tests = [], []
-    min_len = max(cfg.forecast_min_history_days, 2 * forecasting.SEASON)
     for (creator, metric), g in (daily.melt(id_vars=["date", "creator_id"],
                                             value_vars=["dau", "sessions"], var_name="metric")
                                  .groupby(["creator_id", "metric"], sort=True)):
         y = forecasting.complete_daily(g, "date", "value", pd.Timestamp(as_of))
         if len(y) < 2 * forecasting.SEASON:
             continue
-        holdout = cfg.forecast_backtest_days if len(y) >= min_len + cfg.forecast_backtest_days \
-            else 0
-        if holdout:
-            res = forecasting.forecast_series(y.to_numpy(), cfg.forecast_horizon_days, holdout)
-            fc, chosen, scores = res.forecast, res.chosen, res.backtest_mase
-        else:
-            fc = forecasting.seasonal_naive(y.to_numpy(), cfg.forecast_horizon_days)
-            fc = forecasting.Forecast(fc.method, np.maximum(fc.mean, 0),
-                                      {k: np.maximum(v, 0) for k, v in fc.lower.items()},
-                                      {k: np.maximum(v, 0) for k, v in fc.upper.items()})
-            chosen, scores = "seasonal_naive", {}
+        res = forecasting.forecast_series(
+            y.to_numpy(), cfg.forecast_horizon_days, cfg.forecast_backtest_days,
+            max_origins=cfg.forecast_backtest_origins,
+            min_train=max(cfg.forecast_min_history_days, 2 * forecasting.SEASON))
+        fc, chosen, scores = res.forecast, res.chosen, res.backtest_mase
         dates = pd.date_range(pd.Timestamp(as_of) + pd.Timedelta(days=1),
                               periods=cfg.forecast_horizon_days, freq="D")
         rows.append(pd.DataFrame({
@@ -77,7 +75,12 @@ def forecast_engagement(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict
         tests.append({"creator_id": creator, "metric": metric, "history_days": len(y),
                       "mase_ets": scores.get("ets", np.nan),
                       "mase_seasonal_naive": scores.get("seasonal_naive", np.nan),
-                      "chosen": chosen, "model_version": version})
+                      "chosen": chosen, "model_version": version,
+                      "mase_theta": scores.get("theta", np.nan),
+                      "best_model": res.best, "fallback_reason": res.fallback_reason or None,
+                      "backtest_origins": res.origins,
+                      "coverage_80": res.coverage.get(0.80, np.nan),
+                      "coverage_95": res.coverage.get(0.95, np.nan)})
     out = pd.concat(rows, ignore_index=True) if rows else mlio.empty_frame(
         {"date": "datetime64[s]", "creator_id": "object", "metric": "object",
          **{c: "float64" for c in ("forecast", "lower_80", "upper_80", "lower_95", "upper_95")},
@@ -85,21 +88,33 @@ def forecast_engagement(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict
     bt = pd.DataFrame(tests) if tests else mlio.empty_frame(
         {"creator_id": "object", "metric": "object", "history_days": "int64",
          "mase_ets": "float64", "mase_seasonal_naive": "float64", "chosen": "object",
-         "model_version": "object"})
+         "model_version": "object", "mase_theta": "float64", "best_model": "object",
+         "fallback_reason": "object", "backtest_origins": "int64",
+         "coverage_80": "float64", "coverage_95": "float64"})
+    bt["fallback_reason"] = bt["fallback_reason"].astype("string")
     mlio.replace_table(con, "engagement_forecast", out,
                        "DAU and sessions forecasts per creator and overall with intervals")
     mlio.replace_table(con, "forecast_backtest", bt,
-                       "Backtest MASE of each forecasting method per series")
-    tested = bt.dropna(subset=["mase_ets", "mase_seasonal_naive"])
+                       "Rolling-origin backtest MASE of each forecasting method per series, "
+                       "the method published and why the seasonal naive was (fallback_reason)")
+    tested = bt.dropna(subset=["mase_seasonal_naive"])
     overall = bt[(bt.creator_id == "__all__")] if len(bt) else bt
-    best = np.minimum(tested["mase_ets"], tested["mase_seasonal_naive"]) if len(tested) else []
+    published = [r[f"mase_{r['chosen']}"] for _, r in tested.iterrows()]
     metrics = {
         "series": len(bt), "backtested_series": len(tested),
-        "median_mase_published": float(np.median(best)) if len(tested) else None,
+        "median_mase_published": float(np.median(published)) if len(tested) else None,
         "median_mase_ets": float(tested["mase_ets"].median()) if len(tested) else None,
+        "median_mase_theta": float(tested["mase_theta"].median()) if len(tested) else None,
         "ets_chosen": int((bt["chosen"] == "ets").sum()) if len(bt) else 0,
-        "overall": {r.metric: {"mase_ets": r.mase_ets, "mase_seasonal_naive":
-                               r.mase_seasonal_naive, "chosen": r.chosen}
+        "theta_chosen": int((bt["chosen"] == "theta").sum()) if len(bt) else 0,
+        "fallbacks": int(bt["fallback_reason"].notna().sum()) if len(bt) else 0,
+        "median_coverage_80": float(tested["coverage_80"].median()) if len(tested) else None,
+        "median_coverage_95": float(tested["coverage_95"].median()) if len(tested) else None,
+        "overall": {r.metric: {"mase_ets": r.mase_ets, "mase_theta": r.mase_theta,
+                               "mase_seasonal_naive": r.mase_seasonal_naive,
+                               "chosen": r.chosen, "fallback_reason":
+                                   r.fallback_reason if isinstance(r.fallback_reason, str)
+                                   else None}
                     for r in overall.itertuples()},
     }
     baseline = {"median_mase_seasonal_naive":
@@ -393,35 +408,97 @@ def experiment_counts(con: duckdb.DuckDBPyConnection, cfg: MLSettings, primary_w
     return long
 
 
+def experiment_user_values(con: duckdb.DuckDBPyConnection, primary_window: int,
+                           timezone: str) -> pd.DataFrame:
+    """Per assigned user, the continuous metric ``revenue_within_{w}d`` (charges in the
+    ``w`` days from assignment) and its pre-period value (charges in the ``w`` days
+    before assignment, the CUPED covariate)."""
+    _, as_of = mlio.data_window(con)
+    w = int(primary_window)
+    return con.execute(f"""
+        with a as (
+            select experiment_id, variant, user_id, assigned_at
+            from staging.stg_experiment_assignments
+            where assigned_at is not null
+              and cast(timezone('{timezone}', timezone('UTC', assigned_at)) as date) <= ?::date
+        ),
+        c as (
+            select user_id, paid_at, cast(amount as double) as amount from staging.stg_payments
+            where payment_kind = 'charge' and paid_date <= ?::date
+        )
+        select a.experiment_id, 'revenue_within_{w}d' as metric, a.variant, a.user_id,
+            coalesce(sum(c.amount) filter (where c.paid_at >= a.assigned_at
+                and c.paid_at <= a.assigned_at + interval {w} day), 0) as value,
+            coalesce(sum(c.amount) filter (where c.paid_at < a.assigned_at
+                and c.paid_at >= a.assigned_at - interval {w} day), 0) as pre_value
+        from a left join c on c.user_id = a.user_id
+        group by a.experiment_id, a.variant, a.user_id
+        order by a.experiment_id, a.variant, a.user_id
+    """, [as_of, as_of]).df()
+
+
+EXPERIMENT_COLUMNS = [
+    "experiment_id", "metric", "metric_kind", "test", "variant", "users", "conversions",
+    "conversion_rate", "mean_value", "is_control", "control_variant", "srm_p_value",
+    "srm_ok", "rate_difference", "mean_difference", "z_score", "t_stat", "p_value",
+    "ci_low", "ci_high", "lift", "variance_reduction", "msprt_p_value",
+    "prob_beat_control", "mde_preregistered", "power", "mde", "mde_lift", "p_value_holm",
+    "significant"]
+
+
+def _conversion_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The conversion-metric rows of ml.experiment_analysis: the insights phrase every
+    experiment row as "x of n users converted", which a revenue metric is not."""
+    if "metric_kind" not in frame.columns:
+        return frame
+    return frame[frame["metric_kind"] == "conversion"].reset_index(drop=True)
+
+
 def analyse_experiments(con: duckdb.DuckDBPyConnection, cfg: MLSettings, primary_window: int,
                         timezone: str) -> dict[str, Any]:
     """ml.experiment_analysis: per experiment x metric x variant, the test against control
-    with Holm's correction over the experiment's metrics, power and MDE. Reads the staging
-    models after dbt; no dbt model reads it (marts.experiment_results holds the primary
-    window's test without these columns; the serving database publishes this table)."""
+    (conversion metrics: two-proportion z; revenue: Welch or CUPED), the always-valid
+    mSPRT p-value, the probability to beat control, the SRM gate, Holm's correction over
+    the experiment's metrics and the power against the pre-registered MDE. Reads the
+    staging models after dbt; no dbt model reads it (marts.experiment_results holds the
+    primary window's test without these columns; the serving database publishes it)."""
     _, as_of = mlio.data_window(con)
     counts = experiment_counts(con, cfg, primary_window, timezone)
-    res = experiments.analyse(counts, cfg.experiment_alpha, cfg.experiment_power)
+    conv = experiments.analyse(counts, cfg.experiment_alpha, cfg.experiment_power,
+                               cfg.experiment_mde)
+    cont = experiments.analyse_continuous(
+        experiment_user_values(con, primary_window, timezone), cfg.experiment_alpha,
+        cfg.experiment_power, cfg.experiment_mde)
+    parts = [f for f in (conv, cont) if not f.empty]
+    res = experiments.holm_by_experiment(
+        pd.concat(parts, ignore_index=True), cfg.experiment_alpha) if parts else pd.DataFrame()
     primary = f"purchase_within_{int(primary_window)}d"
-    if res.empty:
-        res = pd.DataFrame(columns=["experiment_id", "metric", "variant", "users", "conversions",
-                                    "conversion_rate", "is_control", "control_variant",
-                                    "srm_p_value", "rate_difference", "z_score", "p_value",
-                                    "ci_low", "ci_high", "lift", "power", "mde", "mde_lift",
-                                    "p_value_holm", "significant"])
+    res = res.reindex(columns=EXPERIMENT_COLUMNS)
+    for col in ("metric_kind", "test", "experiment_id", "metric", "variant",
+                "control_variant"):
+        res[col] = res[col].astype("string")
+    for col in ("is_control", "srm_ok", "significant"):
+        res[col] = res[col].astype(bool)
+    for col in EXPERIMENT_COLUMNS[5:]:
+        if col not in ("is_control", "srm_ok", "significant", "control_variant"):
+            res[col] = res[col].astype("float64")
     res["is_primary"] = res["metric"] == primary
     res["metrics_tested"] = res.groupby("experiment_id")["metric"].transform("nunique") \
         if len(res) else 0
     res["alpha"] = cfg.experiment_alpha
     res["as_of_date"] = as_of
     n = mlio.replace_table(con, "experiment_analysis", res,
-                           "Experiment tests per metric and variant (Holm across metrics)")
+                           "Experiment tests per metric and variant: z-test (conversion), "
+                           "Welch or CUPED (revenue), mSPRT, probability to beat control, "
+                           "SRM gate, Holm across metrics, power at the pre-registered MDE")
     prim = res[res["is_primary"] & ~res["is_control"].astype(bool)]
     return {"rows": n, "primary": {f"{r.experiment_id}/{r.variant}": {
         "users": r.users, "conversion_rate": r.conversion_rate, "lift": r.lift,
         "rate_difference": r.rate_difference, "ci_low": r.ci_low, "ci_high": r.ci_high,
-        "p_value": r.p_value, "p_value_holm": r.p_value_holm, "power": r.power,
-        "mde_lift": r.mde_lift, "significant": bool(r.significant)}
+        "p_value": r.p_value, "p_value_holm": r.p_value_holm,
+        "msprt_p_value": r.msprt_p_value, "prob_beat_control": r.prob_beat_control,
+        "power_at_preregistered_mde": r.power, "mde_lift": r.mde_lift,
+        "significant": bool(r.significant)}
         for r in prim.itertuples()}}
 
 
@@ -586,7 +663,7 @@ def generate_insights(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict[s
                    "select completed_on from marts.goal_progress "
                    "where completed_on is not null and completed_on <= ?"),
         anomalies=read("ml", "metric_anomalies"),
-        experiments=read("ml", "experiment_analysis"),
+        experiments=_conversion_rows(read("ml", "experiment_analysis")),
         forecast=read("ml", "engagement_forecast"),
         drivers=read("ml", "engagement_drivers"),
         churn=read("ml", "churn_predictions"),

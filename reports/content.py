@@ -915,11 +915,17 @@ def forecast_section(con: duckdb.DuckDBPyConnection, period: Period, creator: st
         SELECT * FROM ml.forecast_backtest WHERE creator_id = ? ORDER BY metric""",
               [creator], needs=["ml.forecast_backtest"])
     if bt:
-        cols = [c for c in ("metric", "history_days", "mase_ets", "mase_seasonal_naive",
-                            "chosen") if c in bt[0]]
+        cols = [c for c in ("metric", "history_days", "mase_ets", "mase_theta",
+                            "mase_seasonal_naive", "chosen", "fallback_reason") if c in bt[0]]
         t = _table("backtest (MASE, lower is better; < 1 beats the naive forecast)", bt, cols)
         if t:
             sec.tables.append(t)
+        for r in bt:
+            if r.get("fallback_reason"):
+                sec.notes.append(f"The {r['metric']} forecast is the seasonal naive (the last "
+                                 f"week repeated): {r['fallback_reason']}.")
+        sec.notes.append("Intervals are the empirical 80% and 95% ranges of the chosen "
+                         "method's own errors over a rolling-origin backtest.")
     sec.available = bool(sec.tables)
     return sec
 

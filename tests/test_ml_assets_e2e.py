@@ -191,10 +191,56 @@ def test_the_experiment_analysis_agrees_with_the_mart_and_adds_the_corrections(b
         assert treat["p_value"] == pytest.approx(ptreat["p_value"], abs=1e-6)
         # Holm, power and MDE live in the ml table only: no mart reads an ml table
         assert ptreat["p_value_holm"] >= ptreat["p_value"] - 1e-12
-        assert ptreat["metrics_tested"] == 3 and ptreat["mde"] > 0
+        assert ptreat["metrics_tested"] == 4 and ptreat["mde"] > 0
         assert not {"p_value_holm", "power", "mde", "mde_lift"} & set(mart.columns)
+        assert ptreat["msprt_p_value"] >= ptreat["p_value"] - 1e-12
+        assert 0 <= ptreat["prob_beat_control"] <= 1 and bool(ptreat["srm_ok"])
+        rev = con.execute("select * from ml.experiment_analysis "
+                          "where metric_kind = 'continuous' and not is_control").df()
+        assert len(rev) == 1 and rev["test"].iloc[0] in {"welch", "cuped_welch"}
+        assert rev["ci_low"].iloc[0] <= rev["mean_difference"].iloc[0] <= rev["ci_high"].iloc[0]
     finally:
         con.close()
+
+
+def test_the_experiment_interval_covers_the_planted_lift(built):
+    """The generator plants a relative lift on the primary conversion metric; the 95 %
+    interval of the difference, divided by the observed control rate, covers it."""
+    warehouse, _, manifest, _ = built
+    truth = manifest.truth["experiment"]
+    con = _con(warehouse)
+    try:
+        py = con.execute("select * from ml.experiment_analysis where is_primary "
+                         "and metric_kind = 'conversion' order by variant").df()
+    finally:
+        con.close()
+    ctrl = py[py["is_control"]].iloc[0]
+    treat = py[~py["is_control"]].iloc[0]
+    p0 = ctrl["conversion_rate"]
+    lo, hi = treat["ci_low"] / p0, treat["ci_high"] / p0
+    log.info("planted lift %.3f, interval [%.3f, %.3f]", truth["true_relative_lift"], lo, hi)
+    assert lo <= truth["true_relative_lift"] <= hi
+
+
+def test_the_forecast_backtest_names_the_published_method_and_any_fallback(built):
+    warehouse, *_ = built
+    con = _con(warehouse)
+    try:
+        bt = con.execute("select * from ml.forecast_backtest").df()
+        fc = con.execute("select distinct creator_id, metric, method "
+                         "from ml.engagement_forecast").df()
+    finally:
+        con.close()
+    assert {"mase_ets", "mase_theta", "mase_seasonal_naive", "best_model",
+            "fallback_reason", "backtest_origins"} <= set(bt.columns)
+    merged = bt.merge(fc, on=["creator_id", "metric"])
+    assert len(merged) == len(bt) and (merged["chosen"] == merged["method"]).all()
+    for r in bt.itertuples():
+        if r.chosen != "seasonal_naive":  # a published model beat the naive forecast
+            assert getattr(r, f"mase_{r.chosen}") < r.mase_seasonal_naive
+            assert pd.isna(r.fallback_reason)
+        else:
+            assert isinstance(r.fallback_reason, str) and r.fallback_reason
 
 
 def test_a_second_run_is_deterministic(built):

@@ -652,6 +652,7 @@ class MLSettings(_Section):
     forecast_horizon_days: PositiveDays = 30
     forecast_backtest_days: PositiveDays = 14
     forecast_min_history_days: PositiveDays = 28
+    forecast_backtest_origins: Annotated[int, Field(ge=1)] = 6
     ltv_horizon_days: PositiveDays = 90
     anomaly_threshold: Annotated[float, Field(gt=0)] = 3.5
     anomaly_lookback_days: PositiveDays = 90
@@ -663,6 +664,7 @@ class MLSettings(_Section):
     experiment_alpha: Probability = 0.05
     experiment_power: Probability = 0.8
     experiment_windows_days: tuple[PositiveDays, ...] = (7, 14)
+    experiment_mde: Annotated[float, Field(gt=0)] = 0.10
     bkt_min_attempts: Annotated[int, Field(ge=1)] = 200
     bkt_em_iterations: Annotated[int, Field(ge=1)] = 60
     retention_days: PositiveDays = 30

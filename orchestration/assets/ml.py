@@ -147,9 +147,11 @@ user_segments = _scoring_asset(
 experiment_analysis = _scoring_asset(
     "experiment_analysis", pipeline.analyse_experiments,
     [dbt_key("staging", "stg_experiment_assignments"), dbt_key("staging", "stg_payments")],
-    "ml.experiment_analysis: per experiment, metric and variant: conversion, lift, z-test, CI, "
-    "SRM, power, MDE, Holm across metrics (marts.experiment_results has the primary "
-    "window's test; this table adds the other windows and the corrections).",
+    "ml.experiment_analysis: per experiment, metric and variant: conversion (z-test) and "
+    "revenue (Welch/CUPED), lift, CI, mSPRT always-valid p-value, probability to beat "
+    "control, SRM gate, power at the pre-registered MDE, Holm across metrics "
+    "(marts.experiment_results has the primary window's test; this table adds the other "
+    "metrics and the corrections).",
     lambda: _experiment_args()[0], lambda: _experiment_args()[1])
 engagement_drivers = _scoring_asset(
     "engagement_drivers", pipeline.engagement_drivers, [ml_key("user_features")],
@@ -163,11 +165,13 @@ engagement_drivers = _scoring_asset(
         dg.AssetSpec(ml_key("engagement_forecast"), kinds={"python", "duckdb"},
                      deps=[dbt_key("marts", "engagement_daily"), *AS_OF],
                      description="ml.engagement_forecast: DAU and sessions per creator and "
-                     "overall, 30 days ahead, 80% and 95% intervals (ETS or seasonal naive, "
-                     "whichever backtests better)."),
+                     "overall, 30 days ahead, 80% and 95% intervals from the backtest errors (ETS, "
+                     "Theta or seasonal naive by rolling-origin MASE; seasonal naive unless "
+                     "a model beats it)."),
         dg.AssetSpec(ml_key("forecast_backtest"), kinds={"python", "duckdb"},
                      deps=[dbt_key("marts", "engagement_daily")],
-                     description="ml.forecast_backtest: backtest MASE of each method per series."),
+                     description="ml.forecast_backtest: rolling-origin MASE of each "
+                     "method per series, the method published and any fallback_reason."),
     ],
 )
 def engagement_forecast(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
