@@ -817,14 +817,14 @@ _OPS = {"eq": lambda a, b: a == b, "gt": lambda a, b: a > b, "gte": lambda a, b:
         "lt": lambda a, b: a < b, "lte": lambda a, b: a <= b}
 
 
-def _field(row: dict[str, Any], data: dict[str, Any], name: str) -> Any:
+def _path_field(row: dict[str, Any], data: dict[str, Any], name: str) -> Any:
     if name.startswith("data."):
         return data.get(name[5:])
     return _none(row.get(name))
 
 
-def _filter_holds(row: dict[str, Any], data: dict[str, Any], f: dict[str, Any]) -> bool:
-    value, op, want = _field(row, data, f["field"]), f.get("op", "eq"), f.get("value")
+def _path_filter_holds(row: dict[str, Any], data: dict[str, Any], f: dict[str, Any]) -> bool:
+    value, op, want = _path_field(row, data, f["field"]), f.get("op", "eq"), f.get("value")
     if op == "is_null":
         return (value is None) == bool(want)
     if value is None:  # SQL: a comparison with null is not true
@@ -852,7 +852,7 @@ def selector_matches(row: dict[str, Any], data: dict[str, Any], selector: Any) -
         selector = {"any_of": [{"event_type": selector}]}
     for alt in selector["any_of"]:
         if row["event_type"] == alt["event_type"] and all(
-                _filter_holds(row, data, f) for f in alt.get("filters") or []):
+                _path_filter_holds(row, data, f) for f in alt.get("filters") or []):
             return True
     return False
 

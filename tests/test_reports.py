@@ -271,7 +271,7 @@ def test_the_assets_materialize(warehouse, tmp_path) -> None:
         assert Path(meta["overall_html"].value).exists()
     with duckdb.connect(str(path), read_only=True) as ro:
         kinds = {k for (k,) in ro.execute("SELECT DISTINCT kind FROM ops.reports").fetchall()}
-    assert kinds == {"daily", "weekly"}
+    assert kinds == {"daily", "weekly", "monthly", "quarterly"}
 
 
 def test_system_health_section_holds_the_api_calls_of_the_period(warehouse) -> None:

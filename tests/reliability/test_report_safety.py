@@ -63,12 +63,14 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 TAGS = {"html", "head", "meta", "title", "style", "body", "header", "h1", "h2", "h3", "p",
         "main", "section", "table", "thead", "tbody", "tr", "th", "td", "span", "strong",
         "em", "ol", "li", "div", "a", "pre", "svg", "rect", "text", "line", "polyline",
-        "polygon", "circle"}
+        "polygon", "circle", "path"}
 ATTRS = {"lang", "charset", "name", "content", "http-equiv", "class", "href", "xmlns",
          "width", "height", "viewbox", "role", "aria-label", "font-family", "font-size",
          "font-weight", "font-style", "x", "y", "x1", "y1", "x2", "y2", "cx", "cy", "r",
          "fill", "fill-opacity", "stroke", "stroke-width", "points", "text-anchor",
-         "transform"}
+         "transform", "d"}
+# an SVG path's geometry (the Sankey's bands): commands and numbers only
+PATH_DATA = re.compile(r"^[MLCQZmlcqz0-9.,\s-]*$")
 SCHEME = re.compile(r"^[\x00-\x20]*[a-z][a-z0-9+.\-]*:", re.IGNORECASE)
 
 
@@ -506,6 +508,8 @@ def problems(dom: Dom, *, csp: bool) -> list[str]:
             found.append(f"attribute {name}={value[:80]!r} on <{tag}>")
         if name == "href" and SCHEME.match(value):
             found.append(f"href with a scheme: {value[:80]!r}")
+        if name == "d" and not PATH_DATA.match(value):
+            found.append(f"path data that is not geometry: {value[:80]!r}")
     if MARK in dom.root_attrs:
         found.append(f"<html {MARK}={dom.root_attrs[MARK]!r}>: a payload ran")
     if dom.title.startswith("PWNED"):
