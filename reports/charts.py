@@ -141,11 +141,14 @@ def line_chart(
 
     parts = _frame(title, width, height)
     _y_axis(parts, y0, y1, plot_h, plot_w, y_label, height)
-    # x ticks: first, middle, last
+    # x ticks: first, middle, last; the end ones anchored inwards so that a label at the
+    # plot's edge is not cut by the frame
     ordered = sorted(set(xs), key=lambda x: scale.pos(x))
-    for x in {id(v): v for v in (ordered[0], ordered[len(ordered) // 2], ordered[-1])}.values():
+    ticks = {id(v): (v, anchor) for v, anchor in ((ordered[len(ordered) // 2], "middle"),
+                                                  (ordered[0], "start"), (ordered[-1], "end"))}
+    for x, anchor in ticks.values():
         parts.append(f'<text x="{px(x):.1f}" y="{MARGIN_TOP + plot_h + 14:.1f}" '
-                     f'text-anchor="middle" fill="#616e7c">{esc(_label(x))}</text>')
+                     f'text-anchor="{anchor}" fill="#616e7c">{esc(_label(x))}</text>')
     for i, (name, pts) in enumerate(bands.items()):
         good = sorted(((x, float(lo), float(hi)) for x, lo, hi in pts
                        if _finite(lo) and _finite(hi)), key=lambda p: scale.pos(p[0]))
@@ -178,20 +181,27 @@ def line_chart(
                 parts.append(f'<polyline points="{" ".join(seg)}" fill="none" '
                              f'stroke="{color}" stroke-width="2"/>')
         legend.append((name, color, 0.0))
-    for j, (name, color, _) in enumerate(legend):
-        lx = MARGIN_LEFT + j * 120
+    # legend entries side by side, each as wide as its name (about 7 px a character)
+    lx = MARGIN_LEFT
+    for name, color, _ in legend:
         ly = height - 10
         parts.append(f'<rect x="{lx}" y="{ly - 8}" width="10" height="10" fill="{color}"/>')
         parts.append(f'<text x="{lx + 14}" y="{ly + 1}" fill="#1f2933">{esc(name)}</text>')
+        lx += _legend_width(name)
     for k, name in enumerate(bands):
-        lx = MARGIN_LEFT + (len(legend) + k) * 120
         ly = height - 10
         opacity = BAND_OPACITY[min(k, len(BAND_OPACITY) - 1)]
         parts.append(f'<rect x="{lx}" y="{ly - 8}" width="10" height="10" fill="#2f6fbf" '
                      f'fill-opacity="{opacity}"/>')
         parts.append(f'<text x="{lx + 14}" y="{ly + 1}" fill="#1f2933">{esc(name)}</text>')
+        lx += _legend_width(name)
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _legend_width(name: str) -> int:
+    """Room for one legend entry: the swatch, the name and a gap (at least 120 px)."""
+    return max(120, 14 + 7 * len(name) + 18)
 
 
 def bar_chart(

@@ -63,6 +63,21 @@ def test_line_chart_is_inline_svg_with_bands_and_escaped_text() -> None:
     assert "2026-01-01" in svg and "2026-01-05" in svg
 
 
+def test_line_chart_keeps_end_labels_and_long_legend_names_apart() -> None:
+    """The last date label is anchored at its end (inside the frame, not cut), the first
+    at its start; legend entries with long names do not overlap."""
+    days = [date(2026, 2, d) for d in range(1, 29)]
+    names = ["conversation_strict", "learning_any_order", "session_booking"]
+    svg = charts.line_chart({n: [(d, float(i)) for d in days] for i, n in enumerate(names)},
+                            title="t", width=640)
+    assert re.search(r'text-anchor="end" fill="#616e7c">2026-02-28<', svg)
+    assert re.search(r'text-anchor="start" fill="#616e7c">2026-02-01<', svg)
+    xs = [float(x) for x in re.findall(r'<rect x="([0-9.]+)" y="[0-9.]+" width="10"', svg)]
+    assert len(xs) == 3
+    for (a, name), b in zip(zip(xs, names, strict=True), xs[1:], strict=False):
+        assert b - a >= 14 + 6 * len(name), (name, a, b)
+
+
 def test_charts_without_data_say_so() -> None:
     assert "no data" in charts.line_chart({}, title="t")
     assert "no data" in charts.line_chart({"a": [(1, None)]}, title="t")
