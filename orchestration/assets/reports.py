@@ -51,52 +51,31 @@ def _materialize(kind: str, context: dg.AssetExecutionContext, warehouse: Wareho
     return dg.MaterializeResult(metadata=metadata)
 
 
-@dg.asset(
-    key=report_key(DAILY), group_name=REPORTS_GROUP, deps=REPORT_DEPS,
-    kinds={"python", "html"},
-    description="Daily reports (the as-of date against the previous day and the same "
-    "weekday last week), overall and per creator: HTML with inline charts, CSV and JSON, "
-    "indexed in ops.reports.",
-)
-def daily_reports(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
-                  reports: ReportsResource) -> dg.MaterializeResult:
-    return _materialize(DAILY, context, warehouse, reports)
+def _report_asset(kind: str, description: str) -> dg.AssetsDefinition:
+    """The asset ``reports/<kind>``: the overall report and one per creator of that kind."""
+
+    @dg.asset(key=report_key(kind), group_name=REPORTS_GROUP, deps=REPORT_DEPS,
+              kinds={"python", "html"}, description=description)
+    def _reports(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                 reports: ReportsResource) -> dg.MaterializeResult:
+        return _materialize(kind, context, warehouse, reports)
+
+    return _reports
 
 
-@dg.asset(
-    key=report_key(WEEKLY), group_name=REPORTS_GROUP, deps=REPORT_DEPS,
-    kinds={"python", "html"},
-    description="Weekly reports (the ISO week ending on or before the as-of date against "
-    "the week before), overall and per creator: HTML with inline charts, CSV and JSON, "
-    "indexed in ops.reports.",
-)
-def weekly_reports(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
-                   reports: ReportsResource) -> dg.MaterializeResult:
-    return _materialize(WEEKLY, context, warehouse, reports)
-
-
-@dg.asset(
-    key=report_key(MONTHLY), group_name=REPORTS_GROUP, deps=REPORT_DEPS,
-    kinds={"python", "html"},
-    description="Monthly reports (the calendar month ending on or before the as-of date "
-    "against the month before), overall and per creator, indexed in ops.reports; rendered "
-    "by period_reports_job on the 1st of each month, not by every refresh.",
-)
-def monthly_reports(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
-                    reports: ReportsResource) -> dg.MaterializeResult:
-    return _materialize(MONTHLY, context, warehouse, reports)
-
-
-@dg.asset(
-    key=report_key(QUARTERLY), group_name=REPORTS_GROUP, deps=REPORT_DEPS,
-    kinds={"python", "html"},
-    description="Quarterly reports (the calendar quarter ending on or before the as-of "
-    "date against the quarter before), overall and per creator, indexed in ops.reports; "
-    "rendered by period_reports_job.",
-)
-def quarterly_reports(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
-                      reports: ReportsResource) -> dg.MaterializeResult:
-    return _materialize(QUARTERLY, context, warehouse, reports)
-
+_FILES = "overall and per creator: HTML with inline charts, CSV and JSON, indexed in ops.reports"
+daily_reports = _report_asset(DAILY, (
+    "Daily reports (the as-of date against the previous day and the same weekday last "
+    f"week), {_FILES}."))
+weekly_reports = _report_asset(WEEKLY, (
+    "Weekly reports (the ISO week ending on or before the as-of date against the week "
+    f"before), {_FILES}."))
+monthly_reports = _report_asset(MONTHLY, (
+    "Monthly reports (the calendar month ending on or before the as-of date against the "
+    f"month before), {_FILES}; rendered by period_reports_job on the 1st of each month, "
+    "not by every refresh."))
+quarterly_reports = _report_asset(QUARTERLY, (
+    "Quarterly reports (the calendar quarter ending on or before the as-of date against "
+    f"the quarter before), {_FILES}; rendered by period_reports_job."))
 
 report_assets = [daily_reports, weekly_reports, monthly_reports, quarterly_reports]
