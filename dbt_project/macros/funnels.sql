@@ -211,3 +211,40 @@
 {% macro funnel_step_predicate(step) -%}
     {{ insights_warehouse.selector_predicate(step['selector']) }}
 {%- endmacro %}
+
+
+{#
+    The steps of the funnels as rows (funnel, funnel_order, step, step_name): those of
+    the funnels that set `require` (e.g. 'breakdowns', 'trend_grains'; none: every
+    funnel), from step `from_step` on; an empty, typed relation when there is none.
+#}
+{% macro funnel_step_rows(funnels, require=none, from_step=1) -%}
+    {%- set string = dbt.type_string() %}
+    {%- set rows = [] %}
+    {%- for funnel in funnels %}
+    {%- set funnel_loop = loop %}
+    {%- if require is none or funnel[require] %}
+    {%- for step in funnel.steps %}
+    {%- if loop.index >= from_step %}
+    {%- if rows %}
+    union all
+    {%- endif %}
+    {%- do rows.append(1) %}
+    select
+        cast({{ insights_warehouse.funnel_literal(funnel.name) }} as {{ string }}) as funnel,
+        {{ funnel_loop.index }} as funnel_order,
+        {{ loop.index }} as step,
+        cast({{ insights_warehouse.funnel_literal(step.name) }} as {{ string }}) as step_name
+    {%- endif %}
+    {%- endfor %}
+    {%- endif %}
+    {%- endfor %}
+    {%- if not rows %}
+    select
+        cast(null as {{ string }}) as funnel,
+        cast(null as integer) as funnel_order,
+        cast(null as integer) as step,
+        cast(null as {{ string }}) as step_name
+    where 1 = 0
+    {%- endif %}
+{%- endmacro %}

@@ -77,31 +77,7 @@ per_step as (
 
 funnel_definition as (
 
-    {%- set rows = [] %}
-    {%- for funnel in funnels %}
-    {%- set funnel_loop = loop %}
-    {%- for step in funnel.steps %}
-    {%- if loop.index >= 2 %}
-    {%- do rows.append(1) %}
-    {%- if rows | length > 1 %}
-    union all
-    {%- endif %}
-    select
-        cast({{ insights_warehouse.funnel_literal(funnel.name) }} as {{ string }}) as funnel,
-        {{ funnel_loop.index }} as funnel_order,
-        {{ loop.index }} as step,
-        cast({{ insights_warehouse.funnel_literal(step.name) }} as {{ string }}) as step_name
-    {%- endif %}
-    {%- endfor %}
-    {%- endfor %}
-    {%- if rows | length == 0 %}
-    select
-        cast(null as {{ string }}) as funnel,
-        cast(null as integer) as funnel_order,
-        cast(null as integer) as step,
-        cast(null as {{ string }}) as step_name
-    where 1 = 0
-    {%- endif %}
+    {{ insights_warehouse.funnel_step_rows(funnels, from_step=2) }}
 
 ),
 

@@ -87,28 +87,7 @@ users_by_depth as (
 
 funnel_definition as (
 
-    {%- set first = namespace(done=false) %}
-    {%- for funnel in funnels %}
-    {%- if funnel.trend_grains %}
-    {%- for step in funnel.steps %}
-    {%- if first.done %}
-    union all
-    {%- endif %}
-    {%- set first.done = true %}
-    select
-        cast({{ insights_warehouse.funnel_literal(funnel.name) }} as {{ string }}) as funnel,
-        {{ loop.index }} as step,
-        cast({{ insights_warehouse.funnel_literal(step.name) }} as {{ string }}) as step_name
-    {%- endfor %}
-    {%- endif %}
-    {%- endfor %}
-    {%- if not ns.any %}
-    select
-        cast(null as {{ string }}) as funnel,
-        cast(null as integer) as step,
-        cast(null as {{ string }}) as step_name
-    where 1 = 0
-    {%- endif %}
+    {{ insights_warehouse.funnel_step_rows(funnels, require='trend_grains') }}
 
 ),
 
