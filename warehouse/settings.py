@@ -45,6 +45,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -540,31 +541,15 @@ class MetricsSettings(_Section):
             raise ValueError("not an IANA time zone name (e.g. UTC, Europe/Berlin)") from None
         return value
 
-    @field_validator("funnels")
+    @field_validator("funnels", "retention", "paths")
     @classmethod
-    def _unique_funnels(cls, value: list[Funnel]) -> list[Funnel]:
-        names = [f.name for f in value]
-        twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            raise ValueError(f"funnel {twice[0]!r} is defined twice")
-        return value
-
-    @field_validator("retention")
-    @classmethod
-    def _unique_retention(cls, value: list[RetentionDefinition]) -> list[RetentionDefinition]:
+    def _unique_names(cls, value: list[Any], info: ValidationInfo) -> list[Any]:
         names = [d.name for d in value]
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
-            raise ValueError(f"retention definition {twice[0]!r} is defined twice")
-        return value
-
-    @field_validator("paths")
-    @classmethod
-    def _unique_paths(cls, value: list[PathDefinition]) -> list[PathDefinition]:
-        names = [d.name for d in value]
-        twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            raise ValueError(f"path {twice[0]!r} is defined twice")
+            what = {"funnels": "funnel", "retention": "retention definition",
+                    "paths": "path"}[info.field_name]
+            raise ValueError(f"{what} {twice[0]!r} is defined twice")
         return value
 
     @field_validator("published_data_keys")
