@@ -163,6 +163,12 @@ def _daily_metrics(con: duckdb.DuckDBPyConnection, since: date, as_of: date) -> 
             union all
             select date, creator_id, 'net_revenue_' || lower(currency), net_revenue, charges
             from marts.revenue_daily where creator_id = '__all__'
+            union all
+            -- the count of purchases: what a checkout outage loses, judged as a count
+            select paid_date, '__all__', 'purchases', cast(count(*) as double),
+                cast(count(*) as double)
+            from staging.stg_payments where payment_kind = 'charge' and paid_date is not null
+            group by paid_date
         )
         where date between ? and ? and value is not null
         order by metric, creator_id, date
@@ -230,7 +236,9 @@ def detect_metric_anomalies(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> 
     found = []
     for (metric, creator), g in long.groupby(["metric", "creator_id"], sort=True):
         # a small creator's day-to-day noise is not an anomaly: skip low-volume series
-        if not metric.startswith("net_revenue") and g["volume"].median() < cfg.anomaly_min_volume:
+        # (the platform's revenue and purchases are judged at any volume)
+        if not metric_specs.spec(metric).any_volume \
+                and g["volume"].median() < cfg.anomaly_min_volume:
             continue
         unit = metric_specs.spec(metric).unit
         g = g.set_index(pd.to_datetime(g["date"])).sort_index()

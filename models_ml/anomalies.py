@@ -4,11 +4,17 @@ their own baseline.
 
 A day's score is its residual (value - expected, :func:`decompose`) over the series'
 noise: the robust spread of its differences a week apart (:func:`noise`), never below a
-floor (a share of the series' typical level; for counts the Poisson spread sqrt(expected);
-for rates with a volume the binomial spread). A residual within a tolerance of zero scores
-0, so a constant series has no anomaly. The last days (the as-of date) are expected from
-the days before them, by medians they cannot bend. Severity grows with the score; a drop
-of at least half the expected value whose score passes the threshold is at least medium.
+floor (a share of the series' typical level; for rates with a volume the binomial spread).
+Counts (purchases, DAU, sessions) are scored by their tail probability instead
+(:func:`count_scores`): a negative binomial around the expected value whose
+over-dispersion is estimated from the same noise (Poisson when the series is no noisier
+than Poisson), turned into the normal quantile of the same tail, so a count's score reads
+on the same scale as the others' and a drop from 5 to 1 purchases is not mistaken for a
+rare event (a z-like score of a small count overstates its tails). A residual within a
+tolerance of zero scores 0, so a constant series has no anomaly. The last days (the as-of
+date) are expected from the days before them, by medians they cannot bend. Severity grows
+with the score; a drop of at least half the expected value whose score passes the
+threshold is at least medium.
 The false-positive rate on clean series is measured by
 ``bench/anomaly_false_positives.py`` (docs/alerts_and_analyses.md states it).
 """
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from sklearn.ensemble import IsolationForest
 
 SEASON = 7
@@ -30,6 +37,11 @@ MATERIAL_CHANGE = 0.5
 #: ... when its score passes this share of the threshold
 MATERIAL_SCORE = 1.0
 SEVERITY_STEPS = (1.0, 1.5, 2.5)  # low, medium, high at these multiples of the threshold
+#: a count's expected value is at least this (a day expected to have none is judged as
+#: one expected to have one)
+MIN_EXPECTED_COUNT = 1.0
+#: scores are capped here (a tail probability below float precision)
+MAX_SCORE = 40.0
 
 
 def robust_z(x: np.ndarray, floor: float | np.ndarray = 0.0) -> np.ndarray:
@@ -51,12 +63,48 @@ def noise_floor(expected: np.ndarray, level: float, unit: str = "value",
     e = np.asarray(expected, dtype=float)
     floor = np.full_like(e, REL_SPREAD_FLOOR * abs(level))
     if unit == "count":
-        floor = np.maximum(floor, np.sqrt(np.clip(e, 1.0, None)))
+        floor = np.maximum(floor, np.sqrt(np.clip(e, MIN_EXPECTED_COUNT, None)))
     elif unit == "rate" and volume is not None:
         p = np.clip(e, 0.0, 1.0)
         n = np.clip(np.asarray(volume, dtype=float), 1.0, None)
         floor = np.maximum(floor, np.sqrt(p * (1 - p) / n))
     return floor
+
+
+def dispersion(noise_sd: float, typical: float) -> float:
+    """Over-dispersion phi of a count series (variance = mu + phi mu^2) from its noise
+    (standard deviation ``noise_sd`` at its typical expected value ``typical``); 0
+    (Poisson) when the noise is no larger than Poisson's."""
+    if typical <= 0 or not np.isfinite(noise_sd):
+        return 0.0
+    return max(0.0, (noise_sd**2 - typical) / typical**2)
+
+
+def count_scores(y: np.ndarray, expected: np.ndarray, phi: np.ndarray | float) -> np.ndarray:
+    """Signed normal quantiles of the tail probabilities of counts ``y`` under a negative
+    binomial of mean ``expected`` and over-dispersion ``phi`` (Poisson where phi is 0): a
+    value below the mean scores -isf(P(X <= y)), above it isf(P(X >= y)); 0 when that tail
+    holds at least half the mass (the value is typical)."""
+    y = np.asarray(y, dtype=float)
+    mu = np.clip(np.asarray(expected, dtype=float), MIN_EXPECTED_COUNT, None)
+    phi = np.broadcast_to(np.asarray(phi, dtype=float), y.shape)
+    lo_k, hi_k = np.floor(y), np.ceil(y) - 1
+    nb = phi > 1e-12
+    lower, upper = np.ones_like(y), np.ones_like(y)
+    pois = ~nb
+    lower[pois] = stats.poisson.cdf(lo_k[pois], mu[pois])
+    upper[pois] = stats.poisson.sf(hi_k[pois], mu[pois])
+    if nb.any():
+        n = 1.0 / phi[nb]
+        p = n / (n + mu[nb])
+        lower[nb] = stats.nbinom.cdf(lo_k[nb], n, p)
+        upper[nb] = stats.nbinom.sf(hi_k[nb], n, p)
+    down = y < mu
+    tail = np.where(down, lower, upper)
+    with np.errstate(divide="ignore"):
+        z = np.where(tail < 0.5, stats.norm.isf(np.clip(tail, 1e-300, 0.5)), 0.0)
+    z = np.minimum(np.nan_to_num(z, posinf=MAX_SCORE), MAX_SCORE)
+    return np.where(down, -z, z)
 
 
 def severity(score: np.ndarray, threshold: float,
@@ -120,15 +168,26 @@ def noise(y: np.ndarray, resid: np.ndarray, season: int = SEASON) -> float:
 def series_anomalies(dates: pd.DatetimeIndex, y: np.ndarray, threshold: float,
                      season: int = SEASON, unit: str = "value",
                      volume: np.ndarray | None = None) -> pd.DataFrame:
-    """Per day: value, expected, score of the residual, direction and severity."""
+    """Per day: value, expected, score of the residual (counts: of its tail probability,
+    :func:`count_scores`), direction and severity."""
     y = np.asarray(y, dtype=float)
     expected, resid = decompose(y, season)
     level = float(np.nanmedian(np.abs(y))) if len(y) else 0.0
     floor = noise_floor(expected, level, unit, volume)
-    scale = np.maximum(noise(y, resid, season), floor)
+    sd = noise(y, resid, season)
+    scale = np.maximum(sd, floor)
     tol = np.maximum(TOLERANCE * np.abs(expected), 1e-9)
+    departs = np.abs(resid) > tol
     with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where((np.abs(resid) > tol) & (scale > 0), resid / scale, 0.0)
+        if unit == "count":
+            mu = np.clip(expected, MIN_EXPECTED_COUNT, None)
+            typical = float(np.nanmedian(mu)) if len(mu) else 0.0
+            # the relative floor as a least over-dispersion of each day
+            phi = np.maximum(dispersion(sd, typical),
+                             ((REL_SPREAD_FLOOR * abs(level)) ** 2 - mu) / mu**2)
+            z = np.where(departs, count_scores(y, expected, phi), 0.0)
+        else:
+            z = np.where(departs & (scale > 0), resid / scale, 0.0)
         rel = np.where(np.abs(expected) > 1e-9, resid / np.abs(expected), 0.0)
     z = np.nan_to_num(z)
     return pd.DataFrame({

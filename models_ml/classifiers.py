@@ -146,7 +146,8 @@ def top_contributions(model: Any, X: pd.DataFrame, reference: pd.Series, k: int)
     out = []
     for i in range(len(X)):
         out.append(json.dumps([
-            {"feature": cols[j], "value": round(float(values[i, j]), 4),
+            {"feature": cols[j], "value": (round(float(values[i, j]), 4)
+                                           if np.isfinite(values[i, j]) else None),
              "contribution": round(float(contrib[i, j]), 4)}
             for j in order[i] if contrib[i, j] > 0
         ]))

@@ -52,7 +52,10 @@ FEATURE_COLUMNS: tuple[str, ...] = (
 )
 
 RECENCY = "days_since_last_active"
-NEVER = 999  # days since an event that never happened
+#: days since the last active day of a user with none by then: a large number rather than
+#: null because the churn population is chosen on it (never active: outside it) and the
+#: recency baseline reads it as a number
+NEVER = 999
 
 
 def feature_sql(requests: str, src: Sources = Sources()) -> str:
@@ -142,8 +145,8 @@ select
     cast(coalesce(gls.goals_created, 0) as double) as goals_created,
     cast(coalesce(gls.goals_completed, 0) as double) as goals_completed,
     cast(coalesce(pay.charges_to_date, 0) as double) as charges_to_date,
-    cast(coalesce(req.as_of_date - pay.last_charge, {NEVER}) as double)
-        as days_since_last_charge,
+    -- null: never paid (no charge to count days from; the models read nulls natively)
+    cast(req.as_of_date - pay.last_charge as double) as days_since_last_charge,
     cast(coalesce(req.plan = 'pro', false) as double) as plan_pro,
     cast(coalesce(req.plan = 'team', false) as double) as plan_team
 from req

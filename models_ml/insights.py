@@ -50,7 +50,7 @@ import pandas as pd
 from scipy import stats
 
 from models_ml.io import dumps
-from models_ml.metric_specs import format_value, good_or_bad, spec
+from models_ml.metric_specs import REVENUE_PREFIX, format_value, good_or_bad, spec
 
 ALL = "__all__"
 KINDS = ("pattern", "anomaly", "correlation", "opportunity", "milestone", "experiment",
@@ -266,6 +266,12 @@ def from_anomalies(anoms: pd.DataFrame, as_of: date, recent_days: int = 7) -> li
             out.append(_automated_traffic(g, bots, as_of, str(creator), day))
             rest = g[~g["metric"].isin([*bots["metric"], *AUTOMATION_COMPANIONS])
                      | (g["direction"] != "up")]
+        lost = rest[(rest["metric"] == PURCHASES) & (rest["direction"] == "down")]
+        if len(lost):
+            out.append(_lost_purchases(rest, lost.iloc[0], as_of, str(creator), day))
+            rest = rest[~(((rest["metric"] == PURCHASES)
+                           | rest["metric"].str.startswith(REVENUE_PREFIX))
+                          & (rest["direction"] == "down"))]
         for r in rest.sort_values("metric").itertuples():
             out.append(_one_anomaly(r, as_of, str(creator), day))
     return out
@@ -273,6 +279,38 @@ def from_anomalies(anoms: pd.DataFrame, as_of: date, recent_days: int = 7) -> li
 
 #: metrics whose same-day rise is part of an automated-traffic pattern, not news of its own
 AUTOMATION_COMPANIONS = ("sessions", "dau")
+#: a drop of purchases folds in the same day's drops of net revenue (one lost-checkout finding)
+PURCHASES = "purchases"
+
+
+def _lost_purchases(g: pd.DataFrame, lead: Any, as_of: date, creator: str,
+                    day: date) -> dict:
+    """A day of far fewer purchases (and the net revenue they took with them): a checkout
+    or payment failure until shown otherwise."""
+    parts = g[(g["direction"] == "down") & ((g["metric"] == PURCHASES)
+                                            | g["metric"].str.startswith(REVENUE_PREFIX))]
+    parts = parts.sort_values("metric", key=lambda m: m != PURCHASES)
+    said = "; ".join(
+        f"{metric_name(r.metric)} {fmt_value(r.metric, _finite(r.value))} against an expected "
+        f"{fmt_value(r.metric, _finite(r.expected))} (score {_finite(r.score):.1f}, "
+        f"{r.severity})" for r in parts.itertuples())
+    score = _finite(lead["score"])
+    p = 2 * stats.norm.sf(abs(score))
+    rel = (_finite(lead["value"]) - _finite(lead["expected"])) / max(
+        abs(_finite(lead["expected"])), 1e-9)
+    severity = "high" if (parts["severity"] == "high").any() else str(lead["severity"])
+    return finding(
+        as_of, creator, "anomaly", "lost_purchases", str(day),
+        f"Purchases dropped on {day} ({_who(creator)}): possible checkout outage",
+        f"On {day} far fewer purchases went through than usual: {said}. A drop of "
+        "purchases on one day while people keep coming is the mark of a failing checkout "
+        "or payment provider rather than of lower demand.",
+        f"Check the checkout and the payment provider's logs and status for {day}, the "
+        "failed or abandoned payments of that day, and any release that touched checkout; "
+        "contact the users whose payments failed.",
+        {"date": day, "metrics": parts["metric"].tolist(), "score": score,
+         "relative_change": rel, "severity": severity, "direction": "down", "p_value": p},
+        1 - p, rel, {"direction": "down", "severity": severity})
 
 
 def _one_anomaly(r: Any, as_of: date, creator: str, day: date) -> dict:
@@ -285,7 +323,7 @@ def _one_anomaly(r: Any, as_of: date, creator: str, day: date) -> dict:
         as_of, creator, "anomaly", r.metric, str(day),
         f"{name} {'spiked' if up else 'dropped'} on {day} ({_who(creator)})",
         f"{name[0].upper()}{name[1:]} on {day}: {fmt_value(r.metric, value)} against an "
-        f"expected {fmt_value(r.metric, expected)} ({fmt_pct(rel, signed=True)}; robust "
+        f"expected {fmt_value(r.metric, expected)} ({fmt_pct(rel, signed=True)}; "
         f"score {score:.1f}, {r.severity} severity).",
         _anomaly_advice(r.metric, up, day, creator),
         {"date": day, "value": value, "expected": expected, "relative_change": rel,

@@ -24,6 +24,9 @@ class MetricSpec:
     up_is_good: bool | None
     automation_signal: bool = False
     currency: str = ""
+    #: judged at any daily volume (the platform's revenue and purchases); other series
+    #: below ``ml.anomaly_min_volume`` are left out
+    any_volume: bool = False
 
 
 METRICS: dict[str, MetricSpec] = {m.name: m for m in (
@@ -39,6 +42,7 @@ METRICS: dict[str, MetricSpec] = {m.name: m for m in (
     MetricSpec("fallback_rate", "fallback rate", "rate", False),
     MetricSpec("response_time_p95", "response time p95", "ms", False),
     MetricSpec("goals_completed", "goals completed", "count", True),
+    MetricSpec("purchases", "purchases", "count", True, any_volume=True),
 )}
 
 
@@ -50,7 +54,8 @@ def spec(metric: str) -> MetricSpec:
         return METRICS[metric]
     if metric.startswith(REVENUE_PREFIX):
         cur = metric.removeprefix(REVENUE_PREFIX).upper()
-        return MetricSpec(metric, f"net revenue ({cur})", "money", True, currency=cur)
+        return MetricSpec(metric, f"net revenue ({cur})", "money", True, currency=cur,
+                          any_volume=True)
     if metric.startswith(FUNNEL_PREFIX):
         name = metric.removeprefix(FUNNEL_PREFIX)
         return MetricSpec(metric, f"{name} funnel conversion", "rate", True)

@@ -191,6 +191,12 @@ class PlantedIncidents:
       charges (and their refunds);
     * ``bot_day``: ``bot_share`` of the users signed up by then run ``bot_factor`` times
       their sessions that day (automated traffic; bots not otherwise active become active).
+
+    ``repeat_purchases_per_day``: after their first purchase, each paying user buys again
+    (a credit pack of the same program at the same price) at this rate a day, from its
+    own random stream. The demo's few purchases a day (~5) cannot show a 70 % outage
+    apart from noise (losing 3 of 5 is an ordinary day); a rate of 0.25 gives a shop's
+    volume (tens a day) to measure the outage against. 0 by default.
     """
 
     outage_day: int | None = None
@@ -198,10 +204,11 @@ class PlantedIncidents:
     bot_day: int | None = None
     bot_share: float = 0.05
     bot_factor: float = 3.0
+    repeat_purchases_per_day: float = 0.0
 
 
 #: random streams of the planted incidents (apart from the world's and the days')
-STREAM_OUTAGE, STREAM_BOTS = 7_001, 7_002
+STREAM_OUTAGE, STREAM_BOTS, STREAM_REPEATS = 7_001, 7_002, 7_003
 
 
 @dataclass
@@ -258,6 +265,7 @@ class World:
                 "bot_burst": None if self.planted.bot_day is None else {
                     "date": tl.date_of(self.planted.bot_day).isoformat(),
                     "share": self.planted.bot_share, "factor": self.planted.bot_factor},
+                "repeat_purchases_per_day": self.planted.repeat_purchases_per_day,
             },
             "viral_content": int(self.content.viral.sum()),
             "bkt_true_params": {
@@ -580,6 +588,29 @@ def _purchases(gen: np.random.Generator, users: Users, programs: Programs,
     return pay, enr
 
 
+def _repeat_purchases(seed: int, pay: Payments, timeline: Timeline, rate: float) -> Payments:
+    """The payments plus, per first charge, repeat charges of the same program and amount
+    at ``rate`` a day until the end of the timeline (none when ``rate`` is 0)."""
+    if rate <= 0:
+        return pay
+    gen = rng(seed, STREAM_REPEATS)
+    first = np.flatnonzero(~pay.refund)
+    _, idx = np.unique(pay.user[first], return_index=True)
+    first = first[idx]
+    end_ms = timeline.day_ms(timeline.days)
+    span_days = np.maximum(0.0, (end_ms - pay.paid_ms[first]) / DAY_MS)
+    k = gen.poisson(rate * span_days)
+    src = np.repeat(first, k)
+    at = pay.paid_ms[src] + (gen.random(len(src)) * (end_ms - pay.paid_ms[src])).astype(
+        np.int64)
+    fields = ("user", "program", "amount_cents", "eur", "paid_ms", "refund")
+    extra = {f: getattr(pay, f)[src] for f in fields}
+    extra["paid_ms"], extra["refund"] = at, np.zeros(len(src), dtype=bool)
+    merged = [np.concatenate([getattr(pay, f), extra[f]]) for f in fields]
+    order = np.argsort(merged[4], kind="stable")
+    return Payments(*(m[order] for m in merged))
+
+
 def _outage(seed: int, pay: Payments, timeline: Timeline,
             planted: PlantedIncidents) -> Payments:
     """The payments without ``outage_drop`` of the outage day's charges (and without the
@@ -614,6 +645,7 @@ def build_world(seed: int, n_users: int, timeline: Timeline,
     users, acq_names = _users(gen, n_users, timeline, creators, content)
     exp_start = _experiment(gen, users, timeline)
     payments, enrollments = _purchases(gen, users, programs, creators, timeline)
+    payments = _repeat_purchases(seed, payments, timeline, planted.repeat_purchases_per_day)
     payments = _outage(seed, payments, timeline, planted)
     n_topics = len(vocab.TOPICS)
     incident_t = int(timeline.days * 0.6) if timeline.days >= 10 else None

@@ -68,7 +68,7 @@ def test_known_feature_values(con):
     assert (u1.plan_pro, u1.plan_team) == (1, 0)
     assert u2.days_since_last_active == 8 and u2.active_days_7 == 0
     assert pd.isna(u2.correct_rate_28)  # no attempt: no rate, not a sentinel
-    assert u2.days_since_last_charge == 999
+    assert pd.isna(u2.days_since_last_charge)  # never paid: null, not a sentinel
 
 
 def test_a_planted_future_row_in_every_source_changes_no_feature(con):

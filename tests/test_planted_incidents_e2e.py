@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 DAYS = 58
 BOT_DAY = DAYS - 5  # within the insights' recent days of the as-of date
 AS_OF_DAY = DAYS - 2  # the last complete export day
+REPEAT_PURCHASES = 0.25  # a shop's purchase volume (tens a day) to measure the outage on
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +39,9 @@ def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("planted")
     landing, warehouse = root / "landing", root / "warehouse.duckdb"
     manifest = generate_exports(landing, seed=21, users=800, days=DAYS,
-                                incidents=PlantedIncidents(outage_day=AS_OF_DAY,
-                                                           bot_day=BOT_DAY))
+                                incidents=PlantedIncidents(
+                                    outage_day=AS_OF_DAY, bot_day=BOT_DAY,
+                                    repeat_purchases_per_day=REPEAT_PURCHASES))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("INSIGHTS_LANDING_DIR", str(landing))
         mp.setenv("DAGSTER_HOME", str(root / "dagster_home"))
@@ -54,6 +56,10 @@ def built(tmp_path_factory):
             instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
         assert result.success
         truth = json.loads(manifest.manifest_path.read_text())["truth"]["planted"]
+        import os
+        if os.environ.get("KEEP_PLANTED"):
+            import shutil
+            shutil.copy(warehouse, os.environ["KEEP_PLANTED"])
         yield duckdb.connect(str(warehouse), read_only=True), truth
 
 
