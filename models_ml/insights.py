@@ -447,8 +447,9 @@ def from_forecast(fc: pd.DataFrame, engagement: pd.DataFrame, as_of: date,
             f"{name} is forecast to average {fmt_num(f_mean)} per day over the next {len(f)} "
             f"days against {fmt_num(h_mean)} in the last {len(h)} days "
             f"({fmt_pct(change, signed=True)}; {method}, daily uncertainty +/-{fmt_num(sd)}).",
-            "Plan capacity and campaigns for the higher level." if up else
-            "Plan a re-engagement campaign to counter the expected decline.",
+            f"Plan capacity and campaigns for the higher {name} of {_who(creator)}." if up
+            else f"Plan a re-engagement campaign for {_who(creator)} to counter the "
+            f"expected decline of {name}.",
             {"forecast_mean": f_mean, "history_mean": h_mean, "change": change,
              "daily_sd": sd, "horizon_days": len(f), "history_days": len(h),
              "method": method, "p_value": p},
@@ -833,7 +834,8 @@ def crossings(frame: pd.DataFrame, metric: str, as_of: date, recent_days: int = 
             f"({_who(str(creator))})",
             f"Total {name} ({_who(str(creator))}) passed {shown} on {day} and stands at"
             f" {fmt_value(metric, total) if money else fmt_count(total)} on {as_of}.",
-            "Share the milestone with the audience; it is good social proof.",
+            f"Share the {shown if money else fmt_count(t) + ' ' + name} milestone with "
+            f"{_who(str(creator))}'s audience; it is good social proof.",
             {"threshold": t, "crossed_on": day, "total": total, "since": s.index[0].date()},
             1.0, 0.2, {"threshold": t}))
     return out
@@ -861,7 +863,6 @@ def build(inp: InsightInputs, as_of: date, params: InsightParams | None = None) 
     rows = [
         *from_anomalies(inp.anomalies, as_of, prm.recent_days),
         *from_experiments(inp.experiments, as_of),
-        *from_forecast(inp.forecast, eng, as_of),
         *from_drivers(inp.drivers, as_of, prm.top_drivers),
         *from_churn(inp.churn, as_of),
         *from_segments(inp.segments, as_of),
@@ -874,6 +875,11 @@ def build(inp: InsightInputs, as_of: date, params: InsightParams | None = None) 
                    same_weekday_shape)
     rows += paired(week_over_week(eng, "dau", as_of), week_over_week(eng, "sessions", as_of),
                    same_direction)
+    # DAU and sessions forecast to move the same way are one outlook, not two
+    fc = from_forecast(inp.forecast, eng, as_of)
+    rows += paired([r for r in fc if r["metric"] == "dau"],
+                   [r for r in fc if r["metric"] == "sessions"], same_direction)
+    rows += [r for r in fc if r["metric"] not in ("dau", "sessions")]
     for metric in ("dau", "mau"):
         rows += records(eng, metric, as_of)
     rows += crossings(eng, "sessions", as_of, prm.recent_days)

@@ -5,7 +5,8 @@ planted-incident tests (``tests/test_planted_incidents.py``) read these. Levels 
 are those of the demo warehouse (2,000 users, seed 1): DAU ~166 a day (noise ~4.5%),
 sessions ~246 (~6%), automation rate ~94% of ~250 sessions, response time p95 ~2,500 ms
 (~4%), net revenue ~180 a day (~45%: a handful of purchases of varied prices); and a
-shop's purchases, 100 a day (the volume at which a 70 % outage is told from noise).
+shop's purchases, 100 a day (the volume at which a 70 % outage is told from noise), and
+the demo's own, ~6 a day (at which it is not).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ DEMO_SHAPES: tuple[SeriesShape, ...] = (
     SeriesShape("response_time_p95", "ms", 2500.0, 0.04),
     SeriesShape("net_revenue_eur", "money", 180.0, 0.45),
     SeriesShape("purchases", "count", 100.0, 0.05),
+    SeriesShape("purchases_demo", "count", 6.0, 0.15),
 )
 
 
