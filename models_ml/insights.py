@@ -617,7 +617,7 @@ def weekday_patterns(frame: pd.DataFrame, metric: str, as_of: date,
             f"{WEEKDAYS[best]}s against {fmt_num(means[worst])} on {WEEKDAYS[worst]}s "
             f"(Kruskal-Wallis across weekdays, {fmt_p(p)}).",
             f"Schedule campaigns and new content for {WEEKDAYS[best]}s; plan maintenance and "
-            f"expect lower traffic on {WEEKDAYS[worst]}s.",
+            f"expect lower {name} on {WEEKDAYS[worst]}s.",
             {"weeks": n_weeks, "weekday_means": dict(zip(WEEKDAYS, means.round(4).tolist(),
                                                          strict=True)),
              "strongest": WEEKDAYS[best], "weakest": WEEKDAYS[worst],

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from models_ml import anomalies, insights
 from models_ml.metric_specs import good_or_bad, spec
@@ -104,3 +105,64 @@ def test_metrics_declare_whether_up_is_good():
     assert good_or_bad("net_revenue_eur", "down") == "bad"
     assert spec("sessions_per_user").automation_signal
     assert good_or_bad("sessions_per_user", "up") == "neutral"
+
+
+# --------------------------------------------------------------------------- count scores
+
+
+@pytest.mark.parametrize(("mu", "phi"), [(3.0, 0.0), (20.0, 0.0), (50.0, 0.1)])
+def test_count_scores_are_calibrated_tail_quantiles(mu, phi):
+    """On simulated counts of known mean and over-dispersion, a score beyond -z or +z is
+    at most as frequent as the normal tail of z (discrete counts: at most, never more)."""
+    gen = np.random.default_rng(7)
+    n = 200_000
+    lam = mu * (gen.gamma(1 / phi, phi, n) if phi else np.ones(n))
+    y = gen.poisson(lam).astype(float)
+    z = anomalies.count_scores(y, np.full(n, mu), phi)
+    for cut in (1.5, 2.0, 2.5):
+        nominal = stats.norm.sf(cut)
+        for frac in ((z <= -cut).mean(), (z >= cut).mean()):
+            assert frac <= nominal * 1.05 + 3 / np.sqrt(n)
+    if mu >= 20:  # not needlessly conservative where the counts are not tiny
+        assert (z <= -2.0).mean() + (z >= 2.0).mean() > 0.5 * 2 * stats.norm.sf(2.0)
+
+
+def test_dispersion_is_zero_for_poisson_noise_and_recovers_phi():
+    assert anomalies.dispersion(np.sqrt(40.0), 40.0) == pytest.approx(0.0, abs=1e-12)
+    assert anomalies.dispersion(np.sqrt(40.0) * 0.8, 40.0) == 0.0  # under-dispersed: Poisson
+    assert anomalies.dispersion(np.sqrt(50 + 0.1 * 50**2), 50.0) == pytest.approx(0.1)
+
+
+def test_a_demo_sized_outage_is_within_noise():
+    """At the demo's ~6 purchases a day, losing 70 % (6 to 2) is an ordinary day: the
+    detector says so instead of raising a false alarm on noise of that size."""
+    z = anomalies.count_scores(np.array([2.0]), np.array([6.0]), 0.0)
+    assert -2.0 < z[0] < -1.0
+
+
+def test_repeat_purchases_are_off_by_default_and_repeat_first_charges():
+    from datetime import date
+
+    from sample_exports.util import Timeline
+    from sample_exports.world import PlantedIncidents, build_world
+
+    tl = Timeline(start=date(2026, 1, 1), days=30)
+    base = build_world(5, 300, tl).payments
+    same = build_world(5, 300, tl, PlantedIncidents(repeat_purchases_per_day=0.0)).payments
+    assert all(np.array_equal(getattr(base, f), getattr(same, f)) for f in
+               ("user", "program", "amount_cents", "paid_ms", "refund"))
+    more = build_world(5, 300, tl, PlantedIncidents(repeat_purchases_per_day=0.25)).payments
+    assert (~more.refund).sum() > 3 * (~base.refund).sum()
+    assert np.all(np.diff(more.paid_ms) >= 0)
+    first: dict[int, tuple[int, int, int]] = {}  # user -> program, cents, time of 1st charge
+    own: set[tuple[int, int, int]] = set()  # the users' own charges (user, program, cents)
+    for u, p, c, t, r in zip(base.user, base.program, base.amount_cents, base.paid_ms,
+                             base.refund, strict=True):
+        if not r:
+            first.setdefault(int(u), (int(p), int(c), int(t)))
+            own.add((int(u), int(p), int(c)))
+    ch = ~more.refund
+    for u, p, c, t in zip(more.user[ch], more.program[ch], more.amount_cents[ch],
+                          more.paid_ms[ch], strict=True):
+        assert int(u) in first and t >= first[int(u)][2]  # paying users buy again, later
+        assert (int(u), int(p), int(c)) in own  # the same program at the same price
