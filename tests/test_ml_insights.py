@@ -373,3 +373,36 @@ def test_a_drop_of_a_lower_is_better_metric_is_good_news():
     fast, dau = sorted(insights.from_anomalies(anoms, AS_OF), key=lambda r: r["metric"])[::-1]
     assert "response time p95 dropped" in fast["title"] and "2,000 ms" in fast["description"]
     assert "keep it" in fast["recommendation"] and "fix the cause" in dau["recommendation"]
+
+
+def test_dau_and_sessions_forecast_the_same_way_are_one_outlook():
+    inp = _inputs()
+    fc = inp.forecast
+    both = pd.concat([fc, fc.assign(metric="sessions",
+                                    forecast=fc["forecast"] * 2,
+                                    lower_95=fc["lower_95"] * 2, upper_95=fc["upper_95"] * 2)],
+                     ignore_index=True)
+    rows = [r for r in insights.build(insights.InsightInputs(
+        engagement=inp.engagement, forecast=both), AS_OF) if r["kind"] == "forecast"]
+    assert sorted((r["creator_id"], r["metric"]) for r in rows) == [
+        ("__all__", "dau"), ("c1", "dau")]
+    assert all("Sessions show the same pattern" in r["description"] for r in rows)
+    # opposite directions stay two findings, each with its own advice
+    down = both.assign(forecast=np.where(both["metric"] == "sessions", 1.0, both["forecast"]))
+    rows = [r for r in insights.build(insights.InsightInputs(
+        engagement=inp.engagement, forecast=down), AS_OF) if r["kind"] == "forecast"]
+    assert len(rows) == 4 and len({(r["creator_id"], r["recommendation"]) for r in rows}) == 4
+
+
+def test_a_purchases_drop_folds_the_same_days_revenue_drop_into_one_finding():
+    day = pd.Timestamp(AS_OF)
+    anoms = pd.DataFrame([
+        {"date": day, "creator_id": insights.ALL, "metric": "purchases", "value": 17.0,
+         "expected": 54.0, "score": -5.8, "direction": "down", "severity": "medium"},
+        {"date": day, "creator_id": insights.ALL, "metric": "net_revenue_usd",
+         "value": 1161.0, "expected": 4140.0, "score": -5.7, "direction": "down",
+         "severity": "medium"}])
+    rows = insights.from_anomalies(anoms, AS_OF)
+    assert [r["metric"] for r in rows] == ["lost_purchases"]
+    assert "checkout" in rows[0]["title"] and "1,161.00 USD" in rows[0]["description"]
+    assert json.loads(rows[0]["evidence"])["metrics"] == ["purchases", "net_revenue_usd"]
