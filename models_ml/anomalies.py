@@ -9,8 +9,8 @@ Counts (purchases, DAU, sessions) are scored by their tail probability instead
 (:func:`count_scores`): a negative binomial around the expected value whose
 over-dispersion is estimated from the same noise (Poisson when the series is no noisier
 than Poisson), turned into the normal quantile of the same tail, so a count's score reads
-on the same scale as the others' and a drop from 5 to 1 purchases is not mistaken for a
-rare event (a z-like score of a small count overstates its tails). A residual within a
+on the same scale as the others' (a z-like score misreads a count's skewed tails: a
+spike of a small count looks rarer than it is, a deep drop less rare). A residual within a
 tolerance of zero scores 0, so a constant series has no anomaly. The last days (the as-of
 date) are expected from the days before them, by medians they cannot bend. Severity grows
 with the score; a drop of at least half the expected value whose score passes the
