@@ -191,3 +191,24 @@ def test_anomaly_rules_judge_the_as_of_date_not_the_last_day_that_departed():
                 "25, 100, -4, 'down', 'medium', ?)", [DAY, DAY])
     (fired,) = evaluate_rules(con, [_rule("revenue_anomaly")])
     assert [a.date for a in fired.alerts] == [DAY]
+
+
+def test_the_demos_insights_are_one_row_per_finding(demo_warehouse):
+    """On the session's demo (real generator, loader, dbt and ml): no two insights of a
+    creator share a title or, within a kind, a recommendation; one anomaly finding per
+    creator and day."""
+    import duckdb
+
+    con = duckdb.connect(str(demo_warehouse), read_only=True)
+    try:
+        rows = con.execute("select creator_id, kind, title, recommendation "
+                           "from ml.insights").fetchall()
+        days = con.execute("select creator_id, json_extract_string(evidence, '$.date'), "
+                           "count(*) from ml.insights where kind = 'anomaly' group by all "
+                           "having count(*) > 1").fetchall()
+    finally:
+        con.close()
+    assert rows  # the demo has insights to judge
+    assert len({(c, t) for c, _, t, _ in rows}) == len(rows)
+    assert len({(c, k, r) for c, k, _, r in rows}) == len(rows)
+    assert days == []
