@@ -17,7 +17,6 @@ from typing import Any
 import duckdb
 
 from data_quality.freshness import Reference, age_days
-from reports import backtests
 from warehouse.db import table_exists
 from warehouse.settings import ReportsSettings
 
@@ -1099,7 +1098,6 @@ def gather(con: duckdb.DuckDBPyConnection, kind: str, as_of: date, creator: str,
         insights_section(con, as_of, creator, cfg),
         data_quality_section(con, cfg),
         freshness_section(con, as_of),
-        *backtests.sections(con, kind, creator),
     ]
     return ReportData(kind, period, as_of, creator, headline(con, period, creator), sections,
                       name)
