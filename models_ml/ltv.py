@@ -147,19 +147,63 @@ def ltv_errors(actual: np.ndarray, pred: np.ndarray, currency: np.ndarray) -> di
             "per_user_error": pu, "score": t_abs + pu, "by_currency": per}
 
 
-def backtest_candidates(test: pd.DataFrame, days: int,
-                        gbm: object | None = None) -> tuple[dict[str, dict[str, object]], str]:
+def score_gain_interval(actual: np.ndarray, pred: np.ndarray, base: np.ndarray,
+                        currency: np.ndarray, *, resamples: int = 1000,
+                        confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile interval of the score gain (baseline score - model score, as in
+    :func:`ltv_errors`) from a paired bootstrap of the customers (resampled within each
+    currency; the same customers for both predictions). Vectorised per currency."""
+    y, p, b = (np.asarray(v, dtype=float) for v in (actual, pred, base))
+    cur = np.asarray(currency)
+    gen = np.random.default_rng(seed)
+    groups = [np.flatnonzero(cur == c) for c in sorted(set(cur.tolist()))]
+    block = max(1, 2_000_000 // max(len(y), 1))  # resamples x customers per block
+
+    def score(q: np.ndarray, yy: np.ndarray) -> np.ndarray:
+        total, mean = yy.sum(axis=1), yy.mean(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.abs(q.sum(axis=1) - total) / total + np.abs(yy - q).mean(axis=1) / mean
+
+    chunks = []
+    for start in range(0, resamples, block):
+        k = min(block, resamples - start)
+        parts = []
+        for rows in groups:
+            idx = rows[gen.integers(0, len(rows), (k, len(rows)))]
+            parts.append(score(b[idx], y[idx]) - score(p[idx], y[idx]))
+        stack = np.vstack(parts)
+        ok = np.isfinite(stack)
+        with np.errstate(invalid="ignore", divide="ignore"):  # no finite part: NaN, dropped
+            chunks.append(np.where(ok, stack, 0.0).sum(axis=0) / ok.sum(axis=0))
+    g = np.concatenate(chunks) if chunks else np.zeros(0)
+    g = g[np.isfinite(g)]
+    if not len(g):
+        return float("nan"), float("nan")
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(g, [tail, 1 - tail])
+    return float(low), float(high)
+
+
+def backtest_candidates(test: pd.DataFrame, days: int, gbm: object | None = None, *,
+                        resamples: int = 1000, seed: int = 0,
+                        ) -> tuple[dict[str, dict[str, object]], str]:
     """Score the candidates on one split: ``test`` holds the customers at the origin (their
     history up to it) and ``future_revenue`` over the ``days`` after it; the probabilistic
     model is fitted on ``test``'s history only, ``gbm`` (trained elsewhere on data before
-    the origin) is scored when given. Returns the scores and the chosen candidate."""
+    the origin) is scored when given. Returns the scores (with the paired bootstrap
+    interval of each model's gain over the baseline) and the chosen candidate."""
     y, cur = test["future_revenue"].to_numpy(float), test["currency"].to_numpy()
     preds = {"run_rate": run_rate(test, days),
              "bgnbd_gg": ProbabilisticLTV().fit(test).predict(test, days)}
     if gbm is not None:
         preds["gbm"] = gbm.predict(test[list(LTV_FEATURES)])  # type: ignore[attr-defined]
-    scores = {k: ltv_errors(y, np.maximum(np.asarray(v, dtype=float), 0.0), cur)
-              for k, v in preds.items()}
+    preds = {k: np.maximum(np.asarray(v, dtype=float), 0.0) for k, v in preds.items()}
+    scores = {k: ltv_errors(y, v, cur) for k, v in preds.items()}
+    for k, v in preds.items():
+        if k != BASELINE:
+            low, high = score_gain_interval(y, v, preds[BASELINE], cur, resamples=resamples,
+                                            seed=seed)
+            scores[k] = {**scores[k], "gain_low": low, "gain_high": high}
     return scores, choose(scores)
 
 

@@ -362,7 +362,8 @@ def ltv_backtest(con: duckdb.DuckDBPyConnection, cfg: MLSettings, first: date,
             why_no_gbm = "too few snapshots with a complete horizon before the origin"
         else:
             gbm = fitted[0]
-    scores, chosen = ltv.backtest_candidates(test, days, gbm)
+    scores, chosen = ltv.backtest_candidates(test, days, gbm, resamples=cfg.bootstrap_resamples,
+                                             seed=cfg.seed)
     return {"origin": origin, "days": days, "rows": len(test), "scores": scores,
             "chosen": chosen, "why_no_gbm": why_no_gbm}
 
@@ -434,6 +435,7 @@ def train_ltv(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict[str, Any]
                         "baseline_name": "run_rate",
                         "metric_name": "ltv_error (total_abs_error + per_user_error)",
                         "metric_value": score, "baseline_value": base, "gain": gain,
+                        "gain_low": scores.get("gain_low"), "gain_high": scores.get("gain_high"),
                         "decision": decision}, **common)
         if is_chosen:
             published_version = version

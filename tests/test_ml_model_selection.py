@@ -106,6 +106,8 @@ def test_the_ltv_candidate_chosen_is_the_one_with_the_lower_backtest_error():
     scores, chosen = ltv.backtest_candidates(test, 90)
     assert chosen == "bgnbd_gg"
     assert scores["bgnbd_gg"]["score"] < scores["run_rate"]["score"]
+    gain = scores["run_rate"]["score"] - scores["bgnbd_gg"]["score"]
+    assert 0 < scores["bgnbd_gg"]["gain_low"] < gain < scores["bgnbd_gg"]["gain_high"]
     assert abs(scores["bgnbd_gg"]["total_error"]) < abs(scores["run_rate"]["total_error"])
     # ... a regressor whose backtest is better (here: near the truth) is chosen instead ...
     y = test["future_revenue"].to_numpy()
