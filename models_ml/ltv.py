@@ -11,10 +11,11 @@ at that origin, their actual net revenue after it):
   origin; a candidate only when the history holds such snapshots;
 - ``run_rate`` (the baseline): net revenue to date / max(tenure, window) x window.
 
-Each is scored by its total error (per currency, |predicted - actual| / actual of the
-currency's total) and its per-user error (MAE / mean actual, per currency), both averaged
-over currencies; the candidate with the lowest sum is published (ties: the simpler one,
-in the order of ``CANDIDATES``). Amounts are never summed across currencies.
+Each is scored by its total error (per currency, |predicted - actual total|) and its
+per-user error (MAE), both in units of the currency's mean revenue to date and weighted
+by customers over currencies (:func:`ltv_errors`); the candidate with the lowest score is
+published (ties: the simpler one, in the order of ``CANDIDATES``). Amounts are never
+summed across currencies.
 """
 
 from __future__ import annotations
@@ -119,66 +120,93 @@ class ProbabilisticLTV:
                                 for c, v in self.values.items()}}
 
 
-def ltv_errors(actual: np.ndarray, pred: np.ndarray, currency: np.ndarray) -> dict[str, object]:
-    """Total and per-user error, per currency and averaged over currencies (``score`` =
-    total_abs_error + per_user_error, lower is better)."""
+def currency_scale(revenue_to_date: np.ndarray) -> float:
+    """A currency's error unit: its customers' mean net revenue to date (known at the
+    origin and never near zero, unlike the future revenue of a quiet currency)."""
+    r = np.asarray(revenue_to_date, dtype=float)
+    for v in (float(np.mean(r)) if len(r) else 0.0, float(np.mean(np.abs(r))) if len(r) else 0.0):
+        if v > 0:
+            return v
+    return 1.0
+
+
+def ltv_errors(actual: np.ndarray, pred: np.ndarray, currency: np.ndarray,
+               revenue_to_date: np.ndarray | None = None) -> dict[str, object]:
+    """Total and per-user error per currency and over currencies.
+
+    Shown per currency and as customer-weighted means over currencies: ``total_error``
+    (predicted - actual total) / actual total (signed), ``per_user_error`` MAE / mean
+    actual revenue (null for a currency without future revenue). The ``score`` (lower is
+    better) uses a stable unit instead, the currency's mean revenue to date: |predicted -
+    actual total| per customer plus the MAE, both in that unit, customer-weighted over
+    currencies (relative errors explode when a currency's future revenue is near zero)."""
     y, p = np.asarray(actual, dtype=float), np.asarray(pred, dtype=float)
     cur = np.asarray(currency)
+    rev = np.ones_like(y) if revenue_to_date is None else np.asarray(revenue_to_date, float)
     per: dict[str, dict[str, float]] = {}
     for c in sorted(set(cur.tolist())):
         mask = cur == c
+        n = int(mask.sum())
         total, total_pred = float(y[mask].sum()), float(p[mask].sum())
         mae = float(np.mean(np.abs(y[mask] - p[mask])))
         mean = float(y[mask].mean())
-        per[c] = {"rows": int(mask.sum()), "total_actual": total, "total_predicted": total_pred,
+        unit = currency_scale(rev[mask])
+        per[c] = {"rows": n, "total_actual": total, "total_predicted": total_pred,
                   "total_error": (total_pred - total) / total if total > 0 else float("nan"),
                   "mae": mae, "rmse": float(np.sqrt(np.mean((y[mask] - p[mask]) ** 2))),
-                  "per_user_error": mae / mean if mean > 0 else float("nan")}
+                  "per_user_error": mae / mean if mean > 0 else float("nan"),
+                  "unit": unit,
+                  "score": abs(total_pred - total) / (n * unit) + mae / unit}
     if not per:
         return {"rows": 0, "total_error": float("nan"), "total_abs_error": float("nan"),
                 "per_user_error": float("nan"), "score": float("nan"), "by_currency": {}}
-    tot = np.array([v["total_error"] for v in per.values()])
-    pue = np.array([v["per_user_error"] for v in per.values()])
-    ok = np.isfinite(tot) & np.isfinite(pue)
-    t_err = float(np.mean(tot[ok])) if ok.any() else float("nan")
-    t_abs = float(np.mean(np.abs(tot[ok]))) if ok.any() else float("nan")
-    pu = float(np.mean(pue[ok])) if ok.any() else float("nan")
-    return {"rows": len(y), "total_error": t_err, "total_abs_error": t_abs,
-            "per_user_error": pu, "score": t_abs + pu, "by_currency": per}
+
+    def weighted(key: str, fn: object = None) -> float:
+        vals = np.array([v[key] for v in per.values()], dtype=float)
+        if fn is not None:
+            vals = np.abs(vals)
+        w = np.array([v["rows"] for v in per.values()], dtype=float)
+        ok = np.isfinite(vals)
+        return float(np.sum(vals[ok] * w[ok]) / np.sum(w[ok])) if ok.any() else float("nan")
+
+    return {"rows": len(y), "total_error": weighted("total_error"),
+            "total_abs_error": weighted("total_error", abs),
+            "per_user_error": weighted("per_user_error"), "score": weighted("score"),
+            "by_currency": per}
 
 
 def score_gain_interval(actual: np.ndarray, pred: np.ndarray, base: np.ndarray,
-                        currency: np.ndarray, *, resamples: int = 1000,
-                        confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:
+                        currency: np.ndarray, revenue_to_date: np.ndarray | None = None, *,
+                        resamples: int = 1000, confidence: float = 0.95,
+                        seed: int = 0) -> tuple[float, float]:
     """Percentile interval of the score gain (baseline score - model score, as in
     :func:`ltv_errors`) from a paired bootstrap of the customers (resampled within each
-    currency; the same customers for both predictions). Vectorised per currency."""
+    currency; the same customers for both predictions). Vectorised in blocks."""
     y, p, b = (np.asarray(v, dtype=float) for v in (actual, pred, base))
     cur = np.asarray(currency)
+    rev = np.ones_like(y) if revenue_to_date is None else np.asarray(revenue_to_date, float)
     gen = np.random.default_rng(seed)
     groups = [np.flatnonzero(cur == c) for c in sorted(set(cur.tolist()))]
+    units = [currency_scale(rev[rows]) for rows in groups]
+    weights = np.array([len(rows) for rows in groups], dtype=float) / max(len(y), 1)
     block = max(1, 2_000_000 // max(len(y), 1))  # resamples x customers per block
 
-    def score(q: np.ndarray, yy: np.ndarray) -> np.ndarray:
-        total, mean = yy.sum(axis=1), yy.mean(axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.abs(q.sum(axis=1) - total) / total + np.abs(yy - q).mean(axis=1) / mean
+    def score(q: np.ndarray, yy: np.ndarray, unit: float) -> np.ndarray:
+        n = yy.shape[1]
+        return (np.abs(q.sum(axis=1) - yy.sum(axis=1)) / (n * unit)
+                + np.abs(yy - q).mean(axis=1) / unit)
 
     chunks = []
     for start in range(0, resamples, block):
         k = min(block, resamples - start)
-        parts = []
-        for rows in groups:
+        gain = np.zeros(k)
+        for rows, unit, w in zip(groups, units, weights, strict=True):
             idx = rows[gen.integers(0, len(rows), (k, len(rows)))]
-            parts.append(score(b[idx], y[idx]) - score(p[idx], y[idx]))
-        stack = np.vstack(parts)
-        ok = np.isfinite(stack)
-        with np.errstate(invalid="ignore", divide="ignore"):  # no finite part: NaN, dropped
-            chunks.append(np.where(ok, stack, 0.0).sum(axis=0) / ok.sum(axis=0))
-    g = np.concatenate(chunks) if chunks else np.zeros(0)
-    g = g[np.isfinite(g)]
-    if not len(g):
+            gain += w * (score(b[idx], y[idx], unit) - score(p[idx], y[idx], unit))
+        chunks.append(gain)
+    if not chunks:
         return float("nan"), float("nan")
+    g = np.concatenate(chunks)
     tail = (1 - confidence) / 2
     low, high = np.quantile(g, [tail, 1 - tail])
     return float(low), float(high)
@@ -193,16 +221,17 @@ def backtest_candidates(test: pd.DataFrame, days: int, gbm: object | None = None
     the origin) is scored when given. Returns the scores (with the paired bootstrap
     interval of each model's gain over the baseline) and the chosen candidate."""
     y, cur = test["future_revenue"].to_numpy(float), test["currency"].to_numpy()
+    rev = test["revenue_to_date"].to_numpy(float)
     preds = {"run_rate": run_rate(test, days),
              "bgnbd_gg": ProbabilisticLTV().fit(test).predict(test, days)}
     if gbm is not None:
         preds["gbm"] = gbm.predict(test[list(LTV_FEATURES)])  # type: ignore[attr-defined]
     preds = {k: np.maximum(np.asarray(v, dtype=float), 0.0) for k, v in preds.items()}
-    scores = {k: ltv_errors(y, v, cur) for k, v in preds.items()}
+    scores = {k: ltv_errors(y, v, cur, rev) for k, v in preds.items()}
     for k, v in preds.items():
         if k != BASELINE:
-            low, high = score_gain_interval(y, v, preds[BASELINE], cur, resamples=resamples,
-                                            seed=seed)
+            low, high = score_gain_interval(y, v, preds[BASELINE], cur, rev,
+                                            resamples=resamples, seed=seed)
             scores[k] = {**scores[k], "gain_low": low, "gain_high": high}
     return scores, choose(scores)
 

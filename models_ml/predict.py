@@ -384,7 +384,8 @@ def train_ltv(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict[str, Any]
     chosen = "run_rate" if bt is None else bt["chosen"]
     params = {**_ltv_params(cfg), "features": list(ltv.LTV_FEATURES), "horizon_days": h,
               "cache_key": key, "baseline": LTV_ESTIMATOR["run_rate"],
-              "selection": "lowest total_abs_error + per_user_error on the backtest"}
+              "selection": "lowest backtest score: |total error| per customer + MAE, in units "
+              "of the mean revenue to date, customer-weighted over currencies"}
     trained_at = mlio.now()
     window = {"data_start": str(first), "as_of": str(as_of)}
     base_version = mlio.model_version("ltv", trained_at, params, window)
@@ -433,7 +434,7 @@ def train_ltv(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict[str, Any]
             comparison={"as_of_date": as_of, "cache_key": key,
                         "split_date": None if bt is None else bt["origin"],
                         "baseline_name": "run_rate",
-                        "metric_name": "ltv_error (total_abs_error + per_user_error)",
+                        "metric_name": "ltv_score",
                         "metric_value": score, "baseline_value": base, "gain": gain,
                         "gain_low": scores.get("gain_low"), "gain_high": scores.get("gain_high"),
                         "decision": decision}, **common)

@@ -25,10 +25,12 @@ RELIABILITY_COLUMNS = ["model", "bin", "mean predicted", "observed rate", "rows"
 NOTES = [
     "Classifiers (churn, goal success): published only when the paired bootstrap 95% "
     "interval of the ROC-AUC gain over the recency baseline lies above zero, else the "
-    "baseline is published. LTV: the candidate with the lowest backtest error (total "
-    "error + per-user error, lower is better; gain = baseline error - model error) is "
-    "published. Forecast: median MASE over the series (lower is better) against seasonal "
-    "naive. Metrics are measured on held-out data after the split date only.",
+    "baseline is published. LTV: the candidate with the lowest backtest score (total "
+    "error per customer + per-user error, in units of mean revenue to date; lower is "
+    "better; gain = baseline score - model score, with its paired bootstrap 95% "
+    "interval) is published. Forecast: median MASE over the series (lower is "
+    "better) against seasonal naive. Metrics are measured on held-out data after the "
+    "split date only.",
 ]
 
 

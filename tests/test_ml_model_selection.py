@@ -85,9 +85,15 @@ def test_the_probabilistic_model_keeps_currencies_apart():
     for cur, frame in (("EUR", eur), ("JPY", jpy)):
         mask = (both["currency"] == cur).to_numpy()
         assert abs(pred[mask].sum() / frame["future_revenue"].sum() - 1) < 0.12
-    scores = ltv.ltv_errors(both["future_revenue"], pred, both["currency"])
+    scores = ltv.ltv_errors(both["future_revenue"], pred, both["currency"],
+                            both["revenue_to_date"])
     assert set(scores["by_currency"]) == {"EUR", "JPY"}
     assert scores["total_abs_error"] < 0.12
+    # the score is unit-free: yen amounts score like euro amounts of the same behaviour
+    eur_only = ltv.ltv_errors(eur["future_revenue"], pred[:len(eur)], eur["currency"],
+                              eur["revenue_to_date"])
+    jpy_scores = scores["by_currency"]["JPY"]["score"]
+    assert abs(jpy_scores - eur_only["score"]) < 0.5 * eur_only["score"]
 
 
 class _Oracle:
