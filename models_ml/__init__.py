@@ -4,5 +4,5 @@ The Dagster assets of ``orchestration/assets/ml.py`` call :mod:`models_ml.pipeli
 (predictions in :mod:`models_ml.predict`, analyses in :mod:`models_ml.analyse`), which
 read aggregated frames from the warehouse (:mod:`models_ml.io`), call the pure functions
 (features, classifiers, metrics, forecasting, anomalies, segments, experiments, bkt, ltv,
-drivers, insights) and write the ``ml`` tables.
+clv, drivers, insights) and write the ``ml`` tables.
 """

@@ -26,6 +26,14 @@ create table if not exists {SCHEMA}.model_registry (
     metrics json, baseline_metrics json, params json, beats_baseline boolean,
     published boolean, data_start date, data_end date
 )"""
+#: the comparison with the baseline on the same split (docs/metrics.md, "model_registry");
+#: added to an older registry by ``ensure_schema``
+REGISTRY_COMPARISON = {
+    "as_of_date": "date", "cache_key": "varchar", "split_date": "date",
+    "baseline_name": "varchar", "metric_name": "varchar", "metric_value": "double",
+    "baseline_value": "double", "gain": "double", "gain_low": "double", "gain_high": "double",
+    "lift_at_10": "double", "brier": "double", "reliability": "json", "decision": "varchar",
+}
 ARTIFACTS_DDL = f"""
 create table if not exists {SCHEMA}.model_artifacts (
     model_name varchar, model_version varchar, trained_at timestamp, artifact blob
@@ -35,6 +43,8 @@ create table if not exists {SCHEMA}.model_artifacts (
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"create schema if not exists {SCHEMA}")
     con.execute(REGISTRY_DDL)
+    for column, kind in REGISTRY_COMPARISON.items():
+        con.execute(f"alter table {SCHEMA}.model_registry add column if not exists {column} {kind}")
     con.execute(ARTIFACTS_DDL)
 
 
@@ -93,13 +103,23 @@ def register_model(con: duckdb.DuckDBPyConnection, *, name: str, version: str,
                    trained_at: datetime, train_rows: int, metrics: dict, baseline_metrics: dict,
                    params: dict, beats_baseline: bool | None, published: bool,
                    data_start: date | None, data_end: date | None,
-                   artifact: Any = None) -> None:
+                   artifact: Any = None, comparison: dict[str, Any] | None = None) -> None:
+    """One registry row (replacing the same version); ``comparison`` fills the columns of
+    REGISTRY_COMPARISON (the JSON one from any value, the others as they are)."""
     ensure_schema(con)
     con.execute(f"delete from {SCHEMA}.model_registry where model_version = ?", [version])
+    extra = {k: v for k, v in (comparison or {}).items() if k in REGISTRY_COMPARISON}
+    if "reliability" in extra:
+        extra["reliability"] = dumps(extra["reliability"])
+    extra = {k: clean_json(v) if not isinstance(v, date | str) else v for k, v in extra.items()}
+    columns = ["model_name", "model_version", "trained_at", "train_rows", "metrics",
+               "baseline_metrics", "params", "beats_baseline", "published", "data_start",
+               "data_end", *extra]
     con.execute(
-        f"insert into {SCHEMA}.model_registry values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"insert into {SCHEMA}.model_registry ({', '.join(columns)}) "
+        f"values ({', '.join('?' * len(columns))})",
         [name, version, trained_at, int(train_rows), dumps(metrics), dumps(baseline_metrics),
-         dumps(params), beats_baseline, published, data_start, data_end],
+         dumps(params), beats_baseline, published, data_start, data_end, *extra.values()],
     )
     if artifact is not None:
         con.execute(f"delete from {SCHEMA}.model_artifacts where model_version = ?", [version])
@@ -107,22 +127,34 @@ def register_model(con: duckdb.DuckDBPyConnection, *, name: str, version: str,
                     [name, version, trained_at, pickle.dumps(artifact)])
 
 
-def latest_artifact(con: duckdb.DuckDBPyConnection, name: str) -> tuple[str, Any] | None:
-    """The newest stored artifact of ``name``: (version, object), or None."""
-    if not table_exists(con, SCHEMA, "model_artifacts"):
+def artifact_for(con: duckdb.DuckDBPyConnection, name: str, *, as_of: date,
+                 cache_key: str | None = None,
+                 max_age_days: int | None = None) -> tuple[str, Any] | None:
+    """The newest published artifact of ``name`` trained for this data: with ``cache_key``
+    the one of exactly that key; else one trained at an as-of date on or before ``as_of``
+    (never a model that saw later data) and at most ``max_age_days`` before it."""
+    if not (table_exists(con, SCHEMA, "model_artifacts")
+            and table_exists(con, SCHEMA, "model_registry")):
         return None
+    ensure_schema(con)
+    where, params = ["r.model_name = ?", "r.published", "r.as_of_date <= ?"], [name, as_of]
+    if cache_key is not None:
+        where.append("r.cache_key = ?")
+        params.append(cache_key)
+    if max_age_days is not None:
+        where.append("r.as_of_date > ?::date - ?::integer")
+        params += [as_of, int(max_age_days)]
     row = first_row(
-        con, f"select model_version, artifact from {SCHEMA}.model_artifacts "
-        "where model_name = ? order by trained_at desc, model_version desc limit 1", [name])
+        con, f"select a.model_version, a.artifact from {SCHEMA}.model_artifacts as a "
+        f"join {SCHEMA}.model_registry as r using (model_version) where {' and '.join(where)} "
+        "order by r.as_of_date desc, a.trained_at desc, a.model_version desc limit 1", params)
     return None if row is None else (row[0], pickle.loads(row[1]))
 
 
-def latest_trained_at(con: duckdb.DuckDBPyConnection, name: str) -> datetime | None:
-    if not table_exists(con, SCHEMA, "model_artifacts"):
-        return None
-    row = first_row(con, f"select max(trained_at) from {SCHEMA}.model_artifacts "
-                    "where model_name = ?", [name])
-    return row[0] if row else None
+def cache_key(name: str, params: dict[str, Any], window: dict[str, Any]) -> str:
+    """A model's identity without its training time: name, parameters and data window."""
+    return f"{name}-" + hashlib.sha256(
+        dumps({"params": params, "window": window}).encode()).hexdigest()[:16]
 
 
 def data_window(con: duckdb.DuckDBPyConnection) -> tuple[date, date]:

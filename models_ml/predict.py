@@ -58,10 +58,17 @@ def build_user_features(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict
 
 def _needs_training(con: duckdb.DuckDBPyConnection, name: str, cfg: MLSettings,
                     force: bool) -> bool:
+    """A classifier is retrained unless one trained at an as-of date at most
+    ``retrain_every_days`` before the current one (never after it) exists; LTV unless one
+    of exactly this as-of date and data window exists."""
     if force:
         return True
-    last = mlio.latest_trained_at(con, name)
-    return last is None or (mlio.now() - last) >= timedelta(days=cfg.retrain_every_days)
+    first, as_of = mlio.data_window(con)
+    if name == "ltv":
+        return mlio.artifact_for(con, name, as_of=as_of,
+                                 cache_key=_ltv_key(cfg, first, as_of)) is None
+    return mlio.artifact_for(con, name, as_of=as_of,
+                             max_age_days=cfg.retrain_every_days) is None
 
 
 def _gbm_params(cfg: MLSettings) -> dict[str, Any]:
@@ -94,7 +101,10 @@ def _train_classifier(con: duckdb.DuckDBPyConnection, cfg: MLSettings, name: str
         return {"skipped": why}
     p = _gbm_params(cfg)
     ev = classifiers.evaluate(X, y, dates, RECENCY, test_dates=cfg.test_snapshots,
-                              min_auc_margin=cfg.min_auc_margin, **p)
+                              min_auc_margin=cfg.min_auc_margin,
+                              resamples=cfg.bootstrap_resamples,
+                              confidence=cfg.bootstrap_confidence, **p)
+    _, as_of = mlio.data_window(con)
     final = classifiers.fit_final(X, y, RECENCY, use_baseline=not ev.beats_baseline, **p)
     trained_at = mlio.now()
     window = {"first": str(pd.Timestamp(dates.min()).date()),
@@ -102,27 +112,54 @@ def _train_classifier(con: duckdb.DuckDBPyConnection, cfg: MLSettings, name: str
     params = {**p, **extra_params, "features": list(X.columns), "calibration": "sigmoid",
               "estimator": "HistGradientBoostingClassifier", "split_date": ev.split_date,
               "baseline": "logistic regression on log1p(days_since_last_active)",
-              "published_model": "gbm" if ev.beats_baseline else "recency_baseline"}
+              "published_model": "gbm" if ev.beats_baseline else "recency_baseline",
+              "publish_rule": f"lower end of the {cfg.bootstrap_confidence:.0%} paired "
+              f"bootstrap interval of the AUC gain > {cfg.min_auc_margin}",
+              "bootstrap_resamples": cfg.bootstrap_resamples}
     version = mlio.model_version(name, trained_at, params, window)
     artifact = {"model": final, "features": list(X.columns),
                 "reference": X.median(numeric_only=True), "kind": params["published_model"]}
     common = {"name": name, "trained_at": trained_at, "train_rows": ev.train_rows,
               "data_start": mlio.as_date(dates.min()), "data_end": mlio.as_date(dates.max())}
+    interval = f"[{ev.gain_low:+.3f}, {ev.gain_high:+.3f}]"
+    gain = {"auc_gain": ev.gain, "auc_gain_low": ev.gain_low, "auc_gain_high": ev.gain_high}
+    split = {"as_of_date": as_of, "split_date": ev.split_date, "baseline_name": "recency_baseline",
+             "metric_name": "roc_auc", "baseline_value": ev.baseline_metrics["roc_auc"],
+             "gain": ev.gain, "gain_low": ev.gain_low, "gain_high": ev.gain_high}
     # the model's row: its test metrics beside the baseline's; published only if it won
     mlio.register_model(
-        con, version=version, metrics={**ev.metrics, "test_rows": ev.test_rows},
-        baseline_metrics=ev.baseline_metrics, params=params, beats_baseline=ev.beats_baseline,
-        published=ev.beats_baseline, artifact=artifact if ev.beats_baseline else None, **common)
+        con, version=version,
+        metrics={**ev.metrics, **gain, "test_rows": ev.test_rows, "reliability": ev.reliability},
+        baseline_metrics={**ev.baseline_metrics, "reliability": ev.baseline_reliability},
+        params=params, beats_baseline=ev.beats_baseline,
+        published=ev.beats_baseline, artifact=artifact if ev.beats_baseline else None,
+        comparison={**split, "metric_value": ev.metrics["roc_auc"],
+                    "lift_at_10": ev.metrics["lift_top_decile"], "brier": ev.metrics["brier"],
+                    "reliability": ev.reliability,
+                    "decision": f"published: AUC gain interval {interval} above "
+                    f"{cfg.min_auc_margin}" if ev.beats_baseline else
+                    f"not published: AUC gain interval {interval} not above "
+                    f"{cfg.min_auc_margin}; the baseline is published"}, **common)
     published = version
     if not ev.beats_baseline:  # flagged: the baseline is what gets published, as its own row
         published = f"{version}-baseline"
         mlio.register_model(
-            con, version=published, metrics={**ev.baseline_metrics, "test_rows": ev.test_rows},
-            baseline_metrics=ev.baseline_metrics,
+            con, version=published,
+            metrics={**ev.baseline_metrics, "test_rows": ev.test_rows,
+                     "reliability": ev.baseline_reliability},
+            baseline_metrics={**ev.baseline_metrics, "reliability": ev.baseline_reliability},
             params={**params, "estimator": "recency baseline", "replaces": version},
-            beats_baseline=None, published=True, artifact=artifact, **common)
+            beats_baseline=None, published=True, artifact=artifact,
+            comparison={**split, "metric_value": ev.baseline_metrics["roc_auc"],
+                        "gain": 0.0, "gain_low": None, "gain_high": None,
+                        "lift_at_10": ev.baseline_metrics["lift_top_decile"],
+                        "brier": ev.baseline_metrics["brier"],
+                        "reliability": ev.baseline_reliability,
+                        "decision": f"published in place of {version}"}, **common)
     return {"version": version, "published_version": published,
             "roc_auc": ev.metrics["roc_auc"], "baseline_roc_auc": ev.baseline_metrics["roc_auc"],
+            "auc_gain": ev.gain, "auc_gain_low": ev.gain_low, "auc_gain_high": ev.gain_high,
+            "lift_at_10": ev.metrics["lift_top_decile"], "brier": ev.metrics["brier"],
             "beats_baseline": ev.beats_baseline}
 
 
@@ -205,8 +242,9 @@ def train_models(con: duckdb.DuckDBPyConnection, cfg: MLSettings,
 
 def _ltv_frame(con: duckdb.DuckDBPyConnection, as_of_dates: list[date],
                label_days: int | None) -> pd.DataFrame:
-    """Paying users x currency at each as-of date, with their revenue to date and (when
-    ``label_days``) the net revenue of the following ``label_days`` days."""
+    """Paying users x currency at each as-of date, with their revenue to date, purchase
+    history (charge days, age of the first and last charge) and (when ``label_days``) the
+    net revenue of the following ``label_days`` days."""
     con.register("_ltv_dates", pd.DataFrame({"as_of_date": as_of_dates}))
     label = "" if label_days is None else f""",
         coalesce(sum(p.signed_amount) filter (
@@ -219,11 +257,17 @@ def _ltv_frame(con: duckdb.DuckDBPyConnection, as_of_dates: list[date],
                     as revenue_to_date,
                 count(*) filter (where p.payment_kind = 'charge' and p.paid_date <= d.as_of_date)
                     as charges_in_currency,
+                count(distinct p.paid_date) filter (
+                    where p.payment_kind = 'charge' and p.paid_date <= d.as_of_date)
+                    as charge_days,
                 count(*) filter (where p.payment_kind = 'refund' and p.paid_date <= d.as_of_date)
                     as refunds_in_currency,
                 d.as_of_date - min(p.paid_date) filter (
                     where p.payment_kind = 'charge' and p.paid_date <= d.as_of_date)
-                    as days_since_first_charge{label}
+                    as days_since_first_charge,
+                d.as_of_date - max(p.paid_date) filter (
+                    where p.payment_kind = 'charge' and p.paid_date <= d.as_of_date)
+                    as last_charge_age{label}
             from staging.stg_payments as p cross join _ltv_dates as d
             where p.currency is not null and p.user_id is not null
             group by p.user_id, p.currency, d.as_of_date
@@ -236,101 +280,218 @@ def _ltv_frame(con: duckdb.DuckDBPyConnection, as_of_dates: list[date],
         return pay
     feats = compute_features(con, pay[["user_id", "as_of_date"]].drop_duplicates())
     out = pay.merge(feats, on=["user_id", "as_of_date"], how="inner")
-    out["days_since_first_charge"] = out["days_since_first_charge"].astype(float)
+    for c in ("days_since_first_charge", "last_charge_age", "charge_days"):
+        out[c] = out[c].astype(float)
+    out["revenue_to_date"] = out["revenue_to_date"].astype(float)
     return out.sort_values(["as_of_date", "user_id", "currency"]).reset_index(drop=True)
 
 
-def _ltv_label_days(first: date, as_of: date, cfg: MLSettings) -> int:
+def _ltv_params(cfg: MLSettings) -> dict[str, Any]:
+    return {"seed": cfg.seed, "n_estimators": cfg.n_estimators,
+            "learning_rate": cfg.learning_rate, "max_depth": cfg.max_depth}
+
+
+def _ltv_key(cfg: MLSettings, first: date, as_of: date) -> str:
+    """The LTV model's cache key: its settings, the data window and the as-of date (a model
+    is never reused for another as-of date or window)."""
+    return mlio.cache_key("ltv", {**_ltv_params(cfg), "horizon_days": cfg.ltv_horizon_days,
+                                  "snapshot_every_days": cfg.snapshot_every_days,
+                                  "min_history_days": cfg.min_history_days},
+                          {"data_start": str(first), "as_of": str(as_of)})
+
+
+def ltv_backtest_days(first: date, as_of: date, cfg: MLSettings) -> int | None:
+    """Days after the backtest origin that are scored: the horizon, or half the history
+    when shorter (at least 7, leaving ``min_history_days`` before the origin); None when
+    the history is too short for a backtest."""
     span = (as_of - first).days
-    return int(min(cfg.ltv_horizon_days, max(7, (span - cfg.min_history_days) // 2)))
+    days = min(cfg.ltv_horizon_days, span // 2)
+    if days < 7 or span - days < cfg.min_history_days:
+        return None
+    return int(days)
+
+
+def _gbm_snapshots(first: date, last: date, cfg: MLSettings) -> list[date]:
+    """Snapshot dates whose full-horizon label is complete by ``last`` + horizon."""
+    if (last - first).days < cfg.min_history_days:
+        return []
+    return [d.date() for d in snapshot_dates(pd.Timestamp(first), pd.Timestamp(last),
+                                             cfg.snapshot_every_days, cfg.min_history_days)]
+
+
+def _fit_gbm(con: duckdb.DuckDBPyConnection, cfg: MLSettings, first: date,
+             until: date) -> tuple[Any, int] | None:
+    """The regressor trained on snapshots up to ``until`` - horizon, labelled with the net
+    revenue of the full horizon after each (complete by ``until``); None when too few."""
+    h = cfg.ltv_horizon_days
+    dates = _gbm_snapshots(first, until - timedelta(days=h), cfg)
+    if len(dates) < 2:
+        return None
+    frame = _ltv_frame(con, dates, h)
+    if len(frame) < 30:
+        return None
+    cols = list(ltv.LTV_FEATURES)
+    model = ltv.regressor(**_ltv_params(cfg)).fit(frame[cols],
+                                                  frame["future_revenue"].to_numpy(float))
+    return model, len(frame)
+
+
+def ltv_backtest(con: duckdb.DuckDBPyConnection, cfg: MLSettings, first: date,
+                 as_of: date) -> dict[str, Any] | None:
+    """Every candidate scored on the same split: the paying customers at the origin
+    (as-of date - backtest days), each candidate fitted on data up to the origin only,
+    their predicted vs actual net revenue of the backtest days. The regressor is a
+    candidate only when the backtest spans the full horizon (its labels are the
+    horizon's)."""
+    days = ltv_backtest_days(first, as_of, cfg)
+    if days is None:
+        return None
+    origin = as_of - timedelta(days=days)
+    test = _ltv_frame(con, [origin], days)
+    if len(test) < 30:
+        return None
+    gbm = None
+    why_no_gbm = None
+    if days < cfg.ltv_horizon_days:
+        why_no_gbm = (f"history of {(as_of - first).days} days: a backtest over the full "
+                      f"{cfg.ltv_horizon_days}-day horizon needs 2 x horizon + "
+                      f"{cfg.min_history_days} days")
+    else:
+        fitted = _fit_gbm(con, cfg, first, origin)
+        if fitted is None:
+            why_no_gbm = "too few snapshots with a complete horizon before the origin"
+        else:
+            gbm = fitted[0]
+    scores, chosen = ltv.backtest_candidates(test, days, gbm, resamples=cfg.bootstrap_resamples,
+                                             seed=cfg.seed)
+    return {"origin": origin, "days": days, "rows": len(test), "scores": scores,
+            "chosen": chosen, "why_no_gbm": why_no_gbm}
+
+
+LTV_SUFFIX = {"run_rate": "baseline", "bgnbd_gg": "bgnbd_gg", "gbm": "gbm"}
+LTV_ESTIMATOR = {"run_rate": "run rate: revenue to date / max(tenure, window) x window",
+                 "bgnbd_gg": "BG/NBD x Gamma-Gamma (models_ml.clv)",
+                 "gbm": "HistGradientBoostingRegressor on full-horizon labels"}
 
 
 def train_ltv(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict[str, Any]:
+    """Backtest the LTV candidates, refit the best on the data up to the as-of date and
+    register every candidate (the chosen one published with its artifact)."""
     first, as_of = mlio.data_window(con)
-    label_days = _ltv_label_days(first, as_of, cfg)
-    last = pd.Timestamp(as_of) - pd.Timedelta(days=label_days)
-    dates = [d.date() for d in snapshot_dates(pd.Timestamp(first), last,
-                                              cfg.snapshot_every_days, cfg.min_history_days)]
-    frame = _ltv_frame(con, dates, label_days) if dates else pd.DataFrame()
-    cols = list(ltv.LTV_FEATURES)
-    p = {"seed": cfg.seed, "n_estimators": cfg.n_estimators,
-         "learning_rate": cfg.learning_rate, "max_depth": cfg.max_depth}
-    params = {**p, "features": cols, "label_days": label_days,
-              "horizon_days": cfg.ltv_horizon_days, "estimator": "HistGradientBoostingRegressor",
-              "baseline": "run rate: revenue to date / max(tenure, window) x window"}
+    h = cfg.ltv_horizon_days
+    key = _ltv_key(cfg, first, as_of)
+    bt = ltv_backtest(con, cfg, first, as_of)
+    chosen = "run_rate" if bt is None else bt["chosen"]
+    params = {**_ltv_params(cfg), "features": list(ltv.LTV_FEATURES), "horizon_days": h,
+              "cache_key": key, "baseline": LTV_ESTIMATOR["run_rate"],
+              "selection": "lowest backtest score: |total error| per customer + MAE, in units "
+              "of the mean revenue to date, customer-weighted over currencies"}
     trained_at = mlio.now()
-    if len(dates) < 2 or len(frame) < 30:
-        version = mlio.model_version("ltv", trained_at, params, {"dates": [str(d) for d in dates]})
-        version += "-baseline"
+    window = {"data_start": str(first), "as_of": str(as_of)}
+    base_version = mlio.model_version("ltv", trained_at, params, window)
+    artifact: dict[str, Any] = {"kind": chosen, "model": None, "features": list(ltv.LTV_FEATURES),
+                                "horizon_days": h}
+    train_rows = 0 if bt is None else bt["rows"]
+    if chosen == "bgnbd_gg":
+        now_frame = _ltv_frame(con, [as_of], None)
+        artifact["model"] = ltv.ProbabilisticLTV().fit(now_frame)
+        train_rows = len(now_frame)
+    elif chosen == "gbm":
+        fitted = _fit_gbm(con, cfg, first, as_of)
+        if fitted is None:  # cannot happen when the backtest could train one; be safe
+            chosen, artifact["kind"] = "run_rate", "run_rate"
+        else:
+            artifact["model"], train_rows = fitted
+    common = {"name": "ltv", "trained_at": trained_at, "data_start": first, "data_end": as_of}
+    base_scores = {} if bt is None else bt["scores"]["run_rate"]
+    names = ["run_rate"] if bt is None else list(bt["scores"])
+    published_version = ""
+    for name in names:
+        version = f"{base_version}-{LTV_SUFFIX[name]}"
+        is_chosen = name == chosen
+        scores = {} if bt is None else bt["scores"][name]
+        if bt is None:
+            decision = "published: too little history for a backtest (run-rate baseline)"
+        elif is_chosen:
+            decision = "published: lowest backtest error"
+        else:
+            decision = f"not published: {chosen} scored lower"
+        metrics = {**scores, "backtest_days": None if bt is None else bt["days"],
+                   "backtest_origin": None if bt is None else bt["origin"]}
+        if bt is not None and bt["why_no_gbm"]:
+            metrics["gbm_not_a_candidate"] = bt["why_no_gbm"]
+        if is_chosen and isinstance(artifact["model"], ltv.ProbabilisticLTV):
+            metrics["fitted_parameters"] = artifact["model"].describe()
+        score, base = scores.get("score"), base_scores.get("score")
+        gain = None if score is None or base is None else float(base) - float(score)
         mlio.register_model(
-            con, name="ltv", version=version, trained_at=trained_at, train_rows=len(frame),
-            metrics={"note": "too little labelled history: run-rate baseline published"},
-            baseline_metrics={}, params={**params, "published_model": "run_rate_baseline"},
-            beats_baseline=None, published=True, data_start=first, data_end=as_of,
-            artifact={"model": None, "features": cols, "label_days": label_days,
-                      "kind": "run_rate_baseline"})
-        return {"version": version, "published_model": "run_rate_baseline"}
-    y = frame["future_revenue"].to_numpy(dtype=float)
-    train, test, cut = classifiers.time_split(frame["as_of_date"], cfg.test_snapshots)
-    model = ltv.regressor(**p).fit(frame.loc[train, cols], y[train])
-    m = ltv.regression_metrics(y[test], model.predict(frame.loc[test, cols]))
-    mb = ltv.regression_metrics(y[test], ltv.run_rate(frame[test], label_days))
-    beats = bool(m["mae"] < mb["mae"])
-    final = ltv.regressor(**p).fit(frame[cols], y) if beats else None
-    params.update(split_date=cut, published_model="gbm" if beats else "run_rate_baseline")
-    version = mlio.model_version("ltv", trained_at, params,
-                                 {"dates": [str(d) for d in dates], "rows": len(frame)})
-    artifact = {"model": final, "features": cols, "label_days": label_days,
-                "kind": params["published_model"]}
-    common = {"name": "ltv", "trained_at": trained_at, "train_rows": int(train.sum()),
-              "data_start": min(dates), "data_end": max(dates)}
-    mlio.register_model(
-        con, version=version, metrics={**m, "test_rows": int(test.sum())}, baseline_metrics=mb,
-        params=params, beats_baseline=beats, published=beats,
-        artifact=artifact if beats else None, **common)
-    published = version
-    if not beats:  # flagged: the run-rate baseline is published, as its own row
-        published = f"{version}-baseline"
-        mlio.register_model(
-            con, version=published, metrics={**mb, "test_rows": int(test.sum())},
-            baseline_metrics=mb, params={**params, "estimator": "run-rate baseline",
-                                         "replaces": version},
-            beats_baseline=None, published=True, artifact=artifact, **common)
-    return {"version": version, "published_version": published, "mae": m["mae"],
-            "baseline_mae": mb["mae"], "beats": beats}
+            con, version=version, train_rows=train_rows if is_chosen else (
+                0 if bt is None else bt["rows"]), metrics=metrics,
+            baseline_metrics=base_scores,
+            params={**params, "estimator": LTV_ESTIMATOR[name], "candidate": name},
+            beats_baseline=None if name == "run_rate" else bool(gain is not None and gain > 0),
+            published=is_chosen, artifact=artifact if is_chosen else None,
+            comparison={"as_of_date": as_of, "cache_key": key,
+                        "split_date": None if bt is None else bt["origin"],
+                        "baseline_name": "run_rate",
+                        "metric_name": "ltv_score",
+                        "metric_value": score, "baseline_value": base, "gain": gain,
+                        "gain_low": scores.get("gain_low"), "gain_high": scores.get("gain_high"),
+                        "decision": decision}, **common)
+        if is_chosen:
+            published_version = version
+    out: dict[str, Any] = {"published_version": published_version, "published_model": chosen}
+    if bt is not None:
+        out["backtest_days"] = bt["days"]
+        for name, sc in bt["scores"].items():
+            out[f"{name}_total_error"] = sc["total_error"]
+            out[f"{name}_per_user_error"] = sc["per_user_error"]
+    return out
 
 
 def score_ltv(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict[str, Any]:
     """ml.ltv_predictions: predicted net revenue of the next horizon per paying user and
-    currency (never summed across currencies)."""
-    _, as_of = mlio.data_window(con)
-    found = mlio.latest_artifact(con, "ltv")
+    currency (never summed across currencies), in ``predicted_revenue_<h>d``; the view
+    ml.ltv_predictions_90d keeps the old column name for a 90-day horizon."""
+    first, as_of = mlio.data_window(con)
+    h = cfg.ltv_horizon_days
+    key = _ltv_key(cfg, first, as_of)
+    found = mlio.artifact_for(con, "ltv", as_of=as_of, cache_key=key)
     if found is None:
         train_ltv(con, cfg)
-        found = mlio.latest_artifact(con, "ltv")
+        found = mlio.artifact_for(con, "ltv", as_of=as_of, cache_key=key)
+    if found is None:
+        raise RuntimeError("the LTV model could not be trained")
     version, art = found
+    column = ltv.prediction_column(h)
     frame = _ltv_frame(con, [as_of], None)
     if frame.empty:
         out = mlio.empty_frame({"user_id": "object", "currency": "object",
-                           "as_of_date": "datetime64[s]", "revenue_to_date": "float64",
-                           "predicted_revenue_90d": "float64", "horizon_days": "int64",
-                           "model_version": "object"})
+                                "as_of_date": "datetime64[s]", "revenue_to_date": "float64",
+                                column: "float64", "horizon_days": "int64",
+                                "model_version": "object", "published_model": "object"})
     else:
-        window = art["label_days"]
-        if art["model"] is None:
-            pred = ltv.run_rate(frame, window)
-        else:
+        if art["kind"] == "bgnbd_gg":
+            pred = art["model"].predict(frame, h)
+        elif art["kind"] == "gbm":
             pred = art["model"].predict(frame[art["features"]])
-        scale = cfg.ltv_horizon_days / window
+        else:
+            pred = ltv.run_rate(frame, h)
         out = pd.DataFrame({
             "user_id": frame["user_id"], "currency": frame["currency"],
             "as_of_date": pd.to_datetime(frame["as_of_date"]).dt.date,
             "revenue_to_date": frame["revenue_to_date"].astype(float),
-            "predicted_revenue_90d": np.maximum(np.asarray(pred, dtype=float) * scale, 0.0),
-            "horizon_days": cfg.ltv_horizon_days, "model_version": version})
+            column: np.maximum(np.asarray(pred, dtype=float), 0.0),
+            "horizon_days": h, "model_version": version, "published_model": art["kind"]})
     n = mlio.replace_table(con, "ltv_predictions", out,
-                           "Predicted net revenue of the next 90 days per paying user and currency")
-    return {"rows": n, "model_version": version}
+                           f"Predicted net revenue of the next {h} days per paying user and "
+                           "currency")
+    con.execute(f"""create or replace view {mlio.SCHEMA}.ltv_predictions_90d as
+        select user_id, currency, as_of_date, revenue_to_date,
+            {column} as predicted_revenue_90d, horizon_days, model_version
+        from {mlio.SCHEMA}.ltv_predictions where horizon_days = 90""")
+    return {"rows": n, "model_version": version, "published_model": art["kind"],
+            "column": column}
 
 
 # --------------------------------------------------------------------------- scoring
@@ -340,10 +501,11 @@ def _published(con: duckdb.DuckDBPyConnection, name: str,
                cfg: MLSettings) -> tuple[str, dict] | None:
     """The newest stored model of ``name``; trained first when there is none (None when
     the data cannot train one yet)."""
-    found = mlio.latest_artifact(con, name)
+    _, as_of = mlio.data_window(con)
+    found = mlio.artifact_for(con, name, as_of=as_of, max_age_days=cfg.retrain_every_days)
     if found is None:
         train_models(con, cfg)
-        found = mlio.latest_artifact(con, name)
+        found = mlio.artifact_for(con, name, as_of=as_of)  # the one just trained
     return found
 
 

@@ -141,12 +141,30 @@ def test_models_are_registered_beside_their_baselines(built):
             metrics, base = json.loads(row["metrics"]), json.loads(row["baseline_metrics"])
             for key in ("roc_auc", "pr_auc", "brier", "lift_top_decile"):
                 assert key in metrics and key in base
-            assert bool(row["beats_baseline"]) == (metrics["roc_auc"] > base["roc_auc"])
+            # published only when the bootstrap interval of the AUC gain excludes zero
+            assert bool(row["beats_baseline"]) == (metrics["auc_gain_low"] > 0)
+            assert metrics["auc_gain_low"] <= metrics["auc_gain"] <= metrics["auc_gain_high"]
+            assert row["metric_value"] == pytest.approx(metrics["roc_auc"])
+            assert row["baseline_value"] == pytest.approx(base["roc_auc"])
+            assert row["lift_at_10"] == pytest.approx(metrics["lift_top_decile"])
+            assert json.loads(row["reliability"]) and row["decision"]
             assert bool(row["published"]) == bool(row["beats_baseline"])
             assert row["model_version"].startswith(f"{name}-")
             # a model that loses is flagged and its baseline published as its own row
             assert len(rows) == (1 if row["beats_baseline"] else 2)
             assert rows["published"].astype(bool).sum() == 1
+        # LTV: every candidate registered on the same split, the lowest error published
+        ltv = reg[reg["model_name"] == "ltv"]
+        assert ltv["published"].astype(bool).sum() == 1
+        if len(ltv) > 1:
+            best = ltv.loc[ltv["metric_value"].idxmin()]
+            assert bool(best["published"]) and len(set(ltv["split_date"])) == 1
+        pred = con.execute("select * from ml.ltv_predictions").df()
+        assert "predicted_revenue_90d" in pred and (pred["predicted_revenue_90d"] >= 0).all()
+        assert set(pred["model_version"]) == set(ltv.loc[ltv["published"].astype(bool),
+                                                         "model_version"])
+        assert con.execute("select count(*) from ml.ltv_predictions_90d").fetchone()[0] == len(
+            pred)
         churn = con.execute("select * from ml.churn_predictions").df()
         assert churn["churn_probability"].between(0, 1).all()
         assert set(churn["risk_band"]) <= {"low", "medium", "high"}

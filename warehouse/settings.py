@@ -634,6 +634,8 @@ class MLSettings(_Section):
     calibration_folds: Annotated[int, Field(ge=2)] = 3
     top_features: NonNegativeInt = 3
     min_auc_margin: float = 0.0
+    bootstrap_resamples: Annotated[int, Field(ge=100)] = 1000
+    bootstrap_confidence: Probability = 0.95
     forecast_horizon_days: PositiveDays = 30
     forecast_backtest_days: PositiveDays = 14
     forecast_min_history_days: PositiveDays = 28

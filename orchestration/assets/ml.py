@@ -129,7 +129,9 @@ goal_success_predictions = _scoring_asset(
     "ml.goal_success_predictions: probability that each open goal completes in the window.")
 ltv_predictions = _scoring_asset(
     "ltv_predictions", pipeline.score_ltv, [*MODELS, dbt_key("staging", "stg_payments")],
-    "ml.ltv_predictions: predicted net revenue of the next 90 days per paying user and currency.")
+    "ml.ltv_predictions: predicted net revenue of the next ml.ltv_horizon_days days per paying "
+    "user and currency (column predicted_revenue_<h>d; run rate, BG/NBD + Gamma-Gamma or "
+    "gradient boosting, chosen by a time-split backtest).")
 metric_anomalies = _scoring_asset(
     "metric_anomalies", pipeline.detect_metric_anomalies,
     [dbt_key("marts", m) for m in ("engagement_daily", "conversation_daily", "nlu_daily",
