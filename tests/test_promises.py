@@ -159,7 +159,7 @@ def test_business_forecasts_and_scenarios_on_a_known_series(tmp_path: Path):
     assert (fc["lower_95"] <= fc["lower_80"]).all() and (fc["lower_80"] <= fc["forecast"]).all()
     assert (fc["forecast"] <= fc["upper_80"]).all() and (fc["upper_80"] <= fc["upper_95"]).all()
     eur = fc[(fc.metric == "net_revenue") & (fc.currency == "EUR")]
-    # the truth: mean 500 × the weekly pattern's mean (0.857) per day
+    # the truth: mean 500 * the weekly pattern's mean (0.857) per day
     assert eur["forecast"].mean() == pytest.approx(500 * 6.0 / 7, rel=0.1)
     # the model beats or ties the seasonal naive in the backtest, or is the naive
     assert (fc["backtest_mase"] <= fc["seasonal_naive_mase"] + 1e-12).all()
