@@ -1083,7 +1083,9 @@ def promised_sections(con: duckdb.DuckDBPyConnection, kind: str, period: Period,
     module for Section, Table and rows)."""
     from reports import business, monitoring, satisfaction
 
-    return [satisfaction.agent_versions_section(con, period, creator, name),
+    return [monitoring.failure_reasons_section(con, period, creator, name),
+            satisfaction.lesson_quality_section(con, period, creator, name),
+            satisfaction.agent_versions_section(con, period, creator, name),
             satisfaction.intent_satisfaction_section(con, period, creator),
             satisfaction.engagement_score_section(con, creator),
             business.business_section(con, creator),

@@ -39,3 +39,27 @@ def model_drift_section(con: duckdb.DuckDBPyConnection, kind: str, creator: str)
                      "significant (settings ml.drift_psi_warn and ml.drift_psi_alert). A "
                      "moved model is a data-quality warning, not a failure.")
     return sec
+
+
+def failure_reasons_section(con: duckdb.DuckDBPyConnection, period: c.Period, creator: str,
+                            name: str | None = None) -> c.Section:
+    """Errors by code and workflow failures by reason over the period
+    (marts.failure_reasons_daily), most frequent first."""
+    sec = c.Section("failure_reasons",
+                    f"System health: errors and workflow failures ({c.scope(creator, name)})")
+    found = c.rows(con, """
+        SELECT kind, workflow, reason, sum(occurrences) AS occurrences,
+               sum(sessions) AS sessions
+        FROM marts.failure_reasons_daily
+        WHERE creator_id = ? AND date BETWEEN ? AND ?
+        GROUP BY kind, workflow, reason ORDER BY kind, occurrences DESC, reason LIMIT 20""",
+                   [creator, period.start, period.end], needs=["marts.failure_reasons_daily"])
+    if not found:
+        sec.available = False
+        return sec
+    cols = ["kind", "workflow", "reason", "occurrences", "sessions"]
+    sec.tables.append(c.Table("reasons", cols, [[r[k] for k in cols] for r in found], 3))
+    sec.notes.append("A workflow failure's reason is the latest error event of its run, "
+                     "else the latest API status of 400 or more, else none recorded. "
+                     "Sessions are summed over days.")
+    return sec

@@ -91,3 +91,39 @@ def engagement_score_section(con: duckdb.DuckDBPyConnection, creator: str) -> c.
     sec.notes.append("engagement_score = 100 * (0.35 frequency + 0.25 volume + 0.20 depth "
                      "+ 0.20 recency) over the last 28 days (docs/metrics.md).")
     return sec
+
+
+def lesson_quality_section(con: duckdb.DuckDBPyConnection, period: c.Period, creator: str,
+                           name: str | None = None) -> c.Section:
+    """Lesson quality per topic over the period against the period before
+    (marts.lesson_quality_daily, the creator's own rows in a creator's report)."""
+    sec = c.Section("lesson_quality", f"Lesson quality by topic ({c.scope(creator, name)})")
+    length = (period.end - period.start).days + 1
+    found = c.rows(con, """
+        SELECT topic,
+               sum(lessons_completed) FILTER (WHERE date >= ?) AS lessons_completed,
+               sum(mean_quality * lessons_completed) FILTER (WHERE date >= ?)
+                   / nullif(sum(lessons_completed) FILTER (WHERE date >= ?), 0) AS mean_quality,
+               sum(mean_quality * lessons_completed) FILTER (WHERE date < ?)
+                   / nullif(sum(lessons_completed) FILTER (WHERE date < ?), 0)
+                   AS previous_mean_quality,
+               sum(low_quality_rate * lessons_completed) FILTER (WHERE date >= ?)
+                   / nullif(sum(lessons_completed) FILTER (WHERE date >= ?), 0)
+                   AS low_quality_rate
+        FROM marts.lesson_quality_daily
+        WHERE creator_id = ? AND date BETWEEN ? AND ?
+        GROUP BY topic HAVING sum(lessons_completed) FILTER (WHERE date >= ?) > 0
+        ORDER BY topic = '__all__' DESC, lessons_completed DESC, topic LIMIT 12""",
+                   [period.start] * 3 + [period.start] * 2 + [period.start] * 2
+                   + [creator, period.start - c.timedelta(days=length), period.end,
+                      period.start],
+                   needs=["marts.lesson_quality_daily"])
+    if not found:
+        sec.available = False
+        return sec
+    cols = ["topic", "lessons_completed", "mean_quality", "previous_mean_quality",
+            "low_quality_rate"]
+    sec.tables.append(c.Table("topics", cols, [[r[k] for k in cols] for r in found]))
+    sec.notes.append("Quality is lesson_completed's data.quality (0..1); low quality is "
+                     "below 0.5; the previous period has the same length.")
+    return sec

@@ -162,8 +162,8 @@ def test_data_quality_checks_guard_every_raw_asset_and_mart():
     # satisfaction_daily, agent_daily, content_platform_daily, content_timing,
     # session_depth_daily, path_edges, events, funnel_breakdowns, funnel_trends,
     # funnel_time_to_convert; issue 25: agent_version_daily, intent_satisfaction_daily,
-    # user_engagement
-    assert len(marts) == 34
+    # user_engagement, failure_reasons_daily, lesson_quality_daily
+    assert len(marts) == 36
     for mart in marts:
         assert f"{mart}:gx_invariants" in check_keys
         assert f"{mart}:no_personal_data" in check_keys
