@@ -5,6 +5,8 @@ the others (HTML tables through reports/html.py, CSV, JSON)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import duckdb
 
 from reports import content as c
@@ -115,7 +117,7 @@ def lesson_quality_section(con: duckdb.DuckDBPyConnection, period: c.Period, cre
         GROUP BY topic HAVING sum(lessons_completed) FILTER (WHERE date >= ?) > 0
         ORDER BY topic = '__all__' DESC, lessons_completed DESC, topic LIMIT 12""",
                    [period.start] * 3 + [period.start] * 2 + [period.start] * 2
-                   + [creator, period.start - c.timedelta(days=length), period.end,
+                   + [creator, period.start - timedelta(days=length), period.end,
                       period.start],
                    needs=["marts.lesson_quality_daily"])
     if not found:
