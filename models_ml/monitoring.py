@@ -4,8 +4,8 @@ For each model with a stored artifact (``ml.model_artifacts``: churn, goal_succe
 ltv, whatever the registry holds), ``ml.model_drift`` compares the population it was
 trained on with the population it scores now, by the population stability index (PSI):
 
-* reference: the ``ml.user_features`` snapshots of the artifact's training window
-  (``data_start`` .. ``data_end`` recorded in the artifact);
+* reference: the ``ml.user_features`` snapshots of the model version's training window
+  (``data_start`` .. ``data_end`` of its ``ml.model_registry`` row);
 * current: the snapshot of the latest as-of date;
 * one row per input feature the artifact uses that ``ml.user_features`` holds, and one
   for the prediction distribution (the artifact's model applied to both populations,
@@ -92,10 +92,23 @@ def _model_names(con: duckdb.DuckDBPyConnection) -> list[str]:
         "select distinct model_name from ml.model_artifacts order by 1").fetchall()]
 
 
+def training_window(con: duckdb.DuckDBPyConnection, version: str,
+                    artifact: dict[str, Any]) -> tuple[Any, Any]:
+    """(data_start, data_end) of a model version: its ml.model_registry row, else the
+    artifact's own keys."""
+    row = mlio.first_row(con, "select data_start, data_end from ml.model_registry "
+                         "where model_version = ? limit 1", [version])
+    if row is not None and row[0] is not None and row[1] is not None:
+        return row[0], row[1]
+    return artifact.get("data_start"), artifact.get("data_end")
+
+
 def drift_rows(name: str, version: str, artifact: dict[str, Any], features: pd.DataFrame,
-               current_date: date, cfg: MLSettings, computed_at: Any) -> list[dict[str, Any]]:
-    """The drift rows of one model: its features in ``features`` and its predictions."""
-    start, end = artifact.get("data_start"), artifact.get("data_end")
+               current_date: date, cfg: MLSettings, computed_at: Any,
+               window: tuple[Any, Any] | None = None) -> list[dict[str, Any]]:
+    """The drift rows of one model: its features in ``features`` and its predictions,
+    training window ``window`` (default: the artifact's data_start and data_end)."""
+    start, end = window or (artifact.get("data_start"), artifact.get("data_end"))
     if start is None or end is None:
         return []
     when = features["as_of_date"]
@@ -135,7 +148,7 @@ def model_drift(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict[str, An
             if found is None or current is None or not isinstance(found[1], dict):
                 continue
             rows += drift_rows(name, found[0], found[1], features, current.date(), cfg,
-                               computed_at)
+                               computed_at, training_window(con, found[0], found[1]))
     out = pd.DataFrame(rows) if rows else mlio.empty_frame(DRIFT_COLUMNS)
     mlio.replace_table(con, "model_drift", out,
                        "Population stability index per model input feature and for the "
