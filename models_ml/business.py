@@ -10,8 +10,8 @@ it, intervals from the chosen method's backtest errors.
 ``ml.business_scenarios``: what the horizon's revenue and new paying customers become if
 conversion or retention moves by each of ``business_scenario_changes`` (relative, e.g.
 -0.1 and +0.1). The decomposition is deliberately simple and stated in docs/metrics.md:
-over the trailing window (``business_mix_days``) a share ``new_share`` of net revenue
-came from customers' first paid day in that window (conversion-driven) and the rest from
+over the trailing window (``business_mix_days``) a share ``new_share`` of the charged
+revenue came from customers' first paid day (conversion-driven) and the rest from
 returning customers (retention-driven). A relative change ``x`` of conversion scales the
 new part, of retention the returning part:
 
@@ -90,14 +90,14 @@ def scenarios(baseline: pd.DataFrame, mix: pd.DataFrame, changes: Sequence[float
 
 
 def revenue_mix(con: duckdb.DuckDBPyConnection, as_of: date, days: int) -> pd.DataFrame:
-    """Per currency over the ``days`` up to ``as_of``: the share of net revenue paid by
-    customers on their first paid day ever (new_share, in [0, 1]) and new paying
-    customers per day."""
+    """Per currency over the ``days`` up to ``as_of``: the share of charged revenue paid
+    by customers on their first paid day ever (new_share, in [0, 1]; refunds left out,
+    they belong to no lever) and new paying customers per day."""
     start = as_of - timedelta(days=days - 1)
     return con.execute("""
         with pays as (
             select user_id, currency, paid_date, signed_amount as net
-            from staging.stg_payments where user_id is not null
+            from staging.stg_payments where user_id is not null and payment_kind = 'charge'
         ),
         firsts as (
             select user_id, min(paid_date) as first_paid

@@ -134,12 +134,15 @@ def _business_warehouse(path: Path, as_of: date, days: int) -> duckdb.DuckDBPyCo
                           "signup_date": np.repeat(dates.date, signups)})
     con.register("users", users)
     con.execute("create table staging.stg_users as select * from users")
-    # u_old pays 30 on each of 3 days (returning after the first); u_new once 30
+    # u_old pays 30 on each of 3 days (returning after the first); u_new once 30; a
+    # refund of 30 (belongs to no lever: left out of the mix)
     pays = pd.DataFrame({
-        "user_id": ["u_old"] * 3 + ["u_new"], "currency": "EUR",
-        "payment_kind": "charge", "signed_amount": 30.0,
+        "user_id": ["u_old"] * 3 + ["u_new", "u_old"], "currency": "EUR",
+        "payment_kind": ["charge"] * 4 + ["refund"],
+        "signed_amount": [30.0] * 4 + [-30.0],
         "paid_date": [as_of - timedelta(days=200), as_of - timedelta(days=5),
-                      as_of - timedelta(days=4), as_of - timedelta(days=3)]})
+                      as_of - timedelta(days=4), as_of - timedelta(days=3),
+                      as_of - timedelta(days=2)]})
     con.register("pays", pays)
     con.execute("create table staging.stg_payments as select * from pays")
     con.execute(f"create table intermediate.int_as_of_date as select date '{as_of}' as as_of_date")
@@ -167,7 +170,7 @@ def test_business_forecasts_and_scenarios_on_a_known_series(tmp_path: Path):
     assert users["forecast"].mean() == pytest.approx(20 * 6.0 / 7, rel=0.15)
     sc = con.execute("select * from ml.business_scenarios").df()
     eur_sc = sc[sc.currency == "EUR"].set_index("scenario")
-    # trailing 90 days: 90 paid, 30 of them by u_new's first payment -> new_share 1/3
+    # trailing 90 days: 90 charged, 30 of them by u_new's first payment -> new_share 1/3
     assert eur_sc.loc["baseline", "new_share"] == pytest.approx(1 / 3)
     base = eur_sc.loc["baseline", "revenue"]
     assert base == pytest.approx(eur["forecast"].sum())
