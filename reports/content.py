@@ -1077,21 +1077,6 @@ class ReportData:
     creator_name: str | None = None  # marts.creators; None for all creators
 
 
-def promised_sections(con: duckdb.DuckDBPyConnection, kind: str, period: Period,
-                      creator: str, name: str | None) -> list[Section]:
-    """The sections of issue 25, in their own modules (imported here: they import this
-    module for Section, Table and rows)."""
-    from reports import business, monitoring, satisfaction
-
-    return [monitoring.failure_reasons_section(con, period, creator, name),
-            satisfaction.lesson_quality_section(con, period, creator, name),
-            satisfaction.agent_versions_section(con, period, creator, name),
-            satisfaction.intent_satisfaction_section(con, period, creator),
-            satisfaction.engagement_score_section(con, creator),
-            business.business_section(con, creator),
-            monitoring.model_drift_section(con, kind, creator)]
-
-
 def gather(con: duckdb.DuckDBPyConnection, kind: str, as_of: date, creator: str,
            cfg: ReportsSettings) -> ReportData:
     """Every number of one report (one kind, period and creator or overall)."""
@@ -1111,7 +1096,6 @@ def gather(con: duckdb.DuckDBPyConnection, kind: str, as_of: date, creator: str,
         forecast_section(con, period, creator, cfg),
         anomalies_section(con, period, creator, cfg),
         insights_section(con, as_of, creator, cfg),
-        *promised_sections(con, kind, period, creator, name),
         data_quality_section(con, cfg),
         freshness_section(con, as_of),
     ]
