@@ -247,3 +247,12 @@ def test_the_promised_marts_on_the_demo_warehouse(demo_warehouse: Path):
     versions = {r[0] for r in con.execute(
         "select distinct agent_version from marts.agent_version_daily").fetchall()}
     assert "1.4" in versions
+
+
+def test_the_drift_check_is_a_warning_on_the_drift_table_only():
+    from orchestration.definitions import defs
+
+    g = defs.resolve_asset_graph()
+    drift = {c.to_user_string(): g.get(c).blocking for c in g.asset_check_keys
+             if c.name == DRIFT}
+    assert drift == {"ml/model_drift:psi_drift": False}
