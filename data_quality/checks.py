@@ -21,6 +21,9 @@ CONTRACT = "gx_contract"
 VOLUME = "gx_volume"
 INVARIANTS = "gx_invariants"
 PERSONAL = "no_personal_data"
+DRIFT = "psi_drift"
+#: the ml tables whose rows carry a drift status, checked by DRIFT (a warning)
+DRIFT_TABLES = ("model_drift",)
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +63,34 @@ def run_raw_check(
     return guarded(table, table, validate_platform, con, entity, days, cfg)
 
 
+def validate_model_drift(con: duckdb.DuckDBPyConnection, table: str = "model_drift"
+                         ) -> list[Outcome]:
+    """One outcome per model: failed (a warning) when any of its input features or its
+    prediction distribution moved (PSI status moderate or significant, ml.model_drift)."""
+    name = f"ml.{table}"
+    rows = con.execute(
+        f"select model_name, count(*) as n, "
+        f"count(*) filter (where status in ('moderate', 'significant')) as moved, "
+        f"string_agg(case when status in ('moderate', 'significant') "
+        f"then feature || '=' || round(psi, 3)::varchar end, ', ' order by psi desc) "
+        f"as which from ml.{table} group by model_name order by model_name").fetchall()
+    return [Outcome(name, name, "", "expect_population_stability", model,
+                    f"{model}: no input feature or prediction moved (PSI below the "
+                    "warning threshold)", WARNING, moved == 0,
+                    f"{moved} of {n} moved" + (f": {which}" if which else ""),
+                    unexpected_count=moved, element_count=n)
+            for model, n, moved, which in rows]
+
+
 def run_ml_check(
     con: duckdb.DuckDBPyConnection, table: str, check_name: str = PERSONAL
 ) -> list[Outcome]:
-    """ml tables are published too: the personal-data suite on each (the one check)."""
+    """ml tables are published too: the personal-data suite on each; the drift tables
+    also get the DRIFT check (a warning, never blocking)."""
     name = f"ml.{table}"
+    if check_name == DRIFT:
+        return guarded(f"{name}.drift", name, validate_model_drift, con, table,
+                       severity=WARNING)
     return guarded(f"{name}.personal_data", name, validate_no_personal_data, con, "ml", table)
 
 

@@ -25,6 +25,8 @@ from models_ml.analyse import (
     generate_insights,
     segment_users,
 )
+from models_ml.business import forecast_business
+from models_ml.monitoring import model_drift
 from models_ml.predict import (
     build_user_features,
     churn_training_frame,
@@ -55,10 +57,12 @@ __all__ = [
     "engagement_drivers",
     "experiment_counts",
     "fit_bkt_params",
+    "forecast_business",
     "forecast_engagement",
     "generate_insights",
     "goal_training_frame",
     "mlio",
+    "model_drift",
     "score_churn",
     "score_goal_success",
     "score_ltv",

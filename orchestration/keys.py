@@ -59,7 +59,8 @@ REPORT_MARTS = (
     "conversation_daily", "intent_daily", "nlu_daily", "session_drop_off", "topic_mastery",
     "revenue_daily", "creators", "api_health_daily", "satisfaction_daily", "agent_daily",
     "content_platform_daily", "content_timing", "session_depth_daily",
-    "path_edges",
+    "path_edges", "agent_version_daily", "intent_satisfaction_daily", "user_engagement",
+    "failure_reasons_daily", "lesson_quality_daily",
 )
 REPORT_ML = ("engagement_forecast", "forecast_backtest", "metric_anomalies", "insights")
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 
-from reports import backtests, charts, content, exports, html, index, pdf, sankey
+from reports import backtests, charts, content, exports, html, index, pdf, promised, sankey
 from reports.content import ALL, DAILY, Metric, ReportData, Section
 from reports.pdf import NoBrowserError, find_browser
 from warehouse.settings import ReportsSettings
@@ -334,7 +334,7 @@ def render(con: duckdb.DuckDBPyConnection, root: Path, kind: str, cfg: ReportsSe
             log.warning("reports.pdf is on but %s: no PDF this run", exc)
     who_list = [ALL] + (content.creators(con, cfg.max_creators) if cfg.per_creator else [])
     for creator in who_list:
-        data = content.gather(con, kind, as_of, creator, cfg)
+        data = promised.with_promised_sections(con, content.gather(con, kind, as_of, creator, cfg))
         data.sections += backtests.sections(con, kind, creator)  # weekly overall only
         result.files += write_report(root, data, rendered_at=rendered_at, run_id=run_id,
                                      pdf_browser=browser)

@@ -106,6 +106,8 @@ class Sessions:
     def rows(self, si: np.ndarray, etype: int | np.ndarray, ts: np.ndarray, **cols) -> Frame:
         """Events of the sessions at positions ``si`` with the sessions' shared columns."""
         base = {name: self.cols[name][si] for name in _SESSION_COLUMNS}
+        if "agent_version" in self.cols:  # conversation sessions carry their agent's version
+            base["agent_version"] = self.cols["agent_version"][si]
         base["etype"] = etype
         base["ts"] = ts
         base.update(cols)
@@ -261,7 +263,8 @@ class Simulator:
         t_br = t0 + rt
 
         m = mood[ts_]
-        neg = np.clip(_INTENT_NEGATIVE[intent] - 0.06 * m, 0.01, 0.9)
+        worse = w.agent_version_worse(s["agent"], s["agent_version"])  # per session
+        neg = np.clip(_INTENT_NEGATIVE[intent] - 0.06 * m + 0.08 * worse[ts_], 0.01, 0.9)
         posp = np.clip(0.32 + 0.06 * m - neg / 2, 0.02, 0.9)
         rs = gen.random(nt)
         sentiment = np.where(rs < neg, NEG, np.where(rs < neg + posp, POS, NEU))
@@ -282,7 +285,7 @@ class Simulator:
         dropped = ~esc & (gen.random(n) < p_drop)
         feedback = ~dropped & (gen.random(n) < 0.3)
         mu = (4.4 - 0.9 * (n_fb > 0) - 0.5 * (n_fb > 1) - 1.2 * any_failed - 0.7 * esc
-              + 0.25 * mood - 0.5 * (mean_rt > 3000))
+              + 0.25 * mood - 0.5 * (mean_rt > 3000) - 0.6 * worse)
         rating = np.clip(np.rint(mu + gen.normal(0, 0.75, n)), 1, 5).astype(np.int64)
         comment = np.where(gen.random(n) < 0.45,
                            _COMMENT_TABLE[rating - 1, gen.integers(0, 3, n)], -1)
@@ -570,6 +573,8 @@ class Simulator:
                 np.full(int(mask.sum()), -1), program=np.full(int(mask.sum()), -1),
                 channel=channel[mask], platform=platform[mask], country=u.country[su[mask]],
                 tsfmt=tsfmt[mask], export_t=t + lag[mask], start=start[mask],
+                **({"agent_version": w.agent_version(agent[mask], t, sess_no[mask])}
+                   if kind == 0 else {}),
             )
 
         conv = sessions(~learn, 0)
@@ -587,6 +592,7 @@ class Simulator:
             platform=np.full(n_anon, P_WEB), country=a_country,
             tsfmt=np.where(gen.random(n_anon) < 0.06, 2, 0), export_t=np.full(n_anon, t),
             start=local_time_to_utc_ms(gen, np.full(n_anon, day0), _COUNTRY_OFFSET[a_country]),
+            agent_version=w.agent_version(a_agent, t, a_no),
         )
         all_conv = Sessions(**{k: np.concatenate([conv[k], anon[k]]) for k in conv.cols})
         mood = np.concatenate([u.mood[conv["user"]], np.zeros(n_anon)])

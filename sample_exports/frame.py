@@ -65,6 +65,7 @@ EVENT_COLUMNS: dict[str, np.dtype] = {
         ("hide_user", "int8"),  # 1: the user's row written without user_id (not signed in)
         ("client_version", "int8"),  # unknown top-level field (NDJSON only), -1 none
         ("ui_variant", "int8"),  # unknown data field, -1 none
+        ("agent_version", "int8"),  # data.agent_version: code into vocab.AGENT_VERSIONS, -1 none
     )
 }
 

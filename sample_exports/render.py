@@ -103,7 +103,7 @@ _DATA_INNER = """nullif(concat(
     skill, correct, quality,
     ',"goal_id":"goal_'
         || lpad(goal::VARCHAR, greatest(7, length(goal::VARCHAR))::INTEGER, '0') || '"',
-    goal_type, target_value, custom, escalated, ui_variant), '')"""
+    goal_type, target_value, custom, escalated, ui_variant, agent_version), '')"""
 
 _LINE_SQL = f"""
 SELECT concat(
@@ -216,6 +216,7 @@ class Renderer:
             "custom": pa.array([f',"name":"{c}","source":"push"' for c in vocab.CUSTOM_NAMES]),
             "escalated": _frags("escalated_to_human", [False, True]),
             "ui_variant": _frags("ui_variant", vocab.UI_VARIANTS),
+            "agent_version": _frags("agent_version", vocab.AGENT_VERSIONS),
         }
         self.offsets = np.array([c.offset_minutes for c in vocab.COUNTRIES], dtype=np.int64)
 
@@ -299,6 +300,7 @@ class Renderer:
             "custom": _dict(f["custom"], d["custom"]),
             "escalated": _dict(f["escalated"], d["escalated"]),
             "ui_variant": _dict(f["ui_variant"], d["ui_variant"]),
+            "agent_version": _dict(f["agent_version"], d["agent_version"]),
         }
         if not plain:
             cols["client_version"] = _dict(f["client_version"], top["client_version"])

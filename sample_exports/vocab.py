@@ -226,6 +226,9 @@ COMMENTS_BY_RATING: dict[int, tuple[int, ...]] = {
 CUSTOM_NAMES: tuple[str, ...] = ("reminder_opened", "streak_freeze_used", "share_clicked")
 CLIENT_VERSIONS: tuple[str, ...] = ("5.0.0-beta.1", "5.0.0-beta.2")
 UI_VARIANTS: tuple[str, ...] = ("compact", "cards")
+#: agent versions (data.agent_version, an unlisted data field kept in the data JSON):
+#: every agent starts on the first and rolls out the second during the window
+AGENT_VERSIONS: tuple[str, ...] = ("1.4", "2.0")
 
 GOAL_TYPES: tuple[str, ...] = ("streak", "sessions", "mastery", "custom")
 

@@ -31,6 +31,7 @@ from sample_exports.util import (
     categorical,
     rng,
     rowwise_categorical,
+    scramble,
 )
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ TRUE_LIFT = 0.40  # relative lift of treatment on that probability
 CONVERSION_WINDOW_DAYS = 14
 CONTENT_SHARE = 0.30  # share of signups that come from creators' posts
 CONTENT_LIFETIME_DAYS = 45
+AGENT_ROLLOUT_DAYS = 7  # a new agent version reaches every session over a week
 
 #: local-time hour-of-day activity profile (morning and evening peaks)
 HOUR_WEIGHTS = np.array(
@@ -232,6 +234,26 @@ class World:
     creator_agents: list[np.ndarray]
     planted: PlantedIncidents = field(default_factory=PlantedIncidents)
 
+    def agent_release_t(self, agent: np.ndarray) -> np.ndarray:
+        """Export day each agent starts rolling out version 2 (between 40% and 75% of the
+        window; a fixed function of the agent index, so no random stream is drawn)."""
+        frac = (np.asarray(agent, dtype=np.float64) * 0.6180339887) % 1.0
+        return np.floor(self.timeline.days * (0.4 + 0.35 * frac)).astype(np.int64)
+
+    def agent_version(self, agent: np.ndarray, t: int, sess: np.ndarray) -> np.ndarray:
+        """The version code (vocab.AGENT_VERSIONS) serving each session: version 2 reaches
+        a share of sessions growing linearly over AGENT_ROLLOUT_DAYS from the agent's
+        release day; which sessions get it is a hash of the session number."""
+        agent = np.asarray(agent, dtype=np.int64)
+        share = np.clip((t - self.agent_release_t(agent) + 1) / AGENT_ROLLOUT_DAYS, 0.0, 1.0)
+        h = (scramble(np.asarray(sess, dtype=np.int64), 0xA6E27) % 1000) / 1000.0
+        return (h < share).astype(np.int8)
+
+    def agent_version_worse(self, agent: np.ndarray, version: np.ndarray) -> np.ndarray:
+        """Whether the session ran a version that rates worse: version 2 of every third
+        agent (ratings about 0.6 lower, more negative messages)."""
+        return (np.asarray(version) == 1) & (np.asarray(agent) % 3 == 0)
+
     def truth(self) -> dict:
         """The planted ground truth, for the manifest."""
         u = self.users
@@ -266,6 +288,21 @@ class World:
                     "date": tl.date_of(self.planted.bot_day).isoformat(),
                     "share": self.planted.bot_share, "factor": self.planted.bot_factor},
                 "repeat_purchases_per_day": self.planted.repeat_purchases_per_day,
+            },
+            "agent_versions": {
+                "versions": list(vocab.AGENT_VERSIONS),
+                "rollout_days": AGENT_ROLLOUT_DAYS,
+                "release_dates": {
+                    a: tl.date_of(int(r)).isoformat()
+                    for a, r in zip(self.agents.ids,
+                                    self.agent_release_t(np.arange(len(self.agents.ids))),
+                                    strict=True)
+                },
+                "worse_version_agents": [
+                    a for i, a in enumerate(self.agents.ids)
+                    if self.agent_version_worse(np.array([i]), np.array([1]))[0]
+                ],
+                "worse_effect": "mean rating about 0.6 lower, negative sentiment +8 points",
             },
             "viral_content": int(self.content.viral.sum()),
             "bkt_true_params": {

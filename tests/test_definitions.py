@@ -76,9 +76,10 @@ def test_jobs_schedule_and_sensor():
 
 
 ML_TABLES = [
-    "bkt_params", "churn_predictions", "engagement_drivers", "engagement_forecast",
-    "experiment_analysis", "forecast_backtest", "goal_success_predictions", "insights",
-    "ltv_predictions", "metric_anomalies", "model_artifacts", "model_registry",
+    "bkt_params", "business_forecasts", "business_scenarios", "churn_predictions",
+    "engagement_drivers", "engagement_forecast", "experiment_analysis", "forecast_backtest",
+    "goal_success_predictions", "insights", "ltv_predictions", "metric_anomalies",
+    "model_artifacts", "model_drift", "model_registry",
     "user_behaviour_anomalies", "user_features", "user_segments",
 ]
 
@@ -160,8 +161,9 @@ def test_data_quality_checks_guard_every_raw_asset_and_mart():
     # v2: + retention, stickiness_distribution, creators, user_identities, api_health_daily,
     # satisfaction_daily, agent_daily, content_platform_daily, content_timing,
     # session_depth_daily, path_edges, events, funnel_breakdowns, funnel_trends,
-    # funnel_time_to_convert
-    assert len(marts) == 31
+    # funnel_time_to_convert; issue 25: agent_version_daily, intent_satisfaction_daily,
+    # user_engagement, failure_reasons_daily, lesson_quality_daily
+    assert len(marts) == 36
     for mart in marts:
         assert f"{mart}:gx_invariants" in check_keys
         assert f"{mart}:no_personal_data" in check_keys

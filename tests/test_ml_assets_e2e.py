@@ -29,7 +29,8 @@ ML_TABLES = {
     "user_features", "model_registry", "model_artifacts", "churn_predictions",
     "goal_success_predictions", "ltv_predictions", "engagement_forecast", "forecast_backtest",
     "metric_anomalies", "user_behaviour_anomalies", "user_segments", "experiment_analysis",
-    "bkt_params", "engagement_drivers", "insights",
+    "bkt_params", "engagement_drivers", "insights", "business_forecasts", "business_scenarios",
+    "model_drift",
 }
 SPEC_COLUMNS = {  # ../shared/spec/marts.md: the ml tables and their columns at least
     "churn_predictions": {"user_id", "as_of_date", "churn_probability", "risk_band",

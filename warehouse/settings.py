@@ -662,6 +662,15 @@ class MLSettings(_Section):
     insights_max_per_kind: Annotated[int, Field(ge=1)] = 3
     insights_recent_days: PositiveDays = 7
     insights_pattern_weeks: PositiveDays = 8
+    # business scenarios (models_ml/business.py): relative changes of conversion and
+    # retention, and the trailing days whose revenue mix (new vs returning) they scale
+    business_scenario_changes: tuple[Annotated[float, Field(gt=-1, le=10)], ...] = (-0.1, 0.1)
+    business_mix_days: PositiveDays = 90
+    # model monitoring (models_ml/monitoring.py): population stability index bins and the
+    # PSI above which a feature or prediction has moved (warning) or shifted (alert)
+    drift_bins: Annotated[int, Field(ge=2, le=50)] = 10
+    drift_psi_warn: Annotated[float, Field(gt=0)] = 0.1
+    drift_psi_alert: Annotated[float, Field(gt=0)] = 0.25
 
     @model_validator(mode="after")
     def _ranges(self) -> MLSettings:
@@ -669,6 +678,8 @@ class MLSettings(_Section):
             raise ValueError("segments_k_min must not exceed segments_k_max")
         if self.risk_band_medium > self.risk_band_high:
             raise ValueError("risk_band_medium must not exceed risk_band_high")
+        if self.drift_psi_warn > self.drift_psi_alert:
+            raise ValueError("drift_psi_warn must not exceed drift_psi_alert")
         return self
 
     def as_params(self) -> dict[str, Any]:

@@ -182,6 +182,37 @@ def engagement_forecast(context: dg.AssetExecutionContext, warehouse: WarehouseR
     yield dg.MaterializeResult(asset_key=ml_key("forecast_backtest"))
 
 
+@dg.multi_asset(
+    name="ml_business_forecasts", group_name=ML_GROUP,
+    specs=[
+        dg.AssetSpec(ml_key("business_forecasts"), kinds={"python", "duckdb"},
+                     deps=[dbt_key("marts", "revenue_daily"), dbt_key("staging", "stg_users"),
+                           *AS_OF],
+                     description="ml.business_forecasts: daily net revenue per currency and "
+                     "new users, 30 days ahead with 80% and 95% intervals (the engagement "
+                     "forecast's model selection and backtest intervals)."),
+        dg.AssetSpec(ml_key("business_scenarios"), kinds={"python", "duckdb"},
+                     deps=[dbt_key("staging", "stg_payments")],
+                     description="ml.business_scenarios: horizon revenue per currency and "
+                     "new paying customers if conversion or retention moves by the "
+                     "configured relative changes."),
+    ],
+)
+def business_forecasts(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    summary = _run(context, warehouse, "business", pipeline.forecast_business)
+    yield dg.MaterializeResult(asset_key=ml_key("business_forecasts"), metadata=_meta(summary))
+    yield dg.MaterializeResult(asset_key=ml_key("business_scenarios"))
+
+
+model_drift = _scoring_asset(
+    "model_drift", pipeline.model_drift,
+    [*MODELS, ml_key("churn_predictions"), ml_key("goal_success_predictions"),
+     ml_key("ltv_predictions")],
+    "ml.model_drift: population stability index per input feature and for the prediction "
+    "distribution of each stored model, training window vs the latest snapshot (a "
+    "data-quality warning when it moved).")
+
+
 insights = _scoring_asset(
     "insights", pipeline.generate_insights,
     [ml_key(k) for k in ("metric_anomalies", "experiment_analysis", "engagement_forecast",
@@ -197,5 +228,5 @@ insights = _scoring_asset(
 ml_assets = [
     user_features, train_models, churn_predictions, goal_success_predictions, ltv_predictions,
     engagement_forecast, metric_anomalies, user_behaviour_anomalies, user_segments,
-    experiment_analysis, engagement_drivers, insights,
+    experiment_analysis, engagement_drivers, insights, business_forecasts, model_drift,
 ]

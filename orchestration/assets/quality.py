@@ -21,6 +21,8 @@ import duckdb
 from data_quality import store
 from data_quality.checks import (
     CONTRACT,
+    DRIFT,
+    DRIFT_TABLES,
     INVARIANTS,
     PERSONAL,
     VOLUME,
@@ -219,6 +221,13 @@ def ml_check_specs(asset: dg.AssetsDefinition) -> list[dg.AssetCheckSpec]:
             "like an email address) in this ml table, which the serving database publishes.",
         )
         for key in asset.keys
+    ] + [
+        dg.AssetCheckSpec(
+            DRIFT, asset=key, blocking=False,
+            description="Model monitoring: a warning when a model's input features or "
+            "prediction distribution moved between training and scoring (PSI).",
+        )
+        for key in asset.keys if key.path[-1] in DRIFT_TABLES
     ]
 
 

@@ -1,0 +1,136 @@
+-- Satisfaction per intent per day (product documents 001 and 002: satisfaction per
+-- intent). A rating (user_feedback with data.rating) belongs to the last
+-- intent_classified event of its session at or before it (event_ts, ties by event_id):
+-- what the user last asked about. A sentiment of a user_message belongs to the first
+-- intent_classified of its session at or after it (the classification of that message).
+-- Ratings and messages with no such classification are under intent '(none)'.
+--
+-- Per date (of the rating or message) × intent: ratings, mean_rating, csat (share of
+-- ratings 4..5), sentiment_messages and negative_sentiment_rate. Up to the as-of date.
+
+with as_of as (
+
+    select as_of_date from {{ ref('int_as_of_date') }}
+
+),
+
+session_events as (
+
+    select event_id, session_id, event_ts, event_date, event_type, intent, rating, sentiment
+    from {{ ref('stg_events') }}
+    where event_type in ('intent_classified', 'user_feedback', 'user_message')
+
+),
+
+classified as (
+
+    select event_id, session_id, event_ts, coalesce(intent, '(none)') as intent
+    from session_events
+    where event_type = 'intent_classified'
+
+),
+
+feedback as (
+
+    select event_id, session_id, event_ts, event_date, rating
+    from session_events
+    where event_type = 'user_feedback' and rating is not null
+      and event_date <= (select as_of_date from as_of)
+
+),
+
+messages as (
+
+    select event_id, session_id, event_ts, event_date, sentiment
+    from session_events
+    where event_type = 'user_message' and sentiment is not null
+      and event_date <= (select as_of_date from as_of)
+
+),
+
+rated as (
+
+    select event_date, rating, intent
+    from (
+        select
+            feedback.event_date,
+            feedback.rating,
+            classified.intent,
+            row_number() over (
+                partition by feedback.event_id
+                order by classified.event_ts desc, classified.event_id desc
+            ) as intent_rank
+        from feedback
+        left join classified
+            on classified.session_id = feedback.session_id
+            and classified.event_ts <= feedback.event_ts
+    ) as ranked
+    where intent_rank = 1
+
+),
+
+felt as (
+
+    select event_date, sentiment, intent
+    from (
+        select
+            messages.event_date,
+            messages.sentiment,
+            classified.intent,
+            row_number() over (
+                partition by messages.event_id
+                order by classified.event_ts, classified.event_id
+            ) as intent_rank
+        from messages
+        left join classified
+            on classified.session_id = messages.session_id
+            and classified.event_ts >= messages.event_ts
+    ) as ranked
+    where intent_rank = 1
+
+),
+
+attributed as (
+
+    select event_date, coalesce(intent, '(none)') as intent, rating,
+           cast(null as {{ dbt.type_string() }}) as sentiment
+    from rated
+    union all
+    select event_date, coalesce(intent, '(none)') as intent, cast(null as {{ dbt.type_int() }}) as rating,
+           sentiment
+    from felt
+
+),
+
+daily as (
+
+    select
+        event_date,
+        intent,
+        count(rating) as ratings,
+        avg(cast(rating as {{ insights_warehouse.type_double() }})) as mean_rating,
+        sum(case when rating >= 4 then 1 else 0 end) as satisfied_ratings,
+        count(sentiment) as sentiment_messages,
+        sum(case when sentiment = 'negative' then 1 else 0 end) as negative_messages
+    from attributed
+    group by event_date, intent
+
+)
+
+select
+    cast(event_date as date) as {{ adapter.quote('date') }},
+    cast(intent as {{ dbt.type_string() }}) as intent,
+    cast(ratings as {{ dbt.type_bigint() }}) as ratings,
+    cast(mean_rating as {{ insights_warehouse.type_double() }}) as mean_rating,
+    cast(
+        case when ratings > 0
+             then cast(satisfied_ratings as {{ insights_warehouse.type_double() }}) / ratings end
+        as {{ insights_warehouse.type_double() }}
+    ) as csat,
+    cast(sentiment_messages as {{ dbt.type_bigint() }}) as sentiment_messages,
+    cast(
+        case when sentiment_messages > 0
+             then cast(negative_messages as {{ insights_warehouse.type_double() }}) / sentiment_messages end
+        as {{ insights_warehouse.type_double() }}
+    ) as negative_sentiment_rate
+from daily
