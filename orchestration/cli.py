@@ -731,8 +731,13 @@ def report(
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def dbt(ctx: typer.Context) -> None:
-    """Run a dbt command on the warehouse with the settings as vars: `insights dbt -- test`."""
+def dbt(
+    ctx: typer.Context,
+    target: Annotated[str | None, typer.Option(
+        help="The dbt target: dev (DuckDB, default) or spark (docs/scale_out.md).")] = None,
+) -> None:
+    """Run a dbt command on the warehouse with the settings as vars: `insights dbt -- test`,
+    `insights dbt --target spark -- build`."""
     from orchestration.dbt_args import passthrough_args
 
     settings = _settings()
@@ -742,6 +747,8 @@ def dbt(ctx: typer.Context) -> None:
     cmd = [dbt_executable(), *args]
     if args and not args[0].startswith("-"):
         cmd += ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+        if target:
+            cmd += ["--target", target]
     # dbt may write the warehouse: one writer at a time, like every run
     with writer_lock(settings.require_paths().warehouse, holder="insights dbt"):
         code = subprocess.call(cmd)

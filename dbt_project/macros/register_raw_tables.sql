@@ -34,9 +34,8 @@
         {%- set location = base ~ '/' ~ source.schema ~ '/' ~ source.name -%}
         {%- do run_query("create schema if not exists " ~ source.schema) -%}
         {%- do run_query("drop table if exists " ~ key) -%}
-        {%- do run_query("create table " ~ key ~ " using parquet"
-            ~ (" partitioned by (export_date)" if partitioned else "")
-            ~ " location '" ~ location ~ "'") -%}
+        {#- the schema and the partitioning (export_date=... folders) are inferred -#}
+        {%- do run_query("create table " ~ key ~ " using parquet location '" ~ location ~ "'") -%}
         {%- if partitioned -%}
             {%- do run_query("alter table " ~ key ~ " recover partitions") -%}
         {%- endif -%}

@@ -26,3 +26,19 @@
         {{ dbt_spark.dbt_spark_get_incremental_sql(strategy, source, target, existing, unique_key, incremental_predicates) }}
     {%- endif -%}
 {%- endmacro %}
+
+
+{#
+    Column comments (persist_docs): a Hive metastore keeps at most 256 characters of a
+    column's comment (COLUMNS_V2.COMMENT); longer descriptions are cut there instead of
+    failing the CREATE TABLE. Overrides dbt-spark's non-dispatched macro.
+#}
+{% macro get_column_comment_sql(column_name, column_dict) -%}
+  {%- set column_comment_clause = '' -%}
+  {%- if column_name in column_dict and column_dict[column_name]["description"] -%}
+    {%- set text = column_dict[column_name]["description"] | replace("\n", " ") -%}
+    {%- set text = text[:250] if text | length > 250 else text -%}
+    {%- set column_comment_clause = "comment '" ~ (text | replace("\\", "\\\\") | replace("'", "\\'")) ~ "'" -%}
+  {%- endif -%}
+  {{ adapter.quote(column_name) }} {{ column_comment_clause }}
+{%- endmacro %}
