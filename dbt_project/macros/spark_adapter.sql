@@ -42,3 +42,13 @@
   {%- endif -%}
   {{ adapter.quote(column_name) }} {{ column_comment_clause }}
 {%- endmacro %}
+
+
+{#
+    Contract types on Spark: a `json` column (marts.events.data, JSON on DuckDB) is JSON
+    text in a STRING there. dbt checks contracts by casting null to every declared type
+    (get_empty_schema_sql -> dbt.cast), so `json` is mapped to string for Spark.
+#}
+{% macro spark__cast(field, type) -%}
+    cast({{ field }} as {{ 'string' if (type | string | trim | lower) == 'json' else type }})
+{%- endmacro %}
