@@ -6,6 +6,7 @@ under ./data); settings from config/settings.yaml (INSIGHTS_SETTINGS).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -730,20 +731,74 @@ def report(
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def dbt(ctx: typer.Context) -> None:
-    """Run a dbt command on the warehouse with the settings as vars: `insights dbt -- test`."""
+def dbt(
+    ctx: typer.Context,
+    target: Annotated[str | None, typer.Option(
+        help="The dbt target: dev (DuckDB, default) or spark (docs/scale_out.md).")] = None,
+) -> None:
+    """Run a dbt command on the warehouse with the settings as vars: `insights dbt -- test`,
+    `insights dbt --target spark -- build`."""
     from orchestration.dbt_args import passthrough_args
 
     settings = _settings()
     export_duckdb_env(settings.duckdb)
+    _export_spark_dir(settings.require_paths().warehouse)
     args = passthrough_args(ctx.args, settings.dbt_vars())
     cmd = [dbt_executable(), *args]
     if args and not args[0].startswith("-"):
         cmd += ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+        if target:
+            cmd += ["--target", target]
     # dbt may write the warehouse: one writer at a time, like every run
     with writer_lock(settings.require_paths().warehouse, holder="insights dbt"):
         code = subprocess.call(cmd)
     raise typer.Exit(code)
+
+
+def _export_spark_dir(warehouse: Path) -> None:
+    """The spark target's local metastore and tables (profiles.yml INSIGHTS_SPARK_DIR):
+    an absolute folder beside the warehouse unless set."""
+    os.environ.setdefault("INSIGHTS_SPARK_DIR", str(warehouse.resolve().parent / "spark"))
+
+
+@app.command("export-raw")
+def export_raw(
+    out: Annotated[Path | None, typer.Option(
+        help="Folder of the export (default: raw/ in INSIGHTS_SPARK_DIR).")] = None,
+    full: Annotated[bool, typer.Option(
+        help="Write every partition again (default: only new or changed ones).")] = False,
+    register: Annotated[bool, typer.Option(
+        help="Then register the tables on the dbt target (run-operation "
+        "register_raw_tables).")] = True,
+    target: Annotated[str, typer.Option(help="The dbt target to register them on.")] = "spark",
+    location: Annotated[str | None, typer.Option(
+        help="The folder as the engine sees it (e.g. s3a://bucket/raw); default: --out.")] = None,
+) -> None:
+    """Export every raw and ml table the dbt models read as Parquet partitioned by export
+    date, for Spark (docs/scale_out.md), and register them there."""
+    from orchestration.dbt_args import register_raw_args
+    from serving.raw_export import WHOLE
+    from serving.raw_export import export_raw as write_export
+
+    settings = _settings()
+    warehouse = settings.require_paths().warehouse
+    _export_spark_dir(warehouse)
+    folder = (out or Path(os.environ["INSIGHTS_SPARK_DIR"]) / "raw").resolve()
+    with writer_lock(warehouse, holder="insights export-raw"):
+        con = duckdb.connect(str(warehouse), read_only=True)
+        try:
+            result = write_export(con, folder, full=full)
+        finally:
+            con.close()
+    console.print(f"export-raw: {result.partitions_written} partitions written, "
+                  f"{result.unchanged} unchanged, into {folder}")
+    if not register:
+        return
+    manifest = json.loads((folder / "_manifest.json").read_text())
+    tables = {key: WHOLE not in parts for key, parts in manifest.items()}
+    cmd = [dbt_executable(), *register_raw_args(location or str(folder), tables, target),
+           "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+    raise typer.Exit(subprocess.call(cmd))
 
 
 # seconds the processes of `dagster dev` get to stop after SIGTERM before SIGKILL

@@ -75,3 +75,10 @@ def window_start(tag_start: str | None, unbuilt: date | None, lookback_days: int
     if unbuilt is not None:
         starts.append((unbuilt - timedelta(days=lookback_days)).isoformat())
     return min(starts) if starts else None
+
+
+def register_raw_args(location: str, tables: Mapping[str, bool], target: str) -> list[str]:
+    """``dbt run-operation register_raw_tables`` over the Parquet raw export at ``location``
+    (``tables``: ``schema.table`` -> partitioned by export_date), on ``target``."""
+    return ["run-operation", "register_raw_tables", "--target", target, "--args",
+            json.dumps({"path": location, "tables": dict(tables)}, sort_keys=True)]

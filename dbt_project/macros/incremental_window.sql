@@ -125,3 +125,51 @@
     select {{ cols }}
     from {{ source }}
 {%- endmacro %}
+
+
+{#
+    Spark / Databricks (Parquet, no DELETE): the model is partitioned by its date column
+    (config partition_by, insights_warehouse.date_partition), the batch overwrites the
+    date partitions it holds (dynamic partition overwrite), and the partitions from the
+    window start on that the batch no longer has (a day left without rows) are dropped
+    first, so an incremental run still equals a full refresh.
+#}
+{% macro spark__get_incremental_replace_date_range_sql(arg_dict) -%}
+    {%- set date_column = arg_dict['unique_key'] -%}
+    {%- set target = arg_dict['target_relation'] -%}
+    {%- set source = arg_dict['temp_relation'] -%}
+    {%- set start = insights_warehouse.incremental_window_start(date_column) -%}
+    {%- set stale = run_query(
+        "select distinct cast(" ~ date_column ~ " as string) from " ~ target
+        ~ " where " ~ insights_warehouse.date_on_or_after(date_column, start)
+        ~ " and " ~ date_column ~ " not in (select " ~ date_column ~ " from " ~ source
+        ~ " where " ~ date_column ~ " is not null)") -%}
+    {%- for day in stale.columns[0].values() -%}
+        {%- if day is not none -%}
+        {%- do run_query("alter table " ~ target ~ " drop if exists partition ("
+                         ~ date_column ~ " = '" ~ (day | string)[:10] ~ "')") -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- set cols = arg_dict['dest_columns'] | map(attribute='quoted') | join(', ') -%}
+    insert overwrite table {{ target }} partition ({{ date_column }})
+    select {{ cols }}
+    from {{ source }}
+{%- endmacro %}
+
+
+{#
+    The partitioning of a date-range incremental model: the date column on Spark (the
+    replace_date_range strategy overwrites date partitions there), none elsewhere.
+    Model config: partition_by=insights_warehouse.date_partition('<date column>').
+#}
+{% macro date_partition(date_column) -%}
+    {{ return(adapter.dispatch('date_partition', 'insights_warehouse')(date_column)) }}
+{%- endmacro %}
+
+{% macro default__date_partition(date_column) -%}
+    {{ return(none) }}
+{%- endmacro %}
+
+{% macro spark__date_partition(date_column) -%}
+    {{ return([date_column]) }}
+{%- endmacro %}

@@ -67,6 +67,34 @@ mart as (
 
 ),
 
+expected_active as (
+
+    select period_grain, creator_id, period_start, count(*) as expected_active_users
+    from active_user_periods
+    group by period_grain, creator_id, period_start
+
+),
+
+-- users active in the previous period (next_period_start = this period) and not in this
+-- one: an anti-join (joins only, no correlated subqueries: portable to Spark)
+expected_dormant as (
+
+    select
+        previous.period_grain,
+        previous.creator_id,
+        previous.next_period_start as period_start,
+        count(*) as expected_dormant_users
+    from active_user_periods as previous
+    left join active_user_periods as current_period
+        on current_period.period_grain = previous.period_grain
+        and current_period.creator_id = previous.creator_id
+        and current_period.user_id = previous.user_id
+        and current_period.period_start = previous.next_period_start
+    where current_period.user_id is null
+    group by previous.period_grain, previous.creator_id, previous.next_period_start
+
+),
+
 expected as (
 
     select
@@ -75,25 +103,17 @@ expected as (
         mart.period_start,
         mart.active_users,
         mart.dormant_users,
-        (
-            select count(*) from active_user_periods as a
-            where a.period_grain = mart.period_grain and a.creator_id = mart.creator_id
-              and a.period_start = mart.period_start
-        ) as expected_active_users,
-        (
-            select count(*) from active_user_periods as previous
-            where previous.period_grain = mart.period_grain
-              and previous.creator_id = mart.creator_id
-              and previous.next_period_start = mart.period_start
-              and not exists (
-                  select 1 from active_user_periods as current_period
-                  where current_period.period_grain = previous.period_grain
-                    and current_period.creator_id = previous.creator_id
-                    and current_period.user_id = previous.user_id
-                    and current_period.period_start = mart.period_start
-              )
-        ) as expected_dormant_users
+        coalesce(expected_active.expected_active_users, 0) as expected_active_users,
+        coalesce(expected_dormant.expected_dormant_users, 0) as expected_dormant_users
     from mart
+    left join expected_active
+        on expected_active.period_grain = mart.period_grain
+        and expected_active.creator_id = mart.creator_id
+        and expected_active.period_start = mart.period_start
+    left join expected_dormant
+        on expected_dormant.period_grain = mart.period_grain
+        and expected_dormant.creator_id = mart.creator_id
+        and expected_dormant.period_start = mart.period_start
 
 )
 

@@ -25,3 +25,13 @@
 {% macro duckdb__days_between(start_date, end_date) -%}
     (cast({{ end_date }} as date) - cast({{ start_date }} as date))
 {%- endmacro %}
+
+{# Spark / Databricks: date_add and datediff work on DATEs (dbt's dateadd goes through
+   timestamps). #}
+{% macro spark__add_days(date_expr, days) -%}
+    date_add(cast({{ date_expr }} as date), cast({{ days }} as int))
+{%- endmacro %}
+
+{% macro spark__days_between(start_date, end_date) -%}
+    datediff(cast({{ end_date }} as date), cast({{ start_date }} as date))
+{%- endmacro %}

@@ -102,3 +102,44 @@
         ) as grouped
     ) as paths
 {%- endmacro %}
+
+{#
+    Spark / Databricks: the same fold as DuckDB's. The outcomes of a user × topic in
+    attempt order (array_sort of (attempt_number, is_correct) structs), folded by
+    aggregate() into [p_init, after 1, after 2, ...]; posexplode of the list without its
+    first element gives one row per attempt. Spark before 4.1 has no recursive CTEs.
+#}
+{% macro spark__bkt_mastery_path(attempts) -%}
+    select
+        user_id,
+        topic,
+        cast(position + 1 as bigint) as attempt_number,
+        cast(mastery as double) as mastery
+    from (
+        select
+            user_id,
+            topic,
+            aggregate(
+                outcomes,
+                array(cast(p_init as double)),
+                (acc, outcome) -> concat(acc, array({{ insights_warehouse.bkt_step(
+                    'element_at(acc, -1)', 'outcome', 'p_transit', 'p_guess', 'p_slip') }}))
+            ) as path
+        from (
+            select
+                user_id,
+                topic,
+                transform(
+                    array_sort(collect_list(struct(attempt_number, is_correct))),
+                    attempt -> attempt.is_correct
+                ) as outcomes,
+                max(p_init) as p_init,
+                max(p_transit) as p_transit,
+                max(p_guess) as p_guess,
+                max(p_slip) as p_slip
+            from {{ attempts }}
+            group by user_id, topic
+        ) as grouped
+    ) as paths
+    lateral view posexplode(slice(path, 2, size(path) - 1)) steps as position, mastery
+{%- endmacro %}

@@ -34,3 +34,19 @@
         cast({{ start_date }} as date), cast({{ end_date }} as date), interval 1 day
     )) as date) as date_day
 {%- endmacro %}
+
+{# Spark / Databricks: sequence() of the days, exploded. sequence refuses end < start
+   with a positive step, so the end is raised to the start and the rows cut back. #}
+{% macro spark__date_spine(start_date, end_date) -%}
+    select date_day
+    from (
+        select explode(sequence(bounds.start_day, greatest(bounds.start_day, bounds.end_day),
+                                interval 1 day)) as date_day,
+               bounds.end_day
+        from (
+            select cast({{ start_date }} as date) as start_day,
+                   cast({{ end_date }} as date) as end_day
+        ) as bounds
+    ) as days
+    where date_day <= end_day
+{%- endmacro %}

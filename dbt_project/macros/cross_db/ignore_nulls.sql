@@ -18,3 +18,12 @@
 {% macro default__first_value_ignore_nulls(expression) -%}
     first_value({{ expression }} ignore nulls)
 {%- endmacro %}
+
+{# Spark / Databricks: IGNORE NULLS is the function's second argument. #}
+{% macro spark__last_value_ignore_nulls(expression) -%}
+    last_value({{ expression }}, true)
+{%- endmacro %}
+
+{% macro spark__first_value_ignore_nulls(expression) -%}
+    first_value({{ expression }}, true)
+{%- endmacro %}

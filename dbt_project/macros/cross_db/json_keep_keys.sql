@@ -27,10 +27,11 @@
     end
 {%- endmacro %}
 
-{# Spark: a map of the object's values (as JSON text), filtered (map_filter), to JSON. #}
+{# Spark 4 / Databricks: a map of the object's values as VARIANT (numbers, booleans and
+   nested values keep their JSON type), filtered (map_filter), back to JSON. #}
 {% macro spark__json_keep_keys(json_expr, keys) -%}
     to_json(map_filter(
-        from_json({{ json_expr }}, 'map<string,string>'),
+        from_json({{ json_expr }}, 'map<string,variant>'),
         (k, v) -> k in ({{ insights_warehouse.json_key_list(keys) }})))
 {%- endmacro %}
 

@@ -73,3 +73,14 @@
          + extract(month from {{ end_expr }}) - extract(month from {{ start_expr }}) as integer)
     {%- endif -%}
 {%- endmacro %}
+
+
+{# Spark / Databricks: date_add for days and weeks, add_months for months (dbt's
+   dateadd goes through timestamps and gave nulls on DATE arguments). #}
+{% macro spark__add_periods(start_expr, grain, n) -%}
+    {%- if grain == 'month' -%}
+    add_months(cast({{ start_expr }} as date), cast({{ n }} as int))
+    {%- else -%}
+    {{ insights_warehouse.default__add_periods(start_expr, grain, n) }}
+    {%- endif -%}
+{%- endmacro %}

@@ -47,3 +47,13 @@
 {% macro spark__add_seconds_to_timestamp(ts, seconds) -%}
     timestampadd(SECOND, {{ seconds }}, {{ ts }})
 {%- endmacro %}
+
+
+{# Spark / Databricks: exact microseconds too (timestampdiff is a BIGINT). #}
+{% macro spark__seconds_between(start_ts, end_ts) -%}
+    (cast(timestampdiff(MICROSECOND, {{ start_ts }}, {{ end_ts }}) as double) / 1000000.0)
+{%- endmacro %}
+
+{% macro spark__add_days_to_timestamp(ts, days) -%}
+    timestampadd(DAY, {{ days }}, {{ ts }})
+{%- endmacro %}

@@ -15,3 +15,9 @@
 {% macro duckdb__to_local_date(ts, tz) -%}
     cast(timezone('{{ tz }}', timezone('UTC', {{ ts }})) as date)
 {%- endmacro %}
+
+{# Spark / Databricks: from_utc_timestamp shifts the UTC wall time to tz's (the session
+   time zone is UTC, so the cast to DATE takes that wall time's date). #}
+{% macro spark__to_local_date(ts, tz) -%}
+    cast(from_utc_timestamp({{ ts }}, '{{ tz }}') as date)
+{%- endmacro %}

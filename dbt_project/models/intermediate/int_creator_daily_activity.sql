@@ -9,6 +9,7 @@
     materialized='incremental',
     incremental_strategy='replace_date_range',
     unique_key='activity_date',
+    partition_by=insights_warehouse.date_partition('activity_date'),
     on_schema_change='fail'
 ) }}
 

@@ -15,6 +15,7 @@
     materialized='incremental',
     incremental_strategy='replace_date_range',
     unique_key='event_date',
+    partition_by=insights_warehouse.date_partition('event_date'),
     on_schema_change='fail'
 ) }}
 
