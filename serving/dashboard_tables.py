@@ -2,7 +2,7 @@
 
 The marts are already aggregates; what they do not hold is the list of users behind a
 daily number (the drill from a DAU to its users). ``dashboard.user_days`` is that list:
-one row per user × creator × active day (with the ``'__all__'`` creator row, as
+one row per user, creator and active day (with the ``'__all__'`` creator row, as
 ``marts.engagement_daily`` counts it), sorted by date and creator so that the drill of one
 day reads one block of the file (DuckDB's zone maps) on a 10M-event database.
 """
