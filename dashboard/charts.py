@@ -54,8 +54,8 @@ def hbars(df: pd.DataFrame, category: str, value: str, title: str, *,
     }
     if color:
         enc["color"] = alt.Color(f"{color}:N", title="", legend=alt.Legend(orient="bottom"))
-    return alt.Chart(df, title=title, height=max(140, 30 * df[category].nunique())
-                     ).mark_bar().encode(**enc)
+    # a band per category (the chart grows with them; labels never skipped)
+    return alt.Chart(df, title=title, height=alt.Step(24)).mark_bar().encode(**enc)
 
 
 def heatmap(df: pd.DataFrame, x: str, y: str, value: str, title: str, *,
@@ -69,7 +69,7 @@ def heatmap(df: pd.DataFrame, x: str, y: str, value: str, title: str, *,
         color=alt.Color(f"{value}:Q", title=value.replace("_", " "),
                         legend=alt.Legend(format=fmt)),
         tooltip=[x, y, alt.Tooltip(f"{value}:Q", format=fmt)])
-    return rects.properties(height=max(160, 18 * df[y].nunique()))
+    return rects.properties(height=alt.Step(20))
 
 
 def forecast_band(df: pd.DataFrame, title: str) -> alt.LayerChart:

@@ -361,8 +361,10 @@ def satisfaction(f: Filters) -> Query:
                sum(csat * ratings) / nullif(sum(ratings), 0) AS csat,
                sum(negative_sentiment_rate * sentiment_events)
                    / nullif(sum(sentiment_events), 0) AS negative_sentiment_rate
-        FROM marts.satisfaction_daily WHERE {_IN_RANGE} AND ratings > 0
-        GROUP BY agent_id ORDER BY ratings DESC LIMIT 20""", f.params())
+        FROM marts.satisfaction_daily
+        WHERE {_IN_RANGE} AND ratings > 0 AND agent_id <> $all
+        GROUP BY agent_id ORDER BY ratings DESC LIMIT 20""",
+                 {**f.params(), "all": ALL_CREATORS})
 
 
 def conversations(f: Filters) -> dict[str, Query]:
