@@ -59,10 +59,10 @@ def hbars(df: pd.DataFrame, category: str, value: str, title: str, *,
 
 
 def heatmap(df: pd.DataFrame, x: str, y: str, value: str, title: str, *,
-            percent: bool = False, x_temporal: bool = False) -> alt.Chart:
+            percent: bool = False, x_order: list[str] | None = None) -> alt.Chart:
     fmt = ".0%" if percent else "d"
-    xenc = (alt.X(f"{x}:O", timeUnit="yearmonthdate", title=x.replace("_", " "))
-            if x_temporal else alt.X(f"{x}:O", title=x.replace("_", " ")))
+    xenc = alt.X(f"{x}:O", title=x.replace("_", " "), sort=x_order,
+                 axis=alt.Axis(labelAngle=0))
     base = alt.Chart(df, title=title).encode(
         x=xenc, y=alt.Y(f"{y}:O", title=y.replace("_", " "), axis=alt.Axis(**_AXIS)))
     rects = base.mark_rect().encode(

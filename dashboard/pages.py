@@ -281,7 +281,8 @@ def learning(ctx: Context, topic: str | None) -> None:
              "active in the range")
     if not _empty(mastery, "mastery"):
         _chart(charts.heatmap(mastery, "level", "topic", "learners",
-                              "Learners by topic and mastery level"))
+                              "Learners by topic and mastery level",
+                              x_order=["attempted", "familiar", "proficient", "mastered"]))
         topics = sorted(mastery["topic"].unique())
         chosen = st.selectbox("Drill: learners of a topic", topics,
                               index=topics.index(topic) if topic in topics else 0,
