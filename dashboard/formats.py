@@ -24,11 +24,11 @@ def rate(value: float | None, digits: int = 1) -> str:
     return f"{100 * value:.{digits}f} %"
 
 
-def money(value: float | None, currency: str) -> str:
-    """1234.5, 'USD' -> '1,234.50 USD'."""
+def money(value: float | None, currency: str, *, cents: bool = True) -> str:
+    """1234.5, 'USD' -> '1,234.50 USD' ('1,235 USD' without cents, for headline cards)."""
     if _missing(value):
         return "n/a"
-    return f"{value:,.2f} {currency}"
+    return f"{value:,.{2 if cents else 0}f} {currency}"
 
 
 def change(current: float | None, before: float | None) -> str | None:
@@ -45,4 +45,4 @@ def value(v: float | None, unit: str) -> str:
                      and v != int(v) else 0)
     if unit == "rate":
         return rate(v)
-    return money(v, unit)
+    return money(v, unit, cents=v is None or _missing(v) or abs(v) < 1000)

@@ -54,6 +54,7 @@ def test_one_format_per_unit():
     assert formats.change(110, 100) == "+10.0 %" and formats.change(5, 0) is None
     assert formats.value(10.44, "count") == "10.4" and formats.value(194.0, "count") == "194"
     assert formats.value(0.5, "rate") == "50.0 %" and formats.value(3, "EUR") == "3.00 EUR"
+    assert formats.value(10210.0, "EUR") == "10,210 EUR"  # cards: no cents from 1,000 on
 
 
 def test_every_page_has_queries_for_every_grain():
