@@ -28,10 +28,9 @@ log = logging.getLogger(__name__)
 class ServingReader:
     """Read-only queries on the serving database at ``path`` (reopened after a publish)."""
 
-    def __init__(self, path: Path, threads: int = 2) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.threads = threads
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._con: duckdb.DuckDBPyConnection | None = None
         self._version: tuple[int, int, int] | None = None
 
@@ -45,29 +44,22 @@ class ServingReader:
         version = self._file_version()
         with self._lock:
             if self._con is None or version != self._version:
-                old = self._con
-                self._con = duckdb.connect(str(self.path), read_only=True,
-                                           config={"threads": self.threads})
-                self._version = version
-                if old is not None:
+                if self._con is not None:
                     log.info("serving database %s was republished: reopened", self.path)
                     with contextlib.suppress(duckdb.Error):
-                        old.close()
+                        self._con.close()
+                self._con = None
+                self._con = duckdb.connect(str(self.path), read_only=True)
+                self._version = version
             return self._con
 
     def df(self, query: Query) -> pd.DataFrame:
-        cur = self.connection().cursor()
-        try:
-            return cur.execute(query.sql, dict(query.params)).df()
-        finally:
-            cur.close()
+        with self._lock:
+            return self.connection().execute(query.sql, dict(query.params)).df()
 
     def rows(self, query: Query) -> list[tuple]:
-        cur = self.connection().cursor()
-        try:
-            return cur.execute(query.sql, dict(query.params)).fetchall()
-        finally:
-            cur.close()
+        with self._lock:
+            return self.connection().execute(query.sql, dict(query.params)).fetchall()
 
     def has_table(self, schema: str, name: str) -> bool:
         return bool(self.rows(Query("has_table", "SELECT count(*) FROM duckdb_tables() "
