@@ -11,8 +11,9 @@ _AXIS = {"labelLimit": 260, "titleFontWeight": "normal"}
 
 
 def _date_x(field: str, title: str = "") -> alt.X:
-    return alt.X(f"{field}:T", title=title, axis=alt.Axis(format="%b %d", labelAngle=0,
-                                                          labelOverlap=True, **_AXIS))
+    # ticks on day boundaries only (a short range would otherwise repeat a day at noon)
+    return alt.X(f"{field}:T", title=title, axis=alt.Axis(
+        format="%b %d", labelAngle=0, labelOverlap=True, tickCount="day", **_AXIS))
 
 
 def lines(df: pd.DataFrame, x: str, ys: list[str], title: str, *, percent: bool = False
