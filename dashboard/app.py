@@ -13,6 +13,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import streamlit as st
 
 from dashboard import pages
@@ -95,6 +96,10 @@ def main(argv: list[str]) -> None:
                             format_func=lambda n: q.PAGES[n][0], key="page")
     if st.query_params.get("page") != page:
         st.query_params["page"] = page
-    draw[page]()
+    try:
+        draw[page]()
+    except duckdb.CatalogException as exc:  # a table not published yet (a partial run)
+        st.warning("This page needs a table the serving database does not hold yet: "
+                   f"{str(exc).splitlines()[0]}")
 
 main(sys.argv[1:])
