@@ -826,6 +826,27 @@ def ui(
     raise typer.Exit(supervise(cmd, cwd=PROJECT_ROOT, grace_s=UI_GRACE_S))
 
 
+@app.command()
+def dashboard(
+    host: Annotated[str, typer.Option(
+        "--host", help="Address to bind (127.0.0.1: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", "-p", help="Port of the dashboard.")] = 8501,
+) -> None:
+    """Start the interactive dashboard (Streamlit) over the serving database, read-only:
+    a pipeline run publishing a new serving file never waits for it, and it shows the new
+    data on the next page load. Stop it with Ctrl-C."""
+    from dashboard.server import ROOT, command
+
+    serving = _paths().serving
+    if not serving.exists():
+        console.print(f"[red]no serving database at {serving}[/]: run `insights run` "
+                      "(or `insights demo`) first")
+        raise typer.Exit(1)
+    console.print(f"dashboard: http://{host}:{port}  (serving database {serving})",
+                  soft_wrap=True)
+    raise typer.Exit(supervise(command(serving, host, port), cwd=ROOT, grace_s=10.0))
+
+
 def supervise(cmd: Sequence[str], *, cwd: Path, grace_s: float) -> int:
     """Run ``cmd`` in a new process group until it exits or this process gets SIGINT or
     SIGTERM; either way, stop whatever is left of the group. Returns the command's exit

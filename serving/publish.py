@@ -21,6 +21,7 @@ from pathlib import Path
 
 import duckdb
 
+from serving.dashboard_tables import publish_dashboard_tables
 from serving.metrics_catalogue import publish_catalogue
 from warehouse.failpoints import failpoint
 
@@ -137,6 +138,7 @@ def publish(
                 f"SELECT count(*) FROM {dst}"
             ).fetchone()[0]
             failpoint("publish.table_copied")  # the new file half written
+        result.tables.update(publish_dashboard_tables(con, alias))  # schema dashboard
         publish_catalogue(con, alias)  # schema semantic: the metrics for BI tools
         con.execute(f"CHECKPOINT {alias}")
         con.execute(f"DETACH {alias}")

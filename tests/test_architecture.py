@@ -1,7 +1,7 @@
 """The house's structure, pinned: packages import only their own floor and the floors
 below (settings and runtime -> ingest -> ml -> quality and alerts -> reports -> serving
--> orchestration), no module imports itself back through others, and only the settings
-layer (and the orchestration on top, which passes values down) reads the settings file
+-> dashboard -> orchestration), no module imports itself back through others, and only
+the settings layer (and the orchestration on top, which passes values down) reads the settings file
 or the environment."""
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ FLOORS: list[set[str]] = [
     {"data_quality", "alerts"},
     {"reports"},
     {"serving"},
+    {"dashboard"},
     {"orchestration"},
 ]
 FLOOR = {pkg: i for i, floor in enumerate(FLOORS) for pkg in floor}
