@@ -33,11 +33,13 @@ import pyarrow as pa
 from ingest import event_rules, platform_rules
 from ingest.landing import EVENTS, ExportDay, entry_stat, file_format, relative_name
 from ingest.lines import (
+    BOM,
     FileRejected,
     LineReader,
     ReadLimits,
     UnreadableFileError,
     is_blank,
+    is_utf8,
     non_blank_line_count,
     split_trimmed_lines,
 )
@@ -239,6 +241,99 @@ def _stage_parquet(
     )
 
 
+_BULK_DDL = f"""
+CREATE OR REPLACE TEMP TABLE _bulk (
+    file_id INTEGER, line_number BIGINT, export_date DATE, rest VARCHAR,
+    j STRUCT({", ".join(f'"{f.path}" JSON' for f in event_rules.TOP_FIELDS)})
+)
+"""
+
+
+def _clean_line_count(path: Path, limits: ReadLimits) -> int | None:
+    """The number of lines of a NDJSON file whose bytes hold nothing the line path treats
+    specially (no blank line, no byte-order mark, valid UTF-8, complete compressed data,
+    within the bounds); None when it has any of those."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as fh:  # type: ignore[operator]
+        if fh.read(len(BOM)) == BOM:
+            return None
+    reader = LineReader(path, limits)
+    lines = 0
+    for piece in reader:
+        physical = piece.count(b"\n") + (not piece.endswith(b"\n"))
+        if is_blank(piece) or non_blank_line_count(piece) != physical or not is_utf8(piece):
+            return None
+        lines += physical
+    return None if reader.truncated_at is not None else lines
+
+
+def _stage_bulk_ndjson(
+    con: duckdb.DuckDBPyConnection, file_id: int, path: Path, export_date: str,
+    limits: ReadLimits,
+) -> int | None:
+    """The bulk path of a NDJSON file: one ``read_json`` of each line as a map of its
+    top-level keys to their JSON texts, into _bulk, when the file is clean
+    (:func:`_clean_line_count`), every line is a JSON object (else the read fails) and
+    the rows read equal the lines. Returns the rows staged, or None: nothing staged, the
+    file takes the line path."""
+    try:
+        lines = _clean_line_count(path, limits)
+        if lines is None:
+            return None
+        con.execute(
+            f"""
+            INSERT INTO _bulk
+            SELECT {file_id}, ordinality, DATE '{export_date}',
+                   {event_rules.bulk_rest_sql("m")}, {event_rules.bulk_struct_sql("m")}
+            FROM read_json(?, format = 'newline_delimited', records = false,
+                           maximum_object_size = {int(limits.max_line_bytes) + 2},
+                           columns = {{'m': 'MAP(VARCHAR, JSON)'}}) WITH ORDINALITY
+            """,
+            [str(path)],
+        )
+        staged = con.execute(
+            "SELECT count(*) FROM _bulk WHERE file_id = ?", [file_id]).fetchone()[0]
+    except (duckdb.Error, OSError, EOFError, zlib.error, UnreadableFileError):
+        staged, lines = None, -1
+    if staged != lines:
+        con.execute("DELETE FROM _bulk WHERE file_id = ?", [file_id])
+        return None
+    return int(staged)
+
+
+def _stage_event_file(
+    con: duckdb.DuckDBPyConnection, root: Path, day: ExportDay, file_id: int, path: Path,
+    result: FileResult, limits: ReadLimits, truncations: list[tuple[int, int, str]] | None,
+    bulk: dict[int, FileResult] | None,
+) -> None:
+    """Stage one file: in bulk into _bulk when ``bulk`` is given and the file allows it
+    (recorded in ``bulk``), else line by line into _lines."""
+    d = day.export_date.isoformat()
+    fmt = file_format(path)
+    try:
+        _refuse_glob_name(path)
+        refuse_irregular(root, path)
+        if fmt == "parquet":
+            _stage_parquet(con, file_id, path, d)
+            return
+        if bulk is not None:
+            staged = _stage_bulk_ndjson(con, file_id, path, d, limits)
+            if staged is not None:
+                result.records_read, result.blank_lines = staged, 0
+                bulk[file_id] = result
+                return
+        result.blank_lines, reader = _stage_ndjson(con, file_id, path, d, limits)
+        if reader.truncated_at is not None:
+            _partial(result, path, reader)
+            if truncations is not None:
+                line = con.execute("SELECT max(line_number) FROM _lines WHERE "
+                                   "file_id = ?", [file_id]).fetchall()[0][0]
+                truncations.append((file_id, line, result.message or ""))
+    except Exception as exc:  # one unreadable file never stops the others
+        con.execute("DELETE FROM _lines WHERE file_id = ?", [file_id])
+        _fail(result, _file_error(path, exc))
+
+
 def _stage_event_files(
     con: duckdb.DuckDBPyConnection,
     root: Path,
@@ -247,38 +342,23 @@ def _stage_event_files(
     first_file_id: int = 0,
     limits: ReadLimits | None = None,
     truncations: list[tuple[int, int, str]] | None = None,
+    bulk: dict[int, FileResult] | None = None,
 ) -> list[FileResult]:
-    """Append the day's files to _lines (file ids from ``first_file_id``); a truncated
-    file's (file id, line number of its rest, reason) goes to ``truncations``."""
+    """Append the day's files to _lines (file ids from ``first_file_id``), or the clean
+    NDJSON files to _bulk when ``bulk`` is given; a truncated file's (file id, line number
+    of its rest, reason) goes to ``truncations``."""
     limits = limits or ReadLimits()
-    d = day.export_date.isoformat()
     results: list[FileResult] = []
     for file_id, path in enumerate(day.files, start=first_file_id):
         result = _new_file_result(root, path)
         results.append(result)
-        fmt = file_format(path)
         if progress:
             progress(f"{day.entity} {day.export_date}: reading {path.name}")
-        if fmt not in EVENT_FORMATS:
+        if file_format(path) not in EVENT_FORMATS:
             result.status = "ignored"
             result.message = "not an event file of contract v1 (.ndjson, .ndjson.gz, .parquet)"
             continue
-        try:
-            _refuse_glob_name(path)
-            refuse_irregular(root, path)
-            if fmt == "parquet":
-                _stage_parquet(con, file_id, path, d)
-            else:
-                result.blank_lines, reader = _stage_ndjson(con, file_id, path, d, limits)
-                if reader.truncated_at is not None:
-                    _partial(result, path, reader)
-                    if truncations is not None:
-                        line = con.execute("SELECT max(line_number) FROM _lines WHERE "
-                                           "file_id = ?", [file_id]).fetchall()[0][0]
-                        truncations.append((file_id, line, result.message or ""))
-        except Exception as exc:  # one unreadable file never stops the others
-            con.execute("DELETE FROM _lines WHERE file_id = ?", [file_id])
-            _fail(result, _file_error(path, exc))
+        _stage_event_file(con, root, day, file_id, path, result, limits, truncations, bulk)
     return results
 
 
@@ -486,8 +566,37 @@ def _count_outcomes(
     }
 
 
+def _parse_bulk(
+    con: duckdb.DuckDBPyConnection, root: Path, days: list[ExportDay],
+    bulk: dict[int, FileResult], limits: ReadLimits,
+    truncations: list[tuple[int, int, str]], future_days: int,
+) -> None:
+    """Validate the files staged in bulk into _parsed_bulk. A file with a rejected line is
+    taken out of it and staged line by line into _lines instead (its rejects keep the
+    line's text), so the outcome is the line path's, line for line."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _parsed_bulk AS "
+        + event_rules.parse_sql("_bulk", export_date=None, future_days=future_days,
+                                bulk=True)
+    )
+    con.execute("DROP TABLE _bulk")
+    again = [i for (i,) in con.execute(
+        "SELECT DISTINCT file_id FROM _parsed_bulk WHERE reason_code IS NOT NULL").fetchall()]
+    if not again:
+        return
+    con.execute("DELETE FROM _parsed_bulk WHERE reason_code IS NOT NULL OR file_id IN "
+                "(SELECT DISTINCT file_id FROM _parsed_bulk WHERE reason_code IS NOT NULL)")
+    for file_id in again:
+        n, index = divmod(file_id, _DAY_FILE_IDS)
+        result = bulk.pop(file_id)
+        result.records_read = result.blank_lines = 0
+        _stage_event_file(con, root, days[n], file_id, days[n].files[index], result, limits,
+                          truncations, None)
+
+
 def _records_read_from_stage(
-    con: duckdb.DuckDBPyConnection, results: list[FileResult], first_file_id: int = 0
+    con: duckdb.DuckDBPyConnection, results: list[FileResult], first_file_id: int = 0,
+    bulk: set[int] | frozenset[int] = frozenset(),
 ) -> None:
     counts = dict(
         con.execute(
@@ -497,7 +606,7 @@ def _records_read_from_stage(
         ).fetchall()
     )
     for file_id, r in enumerate(results, start=first_file_id):
-        if r.status in ("loaded", "partial"):
+        if r.status in ("loaded", "partial") and file_id not in bulk:
             r.records_read = int(counts.get(file_id, 0))
 
 
@@ -566,14 +675,19 @@ def load_events_days(
     """
     con.execute("SET TimeZone = 'UTC'")  # naive timestamps mean UTC, whoever connected
     con.execute(_LINES_DDL)
+    con.execute(_BULK_DDL)
+    limits = limits or ReadLimits()
     results: list[DayLoadResult] = []
     truncations: list[tuple[int, int, str]] = []
+    bulk: dict[int, FileResult] = {}
     for n, day in enumerate(days):
         result = DayLoadResult(EVENTS, day.export_date, uuid.uuid4().hex, _now())
         result.files = _stage_event_files(con, root, day, progress, n * _DAY_FILE_IDS,
-                                          limits, truncations)
-        _records_read_from_stage(con, result.files, n * _DAY_FILE_IDS)
+                                          limits, truncations, bulk)
         results.append(result)
+    _parse_bulk(con, root, days, bulk, limits, truncations, future_days)
+    for n, result in enumerate(results):
+        _records_read_from_stage(con, result.files, n * _DAY_FILE_IDS, set(bulk))
     if progress:
         lines = sum(r.total("records_read") for r in results)
         progress(f"events {days[0].export_date}..{days[-1].export_date}: validating "
@@ -582,6 +696,8 @@ def load_events_days(
         "CREATE OR REPLACE TEMP TABLE _parsed AS "
         + event_rules.parse_sql("_lines", export_date=None, future_days=future_days)
     )
+    con.execute("INSERT INTO _parsed SELECT * FROM _parsed_bulk")
+    con.execute("DROP TABLE _parsed_bulk")
     for file_id, line, message in truncations:  # the rest of a truncated file: one reject
         con.execute("UPDATE _parsed SET reason_code = 'truncated_compressed_file', reason = ? "
                     "WHERE file_id = ? AND line_number = ?", [message, file_id, line]).fetchall()
@@ -591,7 +707,8 @@ def load_events_days(
         for n, (day, result) in enumerate(zip(days, results, strict=True)):
             _swap_day(con, day, result, run_id, n * _DAY_FILE_IDS, copy_dates)
     finally:
-        for name in ("_parsed", "_files", "_old_ids", "_ranked", "_multi_ids", "_existing"):
+        for name in ("_parsed", "_files", "_old_ids", "_ranked", "_multi_ids", "_existing",
+                     "_bulk", "_parsed_bulk"):
             con.execute(f"DROP TABLE IF EXISTS {name}")
     return results
 
