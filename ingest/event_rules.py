@@ -233,7 +233,8 @@ def parse_sql(lines_table: str, *, export_date: str | None, future_days: int,
     Each line's JSON is parsed once; every field's JSON type (``t_<column>``) and scalar
     text (``s_<column>``) are computed once and the checks read those columns.
 
-    ``bulk``: ``lines_table`` instead has (file_id, line_number, export_date, rest, j),
+    ``bulk``: ``lines_table`` instead has (file_id, line_number, export_date, is_parquet,
+    rest, j),
     ``j`` the struct of every known top-level field's JSON text (:func:`bulk_struct_sql`)
     for a file whose lines are all JSON objects, ``rest`` the object of the line's other
     top-level keys (:func:`bulk_rest_sql`, NULL: none):
@@ -345,7 +346,7 @@ def parse_sql(lines_table: str, *, export_date: str | None, future_days: int,
     if bulk:
         source = f"""top AS (
     SELECT file_id, line_number, NULL::VARCHAR AS raw, coalesce(rest, '{{}}') AS txt,
-           false AS is_parquet
+           is_parquet
            {date_col}, true AS is_object, j
     FROM {lines_table}
 )"""

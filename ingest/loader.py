@@ -238,12 +238,12 @@ def _stage_parquet(
         )
         """,
         [str(path)],
-    )
+    ).fetchall()
 
 
 _BULK_DDL = f"""
 CREATE OR REPLACE TEMP TABLE _bulk (
-    file_id INTEGER, line_number BIGINT, export_date DATE, rest VARCHAR,
+    file_id INTEGER, line_number BIGINT, export_date DATE, is_parquet BOOLEAN, rest VARCHAR,
     j STRUCT({", ".join(f'"{f.path}" JSON' for f in event_rules.TOP_FIELDS)})
 )
 """
@@ -283,22 +283,65 @@ def _stage_bulk_ndjson(
         con.execute(
             f"""
             INSERT INTO _bulk
-            SELECT {file_id}, ordinality, DATE '{export_date}',
+            SELECT {file_id}, ordinality, DATE '{export_date}', false,
                    {event_rules.bulk_rest_sql("m")}, {event_rules.bulk_struct_sql("m")}
             FROM read_json(?, format = 'newline_delimited', records = false,
                            maximum_object_size = {int(limits.max_line_bytes) + 2},
                            columns = {{'m': 'MAP(VARCHAR, JSON)'}}) WITH ORDINALITY
             """,
             [str(path)],
-        )
+        ).fetchall()
         staged = con.execute(
-            "SELECT count(*) FROM _bulk WHERE file_id = ?", [file_id]).fetchone()[0]
+            "SELECT count(*) FROM _bulk WHERE file_id = ?", [file_id]).fetchall()[0][0]
     except (duckdb.Error, OSError, EOFError, zlib.error, UnreadableFileError):
         staged, lines = None, -1
     if staged != lines:
-        con.execute("DELETE FROM _bulk WHERE file_id = ?", [file_id])
+        con.execute("DELETE FROM _bulk WHERE file_id = ?", [file_id]).fetchall()
         return None
     return int(staged)
+
+
+def _stage_bulk_parquet(
+    con: duckdb.DuckDBPyConnection, file_id: int, path: Path, export_date: str
+) -> int | None:
+    """The bulk path of a Parquet file: each known field's JSON text straight from its
+    column (``to_json``, the text the line path reads out of the row's JSON), the other
+    columns as ``rest``; no JSON object per row is written and parsed again. None: nothing
+    staged, the file takes the line path (unreadable, a required column missing, names
+    that differ only in case, or a column of the row-number option's name)."""
+    try:
+        columns = [row[0] for row in con.execute(
+            "DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()]
+    except duckdb.Error:
+        return None
+    if (any(c not in columns for c in REQUIRED_EVENT_COLUMNS)
+            or len({c.lower() for c in columns}) != len(columns)
+            or "file_row_number" in columns or any('"' in c for c in columns)):
+        return None
+    fields = ", ".join(
+        f"'{f.path}': " + (f'to_json("{f.path}")' if f.path in columns else "NULL::JSON")
+        for f in event_rules.TOP_FIELDS
+    )
+    unknown = [c for c in columns if c not in event_rules.KNOWN_TOP_KEYS]
+    rest = "NULL::VARCHAR"
+    if unknown:
+        pack = ", ".join(f'"{c}" := "{c}"' for c in unknown)
+        rest = f"json_merge_patch(to_json(struct_pack({pack})), '{{}}')::VARCHAR"
+    try:
+        con.execute(
+            f"""
+            INSERT INTO _bulk
+            SELECT {file_id}, file_row_number + 1, DATE '{export_date}', true, {rest},
+                   {{{fields}}}
+            FROM read_parquet(?, file_row_number = true)
+            """,
+            [str(path)],
+        ).fetchall()
+    except duckdb.Error:
+        con.execute("DELETE FROM _bulk WHERE file_id = ?", [file_id]).fetchall()
+        return None
+    return int(con.execute(
+        "SELECT count(*) FROM _bulk WHERE file_id = ?", [file_id]).fetchall()[0][0])
 
 
 def _stage_event_file(
@@ -313,15 +356,16 @@ def _stage_event_file(
     try:
         _refuse_glob_name(path)
         refuse_irregular(root, path)
-        if fmt == "parquet":
-            _stage_parquet(con, file_id, path, d)
-            return
         if bulk is not None:
-            staged = _stage_bulk_ndjson(con, file_id, path, d, limits)
+            staged = (_stage_bulk_parquet(con, file_id, path, d) if fmt == "parquet"
+                      else _stage_bulk_ndjson(con, file_id, path, d, limits))
             if staged is not None:
                 result.records_read, result.blank_lines = staged, 0
                 bulk[file_id] = result
                 return
+        if fmt == "parquet":
+            _stage_parquet(con, file_id, path, d)
+            return
         result.blank_lines, reader = _stage_ndjson(con, file_id, path, d, limits)
         if reader.truncated_at is not None:
             _partial(result, path, reader)
@@ -331,6 +375,7 @@ def _stage_event_file(
                 truncations.append((file_id, line, result.message or ""))
     except Exception as exc:  # one unreadable file never stops the others
         con.execute("DELETE FROM _lines WHERE file_id = ?", [file_id])
+        log.debug("staging %s failed", path, exc_info=True)
         _fail(result, _file_error(path, exc))
 
 
@@ -585,7 +630,8 @@ def _parse_bulk(
     if not again:
         return
     con.execute("DELETE FROM _parsed_bulk WHERE reason_code IS NOT NULL OR file_id IN "
-                "(SELECT DISTINCT file_id FROM _parsed_bulk WHERE reason_code IS NOT NULL)")
+                "(SELECT DISTINCT file_id FROM _parsed_bulk WHERE reason_code IS NOT NULL)"
+                ).fetchall()
     for file_id in again:
         n, index = divmod(file_id, _DAY_FILE_IDS)
         result = bulk.pop(file_id)

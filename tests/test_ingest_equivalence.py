@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from datetime import date
 
+import duckdb
 import pytest
 
 from ingest import batch as batch_module
@@ -168,6 +169,21 @@ def test_bulk_path_gives_what_the_line_path_gives(tmp_path, write_events, monkey
     for name, lines in files.items():
         write_events(landing, "2026-03-10", name, lines)
     write_events(landing, "2026-03-11", "next.ndjson", [event("b", ts), event("u", ts)])
+    pq = duckdb.connect()
+    folder = landing / "events" / "2026-03-10"
+    for name, select in {
+        "p_struct.parquet": "SELECT 'pa' AS event_id, 'user_feedback' AS event_type, "
+        f"'{ts}' AS timestamp, 's' AS session_id, NULL::VARCHAR AS user_id, "
+        "1e300 AS confidence, {'rating': 4, 'comment': 'ok'} AS data, 'v2' AS client_version, "
+        "[1.5, NULL] AS tags",
+        "p_string_data.parquet": "SELECT 'pb' AS event_id, 'user_message' AS event_type, "
+        "TIMESTAMP '2026-03-10 01:00:00' AS timestamp, 's' AS session_id, "
+        "'{\"text_length\": 7}' AS data, 0.1 AS confidence, 12::BIGINT AS duration_ms",
+        "p_reject.parquet": "SELECT 'pc' AS event_id, 'user_message' AS event_type, "
+        f"'{ts}' AS timestamp, '' AS session_id",
+    }.items():
+        pq.execute(f"COPY ({select}) TO '{folder / name}' (FORMAT parquet)")
+    pq.close()
     days = [date(2026, 3, 10), date(2026, 3, 11)]
 
     def load(db: str, bulk: bool) -> tuple[list, int]:
