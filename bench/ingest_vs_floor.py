@@ -33,7 +33,8 @@ code, landing, db, mode = sys.argv[1:5]
 sys.path.insert(0, code)
 import duckdb
 from ingest.landing import scan_landing
-t_days = sorted(d for d in scan_landing(Path(landing), ("events",)) if d.complete)[:-1]
+t_days = sorted((d for d in scan_landing(Path(landing), ("events",)) if d.complete),
+                key=lambda d: d.export_date)[:-1]
 days = [d.export_date for d in t_days]
 out = {}
 if mode == "floor":
@@ -69,8 +70,10 @@ def child(code: str, landing: str, mode: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="ingest-vs-floor-") as tmp:
         proc = subprocess.run(
             [sys.executable, "-c", CHILD, code, landing, str(Path(tmp) / "w.duckdb"), mode],
-            capture_output=True, text=True, check=True,
+            capture_output=True, text=True,
         )
+    if proc.returncode:
+        raise SystemExit(f"{mode} with {code} failed:\n{proc.stderr[-3000:]}")
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT "))
     return json.loads(line[len("RESULT "):])
 

@@ -238,8 +238,8 @@ def parse_sql(lines_table: str, *, export_date: str | None, future_days: int,
     ``j`` the struct of every known top-level field's JSON text (:func:`bulk_struct_sql`)
     for a file whose lines are all JSON objects, ``rest`` the object of the line's other
     top-level keys (:func:`bulk_rest_sql`, NULL: none):
-    the same checks and typed columns, without the line's text (``raw`` is NULL, so a file
-    with any rejected line must be read line by line again for its rejects).
+    the same checks and typed columns, without the line's text (``raw`` is NULL: the loader
+    reads the texts of the rejected lines again).
     """
     if export_date is None:
         date_sql, date_text, date_col = "export_date", "export_date::VARCHAR", ", export_date"

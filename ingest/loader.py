@@ -29,6 +29,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ingest import event_rules, platform_rules
 from ingest.landing import EVENTS, ExportDay, entry_stat, file_format, relative_name
@@ -612,32 +613,64 @@ def _count_outcomes(
 
 
 def _parse_bulk(
-    con: duckdb.DuckDBPyConnection, root: Path, days: list[ExportDay],
-    bulk: dict[int, FileResult], limits: ReadLimits,
-    truncations: list[tuple[int, int, str]], future_days: int,
+    con: duckdb.DuckDBPyConnection, days: list[ExportDay], bulk: dict[int, FileResult],
+    limits: ReadLimits, future_days: int,
 ) -> None:
-    """Validate the files staged in bulk into _parsed_bulk. A file with a rejected line is
-    taken out of it and staged line by line into _lines instead (its rejects keep the
-    line's text), so the outcome is the line path's, line for line."""
+    """Validate the files staged in bulk into _parsed_bulk, then give each rejected line
+    the text the line path keeps for it (read again for those lines only)."""
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _parsed_bulk AS "
         + event_rules.parse_sql("_bulk", export_date=None, future_days=future_days,
                                 bulk=True)
     )
     con.execute("DROP TABLE _bulk")
-    again = [i for (i,) in con.execute(
-        "SELECT DISTINCT file_id FROM _parsed_bulk WHERE reason_code IS NOT NULL").fetchall()]
-    if not again:
-        return
-    con.execute("DELETE FROM _parsed_bulk WHERE reason_code IS NOT NULL OR file_id IN "
-                "(SELECT DISTINCT file_id FROM _parsed_bulk WHERE reason_code IS NOT NULL)"
-                ).fetchall()
-    for file_id in again:
+    rejected: dict[int, list[int]] = {}
+    for file_id, line in con.execute(
+        "SELECT file_id, line_number FROM _parsed_bulk WHERE reason_code IS NOT NULL"
+    ).fetchall():
+        rejected.setdefault(file_id, []).append(line)
+    for file_id, lines in rejected.items():
         n, index = divmod(file_id, _DAY_FILE_IDS)
-        result = bulk.pop(file_id)
-        result.records_read = result.blank_lines = 0
-        _stage_event_file(con, root, days[n], file_id, days[n].files[index], result, limits,
-                          truncations, None)
+        path = days[n].files[index]
+        texts = (_parquet_row_texts(con, path, lines) if bulk[file_id].file_format == "parquet"
+                 else _line_texts(path, limits, lines))
+        con.executemany(
+            "UPDATE _parsed_bulk SET raw = ? WHERE file_id = ? AND line_number = ?",
+            [(text, file_id, line) for line, text in texts.items()],
+        )
+
+
+def _line_texts(path: Path, limits: ReadLimits, wanted: list[int]) -> dict[int, str]:
+    """The texts of lines ``wanted`` of a clean NDJSON file as the line path stages them
+    (without their run of line-break characters)."""
+    want = pa.array(sorted(wanted), pa.int64())
+    out: dict[int, str] = {}
+    offset = 0
+    for piece in LineReader(path, limits):
+        lines = split_trimmed_lines(piece)
+        numbers = pc.add(lines.column("line_number"), offset)
+        picked = lines.filter(pc.is_in(numbers, value_set=want))
+        for number, text in zip(picked.column("line_number").to_pylist(),
+                                picked.column("line").to_pylist(), strict=True):
+            out[number + offset] = text
+        offset += lines.num_rows
+    return out
+
+
+def _parquet_row_texts(
+    con: duckdb.DuckDBPyConnection, path: Path, wanted: list[int]
+) -> dict[int, str]:
+    """The JSON texts of rows ``wanted`` (1-based) of a Parquet file, as the line path
+    stages them."""
+    drop = json.dumps({"file_row_number": None})
+    return dict(con.execute(
+        f"""
+        SELECT file_row_number + 1, json_merge_patch(to_json(t), '{drop}')::VARCHAR
+        FROM read_parquet(?, file_row_number = true) t
+        WHERE file_row_number + 1 IN (SELECT unnest(?::BIGINT[]))
+        """,
+        [str(path), wanted],
+    ).fetchall())
 
 
 def _records_read_from_stage(
@@ -731,7 +764,7 @@ def load_events_days(
         result.files = _stage_event_files(con, root, day, progress, n * _DAY_FILE_IDS,
                                           limits, truncations, bulk)
         results.append(result)
-    _parse_bulk(con, root, days, bulk, limits, truncations, future_days)
+    _parse_bulk(con, days, bulk, limits, future_days)
     for n, result in enumerate(results):
         _records_read_from_stage(con, result.files, n * _DAY_FILE_IDS, set(bulk))
     if progress:
