@@ -16,9 +16,7 @@ import duckdb
 
 # written per run or per load: never equal between two runs of the same code
 VOLATILE = ("load_id", "loaded_at", "rejected_at", "started_at", "finished_at", "run_id",
-            "built_at", "loads_up_to", "published_at", "generated_at", "checked_at",
-            "validated_at", "created_at", "rendered_at", "as_of_run", "run_started_at",
-            "invocation_id", "evaluated_at", "trained_at", "scored_at", "path", "file_mtime")
+            "built_at", "loads_up_to")
 
 
 def tables(con: duckdb.DuckDBPyConnection, db: str, schemas: set[str] | None) -> dict:

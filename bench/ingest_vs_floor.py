@@ -9,9 +9,11 @@ Each round runs, each in its own child process on a fresh DuckDB file: the floor
 every event file of the complete days but the last) and the event load of those days
 (``ingest.batch.load_entity_days``) with the code of each ``--code`` checkout (default:
 this one). A ratio is ingest lines/s over floor lines/s of the same round, so the machine's
-load (shared, noisy) hits both alike. Per day: the wall seconds between one day's commit
-and the next (days validated together in a chunk share the chunk's parse: the first day
-of a chunk carries it), to show whether a day costs more as raw.events grows.
+load (shared, noisy) hits both alike; the same from CPU seconds (user + system of the
+child), which an oversubscribed machine distorts less than wall time. Per day: the wall
+seconds between one day's commit and the next (days validated together in a chunk share
+the chunk's parse: the first day of a chunk carries it), to show whether a day costs more
+as raw.events grows.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import time
 from pathlib import Path
 
 CHILD = r"""
-import json, sys, time
+import json, resource, sys, time
 from pathlib import Path
 code, landing, db, mode = sys.argv[1:5]
 sys.path.insert(0, code)
@@ -37,6 +39,7 @@ t_days = sorted((d for d in scan_landing(Path(landing), ("events",)) if d.comple
                 key=lambda d: d.export_date)[:-1]
 days = [d.export_date for d in t_days]
 out = {}
+cpu0 = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
 if mode == "floor":
     files = [str(f) for d in t_days for f in d.files]
     ndjson = [f for f in files if ".ndjson" in f]
@@ -62,6 +65,8 @@ else:
     out["lines"] = batch.total("records_read")
     out["day_commit_s"] = [round(s, 3) for s in stamps]
     out["unbalanced"] = batch.unbalanced
+usage = resource.getrusage(resource.RUSAGE_SELF)
+out["cpu_s"] = round(usage.ru_utime + usage.ru_stime - cpu0, 2)
 print("RESULT " + json.dumps(out))
 """
 
@@ -97,14 +102,24 @@ def main() -> None:
             entry[name]["ratio_to_floor"] = round(
                 (entry[name]["lines"] / entry[name]["s"])
                 / (entry["floor"]["lines"] / entry["floor"]["s"]), 3)
-        print(f"round {r + 1}: floor {entry['floor']['s']:.1f} s; " + "; ".join(
-            f"{n} {entry[n]['s']:.1f} s ratio {entry[n]['ratio_to_floor']}" for n in codes),
+            entry[name]["cpu_ratio_to_floor"] = round(
+                (entry[name]["lines"] / entry[name]["cpu_s"])
+                / (entry["floor"]["lines"] / entry["floor"]["cpu_s"]), 3)
+        print(f"round {r + 1}: floor {entry['floor']['s']:.1f} s "
+              f"({entry['floor']['cpu_s']:.1f} CPU s); " + "; ".join(
+            f"{n} {entry[n]['s']:.1f} s ({entry[n]['cpu_s']:.1f} CPU s) ratio "
+            f"{entry[n]['ratio_to_floor']} (CPU {entry[n]['cpu_ratio_to_floor']})"
+            for n in codes),
             flush=True)
         rounds.append(entry)
     summary = {n: {"median_s": statistics.median(e[n]["s"] for e in rounds),
-                   "median_ratio": statistics.median(e[n]["ratio_to_floor"] for e in rounds)}
+                   "median_cpu_s": statistics.median(e[n]["cpu_s"] for e in rounds),
+                   "median_ratio": statistics.median(e[n]["ratio_to_floor"] for e in rounds),
+                   "median_cpu_ratio": statistics.median(
+                       e[n]["cpu_ratio_to_floor"] for e in rounds)}
                for n in codes}
-    summary["floor"] = {"median_s": statistics.median(e["floor"]["s"] for e in rounds)}
+    summary["floor"] = {"median_s": statistics.median(e["floor"]["s"] for e in rounds),
+                        "median_cpu_s": statistics.median(e["floor"]["cpu_s"] for e in rounds)}
     report = {"command": " ".join(sys.argv), "landing": args.landing,
               "at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
               "cpus": os.cpu_count(), "summary": summary, "rounds": rounds}
