@@ -40,6 +40,9 @@ def compare(a: str, b: str, schemas: set[str] | None, ignore: set[str]) -> int:
             differ += 1
             continue
         cols = [c for c in ta[key] if c in tb[key] and c not in ignore]
+        if not cols:
+            print(f"{name}: no column to compare")
+            continue
         sel = ", ".join(f'"{c}"' for c in cols)
         count = "SELECT count(*) FROM ({} EXCEPT ALL {})"
         qa, qb = (f'SELECT {sel} FROM {db}."{key[0]}"."{key[1]}"' for db in ("wa", "wb"))
