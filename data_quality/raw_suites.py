@@ -28,7 +28,9 @@ SELECT
     date_diff('day', CAST(e.event_ts AS DATE), e.export_date) AS days_late
 FROM raw.events AS e
 SEMI JOIN batch_ids AS b ON e.event_id = b.event_id
-WHERE e.is_current
+-- the current copy of an id is its latest export day's, never before the batch's first
+-- day: only those days' row groups are read (proportional to the new data, not the table)
+WHERE e.is_current AND e.export_date >= list_min($days::DATE[])
 """
 
 VOLUME_SQL = """

@@ -203,7 +203,25 @@ def range_label(field: Field) -> str:
     return f"<= {field.high:g}"
 
 
-def parse_sql(lines_table: str, *, export_date: str | None, future_days: int) -> str:
+def bulk_struct_sql(m: str) -> str:
+    """The ``j`` struct of :func:`parse_sql` from ``m``, a line read as a MAP of its
+    top-level keys to their JSON texts: each known field's text, NULL when absent or
+    null (what ``from_json`` of the line with the same struct gives; keys match exactly)."""
+    return "{" + ", ".join(f"{_q(f.path)}: {m}[{_q(f.path)}]" for f in TOP_FIELDS) + "}"
+
+
+def bulk_rest_sql(m: str) -> str:
+    """The line's other top-level keys as a JSON object text, in the line's order, a null
+    value kept (what the line's text minus the known keys gives); NULL when there are none."""
+    known = "[" + ", ".join(_q(k) for k in KNOWN_TOP_KEYS) + "]"
+    entries = f"list_filter(map_entries({m}), lambda e: NOT list_contains({known}, e.key))"
+    pairs = (f"list_transform({entries}, lambda e: to_json(e.key)::VARCHAR || ':' || "
+             "coalesce(e.value::VARCHAR, 'null'))")
+    return f"nullif('{{' || array_to_string({pairs}, ',') || '}}', '{{}}')"
+
+
+def parse_sql(lines_table: str, *, export_date: str | None, future_days: int,
+              bulk: bool = False) -> str:
     """One SELECT from ``lines_table`` giving typed event columns and the reject reason.
 
     ``lines_table`` has (file_id, line_number, txt, raw, is_parquet): ``txt`` the line as
@@ -214,6 +232,14 @@ def parse_sql(lines_table: str, *, export_date: str | None, future_days: int) ->
 
     Each line's JSON is parsed once; every field's JSON type (``t_<column>``) and scalar
     text (``s_<column>``) are computed once and the checks read those columns.
+
+    ``bulk``: ``lines_table`` instead has (file_id, line_number, export_date, is_parquet,
+    rest, j),
+    ``j`` the struct of every known top-level field's JSON text (:func:`bulk_struct_sql`)
+    for a file whose lines are all JSON objects, ``rest`` the object of the line's other
+    top-level keys (:func:`bulk_rest_sql`, NULL: none):
+    the same checks and typed columns, without the line's text (``raw`` is NULL: the loader
+    reads the texts of the rejected lines again).
     """
     if export_date is None:
         date_sql, date_text, date_col = "export_date", "export_date::VARCHAR", ", export_date"
@@ -317,8 +343,15 @@ def parse_sql(lines_table: str, *, export_date: str | None, future_days: int) ->
     reason = "CASE " + " ".join(f"WHEN {c} THEN {detail}" for c, _, detail in checks) + " END"
     columns = ", ".join(f.column for f, _, _ in fields if f.column != "timestamp_text")
 
-    return f"""
-WITH objects AS (
+    if bulk:
+        source = f"""top AS (
+    SELECT file_id, line_number, NULL::VARCHAR AS raw, coalesce(rest, '{{}}') AS txt,
+           is_parquet
+           {date_col}, true AS is_object, j
+    FROM {lines_table}
+)"""
+    else:
+        source = f"""objects AS (
     SELECT file_id, line_number, txt, raw, is_parquet{date_col},
            -- valid JSON whose first character is a brace is an object
            coalesce(CASE WHEN json_valid(txt)
@@ -330,7 +363,9 @@ WITH objects AS (
     SELECT *,
            CASE WHEN is_object THEN from_json(txt, '{struct(TOP_FIELDS, False)}') END AS j
     FROM objects
-), with_data AS (
+)"""
+    return f"""
+WITH {source}, with_data AS (
     SELECT *,
            CASE
                -- Parquet writers may store `data` as a JSON string: unwrap it

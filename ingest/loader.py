@@ -29,15 +29,18 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ingest import event_rules, platform_rules
 from ingest.landing import EVENTS, ExportDay, entry_stat, file_format, relative_name
 from ingest.lines import (
+    BOM,
     FileRejected,
     LineReader,
     ReadLimits,
     UnreadableFileError,
     is_blank,
+    is_utf8,
     non_blank_line_count,
     split_trimmed_lines,
 )
@@ -236,7 +239,145 @@ def _stage_parquet(
         )
         """,
         [str(path)],
+    ).fetchall()
+
+
+_BULK_DDL = f"""
+CREATE OR REPLACE TEMP TABLE _bulk (
+    file_id INTEGER, line_number BIGINT, export_date DATE, is_parquet BOOLEAN, rest VARCHAR,
+    j STRUCT({", ".join(f'"{f.path}" JSON' for f in event_rules.TOP_FIELDS)})
+)
+"""
+
+
+def _clean_line_count(path: Path, limits: ReadLimits) -> int | None:
+    """The number of lines of a NDJSON file whose bytes hold nothing the line path treats
+    specially (no blank line, no byte-order mark, valid UTF-8, complete compressed data,
+    within the bounds); None when it has any of those."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as fh:  # type: ignore[operator]
+        if fh.read(len(BOM)) == BOM:
+            return None
+    reader = LineReader(path, limits)
+    lines = 0
+    for piece in reader:
+        physical = piece.count(b"\n") + (not piece.endswith(b"\n"))
+        if is_blank(piece) or non_blank_line_count(piece) != physical or not is_utf8(piece):
+            return None
+        lines += physical
+    return None if reader.truncated_at is not None else lines
+
+
+def _stage_bulk_ndjson(
+    con: duckdb.DuckDBPyConnection, file_id: int, path: Path, export_date: str,
+    limits: ReadLimits,
+) -> int | None:
+    """The bulk path of a NDJSON file: one ``read_json`` of each line as a map of its
+    top-level keys to their JSON texts, into _bulk, when the file is clean
+    (:func:`_clean_line_count`), every line is a JSON object (else the read fails) and
+    the rows read equal the lines. Returns the rows staged, or None: nothing staged, the
+    file takes the line path."""
+    try:
+        lines = _clean_line_count(path, limits)
+        if lines is None:
+            return None
+        con.execute(
+            f"""
+            INSERT INTO _bulk
+            SELECT {file_id}, ordinality, DATE '{export_date}', false,
+                   {event_rules.bulk_rest_sql("m")}, {event_rules.bulk_struct_sql("m")}
+            FROM read_json(?, format = 'newline_delimited', records = false,
+                           maximum_object_size = {int(limits.max_line_bytes) + 2},
+                           columns = {{'m': 'MAP(VARCHAR, JSON)'}}) WITH ORDINALITY
+            """,
+            [str(path)],
+        ).fetchall()
+        staged = con.execute(
+            "SELECT count(*) FROM _bulk WHERE file_id = ?", [file_id]).fetchall()[0][0]
+    except (duckdb.Error, OSError, EOFError, zlib.error, UnreadableFileError):
+        staged, lines = None, -1
+    if staged != lines:
+        con.execute("DELETE FROM _bulk WHERE file_id = ?", [file_id]).fetchall()
+        return None
+    return int(staged)
+
+
+def _stage_bulk_parquet(
+    con: duckdb.DuckDBPyConnection, file_id: int, path: Path, export_date: str
+) -> int | None:
+    """The bulk path of a Parquet file: each known field's JSON text straight from its
+    column (``to_json``, the text the line path reads out of the row's JSON), the other
+    columns as ``rest``; no JSON object per row is written and parsed again. None: nothing
+    staged, the file takes the line path (unreadable, a required column missing, names
+    that differ only in case, or a column of the row-number option's name)."""
+    try:
+        columns = [row[0] for row in con.execute(
+            "DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()]
+    except duckdb.Error:
+        return None
+    if (any(c not in columns for c in REQUIRED_EVENT_COLUMNS)
+            or len({c.lower() for c in columns}) != len(columns)
+            or "file_row_number" in columns or any('"' in c for c in columns)):
+        return None
+    fields = ", ".join(
+        f"'{f.path}': " + (f'to_json("{f.path}")' if f.path in columns else "NULL::JSON")
+        for f in event_rules.TOP_FIELDS
     )
+    unknown = [c for c in columns if c not in event_rules.KNOWN_TOP_KEYS]
+    rest = "NULL::VARCHAR"
+    if unknown:
+        pack = ", ".join(f'"{c}" := "{c}"' for c in unknown)
+        rest = f"json_merge_patch(to_json(struct_pack({pack})), '{{}}')::VARCHAR"
+    try:
+        con.execute(
+            f"""
+            INSERT INTO _bulk
+            SELECT {file_id}, file_row_number + 1, DATE '{export_date}', true, {rest},
+                   {{{fields}}}
+            FROM read_parquet(?, file_row_number = true)
+            """,
+            [str(path)],
+        ).fetchall()
+    except duckdb.Error:
+        con.execute("DELETE FROM _bulk WHERE file_id = ?", [file_id]).fetchall()
+        return None
+    return int(con.execute(
+        "SELECT count(*) FROM _bulk WHERE file_id = ?", [file_id]).fetchall()[0][0])
+
+
+def _stage_event_file(
+    con: duckdb.DuckDBPyConnection, root: Path, day: ExportDay, file_id: int, path: Path,
+    result: FileResult, limits: ReadLimits, truncations: list[tuple[int, int, str]] | None,
+    bulk: dict[int, FileResult] | None,
+) -> None:
+    """Stage one file: in bulk into _bulk when ``bulk`` is given and the file allows it
+    (recorded in ``bulk``), else line by line into _lines."""
+    d = day.export_date.isoformat()
+    fmt = file_format(path)
+    try:
+        _refuse_glob_name(path)
+        refuse_irregular(root, path)
+        if bulk is not None:
+            staged = (_stage_bulk_parquet(con, file_id, path, d) if fmt == "parquet"
+                      else _stage_bulk_ndjson(con, file_id, path, d, limits))
+            if staged is not None:
+                result.records_read, result.blank_lines = staged, 0
+                bulk[file_id] = result
+                return
+        if fmt == "parquet":
+            _stage_parquet(con, file_id, path, d)
+            return
+        result.blank_lines, reader = _stage_ndjson(con, file_id, path, d, limits)
+        if reader.truncated_at is not None:
+            _partial(result, path, reader)
+            if truncations is not None:
+                line = con.execute("SELECT max(line_number) FROM _lines WHERE "
+                                   "file_id = ?", [file_id]).fetchall()[0][0]
+                truncations.append((file_id, line, result.message or ""))
+    except Exception as exc:  # one unreadable file never stops the others
+        con.execute("DELETE FROM _lines WHERE file_id = ?", [file_id])
+        log.debug("staging %s failed", path, exc_info=True)
+        _fail(result, _file_error(path, exc))
 
 
 def _stage_event_files(
@@ -247,38 +388,23 @@ def _stage_event_files(
     first_file_id: int = 0,
     limits: ReadLimits | None = None,
     truncations: list[tuple[int, int, str]] | None = None,
+    bulk: dict[int, FileResult] | None = None,
 ) -> list[FileResult]:
-    """Append the day's files to _lines (file ids from ``first_file_id``); a truncated
-    file's (file id, line number of its rest, reason) goes to ``truncations``."""
+    """Append the day's files to _lines (file ids from ``first_file_id``), or the clean
+    NDJSON files to _bulk when ``bulk`` is given; a truncated file's (file id, line number
+    of its rest, reason) goes to ``truncations``."""
     limits = limits or ReadLimits()
-    d = day.export_date.isoformat()
     results: list[FileResult] = []
     for file_id, path in enumerate(day.files, start=first_file_id):
         result = _new_file_result(root, path)
         results.append(result)
-        fmt = file_format(path)
         if progress:
             progress(f"{day.entity} {day.export_date}: reading {path.name}")
-        if fmt not in EVENT_FORMATS:
+        if file_format(path) not in EVENT_FORMATS:
             result.status = "ignored"
             result.message = "not an event file of contract v1 (.ndjson, .ndjson.gz, .parquet)"
             continue
-        try:
-            _refuse_glob_name(path)
-            refuse_irregular(root, path)
-            if fmt == "parquet":
-                _stage_parquet(con, file_id, path, d)
-            else:
-                result.blank_lines, reader = _stage_ndjson(con, file_id, path, d, limits)
-                if reader.truncated_at is not None:
-                    _partial(result, path, reader)
-                    if truncations is not None:
-                        line = con.execute("SELECT max(line_number) FROM _lines WHERE "
-                                           "file_id = ?", [file_id]).fetchall()[0][0]
-                        truncations.append((file_id, line, result.message or ""))
-        except Exception as exc:  # one unreadable file never stops the others
-            con.execute("DELETE FROM _lines WHERE file_id = ?", [file_id])
-            _fail(result, _file_error(path, exc))
+        _stage_event_file(con, root, day, file_id, path, result, limits, truncations, bulk)
     return results
 
 
@@ -486,8 +612,70 @@ def _count_outcomes(
     }
 
 
+def _parse_bulk(
+    con: duckdb.DuckDBPyConnection, days: list[ExportDay], bulk: dict[int, FileResult],
+    limits: ReadLimits, future_days: int,
+) -> None:
+    """Validate the files staged in bulk into _parsed_bulk, then give each rejected line
+    the text the line path keeps for it (read again for those lines only)."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _parsed_bulk AS "
+        + event_rules.parse_sql("_bulk", export_date=None, future_days=future_days,
+                                bulk=True)
+    )
+    con.execute("DROP TABLE _bulk")
+    rejected: dict[int, list[int]] = {}
+    for file_id, line in con.execute(
+        "SELECT file_id, line_number FROM _parsed_bulk WHERE reason_code IS NOT NULL"
+    ).fetchall():
+        rejected.setdefault(file_id, []).append(line)
+    for file_id, lines in rejected.items():
+        n, index = divmod(file_id, _DAY_FILE_IDS)
+        path = days[n].files[index]
+        texts = (_parquet_row_texts(con, path, lines) if bulk[file_id].file_format == "parquet"
+                 else _line_texts(path, limits, lines))
+        con.executemany(
+            "UPDATE _parsed_bulk SET raw = ? WHERE file_id = ? AND line_number = ?",
+            [(text, file_id, line) for line, text in texts.items()],
+        )
+
+
+def _line_texts(path: Path, limits: ReadLimits, wanted: list[int]) -> dict[int, str]:
+    """The texts of lines ``wanted`` of a clean NDJSON file as the line path stages them
+    (without their run of line-break characters)."""
+    want = pa.array(sorted(wanted), pa.int64())
+    out: dict[int, str] = {}
+    offset = 0
+    for piece in LineReader(path, limits):
+        lines = split_trimmed_lines(piece)
+        numbers = pc.add(lines.column("line_number"), offset)
+        picked = lines.filter(pc.is_in(numbers, value_set=want))
+        for number, text in zip(picked.column("line_number").to_pylist(),
+                                picked.column("line").to_pylist(), strict=True):
+            out[number + offset] = text
+        offset += lines.num_rows
+    return out
+
+
+def _parquet_row_texts(
+    con: duckdb.DuckDBPyConnection, path: Path, wanted: list[int]
+) -> dict[int, str]:
+    """The JSON texts of rows ``wanted`` (1-based) of a Parquet file, as the line path
+    stages them."""
+    drop = json.dumps({"file_row_number": None})
+    return dict(con.execute(
+        f"""
+        SELECT file_row_number + 1, json_merge_patch(to_json(t), '{drop}')::VARCHAR
+        FROM read_parquet(?, file_row_number = true) t
+        WHERE file_row_number + 1 IN (SELECT unnest(?::BIGINT[]))
+        """,
+        [str(path), wanted],
+    ).fetchall())
+
+
 def _records_read_from_stage(
-    con: duckdb.DuckDBPyConnection, results: list[FileResult], first_file_id: int = 0
+    con: duckdb.DuckDBPyConnection, results: list[FileResult], first_file_id: int = 0,
+    bulk: set[int] | frozenset[int] = frozenset(),
 ) -> None:
     counts = dict(
         con.execute(
@@ -497,7 +685,7 @@ def _records_read_from_stage(
         ).fetchall()
     )
     for file_id, r in enumerate(results, start=first_file_id):
-        if r.status in ("loaded", "partial"):
+        if r.status in ("loaded", "partial") and file_id not in bulk:
             r.records_read = int(counts.get(file_id, 0))
 
 
@@ -566,14 +754,19 @@ def load_events_days(
     """
     con.execute("SET TimeZone = 'UTC'")  # naive timestamps mean UTC, whoever connected
     con.execute(_LINES_DDL)
+    con.execute(_BULK_DDL)
+    limits = limits or ReadLimits()
     results: list[DayLoadResult] = []
     truncations: list[tuple[int, int, str]] = []
+    bulk: dict[int, FileResult] = {}
     for n, day in enumerate(days):
         result = DayLoadResult(EVENTS, day.export_date, uuid.uuid4().hex, _now())
         result.files = _stage_event_files(con, root, day, progress, n * _DAY_FILE_IDS,
-                                          limits, truncations)
-        _records_read_from_stage(con, result.files, n * _DAY_FILE_IDS)
+                                          limits, truncations, bulk)
         results.append(result)
+    _parse_bulk(con, days, bulk, limits, future_days)
+    for n, result in enumerate(results):
+        _records_read_from_stage(con, result.files, n * _DAY_FILE_IDS, set(bulk))
     if progress:
         lines = sum(r.total("records_read") for r in results)
         progress(f"events {days[0].export_date}..{days[-1].export_date}: validating "
@@ -582,6 +775,8 @@ def load_events_days(
         "CREATE OR REPLACE TEMP TABLE _parsed AS "
         + event_rules.parse_sql("_lines", export_date=None, future_days=future_days)
     )
+    con.execute("INSERT INTO _parsed SELECT * FROM _parsed_bulk")
+    con.execute("DROP TABLE _parsed_bulk")
     for file_id, line, message in truncations:  # the rest of a truncated file: one reject
         con.execute("UPDATE _parsed SET reason_code = 'truncated_compressed_file', reason = ? "
                     "WHERE file_id = ? AND line_number = ?", [message, file_id, line]).fetchall()
@@ -591,7 +786,8 @@ def load_events_days(
         for n, (day, result) in enumerate(zip(days, results, strict=True)):
             _swap_day(con, day, result, run_id, n * _DAY_FILE_IDS, copy_dates)
     finally:
-        for name in ("_parsed", "_files", "_old_ids", "_ranked", "_multi_ids", "_existing"):
+        for name in ("_parsed", "_files", "_old_ids", "_ranked", "_multi_ids", "_existing",
+                     "_bulk", "_parsed_bulk"):
             con.execute(f"DROP TABLE IF EXISTS {name}")
     return results
 

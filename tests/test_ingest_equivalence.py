@@ -9,8 +9,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
+import duckdb
 import pytest
 
 from ingest import batch as batch_module
@@ -119,3 +121,92 @@ def test_json_object_detection_beyond_the_first_character(tmp_path, write_events
                          (5, "invalid_json")]
     finally:
         con.close()
+
+
+RAW_TABLES = ("raw.events", "raw.rejects", "raw.load_audit")
+RUN_COLUMNS = {"load_id", "loaded_at", "rejected_at", "started_at", "finished_at"}
+
+
+def _rows(con, table: str) -> list[tuple]:
+    cols = [c for (c,) in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema || '.' || "
+        "table_name = ? ORDER BY ordinal_position", [table]).fetchall()
+        if c not in RUN_COLUMNS]
+    return sorted(con.execute(f"SELECT {', '.join(cols)} FROM {table}").fetchall(), key=repr)
+
+
+def test_bulk_path_gives_what_the_line_path_gives(tmp_path, write_events, monkeypatch):
+    """Files read in bulk (one read_json each) and the same files read line by line give
+    the same raw tables: typed fields, `data`, `extra` from unknown keys, rejects with
+    their line's text and the audit's counts."""
+    from ingest import loader
+
+    ts = "2026-03-10T01:00:00Z"
+    landing = tmp_path / "landing"
+    files = {
+        "clean.ndjson": [event("a", ts, text_length=3), event("b", ts, duration_ms=5.0,
+                         data={"text_length": 4, "x": [1, {"y": None}]})],
+        "unknown_key.ndjson.gz": [event("c", ts, client_version="2.1"),
+                                  event("d", ts), event("e", ts, client_version={"k": 1})],
+        "unknown_null.ndjson": [event("f", ts, client_version=None), event("g", ts)],
+        "nested_same_key.ndjson": [event("h", ts, client_version="1",
+                                         data={"client_version": None})],
+        "escaped.ndjson": ['{"event_id": "i\\u00e9", "event_type": "user_message", '
+                           '"timestamp": "2026-03-10T01:00:00Z", "session_id": "s", '
+                           '"client_v\\u0065rsion": null}'],
+        "crlf.ndjson": [json.dumps(event("j", ts)) + "\r", json.dumps(event("k", ts))],
+        "reject.ndjson": [event("l", ts), event("m", ts, duration_ms=-1),
+                          json.dumps(event("m2", ts, rating=0)) + "\r\r",
+                          event("n", "yesterday")],
+        "two_unknown.ndjson": [event("o", ts, p=1, q=2), event("p", ts, q=2, p=1)],
+        "case_key.ndjson": [event("q", ts, Event_Id="Q")],
+        "wrong_type.ndjson": [event("r", ts, duration_ms="5"), event("s", ts, rating=9)],
+        "dup.ndjson": [event("a", ts), event("t", ts)],
+        "dup_key.ndjson": ['{"event_id": "v", "event_id": "w", "event_type": "user_message",'
+                           ' "timestamp": "2026-03-10T01:00:00Z", "session_id": "s"}'],
+        "case_only.ndjson": [{"event_id": "x", "event_type": "user_message", "timestamp": ts,
+                              "session_id": "s", "User_Id": "U", "data": {"Rating": 9}}],
+    }
+    for name, lines in files.items():
+        write_events(landing, "2026-03-10", name, lines)
+    write_events(landing, "2026-03-11", "next.ndjson", [event("b", ts), event("u", ts)])
+    pq = duckdb.connect()
+    folder = landing / "events" / "2026-03-10"
+    for name, select in {
+        "p_struct.parquet": "SELECT 'pa' AS event_id, 'user_feedback' AS event_type, "
+        f"'{ts}' AS timestamp, 's' AS session_id, NULL::VARCHAR AS user_id, "
+        "1e300 AS confidence, {'rating': 4, 'comment': 'ok'} AS data, 'v2' AS client_version, "
+        "[1.5, NULL] AS tags",
+        "p_string_data.parquet": "SELECT 'pb' AS event_id, 'user_message' AS event_type, "
+        "TIMESTAMP '2026-03-10 01:00:00' AS timestamp, 's' AS session_id, "
+        "'{\"text_length\": 7}' AS data, 0.1 AS confidence, 12::BIGINT AS duration_ms",
+        "p_reject.parquet": "SELECT 'pc' AS event_id, 'user_message' AS event_type, "
+        f"'{ts}' AS timestamp, '' AS session_id",
+    }.items():
+        pq.execute(f"COPY ({select}) TO '{folder / name}' (FORMAT parquet)")
+    pq.close()
+    days = [date(2026, 3, 10), date(2026, 3, 11)]
+
+    def load(db: str, bulk: bool) -> tuple[list, int]:
+        staged: list[int] = []
+        real = loader._stage_bulk_ndjson
+
+        def spy(*args, **kwargs):
+            n = real(*args, **kwargs) if bulk else None
+            staged.append(n is not None)
+            return n
+
+        monkeypatch.setattr(loader, "_stage_bulk_ndjson", spy)
+        con = connect(tmp_path / db)
+        ensure_schema(con)
+        try:
+            assert not load_entity_days(con, landing, "events", days).unbalanced
+            return [_rows(con, t) for t in RAW_TABLES], sum(staged)
+        finally:
+            con.close()
+
+    bulk_rows, bulk_files = load("bulk.duckdb", True)
+    line_rows, _ = load("line.duckdb", False)
+    assert bulk_files >= 10
+    for table, got, want in zip(RAW_TABLES, bulk_rows, line_rows, strict=True):
+        assert got == want, table
