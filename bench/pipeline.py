@@ -334,7 +334,7 @@ def stage_dbt_settings(state: dict) -> dict:
             "env": env}
 
 
-STAGES = {name[len("stage_"):]: fn for name, fn in globals().items()
+STAGE_FUNCTIONS = {name[len("stage_"):]: fn for name, fn in globals().items()
           if name.startswith("stage_")}
 
 
@@ -351,7 +351,7 @@ def child_main(stage: str, state_file: Path, result_file: Path) -> None:
     state = json.loads(state_file.read_text())
     baseline = _vm_rss_mib()
     t0 = time.perf_counter()
-    out = STAGES[stage](state)
+    out = STAGE_FUNCTIONS[stage](state)
     wall = time.perf_counter() - t0
     peak_kib = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                    resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
@@ -750,7 +750,7 @@ def main() -> None:
     parser.add_argument("--pandas-max-events", type=int, default=1_000_000,
                         help="run the pandas reference up to this many events")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
-    parser.add_argument("--stage", choices=sorted(STAGES), help=argparse.SUPPRESS)
+    parser.add_argument("--stage", choices=sorted(STAGE_FUNCTIONS), help=argparse.SUPPRESS)
     parser.add_argument("--state", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
