@@ -79,16 +79,22 @@ def fmt(value: object, digits: int = 2) -> str:
 # one format per unit: columns named like a rate are fractions shown as percent, money
 # columns carry their currency code (the row's ``currency`` column, else the table's)
 RATE_COLUMN = re.compile(
-    r"(^|_)(rate|share|pct|percent|retention)$|^(week|day|month)_\d+$|_rate_")
+    r"(^|_)(rate|share|pct|percent|retention|stickiness)$|^(week|day|month)_\d+$|_rate_"
+    r"|^share_")
+MS_COLUMN = re.compile(r"(^|_)ms(_|$)")
+VALUE_COLUMNS = {"value", "previous", "expected", "forecast", "lower_80", "upper_80",
+                 "lower_95", "upper_95"}
 MONEY_COLUMN = re.compile(r"(^|_)(revenue|charges|refunds|cost_savings|ltv|amount)$")
 
 
 def column_unit(column: str) -> str:
-    """``rate``, ``money`` or ``""`` from a column's name."""
+    """``rate``, ``money``, ``ms`` (whole milliseconds) or ``""`` from a column's name."""
     if RATE_COLUMN.search(column):
         return "rate"
     if MONEY_COLUMN.search(column):
         return "money"
+    if MS_COLUMN.search(column):
+        return "ms"
     return ""
 
 
@@ -108,6 +114,8 @@ def fmt_unit(value: object, unit: str, currency: str | None = None) -> str:
             return percent(float(value))
         if unit == "money":
             return money(float(value), currency)
+        if unit == "ms":
+            return f"{value:,.0f}"
     return fmt(value)
 
 
@@ -124,10 +132,20 @@ def table(columns: list[str], rows: Sequence[Sequence[object]], *,
     head = "".join(f"<th>{esc(c.replace('_', ' '))}</th>" for c in columns)
     units = [column_unit(c) for c in columns]
     cur_at = columns.index("currency") if "currency" in columns else None
+    # a long "metric | value" table: the unit comes from the row's metric name
+    metric_at = columns.index("metric") if "metric" in columns else None
+
+    def row_units(row: Sequence[object]) -> list[str]:
+        if metric_at is None or not isinstance(row[metric_at], str):
+            return units
+        by_metric = column_unit(row[metric_at])
+        return [by_metric if c in VALUE_COLUMNS and not u else u
+                for c, u in zip(columns, units, strict=False)]
+
     body = "".join(
         "<tr>" + "".join(
             _cell(v, u, str(row[cur_at]) if cur_at is not None and row[cur_at] else currency)
-            for v, u in zip(row, units, strict=False)) + "</tr>"
+            for v, u in zip(row, row_units(row), strict=False)) + "</tr>"
         for row in rows)
     return (f'<div class="wrap"><table><thead><tr>{head}</tr></thead><tbody>{body}'
             "</tbody></table></div>")

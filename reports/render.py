@@ -324,8 +324,8 @@ def section_html(sec: Section, data: ReportData, dq_link: str) -> str:
         svgs.append(_bars(labels, values, title="Sessions by drop-off point", sort=True))
     elif sec.name == "mastery" and "mastery" in sec.charts:
         labels, values = sec.charts["mastery"]
-        svgs.append(_bars(labels, values, title="Mean mastery by topic", percent=True,
-                          sort=True, width=specs.WIDTH - 360))
+        svgs.append(_bars(labels, values, sort=True, width=specs.WIDTH - 360,
+                          title="Mean mastery by topic (probability of mastery, 0 to 1)"))
     elif sec.name == "forecast":
         verdicts = {str(r.get("metric")): r for r in _rows(sec) if "chosen" in r}
         for metric, spec in sec.charts.get("forecasts", {}).items():
@@ -488,9 +488,12 @@ def write_index_page(con: duckdb.DuckDBPyConnection, root: Path) -> Path:
         FROM ops.reports WHERE format = 'html'
         ORDER BY period_end DESC, kind, creator_id = '__all__' DESC, creator_id""",
                          needs=["ops.reports"]) or []
+    names = {str(r["creator_id"]): r["name"] for r in content.rows(
+        con, "SELECT creator_id, name FROM marts.creators", needs=["marts.creators"]) or []}
     items = "".join(
         f'<tr><td>{html.esc(r["kind"])}</td><td>{html.esc(r["period_start"])}</td>'
-        f'<td>{html.esc(r["period_end"])}</td><td>{html.esc(who(r["creator_id"]))}</td>'
+        f'<td>{html.esc(r["period_end"])}</td>'
+        f'<td>{html.esc(who(r["creator_id"], names.get(str(r["creator_id"]))))}</td>'
         f'<td>{_path_link(r["path"])}</td>'
         f'<td>{html.esc(html.fmt(r["rendered_at"]))}</td></tr>' for r in found)
     head = "".join(f"<th>{c}</th>" for c in ("kind", "from", "to", "who", "file", "rendered"))

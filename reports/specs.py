@@ -17,7 +17,9 @@ from datetime import date, datetime
 import altair as alt
 import pandas as pd
 
-FONT = "Helvetica, Arial, sans-serif"
+# Arial first: metric-compatible with Liberation Sans, which vl-convert measures text with,
+# so labels laid out offline are not cut when a browser draws them
+FONT = "Arial, Liberation Sans, Helvetica, sans-serif"
 WIDTH = 960
 HALF_WIDTH = 440
 HEIGHT = 240
@@ -31,7 +33,8 @@ Band = tuple[object, float | None, float | None]
 
 def _config(chart: alt.Chart | alt.LayerChart, title: str, width: int, height: int):
     return (chart.properties(title=alt.TitleParams(title, anchor="start", fontSize=14),
-                             width=width, height=height)
+                             width=width, height=height,
+                             padding={"left": 40, "right": 16, "top": 6, "bottom": 6})
             .configure(font=FONT, background="white")
             .configure_axis(labelFontSize=11, titleFontSize=11, labelLimit=LABEL_LIMIT,
                             grid=True, gridColor="#eef2f6")
@@ -42,6 +45,15 @@ def _config(chart: alt.Chart | alt.LayerChart, title: str, width: int, height: i
 
 def _x_type(values: Sequence[object]) -> str:
     return "T" if any(isinstance(v, date | datetime) for v in values) else "Q"
+
+
+def _count_format(values: pd.Series) -> str:
+    """Whole numbers with thousands separators (250, 500, 1,000); decimals for small
+    values; SI suffixes only from a million."""
+    top = float(values.abs().max()) if len(values) else 0.0
+    if top >= 1e6:
+        return ".3~s"
+    return ",.0f" if top >= 10 else ",.2~f"
 
 
 def series_frame(series: Mapping[str, Sequence[Point]]) -> pd.DataFrame:
@@ -72,7 +84,7 @@ def line_spec(df: pd.DataFrame, *, title: str, y_title: str = "", x_title: str =
     x = alt.X(f"x:{xt}", title=x_title or None,
               axis=alt.Axis(format="%b %d", labelAngle=0, labelOverlap=True)
               if xt == "T" else alt.Axis(tickMinStep=1, labelOverlap=True))
-    y_axis = alt.Axis(format=".0%" if percent else ",~s", tickCount=5)
+    y_axis = alt.Axis(format=".0%" if percent else _count_format(df["y"]), tickCount=5)
     y = alt.Y("y:Q", title=y_title or None, axis=y_axis, scale=alt.Scale(nice=True, zero=True))
     names = list(dict.fromkeys(df["series"]))
     color = alt.Color("series:N", title=None, sort=names,
@@ -99,7 +111,8 @@ def bar_spec(df: pd.DataFrame, *, title: str, x_title: str = "", percent: bool =
     fmt = ".1%" if percent else ",.3~f"
     y = alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=LABEL_LIMIT))
     x = alt.X("value:Q", title=x_title or None,
-              axis=alt.Axis(format=".0%" if percent else ",~s", tickCount=5),
+              axis=alt.Axis(format=".0%" if percent else _count_format(df["value"]),
+                            tickCount=5),
               scale=alt.Scale(nice=True, zero=True))
     base = alt.Chart(df).encode(y=y, x=x)
     bars = base.mark_bar(color=PALETTE[0])
