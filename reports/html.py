@@ -30,7 +30,7 @@ th, td { border: 1px solid var(--line); padding: 4px 8px; text-align: left;
            padding: 10px 16px; margin: 0 0 20px; }
 .summary h2 { margin-bottom: 4px; }
 .summary ul { margin: 4px 0 8px; padding-left: 20px; }
-.attention li { color: var(--bad); }
+.attention li.bad { color: var(--bad); }
 .attention li.warn { color: var(--warn); }
 th { background: #f0f4f8; font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
