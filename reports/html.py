@@ -24,7 +24,7 @@ h3 { font-size: 15px; margin: 12px 0 6px; }
 section { margin: 0 0 20px; padding: 12px 0; border-bottom: 1px solid var(--line); }
 table { border-collapse: collapse; width: 100%; margin: 6px 0 10px; font-size: 13px; }
 th, td { border: 1px solid var(--line); padding: 4px 8px; text-align: left;
-         vertical-align: top; overflow-wrap: anywhere; }
+         vertical-align: top; overflow-wrap: anywhere; min-width: 5em; }
 .wrap { overflow-x: auto; max-width: 100%; }
 .summary { background: #f5f8fc; border: 1px solid var(--line); border-left: 4px solid var(--accent);
            padding: 10px 16px; margin: 0 0 20px; }
