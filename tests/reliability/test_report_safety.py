@@ -68,7 +68,7 @@ ATTRS = {"lang", "charset", "name", "content", "http-equiv", "class", "href", "x
          "width", "height", "viewbox", "role", "aria-label", "font-family", "font-size",
          "font-weight", "font-style", "x", "y", "x1", "y1", "x2", "y2", "cx", "cy", "r",
          "fill", "fill-opacity", "stroke", "stroke-width", "points", "text-anchor",
-         "transform", "d", "opacity", "stroke-miterlimit", "display"}
+         "transform", "d", "opacity", "stroke-miterlimit", "display", "paint-order"}
 # an SVG path's geometry (the Sankey's bands, the Vega-Lite charts' marks and symbols):
 # commands and numbers only
 PATH_DATA = re.compile(r"^[MLHVCSQTAZmlhvcsqtaz0-9.,\s-]*$")
