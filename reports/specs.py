@@ -17,6 +17,8 @@ from datetime import date, datetime
 import altair as alt
 import pandas as pd
 
+from warehouse.html import BIDI_CONTROLS
+
 # Arial first: metric-compatible with Liberation Sans, which vl-convert measures text with,
 # so labels laid out offline are not cut when a browser draws them
 FONT = "Arial, Liberation Sans, Helvetica, sans-serif"
@@ -32,7 +34,8 @@ Band = tuple[object, float | None, float | None]
 
 
 def _config(chart: alt.Chart | alt.LayerChart, title: str, width: int, height: int):
-    return (chart.properties(title=alt.TitleParams(title, anchor="start", fontSize=14),
+    return (chart.properties(title=alt.TitleParams(visible(title), anchor="start",
+                                                   fontSize=14),
                              width=width, height=height,
                              padding={"left": 40, "right": 16, "top": 6, "bottom": 6})
             .configure(font=FONT, background="white")
@@ -56,9 +59,15 @@ def _count_format(values: pd.Series) -> str:
     return ",.0f" if top >= 10 else ",.2~f"
 
 
+def visible(text: object) -> str:
+    """A label for a chart: bidi control characters made visible, as ``esc`` does for
+    HTML text (vl-convert escapes the XML itself)."""
+    return str(text).translate(BIDI_CONTROLS)
+
+
 def series_frame(series: Mapping[str, Sequence[Point]]) -> pd.DataFrame:
     """``{name: [(x, y), ...]}`` as a long frame ``x, y, series`` (None y dropped)."""
-    rows = [{"x": x, "y": y, "series": name} for name, pts in series.items()
+    rows = [{"x": x, "y": y, "series": visible(name)} for name, pts in series.items()
             for x, y in pts if y is not None]
     df = pd.DataFrame(rows, columns=["x", "y", "series"])
     if len(df) and any(isinstance(v, date | datetime) for v in df["x"]):
@@ -67,7 +76,8 @@ def series_frame(series: Mapping[str, Sequence[Point]]) -> pd.DataFrame:
 
 
 def band_frame(bands: Mapping[str, Sequence[Band]]) -> pd.DataFrame:
-    rows = [{"x": x, "lower": lo, "upper": hi, "band": name} for name, pts in bands.items()
+    rows = [{"x": x, "lower": lo, "upper": hi, "band": visible(name)}
+            for name, pts in bands.items()
             for x, lo, hi in pts if lo is not None and hi is not None]
     df = pd.DataFrame(rows, columns=["x", "lower", "upper", "band"])
     if len(df) and any(isinstance(v, date | datetime) for v in df["x"]):
@@ -81,11 +91,12 @@ def line_spec(df: pd.DataFrame, *, title: str, y_title: str = "", x_title: str =
     """One line per ``series`` over ``x`` (dates or numbers), with optional interval
     ``bands`` (``x, lower, upper, band``) drawn beneath; a legend names the lines."""
     xt = _x_type(list(df["x"])) if len(df) else "Q"
-    x = alt.X(f"x:{xt}", title=x_title or None,
+    x = alt.X(f"x:{xt}", title=visible(x_title) if x_title else None,
               axis=alt.Axis(format="%b %d", labelAngle=0, labelOverlap=True)
               if xt == "T" else alt.Axis(tickMinStep=1, labelOverlap=True))
     y_axis = alt.Axis(format=".0%" if percent else _count_format(df["y"]), tickCount=5)
-    y = alt.Y("y:Q", title=y_title or None, axis=y_axis, scale=alt.Scale(nice=True, zero=True))
+    y = alt.Y("y:Q", title=visible(y_title) if y_title else None, axis=y_axis,
+              scale=alt.Scale(nice=True, zero=True))
     names = list(dict.fromkeys(df["series"]))
     color = alt.Color("series:N", title=None, sort=names,
                       scale=alt.Scale(domain=names, range=PALETTE[: max(len(names), 1)]))
@@ -110,7 +121,7 @@ def bar_spec(df: pd.DataFrame, *, title: str, x_title: str = "", percent: bool =
         df["label"])
     fmt = ".1%" if percent else ",.3~f"
     y = alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=LABEL_LIMIT))
-    x = alt.X("value:Q", title=x_title or None,
+    x = alt.X("value:Q", title=visible(x_title) if x_title else None,
               axis=alt.Axis(format=".0%" if percent else _count_format(df["value"]),
                             tickCount=5),
               scale=alt.Scale(nice=True, zero=True))
@@ -123,7 +134,7 @@ def bar_spec(df: pd.DataFrame, *, title: str, x_title: str = "", percent: bool =
 
 
 def bar_frame(labels: Sequence[object], values: Sequence[float | None]) -> pd.DataFrame:
-    return pd.DataFrame({"label": [str(v) for v in labels],
+    return pd.DataFrame({"label": [visible(v) for v in labels],
                          "value": [0.0 if v is None else float(v) for v in values]})
 
 

@@ -552,6 +552,9 @@ def test_chart_specs_render_to_inline_svg_without_script() -> None:
     bars = specs.to_svg(specs.bar_spec(specs.bar_frame([label, "b"], [0.42, 0.1]),
                                        title="mastery", percent=True))
     assert label in bars and "42.0%" in bars
+    # bidi controls from the data are made visible, as in the HTML text
+    rlo = specs.to_svg(specs.bar_spec(specs.bar_frame(["a\u202eb"], [1.0]), title="t\u2066"))
+    assert "\u202e" not in rlo and "\u2066" not in rlo and "[U+202E]" in rlo
 
 
 def test_summary_block_says_what_changed_and_what_needs_attention() -> None:
