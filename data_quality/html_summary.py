@@ -15,10 +15,13 @@ from data_quality.store import check_statuses, ensure_tables
 from warehouse.html import CSP, esc
 
 STYLE = """
-body{font-family:system-ui,sans-serif;margin:2rem;color:#1d2733}
+body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1120px;padding:0 1rem;
+color:#1d2733}
 h1{font-size:1.4rem} h2{font-size:1.1rem;margin-top:2rem}
 table{border-collapse:collapse;width:100%;font-size:.85rem}
-th,td{border-bottom:1px solid #dde3ea;padding:.3rem .5rem;text-align:left;vertical-align:top}
+th,td{border-bottom:1px solid #dde3ea;padding:.3rem .5rem;text-align:left;vertical-align:top;
+overflow-wrap:anywhere;min-width:6.5em}
+th{overflow-wrap:normal}
 th{background:#f3f6f9}
 .passed{color:#1a7f37}.warning{color:#9a6700}.failed{color:#cf222e;font-weight:600}
 .muted{color:#57606a}

@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -27,7 +29,14 @@ import duckdb
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from data_quality.outcomes import BLOCKING
@@ -49,6 +58,7 @@ from warehouse.settings import (
 if TYPE_CHECKING:
     from orchestration.runner import RunOutcome
     from orchestration.status import FileProblem, WarehouseStatus
+    from reports.custom import AnalysisSpec
 
 app = typer.Typer(
     help="Insights Warehouse: raw exports -> DuckDB -> dbt marts, orchestrated by Dagster. "
@@ -62,6 +72,7 @@ app = typer.Typer(
 console = Console(stderr=True)
 log = logging.getLogger("insights")
 
+VERBOSE = False  # `insights --verbose CMD`: every command shows Dagster's and dbt's lines
 DEMO_DAYS = 60
 DEMO_USERS = 1500
 
@@ -140,6 +151,8 @@ def _parse_date(value: str | None, name: str) -> date | None:
 def main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
+    global VERBOSE
+    VERBOSE = verbose
     _setup_logging(verbose)
     try:
         export_path_defaults()
@@ -301,8 +314,12 @@ def _run(start: date | None, end: date | None, reload: bool, verbose: bool,
             f"[yellow]not loaded:[/] export day {day} is in the future (today is "
             f"{datetime.now(UTC).date()} UTC); it is loaded once that day has come"
         )
+    waiting: dict[object, list[str]] = {}
     for day in plan.incomplete:
-        console.print(f"[yellow]waiting:[/] {day.entity} {day.export_date} has no _SUCCESS yet")
+        waiting.setdefault(day.export_date, []).append(day.entity)
+    for export_date, entities in waiting.items():
+        console.print(f"[yellow]waiting:[/] export day {export_date} has no _SUCCESS yet "
+                      f"for {', '.join(entities)}", soft_wrap=True)
     if plan.to_load:
         console.print(
             f"loading {len(plan.to_load)} export days in {len(plan.ranges)} run(s) "
@@ -313,13 +330,93 @@ def _run(start: date | None, end: date | None, reload: bool, verbose: bool,
     if freshness_reference == "data":
         console.print("freshness is judged against the newest export day loaded")
     started = time.perf_counter()
-    outcomes = execute(plan, reload=reload, log_level="DEBUG" if verbose else "INFO",
-                       freshness_reference=freshness_reference)
+    with quiet_steps("load, transform, check, report, publish", verbose) as log_level:
+        outcomes = execute(plan, reload=reload, log_level=log_level,
+                           freshness_reference=freshness_reference)
     for o in outcomes:
         colour = "green" if o.success else "red"
         console.print(f"[{colour}]{_outcome_line(o)}[/]", soft_wrap=True)
     console.print(f"took {time.perf_counter() - started:.1f} s")
     return RunResult(outcomes, publish_ok=_report_quality())
+
+
+STEP_RE = re.compile(r'(Started|Finished) execution of step "([^"]+)"')
+
+
+def log_file_path() -> Path:
+    """Where a quiet run writes Dagster's and dbt's lines: ``logs/`` beside the warehouse."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return _paths().warehouse.parent / "logs" / f"insights-{stamp}-{os.getpid()}.log"
+
+
+@contextmanager
+def quiet_steps(stage: str, verbose: bool) -> Iterator[str]:
+    """Run a stage with Dagster's and dbt's per-step lines in a log file (its path is
+    printed) and one progress line per stage on the terminal; yields the Dagster log level.
+
+    File descriptors 1 and 2 are redirected (not only ``sys.stderr``), so lines written by
+    subprocesses and by handlers that captured the stream earlier land in the file too.
+    ``--verbose`` leaves everything on the terminal."""
+    if verbose or VERBOSE:
+        yield "DEBUG"
+        return
+    path = log_file_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(2), os.dup(1)
+    terminal = Console(file=os.fdopen(os.dup(saved[0]), "w", buffering=1),
+                       force_terminal=console.is_terminal)
+    done = threading.Event()
+    steps: dict[str, bool] = {}
+
+    def follow(bar: Progress, task: TaskID) -> None:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            while True:
+                line = fh.readline()
+                if not line:
+                    if done.is_set():
+                        return
+                    time.sleep(0.2)
+                    continue
+                m = STEP_RE.search(line)
+                if m:
+                    steps[m.group(2)] = m.group(1) == "Finished"
+                    running = [k for k, v in steps.items() if not v]
+                    bar.update(task, completed=sum(steps.values()),
+                               description=f"{stage}: {running[-1] if running else 'done'}")
+
+    with open(path, "ab") as logf, Progress(
+        SpinnerColumn(), TextColumn("{task.description}"),
+        TextColumn("[dim]{task.completed} steps"), TimeElapsedColumn(),
+        console=terminal, transient=True,
+    ) as bar:
+        task = bar.add_task(stage, total=None)
+        os.dup2(logf.fileno(), 2)
+        os.dup2(logf.fileno(), 1)
+        # Python-level streams too: a test runner (or CliRunner) may have replaced them
+        streams = sys.stdout, sys.stderr
+        text = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 (closed below)
+        sys.stdout = sys.stderr = text
+        follower = threading.Thread(target=follow, args=(bar, task), daemon=True)
+        follower.start()
+        try:
+            yield "DEBUG"
+        finally:
+            text.flush()
+            sys.stdout, sys.stderr = streams
+            text.close()
+            os.dup2(saved[0], 2)
+            os.dup2(saved[1], 1)
+            done.set()
+            follower.join(timeout=5)
+    for fd in saved:
+        os.close(fd)
+    failed = 0 if not steps else sum(not v for v in steps.values())
+    console.print(f"{stage}: {sum(steps.values())} steps finished"
+                  + (f", {failed} not finished" if failed else "")
+                  + f"; Dagster and dbt log: {path}", soft_wrap=True)
+    terminal.file.close()
 
 
 def _outcome_line(o: RunOutcome) -> str:
@@ -364,7 +461,9 @@ def run(
     reload: Annotated[
         bool, typer.Option(help="Reload days even when their files are unchanged.")
     ] = False,
-    verbose: Annotated[bool, typer.Option(help="Show Dagster's debug events.")] = False,
+    verbose: Annotated[bool, typer.Option(
+        help="Show Dagster's and dbt's per-step lines instead of writing them to a log file."
+    )] = False,
     wait: Annotated[float, typer.Option(
         help="Seconds to wait when another run is in progress (default: refuse at once)."
     )] = 0.0,
@@ -417,6 +516,9 @@ def demo(
     users: Annotated[int, typer.Option(help="Number of users of the sample.")] = DEMO_USERS,
     days: Annotated[int, typer.Option(help="Number of export days.")] = DEMO_DAYS,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    verbose: Annotated[bool, typer.Option(
+        help="Show Dagster's and dbt's per-step lines instead of writing them to a log file."
+    )] = False,
 ) -> None:
     """Generate the sample exports (fresh landing folder) and run the whole pipeline.
 
@@ -428,7 +530,7 @@ def demo(
             _paths().landing, seed=seed, users=users, events=None, days=days,
             start_date=None, faults=True, clean=True,
         )
-        result = _run(None, None, reload=False, verbose=False, freshness_reference="data")
+        result = _run(None, None, reload=False, verbose=verbose, freshness_reference="data")
     _finish(result)
 
 
@@ -1060,3 +1162,92 @@ def metrics_query(
 
 if __name__ == "__main__":
     app()
+
+
+# --- insights analyses: run a custom analysis now (reports/custom.py) --------------------
+
+analyses_app = typer.Typer(
+    help="Custom analyses (YAML files in INSIGHTS_ANALYSES_DIR): list them, run one now.",
+    no_args_is_help=True,
+)
+app.add_typer(analyses_app, name="analyses")
+
+
+def _analysis_specs() -> dict[str, AnalysisSpec]:
+    from orchestration.assets.analyses import analysis_files
+    from reports.custom import AnalysisError, load_analysis
+
+    paths = _paths()
+    specs: dict[str, AnalysisSpec] = {}
+    for path in analysis_files(paths.analyses):
+        try:
+            spec = load_analysis(path, paths.analyses_max_rows)
+        except AnalysisError as exc:
+            console.print(f"[yellow]skipped:[/] {escape(str(exc))}", soft_wrap=True)
+            continue
+        specs[spec.name] = spec
+    return specs
+
+
+@analyses_app.command("list")
+def analyses_list() -> None:
+    """The analyses of the folder: name, schedule, file."""
+    for name, spec in sorted(_analysis_specs().items()):
+        typer.echo(f"{name}\t{spec.schedule}\t{spec.source}")
+
+
+@analyses_app.command("run")
+def analyses_run(name: Annotated[str, typer.Argument(help="The analysis's `name`.")]) -> None:
+    """Run one analysis now on the serving database; its HTML and CSV are named by the
+    data's as-of date (`<reports>/analyses/<name>/<as-of>.html`)."""
+    from orchestration.assets.analyses import run_analysis
+    from reports.custom import AnalysisError
+
+    settings = _settings()
+    specs = _analysis_specs()
+    if name not in specs:
+        console.print(f"[red]no analysis named {escape(name)}[/] in {_paths().analyses}; "
+                      f"known: {', '.join(sorted(specs)) or 'none'}", soft_wrap=True)
+        raise typer.Exit(ExitCode.USAGE)
+    serving = _paths().serving
+    if not serving.exists():
+        console.print(f"[red]no serving database at {serving}:[/] run `insights run` first")
+        raise typer.Exit(ExitCode.UNREADABLE)
+    try:
+        result, as_of, html_path, csv_path = run_analysis(
+            specs[name], serving, _paths().reports, settings)
+    except (duckdb.Error, AnalysisError) as exc:
+        console.print(f"[red]analysis {escape(name)} failed:[/] {escape(str(exc))}",
+                      soft_wrap=True)
+        raise typer.Exit(ExitCode.FAILED) from exc
+    cut = f" (cut at {specs[name].max_rows})" if result.truncated else ""
+    console.print(f"{name}: {len(result.rows):,} rows{cut} as of {as_of.isoformat()}")
+    typer.echo(str(html_path))
+    typer.echo(str(csv_path))
+
+
+# --- insights sql: a read-only query for people without the duckdb CLI --------------------
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="One SQL statement (read-only).")],
+    warehouse: Annotated[bool, typer.Option(
+        "--warehouse", help="Query the warehouse instead of the serving database.")] = False,
+    max_rows: Annotated[int, typer.Option(help="Rows printed at most.")] = 40,
+) -> None:
+    """Query the serving database (or, with --warehouse, the warehouse) read-only and print
+    the result as a table: `insights sql "FROM marts.engagement_daily LIMIT 5"`."""
+    path = _paths().warehouse if warehouse else _paths().serving
+    if not path.exists():
+        console.print(f"[red]no database at {path}:[/] run `insights run` (or `insights demo`)")
+        raise typer.Exit(ExitCode.UNREADABLE)
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            rel = con.sql(query)
+            if rel is None:
+                return
+            typer.echo(str(rel.limit(max_rows)))
+    except duckdb.Error as exc:
+        console.print(f"[red]sql:[/] {escape(str(exc))}".splitlines()[0], soft_wrap=True)
+        raise typer.Exit(ExitCode.USAGE) from exc

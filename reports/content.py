@@ -274,9 +274,11 @@ def _windows(period: Period) -> list[tuple[date, date] | None]:
     return [(period.start, period.end), (period.previous_start, period.previous_end), week]
 
 
-def headline(con: duckdb.DuckDBPyConnection, period: Period, creator: str) -> list[Metric]:
+def headline(con: duckdb.DuckDBPyConnection, period: Period, creator: str,
+             cost_currency: str | None = None) -> list[Metric]:
     """DAU (mean over the period), WAU and MAU (at its end), stickiness, sessions,
-    conversations, automation rate, cost savings and net revenue per currency."""
+    conversations, automation rate, cost savings (in ``cost_currency``) and net revenue
+    per currency (0 in a window with revenue rows but none in that currency)."""
     out: list[Metric] = []
     plan = [
         ("engagement", _ENGAGEMENT_SQL, "marts.engagement_daily",
@@ -291,15 +293,16 @@ def headline(con: duckdb.DuckDBPyConnection, period: Period, creator: str) -> li
             continue
         for name, unit in metrics:
             cur, prev, week = ((_num(v[name]) if v else None) for v in values)
-            out.append(Metric(section, name, cur, prev, week, unit))
+            out.append(Metric(section, name, cur, prev, week, unit,
+                              cost_currency if name == "cost_savings" else None))
     revenue = [None if w is None else rows(con, _REVENUE_SQL, [creator, *w],
                                            needs=["marts.revenue_daily"])
                for w in _windows(period)]
     by_currency: dict[str, list[float | None]] = {}
     for i, found in enumerate(revenue):
         for r in found or []:
-            by_currency.setdefault(str(r["currency"]), [None, None, None])[i] = _num(
-                r["net_revenue"])
+            by_currency.setdefault(str(r["currency"]), [
+                None if w is None else 0.0 for w in revenue])[i] = _num(r["net_revenue"])
     for currency, (cur, prev, week) in sorted(by_currency.items()):
         out.append(Metric("revenue", f"net_revenue_{currency}", cur, prev, week, "money",
                           currency))
@@ -326,6 +329,7 @@ class Section:
     tables: list[Table] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     available: bool = True            # False: "no data"
+    currency: str | None = None       # the currency of money columns without a currency column
     charts: dict[str, Any] = field(default_factory=dict)  # chart inputs (see render)
 
 
@@ -867,8 +871,10 @@ def revenue_section(con: duckdb.DuckDBPyConnection, period: Period, creator: str
     current = {r["currency"]: r for r in found or []}
     sec.tables.append(Table(
         "by currency", ["currency", "charges", "refunds", "net_revenue", "previous_net_revenue"],
-        [[c, (current.get(c) or {}).get("charges"), (current.get(c) or {}).get("refunds"),
-          (current.get(c) or {}).get("net_revenue"), previous.get(c)] for c in currencies]))
+        [[c, (current.get(c) or {}).get("charges", 0.0),
+          (current.get(c) or {}).get("refunds", 0.0),
+          (current.get(c) or {}).get("net_revenue", 0.0), previous.get(c, 0.0)]
+         for c in currencies]))
     return sec
 
 
@@ -1078,7 +1084,7 @@ class ReportData:
 
 
 def gather(con: duckdb.DuckDBPyConnection, kind: str, as_of: date, creator: str,
-           cfg: ReportsSettings) -> ReportData:
+           cfg: ReportsSettings, cost_currency: str | None = None) -> ReportData:
     """Every number of one report (one kind, period and creator or overall)."""
     period = period_for(kind, as_of)
     name = creator_name(con, creator)
@@ -1099,5 +1105,8 @@ def gather(con: duckdb.DuckDBPyConnection, kind: str, as_of: date, creator: str,
         data_quality_section(con, cfg),
         freshness_section(con, as_of),
     ]
-    return ReportData(kind, period, as_of, creator, headline(con, period, creator), sections,
-                      name)
+    for sec in sections:
+        if sec.name == "conversation":
+            sec.currency = cost_currency  # cost savings
+    return ReportData(kind, period, as_of, creator,
+                      headline(con, period, creator, cost_currency), sections, name)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import date, datetime
 
@@ -23,7 +24,14 @@ h3 { font-size: 15px; margin: 12px 0 6px; }
 section { margin: 0 0 20px; padding: 12px 0; border-bottom: 1px solid var(--line); }
 table { border-collapse: collapse; width: 100%; margin: 6px 0 10px; font-size: 13px; }
 th, td { border: 1px solid var(--line); padding: 4px 8px; text-align: left;
-         vertical-align: top; }
+         vertical-align: top; overflow-wrap: anywhere; min-width: 5em; }
+.wrap { overflow-x: auto; max-width: 100%; }
+.summary { background: #f5f8fc; border: 1px solid var(--line); border-left: 4px solid var(--accent);
+           padding: 10px 16px; margin: 0 0 20px; }
+.summary h2 { margin-bottom: 4px; }
+.summary ul { margin: 4px 0 8px; padding-left: 20px; }
+.attention li.bad { color: var(--bad); }
+.attention li.warn { color: var(--warn); }
 th { background: #f0f4f8; font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .up { color: var(--good); } .down { color: var(--bad); }
@@ -68,17 +76,79 @@ def fmt(value: object, digits: int = 2) -> str:
     return str(value)
 
 
-def _cell(value: object) -> str:
+# one format per unit: columns named like a rate are fractions shown as percent, money
+# columns carry their currency code (the row's ``currency`` column, else the table's)
+RATE_COLUMN = re.compile(
+    r"(^|_)(rate|share|pct|percent|retention|stickiness)$|^(week|day|month)_\d+$|_rate_"
+    r"|^share_")
+MS_COLUMN = re.compile(r"(^|_)ms(_|$)")
+VALUE_COLUMNS = {"value", "previous", "expected", "forecast", "lower_80", "upper_80",
+                 "lower_95", "upper_95"}
+MONEY_COLUMN = re.compile(r"(^|_)(revenue|charges|refunds|cost_savings|ltv|amount)$")
+
+
+def column_unit(column: str) -> str:
+    """``rate``, ``money``, ``ms`` (whole milliseconds) or ``""`` from a column's name."""
+    if RATE_COLUMN.search(column):
+        return "rate"
+    if MONEY_COLUMN.search(column):
+        return "money"
+    if MS_COLUMN.search(column):
+        return "ms"
+    return ""
+
+
+def percent(value: float) -> str:
+    return f"{value * 100:.1f}%"
+
+
+def money(value: float, currency: str | None) -> str:
+    return f"{value:,.2f}" + (f" {currency}" if currency else "")
+
+
+def fmt_unit(value: object, unit: str, currency: str | None = None) -> str:
+    """A value in its unit's one format (rates as percent, money with its currency)."""
+    numeric = isinstance(value, int | float) and not isinstance(value, bool)
+    if numeric and value == value:  # not NaN
+        if unit == "rate":
+            return percent(float(value))
+        if unit == "money":
+            return money(float(value), currency)
+        if unit == "ms":
+            return f"{value:,.0f}"
+    return fmt(value)
+
+
+def _cell(value: object, unit: str = "", currency: str | None = None) -> str:
     numeric = isinstance(value, int | float) and not isinstance(value, bool)
     cls = ' class="num"' if numeric else ""
-    return f"<td{cls}>{esc(fmt(value))}</td>"
+    return f"<td{cls}>{esc(fmt_unit(value, unit, currency))}</td>"
 
 
-def table(columns: list[str], rows: Sequence[Sequence[object]]) -> str:
-    """An HTML table; every header and cell is escaped (numbers right-aligned)."""
-    head = "".join(f"<th>{esc(c)}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(_cell(v) for v in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+def table(columns: list[str], rows: Sequence[Sequence[object]], *,
+          currency: str | None = None) -> str:
+    """An HTML table; every header and cell is escaped (numbers right-aligned, rates as
+    percent, money with the row's ``currency`` column or ``currency``)."""
+    head = "".join(f"<th>{esc(c.replace('_', ' '))}</th>" for c in columns)
+    units = [column_unit(c) for c in columns]
+    cur_at = columns.index("currency") if "currency" in columns else None
+    # a long "metric | value" table: the unit comes from the row's metric name
+    metric_at = columns.index("metric") if "metric" in columns else None
+
+    def row_units(row: Sequence[object]) -> list[str]:
+        if metric_at is None or not isinstance(row[metric_at], str):
+            return units
+        by_metric = column_unit(row[metric_at])
+        return [by_metric if c in VALUE_COLUMNS and not u else u
+                for c, u in zip(columns, units, strict=False)]
+
+    body = "".join(
+        "<tr>" + "".join(
+            _cell(v, u, str(row[cur_at]) if cur_at is not None and row[cur_at] else currency)
+            for v, u in zip(row, row_units(row), strict=False)) + "</tr>"
+        for row in rows)
+    return (f'<div class="wrap"><table><thead><tr>{head}</tr></thead><tbody>{body}'
+            "</tbody></table></div>")
 
 
 def no_data(what: str = "") -> str:

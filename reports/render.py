@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 
-from reports import backtests, charts, content, exports, html, index, pdf, promised, sankey
+from reports import backtests, content, exports, html, index, pdf, promised, sankey, specs
 from reports.content import ALL, DAILY, Metric, ReportData, Section
 from reports.pdf import NoBrowserError, find_browser
 from warehouse.settings import ReportsSettings
@@ -113,17 +113,101 @@ def json_document(data: ReportData, *, rendered_at: datetime, run_id: str | None
 
 def _value(m: Metric, v: float | None) -> str:
     if v is None:
-        return "-"
-    if m.unit == "rate":
-        return f"{v * 100:.1f}%"
-    if m.unit == "money":
-        return f"{v:,.2f}" + (f" {m.currency}" if m.currency else "")
-    return html.fmt(v)
+        return "n/a"
+    return html.fmt_unit(v, m.unit, m.currency)
+
+
+MIN_CURVE_COHORTS = 4  # a retention-curve point averaging fewer cohorts is left out
+
+
+def tail_cut(curve: list[tuple[int, float | None]], cohorts: dict[int, int]
+             ) -> tuple[list[tuple[int, float | None]], list[int]]:
+    """The curve's points averaging at least MIN_CURVE_COHORTS cohorts, and the periods
+    left out (the noisy tail, where 1-3 late cohorts make the whole point)."""
+    kept = [(k, v) for k, v in curve if cohorts.get(k, MIN_CURVE_COHORTS) >= MIN_CURVE_COHORTS]
+    return kept, [k for k, _ in curve if cohorts.get(k, MIN_CURVE_COHORTS) < MIN_CURVE_COHORTS]
+
+
+SUMMARY_CHANGES = 4  # headline metrics listed under "what changed" (largest moves first)
+
+
+def _section(data: ReportData, name: str) -> Section | None:
+    return next((s for s in data.sections if s.name == name), None)
+
+
+def _rows(sec: Section | None, table: str | None = None) -> list[dict[str, object]]:
+    if sec is None:
+        return []
+    return [dict(zip(t.columns, r, strict=False)) for t in sec.tables
+            if table is None or t.name == table for r in t.rows]
+
+
+def _move(m: Metric) -> str:
+    """``DAU 412 (+8.3% vs previous)`` or, for a rate, ``+1.2 pp``."""
+    label = m.metric.replace("_", " ")
+    label = label.upper() if label in ("dau", "wau", "mau") else label
+    if m.unit == "rate" and m.change is not None:
+        delta = f"{m.change * 100:+.1f} pp"
+    elif m.change_pct is not None:
+        delta = f"{m.change_pct * 100:+.1f}%"
+    else:
+        delta = "no previous value"
+    return f"{label} {_value(m, m.value)} ({delta} vs previous {_value(m, m.previous)})"
+
+
+def summary_items(data: ReportData) -> tuple[list[str], list[tuple[str, str]]]:
+    """What changed (the largest relative moves of the headline) and what needs attention
+    (failed checks, high anomalies, forecasts that fell back to the naive one, stale
+    exports, the top insights), as plain text; attention items carry a level
+    (``bad``/``warn``)."""
+    moved = sorted((m for m in data.headline if m.value is not None),
+                   key=lambda m: -abs((m.change * 10) if m.unit == "rate" and m.change
+                                      is not None else (m.change_pct or 0.0)))
+    changed = [_move(m) for m in moved[:SUMMARY_CHANGES]]
+    attention: list[tuple[str, str]] = []
+    dq = _section(data, "data_quality")
+    counts = dq.charts.get("counts", {}) if dq else {}
+    if counts.get("failed"):
+        attention.append(("bad", f"{counts['failed']} data-quality check(s) failed"))
+    if counts.get("warning"):
+        attention.append(("warn", f"{counts['warning']} data-quality check(s) warn"))
+    anomalies = _rows(_section(data, "anomalies"))
+    if anomalies:
+        high = [a for a in anomalies if a.get("severity") == "high"]
+        top = (high or anomalies)[0]
+        attention.append(("bad" if high else "warn",
+                          f"{len(anomalies)} anomal{'y' if len(anomalies) == 1 else 'ies'} "
+                          f"({len(high)} high); latest: {top.get('metric')} on "
+                          f"{html.fmt(top.get('date'))} was {html.fmt(top.get('value'))}, "
+                          f"expected {html.fmt(top.get('expected'))}"))
+    for r in _rows(_section(data, "forecast")):
+        if r.get("fallback_reason"):
+            attention.append(("warn", f"{r.get('metric')} forecast: the seasonal naive is "
+                              f"shown ({r['fallback_reason']})"))
+    for r in _rows(_section(data, "freshness")):
+        age = r.get("age_days")
+        if isinstance(age, int) and age > 1:
+            attention.append(("warn", f"{r.get('entity')} exports are {age} days old"))
+    for r in _rows(_section(data, "insights"))[:3]:
+        attention.append(("info", f"insight: {r.get('title')}"))
+    return changed, attention
+
+
+def summary_html(data: ReportData) -> str:
+    """The block on top: what changed, what needs attention."""
+    changed, attention = summary_items(data)
+    moved = ("<ul>" + "".join(f"<li>{html.esc(t)}</li>" for t in changed) + "</ul>"
+             if changed else html.no_data("headline metrics"))
+    items = "".join(f'<li class="{level}">{html.esc(t)}</li>' for level, t in attention)
+    needs = (f'<ul class="attention">{items}</ul>' if attention
+             else "<p>Nothing needs attention: checks passed, no anomalies.</p>")
+    return ('<section class="summary"><h2>Summary</h2><h3>What changed</h3>' + moved
+            + "<h3>What needs attention</h3>" + needs + "</section>")
 
 
 def _change(m: Metric, change: float | None, pct: float | None) -> str:
     if change is None:
-        return "-"
+        return "n/a"
     cls = "up" if change > 0 else "down" if change < 0 else ""
     if m.unit == "rate":
         text = f"{change * 100:+.1f} pp"
@@ -168,9 +252,33 @@ def _tables_html(sec: Section, skip: Collection[str] = ()) -> str:
     for t in sec.tables:
         if t.name in skip:
             continue
-        parts.append(f"<h3>{html.esc(t.name)}</h3>" + html.table(t.columns, t.rows))
+        parts.append(f"<h3>{html.esc(t.name)}</h3>" + html.table(t.columns, t.rows,
+                                                                 currency=sec.currency))
     parts += [f'<p class="subtitle">{html.esc(n)}</p>' for n in sec.notes]
     return "".join(parts)
+
+
+def _line(series: dict, *, title: str, y_title: str = "", x_title: str = "",
+          percent: bool = False, bands: dict | None = None, width: int = specs.WIDTH) -> str:
+    return specs.to_svg(specs.line_spec(
+        specs.series_frame(series), title=title, y_title=y_title, x_title=x_title,
+        percent=percent, bands=specs.band_frame(bands) if bands else None, width=width))
+
+
+def _bars(labels: list, values: list, *, title: str, percent: bool = False,
+          sort: bool = False, width: int = specs.HALF_WIDTH) -> str:
+    return specs.to_svg(specs.bar_spec(specs.bar_frame(labels, values), title=title,
+                                       percent=percent, sort=sort, width=width))
+
+
+def _verdict(bt: dict[str, object] | None) -> str:
+    """The forecast's backtest verdict for its chart title."""
+    if not bt:
+        return "no backtest"
+    chosen = bt.get("chosen")
+    if bt.get("fallback_reason"):
+        return f"seasonal naive: {bt['fallback_reason']}"
+    return f"{chosen}, beats seasonal naive in the backtest" if chosen else "backtested"
 
 
 def _charts(svgs: list[str]) -> str:
@@ -182,31 +290,30 @@ def section_html(sec: Section, data: ReportData, dq_link: str) -> str:
         return html.section(sec.title, html.no_data())
     svgs: list[str] = []
     if sec.name == "engagement" and "series" in sec.charts:
-        svgs.append(charts.line_chart(sec.charts["series"], title="DAU, WAU and MAU",
-                                      y_label="users", width=960, height=280))
+        svgs.append(_line(sec.charts["series"], title="DAU, WAU and MAU", y_title="users"))
     elif sec.name == "retention" and "curve" in sec.charts:
-        counts = sec.charts.get("curve_cohorts") or []
-        # a short title (a long one is cut); the table beside it has the count per period
-        per_point = (f" (mean of {min(n for _, n in counts)}-{max(n for _, n in counts)} "
-                     "covered cohorts)") if counts else ""
+        counts = dict(sec.charts.get("curve_cohorts") or [])
         unit = sec.charts.get("curve_unit", "week")
-        svgs.append(charts.line_chart({"retention": sec.charts["curve"]},
-                                      title=f"Retention by {unit} since start" + per_point,
-                                      y_label="rate"))
+        curve, cut = tail_cut(sec.charts["curve"], counts)
+        svgs.append(_line({"retention": curve}, title=f"Retention by {unit} since start",
+                          x_title=f"{unit}s since start", percent=True))
+        if cut:
+            svgs.append('<p class="subtitle">' + html.esc(
+                f"Chart: {unit}s {', '.join(str(k) for k in cut)} are left out because they "
+                f"average fewer than {MIN_CURVE_COHORTS} cohorts (the table keeps them).")
+                + "</p>")
     elif sec.name == "funnel":
         for name, (labels, values) in sec.charts.get("funnels", {}).items():
-            svgs.append(charts.bar_chart(labels, values, title=f"Funnel {name}: users",
-                                         width=470))
+            svgs.append(_bars(labels, values, title=f"Funnel {name}: users per step"))
         if sec.charts.get("trend"):
-            svgs.append(charts.line_chart(sec.charts["trend"], y_label="rate", width=960,
-                                          title="Conversion to the last step by day of entry"))
+            svgs.append(_line(sec.charts["trend"], percent=True,
+                              title="Conversion to the last step by day of entry"))
         for name, (labels, values) in sec.charts.get("breakdowns", {}).items():
-            svgs.append(charts.bar_chart(labels, values, width=470,
-                                         title=f"Conversion {name} (first touch)"))
+            svgs.append(_bars(labels, values, percent=True,
+                              title=f"Conversion {name} (first touch)"))
     elif sec.name == "system_health" and "error_rate" in sec.charts:
-        svgs.append(charts.line_chart({"error rate": sec.charts["error_rate"]},
-                                      title="API error rate per day (all endpoints)",
-                                      y_label="rate"))
+        svgs.append(_line({"error rate": sec.charts["error_rate"]}, percent=True,
+                          title="API error rate per day (all endpoints)"))
     elif sec.name == "paths":
         for path, spec in sec.charts.get("paths", {}).items():
             edges = [sankey.Edge(*e) for e in spec["edges"]]
@@ -214,15 +321,17 @@ def section_html(sec: Section, data: ReportData, dq_link: str) -> str:
                 edges, title=f"Path {path} ({spec['direction']} the anchor): users per step"))
     elif sec.name == "conversation" and "drop_off" in sec.charts:
         labels, values = sec.charts["drop_off"]
-        svgs.append(charts.bar_chart(labels, values, title="Sessions by drop-off point"))
+        svgs.append(_bars(labels, values, title="Sessions by drop-off point", sort=True))
     elif sec.name == "mastery" and "mastery" in sec.charts:
         labels, values = sec.charts["mastery"]
-        svgs.append(charts.bar_chart(labels, values, title="Mean mastery by topic"))
+        svgs.append(_bars(labels, values, sort=True, width=specs.WIDTH - 360,
+                          title="Mean mastery by topic (probability of mastery, 0 to 1)"))
     elif sec.name == "forecast":
+        verdicts = {str(r.get("metric")): r for r in _rows(sec) if "chosen" in r}
         for metric, spec in sec.charts.get("forecasts", {}).items():
-            svgs.append(charts.line_chart(spec["series"], bands=spec["bands"],
-                                          title=f"{metric} forecast", y_label=metric,
-                                          width=470))
+            svgs.append(_line(spec["series"], bands=spec["bands"], y_title=metric,
+                              title=f"{metric} forecast ({_verdict(verdicts.get(metric))})",
+                              width=specs.HALF_WIDTH))
     elif sec.name == "insights":
         return html.section(sec.title, _insights_html(sec))
     elif sec.name == "data_quality":
@@ -263,12 +372,23 @@ def html_document(data: ReportData, *, rendered_at: datetime, dq_link: str) -> s
     title = f"{kind} report {p.label}: {who(data.creator_id, data.creator_name)}"
     subtitle = (f"Period {p.start.isoformat()} to {p.end.isoformat()}; as-of date "
                 f"{data.as_of.isoformat()}; rendered {rendered_at:%Y-%m-%d %H:%M} UTC")
-    sections = [headline_html(data)] + [section_html(s, data, dq_link)
+    sections = [summary_html(data), headline_html(data)] + [section_html(s, data, dq_link)
                                         for s in data.sections]
     return html.page(title, sections, subtitle=subtitle)
 
 
 # --------------------------------------------------------------------------- writing
+
+
+def _cost_currency() -> str | None:
+    """metrics.cost_currency of the settings (None when they cannot be read)."""
+    try:
+        from warehouse.settings import load_settings
+
+        return load_settings().metrics.cost_currency
+    except Exception as exc:  # settings errors are reported by the run itself
+        log.debug("cost currency not read: %s", exc)
+        return None
 
 
 @dataclass
@@ -309,7 +429,7 @@ def write_report(root: Path, data: ReportData, *, rendered_at: datetime,
 
 def render(con: duckdb.DuckDBPyConnection, root: Path, kind: str, cfg: ReportsSettings, *,
            run_id: str | None = None, as_of: date | None = None,
-           pdf: bool = False) -> RenderResult:
+           pdf: bool = False, cost_currency: str | None = None) -> RenderResult:
     """Render the overall report and (per the settings) one per creator of one kind,
     index the files in ``ops.reports`` and rewrite ``<root>/index.html``. PDFs beside
     the HTML with ``pdf`` (no Chromium: :class:`reports.pdf.NoBrowserError`) or
@@ -334,7 +454,8 @@ def render(con: duckdb.DuckDBPyConnection, root: Path, kind: str, cfg: ReportsSe
             log.warning("reports.pdf is on but %s: no PDF this run", exc)
     who_list = [ALL] + (content.creators(con, cfg.max_creators) if cfg.per_creator else [])
     for creator in who_list:
-        data = promised.with_promised_sections(con, content.gather(con, kind, as_of, creator, cfg))
+        data = promised.with_promised_sections(con, content.gather(
+            con, kind, as_of, creator, cfg, cost_currency or _cost_currency()))
         data.sections += backtests.sections(con, kind, creator)  # weekly overall only
         result.files += write_report(root, data, rendered_at=rendered_at, run_id=run_id,
                                      pdf_browser=browser)
@@ -368,9 +489,12 @@ def write_index_page(con: duckdb.DuckDBPyConnection, root: Path) -> Path:
         FROM ops.reports WHERE format = 'html'
         ORDER BY period_end DESC, kind, creator_id = '__all__' DESC, creator_id""",
                          needs=["ops.reports"]) or []
+    names = {str(r["creator_id"]): r["name"] for r in content.rows(
+        con, "SELECT creator_id, name FROM marts.creators", needs=["marts.creators"]) or []}
     items = "".join(
         f'<tr><td>{html.esc(r["kind"])}</td><td>{html.esc(r["period_start"])}</td>'
-        f'<td>{html.esc(r["period_end"])}</td><td>{html.esc(who(r["creator_id"]))}</td>'
+        f'<td>{html.esc(r["period_end"])}</td>'
+        f'<td>{html.esc(who(r["creator_id"], names.get(str(r["creator_id"]))))}</td>'
         f'<td>{_path_link(r["path"])}</td>'
         f'<td>{html.esc(html.fmt(r["rendered_at"]))}</td></tr>' for r in found)
     head = "".join(f"<th>{c}</th>" for c in ("kind", "from", "to", "who", "file", "rendered"))

@@ -182,6 +182,7 @@ def sankey_chart(edges: Iterable[Edge], *, title: str, width: int = 960,
                      f'fill-opacity="0.32" stroke="none"><title>{esc(link.source.label)} → '
                      f"{esc(link.target.label)}: {link.users:,.0f} users</title></path>")
     last = max(n.column for n in layout.nodes)
+    labels: list[str] = []
     for node in layout.nodes:
         h = max(node.height, 0.5)
         parts.append(f'<rect x="{node.x:.1f}" y="{node.y:.1f}" width="{NODE_WIDTH:.0f}" '
@@ -192,8 +193,12 @@ def sankey_chart(edges: Iterable[Edge], *, title: str, width: int = 960,
             continue
         right = node.column < last
         tx = node.x + NODE_WIDTH + 4 if right else node.x - 4
-        parts.append(f'<text x="{tx:.1f}" y="{node.y + h / 2 + 4:.1f}" '
-                     f'text-anchor="{"start" if right else "end"}" fill="#1f2933">'
-                     f"{esc(_short(node.label))} ({node.users:,.0f})</text>")
+        # drawn after every node and band, with a white outline, so the next column's
+        # nodes never cover a label
+        labels.append(f'<text x="{tx:.1f}" y="{node.y + h / 2 + 4:.1f}" '
+                      f'text-anchor="{"start" if right else "end"}" fill="#1f2933" '
+                      'stroke="#ffffff" stroke-width="3" paint-order="stroke">'
+                      f"{esc(_short(node.label))} ({node.users:,.0f})</text>")
+    parts += labels
     parts.append("</svg>")
     return "".join(parts)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -59,6 +61,19 @@ def test_demo_builds_the_mart_and_prints_a_summary(demo):
         ).fetchone()[0]
     finally:
         con.close()
+
+
+def test_demo_is_quiet_and_names_its_log_file(demo):
+    """Under 60 lines: a line per stage and the summary; Dagster's and dbt's per-step lines
+    are in the log file whose path it prints."""
+    _, result, _ = demo
+    lines = result.output.splitlines()
+    assert len(lines) < 60, "\n".join(lines)
+    assert not any(" - dagster - " in line or "STEP_START" in line for line in lines)
+    found = re.search(r"Dagster and dbt log: (\S+\.log)", result.output.replace("\n", ""))
+    assert found, result.output
+    log_text = Path(found.group(1)).read_text()
+    assert "STEP_START" in log_text or "Started execution of step" in log_text
 
 
 def test_demo_runs_are_recorded_for_the_dagster_ui(demo):

@@ -320,3 +320,40 @@ def test_parse_errors_name_the_file(tmp_path: Path) -> None:
         parse_analysis({**GOOD, "max_rows": 10**9}, source)
     spec = parse_analysis({**GOOD, "depends_on": ["marts.user_lifecycle"]}, source)
     assert spec.tables == ("marts.engagement_daily", "marts.user_lifecycle")
+
+
+def test_insights_analyses_run_names_the_files_by_the_datas_as_of_date(
+        tmp_path: Path, serving_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`insights analyses run NAME` runs one analysis now; its files carry the serving
+    database's last day (2026-03-02), not today's date."""
+    from typer.testing import CliRunner
+
+    from orchestration.cli import app
+
+    folder = _folder(tmp_path, {"good.yaml": GOOD})
+    monkeypatch.setenv("INSIGHTS_ANALYSES_DIR", str(folder))
+    monkeypatch.setenv("INSIGHTS_SERVING_DB", str(serving_db))
+    monkeypatch.setenv("INSIGHTS_REPORTS_DIR", str(tmp_path / "reports"))
+    result = CliRunner().invoke(app, ["analyses", "run", GOOD["name"]])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "reports" / "analyses" / GOOD["name"]
+    assert sorted(p.name for p in out.iterdir()) == ["2026-03-02.csv", "2026-03-02.html"]
+    assert datetime.now(UTC).date().isoformat() not in result.output
+    assert "2026-03-02" in result.output
+
+    unknown = CliRunner().invoke(app, ["analyses", "run", "nope"])
+    assert unknown.exit_code == 2 and GOOD["name"] in unknown.output
+
+
+def test_insights_sql_queries_the_serving_database_read_only(
+        serving_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from orchestration.cli import app
+
+    monkeypatch.setenv("INSIGHTS_SERVING_DB", str(serving_db))
+    ok = CliRunner().invoke(app, ["sql", "SELECT wau FROM marts.engagement_daily "
+                                  "WHERE creator_id = '__all__'"])
+    assert ok.exit_code == 0 and "4321" in ok.output
+    write = CliRunner().invoke(app, ["sql", "CREATE TABLE marts.x (a INT)"])
+    assert write.exit_code == 2

@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 import stat
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -506,3 +506,83 @@ def test_the_funnel_section_has_a_trend_and_breakdown_charts(warehouse, tmp_path
     page = next((tmp_path / "reports" / "weekly").glob("*/overall.html")).read_text()
     assert "Conversion to the last step by day of entry" in page
     assert f"Conversion {name} (first touch)" in page
+
+
+# --------------------------------------------------------------------------- presentation
+
+
+def test_one_format_per_unit_in_tables() -> None:
+    """Rates as percent, money with the row's currency code, 0 shown as 0."""
+    out = html.table(["currency", "net_revenue", "conversion_rate", "week_1", "users"],
+                     [["EUR", 1234.5, 0.164, 0.25, 0], ["USD", 0.0, 1.0, None, 12]])
+    assert "1,234.50 EUR" in out and "0.00 USD" in out
+    assert "16.4%" in out and "25.0%" in out and "100.0%" in out
+    assert "0.164" not in out
+    assert '<td class="num">0</td>' in out
+    assert html.table(["cost_savings"], [[10.0]], currency="USD").count("10.00 USD") == 1
+    assert html.column_unit("mase_ets") == "" and html.column_unit("error_rate") == "rate"
+
+
+def test_retention_tail_points_of_few_cohorts_are_cut_and_named() -> None:
+    from reports.render import MIN_CURVE_COHORTS, tail_cut
+
+    curve = [(0, 1.0), (1, 0.5), (2, 0.4), (3, 0.9)]
+    kept, cut = tail_cut(curve, {0: 9, 1: 8, 2: MIN_CURVE_COHORTS, 3: 2})
+    assert kept == curve[:3] and cut == [3]
+
+
+def test_chart_specs_render_to_inline_svg_without_script() -> None:
+    from reports import specs
+
+    d = [date(2026, 1, i) for i in range(1, 29)]
+    chart = specs.line_spec(
+        specs.series_frame({"dau": [(x, 250.0 + 20 * i) for i, x in enumerate(d)],
+                            SCRIPT: [(x, 100.0) for x in d]}),
+        title=SCRIPT, y_title="users",
+        bands=specs.band_frame({"95%": [(x, 0.0, 900.0) for x in d]}))
+    svg = specs.to_svg(chart)
+    assert svg.startswith("<svg") and svg.rstrip().endswith("</svg>")
+    assert "<script" not in svg.lower() and "&lt;script&gt;" in svg
+    assert not re.search(r"(src|href)=\"https?://", svg)
+    # nice ticks (multiples of 100/200/250), never 278 / 556 / 834
+    ticks = [int(t.replace(",", "")) for t in re.findall(r">(\d[\d,]*)</text>", svg)]
+    assert ticks and all(t % 50 == 0 for t in ticks), ticks
+    # a long category label is kept whole
+    label = "hypothesis testing and statistical inference"
+    bars = specs.to_svg(specs.bar_spec(specs.bar_frame([label, "b"], [0.42, 0.1]),
+                                       title="mastery", percent=True))
+    assert label in bars and "42.0%" in bars
+    # bidi controls from the data are made visible, as in the HTML text
+    rlo = specs.to_svg(specs.bar_spec(specs.bar_frame(["a\u202eb"], [1.0]), title="t\u2066"))
+    assert "\u202e" not in rlo and "\u2066" not in rlo and "[U+202E]" in rlo
+
+
+def test_summary_block_says_what_changed_and_what_needs_attention() -> None:
+    from reports.content import Metric, ReportData, Section, Table
+    from reports.render import html_document, summary_items
+
+    period = content.daily_period(date(2026, 2, 28))
+    dq = Section("data_quality", "Data quality", charts={"counts": {"failed": 2, "passed": 9}})
+    anomalies = Section("anomalies", "Anomalies", tables=[Table(
+        "anomalies", ["date", "metric", "value", "expected", "score", "direction",
+                      "severity"], [[date(2026, 2, 27), "dau", 90.0, 140.0, -4.2, "down",
+                                     "high"]])])
+    fc = Section("forecast", "Forecasts", tables=[Table(
+        "backtest", ["metric", "chosen", "fallback_reason"],
+        [["dau", "seasonal_naive", "ETS MASE 1.3 >= seasonal naive 1.0"]])])
+    data = ReportData("daily", period, period.end, "cr_005", [
+        Metric("engagement", "dau", 120.0, 100.0, 110.0),
+        Metric("conversations", "automation_rate", 0.5, 0.45, None, "rate"),
+        Metric("conversations", "cost_savings", 50.0, 40.0, None, "money", "USD"),
+        Metric("revenue", "net_revenue_EUR", 0.0, 10.0, None, "money", "EUR")],
+        [dq, anomalies, fc], "Ada Lovelace")
+    changed, attention = summary_items(data)
+    assert any(c.startswith("DAU 120 (+20.0% vs previous 100)") for c in changed)
+    assert any("+5.0 pp" in c for c in changed)
+    texts = " | ".join(t for _, t in attention)
+    assert "2 data-quality check(s) failed" in texts and "dau on 2026-02-27" in texts
+    assert "seasonal naive" in texts
+    doc = html_document(data, rendered_at=datetime(2026, 3, 1), dq_link="dq.html")
+    assert doc.index('class="summary"') < doc.index("Headline metrics")
+    assert "Ada Lovelace" in doc and "50.00 USD" in doc and "0.00 EUR" in doc
+    assert "<script" not in doc.lower()

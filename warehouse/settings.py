@@ -513,6 +513,8 @@ class MetricsSettings(_Section):
     experiment_conversion_window_days: PositiveDays = 14
     low_confidence_threshold: Share = 0.7
     cost_per_human_interaction: Annotated[float, Field(ge=0)] = 5.0
+    # the ISO 4217 code cost savings are shown in (the unit of cost_per_human_interaction)
+    cost_currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
     streak_grace_days: NonNegativeInt = 1
     bkt_p_init: Probability = 0.2
     bkt_p_transit: Probability = 0.15

@@ -30,9 +30,16 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
 
 from orchestration.keys import SERVING_KEY, analysis_key, table_key
 from orchestration.resources import ReportsResource, ServingResource
-from reports.custom import SCHEDULES, AnalysisError, AnalysisSpec, load_analysis, run_query
+from reports.custom import (
+    SCHEDULES,
+    AnalysisError,
+    AnalysisSpec,
+    QueryResult,
+    load_analysis,
+    run_query,
+)
 from reports.custom import write_analysis as write_analysis_files
-from warehouse.settings import MetricsSettings, load_settings
+from warehouse.settings import MetricsSettings, Settings, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +55,36 @@ def analysis_files(folder: Path) -> list[Path]:
                   if p.is_file() and p.suffix in (".yaml", ".yml") and not p.name.startswith("."))
 
 
-def as_of_date(metrics: MetricsSettings) -> date:
-    """metrics.as_of_date when fixed, else today in the reporting time zone."""
+def as_of_date(metrics: MetricsSettings, serving: Path | None = None) -> date:
+    """The data's as-of date: metrics.as_of_date when fixed, else the serving database's
+    (``reports.content.as_of_date``: the last day of the marts), else today in the
+    reporting time zone (no serving database yet)."""
     if metrics.as_of_date is not None:
         return metrics.as_of_date
+    if serving is not None and serving.exists():
+        from reports.content import as_of_date as data_as_of
+
+        try:
+            with duckdb.connect(str(serving), read_only=True) as con:
+                found = data_as_of(con)
+        except duckdb.Error as exc:
+            log.warning("as-of date of %s not read (%s); using today", serving, exc)
+            found = None
+        if found is not None:
+            return found
     return datetime.now(ZoneInfo(metrics.reporting_timezone)).date()
+
+
+def run_analysis(spec: AnalysisSpec, serving: Path, reports_root: Path,
+                 settings: Settings) -> tuple[QueryResult, date, Path, Path]:
+    """Run one analysis now on the serving database and write its files, named by the
+    data's as-of date; duckdb.Error or AnalysisError when the query or the files fail."""
+    limits = settings.duckdb
+    result = run_query(serving, spec.sql, max_rows=spec.max_rows, timeout_s=spec.timeout_s,
+                       threads=limits.threads, memory_limit=limits.memory_limit)
+    as_of = as_of_date(settings.metrics, serving)
+    html_path, csv_path = write_analysis_files(spec, result, reports_root, as_of)
+    return result, as_of, html_path, csv_path
 
 
 def _asset_for(spec: AnalysisSpec) -> dg.AssetsDefinition:
@@ -72,20 +104,15 @@ def _asset_for(spec: AnalysisSpec) -> dg.AssetsDefinition:
     def _analysis(context: dg.AssetExecutionContext, serving: ServingResource,
                   reports: ReportsResource) -> dg.MaterializeResult:
         settings = load_settings()
-        limits = settings.duckdb
         try:
-            result = run_query(serving.file, spec.sql, max_rows=spec.max_rows,
-                               timeout_s=spec.timeout_s, threads=limits.threads,
-                               memory_limit=limits.memory_limit)
+            result, as_of, html_path, csv_path = run_analysis(
+                spec, Path(serving.file), Path(reports.root), settings)
         except duckdb.Error as exc:
             raise dg.Failure(
                 description=f"analysis file {spec.source}: the query failed: "
                 f"{type(exc).__name__}: {exc}",
                 metadata={"file": str(spec.source)},
             ) from exc
-        as_of = as_of_date(settings.metrics)
-        try:
-            html_path, csv_path = write_analysis_files(spec, result, reports.root, as_of)
         except AnalysisError as exc:
             raise dg.Failure(description=str(exc), metadata={"file": str(spec.source)}) from exc
         if result.truncated:

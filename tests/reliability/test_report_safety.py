@@ -63,14 +63,15 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 TAGS = {"html", "head", "meta", "title", "style", "body", "header", "h1", "h2", "h3", "p",
         "main", "section", "table", "thead", "tbody", "tr", "th", "td", "span", "strong",
         "em", "ol", "li", "div", "a", "pre", "svg", "rect", "text", "line", "polyline",
-        "polygon", "circle", "path"}
+        "polygon", "circle", "path", "g", "ul"}
 ATTRS = {"lang", "charset", "name", "content", "http-equiv", "class", "href", "xmlns",
          "width", "height", "viewbox", "role", "aria-label", "font-family", "font-size",
          "font-weight", "font-style", "x", "y", "x1", "y1", "x2", "y2", "cx", "cy", "r",
          "fill", "fill-opacity", "stroke", "stroke-width", "points", "text-anchor",
-         "transform", "d"}
-# an SVG path's geometry (the Sankey's bands): commands and numbers only
-PATH_DATA = re.compile(r"^[MLCQZmlcqz0-9.,\s-]*$")
+         "transform", "d", "opacity", "stroke-miterlimit", "display", "paint-order"}
+# an SVG path's geometry (the Sankey's bands, the Vega-Lite charts' marks and symbols):
+# commands and numbers only
+PATH_DATA = re.compile(r"^[MLHVCSQTAZmlhvcsqtaz0-9.,\s-]*$")
 SCHEME = re.compile(r"^[\x00-\x20]*[a-z][a-z0-9+.\-]*:", re.IGNORECASE)
 
 
