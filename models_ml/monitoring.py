@@ -144,7 +144,9 @@ def model_drift(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict[str, An
         features = mlio.features_at(con)
         current = features["as_of_date"].max() if len(features) else None
         for name in _model_names(con):
-            found = mlio.latest_artifact(con, name)
+            # the model that scores this snapshot: trained for it or before, never after
+            found = (None if current is None
+                     else mlio.artifact_for(con, name, as_of=current.date()))
             if found is None or current is None or not isinstance(found[1], dict):
                 continue
             rows += drift_rows(name, found[0], found[1], features, current.date(), cfg,

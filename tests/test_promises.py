@@ -74,6 +74,7 @@ def test_model_drift_flags_the_moved_feature_and_the_predictions(tmp_path: Path)
         con, name="churn", version="churn-v1", trained_at=mlio.now(), train_rows=len(X),
         metrics={}, baseline_metrics={}, params={}, beats_baseline=True, published=True,
         data_start=train_days[0], data_end=train_days[-1],
+        comparison={"as_of_date": train_days[-1]},  # trained for the last training day
         artifact={"model": model, "features": ["active_days_28", "tenure_days"],
                   "data_start": train_days[0], "data_end": train_days[-1]})
     summary = monitoring.model_drift(con, MLSettings())
