@@ -818,7 +818,7 @@ def report(
         with warehouse.writer(holder=f"insights report --kind {kind}") as con:
             try:
                 result = render(con, paths.reports, kind, settings.reports, as_of=day,
-                                pdf=pdf)
+                                pdf=pdf, cost_currency=settings.metrics.cost_currency)
             except NoBrowserError as exc:
                 console.print(f"[red]--pdf:[/] {escape(str(exc))}")
                 raise typer.Exit(ExitCode.USAGE) from exc

@@ -23,9 +23,12 @@ import duckdb
 from reports import backtests, content, exports, html, index, pdf, promised, sankey, specs
 from reports.content import ALL, DAILY, Metric, ReportData, Section
 from reports.pdf import NoBrowserError, find_browser
-from warehouse.settings import ReportsSettings
+from warehouse.settings import MetricsSettings, ReportsSettings
 
 log = logging.getLogger(__name__)
+
+#: cost savings' currency when the caller passes none (the setting's default)
+DEFAULT_COST_CURRENCY: str = MetricsSettings.model_fields["cost_currency"].default
 
 DATA_QUALITY_PAGE = Path("data_quality") / "index.html"
 CSV_COLUMNS = ["section", "metric", "creator_id", "period", "value", "previous", "change",
@@ -380,17 +383,6 @@ def html_document(data: ReportData, *, rendered_at: datetime, dq_link: str) -> s
 # --------------------------------------------------------------------------- writing
 
 
-def _cost_currency() -> str | None:
-    """metrics.cost_currency of the settings (None when they cannot be read)."""
-    try:
-        from warehouse.settings import load_settings
-
-        return load_settings().metrics.cost_currency
-    except Exception as exc:  # settings errors are reported by the run itself
-        log.debug("cost currency not read: %s", exc)
-        return None
-
-
 @dataclass
 class RenderResult:
     files: list[index.ReportFile] = field(default_factory=list)
@@ -455,7 +447,7 @@ def render(con: duckdb.DuckDBPyConnection, root: Path, kind: str, cfg: ReportsSe
     who_list = [ALL] + (content.creators(con, cfg.max_creators) if cfg.per_creator else [])
     for creator in who_list:
         data = promised.with_promised_sections(con, content.gather(
-            con, kind, as_of, creator, cfg, cost_currency or _cost_currency()))
+            con, kind, as_of, creator, cfg, cost_currency or DEFAULT_COST_CURRENCY))
         data.sections += backtests.sections(con, kind, creator)  # weekly overall only
         result.files += write_report(root, data, rendered_at=rendered_at, run_id=run_id,
                                      pdf_browser=browser)

@@ -30,10 +30,11 @@ REPORT_DEPS = (
 
 def _materialize(kind: str, context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                  reports: ReportsResource) -> dg.MaterializeResult:
-    cfg = load_settings().reports
+    settings = load_settings()
     root = reports.root
     with warehouse.writer(holder=f"run {context.run_id} (reports {kind})") as con:
-        result = render(con, root, kind, cfg, run_id=context.run_id)
+        result = render(con, root, kind, settings.reports, run_id=context.run_id,
+                        cost_currency=settings.metrics.cost_currency)
         failpoint(f"reports.{kind}.rendered")  # files written and indexed, step not recorded
     overall = result.overall_html(kind)
     context.log.info(f"{kind} reports: {result.reports} reports, {len(result.files)} files "

@@ -44,6 +44,8 @@ RUN_SPECIFIC: dict[str, frozenset[str]] = {
     "ml.model_artifacts": frozenset({"trained_at"}),
     # when BKT parameters were fitted
     "ml.bkt_params": frozenset({"fitted_at"}),
+    # when the drift of the models' inputs was computed
+    "ml.model_drift": frozenset({"computed_at"}),
 }
 # ml tables that keep a history of model versions: compared on the newest version of each
 # model (what the scoring uses); which older versions exist depends on the runs made.
