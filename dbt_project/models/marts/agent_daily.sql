@@ -129,11 +129,7 @@ select
     cast(coalesce(e.workflows_started, 0) as {{ dbt.type_bigint() }}) as workflows_started,
     cast(coalesce(e.workflows_failed, 0) as {{ dbt.type_bigint() }}) as workflows_failed,
     cast(coalesce(e.ratings, 0) as {{ dbt.type_bigint() }}) as ratings,
-    cast(
-        case when e.ratings > 0
-             then cast(e.satisfied_ratings as {{ insights_warehouse.type_double() }}) / e.ratings end
-        as {{ insights_warehouse.type_double() }}
-    ) as csat
+    {{ insights_warehouse.share('e.satisfied_ratings', 'e.ratings') }} as csat
 from keys
 left join daily_sessions as s
     on keys.activity_date = s.activity_date and keys.creator_id = s.creator_id

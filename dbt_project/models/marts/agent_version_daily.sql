@@ -48,9 +48,7 @@ daily as (
         {{ insights_warehouse.percentile_cont(
             "case when event_type = 'bot_response' then response_time_ms end", 0.5) }}
             as response_time_ms_p50,
-        count(rating) as ratings,
-        avg(cast(rating as {{ insights_warehouse.type_double() }})) as mean_rating,
-        sum(case when rating >= 4 then 1 else 0 end) as satisfied_ratings,
+        {{ insights_warehouse.rating_sums() }},
         count(sentiment) as sentiment_events,
         sum(case when sentiment = 'negative' then 1 else 0 end) as negative_events
     from events
@@ -72,15 +70,7 @@ select
     cast(response_time_ms_p50 as {{ insights_warehouse.type_double() }}) as response_time_ms_p50,
     cast(ratings as {{ dbt.type_bigint() }}) as ratings,
     cast(mean_rating as {{ insights_warehouse.type_double() }}) as mean_rating,
-    cast(
-        case when ratings > 0
-             then cast(satisfied_ratings as {{ insights_warehouse.type_double() }}) / ratings end
-        as {{ insights_warehouse.type_double() }}
-    ) as csat,
+    {{ insights_warehouse.share('satisfied_ratings', 'ratings') }} as csat,
     cast(sentiment_events as {{ dbt.type_bigint() }}) as sentiment_events,
-    cast(
-        case when sentiment_events > 0
-             then cast(negative_events as {{ insights_warehouse.type_double() }}) / sentiment_events end
-        as {{ insights_warehouse.type_double() }}
-    ) as negative_sentiment_rate
+    {{ insights_warehouse.share('negative_events', 'sentiment_events') }} as negative_sentiment_rate
 from daily

@@ -107,9 +107,7 @@ daily as (
     select
         event_date,
         intent,
-        count(rating) as ratings,
-        avg(cast(rating as {{ insights_warehouse.type_double() }})) as mean_rating,
-        sum(case when rating >= 4 then 1 else 0 end) as satisfied_ratings,
+        {{ insights_warehouse.rating_sums() }},
         count(sentiment) as sentiment_messages,
         sum(case when sentiment = 'negative' then 1 else 0 end) as negative_messages
     from attributed
@@ -122,15 +120,7 @@ select
     cast(intent as {{ dbt.type_string() }}) as intent,
     cast(ratings as {{ dbt.type_bigint() }}) as ratings,
     cast(mean_rating as {{ insights_warehouse.type_double() }}) as mean_rating,
-    cast(
-        case when ratings > 0
-             then cast(satisfied_ratings as {{ insights_warehouse.type_double() }}) / ratings end
-        as {{ insights_warehouse.type_double() }}
-    ) as csat,
+    {{ insights_warehouse.share('satisfied_ratings', 'ratings') }} as csat,
     cast(sentiment_messages as {{ dbt.type_bigint() }}) as sentiment_messages,
-    cast(
-        case when sentiment_messages > 0
-             then cast(negative_messages as {{ insights_warehouse.type_double() }}) / sentiment_messages end
-        as {{ insights_warehouse.type_double() }}
-    ) as negative_sentiment_rate
+    {{ insights_warehouse.share('negative_messages', 'sentiment_messages') }} as negative_sentiment_rate
 from daily

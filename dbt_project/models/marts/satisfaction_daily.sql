@@ -56,9 +56,7 @@ daily as (
         event_date,
         creator_id,
         agent_id,
-        count(rating) as ratings,
-        avg(cast(rating as {{ insights_warehouse.type_double() }})) as mean_rating,
-        sum(case when rating >= 4 then 1 else 0 end) as satisfied_ratings,
+        {{ insights_warehouse.rating_sums() }},
         {%- for r in range(1, 6) %}
         sum(case when rating = {{ r }} then 1 else 0 end) as rating_{{ r }},
         {%- endfor %}
@@ -76,20 +74,12 @@ select
     cast(agent_id as {{ dbt.type_string() }}) as agent_id,
     cast(ratings as {{ dbt.type_bigint() }}) as ratings,
     cast(mean_rating as {{ insights_warehouse.type_double() }}) as mean_rating,
-    cast(
-        case when ratings > 0
-             then cast(satisfied_ratings as {{ insights_warehouse.type_double() }}) / ratings end
-        as {{ insights_warehouse.type_double() }}
-    ) as csat,
+    {{ insights_warehouse.share('satisfied_ratings', 'ratings') }} as csat,
     {%- for r in range(1, 6) %}
     cast(rating_{{ r }} as {{ dbt.type_bigint() }}) as rating_{{ r }},
     {%- endfor %}
     cast(sentiment_events as {{ dbt.type_bigint() }}) as sentiment_events,
-    cast(
-        case when sentiment_events > 0
-             then cast(negative_events as {{ insights_warehouse.type_double() }}) / sentiment_events end
-        as {{ insights_warehouse.type_double() }}
-    ) as negative_sentiment_rate,
+    {{ insights_warehouse.share('negative_events', 'sentiment_events') }} as negative_sentiment_rate,
     cast(
         case when sentiment_events > 0
              then cast(positive_events as {{ insights_warehouse.type_double() }}) / sentiment_events end
