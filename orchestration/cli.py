@@ -568,8 +568,9 @@ def _print_summary(result: RunResult) -> list[FileProblem]:
         table.add_row("events rejected", f"{ev.rejected:,}")
         table.add_row("events duplicates", f"{ev.duplicates:,}")
         table.add_row("export days loaded", f"{ev.days_loaded} ({ev.first_day} .. {ev.last_day})")
-    table.add_row("marts built", ", ".join(f"{k} ({v:,} rows)" for k, v in st.marts.items())
-                  or "none")
+    # the count only: the list of marts with their rows is `insights status`'s
+    table.add_row("marts built", f"{len(st.marts)} marts, {sum(st.marts.values()):,} rows "
+                  "(`insights status` lists them)" if st.marts else "none")
     table.add_row("warehouse", str(st.warehouse))
     table.add_row("data quality", _quality_line(st))
     table.add_row("reports", _reports_line(st))

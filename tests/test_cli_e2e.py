@@ -32,10 +32,15 @@ def test_demo_builds_the_mart_and_prints_a_summary(demo):
     assert result.exit_code == 0, result.output
     out = result.output
     assert "events loaded" in out and "events rejected" in out
-    assert "engagement_daily" in out
     assert "warehouse.duckdb" in out
     con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
     try:
+        # the summary counts the marts and their rows; `insights status` lists them
+        marts = [t for (t,) in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts'"
+        ).fetchall()]
+        rows = sum(con.execute(f'SELECT count(*) FROM marts."{t}"').fetchone()[0] for t in marts)
+        assert f"{len(marts)} marts, {rows:,} rows" in " ".join(out.split()), out
         n, creators = con.execute(
             "SELECT count(*), count(DISTINCT creator_id) FROM marts.engagement_daily"
         ).fetchone()
@@ -138,6 +143,7 @@ def test_status_shows_loaded_rejected_and_waiting_days(demo):
     assert "events" in result.output
     assert "invalid_json" in result.output
     assert "every loaded file reconciles" in result.output
+    assert "engagement_daily" in result.output  # the marts and their rows
 
 
 def test_second_run_loads_nothing_and_keeps_the_mart(demo):
