@@ -10,7 +10,8 @@ Planted signal, documented in the generator manifest:
 
 * **experiment** ``exp_onboarding_nudge``: users who sign up from the experiment start
   are assigned 50/50 at signup; treatment multiplies each user's probability of a first
-  purchase within 14 days of assignment by ``1 + TRUE_LIFT``.
+  purchase within 14 days of assignment by ``1 + TRUE_LIFT`` (``PlantedIncidents.
+  experiment_lift`` plants another lift, 0 included).
 * **content drives signups**: each post's clicks convert to signups (acquisition channel
   = the post's platform); a few posts go viral and make signup spikes.
 * **incident**: on one day one creator's agents answer slowly and their API calls fail.
@@ -199,6 +200,12 @@ class PlantedIncidents:
     own random stream. The demo's few purchases a day (~5) cannot show a 70 % outage
     apart from noise (losing 3 of 5 is an ordinary day); a rate of 0.25 gives a shop's
     volume (tens a day) to measure the outage against. 0 by default.
+
+    ``experiment_lift``: the true relative lift of the experiment's treatment
+    (``TRUE_LIFT`` by default; 0 plants no effect, for checking the false-positive rate).
+    ``churn_hazard_by_plan``: multipliers of the daily churn hazard of free, pro and team
+    users (1 each by default): a churn signal a recency-only model cannot see. Neither
+    draws from a random stream, so the defaults leave the data unchanged.
     """
 
     outage_day: int | None = None
@@ -207,6 +214,8 @@ class PlantedIncidents:
     bot_share: float = 0.05
     bot_factor: float = 3.0
     repeat_purchases_per_day: float = 0.0
+    experiment_lift: float = TRUE_LIFT
+    churn_hazard_by_plan: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
 
 #: random streams of the planted incidents (apart from the world's and the days')
@@ -271,8 +280,9 @@ class World:
                 "start_date": tl.date_of(self.experiment_start_t).isoformat(),
                 "assigned_users": int(assigned.sum()),
                 "control_rate_expected": BASE_CONVERSION,
-                "treatment_rate_expected": round(BASE_CONVERSION * (1 + TRUE_LIFT), 6),
-                "true_relative_lift": TRUE_LIFT,
+                "treatment_rate_expected": round(
+                    BASE_CONVERSION * (1 + self.planted.experiment_lift), 6),
+                "true_relative_lift": self.planted.experiment_lift,
             },
             "incident": None if self.incident_t is None else {
                 "date": tl.date_of(self.incident_t).isoformat(),
@@ -288,6 +298,8 @@ class World:
                     "date": tl.date_of(self.planted.bot_day).isoformat(),
                     "share": self.planted.bot_share, "factor": self.planted.bot_factor},
                 "repeat_purchases_per_day": self.planted.repeat_purchases_per_day,
+                "churn_hazard_by_plan": dict(zip(vocab.PLANS, self.planted.churn_hazard_by_plan,
+                                                 strict=True)),
             },
             "agent_versions": {
                 "versions": list(vocab.AGENT_VERSIONS),
@@ -550,14 +562,15 @@ def _experiment(gen: np.random.Generator, users: Users, tl: Timeline) -> int:
 
 
 def _purchases(gen: np.random.Generator, users: Users, programs: Programs,
-               creators: Creators, tl: Timeline) -> tuple[Payments, Enrollments]:
+               creators: Creators, tl: Timeline,
+               true_lift: float = TRUE_LIFT) -> tuple[Payments, Enrollments]:
     """Charges (first purchase within 14 days: the experiment's metric; a later one),
     refunds, and the enrollments they create (plus free ones at signup)."""
     n = len(users)
     # purchase propensity in [0.5, 1.5], mean 1, higher for engaged users
     rank = np.argsort(np.argsort(users.p0 + 0.3 * gen.standard_normal(n)))
     propensity = 0.5 + rank / max(n - 1, 1)
-    lift = np.where(users.variant == 1, 1.0 + TRUE_LIFT, 1.0)
+    lift = np.where(users.variant == 1, 1.0 + true_lift, 1.0)
     first = gen.random(n) < BASE_CONVERSION * propensity * lift
     anchor = np.where(users.assigned_ms >= 0, users.assigned_ms, users.signup_ms)
     first_ms = anchor + (gen.uniform(0.01, CONVERSION_WINDOW_DAYS - 0.01, n) * DAY_MS).astype(
@@ -680,8 +693,10 @@ def build_world(seed: int, n_users: int, timeline: Timeline,
     programs = _programs(gen, creators, timeline)
     content = _content(gen, creators, timeline, n_users)
     users, acq_names = _users(gen, n_users, timeline, creators, content)
+    users.hazard = users.hazard * np.asarray(planted.churn_hazard_by_plan)[users.plan]
     exp_start = _experiment(gen, users, timeline)
-    payments, enrollments = _purchases(gen, users, programs, creators, timeline)
+    payments, enrollments = _purchases(gen, users, programs, creators, timeline,
+                                       planted.experiment_lift)
     payments = _repeat_purchases(seed, payments, timeline, planted.repeat_purchases_per_day)
     payments = _outage(seed, payments, timeline, planted)
     n_topics = len(vocab.TOPICS)

@@ -3,6 +3,11 @@
 Raw tables are loaded from a generated sample, then ``transform_job`` runs in process:
 dbt fits ml.bkt_params from the raw layer and builds the models in one step, then the
 ML assets fill every other ``ml`` table.
+
+The sample plants a churn signal a recency-only model cannot see (``PlantedIncidents.
+churn_hazard_by_plan``: free users' daily churn hazard x6, paying users' x0.05), besides
+the generator's own truths (the experiment's lift, the BKT parameters of every topic);
+the tests check the models against them.
 """
 
 from __future__ import annotations
@@ -13,13 +18,14 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 
 from ingest.batch import load_entity_days
 from ingest.landing import landing_entities, scan_landing
 from ingest.loader import ensure_schema
-from sample_exports import generate_exports
+from sample_exports import PlantedIncidents, generate_exports
 from tests.dbt_support import isolate_dbt_env
 from warehouse.db import connect
 
@@ -47,6 +53,16 @@ SPEC_COLUMNS = {  # ../shared/spec/marts.md: the ml tables and their columns at 
 }
 
 
+#: the planted churn signal: daily churn hazard multipliers of free, pro and team users
+CHURN_BY_PLAN = (6.0, 0.05, 0.05)
+#: floor of the churn model's test AUC on this data (measured 0.84; recency alone 0.79)
+CHURN_AUC_FLOOR = 0.75
+#: BKT: attempt-weighted mean absolute error of each fitted parameter against the true
+#: one, the error allowed on a topic with at least BKT_WELL_MEASURED attempts, and on any
+#: fitted topic (measured: 0.03, 0.04 and 0.08 at most)
+BKT_MEAN_ERROR, BKT_TOPIC_ERROR, BKT_ANY_ERROR, BKT_WELL_MEASURED = 0.05, 0.08, 0.15, 500
+
+
 def _transform(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     from orchestration.definitions import defs
 
@@ -58,7 +74,8 @@ def _transform(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
 def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("ml_e2e")
     landing, warehouse = root / "landing", root / "warehouse.duckdb"
-    manifest = generate_exports(landing, seed=21, users=600, days=58)
+    manifest = generate_exports(landing, seed=21, users=600, days=58,
+                                incidents=PlantedIncidents(churn_hazard_by_plan=CHURN_BY_PLAN))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("INSIGHTS_LANDING_DIR", str(landing))
         mp.setenv("DAGSTER_HOME", str(root / "dagster_home"))
@@ -153,6 +170,8 @@ def test_models_are_registered_beside_their_baselines(built):
             assert row["model_version"].startswith(f"{name}-")
             # a model that loses is flagged and its baseline published as its own row
             assert len(rows) == (1 if row["beats_baseline"] else 2)
+            assert (rows["model_version"].str.endswith("-baseline").any()
+                    == (not row["beats_baseline"]))
             assert rows["published"].astype(bool).sum() == 1
         # LTV: every candidate registered on the same split, the lowest error published
         ltv = reg[reg["model_name"] == "ltv"]
@@ -181,6 +200,61 @@ def test_models_are_registered_beside_their_baselines(built):
         assert (fc["upper_80"] <= fc["upper_95"] + 1e-9).all()
     finally:
         con.close()
+
+
+def test_the_churn_model_finds_the_planted_churn_signal_and_is_published(built):
+    """On data whose churn depends on the plan (which a recency-only baseline cannot see)
+    the churn model's test AUC is above the floor, the model itself is published (not
+    its baseline) and scores free users, who churn six times faster, as likelier to
+    churn than paying users, who hardly churn."""
+    warehouse, *_ = built
+    con = _con(warehouse)
+    try:
+        reg = con.execute("select * from ml.model_registry where model_name = 'churn'").df()
+        published = reg[reg["published"].astype(bool)]
+        assert len(published) == 1, reg[["model_version", "published", "decision"]]
+        version = published["model_version"].iloc[0]
+        assert not version.endswith("-baseline"), published["decision"].iloc[0]
+        metrics = json.loads(published["metrics"].iloc[0])
+        assert metrics["roc_auc"] >= CHURN_AUC_FLOOR, metrics["roc_auc"]
+        by_plan = dict(con.execute(
+            "select u.plan, avg(p.churn_probability) from ml.churn_predictions as p "
+            "join staging.stg_users as u using (user_id) group by u.plan").fetchall())
+        versions = {r[0] for r in con.execute(
+            "select distinct model_version from ml.churn_predictions").fetchall()}
+    finally:
+        con.close()
+    assert versions == {version}
+    assert by_plan["free"] > max(by_plan["pro"], by_plan["team"]) + 0.1, by_plan
+
+
+def test_fitted_bkt_parameters_are_near_the_planted_ones(built):
+    """ml.bkt_params (EM on the generated attempts) against the generator's true guess,
+    slip and learning probabilities per topic (the manifest's ``bkt_true_params``; the
+    simulator also varies learning speed by user, so p_transit is a population mean).
+    Stated tolerance: attempt-weighted mean absolute error at most BKT_MEAN_ERROR per
+    parameter, at most BKT_TOPIC_ERROR on every topic with BKT_WELL_MEASURED attempts or
+    more, at most BKT_ANY_ERROR on any fitted topic."""
+    warehouse, _, manifest, _ = built
+    truth = manifest.truth["bkt_true_params"]
+    con = _con(warehouse)
+    try:
+        fitted = con.execute("select topic, p_guess, p_slip, p_transit, attempts "
+                             "from ml.bkt_params").df()
+    finally:
+        con.close()
+    assert len(fitted) >= 8, fitted
+    weights = fitted["attempts"].to_numpy(float)
+    well = weights >= BKT_WELL_MEASURED
+    assert well.any()
+    for param in ("p_guess", "p_slip", "p_transit"):
+        true = fitted["topic"].map(lambda t, k=param: truth[t][k]).to_numpy(float)
+        err = np.abs(fitted[param].to_numpy(float) - true)
+        log.info("%s: weighted mean error %.3f, max %.3f", param,
+                 np.average(err, weights=weights), err.max())
+        assert np.average(err, weights=weights) <= BKT_MEAN_ERROR, (param, err)
+        assert err[well].max() <= BKT_TOPIC_ERROR, (param, fitted["topic"][well], err[well])
+        assert err.max() <= BKT_ANY_ERROR, (param, err)
 
 
 def test_the_planted_incident_is_found(built):
