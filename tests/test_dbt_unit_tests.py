@@ -7,12 +7,11 @@ exist, for the column types of the fixtures)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from tests.dbt_support import DBT_PROJECT_DIR, isolate_dbt_env
+from tests.dbt_support import dbt_invoke, isolate_dbt_env, parsed_project
 from warehouse.settings import load_settings
 
 pytestmark = pytest.mark.slow
@@ -20,22 +19,15 @@ pytestmark = pytest.mark.slow
 
 def test_every_dbt_unit_test_runs_and_passes(demo_warehouse: Path, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    from dbt.cli.main import dbtRunner
-
     isolate_dbt_env(monkeypatch, demo_warehouse)
-    target = tmp_path / "dbt_target"
-    result = dbtRunner().invoke([
-        "test", "--resource-type", "unit_test",
-        "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-        "--target-path", str(target), "--log-path", str(tmp_path / "dbt_logs"),
-        "--vars", json.dumps(load_settings().dbt_vars(), default=str), "--quiet",
-    ])
+    dbt_vars = load_settings().dbt_vars()
+    result = dbt_invoke(["test", "--resource-type", "unit_test"], dbt_vars, tmp_path)
     assert result.exception is None, result.exception
     nodes = list(result.result or [])
     failed = [(r.node.unique_id, str(r.status), r.message) for r in nodes
               if str(r.status) != "pass"]
     assert result.success and not failed, failed
-    manifest = json.loads((target / "manifest.json").read_text())
+    manifest, _ = parsed_project(dbt_vars, demo_warehouse.stem)
     ran = {r.node.unique_id for r in nodes}
-    assert ran == set(manifest["unit_tests"]), sorted(set(manifest["unit_tests"]) ^ ran)
+    assert ran == set(manifest.unit_tests), sorted(set(manifest.unit_tests) ^ ran)
     assert len(ran) >= 37  # the project's unit tests at the time of writing

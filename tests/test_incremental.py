@@ -33,7 +33,7 @@ from ingest.batch import load_entity_days
 from ingest.landing import landing_entities, scan_landing
 from ingest.loader import ensure_schema
 from sample_exports import generate_exports
-from tests.dbt_support import DBT_PROJECT_DIR, isolate_dbt_env
+from tests.dbt_support import dbt_invoke, isolate_dbt_env
 from warehouse.db import connect
 from warehouse.settings import load_settings
 
@@ -163,21 +163,11 @@ def _edit_export_file(path: Path, drop_event_ids: set[str], late_ts: str) -> dic
 
 
 def _build(tmp: Path, dbt_vars: dict, *extra: str) -> float:
-    """``dbt build`` in process (like tests/dbt_support.dbt_build, but a data test that
-    warns passes: the generated data plants a few warnings on purpose)."""
-    from dbt.cli.main import dbtRunner
-
+    """``dbt build`` in process on the project parsed once (like tests/dbt_support.dbt_build,
+    but a data test that warns passes: the generated data plants a few warnings on
+    purpose)."""
     t0 = time.perf_counter()
-    result = dbtRunner().invoke([
-        "build",
-        "--project-dir", str(DBT_PROJECT_DIR),
-        "--profiles-dir", str(DBT_PROJECT_DIR),
-        "--target-path", str(tmp / "dbt_target"),
-        "--log-path", str(tmp / "dbt_logs"),
-        "--vars", json.dumps(dbt_vars),
-        "--quiet",
-        *extra,
-    ])
+    result = dbt_invoke(["build", *extra], dbt_vars, tmp)
     elapsed = time.perf_counter() - t0
     assert result.exception is None, result.exception
     failed = [(r.node.unique_id, str(r.status), r.message) for r in result.result or []

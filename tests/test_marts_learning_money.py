@@ -156,7 +156,7 @@ def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def _dbt_build(tmp: Path) -> None:
     dbt_build(tmp, load_settings().dbt_vars(),
               ["+topic_mastery", "+revenue_daily", "+goal_progress", "+achievement_unlocks",
-               "+experiment_results"], expect_kinds=("model", "seed", "test", "unit_test"))
+               "+experiment_results"], expect_kinds=("model", "seed", "test"))
 
 
 def test_learning_and_money_marts(warehouse: Path, tmp_path: Path) -> None:

@@ -146,8 +146,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory):
     dbt_vars["paths"] = [*dbt_vars["paths"], *EXTRA_PATHS]
     with pytest.MonkeyPatch.context() as mp:
         isolate_dbt_env(mp, warehouse)
-        dbt_build(tmp, dbt_vars, ["+path_edges", "+events"], expect_kinds=("model", "test"),
-                  extra=["--exclude-resource-type", "unit_test"])
+        dbt_build(tmp, dbt_vars, ["+path_edges", "+events"])
     return tmp, warehouse, dbt_vars
 
 

@@ -245,9 +245,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory):
     with pytest.MonkeyPatch.context() as mp:
         isolate_dbt_env(mp, warehouse)
         dbt_build(tmp, dbt_vars, ["+retention", "+retention_cohorts",
-                                  "+stickiness_distribution"],
-                  expect_kinds=("model", "test"),
-                  extra=["--exclude-resource-type", "unit_test"])
+                                  "+stickiness_distribution"])
     return warehouse, dbt_vars
 
 
