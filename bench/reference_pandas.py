@@ -1,4 +1,4 @@
-"""A plain pandas reference of three marts, and its comparison with the dbt marts.
+"""A plain pandas reference of the marts, and its comparison with the dbt marts.
 
 Row-oriented, as a naive analytics service would compute them: the current events (and
 the users snapshot) are read from the warehouse into DataFrames once, then Python loops
@@ -25,6 +25,12 @@ over the rows build dicts and sets per user, creator and day. Definitions: metri
 - ``funnel_steps`` of the ``conversation`` funnel (settings ``metrics.funnels``): users
   (identified) reaching each step within the conversion window, conversion, drop-off,
   median seconds from step 1 of the user's first chain reaching the step.
+- ``funnel_breakdowns`` and ``funnel_trends`` of every shipped funnel, ``'__all__'``
+  (:func:`compare_funnels`).
+- ``revenue_daily`` (charges, refunds and net revenue per date, currency and creator),
+  ``experiment_results`` (conversions in the window, lift, z-test, interval, sample ratio
+  test) and ``topic_mastery`` (attempts and the BKT recursion per user, topic and
+  creator) (:func:`compare_money_learning`).
 
 Dates are in the reporting time zone; the as-of date is ``metrics.as_of_date`` or the
 last export date of the current events. ``compare(con)`` runs it on a built warehouse and
@@ -928,13 +934,245 @@ def compare_paths(con: duckdb.DuckDBPyConnection,
             "paths": [d["name"] for d in metrics.get("paths", [])], **result}
 
 
+# --- money, experiments and learning: revenue_daily, experiment_results, topic_mastery --
+
+REVENUE_COLUMNS = ["date", "currency", "creator_id", "charges", "refunds", "net_revenue"]
+EXPERIMENT_COLUMNS = ["experiment_id", "variant", "users", "conversions", "conversion_rate",
+                      "lift", "p_value", "ci_low", "ci_high", "significant", "srm_p_value",
+                      "is_control", "control_variant", "rate_difference", "z_score"]
+MASTERY_COLUMNS = ["user_id", "topic", "creator_id", "attempts", "correct_attempts", "mastery",
+                   "level", "params_source"]
+KEYS_MONEY_LEARNING = {
+    "revenue_daily": ["date", "currency", "creator_id"],
+    "experiment_results": ["experiment_id", "variant"],
+    "topic_mastery": ["user_id", "topic", "creator_id"],
+}
+#: the mart's normal CDF is Abramowitz & Stegun's (error < 1.5e-7): p-values agree to 1e-6
+P_VALUE_TOLERANCE = 1e-6
+#: metrics.md "Mastery": the lowest mastery of each level, highest first
+MASTERY_LEVELS = ((0.95, "mastered"), (0.75, "proficient"), (0.5, "familiar"),
+                  (0.0, "attempted"))
+Z_95 = 1.959963984540054
+
+
+def _as_of(con: duckdb.DuckDBPyConnection, metrics: dict[str, Any]) -> date:
+    """metrics.as_of_date, else the last export date of the current events."""
+    as_of_var = metrics.get("as_of_date")
+    if as_of_var:
+        return date.fromisoformat(str(as_of_var))
+    return pd.Timestamp(con.execute(
+        "SELECT max(export_date) FROM raw.events WHERE is_current").fetchone()[0]).date()
+
+
+def revenue_daily(payments: pd.DataFrame, programs: pd.DataFrame, as_of: date,
+                  tz: str) -> pd.DataFrame:
+    """Charges, refunds and net revenue per paid date (reporting time zone), currency (upper
+    case) and creator of the paid program, and '__all__' per date and currency (every
+    payment, programs without a known creator included); never across currencies."""
+    creator_of = {r["program_id"]: r["creator_id"] for r in programs.to_dict("records")}
+    paid = payments.assign(paid_date=_local_dates(payments["paid_at"], tz))
+    sums: dict[tuple, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for r in paid.to_dict("records"):
+        if r["currency"] is None or r["paid_date"] is None or r["paid_date"] > as_of:
+            continue
+        cell = 0 if r["kind"] == "charge" else 1
+        creator = creator_of.get(r["program_id"])
+        for who in ([creator] if creator is not None else []) + [ALL]:
+            sums[(r["paid_date"], r["currency"].upper(), who)][cell] += float(r["amount"])
+    return pd.DataFrame([
+        {"date": d, "currency": c, "creator_id": who, "charges": ch, "refunds": rf,
+         "net_revenue": ch - rf} for (d, c, who), (ch, rf) in sums.items()],
+        columns=REVENUE_COLUMNS)
+
+
+def _normal_sf(z: float) -> float:
+    """P(Z > z) of the standard normal."""
+    return 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
+def experiment_results(assignments: pd.DataFrame, payments: pd.DataFrame, as_of: date,
+                       tz: str, window_days: int) -> pd.DataFrame:
+    """Per experiment and variant: users assigned up to the as-of date, those with a charge
+    paid (up to the as-of date) at or after their assignment and at most ``window_days``
+    later; against the control ('control', else the first variant alphabetically): lift,
+    the pooled two-proportion z-test (two-sided), the unpooled 95 % interval of the
+    difference, significant = p < 0.05, and the chi-square test of an equal split."""
+    assigned = assignments.assign(assigned_date=_local_dates(assignments["assigned_at"], tz))
+    paid = payments.assign(paid_date=_local_dates(payments["paid_at"], tz))
+    charges: dict[str, list[datetime]] = defaultdict(list)
+    for r in paid.to_dict("records"):
+        if r["kind"] == "charge" and r["paid_date"] is not None and r["paid_date"] <= as_of:
+            charges[r["user_id"]].append(pd.Timestamp(r["paid_at"]).to_pydatetime())
+    window = timedelta(days=window_days)
+    counts: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    for r in assigned.to_dict("records"):
+        if r["assigned_at"] is None or pd.isna(r["assigned_at"]) or r["assigned_date"] > as_of:
+            continue
+        at = pd.Timestamp(r["assigned_at"]).to_pydatetime()
+        cell = counts[r["experiment_id"]][r["variant"]]
+        cell[0] += 1
+        cell[1] += any(at <= t <= at + window for t in charges.get(r["user_id"], []))
+    rows = []
+    for exp, variants in counts.items():
+        names = sorted(variants)
+        control = next((v for v in names if v.lower() == "control"), names[0])
+        n0, x0 = variants[control]
+        p0 = x0 / n0
+        mean = sum(n for n, _ in variants.values()) / len(variants)
+        chi2 = sum((n - mean) ** 2 / mean for n, _ in variants.values())
+        df = len(variants) - 1
+        srm = (None if df < 1 else 1.0 if chi2 <= 0 else 2 * _normal_sf(math.sqrt(chi2))
+               if df == 1 else math.exp(-chi2 / 2) if df == 2 else None)
+        for v in names:
+            n, x = variants[v]
+            p1 = x / n
+            row = {"experiment_id": exp, "variant": v, "users": n, "conversions": x,
+                   "conversion_rate": p1, "is_control": v == control, "control_variant": control,
+                   "srm_p_value": srm, "lift": None, "p_value": None, "ci_low": None,
+                   "ci_high": None, "significant": False, "rate_difference": None,
+                   "z_score": None}
+            if v != control:
+                d = p1 - p0
+                pooled = (x + x0) / (n + n0)
+                se = math.sqrt(p1 * (1 - p1) / n + p0 * (1 - p0) / n0)
+                row.update(rate_difference=d, ci_low=d - Z_95 * se, ci_high=d + Z_95 * se,
+                           lift=d / p0 if p0 else None)
+                if 0 < pooled < 1:
+                    z = d / math.sqrt(pooled * (1 - pooled) * (1 / n + 1 / n0))
+                    row.update(z_score=z, p_value=2 * _normal_sf(abs(z)))
+                    row["significant"] = row["p_value"] < 0.05
+            rows.append(row)
+    return pd.DataFrame(rows, columns=EXPERIMENT_COLUMNS)
+
+
+def bkt_parameters(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[float, ...]]:
+    """The fitted (p_init, p_transit, p_guess, p_slip) per topic of ml.bkt_params when that
+    table exists: the latest valid fit (every parameter a probability, guess and slip
+    strictly between 0 and 1)."""
+    exists = con.execute("SELECT count(*) FROM information_schema.tables "
+                         "WHERE table_schema = 'ml' AND table_name = 'bkt_params'").fetchone()[0]
+    if not exists:
+        return {}
+    out: dict[str, tuple[Any, tuple[float, ...]]] = {}
+    for r in con.execute("SELECT topic, p_init, p_transit, p_guess, p_slip, fitted_at "
+                         "FROM ml.bkt_params").df().to_dict("records"):
+        ps = (r["p_init"], r["p_transit"], r["p_guess"], r["p_slip"])
+        if r["topic"] is None or any(p is None or pd.isna(p) or not 0 <= p <= 1 for p in ps):
+            continue
+        if not (0 < r["p_guess"] < 1 and 0 < r["p_slip"] < 1):
+            continue
+        if r["topic"] not in out or r["fitted_at"] > out[r["topic"]][0]:
+            out[r["topic"]] = (r["fitted_at"], tuple(float(p) for p in ps))
+    return {t: ps for t, (_, ps) in out.items()}
+
+
+def topic_mastery(attempts: pd.DataFrame, fitted: dict[str, tuple[float, ...]],
+                  defaults: tuple[float, float, float, float], as_of: date) -> pd.DataFrame:
+    """Per user, topic and creator of the attempt (and '__all__'): attempts and correct
+    ones up to the as-of date, and the BKT mastery after the user's last such attempt.
+    The recursion runs over every attempt of the user on the topic in time order (ties by
+    event_id): before the first, p_init; after each, the posterior of the outcome moved on
+    by p_transit. Level: metrics.md's bands."""
+    ordered = attempts.sort_values(["event_ts", "event_id"], kind="stable")
+    by_user_topic: dict[tuple, list[dict]] = defaultdict(list)
+    for r in ordered.to_dict("records"):
+        by_user_topic[(r["user_id"], r["topic"])].append(r)
+    rows = []
+    for (user, topic), seq in by_user_topic.items():
+        p_init, p_transit, p_guess, p_slip = fitted.get(topic, defaults)
+        m = p_init
+        cells: dict[str, list] = {}
+        for r in seq:
+            if r["correct"]:
+                post = m * (1 - p_slip) / (m * (1 - p_slip) + (1 - m) * p_guess)
+            else:
+                post = m * p_slip / (m * p_slip + (1 - m) * (1 - p_guess))
+            m = post + (1 - post) * p_transit
+            if r["event_date"] > as_of:
+                continue
+            for who in ([r["creator_id"]] if r["creator_id"] is not None else []) + [ALL]:
+                cell = cells.setdefault(who, [0, 0, 0.0])
+                cell[0] += 1
+                cell[1] += bool(r["correct"])
+                cell[2] = m
+        for who, (n, k, mastery) in cells.items():
+            level = next(name for low, name in MASTERY_LEVELS if mastery >= low)
+            rows.append({"user_id": user, "topic": topic, "creator_id": who, "attempts": n,
+                         "correct_attempts": k, "mastery": mastery, "level": level,
+                         "params_source": "fitted" if topic in fitted else "default"})
+    return pd.DataFrame(rows, columns=MASTERY_COLUMNS)
+
+
+def compare_money_learning(con: duckdb.DuckDBPyConnection,
+                           metrics: dict[str, Any] | None = None) -> dict[str, Any]:
+    """revenue_daily, experiment_results and topic_mastery (every row) against this
+    reference; ``mismatches`` is the total number of rows that differ. The marts' p-values
+    (an approximate normal CDF) are compared to P_VALUE_TOLERANCE."""
+    metrics = _metrics() if metrics is None else metrics
+    tz = metrics.get("reporting_timezone") or "UTC"
+    as_of = _as_of(con, metrics)
+    t0 = time.perf_counter()
+    payments = con.execute("SELECT payment_id, user_id, program_id, kind, amount, currency, "
+                           "paid_at FROM raw.payments WHERE is_current").df()
+    programs = con.execute("SELECT program_id, creator_id FROM raw.programs "
+                           "WHERE is_current").df()
+    assignments = con.execute("SELECT experiment_id, variant, user_id, assigned_at "
+                              "FROM raw.experiment_assignments WHERE is_current").df()
+    events = resolve_users(con.execute(
+        "SELECT event_id, session_id, user_id, anonymous_id, creator_id, event_type, event_ts, "
+        "topic, correct FROM raw.events WHERE is_current").df())
+    attempts = events[(events["event_type"] == "exercise_attempted") & events["user_id"].notna()
+                      & events["topic"].notna() & events["correct"].notna()]
+    attempts = attempts.assign(event_date=_local_dates(attempts["event_ts"], tz))
+    defaults = tuple(float(metrics[f"bkt_{k}"]) for k in ("p_init", "p_transit", "p_guess",
+                                                           "p_slip"))
+    reference = {
+        "revenue_daily": revenue_daily(payments, programs, as_of, tz),
+        "experiment_results": experiment_results(
+            assignments, payments, as_of, tz, int(metrics["experiment_conversion_window_days"])),
+        "topic_mastery": topic_mastery(attempts, bkt_parameters(con), defaults, as_of),
+    }
+    seconds = time.perf_counter() - t0
+    quoted = {"revenue_daily": [f'"{c}"' if c == "date" else c for c in REVENUE_COLUMNS],
+              "experiment_results": EXPERIMENT_COLUMNS, "topic_mastery": MASTERY_COLUMNS}
+    built = {name: con.execute(f"SELECT {', '.join(cols)} FROM marts.{name}").df()
+             for name, cols in quoted.items()}
+    p_cols = ["p_value", "srm_p_value"]
+    results = {}
+    for name, keys in KEYS_MONEY_LEARNING.items():
+        ours, theirs = reference[name], built[name]
+        if name == "experiment_results":  # p-values to P_VALUE_TOLERANCE, the rest exactly
+            results["experiment_p_values"] = _close(ours, theirs, keys, p_cols)
+            ours, theirs = ours.drop(columns=p_cols), theirs.drop(columns=p_cols)
+        results[name] = diff(ours, theirs, keys)
+    return {"as_of_date": as_of.isoformat(), "compute_s": round(seconds, 3),
+            "mismatches": sum(r["mismatches"] for r in results.values()), "marts": results}
+
+
+def _close(ours: pd.DataFrame, theirs: pd.DataFrame, keys: list[str],
+           columns: list[str]) -> dict[str, Any]:
+    """Rows whose ``columns`` differ by more than P_VALUE_TOLERANCE (or in being null)."""
+    merged = ours[keys + columns].merge(theirs[keys + columns], on=keys, how="outer",
+                                        suffixes=("_ref", "_mart"), indicator=True)
+    bad = []
+    for r in merged.to_dict("records"):
+        for c in columns:
+            a, b = _none(_py(r[f"{c}_ref"])), _none(_py(r[f"{c}_mart"]))
+            if r["_merge"] != "both" or (a is None) != (b is None) or (
+                    a is not None and abs(float(a) - float(b)) > P_VALUE_TOLERANCE):
+                bad.append({"key": [str(r[k]) for k in keys], c: [a, b]})
+    return {"rows_reference": len(ours), "rows_mart": len(theirs), "differing_rows": len(bad),
+            "mismatches": len(bad), "examples": bad[:5]}
+
+
 def main() -> None:
     warehouse = Path(sys.argv[1])
     con = duckdb.connect(str(warehouse), read_only=True)
     con.execute("SET TimeZone = 'UTC'")
     print(json.dumps({"version_1": compare(con), "version_2": compare_v2(con),
                       "paths": compare_paths(con),
-                      "funnels_v2": compare_funnels(con)}, indent=2, default=str))
+                      "funnels_v2": compare_funnels(con),
+                      "money_learning": compare_money_learning(con)}, indent=2, default=str))
 
 
 if __name__ == "__main__":

@@ -40,6 +40,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=lambda item: rank.get(groups[item.nodeid], len(rank)))
     for item in items:
         item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
+        if groups[item.nodeid] == "demo":  # the session's demo warehouse: a whole pipeline run
+            item.add_marker(pytest.mark.slow)
     if config.getoption("--long"):
         return
     skip = pytest.mark.skip(reason="long reliability variant: run with --long")
@@ -87,9 +89,16 @@ def demo_env(data: Path) -> dict[str, str]:
     }
 
 
+#: the session's demo sample: small (about 3,500 event lines), yet with charges and
+#: refunds in both currencies and conversions in both arms of the experiment in its
+#: complete days, so the revenue and experiment checks run on data
+#: (tests/test_bench_reference.py checks that it still holds them)
+DEMO_ARGS = ("--users", "100", "--days", "9", "--seed", "311")
+
+
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory: pytest.TempPathFactory):
-    """`insights demo` once per session (80 users, 9 days): (data folder, CLI result).
+    """`insights demo` once per session (DEMO_ARGS): (data folder, CLI result).
 
     Tests that change it run in test_cli_e2e; others copy its warehouse first."""
     from typer.testing import CliRunner
@@ -100,7 +109,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory):
     with pytest.MonkeyPatch.context() as mp:
         for k, v in demo_env(data).items():
             mp.setenv(k, v)
-        result = CliRunner().invoke(app, ["demo", "--users", "80", "--days", "9"])
+        result = CliRunner().invoke(app, ["demo", *DEMO_ARGS])
     return data, result
 
 

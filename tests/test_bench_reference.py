@@ -1,7 +1,10 @@
 """The plain pandas reference of bench/pipeline.py (bench/reference_pandas.py) agrees with
 the dbt marts engagement_daily, retention_cohorts (week), funnel_steps (conversation),
-funnel_breakdowns and funnel_trends (every shipped funnel)
-on the demo warehouse, and the comparison notices a changed number."""
+funnel_breakdowns and funnel_trends (every shipped funnel), revenue_daily,
+experiment_results and topic_mastery on the demo warehouse, and the comparison notices a
+changed number. (retention, stickiness_distribution: tests/test_retention_v2.py; path_edges:
+tests/test_paths_events.py.) The demo data holds what these marts need: payments, refunds
+in two currencies, experiment assignments with conversions in both arms."""
 
 from __future__ import annotations
 
@@ -72,3 +75,43 @@ def test_pandas_reference_agrees_with_the_funnel_breakdowns_and_trends(warehouse
     changed = _reference().compare_funnels(warehouse)
     assert changed["marts"]["funnel_trends"]["differing_rows"] == 1
     assert changed["marts"]["funnel_breakdowns"]["differing_rows"] >= 1
+
+
+def test_the_demo_data_holds_payments_refunds_and_assignments(warehouse):
+    """The session's demo (tests/conftest.py DEMO_ARGS) is small, but the money and
+    experiment marts are not checked on empty tables: charges and refunds in two
+    currencies, and conversions in both arms of the experiment."""
+    by_kind = dict(warehouse.execute(
+        "SELECT payment_kind, count(DISTINCT currency) FROM staging.stg_payments "
+        "WHERE paid_date <= (SELECT as_of_date FROM intermediate.int_as_of_date) "
+        "GROUP BY payment_kind").fetchall())
+    assert by_kind == {"charge": 2, "refund": 2}, by_kind
+    revenue = warehouse.execute("SELECT count(DISTINCT currency), min(refunds), max(refunds) "
+                                "FROM marts.revenue_daily WHERE creator_id = '__all__'").fetchone()
+    assert revenue[0] == 2 and revenue[2] > 0
+    arms = warehouse.execute("SELECT variant, users, conversions FROM marts.experiment_results "
+                             "ORDER BY variant").fetchall()
+    assert [a for a, *_ in arms] == ["control", "treatment"]
+    assert all(users >= 5 and conversions >= 1 for _, users, conversions in arms), arms
+
+
+def test_pandas_reference_agrees_with_revenue_experiments_and_mastery(warehouse):
+    reference = _reference()
+    out = reference.compare_money_learning(warehouse)
+    for name, result in out["marts"].items():
+        assert result["rows_mart"] > 0, name
+        assert result["mismatches"] == 0, (name, result["examples"])
+    assert out["mismatches"] == 0
+    # a changed refund, a changed interval and a changed mastery are each noticed
+    warehouse.execute("UPDATE marts.revenue_daily SET refunds = refunds + 1, "
+                      "net_revenue = net_revenue - 1 WHERE creator_id = '__all__' "
+                      "AND refunds > 0 AND currency = 'EUR'")
+    warehouse.execute("UPDATE marts.experiment_results SET ci_high = ci_high + 0.01 "
+                      "WHERE NOT is_control")
+    warehouse.execute("UPDATE marts.topic_mastery SET mastery = mastery * 0.999 "
+                      "WHERE creator_id = '__all__' AND attempts > 3")
+    changed = reference.compare_money_learning(warehouse)["marts"]
+    assert changed["revenue_daily"]["differing_rows"] >= 1
+    assert changed["experiment_results"]["differing_rows"] == 1
+    assert changed["topic_mastery"]["differing_rows"] >= 1
+    assert changed["experiment_p_values"]["mismatches"] == 0

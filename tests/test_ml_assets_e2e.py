@@ -31,6 +31,8 @@ from warehouse.db import connect
 
 log = logging.getLogger(__name__)
 
+pytestmark = pytest.mark.slow  # a whole pipeline run: not in the quick lane (README, -m "not slow")
+
 ML_TABLES = {
     "user_features", "model_registry", "model_artifacts", "churn_predictions",
     "goal_success_predictions", "ltv_predictions", "engagement_forecast", "forecast_backtest",

@@ -32,6 +32,8 @@ from tests.dbt_support import isolate_dbt_env
 from warehouse.db import connect
 
 log = logging.getLogger(__name__)
+
+pytestmark = pytest.mark.slow  # a whole pipeline run: not in the quick lane (README, -m "not slow")
 DAYS = 58
 BOT_DAY = DAYS - 5  # within the insights' recent days of the as-of date
 AS_OF_DAY = DAYS - 2  # the last complete export day

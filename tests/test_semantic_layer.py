@@ -1,4 +1,4 @@
-"""The semantic layer (issue 20) on the demo warehouse (80 users, 9 days): every metric
+"""The semantic layer (issue 20) on the demo warehouse (tests/conftest.py DEMO_ARGS): every metric
 through MetricFlow equals the marts, by day and creator (and the dimensions a metric is
 defined over) and by day alone: exact for counts, 1e-9 for rates. The references are the
 marts' own columns where the mart has the number at that grain, else a pandas

@@ -264,17 +264,17 @@ def plant(con: duckdb.DuckDBPyConnection, port: int, as_of: date) -> list[Plante
         con.execute("UPDATE marts.funnel_steps SET step_name = ? WHERE step = ?",
                     [c(f"marts.funnel_steps.step_name (step {step})", every), step])
     week = content.weekly_period(as_of)
-    in_both = (f"WHERE date = DATE '{as_of}' AND intent IN (SELECT intent FROM "
-               f"marts.intent_daily WHERE date BETWEEN DATE '{week.start}' AND "
-               f"DATE '{week.end}')")  # intents of both reported periods
     # values the chosen creator has too: its page shows its own rows of these marts
     own = "creator_id = ?"
+    in_both = (f"WHERE date = DATE '{as_of}' AND {own} AND intent IN (SELECT intent FROM "
+               f"marts.intent_daily WHERE date BETWEEN DATE '{week.start}' AND "
+               f"DATE '{week.end}' AND {own})")  # the creator's intents of both periods
     for name, kind, where in (("intent_daily", "intent", in_both),
                               ("session_drop_off", "drop_off_point", f"WHERE {own}"),
                               ("topic_mastery", "topic", f"WHERE {own}")):
         values = [r[0] for r in con.execute(
             f"SELECT DISTINCT {kind} FROM marts.{name} {where} ORDER BY 1",
-            [who] if own in where else []).fetchall()][:3]
+            [who] * where.count("?")).fetchall()][:3]
         assert len(values) == 3, (name, values)
         for old in values:
             pages = (*every, "analysis") if kind == "drop_off_point" else every
