@@ -172,6 +172,11 @@ def _who(creator: str) -> str:
     return "all creators" if creator == ALL else f"creator {creator}"
 
 
+def _audience(creator: str) -> str:
+    """Whose audience a milestone is shared with: the creator's, or the platform's own."""
+    return "your audience" if creator == ALL else f"creator {creator}'s audience"
+
+
 def _bucket(x: float, step: float) -> float:
     """x rounded to a multiple of step (the fingerprint's tolerance)."""
     return round(round(float(x) / step) * step, 6) if math.isfinite(float(x)) else 0.0
@@ -835,7 +840,7 @@ def crossings(frame: pd.DataFrame, metric: str, as_of: date, recent_days: int = 
             f"Total {name} ({_who(str(creator))}) passed {shown} on {day} and stands at"
             f" {fmt_value(metric, total) if money else fmt_count(total)} on {as_of}.",
             f"Share the {shown if money else fmt_count(t) + ' ' + name} milestone with "
-            f"{_who(str(creator))}'s audience; it is good social proof.",
+            f"{_audience(str(creator))}; it is good social proof.",
             {"threshold": t, "crossed_on": day, "total": total, "since": s.index[0].date()},
             1.0, 0.2, {"threshold": t}))
     return out
