@@ -174,6 +174,9 @@ def test_business_forecasts_and_scenarios_on_a_known_series(tmp_path: Path):
     assert len(fc) == 3 * cfg.forecast_horizon_days
     assert (fc["lower_95"] <= fc["lower_80"]).all() and (fc["lower_80"] <= fc["forecast"]).all()
     assert (fc["forecast"] <= fc["upper_80"]).all() and (fc["upper_80"] <= fc["upper_95"]).all()
+    # the 80 % band is the narrower one (a normal's would be 1.28 / 1.96 = 0.65 of the 95 %)
+    ratio = ((fc["upper_80"] - fc["forecast"]) / (fc["upper_95"] - fc["forecast"])).mean()
+    assert 0.5 < ratio < 0.9
     eur = fc[(fc.metric == "net_revenue") & (fc.currency == "EUR")]
     # the truth: mean 500 * the weekly pattern's mean (0.857) per day
     assert eur["forecast"].mean() == pytest.approx(500 * 6.0 / 7, rel=0.1)
