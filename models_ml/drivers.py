@@ -17,8 +17,10 @@ from models_ml.experiments import benjamini_hochberg
 
 #: features left out of the drivers: days_since_last_active restates the label (a user
 #: active yesterday is active in the next 30 days), attempts_total duplicates attempts_28
-#: for most users, active_days_14 sits between active_days_7 and _28
-NOT_DRIVERS = ("days_since_last_active", "attempts_total", "active_days_14")
+#: for most users, active_days_14 sits between active_days_7 and _28, engagement_score is
+#: a weighted sum of features listed here plus recency (which restates the label)
+NOT_DRIVERS = ("days_since_last_active", "attempts_total", "active_days_14",
+               "engagement_score")
 
 
 def driver_features(columns: tuple[str, ...] | list[str]) -> list[str]:

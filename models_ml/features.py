@@ -49,6 +49,7 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "days_since_last_charge",
     "plan_pro",
     "plan_team",
+    "engagement_score",
 )
 
 RECENCY = "days_since_last_active"
@@ -56,6 +57,30 @@ RECENCY = "days_since_last_active"
 #: null because the churn population is chosen on it (never active: outside it) and the
 #: recency baseline reads it as a number
 NEVER = 999
+
+#: The engagement score of ``marts.user_engagement`` (docs/metrics.md), point in time:
+#: over the 28 days ending on the as-of date (the ``_28`` features' window), each
+#: component is its signal over its cap (at most 1), recency is ``RECENCY_DAYS /
+#: (RECENCY_DAYS + days since the last active day)`` (0 when never active by then), and
+#: the score is 100 x the weighted sum, in [0, 100]. The mart computes it in SQL for the
+#: warehouse's as-of date; ``tests/test_ml_features.py`` checks that both agree on the
+#: demo warehouse.
+ENGAGEMENT_CAPS = {"frequency": 14.0, "volume": 20.0, "depth": 6.0}
+ENGAGEMENT_WEIGHTS = {"frequency": 0.35, "volume": 0.25, "depth": 0.20, "recency": 0.20}
+RECENCY_DAYS = 7.0
+
+
+def engagement_score_sql(active_days: str, sessions: str, messages_per_session: str,
+                         days_since_active: str) -> str:
+    """SQL of the engagement score from its four signals (SQL expressions; a null
+    ``days_since_active``, never active, gives recency 0)."""
+    caps, w = ENGAGEMENT_CAPS, ENGAGEMENT_WEIGHTS
+    return (
+        f"100 * ({w['frequency']} * least(cast({active_days} as double) / {caps['frequency']}, 1.0)"
+        f" + {w['volume']} * least(cast({sessions} as double) / {caps['volume']}, 1.0)"
+        f" + {w['depth']} * least(cast({messages_per_session} as double) / {caps['depth']}, 1.0)"
+        f" + {w['recency']} * coalesce({RECENCY_DAYS} / ({RECENCY_DAYS} + {days_since_active}),"
+        f" 0.0))")
 
 
 def feature_sql(requests: str, src: Sources = Sources()) -> str:
@@ -88,6 +113,7 @@ sess as (
     select r.user_id, r.as_of_date,
         count(*) as sessions_28,
         count(*) filter (where s.is_conversation) as conversations_28,
+        sum(s.user_messages) as messages_28,
         avg(s.duration_s) / 60.0 as avg_session_minutes_28
     from req as r
     join {src.sessions} as s
@@ -148,7 +174,11 @@ select
     -- null: never paid (no charge to count days from; the models read nulls natively)
     cast(req.as_of_date - pay.last_charge as double) as days_since_last_charge,
     cast(coalesce(req.plan = 'pro', false) as double) as plan_pro,
-    cast(coalesce(req.plan = 'team', false) as double) as plan_team
+    cast(coalesce(req.plan = 'team', false) as double) as plan_team,
+    {engagement_score_sql(
+        "coalesce(act.active_days_28, 0)", "coalesce(sess.sessions_28, 0)",
+        "coalesce(sess.messages_28 / sess.sessions_28, 0)",
+        "(req.as_of_date - act.last_active)")} as engagement_score
 from req
 left join act using (user_id, as_of_date)
 left join sess using (user_id, as_of_date)

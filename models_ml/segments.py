@@ -22,7 +22,7 @@ class Segmentation:
     names: dict[int, str]
     k: int
     silhouettes: dict[int, float]
-    profiles: pd.DataFrame  # mean raw feature values per segment
+    profiles: pd.DataFrame  # mean raw feature values (and engagement score) per segment
 
 
 def silhouette_sample(n: int, size: int, seed: int) -> np.ndarray:
@@ -115,5 +115,8 @@ def segment(features: pd.DataFrame, k_min: int, k_max: int, seed: int) -> Segmen
     labels = remap[labels]
     centres = zframe.groupby(labels).mean()
     profiles = raw.groupby(labels).mean()
+    if "engagement_score" in features:  # the documented score, described, not clustered on
+        profiles["engagement_score"] = (
+            features["engagement_score"].astype(float).groupby(labels).mean().to_numpy())
     profiles["users"] = pd.Series(labels).value_counts().sort_index()
     return Segmentation(labels, name_segments(centres), k, sil, profiles)

@@ -7,6 +7,7 @@ from datetime import date
 from itertools import pairwise
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -31,8 +32,9 @@ def con() -> duckdb.DuckDBPyConnection:
             ('u2', '__all__', date '2026-02-02', 4)) t(user_id, creator_id, activity_date,
                                                        active_events);
         create table intermediate.int_sessions as select * from (values
-            ('u1', date '2026-02-10', 600.0::double, true), ('u1', date '2026-02-05', 300.0, false))
-            t(user_id, start_date, duration_s, is_conversation);
+            ('u1', date '2026-02-10', 600.0::double, true, 4),
+            ('u1', date '2026-02-05', 300.0, false, 0))
+            t(user_id, start_date, duration_s, is_conversation, user_messages);
         create table intermediate.int_exercise_attempts as select * from (values
             ('u1', date '2026-02-09', true), ('u1', date '2026-02-09', false),
             ('u1', date '2025-12-31', true)) t(user_id, attempt_date, is_correct);
@@ -69,6 +71,11 @@ def test_known_feature_values(con):
     assert u2.days_since_last_active == 8 and u2.active_days_7 == 0
     assert pd.isna(u2.correct_rate_28)  # no attempt: no rate, not a sentinel
     assert pd.isna(u2.days_since_last_charge)  # never paid: null, not a sentinel
+    # the engagement score (docs/metrics.md), by hand: frequency 3/14, volume 2/20,
+    # depth (4 + 0 messages over 2 sessions) 2/6, recency 7/(7 + 0); u2: 1/14 and 7/(7 + 8)
+    assert u1.engagement_score == pytest.approx(
+        100 * (0.35 * 3 / 14 + 0.25 * 2 / 20 + 0.20 * 2 / 6 + 0.20 * 1.0))
+    assert u2.engagement_score == pytest.approx(100 * (0.35 / 14 + 0.20 * 7 / 15))
 
 
 def test_a_planted_future_row_in_every_source_changes_no_feature(con):
@@ -76,7 +83,7 @@ def test_a_planted_future_row_in_every_source_changes_no_feature(con):
     con.execute("""
         insert into intermediate.int_user_activity_days values
             ('u1', '__all__', date '2026-02-11', 50), ('u2', '__all__', date '2026-02-12', 9);
-        insert into intermediate.int_sessions values ('u1', date '2026-02-11', 9999.0, true);
+        insert into intermediate.int_sessions values ('u1', date '2026-02-11', 9999.0, true, 60);
         insert into intermediate.int_exercise_attempts values ('u2', date '2026-02-11', true);
         insert into marts.goal_progress values ('u2', date '2026-02-11', date '2026-02-12');
         update marts.goal_progress set completed_on = date '2026-02-11'
@@ -96,3 +103,44 @@ def test_snapshot_dates_end_on_the_as_of_date():
     assert got[-1] == pd.Timestamp("2026-02-28")
     assert got[0] >= pd.Timestamp("2026-01-15") and len(got) == 7
     assert all((b - a).days == 7 for a, b in pairwise(got))
+
+
+def test_the_engagement_score_at_an_earlier_snapshot_ignores_later_events(con):
+    """A user's score at 02-10 is the same whether or not the (heavy) activity of 02-11 to
+    02-20 exists; the 02-20 snapshot sees it. Fails if any signal reads past its as-of."""
+    early = pd.DataFrame({"user_id": ["u1"], "as_of_date": [AS_OF]})
+    both = pd.DataFrame({"user_id": ["u1", "u1"], "as_of_date": [AS_OF, date(2026, 2, 20)]})
+    before = compute_features(con, early).set_index("user_id").loc["u1", "engagement_score"]
+    con.execute("""
+        insert into intermediate.int_user_activity_days
+            select 'u1', '__all__', date '2026-02-10' + cast(i as integer), 5
+            from range(1, 11) t(i);
+        insert into intermediate.int_sessions
+            select 'u1', date '2026-02-10' + cast(i % 10 + 1 as integer), 60.0, true, 30
+            from range(30) t(i);
+    """)
+    f = compute_features(con, both).set_index("as_of_date")["engagement_score"]
+    assert f.loc[pd.Timestamp(AS_OF)] == pytest.approx(before)
+    assert before == pytest.approx(100 * (0.35 * 3 / 14 + 0.25 * 2 / 20 + 0.20 * 2 / 6 + 0.20))
+    # at 02-20: 12 active days in 28 (01-20 is out), 32 sessions and 904 / 32 messages
+    # (both capped), active that day
+    assert f.loc[pd.Timestamp("2026-02-20")] == pytest.approx(
+        100 * (0.35 * 12 / 14 + 0.25 + 0.20 + 0.20))
+
+
+@pytest.mark.slow
+def test_the_feature_and_the_mart_agree_on_the_engagement_score(demo_warehouse):
+    """The score is written twice (the mart's SQL for the as-of date, the feature builder's
+    for every snapshot): on the demo warehouse both give the same score for every user, and
+    ml.user_features carries it at every snapshot."""
+    c = duckdb.connect(str(demo_warehouse), read_only=True)
+    mart = c.execute("select user_id, as_of_date, engagement_score from marts.user_engagement").df()
+    feats = compute_features(c, mart[["user_id", "as_of_date"]])
+    both = mart.merge(feats[["user_id", "engagement_score"]], on="user_id",
+                      suffixes=("_mart", "_feature"))
+    assert len(mart) > 20 and len(both) == len(mart)
+    assert np.allclose(both["engagement_score_mart"], both["engagement_score_feature"])
+    stored = c.execute("select count(*), count(engagement_score), min(engagement_score), "
+                       "max(engagement_score), count(distinct as_of_date) "
+                       "from ml.user_features").fetchone()
+    assert stored[0] == stored[1] > 0 and 0 <= stored[2] <= stored[3] <= 100

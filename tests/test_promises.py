@@ -43,6 +43,18 @@ def test_psi_of_a_binary_feature_and_of_rising_nulls():
     assert monitoring.psi(ref, with_nulls) > 0.25  # 30% missing is drift
 
 
+def test_psi_floors_an_empty_reference_bin_at_one_in_ten_thousand():
+    """Values past the reference's range and nulls the reference never had fall in bins
+    the reference leaves empty: their share there is floored at 1e-4 (docs/metrics.md),
+    so the index stays finite and large. Computed here by hand."""
+    ref = np.array([0.0] * 800 + [1.0] * 200)  # bins: <= 0, (0, 1], > 1, null
+    cur = np.array([np.nan] * 100 + [5.0] * 50 + [0.0] * 680 + [1.0] * 170)
+    r, c = np.array([0.8, 0.2, 1e-4, 1e-4]), np.array([0.68, 0.17, 0.05, 0.10])
+    expected = float(np.sum((c - r) * np.log(c / r)))
+    assert monitoring.psi(ref, cur) == pytest.approx(expected, rel=1e-9)
+    assert 1.0 < expected < 1.1
+
+
 def test_drift_status_thresholds():
     assert [monitoring.status(v, 0.1, 0.25) for v in (0.05, 0.1, 0.2, 0.25, float("nan"))] \
         == ["stable", "moderate", "moderate", "significant", "unknown"]
@@ -162,6 +174,9 @@ def test_business_forecasts_and_scenarios_on_a_known_series(tmp_path: Path):
     assert len(fc) == 3 * cfg.forecast_horizon_days
     assert (fc["lower_95"] <= fc["lower_80"]).all() and (fc["lower_80"] <= fc["forecast"]).all()
     assert (fc["forecast"] <= fc["upper_80"]).all() and (fc["upper_80"] <= fc["upper_95"]).all()
+    # the 80 % band is the narrower one (a normal's would be 1.28 / 1.96 = 0.65 of the 95 %)
+    ratio = ((fc["upper_80"] - fc["forecast"]) / (fc["upper_95"] - fc["forecast"])).mean()
+    assert 0.5 < ratio < 0.9
     eur = fc[(fc.metric == "net_revenue") & (fc.currency == "EUR")]
     # the truth: mean 500 * the weekly pattern's mean (0.857) per day
     assert eur["forecast"].mean() == pytest.approx(500 * 6.0 / 7, rel=0.1)
