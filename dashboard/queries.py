@@ -227,10 +227,40 @@ def active_users_count(f: Filters, day: date) -> Query:
                  {"creator": f.creator, "day": day})
 
 
+SCORE_BAND = 10  # engagement score bands of 10 points (0-9, 10-19, ..., 90-100)
+
+
+def _score_band(column: str = "engagement_score") -> str:
+    return f"least(CAST(floor({column} / {SCORE_BAND}) AS INTEGER) * {SCORE_BAND}, 90)"
+
+
+def engagement_scores(f: Filters) -> Query:
+    """The distribution of ``marts.user_engagement``'s score (as of the marts' date) over
+    the users active with the creator in the range, in bands of SCORE_BAND points."""
+    return Query("engagement_scores", f"""
+        SELECT {_score_band()} AS band, count(*) AS users,
+               avg(engagement_score) AS mean_score
+        FROM marts.user_engagement WHERE user_id IN ({_ACTIVE_USERS})
+        GROUP BY 1 ORDER BY 1""", f.params())
+
+
+def engagement_score_users(f: Filters, band: int, limit: int = 500) -> Query:
+    """The drill from a score band to its users (with the score's parts)."""
+    return Query("engagement_score_users", f"""
+        SELECT user_id, round(engagement_score, 1) AS engagement_score, active_days_28d,
+               sessions_28d, round(messages_per_session, 2) AS messages_per_session,
+               days_since_active, last_active_date
+        FROM marts.user_engagement
+        WHERE {_score_band()} = $band AND user_id IN ({_ACTIVE_USERS})
+        ORDER BY engagement_score DESC, user_id LIMIT $limit""",
+                 {**f.params(), "band": band, "limit": limit})
+
+
 def engagement(f: Filters) -> dict[str, Query]:
     return {q.name: q for q in (engagement_trend(f), lifecycle(f), stickiness(f),
                                 session_depth(f), active_users(f, f.end),
-                                active_users_count(f, f.end))}
+                                active_users_count(f, f.end), engagement_scores(f),
+                                engagement_score_users(f, 50))}
 
 
 # --- retention ------------------------------------------------------------------------
@@ -301,9 +331,37 @@ def funnel_time_to_convert(f: Filters) -> Query:
         ORDER BY funnel, step""", {"creator": f.creator})
 
 
+_FUNNEL = "coalesce($funnel, (SELECT min(funnel) FROM marts.funnel_steps))"
+
+
+def funnel_step_users(f: Filters, funnel: str | None, step: int, limit: int = 500
+                      ) -> Query:
+    """The drill from a funnel step to the users who reached it (``dashboard.funnel_users``
+    counts them as ``marts.funnel_steps`` does), with how far each got. ``funnel`` None:
+    the first by name (the page's default)."""
+    return Query("funnel_step_users", f"""
+        SELECT u.user_id, u.deepest_step, s.step_name AS deepest_step_name, u.attempts,
+               u.first_attempt_at
+        FROM dashboard.funnel_users AS u
+        LEFT JOIN marts.funnel_steps AS s
+          ON s.funnel = u.funnel AND s.creator_id = u.creator_id AND s.step = u.deepest_step
+        WHERE u.funnel = {_FUNNEL} AND u.creator_id = $creator AND u.deepest_step >= $step
+        ORDER BY u.deepest_step DESC, u.user_id LIMIT $limit""",
+                 {"funnel": funnel, "creator": f.creator, "step": step, "limit": limit})
+
+
+def funnel_step_users_count(f: Filters, funnel: str | None, step: int) -> Query:
+    return Query("funnel_step_users_count", f"""
+        SELECT count(*) FROM dashboard.funnel_users
+        WHERE funnel = {_FUNNEL} AND creator_id = $creator AND deepest_step >= $step""",
+                 {"funnel": funnel, "creator": f.creator, "step": step})
+
+
 def funnels(f: Filters) -> dict[str, Query]:
     return {q.name: q for q in (funnel_steps(f), funnel_breakdowns(f), funnel_trends(f),
-                                funnel_time_to_convert(f))}
+                                funnel_time_to_convert(f),
+                                funnel_step_users(f, None, 1),
+                                funnel_step_users_count(f, None, 1))}
 
 
 # --- paths ----------------------------------------------------------------------------
@@ -367,9 +425,117 @@ def satisfaction(f: Filters) -> Query:
                  {**f.params(), "all": ALL_CREATORS})
 
 
+def agents(f: Filters) -> Query:
+    """Per agent over the range (``marts.agent_daily``): conversations, automation,
+    fallback, response time and satisfaction."""
+    return Query("agents", """
+        SELECT agent_id, sum(sessions) AS sessions, sum(conversations) AS conversations,
+               sum(automation_rate * sessions) / nullif(sum(sessions), 0) AS automation_rate,
+               sum(fallback_rate * classifications) / nullif(sum(classifications), 0)
+                   AS fallback_rate,
+               sum(response_time_ms_p50 * timed_responses)
+                   / nullif(sum(timed_responses), 0) AS mean_daily_response_ms_p50,
+               sum(ratings) AS ratings,
+               sum(csat * ratings) / nullif(sum(ratings), 0) AS csat
+        FROM marts.agent_daily
+        WHERE (creator_id = $creator OR $creator = $all) AND date BETWEEN $start AND $end
+        GROUP BY agent_id ORDER BY conversations DESC, agent_id""",
+                 {**f.params(), "all": ALL_CREATORS})
+
+
+def agent_versions(f: Filters) -> Query:
+    """Per agent and version over the range (``marts.agent_version_daily``, all
+    creators): sessions, fallback, response time, ratings, CSAT, negative sentiment."""
+    return Query("agent_versions", """
+        SELECT agent_id, agent_version, sum(sessions) AS sessions,
+               sum(fallback_rate * classifications) / nullif(sum(classifications), 0)
+                   AS fallback_rate,
+               median(response_time_ms_p50) AS median_daily_response_ms_p50,
+               sum(ratings) AS ratings,
+               sum(mean_rating * ratings) / nullif(sum(ratings), 0) AS mean_rating,
+               sum(csat * ratings) / nullif(sum(ratings), 0) AS csat,
+               sum(negative_sentiment_rate * sentiment_events)
+                   / nullif(sum(sentiment_events), 0) AS negative_sentiment_rate
+        FROM marts.agent_version_daily WHERE date BETWEEN $start AND $end
+        GROUP BY agent_id, agent_version ORDER BY agent_id, agent_version""",
+                 {"start": f.start, "end": f.end})
+
+
+def intent_satisfaction(f: Filters) -> Query:
+    """Per intent over the range (``marts.intent_satisfaction_daily``, all creators)."""
+    return Query("intent_satisfaction", """
+        SELECT intent, sum(ratings) AS ratings,
+               sum(mean_rating * ratings) / nullif(sum(ratings), 0) AS mean_rating,
+               sum(csat * ratings) / nullif(sum(ratings), 0) AS csat,
+               sum(sentiment_messages) AS sentiment_messages,
+               sum(negative_sentiment_rate * sentiment_messages)
+                   / nullif(sum(sentiment_messages), 0) AS negative_sentiment_rate
+        FROM marts.intent_satisfaction_daily WHERE date BETWEEN $start AND $end
+        GROUP BY intent ORDER BY ratings DESC, intent LIMIT 20""",
+                 {"start": f.start, "end": f.end})
+
+
+def failure_reasons(f: Filters) -> Query:
+    return Query("failure_reasons", f"""
+        SELECT kind, workflow, reason, sum(occurrences) AS occurrences,
+               sum(sessions) AS sessions
+        FROM marts.failure_reasons_daily WHERE {_IN_RANGE}
+        GROUP BY ALL ORDER BY occurrences DESC, kind, workflow, reason LIMIT 20""",
+                 f.params())
+
+
+def api_health_trend(f: Filters) -> Query:
+    """Every endpoint's calls per period: error rate and the daily latency p95 (the
+    worst day's; percentiles do not add up over days)."""
+    return Query("api_health_trend", f"""
+        SELECT {_trunc('date')} AS period, sum(calls) AS calls,
+               sum(error_calls) AS error_calls,
+               sum(error_calls) / nullif(sum(calls), 0) AS error_rate,
+               max(latency_ms_p95) AS latency_ms_p95, max(latency_ms_p99) AS latency_ms_p99
+        FROM marts.api_health_daily WHERE {_IN_RANGE} AND endpoint = $all
+        GROUP BY 1 ORDER BY 1""", {**_with_grain(f), "all": ALL_CREATORS})
+
+
+def api_endpoints(f: Filters) -> Query:
+    return Query("api_endpoints", f"""
+        SELECT endpoint, sum(calls) AS calls, sum(error_calls) AS error_calls,
+               sum(error_calls) / nullif(sum(calls), 0) AS error_rate,
+               sum(server_error_calls) AS server_errors,
+               sum(latency_ms_p50 * timed_calls) / nullif(sum(timed_calls), 0)
+                   AS mean_daily_latency_ms_p50,
+               max(latency_ms_p95) AS worst_daily_latency_ms_p95,
+               max(latency_ms_p99) AS worst_daily_latency_ms_p99
+        FROM marts.api_health_daily WHERE {_IN_RANGE} AND endpoint <> $all
+        GROUP BY endpoint ORDER BY calls DESC, endpoint""",
+                 {**f.params(), "all": ALL_CREATORS})
+
+
+def conversation_sessions(f: Filters, day: date, limit: int = 500) -> Query:
+    """The drill from a day's conversations to its sessions (``dashboard.sessions``, as
+    ``marts.conversation_daily`` counts them)."""
+    return Query("conversation_sessions", """
+        SELECT session_id, user_id, started_at, duration_s, turns, user_messages,
+               is_completed, is_escalated, drop_off_point
+        FROM dashboard.sessions
+        WHERE date = $day AND ($creator = $all OR creator_id = $creator) AND is_conversation
+        ORDER BY started_at, session_id LIMIT $limit""",
+                 {"day": day, "creator": f.creator, "all": ALL_CREATORS, "limit": limit})
+
+
+def conversation_sessions_count(f: Filters, day: date) -> Query:
+    return Query("conversation_sessions_count", """
+        SELECT count(*) FROM dashboard.sessions
+        WHERE date = $day AND ($creator = $all OR creator_id = $creator) AND is_conversation
+        """, {"day": day, "creator": f.creator, "all": ALL_CREATORS})
+
+
 def conversations(f: Filters) -> dict[str, Query]:
     return {q.name: q for q in (conversation_trend(f), nlu_trend(f), top_intents(f),
-                                drop_off(f), satisfaction(f))}
+                                drop_off(f), satisfaction(f), agents(f), agent_versions(f),
+                                intent_satisfaction(f), failure_reasons(f),
+                                api_health_trend(f), api_endpoints(f),
+                                conversation_sessions(f, f.end),
+                                conversation_sessions_count(f, f.end))}
 
 
 # --- learning -------------------------------------------------------------------------
@@ -406,8 +572,32 @@ def goals(f: Filters) -> Query:
         GROUP BY ALL ORDER BY goal_type, status""", f.params())
 
 
+def lesson_quality_trend(f: Filters) -> Query:
+    """Lesson quality per period (``marts.lesson_quality_daily``, every topic)."""
+    return Query("lesson_quality_trend", f"""
+        SELECT {_trunc('date')} AS period, sum(lessons_completed) AS lessons_completed,
+               sum(mean_quality * lessons_completed) / nullif(sum(lessons_completed), 0)
+                   AS mean_quality,
+               sum(low_quality_rate * lessons_completed) / nullif(sum(lessons_completed), 0)
+                   AS low_quality_rate
+        FROM marts.lesson_quality_daily WHERE {_IN_RANGE} AND topic = $all
+        GROUP BY 1 ORDER BY 1""", {**_with_grain(f), "all": ALL_CREATORS})
+
+
+def lesson_quality_topics(f: Filters) -> Query:
+    return Query("lesson_quality_topics", f"""
+        SELECT topic, sum(lessons_completed) AS lessons_completed,
+               sum(mean_quality * lessons_completed) / nullif(sum(lessons_completed), 0)
+                   AS mean_quality,
+               sum(low_quality_rate * lessons_completed) / nullif(sum(lessons_completed), 0)
+                   AS low_quality_rate
+        FROM marts.lesson_quality_daily WHERE {_IN_RANGE} AND topic <> $all
+        GROUP BY topic ORDER BY mean_quality, topic""", {**f.params(), "all": ALL_CREATORS})
+
+
 def learning(f: Filters) -> dict[str, Query]:
-    return {q.name: q for q in (mastery(f), mastery_users(f, None), streaks(f), goals(f))}
+    return {q.name: q for q in (mastery(f), mastery_users(f, None), streaks(f), goals(f),
+                                lesson_quality_trend(f), lesson_quality_topics(f))}
 
 
 # --- revenue and LTV ------------------------------------------------------------------
@@ -438,8 +628,16 @@ def ltv_users(f: Filters, limit: int = 100) -> Query:
                  {**f.params(), "limit": limit})
 
 
+def business_scenarios(f: Filters) -> Query:
+    """``ml.business_scenarios``: revenue over the horizon if a lever moves (all creators)."""
+    return Query("business_scenarios", """
+        SELECT scenario, lever, change, currency, horizon_days, revenue, revenue_lower_80,
+               revenue_upper_80, revenue_vs_baseline, new_customers
+        FROM ml.business_scenarios ORDER BY currency, lever, change""")
+
+
 def revenue(f: Filters) -> dict[str, Query]:
-    return {q.name: q for q in (revenue_trend(f), ltv(f), ltv_users(f))}
+    return {q.name: q for q in (revenue_trend(f), ltv(f), ltv_users(f), business_scenarios(f))}
 
 
 # --- content --------------------------------------------------------------------------
@@ -511,8 +709,25 @@ def backtest(f: Filters) -> Query:
                  {"creator": f.creator})
 
 
+def business_forecast(f: Filters) -> Query:
+    """``ml.business_forecasts`` (all creators: net revenue per currency, new users) with
+    their intervals, beside the net revenue of the range."""
+    return Query("business_forecast", """
+        SELECT metric, currency, CAST(date AS DATE) AS date, 'forecast' AS kind,
+               forecast AS value, lower_80, upper_80, lower_95, upper_95, method,
+               backtest_mase, seasonal_naive_mase
+        FROM ml.business_forecasts
+        UNION ALL
+        SELECT 'net_revenue', currency, date, 'actual', net_revenue, NULL, NULL, NULL, NULL,
+               NULL, NULL, NULL
+        FROM marts.revenue_daily WHERE creator_id = $all AND date BETWEEN $start AND $end
+          AND currency IN (SELECT currency FROM ml.business_forecasts)
+        ORDER BY metric, currency, date, kind""",
+                 {"start": f.start, "end": f.end, "all": ALL_CREATORS})
+
+
 def forecasts(f: Filters) -> dict[str, Query]:
-    return {q.name: q for q in (forecast(f), backtest(f))}
+    return {q.name: q for q in (forecast(f), backtest(f), business_forecast(f))}
 
 
 # --- anomalies and alerts -------------------------------------------------------------
@@ -533,7 +748,20 @@ def anomalies_page(f: Filters) -> dict[str, Query]:
             SELECT direction, count(*) AS users FROM ml.user_behaviour_anomalies
             WHERE is_anomaly AND user_id IN ({_ACTIVE_USERS})
             GROUP BY direction ORDER BY direction""", f.params()),
+        "anomaly_day": anomaly_day(f, f.end),
     }
+
+
+def anomaly_day(f: Filters, day: date) -> Query:
+    """The drill from an anomaly to its day: the day's engagement and conversation
+    numbers from the marts (the users behind its DAU are ``active_users``)."""
+    return Query("anomaly_day", """
+        SELECT e.date, e.dau, e.sessions, e.active_events, c.conversations,
+               c.automated_sessions / nullif(c.sessions, 0) AS automation_rate
+        FROM marts.engagement_daily AS e
+        LEFT JOIN marts.conversation_daily AS c USING (creator_id, date)
+        WHERE e.creator_id = $creator AND e.date = $day""",
+                 {"creator": f.creator, "day": day})
 
 
 # --- data quality ---------------------------------------------------------------------
@@ -552,6 +780,12 @@ def data_quality(f: Filters) -> dict[str, Query]:
                    element_count, observed
             FROM ops.data_quality_latest WHERE NOT passed
             ORDER BY severity, table_name, expectation LIMIT 200"""),
+        "model_drift": Query("model_drift", """
+            SELECT model_name, kind, feature, psi, status, reference_start, reference_end,
+                   "current_date" AS scored_date, reference_rows, current_rows
+            FROM ml.model_drift
+            ORDER BY status = 'significant' DESC, status = 'moderate' DESC, psi DESC,
+                     model_name, feature"""),
     }
 
 
