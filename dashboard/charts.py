@@ -37,9 +37,9 @@ def _day_ticks(chart: alt.TopLevelMixin, x: pd.Series) -> alt.TopLevelMixin:
     days = max(1, (x.max() - x.min()).days)
     ticks = {"interval": "day", "step": max(1, math.ceil(days / 12))}
     for layer in chart.layer if isinstance(chart, alt.LayerChart) else [chart]:
-        enc = layer.encoding.x
-        if enc is not alt.Undefined and enc.axis is not alt.Undefined:
-            enc.axis.tickCount = ticks
+        enc = layer["encoding"]["x"] if layer["encoding"] is not alt.Undefined else None
+        if enc is not None and enc is not alt.Undefined and enc["axis"] is not alt.Undefined:
+            enc["axis"]["tickCount"] = ticks
     return chart
 
 

@@ -42,7 +42,25 @@ def _chart(chart, empty: str = "No values to chart for this creator and range.")
     if chart is None:
         st.info(empty)
         return
-    st.altair_chart(chart, width="stretch", height="content", theme=None)
+    st.altair_chart(_fit(chart), width="stretch", height="content", theme=None)
+
+
+def _has_legend(spec: dict) -> bool:
+    layers = spec.get("layer", [spec])
+    return any("field" in (layer.get("encoding", {}).get(ch) or {})
+               for layer in layers for ch in ("color", "opacity"))
+
+
+def _fit(chart):
+    """The spec's height made the height of its plot: Streamlit stretches a chart to the
+    column's width with Vega's ``fit`` autosize, which fits title, axes and legend into
+    the declared height and would squeeze the plot (a heat map's rows to slivers)."""
+    height = chart["height"]
+    if not isinstance(height, int):
+        return chart
+    chart = chart.copy(deep=False)
+    chart["height"] = height + 70 + (60 if _has_legend(chart.to_dict()) else 0)
+    return chart
 
 
 def _table(df: pd.DataFrame, rates: tuple[str, ...] = (), durations: tuple[str, ...] = (),
@@ -58,6 +76,9 @@ def _table(df: pd.DataFrame, rates: tuple[str, ...] = (), durations: tuple[str, 
             cols[c] = st.column_config.NumberColumn(format="%.1f %%")
         elif c in durations:
             df[c] = [formats.duration(v) for v in df[c]]
+        elif pd.api.types.is_datetime64_any_dtype(df[c]) and len(df) and (
+                df[c].dropna() == df[c].dropna().dt.normalize()).all():
+            df[c] = df[c].dt.date  # dates without a time of day shown as dates
         elif pd.api.types.is_float_dtype(df[c]):
             cols[c] = st.column_config.NumberColumn(format="%.2f")
     labels = {c: (names or {}).get(c, c.replace("_", " ")) for c in df.columns}
@@ -371,13 +392,10 @@ def conversations(ctx: Context, day: date | None = None) -> None:
     _table(ctx.run(qs, "agent_versions"),
            rates=("fallback_rate", "csat", "negative_sentiment_rate"),
            names={"median_daily_response_ms_p50": "response ms (p50)"})
-    left, right = st.columns(2)
-    with left:
-        st.markdown("**Satisfaction by intent** (all creators)")
-        _table(ctx.run(qs, "intent_satisfaction"), rates=("csat", "negative_sentiment_rate"))
-    with right:
-        st.markdown("**Satisfaction by agent**")
-        _table(ctx.run(qs, "satisfaction"), rates=("csat", "negative_sentiment_rate"))
+    st.markdown("**Satisfaction by intent** (all creators)")
+    _table(ctx.run(qs, "intent_satisfaction"), rates=("csat", "negative_sentiment_rate"))
+    st.markdown("**Satisfaction by agent**")
+    _table(ctx.run(qs, "satisfaction"), rates=("csat", "negative_sentiment_rate"))
     _system_health(ctx, qs)
 
 
@@ -661,4 +679,4 @@ def data_quality(ctx: Context) -> None:
             st.warning(f"{len(bad)} of {len(drift)} drift measurements show moderate or "
                        "significant drift "
                        f"(worst PSI {drift['psi'].max():.2f}).")
-        _table(drift)
+        _table(drift, psi=st.column_config.NumberColumn("PSI", format="%.3f"))

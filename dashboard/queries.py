@@ -156,7 +156,8 @@ def top_insights(f: Filters) -> Query:
 
 def dau_trend(f: Filters) -> Query:
     return Query("dau_trend", f"""
-        SELECT {_trunc('date')} AS period, avg(dau) AS dau, sum(sessions) AS sessions
+        SELECT {_trunc('date')} AS period, avg(dau) AS dau,
+               CAST(sum(sessions) AS BIGINT) AS sessions
         FROM marts.engagement_daily WHERE {_IN_RANGE} GROUP BY 1 ORDER BY 1""",
                  _with_grain(f))
 
@@ -174,7 +175,7 @@ def overview(f: Filters) -> dict[str, Query]:
 def engagement_trend(f: Filters) -> Query:
     return Query("engagement_trend", f"""
         SELECT {_trunc('date')} AS period, avg(dau) AS dau, avg(wau) AS wau, avg(mau) AS mau,
-               avg(stickiness) AS stickiness, sum(sessions) AS sessions,
+               avg(stickiness) AS stickiness, CAST(sum(sessions) AS BIGINT) AS sessions,
                sum(active_events) AS active_events
         FROM marts.engagement_daily WHERE {_IN_RANGE} GROUP BY 1 ORDER BY 1""",
                  _with_grain(f))
@@ -199,7 +200,7 @@ def stickiness(f: Filters) -> Query:
 
 def session_depth(f: Filters) -> Query:
     return Query("session_depth", f"""
-        SELECT {_trunc('date')} AS period, sum(sessions) AS sessions,
+        SELECT {_trunc('date')} AS period, CAST(sum(sessions) AS BIGINT) AS sessions,
                sum(mean_duration_s * sessions) / nullif(sum(sessions), 0) AS mean_duration_s,
                sum(bounce_rate * sessions) / nullif(sum(sessions), 0) AS bounce_rate
         FROM marts.session_depth_daily WHERE {_IN_RANGE} GROUP BY 1 ORDER BY 1""",
@@ -379,7 +380,7 @@ def paths(f: Filters) -> dict[str, Query]:
 
 def conversation_trend(f: Filters) -> Query:
     return Query("conversation_trend", f"""
-        SELECT {_trunc('date')} AS period, sum(conversations) AS conversations,
+        SELECT {_trunc('date')} AS period, CAST(sum(conversations) AS BIGINT) AS conversations,
                sum(turns) / nullif(sum(sessions_with_turns), 0) AS avg_turns,
                sum(workflows_completed) / nullif(sum(workflows_started), 0)
                    AS workflow_completion_rate,
@@ -391,7 +392,7 @@ def conversation_trend(f: Filters) -> Query:
 
 def nlu_trend(f: Filters) -> Query:
     return Query("nlu_trend", f"""
-        SELECT {_trunc('date')} AS period, sum(classifications) AS classifications,
+        SELECT {_trunc('date')} AS period, CAST(sum(classifications) AS BIGINT) AS classifications,
                sum(low_confidence_classifications)
                    / nullif(sum(classifications_with_confidence), 0) AS low_confidence_rate,
                sum(fallback_classifications) / nullif(sum(classifications), 0) AS fallback_rate
@@ -400,7 +401,7 @@ def nlu_trend(f: Filters) -> Query:
 
 def top_intents(f: Filters) -> Query:
     return Query("top_intents", f"""
-        SELECT intent, sum(classifications) AS classifications,
+        SELECT intent, CAST(sum(classifications) AS BIGINT) AS classifications,
                sum(low_confidence_classifications)
                    / nullif(sum(classifications_with_confidence), 0) AS low_confidence_rate
         FROM marts.intent_daily WHERE {_IN_RANGE}
@@ -415,7 +416,7 @@ def drop_off(f: Filters) -> Query:
 
 def satisfaction(f: Filters) -> Query:
     return Query("satisfaction", f"""
-        SELECT agent_id, sum(ratings) AS ratings,
+        SELECT agent_id, CAST(sum(ratings) AS BIGINT) AS ratings,
                sum(csat * ratings) / nullif(sum(ratings), 0) AS csat,
                sum(negative_sentiment_rate * sentiment_events)
                    / nullif(sum(sentiment_events), 0) AS negative_sentiment_rate
@@ -429,13 +430,15 @@ def agents(f: Filters) -> Query:
     """Per agent over the range (``marts.agent_daily``): conversations, automation,
     fallback, response time and satisfaction."""
     return Query("agents", """
-        SELECT agent_id, sum(sessions) AS sessions, sum(conversations) AS conversations,
+        SELECT agent_id,
+               CAST(sum(sessions) AS BIGINT) AS sessions,
+               CAST(sum(conversations) AS BIGINT) AS conversations,
                sum(automation_rate * sessions) / nullif(sum(sessions), 0) AS automation_rate,
                sum(fallback_rate * classifications) / nullif(sum(classifications), 0)
                    AS fallback_rate,
                sum(response_time_ms_p50 * timed_responses)
                    / nullif(sum(timed_responses), 0) AS mean_daily_response_ms_p50,
-               sum(ratings) AS ratings,
+               CAST(sum(ratings) AS BIGINT) AS ratings,
                sum(csat * ratings) / nullif(sum(ratings), 0) AS csat
         FROM marts.agent_daily
         WHERE (creator_id = $creator OR $creator = $all) AND date BETWEEN $start AND $end
@@ -447,11 +450,11 @@ def agent_versions(f: Filters) -> Query:
     """Per agent and version over the range (``marts.agent_version_daily``, all
     creators): sessions, fallback, response time, ratings, CSAT, negative sentiment."""
     return Query("agent_versions", """
-        SELECT agent_id, agent_version, sum(sessions) AS sessions,
+        SELECT agent_id, agent_version, CAST(sum(sessions) AS BIGINT) AS sessions,
                sum(fallback_rate * classifications) / nullif(sum(classifications), 0)
                    AS fallback_rate,
                median(response_time_ms_p50) AS median_daily_response_ms_p50,
-               sum(ratings) AS ratings,
+               CAST(sum(ratings) AS BIGINT) AS ratings,
                sum(mean_rating * ratings) / nullif(sum(ratings), 0) AS mean_rating,
                sum(csat * ratings) / nullif(sum(ratings), 0) AS csat,
                sum(negative_sentiment_rate * sentiment_events)
@@ -464,10 +467,10 @@ def agent_versions(f: Filters) -> Query:
 def intent_satisfaction(f: Filters) -> Query:
     """Per intent over the range (``marts.intent_satisfaction_daily``, all creators)."""
     return Query("intent_satisfaction", """
-        SELECT intent, sum(ratings) AS ratings,
+        SELECT intent, CAST(sum(ratings) AS BIGINT) AS ratings,
                sum(mean_rating * ratings) / nullif(sum(ratings), 0) AS mean_rating,
                sum(csat * ratings) / nullif(sum(ratings), 0) AS csat,
-               sum(sentiment_messages) AS sentiment_messages,
+               CAST(sum(sentiment_messages) AS BIGINT) AS sentiment_messages,
                sum(negative_sentiment_rate * sentiment_messages)
                    / nullif(sum(sentiment_messages), 0) AS negative_sentiment_rate
         FROM marts.intent_satisfaction_daily WHERE date BETWEEN $start AND $end
@@ -477,8 +480,8 @@ def intent_satisfaction(f: Filters) -> Query:
 
 def failure_reasons(f: Filters) -> Query:
     return Query("failure_reasons", f"""
-        SELECT kind, workflow, reason, sum(occurrences) AS occurrences,
-               sum(sessions) AS sessions
+        SELECT kind, workflow, reason, CAST(sum(occurrences) AS BIGINT) AS occurrences,
+               CAST(sum(sessions) AS BIGINT) AS sessions
         FROM marts.failure_reasons_daily WHERE {_IN_RANGE}
         GROUP BY ALL ORDER BY occurrences DESC, kind, workflow, reason LIMIT 20""",
                  f.params())
@@ -488,8 +491,8 @@ def api_health_trend(f: Filters) -> Query:
     """Every endpoint's calls per period: error rate and the daily latency p95 (the
     worst day's; percentiles do not add up over days)."""
     return Query("api_health_trend", f"""
-        SELECT {_trunc('date')} AS period, sum(calls) AS calls,
-               sum(error_calls) AS error_calls,
+        SELECT {_trunc('date')} AS period, CAST(sum(calls) AS BIGINT) AS calls,
+               CAST(sum(error_calls) AS BIGINT) AS error_calls,
                sum(error_calls) / nullif(sum(calls), 0) AS error_rate,
                max(latency_ms_p95) AS latency_ms_p95, max(latency_ms_p99) AS latency_ms_p99
         FROM marts.api_health_daily WHERE {_IN_RANGE} AND endpoint = $all
@@ -498,9 +501,11 @@ def api_health_trend(f: Filters) -> Query:
 
 def api_endpoints(f: Filters) -> Query:
     return Query("api_endpoints", f"""
-        SELECT endpoint, sum(calls) AS calls, sum(error_calls) AS error_calls,
+        SELECT endpoint,
+               CAST(sum(calls) AS BIGINT) AS calls,
+               CAST(sum(error_calls) AS BIGINT) AS error_calls,
                sum(error_calls) / nullif(sum(calls), 0) AS error_rate,
-               sum(server_error_calls) AS server_errors,
+               CAST(sum(server_error_calls) AS BIGINT) AS server_errors,
                sum(latency_ms_p50 * timed_calls) / nullif(sum(timed_calls), 0)
                    AS mean_daily_latency_ms_p50,
                max(latency_ms_p95) AS worst_daily_latency_ms_p95,
@@ -575,7 +580,8 @@ def goals(f: Filters) -> Query:
 def lesson_quality_trend(f: Filters) -> Query:
     """Lesson quality per period (``marts.lesson_quality_daily``, every topic)."""
     return Query("lesson_quality_trend", f"""
-        SELECT {_trunc('date')} AS period, sum(lessons_completed) AS lessons_completed,
+        SELECT {_trunc('date')} AS period,
+               CAST(sum(lessons_completed) AS BIGINT) AS lessons_completed,
                sum(mean_quality * lessons_completed) / nullif(sum(lessons_completed), 0)
                    AS mean_quality,
                sum(low_quality_rate * lessons_completed) / nullif(sum(lessons_completed), 0)
@@ -586,7 +592,7 @@ def lesson_quality_trend(f: Filters) -> Query:
 
 def lesson_quality_topics(f: Filters) -> Query:
     return Query("lesson_quality_topics", f"""
-        SELECT topic, sum(lessons_completed) AS lessons_completed,
+        SELECT topic, CAST(sum(lessons_completed) AS BIGINT) AS lessons_completed,
                sum(mean_quality * lessons_completed) / nullif(sum(lessons_completed), 0)
                    AS mean_quality,
                sum(low_quality_rate * lessons_completed) / nullif(sum(lessons_completed), 0)
@@ -644,9 +650,12 @@ def revenue(f: Filters) -> dict[str, Query]:
 
 def content_trend(f: Filters) -> Query:
     return Query("content_trend", f"""
-        SELECT {_trunc('date')} AS period, platform, sum(impressions) AS impressions,
-               sum(engagements) AS engagements, sum(clicks) AS clicks,
-               sum(conversions) AS conversions, sum(followers_gained) AS followers_gained
+        SELECT {_trunc('date')} AS period, platform,
+               CAST(sum(impressions) AS BIGINT) AS impressions,
+               CAST(sum(engagements) AS BIGINT) AS engagements,
+                      CAST(sum(clicks) AS BIGINT) AS clicks,
+               sum(conversions) AS conversions,
+                      CAST(sum(followers_gained) AS BIGINT) AS followers_gained
         FROM marts.content_platform_daily WHERE {_IN_RANGE} GROUP BY ALL ORDER BY 1, 2""",
                  _with_grain(f))
 
@@ -781,8 +790,10 @@ def data_quality(f: Filters) -> dict[str, Query]:
             FROM ops.data_quality_latest WHERE NOT passed
             ORDER BY severity, table_name, expectation LIMIT 200"""),
         "model_drift": Query("model_drift", """
-            SELECT model_name, kind, feature, psi, status, reference_start, reference_end,
-                   "current_date" AS scored_date, reference_rows, current_rows
+            SELECT model_name, kind, feature, psi, status,
+                   strftime(reference_start, '%Y-%m-%d') || ' to '
+                       || strftime(reference_end, '%Y-%m-%d') AS training_window,
+                   CAST("current_date" AS DATE) AS scored_date, reference_rows, current_rows
             FROM ml.model_drift
             ORDER BY status = 'significant' DESC, status = 'moderate' DESC, psi DESC,
                      model_name, feature"""),

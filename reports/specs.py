@@ -180,14 +180,15 @@ def heatmap_spec(df: pd.DataFrame, *, title: str, x_title: str = "", y_title: st
                  percent: bool = False, x_order: Sequence[object] | None = None,
                  width: int = WIDTH) -> alt.Chart:
     """Cells of ``value`` per ``x`` and ``y`` (both ordinal), each labelled with its
-    value; the colour legend in the value's unit. One 20 px row per ``y``."""
+    value; the colour legend in the value's unit. One 22 px row per ``y``; no grid lines
+    (they would cross the cells' labels)."""
     fmt = ".0%" if percent else ",.0f"
     base = alt.Chart(df).encode(
         x=alt.X("x:O", title=visible(x_title) if x_title else None,
                 sort=list(x_order) if x_order is not None else None,
-                axis=alt.Axis(labelAngle=0)),
+                axis=alt.Axis(labelAngle=0, grid=False)),
         y=alt.Y("y:O", title=visible(y_title) if y_title else None, sort=None,
-                axis=alt.Axis(labelLimit=LABEL_LIMIT)))
+                axis=alt.Axis(labelLimit=LABEL_LIMIT, grid=False)))
     top = float(df["value"].max()) if len(df) else 0.0
     cells = base.mark_rect().encode(
         color=alt.Color("value:Q", title=None, scale=alt.Scale(scheme="blues"),
@@ -196,5 +197,5 @@ def heatmap_spec(df: pd.DataFrame, *, title: str, x_title: str = "", y_title: st
         text=alt.Text("value:Q", format=".0%" if percent else ",.0f"),
         color=alt.condition(alt.datum.value > top * 0.6, alt.value("white"),
                             alt.value("#1f2933")))
-    height = max(60, 20 * df["y"].nunique()) if len(df) else 60
+    height = max(60, 22 * df["y"].nunique()) if len(df) else 60
     return _config(alt.layer(cells, text), title, width, height)
