@@ -81,6 +81,8 @@ def _table(df: pd.DataFrame, rates: tuple[str, ...] = (), durations: tuple[str, 
             df[c] = df[c].dt.date  # dates without a time of day shown as dates
         elif pd.api.types.is_float_dtype(df[c]):
             cols[c] = st.column_config.NumberColumn(format="%.2f")
+        elif pd.api.types.is_integer_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]):
+            cols[c] = st.column_config.NumberColumn(format="localized")  # 3,822
     labels = {c: (names or {}).get(c, c.replace("_", " ")) for c in df.columns}
     for c, label in labels.items():
         cols.setdefault(c, label)

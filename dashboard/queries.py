@@ -7,8 +7,8 @@ builder returning its named queries (:data:`PAGES`); a page draws what they retu
 Marts with a ``creator_id`` hold an ``'__all__'`` row per number (all creators), so the
 creator filter is always an equality (``ALL_CREATORS`` for everyone): never a sum over
 creators, which would count a user active with two creators twice. Tables without a
-creator column (streaks, goals, LTV) are restricted to the users active with the
-creator in the date range (``dashboard.user_days``).
+creator column (streaks, goals, LTV, engagement scores) are restricted to the users
+active with the creator in the date range (``dashboard.user_spans``).
 """
 
 from __future__ import annotations
@@ -98,8 +98,11 @@ def _with_grain(f: Filters, grain: str | None = None) -> dict[str, Any]:
 
 _IN_RANGE = "creator_id = $creator AND date BETWEEN $start AND $end"
 # users active with the creator in the range (for the tables without a creator column)
-_ACTIVE_USERS = ("SELECT DISTINCT user_id FROM dashboard.user_days "
-                 "WHERE creator_id = $creator AND date BETWEEN $start AND $end")
+# (dashboard.user_spans: one row per creator and user, with the user's active days)
+_ACTIVE_USERS = ("SELECT user_id FROM dashboard.user_spans "
+                 "WHERE creator_id = $creator AND first_active <= $end "
+                 "AND last_active >= $start "
+                 "AND len(list_filter(active_days, lambda d: d BETWEEN $start AND $end)) > 0")
 
 
 # --- global ---------------------------------------------------------------------------

@@ -8,6 +8,10 @@ the file (DuckDB's zone maps) on a 10M-event database:
 - ``dashboard.user_days``: one row per user, creator (and ``'__all__'``) and active
   day, as ``marts.engagement_daily`` counts DAU (the drill from a day's DAU, and from a
   metric anomaly to its day);
+- ``dashboard.user_spans``: ``user_days`` folded to one row per creator and user (first
+  and last active day, the list of active days), which restricts the tables without a
+  creator column (streaks, goals, LTV, scores) to the users active in a range without
+  a DISTINCT over the range's user-days;
 - ``dashboard.funnel_users``: one row per funnel, creator (and ``'__all__'``) and user
   with the deepest step any of the user's attempts reached, as ``marts.funnel_steps``
   counts the users of a step (the drill from a funnel step to its users);
@@ -39,6 +43,17 @@ TABLES: dict[str, tuple[str, str, str]] = {
         "ORDER BY activity_date, creator_id, user_id",
         "The dashboard's drill from a day's DAU: one row per user, creator (and "
         "'__all__') and active day, as marts.engagement_daily counts DAU"),
+    "user_spans": (
+        "intermediate.int_user_activity_days",
+        "SELECT creator_id, user_id, min(activity_date) AS first_active, "
+        "max(activity_date) AS last_active, "
+        "list(activity_date ORDER BY activity_date) AS active_days "
+        "FROM intermediate.int_user_activity_days "
+        f"WHERE activity_date <= {_AS_OF_DATE} GROUP BY creator_id, user_id "
+        "ORDER BY creator_id, user_id",
+        "The dashboard's users active with a creator in a date range: one row per "
+        "creator (and '__all__') and user with the user's active days (user_days "
+        "folded per user, so that a range is tested without a DISTINCT over its days)"),
     "funnel_users": (
         "intermediate.int_funnel_attempts",
         "SELECT funnel, creator_id, user_id, max(steps_reached) AS deepest_step, "

@@ -129,6 +129,14 @@ def test_every_query_runs_and_the_numbers_are_the_marts(serving):
             assert reader.rows(q.funnel_step_users_count(f, funnel, step))[0][0] == users
             assert len(reader.df(q.funnel_step_users(f, funnel, step, limit=10_000))) == \
                 users
+        # the users active in a range (user_spans) are user_days' distinct users
+        for start in (first, f.start, f.end):
+            g = q.Filters(start, f.end, creator)
+            spans = {u for (u,) in reader.rows(q.Query("a", q._ACTIVE_USERS, g.params()))}
+            days = {u for (u,) in con.execute(
+                "SELECT DISTINCT user_id FROM dashboard.user_days WHERE creator_id = ? "
+                "AND date BETWEEN ? AND ?", [creator, g.start, g.end]).fetchall()}
+            assert spans == days and days, (creator, start)
         # the engagement-score drill: each band's users add up to the distribution
         for band, users, _ in reader.rows(q.engagement_scores(f)):
             assert len(reader.df(q.engagement_score_users(f, band, limit=10_000))) == users
