@@ -471,12 +471,12 @@ def learning(ctx: Context, topic: str | None) -> None:
             col.metric(name, value, border=True)
         left, right = st.columns(2)
         with left:
-            _chart(charts.lines(quality, "period", ["mean_quality", "low_quality_rate"],
-                                f"Lesson quality per {f.grain} (mean score 0-1, share "
-                                "below 0.5)", percent=True))
+            _chart(charts.lines(quality, "period", ["mean_quality"],
+                                f"Mean lesson quality score (0-1) per {f.grain}"))
         with right:
-            _table(ctx.run(qs, "lesson_quality_topics"),
-                   rates=("mean_quality", "low_quality_rate"))
+            _chart(charts.lines(quality, "period", ["low_quality_rate"],
+                                "Share of lessons below 0.5", percent=True))
+        _table(ctx.run(qs, "lesson_quality_topics"), rates=("low_quality_rate",))
 
 
 # --- revenue --------------------------------------------------------------------------
