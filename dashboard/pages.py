@@ -183,7 +183,9 @@ def engagement(ctx: Context, day: date | None, band: int | None = None) -> None:
                             f"Active users (mean per {f.grain})"))
     with right:
         _chart(charts.lines(trend, "period", ["stickiness"], "Stickiness (DAU / MAU)",
-                            percent=True))
+                            percent=True),
+               empty="Stickiness (DAU / MAU): no value in this range yet (MAU needs 28 "
+                     "days of history).")
     life = ctx.run(qs, "lifecycle")
     left, right = st.columns(2)
     with left:
@@ -295,7 +297,9 @@ def funnels(ctx: Context, asked_funnel: str | None = None, asked_step: int | Non
         entry = "day" if ctx.filters.grain == "day" else "week"
         _chart(charts.lines(trend, "entry_period", ["conversion_rate"],
                             f"{funnel}: whole-funnel conversion by entry {entry}",
-                            percent=True))
+                            percent=True),
+               empty=f"{funnel}: no whole-funnel conversion by entry {entry} in this "
+                     "range yet.")
     bd = ctx.run(qs, "funnel_breakdowns")
     bd = bd[bd["funnel"] == funnel]
     st.subheader("Breakdown (whole-funnel conversion)")

@@ -137,6 +137,12 @@ def test_every_query_runs_and_the_numbers_are_the_marts(serving):
                 "SELECT DISTINCT user_id FROM dashboard.user_days WHERE creator_id = ? "
                 "AND date BETWEEN ? AND ?", [creator, g.start, g.end]).fetchall()}
             assert spans == days and days, (creator, start)
+        # an anomaly's day: the day's numbers are the marts'
+        [(day, day_dau, day_sessions)] = con.execute(
+            "SELECT date, dau, sessions FROM marts.engagement_daily WHERE creator_id = ? "
+            "AND date = ?", [creator, f.end]).fetchall()
+        the_day = reader.df(q.anomaly_day(f, day)).iloc[0]
+        assert (the_day["dau"], the_day["sessions"]) == (day_dau, day_sessions)
         # the engagement-score drill: each band's users add up to the distribution
         for band, users, _ in reader.rows(q.engagement_scores(f)):
             assert len(reader.df(q.engagement_score_users(f, band, limit=10_000))) == users
