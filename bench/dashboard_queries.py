@@ -5,9 +5,13 @@ on a serving database through the dashboard's own reader, p50 / p95 per query.
 
 The queries run for each filter set a user would pick: all creators and the busiest
 creator, over the last 7 days, the last 28 days and the whole history, at the grain
-day, week and month where the page has one. A serving database published before the
-dashboard tables existed (no ``dashboard`` schema) is copied to a temporary file and
-given them from its warehouse (``--warehouse``), as ``serving.publish`` now does.
+day, week and month where the page has one; and each drill (the users or sessions behind
+a number) at its heaviest choice (``drills``: the largest topic, every funnel's first
+and last step, the fullest score band, the busiest day). A serving database that lacks
+tables the dashboard reads (published before the dashboard tables or a mart existed) is
+copied (to ``--prepared`` or a temporary folder) and given them from its warehouse
+(``--warehouse``): the ``dashboard`` tables built as ``serving.publish`` builds them,
+marts and ml tables copied.
 Writes bench/results/dashboard_queries.json (per query: runs, p50, p95, max in ms;
 the filter sets; the database's size; the command and the machine). Target: p95 under
 200 ms for every query at 10 M events.
@@ -19,12 +23,13 @@ import argparse
 import json
 import logging
 import os
+import re
 import shutil
 import statistics
 import sys
 import tempfile
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,16 +45,33 @@ log = logging.getLogger("bench.dashboard_queries")
 TARGET_MS = 200.0
 
 
+def read_tables() -> set[tuple[str, str]]:
+    """Every (schema, table) the dashboard's queries read."""
+    f = q.Filters(date(2026, 1, 1), date(2026, 1, 28))
+    sql = " ".join(query.sql for _, builder in q.PAGES.values() for query in builder(f).values())
+    return set(re.findall(r"\b(marts|ml|ops|dashboard)\.([a-z_]+)\b", sql))
+
+
+def _tables(con: duckdb.DuckDBPyConnection, database: str) -> set[tuple[str, str]]:
+    return set(con.execute("SELECT schema_name, table_name FROM duckdb_tables() WHERE "
+                           "database_name = ? UNION SELECT schema_name, view_name FROM "
+                           "duckdb_views() WHERE database_name = ?",
+                           [database, database]).fetchall())
+
+
 def _prepared(serving: Path, warehouse: Path | None, work: Path) -> Path:
-    """``serving``, or a copy given the dashboard tables when it lacks them."""
+    """``serving``, or a copy of it given what it lacks of the tables the dashboard reads:
+    the ``dashboard`` tables built from its warehouse (``--warehouse``) as
+    ``serving.publish`` builds them, and marts or ml tables published after ``serving``
+    was (copied from the warehouse)."""
     con = duckdb.connect(str(serving), read_only=True)
-    has = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'dashboard'"
-                      ).fetchone()[0]
+    missing = read_tables() - _tables(con, con.execute("SELECT current_database()"
+                                                       ).fetchone()[0])
     con.close()
-    if has:
+    if not missing:
         return serving
     if warehouse is None:
-        raise SystemExit(f"{serving} has no dashboard schema: pass --warehouse to build it")
+        raise SystemExit(f"{serving} lacks {sorted(missing)}: pass --warehouse to add them")
     from serving.dashboard_tables import publish_dashboard_tables
 
     copy = work / "serving.duckdb"
@@ -59,8 +81,17 @@ def _prepared(serving: Path, warehouse: Path | None, work: Path) -> Path:
     con.execute("USE wh")
     con.execute(f"ATTACH '{copy}' AS target")
     t0 = time.perf_counter()
-    rows = publish_dashboard_tables(con, "target")
-    log.info("dashboard tables built in %.1f s: %s", time.perf_counter() - t0, rows)
+    in_warehouse = _tables(con, "wh")
+    for schema, table in sorted(missing):
+        if schema != "dashboard" and (schema, table) in in_warehouse:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS target.{schema}")
+            con.execute(f"CREATE TABLE target.{schema}.{table} AS "
+                        f"SELECT * FROM wh.{schema}.{table}")
+            log.info("copied %s.%s from the warehouse", schema, table)
+    if any(schema == "dashboard" for schema, _ in missing):
+        rows = publish_dashboard_tables(con, "target")
+        log.info("dashboard tables built: %s", rows)
+    log.info("serving copy prepared in %.1f s", time.perf_counter() - t0)
     con.close()
     return copy
 
@@ -85,25 +116,59 @@ def _pct(values: list[float], p: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
+def drills(reader: ServingReader, f: q.Filters) -> dict[str, q.Query]:
+    """The drills at their heaviest choice for ``f`` (a page's builder holds each drill
+    at its default choice): the largest topic, every funnel's first and last step, the
+    fullest engagement-score band, the busiest day."""
+    out: dict[str, q.Query] = {}
+    topic = reader.rows(q.Query("topic", """
+        SELECT topic FROM marts.topic_mastery WHERE creator_id = $creator
+        GROUP BY 1 ORDER BY count(*) DESC LIMIT 1""", {"creator": f.creator}))
+    if topic:
+        out["learning.mastery_users@largest_topic"] = q.mastery_users(f, topic[0][0])
+    for funnel, last in reader.rows(q.Query("funnels", """
+            SELECT funnel, max(step) FROM marts.funnel_steps GROUP BY 1 ORDER BY 1""")):
+        for step in (1, last):
+            out[f"funnels.funnel_step_users@{funnel}.{step}"] = q.funnel_step_users(
+                f, funnel, step)
+            out[f"funnels.funnel_step_users_count@{funnel}.{step}"] = \
+                q.funnel_step_users_count(f, funnel, step)
+    band = reader.rows(q.engagement_scores(f))
+    if band:
+        fullest = max(band, key=lambda r: r[1])[0]
+        out["engagement.engagement_score_users@fullest_band"] = q.engagement_score_users(
+            f, fullest)
+    day = reader.rows(q.Query("day", """
+        SELECT date FROM marts.engagement_daily WHERE creator_id = $creator
+          AND date BETWEEN $start AND $end ORDER BY dau DESC LIMIT 1""", f.params()))
+    if day:
+        d = day[0][0]
+        out["engagement.active_users@busiest_day"] = q.active_users(f, d)
+        out["conversations.conversation_sessions@busiest_day"] = q.conversation_sessions(
+            f, d)
+        out["anomalies.anomaly_day@busiest_day"] = q.anomaly_day(f, d)
+    return out
+
+
 def run(reader: ServingReader, repeat: int) -> dict[str, dict]:
     """Per page and query: every filter set, ``repeat`` times, after one warm-up run
     (the first query of a session opens the file: timed apart, as ``open_ms``)."""
     times: dict[str, list[float]] = {}
     missing: dict[str, str] = {}
     sets = filter_sets(reader)
-    for page, (_, builder) in q.PAGES.items():
-        for f in sets:
-            for name, query in builder(f).items():
-                try:
-                    reader.df(query)  # warm-up
-                except duckdb.CatalogException as exc:  # a table this database lacks
-                    missing[f"{page}.{name}"] = str(exc).splitlines()[0]
-                    continue
-                for _ in range(repeat):
-                    t0 = time.perf_counter()
-                    reader.df(query)
-                    times.setdefault(f"{page}.{name}", []).append(
-                        (time.perf_counter() - t0) * 1000)
+    for f in sets:
+        built = {f"{page}.{name}": query for page, (_, builder) in q.PAGES.items()
+                 for name, query in builder(f).items()}
+        for key, query in {**built, **drills(reader, f)}.items():
+            try:
+                reader.df(query)  # warm-up
+            except duckdb.CatalogException as exc:  # a table this database lacks
+                missing[key] = str(exc).splitlines()[0]
+                continue
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                reader.df(query)
+                times.setdefault(key, []).append((time.perf_counter() - t0) * 1000)
     out: dict[str, dict] = {key: {"runs": len(v), "p50_ms": round(statistics.median(v), 2),
                                   "p95_ms": round(_pct(v, 0.95), 2),
                                   "max_ms": round(max(v), 2)}
@@ -119,6 +184,8 @@ def main() -> None:
     parser.add_argument("--warehouse", type=Path,
                         help="its warehouse, to build the dashboard tables if missing")
     parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--prepared", type=Path,
+                        help="where to keep the prepared copy (default: a temporary file)")
     parser.add_argument("--out", type=Path,
                         default=REPO / "bench" / "results" / "dashboard_queries.json")
     args = parser.parse_args()
@@ -126,13 +193,19 @@ def main() -> None:
     from harness import machine
 
     with tempfile.TemporaryDirectory(prefix="dashboard-bench-") as tmp:
-        path = _prepared(args.serving, args.warehouse, Path(tmp))
+        work = Path(tmp)
+        if args.prepared:
+            args.prepared.mkdir(parents=True, exist_ok=True)
+            work = args.prepared
+        path = _prepared(args.serving, args.warehouse, work)
         t0 = time.perf_counter()
         reader = ServingReader(path)
         reader.connection()
         open_ms = (time.perf_counter() - t0) * 1000
         events = reader.rows(q.Query("events", "SELECT count(*) FROM marts.events"))[0][0]
-        user_days = reader.rows(q.Query("ud", "SELECT count(*) FROM dashboard.user_days"))[0][0]
+        drill_rows = {t: reader.rows(q.Query(t, f"SELECT count(*) FROM dashboard.{t}"))[0][0]
+                      for _, t in sorted(read_tables()) if _ == "dashboard"}
+        served_bytes = path.stat().st_size
         sets = filter_sets(reader)
         results = run(reader, args.repeat)
         reader.close()
@@ -141,8 +214,8 @@ def main() -> None:
     report = {
         "command": "python bench/dashboard_queries.py " + " ".join(sys.argv[1:]),
         "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine(),
-        "serving_bytes": args.serving.stat().st_size, "events": events,
-        "dashboard_user_days_rows": user_days, "open_ms": round(open_ms, 1),
+        "serving_bytes": served_bytes, "events": events,
+        "dashboard_rows": drill_rows, "open_ms": round(open_ms, 1),
         "repeat_per_filter_set": args.repeat,
         "filter_sets": [q.to_params(f) for f in sets],
         "target_p95_ms": TARGET_MS,

@@ -69,6 +69,13 @@ def _param_date(name: str) -> date | None:
         return None
 
 
+def _param_int(name: str) -> int | None:
+    try:
+        return int(st.query_params.get(name, ""))
+    except ValueError:
+        return None
+
+
 def main(argv: list[str]) -> None:
     st.set_page_config(page_title="Insights dashboard", layout="wide")
     reader = _reader(str(_serving_path(argv)))
@@ -77,17 +84,18 @@ def main(argv: list[str]) -> None:
         return
     draw = {
         "overview": lambda: pages.overview(ctx),
-        "engagement": lambda: pages.engagement(ctx, _param_date("day")),
+        "engagement": lambda: pages.engagement(ctx, _param_date("day"), _param_int("band")),
         "retention": lambda: pages.retention(ctx),
-        "funnels": lambda: pages.funnels(ctx),
+        "funnels": lambda: pages.funnels(ctx, st.query_params.get("funnel"),
+                                         _param_int("step")),
         "paths": lambda: pages.paths(ctx),
-        "conversations": lambda: pages.conversations(ctx),
+        "conversations": lambda: pages.conversations(ctx, _param_date("day")),
         "learning": lambda: pages.learning(ctx, st.query_params.get("topic")),
         "revenue": lambda: pages.revenue(ctx),
         "content": lambda: pages.content(ctx),
         "experiments": lambda: pages.experiments(ctx),
         "forecasts": lambda: pages.forecasts(ctx),
-        "anomalies": lambda: pages.anomalies(ctx),
+        "anomalies": lambda: pages.anomalies(ctx, _param_date("day")),
         "data_quality": lambda: pages.data_quality(ctx),
     }
     names = list(q.PAGES)

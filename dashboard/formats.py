@@ -46,3 +46,17 @@ def value(v: float | None, unit: str) -> str:
     if unit == "rate":
         return rate(v)
     return money(v, unit, cents=v is None or _missing(v) or abs(v) < 1000)
+
+
+def duration(seconds: float | None) -> str:
+    """A duration for people: '45 s', '12 min', '3.5 h', '2.1 d' (None -> 'n/a')."""
+    if _missing(seconds):
+        return "n/a"
+    s = float(seconds)
+    if s < 60:
+        return f"{s:.0f} s"
+    if s < 3600:
+        return f"{s / 60:.0f} min"
+    if s < 86400:
+        return f"{s / 3600:.1f} h"
+    return f"{s / 86400:.1f} d"

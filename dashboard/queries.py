@@ -7,8 +7,8 @@ builder returning its named queries (:data:`PAGES`); a page draws what they retu
 Marts with a ``creator_id`` hold an ``'__all__'`` row per number (all creators), so the
 creator filter is always an equality (``ALL_CREATORS`` for everyone): never a sum over
 creators, which would count a user active with two creators twice. Tables without a
-creator column (streaks, goals, LTV) are restricted to the users active with the
-creator in the date range (``dashboard.user_days``).
+creator column (streaks, goals, LTV, engagement scores) are restricted to the users
+active with the creator in the date range (``dashboard.user_spans``).
 """
 
 from __future__ import annotations
@@ -98,8 +98,11 @@ def _with_grain(f: Filters, grain: str | None = None) -> dict[str, Any]:
 
 _IN_RANGE = "creator_id = $creator AND date BETWEEN $start AND $end"
 # users active with the creator in the range (for the tables without a creator column)
-_ACTIVE_USERS = ("SELECT DISTINCT user_id FROM dashboard.user_days "
-                 "WHERE creator_id = $creator AND date BETWEEN $start AND $end")
+# (dashboard.user_spans: one row per creator and user, with the user's active days)
+_ACTIVE_USERS = ("SELECT user_id FROM dashboard.user_spans "
+                 "WHERE creator_id = $creator AND first_active <= $end "
+                 "AND last_active >= $start "
+                 "AND len(list_filter(active_days, lambda d: d BETWEEN $start AND $end)) > 0")
 
 
 # --- global ---------------------------------------------------------------------------
@@ -156,7 +159,8 @@ def top_insights(f: Filters) -> Query:
 
 def dau_trend(f: Filters) -> Query:
     return Query("dau_trend", f"""
-        SELECT {_trunc('date')} AS period, avg(dau) AS dau, sum(sessions) AS sessions
+        SELECT {_trunc('date')} AS period, avg(dau) AS dau,
+               CAST(sum(sessions) AS BIGINT) AS sessions
         FROM marts.engagement_daily WHERE {_IN_RANGE} GROUP BY 1 ORDER BY 1""",
                  _with_grain(f))
 
@@ -174,7 +178,7 @@ def overview(f: Filters) -> dict[str, Query]:
 def engagement_trend(f: Filters) -> Query:
     return Query("engagement_trend", f"""
         SELECT {_trunc('date')} AS period, avg(dau) AS dau, avg(wau) AS wau, avg(mau) AS mau,
-               avg(stickiness) AS stickiness, sum(sessions) AS sessions,
+               avg(stickiness) AS stickiness, CAST(sum(sessions) AS BIGINT) AS sessions,
                sum(active_events) AS active_events
         FROM marts.engagement_daily WHERE {_IN_RANGE} GROUP BY 1 ORDER BY 1""",
                  _with_grain(f))
@@ -199,7 +203,7 @@ def stickiness(f: Filters) -> Query:
 
 def session_depth(f: Filters) -> Query:
     return Query("session_depth", f"""
-        SELECT {_trunc('date')} AS period, sum(sessions) AS sessions,
+        SELECT {_trunc('date')} AS period, CAST(sum(sessions) AS BIGINT) AS sessions,
                sum(mean_duration_s * sessions) / nullif(sum(sessions), 0) AS mean_duration_s,
                sum(bounce_rate * sessions) / nullif(sum(sessions), 0) AS bounce_rate
         FROM marts.session_depth_daily WHERE {_IN_RANGE} GROUP BY 1 ORDER BY 1""",
@@ -227,10 +231,40 @@ def active_users_count(f: Filters, day: date) -> Query:
                  {"creator": f.creator, "day": day})
 
 
+SCORE_BAND = 10  # engagement score bands of 10 points (0-9, 10-19, ..., 90-100)
+
+
+def _score_band(column: str = "engagement_score") -> str:
+    return f"least(CAST(floor({column} / {SCORE_BAND}) AS INTEGER) * {SCORE_BAND}, 90)"
+
+
+def engagement_scores(f: Filters) -> Query:
+    """The distribution of ``marts.user_engagement``'s score (as of the marts' date) over
+    the users active with the creator in the range, in bands of SCORE_BAND points."""
+    return Query("engagement_scores", f"""
+        SELECT {_score_band()} AS band, count(*) AS users,
+               avg(engagement_score) AS mean_score
+        FROM marts.user_engagement WHERE user_id IN ({_ACTIVE_USERS})
+        GROUP BY 1 ORDER BY 1""", f.params())
+
+
+def engagement_score_users(f: Filters, band: int, limit: int = 500) -> Query:
+    """The drill from a score band to its users (with the score's parts)."""
+    return Query("engagement_score_users", f"""
+        SELECT user_id, round(engagement_score, 1) AS engagement_score, active_days_28d,
+               sessions_28d, round(messages_per_session, 2) AS messages_per_session,
+               days_since_active, last_active_date
+        FROM marts.user_engagement
+        WHERE {_score_band()} = $band AND user_id IN ({_ACTIVE_USERS})
+        ORDER BY engagement_score DESC, user_id LIMIT $limit""",
+                 {**f.params(), "band": band, "limit": limit})
+
+
 def engagement(f: Filters) -> dict[str, Query]:
     return {q.name: q for q in (engagement_trend(f), lifecycle(f), stickiness(f),
                                 session_depth(f), active_users(f, f.end),
-                                active_users_count(f, f.end))}
+                                active_users_count(f, f.end), engagement_scores(f),
+                                engagement_score_users(f, 50))}
 
 
 # --- retention ------------------------------------------------------------------------
@@ -301,9 +335,37 @@ def funnel_time_to_convert(f: Filters) -> Query:
         ORDER BY funnel, step""", {"creator": f.creator})
 
 
+_FUNNEL = "coalesce($funnel, (SELECT min(funnel) FROM marts.funnel_steps))"
+
+
+def funnel_step_users(f: Filters, funnel: str | None, step: int, limit: int = 500
+                      ) -> Query:
+    """The drill from a funnel step to the users who reached it (``dashboard.funnel_users``
+    counts them as ``marts.funnel_steps`` does), with how far each got. ``funnel`` None:
+    the first by name (the page's default)."""
+    return Query("funnel_step_users", f"""
+        SELECT u.user_id, u.deepest_step, s.step_name AS deepest_step_name, u.attempts,
+               u.first_attempt_at
+        FROM dashboard.funnel_users AS u
+        LEFT JOIN marts.funnel_steps AS s
+          ON s.funnel = u.funnel AND s.creator_id = u.creator_id AND s.step = u.deepest_step
+        WHERE u.funnel = {_FUNNEL} AND u.creator_id = $creator AND u.deepest_step >= $step
+        ORDER BY u.deepest_step DESC, u.user_id LIMIT $limit""",
+                 {"funnel": funnel, "creator": f.creator, "step": step, "limit": limit})
+
+
+def funnel_step_users_count(f: Filters, funnel: str | None, step: int) -> Query:
+    return Query("funnel_step_users_count", f"""
+        SELECT count(*) FROM dashboard.funnel_users
+        WHERE funnel = {_FUNNEL} AND creator_id = $creator AND deepest_step >= $step""",
+                 {"funnel": funnel, "creator": f.creator, "step": step})
+
+
 def funnels(f: Filters) -> dict[str, Query]:
     return {q.name: q for q in (funnel_steps(f), funnel_breakdowns(f), funnel_trends(f),
-                                funnel_time_to_convert(f))}
+                                funnel_time_to_convert(f),
+                                funnel_step_users(f, None, 1),
+                                funnel_step_users_count(f, None, 1))}
 
 
 # --- paths ----------------------------------------------------------------------------
@@ -321,7 +383,7 @@ def paths(f: Filters) -> dict[str, Query]:
 
 def conversation_trend(f: Filters) -> Query:
     return Query("conversation_trend", f"""
-        SELECT {_trunc('date')} AS period, sum(conversations) AS conversations,
+        SELECT {_trunc('date')} AS period, CAST(sum(conversations) AS BIGINT) AS conversations,
                sum(turns) / nullif(sum(sessions_with_turns), 0) AS avg_turns,
                sum(workflows_completed) / nullif(sum(workflows_started), 0)
                    AS workflow_completion_rate,
@@ -333,7 +395,7 @@ def conversation_trend(f: Filters) -> Query:
 
 def nlu_trend(f: Filters) -> Query:
     return Query("nlu_trend", f"""
-        SELECT {_trunc('date')} AS period, sum(classifications) AS classifications,
+        SELECT {_trunc('date')} AS period, CAST(sum(classifications) AS BIGINT) AS classifications,
                sum(low_confidence_classifications)
                    / nullif(sum(classifications_with_confidence), 0) AS low_confidence_rate,
                sum(fallback_classifications) / nullif(sum(classifications), 0) AS fallback_rate
@@ -342,7 +404,7 @@ def nlu_trend(f: Filters) -> Query:
 
 def top_intents(f: Filters) -> Query:
     return Query("top_intents", f"""
-        SELECT intent, sum(classifications) AS classifications,
+        SELECT intent, CAST(sum(classifications) AS BIGINT) AS classifications,
                sum(low_confidence_classifications)
                    / nullif(sum(classifications_with_confidence), 0) AS low_confidence_rate
         FROM marts.intent_daily WHERE {_IN_RANGE}
@@ -357,7 +419,7 @@ def drop_off(f: Filters) -> Query:
 
 def satisfaction(f: Filters) -> Query:
     return Query("satisfaction", f"""
-        SELECT agent_id, sum(ratings) AS ratings,
+        SELECT agent_id, CAST(sum(ratings) AS BIGINT) AS ratings,
                sum(csat * ratings) / nullif(sum(ratings), 0) AS csat,
                sum(negative_sentiment_rate * sentiment_events)
                    / nullif(sum(sentiment_events), 0) AS negative_sentiment_rate
@@ -367,9 +429,121 @@ def satisfaction(f: Filters) -> Query:
                  {**f.params(), "all": ALL_CREATORS})
 
 
+def agents(f: Filters) -> Query:
+    """Per agent over the range (``marts.agent_daily``): conversations, automation,
+    fallback, response time and satisfaction."""
+    return Query("agents", """
+        SELECT agent_id,
+               CAST(sum(sessions) AS BIGINT) AS sessions,
+               CAST(sum(conversations) AS BIGINT) AS conversations,
+               sum(automation_rate * sessions) / nullif(sum(sessions), 0) AS automation_rate,
+               sum(fallback_rate * classifications) / nullif(sum(classifications), 0)
+                   AS fallback_rate,
+               sum(response_time_ms_p50 * timed_responses)
+                   / nullif(sum(timed_responses), 0) AS mean_daily_response_ms_p50,
+               CAST(sum(ratings) AS BIGINT) AS ratings,
+               sum(csat * ratings) / nullif(sum(ratings), 0) AS csat
+        FROM marts.agent_daily
+        WHERE (creator_id = $creator OR $creator = $all) AND date BETWEEN $start AND $end
+        GROUP BY agent_id ORDER BY conversations DESC, agent_id""",
+                 {**f.params(), "all": ALL_CREATORS})
+
+
+def agent_versions(f: Filters) -> Query:
+    """Per agent and version over the range (``marts.agent_version_daily``, all
+    creators): sessions, fallback, response time, ratings, CSAT, negative sentiment."""
+    return Query("agent_versions", """
+        SELECT agent_id, agent_version, CAST(sum(sessions) AS BIGINT) AS sessions,
+               sum(fallback_rate * classifications) / nullif(sum(classifications), 0)
+                   AS fallback_rate,
+               median(response_time_ms_p50) AS median_daily_response_ms_p50,
+               CAST(sum(ratings) AS BIGINT) AS ratings,
+               sum(mean_rating * ratings) / nullif(sum(ratings), 0) AS mean_rating,
+               sum(csat * ratings) / nullif(sum(ratings), 0) AS csat,
+               sum(negative_sentiment_rate * sentiment_events)
+                   / nullif(sum(sentiment_events), 0) AS negative_sentiment_rate
+        FROM marts.agent_version_daily WHERE date BETWEEN $start AND $end
+        GROUP BY agent_id, agent_version ORDER BY agent_id, agent_version""",
+                 {"start": f.start, "end": f.end})
+
+
+def intent_satisfaction(f: Filters) -> Query:
+    """Per intent over the range (``marts.intent_satisfaction_daily``, all creators)."""
+    return Query("intent_satisfaction", """
+        SELECT intent, CAST(sum(ratings) AS BIGINT) AS ratings,
+               sum(mean_rating * ratings) / nullif(sum(ratings), 0) AS mean_rating,
+               sum(csat * ratings) / nullif(sum(ratings), 0) AS csat,
+               CAST(sum(sentiment_messages) AS BIGINT) AS sentiment_messages,
+               sum(negative_sentiment_rate * sentiment_messages)
+                   / nullif(sum(sentiment_messages), 0) AS negative_sentiment_rate
+        FROM marts.intent_satisfaction_daily WHERE date BETWEEN $start AND $end
+        GROUP BY intent ORDER BY ratings DESC, intent LIMIT 20""",
+                 {"start": f.start, "end": f.end})
+
+
+def failure_reasons(f: Filters) -> Query:
+    return Query("failure_reasons", f"""
+        SELECT kind, workflow, reason, CAST(sum(occurrences) AS BIGINT) AS occurrences,
+               CAST(sum(sessions) AS BIGINT) AS sessions
+        FROM marts.failure_reasons_daily WHERE {_IN_RANGE}
+        GROUP BY ALL ORDER BY occurrences DESC, kind, workflow, reason LIMIT 20""",
+                 f.params())
+
+
+def api_health_trend(f: Filters) -> Query:
+    """Every endpoint's calls per period: error rate and the daily latency p95 (the
+    worst day's; percentiles do not add up over days)."""
+    return Query("api_health_trend", f"""
+        SELECT {_trunc('date')} AS period, CAST(sum(calls) AS BIGINT) AS calls,
+               CAST(sum(error_calls) AS BIGINT) AS error_calls,
+               sum(error_calls) / nullif(sum(calls), 0) AS error_rate,
+               max(latency_ms_p95) AS latency_ms_p95, max(latency_ms_p99) AS latency_ms_p99
+        FROM marts.api_health_daily WHERE {_IN_RANGE} AND endpoint = $all
+        GROUP BY 1 ORDER BY 1""", {**_with_grain(f), "all": ALL_CREATORS})
+
+
+def api_endpoints(f: Filters) -> Query:
+    return Query("api_endpoints", f"""
+        SELECT endpoint,
+               CAST(sum(calls) AS BIGINT) AS calls,
+               CAST(sum(error_calls) AS BIGINT) AS error_calls,
+               sum(error_calls) / nullif(sum(calls), 0) AS error_rate,
+               CAST(sum(server_error_calls) AS BIGINT) AS server_errors,
+               sum(latency_ms_p50 * timed_calls) / nullif(sum(timed_calls), 0)
+                   AS mean_daily_latency_ms_p50,
+               max(latency_ms_p95) AS worst_daily_latency_ms_p95,
+               max(latency_ms_p99) AS worst_daily_latency_ms_p99
+        FROM marts.api_health_daily WHERE {_IN_RANGE} AND endpoint <> $all
+        GROUP BY endpoint ORDER BY calls DESC, endpoint""",
+                 {**f.params(), "all": ALL_CREATORS})
+
+
+def conversation_sessions(f: Filters, day: date, limit: int = 500) -> Query:
+    """The drill from a day's conversations to its sessions (``dashboard.sessions``, as
+    ``marts.conversation_daily`` counts them)."""
+    return Query("conversation_sessions", """
+        SELECT session_id, user_id, started_at, duration_s, turns, user_messages,
+               is_completed, is_escalated, drop_off_point
+        FROM dashboard.sessions
+        WHERE date = $day AND ($creator = $all OR creator_id = $creator) AND is_conversation
+        ORDER BY started_at, session_id LIMIT $limit""",
+                 {"day": day, "creator": f.creator, "all": ALL_CREATORS, "limit": limit})
+
+
+def conversation_sessions_count(f: Filters, day: date) -> Query:
+    return Query("conversation_sessions_count", """
+        SELECT count(*) FROM dashboard.sessions
+        WHERE date = $day AND ($creator = $all OR creator_id = $creator) AND is_conversation
+        """, {"day": day, "creator": f.creator, "all": ALL_CREATORS})
+
+
 def conversations(f: Filters) -> dict[str, Query]:
     return {q.name: q for q in (conversation_trend(f), nlu_trend(f), top_intents(f),
-                                drop_off(f), satisfaction(f))}
+                                drop_off(f), satisfaction(f), agents(f), agent_versions(f),
+                                intent_satisfaction(f), failure_reasons(f),
+                                api_health_trend(f), api_endpoints(f),
+                                conversation_sessions(f, f.end),
+                                conversation_sessions_count(f, f.end))}
 
 
 # --- learning -------------------------------------------------------------------------
@@ -406,8 +580,33 @@ def goals(f: Filters) -> Query:
         GROUP BY ALL ORDER BY goal_type, status""", f.params())
 
 
+def lesson_quality_trend(f: Filters) -> Query:
+    """Lesson quality per period (``marts.lesson_quality_daily``, every topic)."""
+    return Query("lesson_quality_trend", f"""
+        SELECT {_trunc('date')} AS period,
+               CAST(sum(lessons_completed) AS BIGINT) AS lessons_completed,
+               sum(mean_quality * lessons_completed) / nullif(sum(lessons_completed), 0)
+                   AS mean_quality,
+               sum(low_quality_rate * lessons_completed) / nullif(sum(lessons_completed), 0)
+                   AS low_quality_rate
+        FROM marts.lesson_quality_daily WHERE {_IN_RANGE} AND topic = $all
+        GROUP BY 1 ORDER BY 1""", {**_with_grain(f), "all": ALL_CREATORS})
+
+
+def lesson_quality_topics(f: Filters) -> Query:
+    return Query("lesson_quality_topics", f"""
+        SELECT topic, CAST(sum(lessons_completed) AS BIGINT) AS lessons_completed,
+               sum(mean_quality * lessons_completed) / nullif(sum(lessons_completed), 0)
+                   AS mean_quality,
+               sum(low_quality_rate * lessons_completed) / nullif(sum(lessons_completed), 0)
+                   AS low_quality_rate
+        FROM marts.lesson_quality_daily WHERE {_IN_RANGE} AND topic <> $all
+        GROUP BY topic ORDER BY mean_quality, topic""", {**f.params(), "all": ALL_CREATORS})
+
+
 def learning(f: Filters) -> dict[str, Query]:
-    return {q.name: q for q in (mastery(f), mastery_users(f, None), streaks(f), goals(f))}
+    return {q.name: q for q in (mastery(f), mastery_users(f, None), streaks(f), goals(f),
+                                lesson_quality_trend(f), lesson_quality_topics(f))}
 
 
 # --- revenue and LTV ------------------------------------------------------------------
@@ -438,17 +637,28 @@ def ltv_users(f: Filters, limit: int = 100) -> Query:
                  {**f.params(), "limit": limit})
 
 
+def business_scenarios(f: Filters) -> Query:
+    """``ml.business_scenarios``: revenue over the horizon if a lever moves (all creators)."""
+    return Query("business_scenarios", """
+        SELECT scenario, lever, change, currency, horizon_days, revenue, revenue_lower_80,
+               revenue_upper_80, revenue_vs_baseline, new_customers
+        FROM ml.business_scenarios ORDER BY currency, lever, change""")
+
+
 def revenue(f: Filters) -> dict[str, Query]:
-    return {q.name: q for q in (revenue_trend(f), ltv(f), ltv_users(f))}
+    return {q.name: q for q in (revenue_trend(f), ltv(f), ltv_users(f), business_scenarios(f))}
 
 
 # --- content --------------------------------------------------------------------------
 
 def content_trend(f: Filters) -> Query:
     return Query("content_trend", f"""
-        SELECT {_trunc('date')} AS period, platform, sum(impressions) AS impressions,
-               sum(engagements) AS engagements, sum(clicks) AS clicks,
-               sum(conversions) AS conversions, sum(followers_gained) AS followers_gained
+        SELECT {_trunc('date')} AS period, platform,
+               CAST(sum(impressions) AS BIGINT) AS impressions,
+               CAST(sum(engagements) AS BIGINT) AS engagements,
+                      CAST(sum(clicks) AS BIGINT) AS clicks,
+               sum(conversions) AS conversions,
+                      CAST(sum(followers_gained) AS BIGINT) AS followers_gained
         FROM marts.content_platform_daily WHERE {_IN_RANGE} GROUP BY ALL ORDER BY 1, 2""",
                  _with_grain(f))
 
@@ -511,8 +721,25 @@ def backtest(f: Filters) -> Query:
                  {"creator": f.creator})
 
 
+def business_forecast(f: Filters) -> Query:
+    """``ml.business_forecasts`` (all creators: net revenue per currency, new users) with
+    their intervals, beside the net revenue of the range."""
+    return Query("business_forecast", """
+        SELECT metric, currency, CAST(date AS DATE) AS date, 'forecast' AS kind,
+               forecast AS value, lower_80, upper_80, lower_95, upper_95, method,
+               backtest_mase, seasonal_naive_mase
+        FROM ml.business_forecasts
+        UNION ALL
+        SELECT 'net_revenue', currency, date, 'actual', net_revenue, NULL, NULL, NULL, NULL,
+               NULL, NULL, NULL
+        FROM marts.revenue_daily WHERE creator_id = $all AND date BETWEEN $start AND $end
+          AND currency IN (SELECT currency FROM ml.business_forecasts)
+        ORDER BY metric, currency, date, kind""",
+                 {"start": f.start, "end": f.end, "all": ALL_CREATORS})
+
+
 def forecasts(f: Filters) -> dict[str, Query]:
-    return {q.name: q for q in (forecast(f), backtest(f))}
+    return {q.name: q for q in (forecast(f), backtest(f), business_forecast(f))}
 
 
 # --- anomalies and alerts -------------------------------------------------------------
@@ -533,7 +760,20 @@ def anomalies_page(f: Filters) -> dict[str, Query]:
             SELECT direction, count(*) AS users FROM ml.user_behaviour_anomalies
             WHERE is_anomaly AND user_id IN ({_ACTIVE_USERS})
             GROUP BY direction ORDER BY direction""", f.params()),
+        "anomaly_day": anomaly_day(f, f.end),
     }
+
+
+def anomaly_day(f: Filters, day: date) -> Query:
+    """The drill from an anomaly to its day: the day's engagement and conversation
+    numbers from the marts (the users behind its DAU are ``active_users``)."""
+    return Query("anomaly_day", """
+        SELECT e.date, e.dau, e.sessions, e.active_events, c.conversations,
+               c.automated_sessions / nullif(c.sessions, 0) AS automation_rate
+        FROM marts.engagement_daily AS e
+        LEFT JOIN marts.conversation_daily AS c USING (creator_id, date)
+        WHERE e.creator_id = $creator AND e.date = $day""",
+                 {"creator": f.creator, "day": day})
 
 
 # --- data quality ---------------------------------------------------------------------
@@ -552,6 +792,14 @@ def data_quality(f: Filters) -> dict[str, Query]:
                    element_count, observed
             FROM ops.data_quality_latest WHERE NOT passed
             ORDER BY severity, table_name, expectation LIMIT 200"""),
+        "model_drift": Query("model_drift", """
+            SELECT model_name, kind, feature, psi, status,
+                   strftime(reference_start, '%Y-%m-%d') || ' to '
+                       || strftime(reference_end, '%Y-%m-%d') AS training_window,
+                   CAST("current_date" AS DATE) AS scored_date, reference_rows, current_rows
+            FROM ml.model_drift
+            ORDER BY status = 'significant' DESC, status = 'moderate' DESC, psi DESC,
+                     model_name, feature"""),
     }
 
 

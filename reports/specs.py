@@ -151,3 +151,51 @@ def to_svg(chart: alt.TopLevelMixin) -> str:
 
     svg = vlc.vegalite_to_svg(chart.to_dict())
     return _DROP_ATTRS.sub("", _XML_DECL.sub("", svg))
+
+
+def stacked_bar_spec(df: pd.DataFrame, *, title: str, x_title: str = "",
+                     y_title: str = "", temporal: bool = True, width: int = HALF_WIDTH,
+                     height: int = HEIGHT) -> alt.Chart:
+    """Vertical bars of ``value`` per ``x`` (dates, or ordered categories when not
+    ``temporal``), stacked by ``series``; a legend names the series."""
+    x = (alt.X("x:T", title=visible(x_title) if x_title else None,
+               axis=alt.Axis(format="%b %d", labelAngle=0, labelOverlap=True))
+         if temporal else
+         alt.X("x:O", title=visible(x_title) if x_title else None, sort=None,
+               axis=alt.Axis(labelAngle=0, labelOverlap=True)))
+    names = list(dict.fromkeys(df["series"]))
+    colors = (PALETTE * (len(names) // len(PALETTE) + 1))[: max(len(names), 1)]
+    chart = alt.Chart(df).mark_bar().encode(
+        x=x,
+        y=alt.Y("sum(value):Q", title=visible(y_title) if y_title else None,
+                axis=alt.Axis(format=_count_format(df["value"]), tickCount=5),
+                scale=alt.Scale(nice=True, zero=True)),
+        color=alt.Color("series:N", title=None, sort=names,
+                        scale=alt.Scale(domain=names, range=colors)),
+        order=alt.Order("series:N"))
+    return _config(chart, title, width, height)
+
+
+def heatmap_spec(df: pd.DataFrame, *, title: str, x_title: str = "", y_title: str = "",
+                 percent: bool = False, x_order: Sequence[object] | None = None,
+                 width: int = WIDTH) -> alt.Chart:
+    """Cells of ``value`` per ``x`` and ``y`` (both ordinal), each labelled with its
+    value; the colour legend in the value's unit. One 22 px row per ``y``; no grid lines
+    (they would cross the cells' labels)."""
+    fmt = ".0%" if percent else ",.0f"
+    base = alt.Chart(df).encode(
+        x=alt.X("x:O", title=visible(x_title) if x_title else None,
+                sort=list(x_order) if x_order is not None else None,
+                axis=alt.Axis(labelAngle=0, grid=False)),
+        y=alt.Y("y:O", title=visible(y_title) if y_title else None, sort=None,
+                axis=alt.Axis(labelLimit=LABEL_LIMIT, grid=False)))
+    top = float(df["value"].max()) if len(df) else 0.0
+    cells = base.mark_rect().encode(
+        color=alt.Color("value:Q", title=None, scale=alt.Scale(scheme="blues"),
+                        legend=alt.Legend(format=fmt)))
+    text = base.mark_text(fontSize=10).encode(
+        text=alt.Text("value:Q", format=".0%" if percent else ",.0f"),
+        color=alt.condition(alt.datum.value > top * 0.6, alt.value("white"),
+                            alt.value("#1f2933")))
+    height = max(60, 22 * df["y"].nunique()) if len(df) else 60
+    return _config(alt.layer(cells, text), title, width, height)

@@ -5,6 +5,12 @@ and is screenshotted; the creator and date filters (set through the URL, which a
 the sidebar's widgets) change the numbers shown to the marts' values, queried here
 independently of the dashboard's SQL.
 
+The sections of issue 25 (agents and versions, system health, lesson quality, the
+engagement score, business forecasts, model drift) show the marts' numbers for a chosen
+creator and range; each drill (a day's DAU, a day's conversations, a funnel step, an
+engagement-score band, an anomaly's day, a topic) shows as many rows as the number it
+drills into (up to its limit) and that number equals the mart's.
+
 Screenshots: tests/artifacts/dashboard/ (git-ignored), or $INSIGHTS_DASHBOARD_SHOTS.
 """
 
@@ -48,6 +54,8 @@ METRICS = """JSON.stringify(Object.fromEntries([...document.querySelectorAll(
     m.querySelector('[data-testid="stMetricLabel"]').innerText.trim(),
     m.querySelector('[data-testid="stMetricValue"]').innerText.trim()])))"""
 WIDGET = "document.querySelector('[data-testid=\"stSidebar\"] input[aria-label=\"{label}\"]').value"
+CAPTIONS = """JSON.stringify([...document.querySelectorAll(
+  '[data-testid="stMain"] [data-testid="stCaptionContainer"]')].map(e => e.innerText.trim()))"""
 APP_ERRORS = """[...document.querySelectorAll('[data-testid="stException"], '
   + '[data-testid="stAlertContentError"]')].map(e => e.innerText).join(' / ')"""
 
@@ -201,3 +209,112 @@ def test_every_page_loads_filters_change_numbers_to_the_marts(serving, server, b
     assert browser.errors == [], browser.errors
     con.close()
     assert date.fromisoformat(whole["end"]) == last
+
+
+DRILL_LIMIT = 500  # the drill queries' row limit (dashboard.queries)
+
+
+def _shown(browser, what: str, total: int) -> None:
+    """The drill's caption says it shows every row behind ``total`` (up to the limit)."""
+    import json
+
+    captions = json.loads(browser.js(CAPTIONS))
+    want = f"{formats.count(min(total, DRILL_LIMIT))} of {formats.count(total)} {what} shown"
+    assert any(c.startswith(want) for c in captions), (want, captions)
+
+
+def test_new_sections_and_drills_show_the_marts_rows(serving, server, browser):
+    con = duckdb.connect(str(serving), read_only=True)
+    [(first, last)] = con.execute(
+        "SELECT min(date), max(date) FROM marts.engagement_daily "
+        "WHERE creator_id = '__all__'").fetchall()
+    # the creator with the most conversations, and its busiest conversation day
+    creator, day, conversations = con.execute(
+        "SELECT creator_id, date, conversations FROM marts.conversation_daily "
+        "WHERE creator_id <> '__all__' ORDER BY conversations DESC, creator_id, date "
+        "LIMIT 1").fetchone()
+    whole = {"start": first.isoformat(), "end": last.isoformat()}
+    SHOTS.mkdir(parents=True, exist_ok=True)
+
+    # conversations: the day's conversations drill into its sessions; agents and system
+    # health are the marts' numbers for the creator and range
+    _, metrics = _open(browser, server, "conversations", creator=creator,
+                       day=day.isoformat(), **whole)
+    assert metrics[f"Conversations on {day}"] == formats.count(conversations)
+    _shown(browser, "sessions", conversations)
+    calls, errors = con.execute(
+        "SELECT sum(calls), sum(error_calls) FROM marts.api_health_daily WHERE creator_id = ? "
+        "AND endpoint = '__all__' AND date BETWEEN ? AND ?", [creator, first, last]
+    ).fetchone()
+    assert metrics["API calls"] == formats.count(calls)
+    assert metrics["API error rate"] == formats.rate(errors / calls if calls else None)
+    ratings, satisfied = con.execute(
+        "SELECT sum(ratings), sum(csat * ratings) FROM marts.agent_daily "
+        "WHERE creator_id = ? AND date BETWEEN ? AND ?", [creator, first, last]).fetchone()
+    assert metrics["rated sessions"] == formats.count(ratings)
+    assert metrics["CSAT (all agents)"] == formats.rate(satisfied / ratings if ratings
+                                                        else None)
+    browser.screenshot(SHOTS / "drill_conversations.png", int(metrics["_height"]) + 200)
+
+    # funnels: a step's users (the last step of the first funnel) are the mart's
+    funnel, step, step_name, users = con.execute(
+        "SELECT funnel, step, step_name, users FROM marts.funnel_steps WHERE creator_id = ? "
+        "AND funnel = (SELECT min(funnel) FROM marts.funnel_steps) AND users > 0 "
+        "ORDER BY step DESC LIMIT 1", [creator]).fetchone()
+    _, metrics = _open(browser, server, "funnels", creator=creator, funnel=funnel,
+                       step=str(step), **whole)
+    assert metrics[f"Users who reached {step}. {step_name}"] == formats.count(users)
+    _shown(browser, "users", users)
+    browser.screenshot(SHOTS / "drill_funnels.png", int(metrics["_height"]) + 200)
+
+    # engagement: the score band's users, counted from marts.user_engagement
+    active = ("SELECT DISTINCT user_id FROM dashboard.user_days WHERE creator_id = ? "
+              "AND date BETWEEN ? AND ?")
+    band, band_users = con.execute(
+        "SELECT least(CAST(floor(engagement_score / 10) AS INTEGER) * 10, 90) AS band, "
+        f"count(*) FROM marts.user_engagement WHERE user_id IN ({active}) "
+        "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1", [creator, first, last]).fetchone()
+    label = f"{band}-{band + 9 if band < 90 else 100}"
+    _, metrics = _open(browser, server, "engagement", creator=creator, band=str(band),
+                       day=day.isoformat(), **whole)
+    assert metrics[f"Users scoring {label}"] == formats.count(band_users)
+    dau = _one(con, "SELECT dau FROM marts.engagement_daily WHERE creator_id = ? AND date = ?",
+               [creator, day])
+    assert metrics[f"Active users on {day}"] == formats.count(dau)
+    _shown(browser, "users", dau)
+
+    # learning: lesson quality of the creator's range
+    done, quality = con.execute(
+        "SELECT sum(lessons_completed), sum(mean_quality * lessons_completed) "
+        "/ sum(lessons_completed) FROM marts.lesson_quality_daily WHERE creator_id = ? "
+        "AND topic = '__all__' AND date BETWEEN ? AND ?", [creator, first, last]).fetchone()
+    _, metrics = _open(browser, server, "learning", creator=creator, **whole)
+    if done:
+        assert metrics["rated lesson completions"] == formats.count(done)
+        assert metrics["mean lesson quality"] == formats.count(quality, 2)
+
+    # anomalies: an anomaly drills into its day's numbers and users
+    found = con.execute(
+        "SELECT creator_id, CAST(date AS DATE) FROM ml.metric_anomalies "
+        "ORDER BY creator_id = '__all__' DESC, date DESC LIMIT 1").fetchone()
+    if found:
+        who, when = found
+        _, metrics = _open(browser, server, "anomalies", creator=who, day=when.isoformat(),
+                           **whole)
+        dau = _one(con, "SELECT dau FROM marts.engagement_daily WHERE creator_id = ? "
+                   "AND date = ?", [who, when])
+        assert metrics[f"DAU on {when}"] == formats.count(dau)
+        _shown(browser, "users", dau)
+        browser.screenshot(SHOTS / "drill_anomalies.png", int(metrics["_height"]) + 200)
+
+    # data quality: model drift from ml.model_drift
+    drift = con.execute("SELECT count(*), count(*) FILTER (WHERE status IN "
+                        "('moderate', 'significant')) FROM ml.model_drift").fetchone()
+    _, metrics = _open(browser, server, "data_quality", **whole)
+    if drift[0]:
+        assert metrics["drift measurements"] == formats.count(drift[0])
+        assert metrics["moderate or significant drift"] == formats.count(drift[1])
+
+    browser.pump(1.0)
+    assert browser.errors == [], browser.errors
+    con.close()

@@ -45,6 +45,13 @@ def test_comparison_periods():
     assert day.end.weekday() == week.end.weekday()
 
 
+def test_durations_are_humanised():
+    assert formats.duration(45) == "45 s" and formats.duration(720) == "12 min"
+    assert formats.duration(3.5 * 3600) == "3.5 h" and formats.duration(2.1 * 86400) == \
+        "2.1 d"
+    assert formats.duration(None) == "n/a" and formats.duration(float("nan")) == "n/a"
+
+
 def test_one_format_per_unit():
     assert formats.count(1234.4) == "1,234" and formats.count(12.5, 1) == "12.5"
     assert formats.count(0) == "0" and formats.count(None) == "n/a"
@@ -106,6 +113,39 @@ def test_every_query_runs_and_the_numbers_are_the_marts(serving):
                 "AND date BETWEEN ? AND ?", [creator, f.start, f.end]).fetchall():
             assert reader.rows(q.active_users_count(f, day))[0][0] == day_dau
             assert len(reader.df(q.active_users(f, day, limit=10_000))) == day_dau
+        # the conversations drill: as many sessions behind each day as its conversations
+        for day, day_conversations in con.execute(
+                "SELECT date, conversations FROM marts.conversation_daily "
+                "WHERE creator_id = ? AND date BETWEEN ? AND ?",
+                [creator, f.start, f.end]).fetchall():
+            assert reader.rows(q.conversation_sessions_count(f, day))[0][0] == \
+                day_conversations, (creator, day)
+            assert len(reader.df(q.conversation_sessions(f, day, limit=10_000))) == \
+                day_conversations
+        # the funnel drill: as many users behind each step as marts.funnel_steps counts
+        for funnel, step, users in con.execute(
+                "SELECT funnel, step, users FROM marts.funnel_steps WHERE creator_id = ?",
+                [creator]).fetchall():
+            assert reader.rows(q.funnel_step_users_count(f, funnel, step))[0][0] == users
+            assert len(reader.df(q.funnel_step_users(f, funnel, step, limit=10_000))) == \
+                users
+        # the users active in a range (user_spans) are user_days' distinct users
+        for start in (first, f.start, f.end):
+            g = q.Filters(start, f.end, creator)
+            spans = {u for (u,) in reader.rows(q.Query("a", q._ACTIVE_USERS, g.params()))}
+            days = {u for (u,) in con.execute(
+                "SELECT DISTINCT user_id FROM dashboard.user_days WHERE creator_id = ? "
+                "AND date BETWEEN ? AND ?", [creator, g.start, g.end]).fetchall()}
+            assert spans == days and days, (creator, start)
+        # an anomaly's day: the day's numbers are the marts'
+        [(day, day_dau, day_sessions)] = con.execute(
+            "SELECT date, dau, sessions FROM marts.engagement_daily WHERE creator_id = ? "
+            "AND date = ?", [creator, f.end]).fetchall()
+        the_day = reader.df(q.anomaly_day(f, day)).iloc[0]
+        assert (the_day["dau"], the_day["sessions"]) == (day_dau, day_sessions)
+        # the engagement-score drill: each band's users add up to the distribution
+        for band, users, _ in reader.rows(q.engagement_scores(f)):
+            assert len(reader.df(q.engagement_score_users(f, band, limit=10_000))) == users
     reader.close()
     con.close()
 
