@@ -1,5 +1,22 @@
 """HTML building blocks: every value passes through :func:`esc`; pages are self-contained
-(inline CSS, including print CSS; no scripts, no network)."""
+(inline CSS, including print CSS; no scripts, no network).
+
+Tables are formatted here, not with ``great-tables`` (issue 21 suggested it; version 1.1
+was tried). Its HTML (``GT.as_raw_html()``) holds no script, but it does not fit a
+CSP-safe, deterministic report:
+
+* every table brings its own ``<style>`` block (about 9 KB, 40 reports x 20 tables)
+  scoped to a random element ``id``, so two renders of the same numbers differ and the
+  report's "one stylesheet, the page's" rule (tests/reliability/test_report_safety.py)
+  would have to allow any stylesheet in the body;
+* it sets ``style`` attributes (and, with ``inline_css=True``, which needs the extra
+  ``css-inline`` package, one on every cell) plus ``id``/``data-quarto-*`` attributes;
+  the safety test rejects ``style`` attributes so that no data string can ever reach a
+  style context, even though the CSP's ``style-src 'unsafe-inline'`` would allow it;
+* the formatting it would bring is already here, in one place: :func:`fmt_unit` gives
+  one format per unit (rates as percent, money with its currency code, durations
+  humanised, 0 shown as 0; only a missing value is "-"), read from the column name.
+"""
 
 from __future__ import annotations
 
@@ -82,24 +99,41 @@ RATE_COLUMN = re.compile(
     r"(^|_)(rate|share|pct|percent|retention|stickiness)$|^(week|day|month)_\d+$|_rate_"
     r"|^share_")
 MS_COLUMN = re.compile(r"(^|_)ms(_|$)")
+# seconds (a duration): shown humanised, "42 s", "4 min", "2.3 h", "1.5 d"
+DURATION_COLUMN = re.compile(r"(^|_)(seconds|s)(_|$)|^seconds_")
 VALUE_COLUMNS = {"value", "previous", "expected", "forecast", "lower_80", "upper_80",
                  "lower_95", "upper_95"}
 MONEY_COLUMN = re.compile(r"(^|_)(revenue|charges|refunds|cost_savings|ltv|amount)$")
 
 
 def column_unit(column: str) -> str:
-    """``rate``, ``money``, ``ms`` (whole milliseconds) or ``""`` from a column's name."""
+    """``rate``, ``money``, ``ms`` (whole milliseconds), ``duration`` (seconds, shown
+    humanised) or ``""`` from a column's name."""
     if RATE_COLUMN.search(column):
         return "rate"
     if MONEY_COLUMN.search(column):
         return "money"
     if MS_COLUMN.search(column):
         return "ms"
+    if DURATION_COLUMN.search(column):
+        return "duration"
     return ""
 
 
 def percent(value: float) -> str:
     return f"{value * 100:.1f}%"
+
+
+def duration(seconds: float) -> str:
+    """Seconds as a person reads them: ``42 s``, ``4 min``, ``2.3 h``, ``1.5 d`` (one
+    decimal below ten units, none above; negative durations keep their sign)."""
+    sign, s = ("-" if seconds < 0 else ""), abs(seconds)
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if s >= size:
+            n = s / size
+            text = f"{n:.1f}".removesuffix(".0") if n < 10 else f"{n:,.0f}"
+            return f"{sign}{text} {unit}"
+    return f"{sign}{s:.0f} s"
 
 
 def money(value: float, currency: str | None) -> str:
@@ -116,6 +150,8 @@ def fmt_unit(value: object, unit: str, currency: str | None = None) -> str:
             return money(float(value), currency)
         if unit == "ms":
             return f"{value:,.0f}"
+        if unit == "duration":
+            return duration(float(value))
     return fmt(value)
 
 

@@ -132,6 +132,8 @@ def tail_cut(curve: list[tuple[int, float | None]], cohorts: dict[int, int]
 
 
 SUMMARY_CHANGES = 4  # headline metrics listed under "what changed" (largest moves first)
+SUMMARY_ALERTS = 5  # alerts listed under "what needs attention" (most severe first)
+ALERT_LEVEL = {"high": "bad", "medium": "warn"}  # low: info
 
 
 def _section(data: ReportData, name: str) -> Section | None:
@@ -160,7 +162,8 @@ def _move(m: Metric) -> str:
 
 def summary_items(data: ReportData) -> tuple[list[str], list[tuple[str, str]]]:
     """What changed (the largest relative moves of the headline) and what needs attention
-    (failed checks, high anomalies, forecasts that fell back to the naive one, stale
+    (failed checks, the alerts that fired for the period with their severity, high
+    anomalies, forecasts that fell back to the naive one, stale
     exports, the top insights), as plain text; attention items carry a level
     (``bad``/``warn``)."""
     moved = sorted((m for m in data.headline if m.value is not None),
@@ -174,6 +177,17 @@ def summary_items(data: ReportData) -> tuple[list[str], list[tuple[str, str]]]:
         attention.append(("bad", f"{counts['failed']} data-quality check(s) failed"))
     if counts.get("warning"):
         attention.append(("warn", f"{counts['warning']} data-quality check(s) warn"))
+    alerts_sec = _section(data, "alerts")
+    fired = alerts_sec.charts.get("alerts", []) if alerts_sec else []
+    for a in fired[:SUMMARY_ALERTS]:
+        whose = ("" if data.creator_id != ALL or a.get("creator_id") == ALL
+                 else f" ({content.scope(str(a.get('creator_id')), a.get('creator_name'))})")
+        attention.append((ALERT_LEVEL.get(str(a.get("severity")), "info"),
+                          f"alert, {a.get('severity')}: "
+                          f"{content.alert_text(a.get('message'))}{whose}"))
+    if len(fired) > SUMMARY_ALERTS:
+        attention.append(("warn", f"{len(fired) - SUMMARY_ALERTS} more alert(s) fired for "
+                                  "the period (see Alerts)"))
     anomalies = _rows(_section(data, "anomalies"))
     if anomalies:
         high = [a for a in anomalies if a.get("severity") == "high"]
@@ -203,7 +217,8 @@ def summary_html(data: ReportData) -> str:
              if changed else html.no_data("headline metrics"))
     items = "".join(f'<li class="{level}">{html.esc(t)}</li>' for level, t in attention)
     needs = (f'<ul class="attention">{items}</ul>' if attention
-             else "<p>Nothing needs attention: checks passed, no anomalies.</p>")
+             else "<p>Nothing needs attention: checks passed, no alert fired, no "
+                  "anomalies.</p>")
     return ('<section class="summary"><h2>Summary</h2><h3>What changed</h3>' + moved
             + "<h3>What needs attention</h3>" + needs + "</section>")
 

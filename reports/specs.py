@@ -10,6 +10,7 @@ vertical axis of horizontal bars so they are never cut; a legend names every ser
 
 from __future__ import annotations
 
+import numbers
 import re
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
@@ -47,7 +48,13 @@ def _config(chart: alt.Chart | alt.LayerChart, title: str, width: int, height: i
 
 
 def _x_type(values: Sequence[object]) -> str:
-    return "T" if any(isinstance(v, date | datetime) for v in values) else "Q"
+    """``T`` for dates, ``Q`` for numbers, ``O`` (in order of first appearance) for
+    anything else, e.g. the text x of a custom analysis."""
+    if any(isinstance(v, date | datetime) for v in values):
+        return "T"
+    if all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values):
+        return "Q"
+    return "O"
 
 
 def _count_format(values: pd.Series) -> str:
@@ -91,9 +98,15 @@ def line_spec(df: pd.DataFrame, *, title: str, y_title: str = "", x_title: str =
     """One line per ``series`` over ``x`` (dates or numbers), with optional interval
     ``bands`` (``x, lower, upper, band``) drawn beneath; a legend names the lines."""
     xt = _x_type(list(df["x"])) if len(df) else "Q"
-    x = alt.X(f"x:{xt}", title=visible(x_title) if x_title else None,
-              axis=alt.Axis(format="%b %d", labelAngle=0, labelOverlap=True)
-              if xt == "T" else alt.Axis(tickMinStep=1, labelOverlap=True))
+    if xt == "O":
+        df = df.assign(x=[visible(v) for v in df["x"]])
+        axis = alt.Axis(labelAngle=-40, labelOverlap=True, labelLimit=160)
+    elif xt == "T":
+        axis = alt.Axis(format="%b %d", labelAngle=0, labelOverlap=True)
+    else:
+        axis = alt.Axis(tickMinStep=1, labelOverlap=True)
+    x = alt.X(f"x:{xt}", title=visible(x_title) if x_title else None, axis=axis,
+              sort=list(dict.fromkeys(df["x"])) if xt == "O" else "ascending")
     y_axis = alt.Axis(format=".0%" if percent else _count_format(df["y"]), tickCount=5)
     y = alt.Y("y:Q", title=visible(y_title) if y_title else None, axis=y_axis,
               scale=alt.Scale(nice=True, zero=True))

@@ -124,6 +124,30 @@ def test_a_good_analysis_renders_html_and_csv_with_the_numbers(
     assert meta.metadata["rows"].value == 6 and meta.metadata["truncated"].value is False
 
 
+def test_analysis_charts_are_the_reports_vega_lite_specs(tmp_path: Path, serving_db: Path) -> None:
+    """The charts come from reports/specs.py (vl-convert's SVG, class "marks", axis
+    groups), not the hand-drawn SVG of the former reports/charts.py (polylines, its
+    Helvetica font attribute); text x values keep their order; no script."""
+    from reports.custom import render_analysis
+
+    text_x = {"name": "by_creator", "schedule": "daily",
+              "sql": "select creator_id, sum(wau) as wau from marts.engagement_daily "
+                     "group by creator_id order by creator_id",
+              "chart": {"type": "line", "x": "creator_id", "y": "wau"}}
+    for raw in (GOOD, BAR, text_x):
+        spec = parse_analysis(raw, tmp_path / f"{raw['name']}.yaml")
+        result = run_query(serving_db, spec.sql)
+        page = render_analysis(spec, result, date(2026, 3, 2))
+        assert '<svg xmlns="http://www.w3.org/2000/svg" class="marks"' in page, raw["name"]
+        assert "role-axis" in page
+        assert "<polyline" not in page and 'font-family="Helvetica, Arial' not in page
+        assert "<script" not in page.lower()
+    empty = parse_analysis({**BAR, "sql": "select date, fallback_rate from marts.nlu_daily "
+                                          "where false"}, tmp_path / "e.yaml")
+    page = render_analysis(empty, run_query(serving_db, empty.sql), date(2026, 3, 2))
+    assert "no data to chart" in page and "<svg" not in page
+
+
 def test_the_row_cap_keeps_the_first_rows(tmp_path: Path, serving_db: Path) -> None:
     built = build_analyses(_folder(tmp_path, {"wau.yaml": {**GOOD, "max_rows": 2}}), "UTC")
     result = _materialize(built.assets, tmp_path, serving_db)
