@@ -161,12 +161,21 @@ def _cell(value: object, unit: str = "", currency: str | None = None) -> str:
     return f"<td{cls}>{esc(fmt_unit(value, unit, currency))}</td>"
 
 
+def header(column: str, unit: str = "") -> str:
+    """A column's heading: words, not snake_case; a duration's says "time", since its
+    cells are humanised ("median_seconds_to_step" -> "median time to step")."""
+    words = column.split("_")
+    if unit == "duration":
+        words = ["time" if w == "seconds" else w for w in words if w != "s"]
+    return " ".join(words)
+
+
 def table(columns: list[str], rows: Sequence[Sequence[object]], *,
           currency: str | None = None) -> str:
     """An HTML table; every header and cell is escaped (numbers right-aligned, rates as
     percent, money with the row's ``currency`` column or ``currency``)."""
-    head = "".join(f"<th>{esc(c.replace('_', ' '))}</th>" for c in columns)
     units = [column_unit(c) for c in columns]
+    head = "".join(f"<th>{esc(header(c, u))}</th>" for c, u in zip(columns, units, strict=True))
     cur_at = columns.index("currency") if "currency" in columns else None
     # a long "metric | value" table: the unit comes from the row's metric name
     metric_at = columns.index("metric") if "metric" in columns else None

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from reports.html import esc
 from reports.specs import FONT, PALETTE
 
+
 def _frame(title: str, width: int, height: int) -> list[str]:
     """The opening of the chart's SVG: size, accessible name, background and title."""
     return [
