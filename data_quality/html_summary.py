@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 
 from data_quality.store import check_statuses, ensure_tables
-from warehouse.html import CSP, esc
+from warehouse.html import CSP, breakable
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1120px;padding:0 1rem;
@@ -20,7 +20,7 @@ color:#1d2733}
 h1{font-size:1.4rem} h2{font-size:1.1rem;margin-top:2rem}
 table{border-collapse:collapse;width:100%;font-size:.85rem}
 th,td{border-bottom:1px solid #dde3ea;padding:.3rem .5rem;text-align:left;vertical-align:top;
-overflow-wrap:anywhere;min-width:6.5em}
+overflow-wrap:break-word}
 th{overflow-wrap:normal}
 th{background:#f3f6f9}
 .passed{color:#1a7f37}.warning{color:#9a6700}.failed{color:#cf222e;font-weight:600}
@@ -29,7 +29,11 @@ th{background:#f3f6f9}
 
 
 def _cell(value: object) -> str:
-    return esc(value)
+    """A cell's text (times to the second); a long identifier may wrap at its ``_ . /``
+    (never mid-word)."""
+    if isinstance(value, datetime):
+        value = value.isoformat(sep=" ", timespec="seconds")
+    return breakable(value)
 
 
 def render(

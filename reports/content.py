@@ -321,6 +321,8 @@ class Table:
     columns: list[str]
     rows: list[list[object]]
     key_columns: int = 1  # leading columns identifying a row in the long CSV
+    # a column's unit where its name does not tell it (reports/html.py ``column_unit``)
+    units: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -523,8 +525,8 @@ def funnel_section(con: duckdb.DuckDBPyConnection, creator: str = ALL,
           r["dropoff_users"], _dropoff_rate(steps_before(funnels[str(r["funnel"])], r), r),
           r["median_seconds_to_step"]]
          for r in found], key_columns=3))
-    sec.notes.append("Median seconds to step: from the user's step 1 to this step, among "
-                     "the users reaching it (the first attempt), shown as a duration.")
+    sec.notes.append("Median time to step: from the user's step 1 to this step, among the "
+                     "users reaching it (their first attempt).")
     sec.charts["trend"] = funnel_trend(con, creator)
     sec.charts["breakdowns"] = funnel_breakdown_bars(con, creator)
     if sec.charts["trend"]:
@@ -720,7 +722,8 @@ def content_section(con: duckdb.DuckDBPyConnection, period: Period, creator: str
             [[r["platform"], _slot(r["slot_kind"], r["slot"]), r["contents"],
               r["mean_engagement_rate"], r["ci_low"], r["ci_high"],
               r["platform_mean_engagement_rate"], "yes" if r["beats_platform_mean"] else "no"]
-             for r in timing], key_columns=2))
+             for r in timing], key_columns=2,
+            units={"ci_low": "rate", "ci_high": "rate", "platform_mean": "rate"}))
         sec.notes.append("A slot is clearly better only when its 95 % interval lies above "
                          "the platform's mean engagement rate; otherwise the data cannot "
                          "tell the best slot from the others.")
@@ -1019,7 +1022,7 @@ def alerts_section(con: duckdb.DuckDBPyConnection, period: Period, creator: str,
                          + (f" to {period.end.isoformat()}." if period.days > 1 else "."))
         return sec
     shown = found[: max(cfg.max_anomalies, 1)]
-    sec.tables.append(Table("alerts", ["date", "severity", "rule", "creator", "metric",
+    sec.tables.append(Table("fired", ["date", "severity", "rule", "creator", "metric",
                                        "message"],
                             [[r["date"], r["severity"], r["rule"],
                               scope(str(r["creator_id"]), r["creator_name"]), r["metric"],

@@ -270,8 +270,8 @@ def _tables_html(sec: Section, skip: Collection[str] = ()) -> str:
     for t in sec.tables:
         if t.name in skip:
             continue
-        parts.append(f"<h3>{html.esc(t.name)}</h3>" + html.table(t.columns, t.rows,
-                                                                 currency=sec.currency))
+        parts.append(f"<h3>{html.esc(t.name)}</h3>" + html.table(
+            t.columns, t.rows, currency=sec.currency, units=t.units))
     parts += [f'<p class="subtitle">{html.esc(n)}</p>' for n in sec.notes]
     return "".join(parts)
 
@@ -284,7 +284,7 @@ def _line(series: dict, *, title: str, y_title: str = "", x_title: str = "",
 
 
 def _bars(labels: list, values: list, *, title: str, percent: bool = False,
-          sort: bool = False, width: int = specs.HALF_WIDTH) -> str:
+          sort: bool = False, width: int = specs.BAR_WIDTH) -> str:
     return specs.to_svg(specs.bar_spec(specs.bar_frame(labels, values), title=title,
                                        percent=percent, sort=sort, width=width))
 
@@ -299,8 +299,21 @@ def _verdict(bt: dict[str, object] | None) -> str:
     return f"{chosen}, beats seasonal naive in the backtest" if chosen else "backtested"
 
 
+HALF_CHART_PX = 560  # a chart up to this wide takes half the row (scaled to ~508 px)
+_SVG_WIDTH = re.compile(r'^<svg[^>]*?\swidth="([0-9.]+)"')
+
+
 def _charts(svgs: list[str]) -> str:
-    return '<div class="charts">' + "".join(svgs) + "</div>" if svgs else ""
+    """The section's charts on a two-column grid: charts up to HALF_CHART_PX wide side by
+    side, wider ones (and notes) across the row."""
+    if not svgs:
+        return ""
+    cells = []
+    for svg in svgs:
+        m = _SVG_WIDTH.match(svg)
+        wide = m is None or float(m.group(1)) > HALF_CHART_PX
+        cells.append(f'<div class="chart{" wide" if wide else ""}">{svg}</div>')
+    return '<div class="charts">' + "".join(cells) + "</div>"
 
 
 def section_html(sec: Section, data: ReportData, dq_link: str) -> str:
