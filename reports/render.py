@@ -185,6 +185,8 @@ def summary_items(data: ReportData) -> tuple[list[str], list[tuple[str, str]]]:
         attention.append((ALERT_LEVEL.get(str(a.get("severity")), "info"),
                           f"alert, {a.get('severity')}: "
                           f"{content.alert_text(a.get('message'))}{whose}"))
+    quiet_at = len(attention) if alerts_sec is not None and alerts_sec.available and not \
+        fired else None
     if len(fired) > SUMMARY_ALERTS:
         attention.append(("warn", f"{len(fired) - SUMMARY_ALERTS} more alert(s) fired for "
                                   "the period (see Alerts)"))
@@ -207,6 +209,8 @@ def summary_items(data: ReportData) -> tuple[list[str], list[tuple[str, str]]]:
             attention.append(("warn", f"{r.get('entity')} exports are {age} days old"))
     for r in _rows(_section(data, "insights"))[:3]:
         attention.append(("info", f"insight: {r.get('title')}"))
+    if quiet_at is not None and attention:  # else "nothing needs attention" says it
+        attention.insert(quiet_at, ("info", "no alert fired for the period"))
     return changed, attention
 
 
@@ -226,9 +230,15 @@ def summary_html(data: ReportData) -> str:
 def _change(m: Metric, change: float | None, pct: float | None) -> str:
     if change is None:
         return "n/a"
+    if m.unit == "rate":  # as shown: a change that rounds to 0.0 pp is no change
+        change = (round(change * 100, 1) or 0.0) / 100
     cls = "up" if change > 0 else "down" if change < 0 else ""
     if m.unit == "rate":
         text = f"{change * 100:+.1f} pp"
+    elif m.unit == "money":  # as the values: two decimals and the currency code
+        text = f"{change:+,.2f}" + (f" {m.currency}" if m.currency else "")
+        if pct is not None:
+            text += f" ({pct * 100:+.1f}%)"
     else:
         text = f"{change:+,.2f}".rstrip("0").rstrip(".") if change % 1 else f"{change:+,.0f}"
         if pct is not None:

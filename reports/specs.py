@@ -154,7 +154,7 @@ def bar_spec(df: pd.DataFrame, *, title: str, x_title: str = "", percent: bool =
     y = alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=LABEL_LIMIT))
     x = alt.X("value:Q", title=visible(x_title) if x_title else None,
               axis=alt.Axis(format=".0%" if percent else _count_format(df["value"]),
-                            tickCount=5),
+                            tickCount=min(5, max(2, width // 70)), labelOverlap=True),
               scale=alt.Scale(nice=True, zero=True))
     base = alt.Chart(df).encode(y=y, x=x)
     bars = base.mark_bar(color=PALETTE[0])

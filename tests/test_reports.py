@@ -605,7 +605,7 @@ def _alerts_section(rows: list[dict]) -> object:
 
 
 def test_the_summary_lists_the_alerts_of_the_period_with_their_severity() -> None:
-    from reports.content import ReportData
+    from reports.content import ReportData, Section
     from reports.render import SUMMARY_ALERTS, html_document, summary_items
 
     period = content.daily_period(date(2026, 2, 28))
@@ -627,7 +627,13 @@ def test_the_summary_lists_the_alerts_of_the_period_with_their_severity() -> Non
     summary = doc[doc.index('class="summary"'):doc.index("Headline metrics")]
     assert '<li class="bad">alert, high: DAU fell 00% &lt;b&gt;high&lt;/b&gt;' in summary
     quiet = ReportData("daily", period, period.end, content.ALL, [], [_alerts_section([])])
-    assert not [t for _, t in summary_items(quiet)[1] if t.startswith("alert")]
+    assert summary_items(quiet)[1] == []
+    assert "no alert fired" in html_document(quiet, rendered_at=datetime(2026, 3, 1),
+                                             dq_link="dq.html")
+    dq = Section("data_quality", "Data quality", charts={"counts": {"failed": 1}})
+    quiet.sections.append(dq)
+    assert [t for _, t in summary_items(quiet)[1]] == [
+        "1 data-quality check(s) failed", "no alert fired for the period"]
 
 
 def _plant_alerts(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
