@@ -36,7 +36,7 @@ import yaml
 
 from reports import specs
 from reports.exports import write_bytes, write_csv
-from reports.html import esc, page, section, table
+from reports.html import column_unit, esc, page, section, table
 from warehouse.settings import DEFAULT_ANALYSES_MAX_ROWS, HARD_ANALYSES_MAX_ROWS
 
 log = logging.getLogger(__name__)
@@ -239,13 +239,15 @@ def render_chart(spec: AnalysisSpec, result: QueryResult) -> str:
         return ""
     x, y = _column(result, chart.x, spec), _column(result, chart.y, spec)
     title = chart.title or f"{chart.y} by {chart.x}"
+    percent = column_unit(chart.y) == "rate"  # as the table shows it: a rate in percent
     if chart.type == "bar":
         rows = [r for r in result.rows if _number(r[y]) is not None][:MAX_BARS]
         if not rows:
             return f'<p class="nodata">no data to chart ({esc(title)})</p>'
         return specs.to_svg(specs.bar_spec(
             specs.bar_frame([str(r[x]) for r in rows], [_number(r[y]) for r in rows]),
-            title=title, x_title=chart.y, width=specs.WIDTH - specs.LABEL_LIMIT))
+            title=title, x_title=chart.y, percent=percent,
+            width=specs.WIDTH - specs.LABEL_LIMIT))
     s = _column(result, chart.series, spec) if chart.series else None
     series: dict[str, list[tuple[object, float | None]]] = {}
     for r in result.rows:
@@ -258,7 +260,7 @@ def render_chart(spec: AnalysisSpec, result: QueryResult) -> str:
     if not any(v is not None for pts in series.values() for _, v in pts):
         return f'<p class="nodata">no data to chart ({esc(title)})</p>'
     return specs.to_svg(specs.line_spec(specs.series_frame(series), title=title,
-                                        y_title=chart.y, x_title=chart.x))
+                                        y_title=chart.y, x_title=chart.x, percent=percent))
 
 
 def render_analysis(spec: AnalysisSpec, result: QueryResult, as_of: date) -> str:

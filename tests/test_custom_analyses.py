@@ -142,6 +142,10 @@ def test_analysis_charts_are_the_reports_vega_lite_specs(tmp_path: Path, serving
         assert "role-axis" in page
         assert "<polyline" not in page and 'font-family="Helvetica, Arial' not in page
         assert "<script" not in page.lower()
+    # a rate is drawn in percent, as the table shows it (BAR charts fallback_rate)
+    bar = parse_analysis(BAR, tmp_path / "bar.yaml")
+    page = render_analysis(bar, run_query(serving_db, bar.sql), date(2026, 3, 2))
+    assert "37.5%" in page.split("<table")[0] and "0.375" not in page
     empty = parse_analysis({**BAR, "sql": "select date, fallback_rate from marts.nlu_daily "
                                           "where false"}, tmp_path / "e.yaml")
     page = render_analysis(empty, run_query(serving_db, empty.sql), date(2026, 3, 2))
@@ -367,6 +371,26 @@ def test_insights_analyses_run_names_the_files_by_the_datas_as_of_date(
 
     unknown = CliRunner().invoke(app, ["analyses", "run", "nope"])
     assert unknown.exit_code == 2 and GOOD["name"] in unknown.output
+
+
+def test_python_m_orchestration_cli_knows_the_analyses_command(
+        tmp_path: Path, serving_db: Path) -> None:
+    """`python -m orchestration.cli analyses run` (the module run as a script, as the
+    README's checkout instructions do) has every command: the entry point is last."""
+    import os
+    import subprocess
+    import sys
+
+    folder = _folder(tmp_path, {"good.yaml": GOOD})
+    env = {**os.environ, "INSIGHTS_ANALYSES_DIR": str(folder),
+           "INSIGHTS_SERVING_DB": str(serving_db),
+           "INSIGHTS_REPORTS_DIR": str(tmp_path / "reports"),
+           "PYTHONPATH": str(REPO_ANALYSES.parent)}
+    done = subprocess.run([sys.executable, "-m", "orchestration.cli", "analyses", "run",
+                           GOOD["name"]], env=env, capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "reports" / "analyses" / GOOD["name"] / "2026-03-02.html").exists()
 
 
 def test_insights_sql_queries_the_serving_database_read_only(
