@@ -704,3 +704,24 @@ def test_the_funnel_table_shows_time_to_step_humanised_and_fits(warehouse) -> No
     assert len(shown) == len(steps.rows)
     assert all(re.fullmatch(r"\d+(\.\d)? (s|min|h|d)|-", c) for c in shown), shown
     assert [html.duration(s) for s in seconds] == [c for c in shown if c != "-"]
+
+
+def test_long_identifiers_wrap_at_their_separators_only() -> None:
+    """Report tables and the data-quality page let a long identifier wrap after _ . /
+    (a <wbr>), never inside a number, an entity or a short text; the data-quality page
+    leaves out the columns no outcome fills."""
+    from data_quality.html_summary import render as dq_render
+
+    out = html.table(["expectation", "value", "note"],
+                     [["expect_column_values_to_be_between", 0.123, "a_b"],
+                      ["ml.model_drift x/y", 1.5, "</b>&x_y_z_long_text"]])
+    assert "expect_<wbr>column_<wbr>values_<wbr>to_<wbr>be_<wbr>between" in out
+    assert "ml.<wbr>model_<wbr>drift x/<wbr>y" in out and "<td>a_b</td>" in out
+    assert "&lt;/b&gt;&amp;x_<wbr>y_<wbr>z_<wbr>long_<wbr>text" in out
+    assert "0.123" in out and "0.<wbr>" not in out
+    assert "anywhere" not in html.CSS
+    page = dq_render([("marts/x", "gx", "passed", 1, 0, datetime(2026, 1, 1, 1, 2, 3, 456))],
+                     [("marts.x", None, "expect_column_values_to_be_unique", "c", "d",
+                       "blocking", True, "0 of 3 rows", None)], datetime(2026, 1, 1))
+    assert "<th>batch</th>" not in page and "<th>examples</th>" not in page
+    assert "expect_<wbr>column_<wbr>values" in page and "2026-01-01 01:02:03<" in page
