@@ -51,7 +51,6 @@ th, td { border: 1px solid var(--line); padding: 4px 8px; text-align: left;
 .attention li.warn { color: var(--warn); }
 th { background: #f0f4f8; font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.date { white-space: nowrap; }
 .up { color: var(--good); } .down { color: var(--bad); }
 .status-passed { color: var(--good); font-weight: 600; }
 .status-warning { color: var(--warn); font-weight: 600; }
@@ -182,8 +181,6 @@ def _cell(value: object, unit: str = "", currency: str | None = None) -> str:
     numeric = isinstance(value, int | float) and not isinstance(value, bool)
     if numeric:
         return f'<td class="num">{esc(fmt_unit(value, unit, currency))}</td>'
-    if isinstance(value, date):  # a date (or time) never breaks at its hyphens
-        return f'<td class="date">{esc(fmt_unit(value, unit, currency))}</td>'
     return f"<td>{breakable(fmt_unit(value, unit, currency))}</td>"
 
 
