@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 
 from data_quality.store import check_statuses, ensure_tables
-from warehouse.html import CSP, esc
+from warehouse.html import CSP, breakable
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1120px;padding:0 1rem;
@@ -20,16 +20,21 @@ color:#1d2733}
 h1{font-size:1.4rem} h2{font-size:1.1rem;margin-top:2rem}
 table{border-collapse:collapse;width:100%;font-size:.85rem}
 th,td{border-bottom:1px solid #dde3ea;padding:.3rem .5rem;text-align:left;vertical-align:top;
-overflow-wrap:anywhere;min-width:6.5em}
+overflow-wrap:break-word}
 th{overflow-wrap:normal}
 th{background:#f3f6f9}
 .passed{color:#1a7f37}.warning{color:#9a6700}.failed{color:#cf222e;font-weight:600}
 .muted{color:#57606a}
+.expect{min-width:16em}
 """
 
 
 def _cell(value: object) -> str:
-    return esc(value)
+    """A cell's text (times to the second); a long identifier may wrap at its ``_ . /``
+    (never mid-word)."""
+    if isinstance(value, datetime):
+        value = value.isoformat(sep=" ", timespec="seconds")
+    return breakable(value)
 
 
 def render(
@@ -48,17 +53,26 @@ def render(
         f"<td>{_cell(n)}</td><td>{_cell(f)}</td><td>{_cell(t)}</td></tr>"
         for a, c, s, n, f, t in checks
     )
-    detail_rows = "".join(
-        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
-        "<td class='{}'>{}</td><td>{}</td><td>{}</td></tr>".format(
-            _cell(table), _cell(batch), _cell(expectation), _cell(columns),
-            _cell(description), _cell(severity),
-            "passed" if passed else ("failed" if severity == "blocking" else "warning"),
-            "passed" if passed else "FAILED", _cell(observed), _cell(examples),
-        )
-        for (table, batch, expectation, columns, description, severity, passed, observed,
-             examples) in outcomes
-    )
+    # the expectations table without the columns no outcome fills (batch, examples on a
+    # warehouse whose checks have no batches and no failures): the rest keeps its width
+    names = ["table", "batch", "expectation", "columns", "what it asserts", "severity",
+             "result", "observed", "examples"]
+    shown = [i for i, _ in enumerate(names)
+             if i not in (1, 8) or any(o[i] not in (None, "", "[]") for o in outcomes)]
+
+    def detail(o: tuple) -> str:
+        table, batch, expectation, columns, description, severity, passed, observed, \
+            examples = o
+        status = "passed" if passed else ("failed" if severity == "blocking" else "warning")
+        cells = [f"<td>{_cell(table)}</td>", f"<td>{_cell(batch)}</td>",
+                 f"<td class='expect'>{_cell(expectation)}</td>", f"<td>{_cell(columns)}</td>",
+                 f"<td>{_cell(description)}</td>", f"<td>{_cell(severity)}</td>",
+                 f"<td class='{status}'>{'passed' if passed else 'FAILED'}</td>",
+                 f"<td>{_cell(observed)}</td>", f"<td>{_cell(examples)}</td>"]
+        return "<tr>" + "".join(cells[i] for i in shown) + "</tr>"
+
+    detail_rows = "".join(detail(o) for o in outcomes)
+    detail_head = "".join(f"<th>{names[i]}</th>" for i in shown)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{CSP}">
@@ -68,9 +82,7 @@ def render(
 <table><thead><tr><th>asset</th><th>check</th><th>status</th><th>expectations</th>
 <th>failed</th><th>validated at (UTC)</th></tr></thead><tbody>{check_rows}</tbody></table>
 <h2>Expectations</h2>
-<table><thead><tr><th>table</th><th>batch</th><th>expectation</th><th>columns</th>
-<th>what it asserts</th><th>severity</th><th>result</th><th>observed</th><th>examples</th>
-</tr></thead><tbody>{detail_rows}</tbody></table>
+<table><thead><tr>{detail_head}</tr></thead><tbody>{detail_rows}</tbody></table>
 </body></html>
 """
 

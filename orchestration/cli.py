@@ -1161,10 +1161,6 @@ def metrics_query(
 
 
 
-if __name__ == "__main__":
-    app()
-
-
 # --- insights analyses: run a custom analysis now (reports/custom.py) --------------------
 
 analyses_app = typer.Typer(
@@ -1252,3 +1248,8 @@ def sql(
     except duckdb.Error as exc:
         console.print(f"[red]sql:[/] {escape(str(exc))}".splitlines()[0], soft_wrap=True)
         raise typer.Exit(ExitCode.USAGE) from exc
+
+
+# last: every command above is registered before `python -m orchestration.cli` runs
+if __name__ == "__main__":
+    app()

@@ -25,8 +25,10 @@ def business_section(con: duckdb.DuckDBPyConnection, creator: str) -> c.Section:
         sec.available = False
         return sec
     cols = ["metric", "currency", "days", "forecast", "lower_80", "upper_80", "method"]
-    sec.tables.append(c.Table("forecast_totals", cols, [[r[k] for k in cols] for r in totals],
-                              2))
+    # a count (new users) has no currency: the mart's '__all__' is shown as none
+    sec.tables.append(c.Table("forecast_totals", cols, [
+        [None if k == "currency" and r[k] == c.ALL else r[k] for k in cols] for r in totals],
+        2))
     scen = c.rows(con, """
         SELECT scenario, currency, revenue, revenue_lower_80, revenue_upper_80,
                revenue_vs_baseline, new_share
@@ -35,7 +37,8 @@ def business_section(con: duckdb.DuckDBPyConnection, creator: str) -> c.Section:
     if scen:
         cols = ["scenario", "currency", "revenue", "revenue_lower_80", "revenue_upper_80",
                 "revenue_vs_baseline", "new_share"]
-        sec.tables.append(c.Table("scenarios", cols, [[r[k] for k in cols] for r in scen], 2))
+        sec.tables.append(c.Table("scenarios", cols, [[r[k] for k in cols] for r in scen], 2,
+                                  units={k: "money" for k in cols[2:6]}))
     sec.notes.append("Totals over the forecast horizon; the summed daily 80% bounds are "
                      "conservative. Scenarios scale the revenue from new customers "
                      "(conversion) or from returning ones (retention) by the change: "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -320,6 +321,8 @@ class Table:
     columns: list[str]
     rows: list[list[object]]
     key_columns: int = 1  # leading columns identifying a row in the long CSV
+    # a column's unit where its name does not tell it (reports/html.py ``column_unit``)
+    units: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -501,7 +504,8 @@ def funnel_section(con: duckdb.DuckDBPyConnection, creator: str = ALL,
     """The funnels over the creator's own events (creator_id = '__all__': all events)."""
     sec = Section("funnel", f"Funnels ({scope(creator, name)})")
     found = rows(con, """
-        SELECT funnel, step, step_name, users, conversion_rate, dropoff_users
+        SELECT funnel, step, step_name, users, conversion_rate, dropoff_users,
+               median_seconds_to_step
         FROM marts.funnel_steps WHERE creator_id = ? ORDER BY funnel, step""", [creator],
                  needs=["marts.funnel_steps"])
     if not found:
@@ -516,10 +520,13 @@ def funnel_section(con: duckdb.DuckDBPyConnection, creator: str = ALL,
         for name, steps in funnels.items()}
     sec.tables.append(Table(
         "steps", ["funnel", "step", "step_name", "users", "conversion_rate", "dropoff_users",
-                  "dropoff_rate"],
+                  "dropoff_rate", "median_seconds_to_step"],
         [[r["funnel"], r["step"], r["step_name"], r["users"], r["conversion_rate"],
-          r["dropoff_users"], _dropoff_rate(steps_before(funnels[str(r["funnel"])], r), r)]
+          r["dropoff_users"], _dropoff_rate(steps_before(funnels[str(r["funnel"])], r), r),
+          r["median_seconds_to_step"]]
          for r in found], key_columns=3))
+    sec.notes.append("Median time to step: from the user's step 1 to this step, among the "
+                     "users reaching it (their first attempt).")
     sec.charts["trend"] = funnel_trend(con, creator)
     sec.charts["breakdowns"] = funnel_breakdown_bars(con, creator)
     if sec.charts["trend"]:
@@ -715,7 +722,8 @@ def content_section(con: duckdb.DuckDBPyConnection, period: Period, creator: str
             [[r["platform"], _slot(r["slot_kind"], r["slot"]), r["contents"],
               r["mean_engagement_rate"], r["ci_low"], r["ci_high"],
               r["platform_mean_engagement_rate"], "yes" if r["beats_platform_mean"] else "no"]
-             for r in timing], key_columns=2))
+             for r in timing], key_columns=2,
+            units={"ci_low": "rate", "ci_high": "rate", "platform_mean": "rate"}))
         sec.notes.append("A slot is clearly better only when its 95 % interval lies above "
                          "the platform's mean engagement rate; otherwise the data cannot "
                          "tell the best slot from the others.")
@@ -971,6 +979,61 @@ def anomalies_section(con: duckdb.DuckDBPyConnection, period: Period, creator: s
     return sec
 
 
+_REPORT_LINK = re.compile(r"\s*Report: \S+$")
+
+
+def alert_text(message: object) -> str:
+    """An alert's message without the link to its day's report (alerts.rules adds it for
+    the sinks; in the report it would point at the page being read)."""
+    return _REPORT_LINK.sub("", str(message or ""))
+
+
+def alerts_section(con: duckdb.DuckDBPyConnection, period: Period, creator: str,
+                   cfg: ReportsSettings) -> Section:
+    """The alerts that fired for the period's dates (``ops.alerts``, written by the
+    ``ops/alerts`` asset, which runs before the reports): every creator's in the overall
+    report, the creator's own in a creator's report; most severe first."""
+    sec = Section("alerts", "Alerts")
+    found = rows(con, """
+        SELECT a.date, a.severity, a.rule, a.creator_id, c.name AS creator_name, a.metric,
+               a.value, a.threshold, a.message
+        FROM ops.alerts AS a
+        LEFT JOIN (SELECT creator_id, any_value(name) AS name FROM marts.creators
+                   GROUP BY creator_id) AS c USING (creator_id)
+        WHERE a.date BETWEEN ? AND ? AND (? = ? OR a.creator_id = ?)
+        ORDER BY CASE a.severity WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END,
+                 a.date DESC, a.rule, a.creator_id, a.metric""",
+                 [period.start, period.end, creator, ALL, creator],
+                 needs=["ops.alerts", "marts.creators"])
+    if found is None:  # no marts.creators: the same without names
+        found = rows(con, """
+            SELECT date, severity, rule, creator_id, NULL AS creator_name, metric, value,
+                   threshold, message
+            FROM ops.alerts
+            WHERE date BETWEEN ? AND ? AND (? = ? OR creator_id = ?)
+            ORDER BY CASE severity WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END,
+                     date DESC, rule, creator_id, metric""",
+                     [period.start, period.end, creator, ALL, creator], needs=["ops.alerts"])
+    if found is None:
+        sec.available = False
+        return sec
+    if not found:
+        sec.notes.append(f"No alert fired for {period.start.isoformat()}"
+                         + (f" to {period.end.isoformat()}." if period.days > 1 else "."))
+        return sec
+    shown = found[: max(cfg.max_anomalies, 1)]
+    sec.tables.append(Table("fired", ["date", "severity", "rule", "creator", "metric",
+                                       "message"],
+                            [[r["date"], r["severity"], r["rule"],
+                              scope(str(r["creator_id"]), r["creator_name"]), r["metric"],
+                              alert_text(r["message"])] for r in shown], key_columns=4))
+    if len(shown) < len(found):
+        sec.notes.append(f"The {len(shown)} most severe of {len(found)} alerts; all of them "
+                         "are in ops.alerts.")
+    sec.charts["alerts"] = found
+    return sec
+
+
 def insights_section(con: duckdb.DuckDBPyConnection, as_of: date, creator: str,
                      cfg: ReportsSettings) -> Section:
     """The top insights of the latest insight run on or before the as-of date."""
@@ -1101,6 +1164,7 @@ def gather(con: duckdb.DuckDBPyConnection, kind: str, as_of: date, creator: str,
         revenue_section(con, period, creator),
         forecast_section(con, period, creator, cfg),
         anomalies_section(con, period, creator, cfg),
+        alerts_section(con, period, creator, cfg),
         insights_section(con, as_of, creator, cfg),
         data_quality_section(con, cfg),
         freshness_section(con, as_of),

@@ -13,6 +13,9 @@ File format (see analyses/README.md)::
     max_rows: 10000                       # optional row cap (at most 100,000)
     timeout_s: 300                        # optional: the query is interrupted after this
 
+Charts are the reports' Vega-Lite specs (:mod:`reports.specs`), rendered offline to
+inline SVG: the page stays script-free.
+
 Safety: the serving database is opened ``read_only`` with ``enable_external_access``
 off and the configuration locked, so the SQL can neither write the database nor read
 or write files (COPY, ATTACH, read_csv) nor change those settings.
@@ -31,9 +34,9 @@ from typing import Any
 import duckdb
 import yaml
 
-from reports.charts import bar_chart, line_chart
+from reports import specs
 from reports.exports import write_bytes, write_csv
-from reports.html import esc, page, section, table
+from reports.html import column_unit, esc, page, section, table
 from warehouse.settings import DEFAULT_ANALYSES_MAX_ROWS, HARD_ANALYSES_MAX_ROWS
 
 log = logging.getLogger(__name__)
@@ -229,15 +232,22 @@ def _column(result: QueryResult, name: str, spec: AnalysisSpec) -> int:
 
 
 def render_chart(spec: AnalysisSpec, result: QueryResult) -> str:
-    """The chart of the analysis as inline SVG ('' without a chart spec)."""
+    """The chart of the analysis as inline SVG ('' without a chart spec): the Vega-Lite
+    specs of the reports (reports/specs.py) rendered offline by vl-convert."""
     chart = spec.chart
     if chart is None:
         return ""
     x, y = _column(result, chart.x, spec), _column(result, chart.y, spec)
     title = chart.title or f"{chart.y} by {chart.x}"
+    percent = column_unit(chart.y) == "rate"  # as the table shows it: a rate in percent
     if chart.type == "bar":
         rows = [r for r in result.rows if _number(r[y]) is not None][:MAX_BARS]
-        return bar_chart([str(r[x]) for r in rows], [float(r[y]) for r in rows], title=title)
+        if not rows:
+            return f'<p class="nodata">no data to chart ({esc(title)})</p>'
+        return specs.to_svg(specs.bar_spec(
+            specs.bar_frame([str(r[x]) for r in rows], [_number(r[y]) for r in rows]),
+            title=title, x_title=chart.y, percent=percent,
+            width=specs.WIDTH - specs.LABEL_LIMIT))
     s = _column(result, chart.series, spec) if chart.series else None
     series: dict[str, list[tuple[object, float | None]]] = {}
     for r in result.rows:
@@ -247,7 +257,10 @@ def render_chart(spec: AnalysisSpec, result: QueryResult) -> str:
         ranked = sorted(series, key=lambda k: -sum(v or 0.0 for _, v in series[k]))
         series = {k: series[k] for k in ranked[:MAX_SERIES]}
         title += f" (top {MAX_SERIES} {chart.series})"
-    return line_chart(series, title=title, y_label=chart.y)
+    if not any(v is not None for pts in series.values() for _, v in pts):
+        return f'<p class="nodata">no data to chart ({esc(title)})</p>'
+    return specs.to_svg(specs.line_spec(specs.series_frame(series), title=title,
+                                        y_title=chart.y, x_title=chart.x, percent=percent))
 
 
 def render_analysis(spec: AnalysisSpec, result: QueryResult, as_of: date) -> str:

@@ -1,13 +1,30 @@
 """HTML building blocks: every value passes through :func:`esc`; pages are self-contained
-(inline CSS, including print CSS; no scripts, no network)."""
+(inline CSS, including print CSS; no scripts, no network).
+
+Tables are formatted here, not with ``great-tables`` (issue 21 suggested it; version 1.1
+was tried). Its HTML (``GT.as_raw_html()``) holds no script, but it does not fit a
+CSP-safe, deterministic report:
+
+* every table brings its own ``<style>`` block (about 9 KB, 40 reports x 20 tables)
+  scoped to a random element ``id``, so two renders of the same numbers differ and the
+  report's "one stylesheet, the page's" rule (tests/reliability/test_report_safety.py)
+  would have to allow any stylesheet in the body;
+* it sets ``style`` attributes (and, with ``inline_css=True``, which needs the extra
+  ``css-inline`` package, one on every cell) plus ``id``/``data-quarto-*`` attributes;
+  the safety test rejects ``style`` attributes so that no data string can ever reach a
+  style context, even though the CSP's ``style-src 'unsafe-inline'`` would allow it;
+* the formatting it would bring is already here, in one place: :func:`fmt_unit` gives
+  one format per unit (rates as percent, money with its currency code, durations
+  humanised, 0 shown as 0; only a missing value is "-"), read from the column name.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 
-from warehouse.html import CSP, esc
+from warehouse.html import CSP, breakable, esc
 
 CSS = """
 :root { --fg: #1f2933; --muted: #616e7c; --line: #d9e2ec; --accent: #2f6fbf;
@@ -24,7 +41,7 @@ h3 { font-size: 15px; margin: 12px 0 6px; }
 section { margin: 0 0 20px; padding: 12px 0; border-bottom: 1px solid var(--line); }
 table { border-collapse: collapse; width: 100%; margin: 6px 0 10px; font-size: 13px; }
 th, td { border: 1px solid var(--line); padding: 4px 8px; text-align: left;
-         vertical-align: top; overflow-wrap: anywhere; min-width: 5em; }
+         vertical-align: top; overflow-wrap: break-word; }
 .wrap { overflow-x: auto; max-width: 100%; }
 .summary { background: #f5f8fc; border: 1px solid var(--line); border-left: 4px solid var(--accent);
            padding: 10px 16px; margin: 0 0 20px; }
@@ -33,13 +50,15 @@ th, td { border: 1px solid var(--line); padding: 4px 8px; text-align: left;
 .attention li.bad { color: var(--bad); }
 .attention li.warn { color: var(--warn); }
 th { background: #f0f4f8; font-weight: 600; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .up { color: var(--good); } .down { color: var(--bad); }
 .status-passed { color: var(--good); font-weight: 600; }
 .status-warning { color: var(--warn); font-weight: 600; }
 .status-failed { color: var(--bad); font-weight: 600; }
 .nodata { color: var(--muted); font-style: italic; }
-.charts { display: flex; flex-wrap: wrap; gap: 12px; }
+.charts { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 12px 16px;
+          align-items: start; }
+.charts .wide { grid-column: 1 / -1; }
 svg { max-width: 100%; height: auto; }
 footer { color: var(--muted); font-size: 12px; margin-top: 24px; }
 @media print {
@@ -79,22 +98,30 @@ def fmt(value: object, digits: int = 2) -> str:
 # one format per unit: columns named like a rate are fractions shown as percent, money
 # columns carry their currency code (the row's ``currency`` column, else the table's)
 RATE_COLUMN = re.compile(
-    r"(^|_)(rate|share|pct|percent|retention|stickiness)$|^(week|day|month)_\d+$|_rate_"
+    r"(^|_)(rate|share|pct|percent|retention|stickiness|csat)$|^(week|day|month)_\d+$|_rate_"
     r"|^share_")
 MS_COLUMN = re.compile(r"(^|_)ms(_|$)")
+HOURS_COLUMN = re.compile(r"(^|_)hours$")
+# seconds (a duration): shown humanised, "42 s", "4 min", "2.3 h", "1.5 d"
+DURATION_COLUMN = re.compile(r"(^|_)(seconds|s)(_|$)|^seconds_")
 VALUE_COLUMNS = {"value", "previous", "expected", "forecast", "lower_80", "upper_80",
                  "lower_95", "upper_95"}
 MONEY_COLUMN = re.compile(r"(^|_)(revenue|charges|refunds|cost_savings|ltv|amount)$")
 
 
 def column_unit(column: str) -> str:
-    """``rate``, ``money``, ``ms`` (whole milliseconds) or ``""`` from a column's name."""
+    """``rate``, ``money``, ``ms`` (whole milliseconds), ``duration`` (seconds, shown
+    humanised), ``hours`` (one decimal) or ``""`` from a column's name."""
     if RATE_COLUMN.search(column):
         return "rate"
     if MONEY_COLUMN.search(column):
         return "money"
     if MS_COLUMN.search(column):
         return "ms"
+    if DURATION_COLUMN.search(column):
+        return "duration"
+    if HOURS_COLUMN.search(column):
+        return "hours"
     return ""
 
 
@@ -102,8 +129,33 @@ def percent(value: float) -> str:
     return f"{value * 100:.1f}%"
 
 
+def duration(seconds: float) -> str:
+    """Seconds as a person reads them: ``42 s``, ``4 min``, ``2.3 h``, ``1.5 d`` (one
+    decimal below ten units, none above; negative durations keep their sign)."""
+    sign, s = ("-" if seconds < 0 else ""), abs(seconds)
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if s >= size:
+            n = s / size
+            text = f"{n:.1f}".removesuffix(".0") if n < 10 else f"{n:,.0f}"
+            return f"{sign}{text} {unit}"
+    return f"{sign}{s:.0f} s"
+
+
 def money(value: float, currency: str | None) -> str:
     return f"{value:,.2f}" + (f" {currency}" if currency else "")
+
+
+# a plain number column holding fractions: every value with the same decimals (0.500,
+# 1.000, not 0.5 and 1), 3 below 10 and 2 above, as fmt rounds a single value
+DECIMALS = {"dec3": 3, "dec2": 2}
+
+
+def decimals_unit(values: Sequence[object]) -> str:
+    """``dec3``/``dec2`` for a column of plain numbers with a fraction in it, else ``""``."""
+    floats = [v for v in values if isinstance(v, float) and v == v]
+    if not any(not v.is_integer() for v in floats):
+        return ""
+    return "dec3" if max(abs(v) for v in floats) < 10 else "dec2"
 
 
 def fmt_unit(value: object, unit: str, currency: str | None = None) -> str:
@@ -116,24 +168,45 @@ def fmt_unit(value: object, unit: str, currency: str | None = None) -> str:
             return money(float(value), currency)
         if unit == "ms":
             return f"{value:,.0f}"
+        if unit == "duration":
+            return duration(float(value))
+        if unit == "hours":
+            return f"{value:,.1f} h"
+        if unit in DECIMALS and isinstance(value, float):
+            return f"{value:,.{DECIMALS[unit]}f}"
     return fmt(value)
 
 
 def _cell(value: object, unit: str = "", currency: str | None = None) -> str:
     numeric = isinstance(value, int | float) and not isinstance(value, bool)
-    cls = ' class="num"' if numeric else ""
-    return f"<td{cls}>{esc(fmt_unit(value, unit, currency))}</td>"
+    if numeric:
+        return f'<td class="num">{esc(fmt_unit(value, unit, currency))}</td>'
+    return f"<td>{breakable(fmt_unit(value, unit, currency))}</td>"
+
+
+def header(column: str, unit: str = "") -> str:
+    """A column's heading: words, not snake_case; a duration's says "time", since its
+    cells are humanised ("median_seconds_to_step" -> "median time to step")."""
+    words = column.split("_")
+    if unit == "duration":
+        words = ["time" if w == "seconds" else w for w in words if w != "s"]
+    return " ".join(words)
 
 
 def table(columns: list[str], rows: Sequence[Sequence[object]], *,
-          currency: str | None = None) -> str:
+          currency: str | None = None, units: Mapping[str, str] | None = None) -> str:
     """An HTML table; every header and cell is escaped (numbers right-aligned, rates as
-    percent, money with the row's ``currency`` column or ``currency``)."""
-    head = "".join(f"<th>{esc(c.replace('_', ' '))}</th>" for c in columns)
-    units = [column_unit(c) for c in columns]
+    percent, money with the row's ``currency`` column or ``currency``). A column's unit
+    comes from its name, or from ``units`` where the name does not tell it."""
+    units = [(units or {}).get(c) or column_unit(c) for c in columns]
+    head = "".join(f"<th>{breakable(header(c, u))}</th>"
+                   for c, u in zip(columns, units, strict=True))
     cur_at = columns.index("currency") if "currency" in columns else None
     # a long "metric | value" table: the unit comes from the row's metric name
     metric_at = columns.index("metric") if "metric" in columns else None
+    if metric_at is None:  # one number format per column (a long table: per metric)
+        units = [u or decimals_unit([r[i] for r in rows if i < len(r)])
+                 for i, u in enumerate(units)]
 
     def row_units(row: Sequence[object]) -> list[str]:
         if metric_at is None or not isinstance(row[metric_at], str):

@@ -132,6 +132,8 @@ def tail_cut(curve: list[tuple[int, float | None]], cohorts: dict[int, int]
 
 
 SUMMARY_CHANGES = 4  # headline metrics listed under "what changed" (largest moves first)
+SUMMARY_ALERTS = 5  # alerts listed under "what needs attention" (most severe first)
+ALERT_LEVEL = {"high": "bad", "medium": "warn"}  # low: info
 
 
 def _section(data: ReportData, name: str) -> Section | None:
@@ -160,7 +162,8 @@ def _move(m: Metric) -> str:
 
 def summary_items(data: ReportData) -> tuple[list[str], list[tuple[str, str]]]:
     """What changed (the largest relative moves of the headline) and what needs attention
-    (failed checks, high anomalies, forecasts that fell back to the naive one, stale
+    (failed checks, the alerts that fired for the period with their severity, high
+    anomalies, forecasts that fell back to the naive one, stale
     exports, the top insights), as plain text; attention items carry a level
     (``bad``/``warn``)."""
     moved = sorted((m for m in data.headline if m.value is not None),
@@ -174,6 +177,19 @@ def summary_items(data: ReportData) -> tuple[list[str], list[tuple[str, str]]]:
         attention.append(("bad", f"{counts['failed']} data-quality check(s) failed"))
     if counts.get("warning"):
         attention.append(("warn", f"{counts['warning']} data-quality check(s) warn"))
+    alerts_sec = _section(data, "alerts")
+    fired = alerts_sec.charts.get("alerts", []) if alerts_sec else []
+    for a in fired[:SUMMARY_ALERTS]:
+        whose = ("" if data.creator_id != ALL or a.get("creator_id") == ALL
+                 else f" ({content.scope(str(a.get('creator_id')), a.get('creator_name'))})")
+        attention.append((ALERT_LEVEL.get(str(a.get("severity")), "info"),
+                          f"alert, {a.get('severity')}: "
+                          f"{content.alert_text(a.get('message'))}{whose}"))
+    quiet_at = len(attention) if alerts_sec is not None and alerts_sec.available and not \
+        fired else None
+    if len(fired) > SUMMARY_ALERTS:
+        attention.append(("warn", f"{len(fired) - SUMMARY_ALERTS} more alert(s) fired for "
+                                  "the period (see Alerts)"))
     anomalies = _rows(_section(data, "anomalies"))
     if anomalies:
         high = [a for a in anomalies if a.get("severity") == "high"]
@@ -193,6 +209,8 @@ def summary_items(data: ReportData) -> tuple[list[str], list[tuple[str, str]]]:
             attention.append(("warn", f"{r.get('entity')} exports are {age} days old"))
     for r in _rows(_section(data, "insights"))[:3]:
         attention.append(("info", f"insight: {r.get('title')}"))
+    if quiet_at is not None and attention:  # else "nothing needs attention" says it
+        attention.insert(quiet_at, ("info", "no alert fired for the period"))
     return changed, attention
 
 
@@ -203,7 +221,8 @@ def summary_html(data: ReportData) -> str:
              if changed else html.no_data("headline metrics"))
     items = "".join(f'<li class="{level}">{html.esc(t)}</li>' for level, t in attention)
     needs = (f'<ul class="attention">{items}</ul>' if attention
-             else "<p>Nothing needs attention: checks passed, no anomalies.</p>")
+             else "<p>Nothing needs attention: checks passed, no alert fired, no "
+                  "anomalies.</p>")
     return ('<section class="summary"><h2>Summary</h2><h3>What changed</h3>' + moved
             + "<h3>What needs attention</h3>" + needs + "</section>")
 
@@ -211,9 +230,15 @@ def summary_html(data: ReportData) -> str:
 def _change(m: Metric, change: float | None, pct: float | None) -> str:
     if change is None:
         return "n/a"
+    if m.unit == "rate":  # as shown: a change that rounds to 0.0 pp is no change
+        change = (round(change * 100, 1) or 0.0) / 100
     cls = "up" if change > 0 else "down" if change < 0 else ""
     if m.unit == "rate":
         text = f"{change * 100:+.1f} pp"
+    elif m.unit == "money":  # as the values: two decimals and the currency code
+        text = f"{change:+,.2f}" + (f" {m.currency}" if m.currency else "")
+        if pct is not None:
+            text += f" ({pct * 100:+.1f}%)"
     else:
         text = f"{change:+,.2f}".rstrip("0").rstrip(".") if change % 1 else f"{change:+,.0f}"
         if pct is not None:
@@ -255,8 +280,8 @@ def _tables_html(sec: Section, skip: Collection[str] = ()) -> str:
     for t in sec.tables:
         if t.name in skip:
             continue
-        parts.append(f"<h3>{html.esc(t.name)}</h3>" + html.table(t.columns, t.rows,
-                                                                 currency=sec.currency))
+        parts.append(f"<h3>{html.esc(t.name)}</h3>" + html.table(
+            t.columns, t.rows, currency=sec.currency, units=t.units))
     parts += [f'<p class="subtitle">{html.esc(n)}</p>' for n in sec.notes]
     return "".join(parts)
 
@@ -269,7 +294,7 @@ def _line(series: dict, *, title: str, y_title: str = "", x_title: str = "",
 
 
 def _bars(labels: list, values: list, *, title: str, percent: bool = False,
-          sort: bool = False, width: int = specs.HALF_WIDTH) -> str:
+          sort: bool = False, width: int = specs.BAR_WIDTH) -> str:
     return specs.to_svg(specs.bar_spec(specs.bar_frame(labels, values), title=title,
                                        percent=percent, sort=sort, width=width))
 
@@ -284,8 +309,21 @@ def _verdict(bt: dict[str, object] | None) -> str:
     return f"{chosen}, beats seasonal naive in the backtest" if chosen else "backtested"
 
 
+HALF_CHART_PX = 560  # a chart up to this wide takes half the row (scaled to ~508 px)
+_SVG_WIDTH = re.compile(r'^<svg[^>]*?\swidth="([0-9.]+)"')
+
+
 def _charts(svgs: list[str]) -> str:
-    return '<div class="charts">' + "".join(svgs) + "</div>" if svgs else ""
+    """The section's charts on a two-column grid: charts up to HALF_CHART_PX wide side by
+    side, wider ones (and notes) across the row."""
+    if not svgs:
+        return ""
+    cells = []
+    for svg in svgs:
+        m = _SVG_WIDTH.match(svg)
+        wide = m is None or float(m.group(1)) > HALF_CHART_PX
+        cells.append(f'<div class="chart{" wide" if wide else ""}">{svg}</div>')
+    return '<div class="charts">' + "".join(cells) + "</div>"
 
 
 def section_html(sec: Section, data: ReportData, dq_link: str) -> str:

@@ -5,8 +5,9 @@ as the users who reached it there; a band from a node to the next column is as t
 as the users of that edge. Paths that stop flow into a grey ``end`` node. Per column
 the ``max_nodes - 1`` largest labels are kept and the rest shown as ``other``.
 
-:func:`sankey_layout` is the geometry (pure, tested); :func:`sankey_chart` draws it in
-the house style of reports/charts.py.
+:func:`sankey_layout` is the geometry (pure, tested); :func:`sankey_chart` draws it.
+Vega-Lite (reports/specs.py, every other chart) has no Sankey mark, so this one chart is
+drawn here, with the specs' palette and font; every text is escaped.
 """
 
 from __future__ import annotations
@@ -15,8 +16,30 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from reports.charts import PALETTE, _empty, _frame
 from reports.html import esc
+from reports.specs import FONT, PALETTE
+
+
+def _frame(title: str, width: int, height: int) -> list[str]:
+    """The opening of the chart's SVG: size, accessible name, background and title."""
+    return [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{esc(title)}" '
+        f'font-family="{FONT}" font-size="11">',
+        f"<title>{esc(title)}</title>",
+        f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
+        f'<text x="{width / 2:.1f}" y="16" text-anchor="middle" font-size="13" '
+        f'font-weight="600" fill="#1f2933">{esc(title)}</text>',
+    ]
+
+
+def _empty(title: str, width: int, height: int) -> str:
+    parts = _frame(title, width, height)
+    parts.append(f'<text x="{width / 2:.1f}" y="{height / 2:.1f}" text-anchor="middle" '
+                 'fill="#616e7c" font-style="italic">no data</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
 
 END, OTHER = "end", "other"
 END_COLOR, OTHER_COLOR = "#9aa5b1", "#7b8794"

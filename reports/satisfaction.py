@@ -125,7 +125,9 @@ def lesson_quality_section(con: duckdb.DuckDBPyConnection, period: c.Period, cre
         return sec
     cols = ["topic", "lessons_completed", "mean_quality", "previous_mean_quality",
             "low_quality_rate"]
-    sec.tables.append(c.Table("topics", cols, [[r[k] for k in cols] for r in found]))
+    sec.tables.append(c.Table("topics", cols, [
+        ["(all topics)" if r["topic"] == c.ALL else r["topic"]] + [r[k] for k in cols[1:]]
+        for r in found]))
     sec.notes.append("Quality is lesson_completed's data.quality (0..1); low quality is "
                      "below 0.5; the previous period has the same length.")
     return sec

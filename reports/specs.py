@@ -10,6 +10,7 @@ vertical axis of horizontal bars so they are never cut; a legend names every ser
 
 from __future__ import annotations
 
+import numbers
 import re
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
@@ -19,11 +20,18 @@ import pandas as pd
 
 from warehouse.html import BIDI_CONTROLS
 
-# Arial first: metric-compatible with Liberation Sans, which vl-convert measures text with,
-# so labels laid out offline are not cut when a browser draws them
-FONT = "Arial, Liberation Sans, Helvetica, sans-serif"
+# vl-convert lays labels out with the first of these fonts it has, the browser draws them
+# with the first it has: DejaVu Sans first (the widest of them, and the sans-serif of
+# Debian, whose Chromium renders and prints the reports), so that text measured offline
+# is never narrower than the text a browser draws (Arial, Helvetica and Liberation Sans
+# are narrower): no cut or overlapping labels; checked by screenshots (issue 21)
+FONT = "DejaVu Sans, Arial, Liberation Sans, Helvetica, sans-serif"
 WIDTH = 960
-HALF_WIDTH = 440
+# two half charts side by side in a report (1,032 px of content at 1,200 px): a line's
+# plot of HALF_WIDTH plus its axis and padding, a bar chart's plot of BAR_WIDTH plus its
+# labels and values, each about 500 px
+HALF_WIDTH = 380
+BAR_WIDTH = 260
 HEIGHT = 240
 LABEL_LIMIT = 320  # px of a category label before Vega-Lite elides it (with a title tooltip)
 PALETTE = ["#2f6fbf", "#d9822b", "#1e7b34", "#b42318", "#7a5af8", "#0e9384", "#c11574",
@@ -42,12 +50,18 @@ def _config(chart: alt.Chart | alt.LayerChart, title: str, width: int, height: i
             .configure_axis(labelFontSize=11, titleFontSize=11, labelLimit=LABEL_LIMIT,
                             grid=True, gridColor="#eef2f6")
             .configure_legend(orient="bottom", labelFontSize=11, titleFontSize=11,
-                              labelLimit=LABEL_LIMIT)
+                              labelLimit=LABEL_LIMIT, columnPadding=18, symbolSize=60)
             .configure_view(stroke=None))
 
 
 def _x_type(values: Sequence[object]) -> str:
-    return "T" if any(isinstance(v, date | datetime) for v in values) else "Q"
+    """``T`` for dates, ``Q`` for numbers, ``O`` (in order of first appearance) for
+    anything else, e.g. the text x of a custom analysis."""
+    if any(isinstance(v, date | datetime) for v in values):
+        return "T"
+    if all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values):
+        return "Q"
+    return "O"
 
 
 def _count_format(values: pd.Series) -> str:
@@ -57,6 +71,16 @@ def _count_format(values: pd.Series) -> str:
     if top >= 1e6:
         return ".3~s"
     return ",.0f" if top >= 10 else ",.2~f"
+
+
+def _value_format(values: pd.Series) -> str:
+    """The format of the values printed on bars, one per chart, as the tables show them
+    (reports/html.py ``fmt``): whole numbers with separators, else 3 decimals below 10
+    and 2 above."""
+    nums = values.dropna()
+    if not len(nums) or all(float(v).is_integer() for v in nums):
+        return ",.0f"
+    return ",.3f" if float(nums.abs().max()) < 10 else ",.2f"
 
 
 def visible(text: object) -> str:
@@ -91,9 +115,16 @@ def line_spec(df: pd.DataFrame, *, title: str, y_title: str = "", x_title: str =
     """One line per ``series`` over ``x`` (dates or numbers), with optional interval
     ``bands`` (``x, lower, upper, band``) drawn beneath; a legend names the lines."""
     xt = _x_type(list(df["x"])) if len(df) else "Q"
-    x = alt.X(f"x:{xt}", title=visible(x_title) if x_title else None,
-              axis=alt.Axis(format="%b %d", labelAngle=0, labelOverlap=True)
-              if xt == "T" else alt.Axis(tickMinStep=1, labelOverlap=True))
+    if xt == "O":
+        df = df.assign(x=[visible(v) for v in df["x"]])
+        axis = alt.Axis(labelAngle=-40, labelOverlap=True, labelLimit=160)
+    elif xt == "T":  # about one label per 90 px (Vega picks nice dates: days, weeks)
+        axis = alt.Axis(format="%b %d", labelAngle=0, labelOverlap=True,
+                        tickCount=max(2, width // 90), labelPadding=4)
+    else:
+        axis = alt.Axis(tickMinStep=1, labelOverlap=True)
+    x = alt.X(f"x:{xt}", title=visible(x_title) if x_title else None, axis=axis,
+              sort=list(dict.fromkeys(df["x"])) if xt == "O" else "ascending")
     y_axis = alt.Axis(format=".0%" if percent else _count_format(df["y"]), tickCount=5)
     y = alt.Y("y:Q", title=visible(y_title) if y_title else None, axis=y_axis,
               scale=alt.Scale(nice=True, zero=True))
@@ -114,16 +145,16 @@ def line_spec(df: pd.DataFrame, *, title: str, y_title: str = "", x_title: str =
 
 
 def bar_spec(df: pd.DataFrame, *, title: str, x_title: str = "", percent: bool = False,
-             width: int = HALF_WIDTH, sort: bool = False) -> alt.Chart:
+             width: int = BAR_WIDTH, sort: bool = False) -> alt.Chart:
     """Horizontal bars of ``value`` per ``label`` (labels on the vertical axis, so long
     labels are never cut), the value printed at the bar's end."""
     order = list(df.sort_values("value", ascending=False)["label"]) if sort else list(
         df["label"])
-    fmt = ".1%" if percent else ",.3~f"
+    fmt = ".1%" if percent else _value_format(df["value"])
     y = alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=LABEL_LIMIT))
     x = alt.X("value:Q", title=visible(x_title) if x_title else None,
               axis=alt.Axis(format=".0%" if percent else _count_format(df["value"]),
-                            tickCount=5),
+                            tickCount=min(5, max(2, width // 70)), labelOverlap=True),
               scale=alt.Scale(nice=True, zero=True))
     base = alt.Chart(df).encode(y=y, x=x)
     bars = base.mark_bar(color=PALETTE[0])

@@ -124,6 +124,34 @@ def test_a_good_analysis_renders_html_and_csv_with_the_numbers(
     assert meta.metadata["rows"].value == 6 and meta.metadata["truncated"].value is False
 
 
+def test_analysis_charts_are_the_reports_vega_lite_specs(tmp_path: Path, serving_db: Path) -> None:
+    """The charts come from reports/specs.py (vl-convert's SVG, class "marks", axis
+    groups), not the hand-drawn SVG of the former reports/charts.py (polylines, its
+    Helvetica font attribute); text x values keep their order; no script."""
+    from reports.custom import render_analysis
+
+    text_x = {"name": "by_creator", "schedule": "daily",
+              "sql": "select creator_id, sum(wau) as wau from marts.engagement_daily "
+                     "group by creator_id order by creator_id",
+              "chart": {"type": "line", "x": "creator_id", "y": "wau"}}
+    for raw in (GOOD, BAR, text_x):
+        spec = parse_analysis(raw, tmp_path / f"{raw['name']}.yaml")
+        result = run_query(serving_db, spec.sql)
+        page = render_analysis(spec, result, date(2026, 3, 2))
+        assert '<svg xmlns="http://www.w3.org/2000/svg" class="marks"' in page, raw["name"]
+        assert "role-axis" in page
+        assert "<polyline" not in page and 'font-family="Helvetica, Arial' not in page
+        assert "<script" not in page.lower()
+    # a rate is drawn in percent, as the table shows it (BAR charts fallback_rate)
+    bar = parse_analysis(BAR, tmp_path / "bar.yaml")
+    page = render_analysis(bar, run_query(serving_db, bar.sql), date(2026, 3, 2))
+    assert "37.5%" in page.split("<table")[0] and "0.375" not in page
+    empty = parse_analysis({**BAR, "sql": "select date, fallback_rate from marts.nlu_daily "
+                                          "where false"}, tmp_path / "e.yaml")
+    page = render_analysis(empty, run_query(serving_db, empty.sql), date(2026, 3, 2))
+    assert "no data to chart" in page and "<svg" not in page
+
+
 def test_the_row_cap_keeps_the_first_rows(tmp_path: Path, serving_db: Path) -> None:
     built = build_analyses(_folder(tmp_path, {"wau.yaml": {**GOOD, "max_rows": 2}}), "UTC")
     result = _materialize(built.assets, tmp_path, serving_db)
@@ -343,6 +371,26 @@ def test_insights_analyses_run_names_the_files_by_the_datas_as_of_date(
 
     unknown = CliRunner().invoke(app, ["analyses", "run", "nope"])
     assert unknown.exit_code == 2 and GOOD["name"] in unknown.output
+
+
+def test_python_m_orchestration_cli_knows_the_analyses_command(
+        tmp_path: Path, serving_db: Path) -> None:
+    """`python -m orchestration.cli analyses run` (the module run as a script, as the
+    README's checkout instructions do) has every command: the entry point is last."""
+    import os
+    import subprocess
+    import sys
+
+    folder = _folder(tmp_path, {"good.yaml": GOOD})
+    env = {**os.environ, "INSIGHTS_ANALYSES_DIR": str(folder),
+           "INSIGHTS_SERVING_DB": str(serving_db),
+           "INSIGHTS_REPORTS_DIR": str(tmp_path / "reports"),
+           "PYTHONPATH": str(REPO_ANALYSES.parent)}
+    done = subprocess.run([sys.executable, "-m", "orchestration.cli", "analyses", "run",
+                           GOOD["name"]], env=env, capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "reports" / "analyses" / GOOD["name"] / "2026-03-02.html").exists()
 
 
 def test_insights_sql_queries_the_serving_database_read_only(

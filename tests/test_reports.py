@@ -1,4 +1,4 @@
-"""Reports: the pure building blocks (charts, HTML, exports, periods, settings), and the
+"""Reports: the pure building blocks (chart specs, HTML, exports, periods, settings), and the
 daily/weekly reports rendered from the demo warehouse: they hold the mart numbers, data
 from the tables comes out inert, the files are indexed with their sha256, a missing table
 gives "no data", and the two Dagster assets materialize."""
@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 import stat
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -19,7 +19,7 @@ import pytest
 
 from orchestration.assets.reports import report_assets
 from orchestration.resources import ReportsResource, WarehouseResource
-from reports import charts, content, exports, html, index
+from reports import content, exports, html, index
 from reports.render import file_stem, render
 from warehouse.db import table_exists
 from warehouse.settings import ReportsSettings
@@ -51,43 +51,32 @@ def test_page_is_self_contained_and_printable() -> None:
     assert "no data" in doc
 
 
-def test_line_chart_is_inline_svg_with_bands_and_escaped_text() -> None:
-    d = [date(2026, 1, i) for i in range(1, 6)]
-    svg = charts.line_chart(
-        {SCRIPT: [(x, float(i)) for i, x in enumerate(d)], "gap": [(d[0], None), (d[1], 2.0)]},
-        title=SCRIPT, y_label="<y>",
-        bands={"95%": [(x, 0.0, 9.0) for x in d], "80%": [(x, 1.0, 5.0) for x in d]})
-    assert svg.startswith("<svg") and svg.endswith("</svg>")
-    assert "<script" not in svg and "&lt;script&gt;" in svg and "&lt;y&gt;" in svg
-    assert svg.count("<polygon") == 2 and "<polyline" in svg
-    assert "2026-01-01" in svg and "2026-01-05" in svg
+def test_the_hand_drawn_chart_module_is_gone() -> None:
+    """Every chart is a Vega-Lite spec (reports/specs.py) but the Sankey (no such mark),
+    which draws its own frame: nothing imports reports/charts.py any more."""
+    import importlib.util
+
+    assert importlib.util.find_spec("reports.charts") is None
+    from reports import sankey
+
+    svg = sankey.sankey_chart([], title=SCRIPT)
+    assert "no data" in svg and "&lt;script&gt;" in svg and "<script" not in svg
 
 
-def test_line_chart_keeps_end_labels_and_long_legend_names_apart() -> None:
-    """The last date label is anchored at its end (inside the frame, not cut), the first
-    at its start; legend entries with long names do not overlap."""
-    days = [date(2026, 2, d) for d in range(1, 29)]
-    names = ["conversation_strict", "learning_any_order", "session_booking"]
-    svg = charts.line_chart({n: [(d, float(i)) for d in days] for i, n in enumerate(names)},
-                            title="t", width=640)
-    assert re.search(r'text-anchor="end" fill="#616e7c">2026-02-28<', svg)
-    assert re.search(r'text-anchor="start" fill="#616e7c">2026-02-01<', svg)
-    xs = [float(x) for x in re.findall(r'<rect x="([0-9.]+)" y="[0-9.]+" width="10"', svg)]
-    assert len(xs) == 3
-    for (a, name), b in zip(zip(xs, names, strict=True), xs[1:], strict=False):
-        assert b - a >= 14 + 6 * len(name), (name, a, b)
+def test_text_x_values_of_a_line_spec_keep_their_order() -> None:
+    """Text x values (a custom analysis' categories) are ordinal, in first-seen order;
+    numbers stay quantitative (numpy ints too), dates temporal."""
+    import numpy as np
 
+    from reports import specs
 
-def test_charts_without_data_say_so() -> None:
-    assert "no data" in charts.line_chart({}, title="t")
-    assert "no data" in charts.line_chart({"a": [(1, None)]}, title="t")
-    assert "no data" in charts.bar_chart([], [], title="t")
-
-
-def test_bar_chart_escapes_labels_and_handles_negatives() -> None:
-    svg = charts.bar_chart([SCRIPT, "b", "c"], [3.0, -1.0, 0.0], title="<t>")
-    assert "<script" not in svg and "&lt;t&gt;" in svg
-    assert svg.count("<rect") == 4  # background + 3 bars
+    assert specs._x_type(["b", "a"]) == "O" and specs._x_type([np.int64(1), 2.5]) == "Q"
+    assert specs._x_type([date(2026, 1, 1)]) == "T"
+    spec = specs.line_spec(specs.series_frame({"y": [("zeta", 1.0), ("alpha", 2.0)]}),
+                           title="t").to_dict()
+    layer = spec.get("layer", [spec])[0]
+    assert layer["encoding"]["x"]["type"] == "ordinal"
+    assert layer["encoding"]["x"]["sort"] == ["zeta", "alpha"]
 
 
 @pytest.mark.parametrize("value,expected", [
@@ -586,3 +575,153 @@ def test_summary_block_says_what_changed_and_what_needs_attention() -> None:
     assert doc.index('class="summary"') < doc.index("Headline metrics")
     assert "Ada Lovelace" in doc and "50.00 USD" in doc and "0.00 EUR" in doc
     assert "<script" not in doc.lower()
+
+
+def test_durations_are_humanised_and_zero_stays_zero() -> None:
+    """Seconds columns (time to convert, session length) read as durations, one format:
+    never a raw count of seconds; 0 is 0, only a missing value is "-"."""
+    out = html.table(["step", "users", "median_seconds_to_step", "net_revenue"],
+                     [[1, 0, 0.0, 0.0], [2, 5, 240.0, 1.5], [3, 9, 8280.0, None],
+                      [4, 2, 129600.0, 2.0]], currency="EUR")
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", out)
+    assert cells[2] == "0 s" and cells[6] == "4 min" and cells[10] == "2.3 h"
+    assert cells[14] == "1.5 d" and cells[1] == "0" and cells[3] == "0.00 EUR"
+    assert cells[11] == "-"
+    assert "240" not in out and "8,280" not in out and "129,600" not in out
+    assert html.duration(42.4) == "42 s" and html.duration(270) == "4.5 min"
+    assert html.duration(36 * 86400) == "36 d"
+    # a long "metric | value" table: the metric's name gives the unit
+    depth = html.table(["metric", "value"], [["mean_duration_s", 95.0], ["sessions", 95.0]])
+    assert "1.6 min" in depth and '<td class="num">95</td>' in depth
+
+
+def _alerts_section(rows: list[dict]) -> object:
+    from reports.content import Section, Table
+
+    return Section("alerts", "Alerts", tables=[Table(
+        "alerts", ["date", "severity", "rule", "creator", "metric", "message"],
+        [[r["date"], r["severity"], r["rule"], r["creator_id"], r["metric"], r["message"]]
+         for r in rows])], charts={"alerts": rows})
+
+
+def test_the_summary_lists_the_alerts_of_the_period_with_their_severity() -> None:
+    from reports.content import ReportData, Section
+    from reports.render import SUMMARY_ALERTS, html_document, summary_items
+
+    period = content.daily_period(date(2026, 2, 28))
+    fired = [{"date": period.end, "severity": sev, "rule": f"rule_{i}", "creator_id": cr,
+              "creator_name": "Ada Lovelace" if cr == "cr_005" else None, "metric": "dau",
+              "message": f"DAU fell {i}0% <b>{sev}</b> Report: /x/daily/overall.html"}
+             for i, (sev, cr) in enumerate([("high", "cr_005"), ("medium", "__all__"),
+                                            ("low", "__all__")] * 3)]
+    data = ReportData("daily", period, period.end, content.ALL, [], [_alerts_section(fired)])
+    _, attention = summary_items(data)
+    alerts = [(level, t) for level, t in attention if t.startswith("alert")]
+    assert len(alerts) == SUMMARY_ALERTS
+    assert alerts[0] == ("bad", "alert, high: DAU fell 00% <b>high</b> (Ada Lovelace)")
+    assert alerts[1] == ("warn", "alert, medium: DAU fell 10% <b>medium</b>")
+    assert alerts[2][0] == "info" and "Report:" not in " ".join(t for _, t in alerts)
+    assert any(t.startswith(f"{len(fired) - SUMMARY_ALERTS} more alert(s)")
+               for _, t in attention)
+    doc = html_document(data, rendered_at=datetime(2026, 3, 1), dq_link="dq.html")
+    summary = doc[doc.index('class="summary"'):doc.index("Headline metrics")]
+    assert '<li class="bad">alert, high: DAU fell 00% &lt;b&gt;high&lt;/b&gt;' in summary
+    quiet = ReportData("daily", period, period.end, content.ALL, [], [_alerts_section([])])
+    assert summary_items(quiet)[1] == []
+    assert "no alert fired" in html_document(quiet, rendered_at=datetime(2026, 3, 1),
+                                             dq_link="dq.html")
+    dq = Section("data_quality", "Data quality", charts={"counts": {"failed": 1}})
+    quiet.sections.append(dq)
+    assert [t for _, t in summary_items(quiet)[1]] == [
+        "1 data-quality check(s) failed", "no alert fired for the period"]
+
+
+def _plant_alerts(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
+    from alerts.store import ensure_tables
+
+    ensure_tables(con)
+    con.execute("DELETE FROM ops.alerts")
+    creator = content.creators(con, 1)[0]
+    for aid, sev, day, who_, msg in [
+        ("a1", "high", as_of, "__all__", "planted: DAU fell 40% below last Tuesday"),
+        ("a2", "medium", as_of, creator, "planted: fallback rate 31% above 25%"),
+        ("a3", "high", as_of - timedelta(days=3), "__all__", "planted: stale, not today"),
+    ]:
+        con.execute("INSERT INTO ops.alerts VALUES (?, 'r', 'threshold', ?, ?, ?, 'dau', 1, "
+                    "2, ?, now()::TIMESTAMP, 'run', '{}')", [aid, sev, day, who_, msg])
+
+
+def test_reports_list_the_alerts_fired_for_their_period(warehouse, tmp_path) -> None:
+    """A planted alert reaches the summary of the overall daily report and of its
+    creator's report (not another creator's); an alert of an earlier day stays out of
+    the daily report but is in the weekly one covering it."""
+    _, con = warehouse
+    as_of = content.as_of_date(con)
+    _plant_alerts(con, as_of)
+    creator = content.creators(con, 1)[0]
+    root = tmp_path / "reports"
+    render(con, root, "daily", CFG, run_id="t")
+    folder = root / "daily" / as_of.isoformat()
+
+    def summary(path: Path) -> str:
+        page = path.read_text()
+        return page[page.index('class="summary"'):page.index("Headline metrics")]
+
+    overall = summary(folder / "overall.html")
+    assert '<li class="bad">alert, high: planted: DAU fell 40%' in overall
+    assert "alert, medium: planted: fallback rate 31% above 25%" in overall
+    assert "not today" not in overall
+    own = summary(folder / f"{file_stem(creator)}.html")
+    assert "fallback rate 31%" in own and "DAU fell 40%" not in own
+    others = [p for p in folder.glob("creator_*.html") if p.stem != file_stem(creator)]
+    assert all("planted" not in summary(p) for p in others)
+    page = (folder / "overall.html").read_text()
+    assert "<h2>Alerts</h2>" in page
+    data = json.loads((folder / "overall.json").read_text())
+    [sec] = [s for s in data["sections"] if s["name"] == "alerts"]
+    assert [r[1] for r in sec["tables"][0]["rows"]] == ["high", "medium"]
+    p = content.weekly_period(as_of)
+    if p.start <= as_of - timedelta(days=3) <= p.end:
+        render(con, root, "weekly", CFG, run_id="t")
+        assert "not today" in summary(root / "weekly" / p.label / "overall.html")
+
+
+def test_the_funnel_table_shows_time_to_step_humanised_and_fits(warehouse) -> None:
+    """funnel_steps' median seconds to each step, as a duration (never raw seconds)."""
+    from reports.render import section_html
+
+    _, con = warehouse
+    sec = content.funnel_section(con)
+    [steps] = [t for t in sec.tables if t.name == "steps"]
+    at = steps.columns.index("median_seconds_to_step")
+    seconds = [r[at] for r in steps.rows if r[at] is not None]
+    assert seconds, "the demo's funnels have times to their steps"
+    out = section_html(sec, None, "dq.html")  # type: ignore[arg-type]
+    table = out[out.index("<h3>steps</h3>"):]
+    table = table[:table.index("</table>")].replace("<wbr>", "")
+    rows = [re.findall(r"<td[^>]*>([^<]*)</td>", r) for r in table.split("<tr>")[2:]]
+    shown = [r[at] for r in rows]
+    assert len(shown) == len(steps.rows)
+    assert all(re.fullmatch(r"\d+(\.\d)? (s|min|h|d)|-", c) for c in shown), shown
+    assert [html.duration(s) for s in seconds] == [c for c in shown if c != "-"]
+
+
+def test_long_identifiers_wrap_at_their_separators_only() -> None:
+    """Report tables and the data-quality page let a long identifier wrap after _ . /
+    (a <wbr>), never inside a number, an entity or a short text; the data-quality page
+    leaves out the columns no outcome fills."""
+    from data_quality.html_summary import render as dq_render
+
+    out = html.table(["expectation", "value", "note"],
+                     [["expect_column_values_to_be_between", 0.123, "a_b"],
+                      ["ml.model_drift x/y", 1.5, "</b>&x_y_z_long_text"]])
+    assert "expect_<wbr>column_<wbr>values_<wbr>to_<wbr>be_<wbr>between" in out
+    assert "ml.<wbr>model_<wbr>drift x/<wbr>y" in out and "<td>a_b</td>" in out
+    assert "&lt;/b&gt;&amp;x_<wbr>y_<wbr>z_<wbr>long_<wbr>text" in out
+    assert "0.123" in out and "0.<wbr>" not in out
+    assert "anywhere" not in html.CSS
+    page = dq_render([("marts/x", "gx", "passed", 1, 0, datetime(2026, 1, 1, 1, 2, 3, 456))],
+                     [("marts.x", None, "expect_column_values_to_be_unique", "c", "d",
+                       "blocking", True, "0 of 3 rows", None)], datetime(2026, 1, 1))
+    assert "<th>batch</th>" not in page and "<th>examples</th>" not in page
+    assert "expect_<wbr>column_<wbr>values" in page and "2026-01-01 01:02:03<" in page

@@ -12,7 +12,15 @@ from typing import Any
 
 import dagster as dg
 
-from orchestration.keys import REPORT_MARTS, REPORT_ML, dbt_key, mart_key, ml_key, report_key
+from orchestration.keys import (
+    ALERTS_KEY,
+    REPORT_MARTS,
+    REPORT_ML,
+    dbt_key,
+    mart_key,
+    ml_key,
+    report_key,
+)
 from orchestration.resources import ReportsResource, WarehouseResource
 from reports.content import DAILY, MONTHLY, QUARTERLY, WEEKLY
 from reports.render import render
@@ -25,6 +33,8 @@ REPORT_DEPS = (
     [dbt_key("intermediate", "int_as_of_date")]
     + [mart_key(name) for name in REPORT_MARTS]
     + [ml_key(name) for name in REPORT_ML]
+    # the summary lists the alerts that fired for the period: evaluated first
+    + [ALERTS_KEY]
 )
 
 

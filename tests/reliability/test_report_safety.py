@@ -63,7 +63,8 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 TAGS = {"html", "head", "meta", "title", "style", "body", "header", "h1", "h2", "h3", "p",
         "main", "section", "table", "thead", "tbody", "tr", "th", "td", "span", "strong",
         "em", "ol", "li", "div", "a", "pre", "svg", "rect", "text", "line", "polyline",
-        "polygon", "circle", "path", "g", "ul"}
+        "polygon", "circle", "path", "g", "ul",
+        "wbr"}  # a line-break opportunity in long identifiers (reports/html.py breakable)
 ATTRS = {"lang", "charset", "name", "content", "http-equiv", "class", "href", "xmlns",
          "width", "height", "viewbox", "role", "aria-label", "font-family", "font-size",
          "font-weight", "font-style", "x", "y", "x1", "y1", "x2", "y2", "cx", "cy", "r",
