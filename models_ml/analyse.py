@@ -678,7 +678,10 @@ def generate_insights(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict[s
         segments=read("ml", "user_segments"))
     params = insights.InsightParams(recent_days=cfg.insights_recent_days,
                                     pattern_weeks=cfg.insights_pattern_weeks)
-    candidates = insights.build(inputs, as_of, params)
+    # findings name creators by name (reports and alerts show them), not by id
+    names = dict(con.execute("select creator_id, creator_name from staging.stg_creators")
+                 .fetchall()) if table_exists(con, "staging", "stg_creators") else {}
+    candidates = insights.name_creators(insights.build(inputs, as_of, params), names)
     history = read("ml", "insights")
     new = insights.select(candidates, history, as_of, cfg.insights_min_significance,
                           cfg.insights_max_per_creator, cfg.insights_max_per_kind)

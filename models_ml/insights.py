@@ -40,6 +40,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -175,6 +176,25 @@ def _who(creator: str) -> str:
 def _audience(creator: str) -> str:
     """Whose audience a milestone is shared with: the creator's, or the platform's own."""
     return "your audience" if creator == ALL else f"creator {creator}'s audience"
+
+
+def name_creators(rows: list[dict], names: dict[str, str]) -> list[dict]:
+    """The findings with "creator <id>" (as :func:`_who` writes it) in their title,
+    description and recommendation replaced by the creator's name, where it is known;
+    ids, evidence and fingerprints are unchanged."""
+    known = {str(k): str(v) for k, v in names.items() if k and v and str(v).strip()}
+    if not known:
+        return rows
+    pattern = re.compile(r"\bcreator (" + "|".join(
+        re.escape(k) for k in sorted(known, key=len, reverse=True)) + r")(?![\w-])")
+    out = []
+    for r in rows:
+        r = dict(r)
+        for key in ("title", "description", "recommendation"):
+            if isinstance(r.get(key), str):
+                r[key] = pattern.sub(lambda m: known[m.group(1)], r[key])
+        out.append(r)
+    return out
 
 
 def _bucket(x: float, step: float) -> float:

@@ -406,3 +406,20 @@ def test_a_purchases_drop_folds_the_same_days_revenue_drop_into_one_finding():
     assert [r["metric"] for r in rows] == ["lost_purchases"]
     assert "checkout" in rows[0]["title"] and "1,161.00 USD" in rows[0]["description"]
     assert json.loads(rows[0]["evidence"])["metrics"] == ["purchases", "net_revenue_usd"]
+
+
+def test_findings_name_creators_by_name_not_id():
+    """name_creators replaces "creator <id>" (as the builders write it) in the texts with
+    the creator's name; an id that merely starts with a known one, an unknown creator and
+    the evidence are left alone."""
+    rows = [{"creator_id": "cr_1", "title": "DAU up (creator cr_1)",
+             "description": "creator cr_1 and creator cr_10 and creator cr_2",
+             "recommendation": "Share it with creator cr_1's audience.",
+             "evidence": {"creator": "creator cr_1"}}]
+    named = insights.name_creators(rows, {"cr_1": "Sam's Club", "cr_10": "Ten", "cr_3": ""})
+    assert named[0]["title"] == "DAU up (Sam's Club)"
+    assert named[0]["description"] == "Sam's Club and Ten and creator cr_2"
+    assert named[0]["recommendation"] == "Share it with Sam's Club's audience."
+    assert named[0]["evidence"] == {"creator": "creator cr_1"}
+    assert rows[0]["title"] == "DAU up (creator cr_1)"  # the input is not changed
+    assert insights.name_creators(rows, {}) == rows
