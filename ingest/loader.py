@@ -24,12 +24,13 @@ import stat
 import uuid
 import zlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ingest import event_rules, platform_rules
 from ingest.landing import EVENTS, ExportDay, entry_stat, file_format, relative_name
@@ -40,7 +41,6 @@ from ingest.lines import (
     ReadLimits,
     UnreadableFileError,
     is_blank,
-    is_utf8,
     non_blank_line_count,
     split_trimmed_lines,
 )
@@ -250,56 +250,150 @@ CREATE OR REPLACE TEMP TABLE _bulk (
 """
 
 
-def _clean_line_count(path: Path, limits: ReadLimits) -> int | None:
-    """The number of lines of a NDJSON file whose bytes hold nothing the line path treats
-    specially (no blank line, no byte-order mark, valid UTF-8, complete compressed data,
-    within the bounds); None when it has any of those."""
+@dataclass
+class _LineMap:
+    """What one pass over a NDJSON file's bytes finds: the line number of each non-blank
+    line (in order), the number of blank lines, and whether the file holds anything on
+    which DuckDB's reader could number or split lines otherwise than the line path."""
+
+    numbers: list[np.ndarray] = field(default_factory=list)
+    lines: int = 0  # physical lines
+    nonblank: int = 0
+    hazard: bool = False
+
+    @property
+    def blank(self) -> int:
+        return self.lines - self.nonblank
+
+
+def _line_map(path: Path, limits: ReadLimits) -> _LineMap | None:
+    """Number the non-blank lines of a NDJSON file as the line path does (numpy, no line
+    split); None when the file cannot be numbered so (a byte-order mark, truncated
+    compressed data) or holds a byte sequence on which DuckDB's reader may see other
+    lines: a carriage return not followed by a line feed, a NUL byte, or a line that is
+    not blank for the line path but holds no printable ASCII character (tabs, control
+    characters, Unicode spaces such as U+00A0, which the line path's ``trim`` may drop
+    and the reader may skip)."""
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     with opener(path, "rb") as fh:  # type: ignore[operator]
         if fh.read(len(BOM)) == BOM:
             return None
     reader = LineReader(path, limits)
-    lines = 0
+    found = _LineMap()
     for piece in reader:
-        physical = piece.count(b"\n") + (not piece.endswith(b"\n"))
-        if is_blank(piece) or non_blank_line_count(piece) != physical or not is_utf8(piece):
-            return None
-        lines += physical
-    return None if reader.truncated_at is not None else lines
+        buf = np.frombuffer(piece, dtype=np.uint8)
+        size = len(buf)
+        if not size:
+            continue
+        starts = np.concatenate(([0], np.flatnonzero(buf == 10) + 1))
+        if starts[-1] == size:
+            starts = starts[:-1]
+        cr = np.flatnonzero(buf == 13)
+        if len(cr) and ((cr[-1] == size - 1) or (buf[np.minimum(cr + 1, size - 1)] != 10).any()):
+            return None  # a bare carriage return
+        if not buf.all():
+            return None  # a NUL byte
+        # with every CR before a LF, a line is blank when all its other bytes are spaces
+        solid = np.logical_or.reduceat((buf > 32) & (buf < 127), starts)
+        nonblank = np.logical_or.reduceat((buf != 32) & (buf != 10) & (buf != 13), starts)
+        if (nonblank & ~solid).any():
+            return None  # a line of tabs, control characters or other (Unicode) spaces
+        found.numbers.append(np.flatnonzero(nonblank) + (found.lines + 1))
+        found.lines += len(starts)
+        found.nonblank += int(np.count_nonzero(nonblank))
+    return None if reader.truncated_at is not None else found
+
+
+# a file with more lines that are not JSON objects than this takes the line path whole
+_MAX_BAD_LINES = 1000
 
 
 def _stage_bulk_ndjson(
     con: duckdb.DuckDBPyConnection, file_id: int, path: Path, export_date: str,
     limits: ReadLimits,
-) -> int | None:
+) -> tuple[int, int] | None:
     """The bulk path of a NDJSON file: one ``read_json`` of each line as a map of its
-    top-level keys to their JSON texts, into _bulk, when the file is clean
-    (:func:`_clean_line_count`), every line is a JSON object (else the read fails) and
-    the rows read equal the lines. Returns the rows staged, or None: nothing staged, the
-    file takes the line path."""
+    top-level keys to their JSON texts, into _bulk; the lines it cannot read as such a map
+    (not UTF-8, not JSON, not an object, a key twice) go to _lines, line by line, for the
+    line rules. The reader skips blank lines and gives each other line a row (NULL when it
+    fails), so its rows are numbered by the line path's numbers of the non-blank lines
+    (:func:`_line_map`); the count of rows must equal theirs. Returns (rows staged, blank
+    lines), or None: nothing staged, the file takes the line path whole."""
     try:
-        lines = _clean_line_count(path, limits)
+        lines = _line_map(path, limits)
         if lines is None:
             return None
+        numbers = np.concatenate(lines.numbers) if lines.numbers else np.zeros(0, np.int64)
+        gaps = lines.blank > 0
         con.execute(
             f"""
             INSERT INTO _bulk
-            SELECT {file_id}, ordinality, DATE '{export_date}', false,
-                   {event_rules.bulk_rest_sql("m")}, {event_rules.bulk_struct_sql("m")}
+            SELECT {file_id}, {"(?::BIGINT[])[ordinality]" if gaps else "ordinality"},
+                   DATE '{export_date}', false,
+                   CASE WHEN m IS NOT NULL THEN {event_rules.bulk_rest_sql("m")} END,
+                   CASE WHEN m IS NOT NULL THEN {event_rules.bulk_struct_sql("m")} END
             FROM read_json(?, format = 'newline_delimited', records = false,
+                           ignore_errors = true,
                            maximum_object_size = {int(limits.max_line_bytes) + 2},
                            columns = {{'m': 'MAP(VARCHAR, JSON)'}}) WITH ORDINALITY
             """,
-            [str(path)],
+            [numbers.tolist(), str(path)] if gaps else [str(path)],
         ).fetchall()
-        staged = con.execute(
-            "SELECT count(*) FROM _bulk WHERE file_id = ?", [file_id]).fetchall()[0][0]
+        staged, bad = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE j IS NULL) FROM _bulk WHERE file_id = ?",
+            [file_id]).fetchall()[0]
+        if staged != lines.nonblank or bad > _MAX_BAD_LINES:
+            staged = None
+        elif bad:
+            wanted = [n for (n,) in con.execute(
+                "SELECT line_number FROM _bulk WHERE file_id = ? AND j IS NULL",
+                [file_id]).fetchall()]
+            if None in wanted:
+                staged = None
+            else:
+                con.execute("DELETE FROM _bulk WHERE file_id = ? AND j IS NULL",
+                            [file_id]).fetchall()
+                _stage_some_lines(con, file_id, _line_bytes(path, limits, wanted), export_date)
     except (duckdb.Error, OSError, EOFError, zlib.error, UnreadableFileError):
-        staged, lines = None, -1
-    if staged != lines:
+        staged = None
+    if staged is None:
         con.execute("DELETE FROM _bulk WHERE file_id = ?", [file_id]).fetchall()
+        con.execute("DELETE FROM _lines WHERE file_id = ?", [file_id]).fetchall()
         return None
-    return int(staged)
+    return int(staged), lines.blank
+
+
+def _line_bytes(path: Path, limits: ReadLimits, wanted: list[int]) -> dict[int, bytes]:
+    """The bytes of lines ``wanted`` (numbered from 1) of a NDJSON file, each with its
+    line break characters."""
+    want = np.array(sorted(wanted), np.int64)
+    out: dict[int, bytes] = {}
+    offset = 0
+    for piece in LineReader(path, limits):
+        buf = np.frombuffer(piece, dtype=np.uint8)
+        starts = np.concatenate(([0], np.flatnonzero(buf == 10) + 1))
+        if starts[-1] == len(buf):
+            starts = starts[:-1]
+        ends = np.concatenate((starts[1:], [len(buf)]))
+        here = want[(want > offset) & (want <= offset + len(starts))]
+        for number in here.tolist():
+            i = number - offset - 1
+            out[number] = piece[int(starts[i]):int(ends[i])]
+        offset += len(starts)
+    return out
+
+
+def _stage_some_lines(con: duckdb.DuckDBPyConnection, file_id: int, lines: dict[int, bytes],
+                      export_date: str) -> None:
+    """Stage single lines into _lines exactly as :func:`_stage_ndjson` stages them."""
+    tables: dict[bool, list[pa.Table]] = {}
+    for number, text in sorted(lines.items()):
+        one = split_trimmed_lines(text)
+        one = one.set_column(0, "line_number", pa.array([number], pa.int64()))
+        tables.setdefault(pa.types.is_large_string(one.schema.field("line").type),
+                          []).append(one)
+    for group in tables.values():
+        _insert_lines(con, pa.concat_tables(group), file_id, 0, export_date)
 
 
 def _stage_bulk_parquet(
@@ -361,7 +455,8 @@ def _stage_event_file(
             staged = (_stage_bulk_parquet(con, file_id, path, d) if fmt == "parquet"
                       else _stage_bulk_ndjson(con, file_id, path, d, limits))
             if staged is not None:
-                result.records_read, result.blank_lines = staged, 0
+                result.records_read, result.blank_lines = (
+                    staged if isinstance(staged, tuple) else (staged, 0))
                 bulk[file_id] = result
                 return
         if fmt == "parquet":
@@ -641,20 +736,10 @@ def _parse_bulk(
 
 
 def _line_texts(path: Path, limits: ReadLimits, wanted: list[int]) -> dict[int, str]:
-    """The texts of lines ``wanted`` of a clean NDJSON file as the line path stages them
-    (without their run of line-break characters)."""
-    want = pa.array(sorted(wanted), pa.int64())
-    out: dict[int, str] = {}
-    offset = 0
-    for piece in LineReader(path, limits):
-        lines = split_trimmed_lines(piece)
-        numbers = pc.add(lines.column("line_number"), offset)
-        picked = lines.filter(pc.is_in(numbers, value_set=want))
-        for number, text in zip(picked.column("line_number").to_pylist(),
-                                picked.column("line").to_pylist(), strict=True):
-            out[number + offset] = text
-        offset += lines.num_rows
-    return out
+    """The texts of lines ``wanted`` of a NDJSON file, lines read in bulk (valid UTF-8), as
+    the line path stages them (without their run of line-break characters)."""
+    return {number: line.rstrip(b"\r\n").decode("utf-8")
+            for number, line in _line_bytes(path, limits, wanted).items()}
 
 
 def _parquet_row_texts(

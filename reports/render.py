@@ -464,6 +464,14 @@ def render(con: duckdb.DuckDBPyConnection, root: Path, kind: str, cfg: ReportsSe
     index the files in ``ops.reports`` and rewrite ``<root>/index.html``. PDFs beside
     the HTML with ``pdf`` (no Chromium: :class:`reports.pdf.NoBrowserError`) or
     ``reports.pdf`` (no Chromium: a warning, no PDF)."""
+    with content.known_tables(con):
+        return _render(con, root, kind, cfg, run_id=run_id, as_of=as_of, pdf=pdf,
+                       cost_currency=cost_currency)
+
+
+def _render(con: duckdb.DuckDBPyConnection, root: Path, kind: str, cfg: ReportsSettings, *,
+            run_id: str | None, as_of: date | None, pdf: bool,
+            cost_currency: str | None) -> RenderResult:
     started = time.perf_counter()
     result = RenderResult()
     as_of = as_of or content.as_of_date(con)

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from datetime import date
 
@@ -209,4 +210,104 @@ def test_bulk_path_gives_what_the_line_path_gives(tmp_path, write_events, monkey
     line_rows, _ = load("line.duckdb", False)
     assert bulk_files >= 10
     for table, got, want in zip(RAW_TABLES, bulk_rows, line_rows, strict=True):
+        assert got == want, table
+
+
+def _load_both(tmp_path, monkeypatch, landing, days) -> tuple[list, list, list[bool]]:
+    """The raw tables of ``days`` loaded as the loader does, and with every NDJSON file
+    forced onto the line path (the reference); and which files the bulk path took."""
+    from ingest import loader
+
+    real = loader._stage_bulk_ndjson
+    took: list[bool] = []
+
+    def load(db: str, bulk: bool) -> list:
+        def spy(*args, **kwargs):
+            n = real(*args, **kwargs) if bulk else None
+            if bulk:
+                took.append(n is not None)
+            return n
+
+        monkeypatch.setattr(loader, "_stage_bulk_ndjson", spy)
+        con = connect(tmp_path / db)
+        ensure_schema(con)
+        try:
+            assert not load_entity_days(con, landing, "events", days).unbalanced
+            return [_rows(con, t) for t in RAW_TABLES]
+        finally:
+            con.close()
+
+    return load("bulk.duckdb", True), load("line.duckdb", False), took
+
+
+def test_a_file_with_bad_lines_loads_its_good_lines_in_bulk(tmp_path, monkeypatch):
+    """A NDJSON file holding lines that are not JSON objects is read in bulk all the same:
+    only those lines take the line rules, each with the reject (reason, line number, text)
+    the line path gives it; blank lines are numbered and counted as on the line path.
+    Files the reader could number otherwise (a bare CR, a NUL byte, a line of tabs or
+    Unicode spaces, a byte-order mark, truncated gzip) take the line path whole."""
+    ts = "2026-03-10T01:00:00Z"
+    good = [json.dumps(event(f"g{i}", ts, duration_ms=i)).encode() for i in range(6)]
+    bad = [
+        b"{truncated", b'{"event_id": "x"}}', b"[1, 2]", b'"text"', b"null", b"12",
+        b'{"event_id": "\xff", "event_type": "error"}',
+        b'{"event_id": "d", "event_id": "e", "event_type": "user_message", '
+        b'"timestamp": "2026-03-10T01:00:00Z", "session_id": "s"}',
+        b"  " + good[0].replace(b'"g0"', b'"lead"'),
+        b"\x80\x80 x",
+        json.dumps(event("late", "2026-04-01T00:00:00Z")).encode(),
+        json.dumps(event("neg", ts, duration_ms=-5)).encode(),
+        json.dumps(event("unk", ts, client_version="9", rating=0)).encode(),
+    ]
+
+    def mix(sep: bytes = b"\n") -> bytes:
+        out: list[bytes] = []
+        for i, line in enumerate(bad):
+            out += [good[i % len(good)].replace(b'"g', b'"m%d_' % i), line]
+            if i % 4 == 0:
+                out += [b"", b"   "]  # blank lines between
+        return sep.join(out) + sep
+
+    files = {
+        "mixed.ndjson": mix(),
+        "mixed_crlf.ndjson": mix(b"\r\n"),
+        "mixed.ndjson.gz": gzip.compress(mix(), mtime=0),
+        "leading_blank.ndjson": b"\n\n" + mix() + b"\n   \n",
+        "no_final_newline.ndjson": mix().rstrip(b"\n"),
+        "only_bad.ndjson": b"\n".join(bad) + b"\n",
+        "bare_cr.ndjson": mix() + b"{\"a\": 1}\r" + good[1] + b"\n",
+        "nul.ndjson": mix() + b'{"event_id": "n\x00"}\n',
+        "tab_line.ndjson": mix() + b"\t\n",
+        "unicode_space_line.ndjson": mix() + "\u00a0 \u2003\n".encode(),
+        "bom.ndjson": b"\xef\xbb\xbf" + mix(),
+        "truncated.ndjson.gz": gzip.compress(mix(), mtime=0)[:-30],
+    }
+    landing = tmp_path / "landing"
+    folder = landing / "events" / "2026-03-10"
+    folder.mkdir(parents=True)
+    for name, content in files.items():
+        (folder / name).write_bytes(content)
+    (folder / "_SUCCESS").touch()
+    bulk, line, took = _load_both(tmp_path, monkeypatch, landing, [date(2026, 3, 10)])
+    assert took == [name in ("leading_blank.ndjson", "mixed.ndjson", "mixed.ndjson.gz",
+                             "mixed_crlf.ndjson", "no_final_newline.ndjson", "only_bad.ndjson")
+                    for name in sorted(files) if ".ndjson" in name]
+    for table, got, want in zip(RAW_TABLES, bulk, line, strict=True):
+        assert got == want, table
+    assert len(bulk[1]) > 50  # rejects
+
+
+def test_the_hostile_event_corpus_loads_in_bulk_as_on_the_line_path(tmp_path, monkeypatch):
+    from ingest.landing import EVENTS
+    from tests.reliability import test_hostile_input as h
+
+    planned, _ = h._plan([c for c in h.EVENT_CASES if not c.long_only])
+    landing = tmp_path / "landing"
+    for day, group in planned:
+        files = [f for case in group
+                 for f in h._prefixed(case, case.build(h.Ctx(EVENTS, day, case.id)))]
+        h.write_day(landing, h.Ctx(EVENTS, day, ""), files)
+    bulk, line, took = _load_both(tmp_path, monkeypatch, landing, [d for d, _ in planned])
+    assert sum(took) > len(took) // 2
+    for table, got, want in zip(RAW_TABLES, bulk, line, strict=True):
         assert got == want, table

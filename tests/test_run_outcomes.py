@@ -299,3 +299,26 @@ def test_insights_run_from_a_bare_path_on_generated_exports(tmp_path):
     assert result.returncode == 5, output[-5000:]  # ExitCode.FILES
     assert f"failed file events/{day.name}/broken.ndjson.gz:" in output
     assert "(exit code 5)" in output
+
+
+def test_the_dbt_version_comes_without_starting_dbt(monkeypatch):
+    """dagster-dbt asks the dbt executable for its version (`dbt --version`, a Python
+    start-up) on every run; the dbt beside this interpreter is this environment's
+    dbt-core, whose version the package metadata holds."""
+    import importlib.metadata
+
+    import dagster_dbt.core.resource as dbt_resource_module
+
+    if not DBT_BESIDE.exists():
+        missing(f"no dbt beside {sys.executable}")
+    from orchestration.assets.dbt import InsightsDbtCliResource, dbt_resource
+    from warehouse.settings import DBT_PROJECT_DIR
+
+    def started(*args, **kwargs):
+        raise AssertionError(f"a process was started: {args}")
+
+    monkeypatch.setattr(dbt_resource_module, "check_output", started)
+    assert str(dbt_resource()._cli_version) == importlib.metadata.version("dbt-core")
+    elsewhere = InsightsDbtCliResource(project_dir=str(DBT_PROJECT_DIR), dbt_executable="dbt")
+    with pytest.raises(AssertionError, match="a process was started"):
+        _ = elsewhere._cli_version  # not the dbt beside this interpreter: dagster-dbt asks it
