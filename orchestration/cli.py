@@ -899,7 +899,8 @@ def export_raw(
         return
     manifest = json.loads((folder / "_manifest.json").read_text())
     tables = {key: WHOLE not in parts for key, parts in manifest.items()}
-    cmd = [dbt_executable(), *register_raw_args(location or str(folder), tables, target),
+    cmd = [dbt_executable(), *register_raw_args(location or str(folder), tables, target,
+                                                  settings.dbt_vars()),
            "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
     raise typer.Exit(subprocess.call(cmd))
 

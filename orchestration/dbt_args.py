@@ -77,8 +77,14 @@ def window_start(tag_start: str | None, unbuilt: date | None, lookback_days: int
     return min(starts) if starts else None
 
 
-def register_raw_args(location: str, tables: Mapping[str, bool], target: str) -> list[str]:
+def register_raw_args(location: str, tables: Mapping[str, bool], target: str,
+                      dbt_vars: Mapping[str, Any] | None = None) -> list[str]:
     """``dbt run-operation register_raw_tables`` over the Parquet raw export at ``location``
-    (``tables``: ``schema.table`` -> partitioned by export_date), on ``target``."""
-    return ["run-operation", "register_raw_tables", "--target", target, "--args",
+    (``tables``: ``schema.table`` -> partitioned by export_date), on ``target``; with the
+    settings as vars (``dbt_vars``), the same as the builds', so that the next
+    ``insights dbt --target spark`` parses the project partially, not all of it again."""
+    args = ["run-operation", "register_raw_tables", "--target", target, "--args",
             json.dumps({"path": location, "tables": dict(tables)}, sort_keys=True)]
+    if dbt_vars is not None:
+        args += vars_args(dbt_vars)
+    return args

@@ -39,6 +39,10 @@ DUCKDB_ONLY = {
     r"\bvarchar\b": "varchar (use string / dbt.type_string())",
     r"\bisodow\s*\(": "isodow (use iso_weekday)",
     r"\blambda\b": "DuckDB lambdas",
+    # portable in name only: dbt-spark's dateadd goes through unix timestamps (a date
+    # plus days compared with a date counted nothing: user_engagement on Spark)
+    r"\bdbt\.dateadd\s*\(": "dbt.dateadd (use add_days / add_days_to_timestamp)",
+    r"\bdbt\.datediff\s*\(": "dbt.datediff (use days_between / seconds_between)",
 }
 
 

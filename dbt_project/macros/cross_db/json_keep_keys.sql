@@ -27,12 +27,23 @@
     end
 {%- endmacro %}
 
-{# Spark 4 / Databricks: a map of the object's values as VARIANT (numbers, booleans and
-   nested values keep their JSON type), filtered (map_filter), back to JSON. #}
+{# Spark 4 / Databricks: the object parsed twice, as a map of VARIANT (for each value's
+   JSON type) and as a map of STRING (Jackson's text of a number or a nested value), and
+   written back key by key. Numbers and nested values take the STRING map's text, which
+   prints floats as DuckDB does (1.0 stays 1.0: VARIANT would turn it into the decimal 1);
+   strings, booleans and null take to_json of the VARIANT (quoted and escaped). Keys need
+   no escaping (json_keep_keys admits identifiers only). Differs from DuckDB's text only
+   for floats Java prints in E notation (below 1e-3 or from 1e7 on: 1.0E7 vs 10000000.0). #}
 {% macro spark__json_keep_keys(json_expr, keys) -%}
-    to_json(map_filter(
-        from_json({{ json_expr }}, 'map<string,variant>'),
-        (k, v) -> k in ({{ insights_warehouse.json_key_list(keys) }})))
+    {%- set as_variant = "from_json(" ~ json_expr ~ ", 'map<string,variant>')" -%}
+    {%- set as_text = "from_json(" ~ json_expr ~ ", 'map<string,string>')" -%}
+    case when {{ as_variant }} is not null then concat('{', array_join(transform(
+        filter(map_keys({{ as_variant }}), k -> k in ({{ insights_warehouse.json_key_list(keys) }})),
+        k -> concat('"', k, '":', case
+            when schema_of_variant({{ as_variant }}[k]) in ('STRING', 'BOOLEAN', 'VOID')
+                then to_json({{ as_variant }}[k])
+            else {{ as_text }}[k]
+        end)), ','), '}') end
 {%- endmacro %}
 
 {# Postgres-style engines: jsonb minus every key not listed. #}

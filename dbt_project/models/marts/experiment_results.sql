@@ -39,7 +39,7 @@ converted as (
     inner join charges
         on assignments.user_id = charges.user_id
         and charges.paid_at >= assignments.assigned_at
-        and charges.paid_at <= {{ dbt.dateadd('day', window_days, 'assignments.assigned_at') }}
+        and charges.paid_at <= {{ insights_warehouse.add_days_to_timestamp('assignments.assigned_at', window_days) }}
 
 ),
 

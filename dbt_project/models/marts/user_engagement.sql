@@ -26,7 +26,7 @@ active_days as (
     select
         days.user_id,
         max(days.activity_date) as last_active_date,
-        sum(case when days.activity_date > {{ dbt.dateadd('day', -28, 'as_of.as_of_date') }}
+        sum(case when days.activity_date > {{ insights_warehouse.add_days('as_of.as_of_date', -28) }}
                  then 1 else 0 end) as active_days_28d
     from {{ ref('int_user_activity_days') }} as days
     cross join as_of
@@ -46,7 +46,7 @@ window_sessions as (
     cross join as_of
     where sessions.user_id is not null
       and sessions.start_date <= as_of.as_of_date
-      and sessions.start_date > {{ dbt.dateadd('day', -28, 'as_of.as_of_date') }}
+      and sessions.start_date > {{ insights_warehouse.add_days('as_of.as_of_date', -28) }}
     group by sessions.user_id
 
 ),
@@ -63,7 +63,7 @@ signals as (
              then cast(window_sessions.messages_28d as {{ insights_warehouse.type_double() }})
                   / window_sessions.sessions_28d
              else 0.0 end as messages_per_session,
-        {{ dbt.datediff('active_days.last_active_date', 'as_of.as_of_date', 'day') }} as days_since_active
+        {{ insights_warehouse.days_between('active_days.last_active_date', 'as_of.as_of_date') }} as days_since_active
     from active_days
     cross join as_of
     left join window_sessions on window_sessions.user_id = active_days.user_id
