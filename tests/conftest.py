@@ -19,15 +19,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 # The groups started first, in this order (pyproject.toml's addopts keep the order:
 # --no-loadscope-reorder): the crash-recovery chain (about half of the suite's time) on
-# one worker, the Spark equality test (a JVM of its own, ~15 minutes) on the other, then
-# the demo warehouse's tests, then a quick module, which is
+# one worker, the demo warehouse's tests on the other, then a quick module, which is
 # what the chain's worker holds queued (each worker starts with two groups), then the
+# Spark equality test (a JVM of its own, 10-15 minutes) behind the demo, then the
 # other long groups, so that no worker is left with one of them at the end.
 STARTED_FIRST = (
     "tests/reliability/test_crash_recovery.py",
-    "tests/test_spark_equality.py",
     "demo",
     "tests/test_orchestration_units.py",
+    "tests/test_spark_equality.py",
     "tests/test_ml_assets_e2e.py",
     "tests/reliability/test_concurrency.py",
     "tests/test_incremental.py",
