@@ -75,8 +75,8 @@ def validate_model_drift(con: duckdb.DuckDBPyConnection, table: str = "model_dri
         f"then feature || '=' || round(psi, 3)::varchar end, ', ' order by psi desc) "
         f"as which from ml.{table} group by model_name order by model_name").fetchall()
     return [Outcome(name, name, "", "expect_population_stability", model,
-                    f"{model}: no input feature or prediction moved (PSI below the "
-                    "warning threshold)", WARNING, moved == 0,
+                    f"{model}: every input feature and the prediction keep their "
+                    "training distribution (PSI below the warning threshold)", WARNING, moved == 0,
                     f"{moved} of {n} moved" + (f": {which}" if which else ""),
                     unexpected_count=moved, element_count=n)
             for model, n, moved, which in rows]
