@@ -35,7 +35,7 @@ converted_users as (
     where payments.payment_kind = 'charge'
       and payments.paid_date <= (select as_of_date from as_of)
       and payments.paid_at >= assigned.assigned_at
-      and payments.paid_at <= {{ dbt.dateadd('day', window_days, 'assigned.assigned_at') }}
+      and payments.paid_at <= {{ insights_warehouse.add_days_to_timestamp('assigned.assigned_at', window_days) }}
 
 ),
 
