@@ -140,7 +140,6 @@ def test_bulk_path_gives_what_the_line_path_gives(tmp_path, write_events, monkey
     """Files read in bulk (one read_json each) and the same files read line by line give
     the same raw tables: typed fields, `data`, `extra` from unknown keys, rejects with
     their line's text and the audit's counts."""
-    from ingest import loader
 
     ts = "2026-03-10T01:00:00Z"
     landing = tmp_path / "landing"
@@ -188,27 +187,8 @@ def test_bulk_path_gives_what_the_line_path_gives(tmp_path, write_events, monkey
     pq.close()
     days = [date(2026, 3, 10), date(2026, 3, 11)]
 
-    def load(db: str, bulk: bool) -> tuple[list, int]:
-        staged: list[int] = []
-        real = loader._stage_bulk_ndjson
-
-        def spy(*args, **kwargs):
-            n = real(*args, **kwargs) if bulk else None
-            staged.append(n is not None)
-            return n
-
-        monkeypatch.setattr(loader, "_stage_bulk_ndjson", spy)
-        con = connect(tmp_path / db)
-        ensure_schema(con)
-        try:
-            assert not load_entity_days(con, landing, "events", days).unbalanced
-            return [_rows(con, t) for t in RAW_TABLES], sum(staged)
-        finally:
-            con.close()
-
-    bulk_rows, bulk_files = load("bulk.duckdb", True)
-    line_rows, _ = load("line.duckdb", False)
-    assert bulk_files >= 10
+    bulk_rows, line_rows, took = _load_both(tmp_path, monkeypatch, landing, days)
+    assert sum(took) >= 10
     for table, got, want in zip(RAW_TABLES, bulk_rows, line_rows, strict=True):
         assert got == want, table
 
