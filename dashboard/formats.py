@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 
+from reports import html
+
 
 def _missing(value: float | None) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
@@ -49,14 +51,8 @@ def value(v: float | None, unit: str) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    """A duration for people: '45 s', '12 min', '3.5 h', '2.1 d' (None -> 'n/a')."""
+    """A duration for people, as the reports write it ('45 s', '12 min', '3.5 h',
+    '2.1 d'; reports.html.duration); None -> 'n/a'."""
     if _missing(seconds):
         return "n/a"
-    s = float(seconds)
-    if s < 60:
-        return f"{s:.0f} s"
-    if s < 3600:
-        return f"{s / 60:.0f} min"
-    if s < 86400:
-        return f"{s / 3600:.1f} h"
-    return f"{s / 86400:.1f} d"
+    return html.duration(float(seconds))
