@@ -203,10 +203,13 @@ def summary_items(data: ReportData) -> tuple[list[str], list[tuple[str, str]]]:
         if r.get("fallback_reason"):
             attention.append(("warn", f"{r.get('metric')} forecast: the seasonal naive is "
                               f"shown ({r['fallback_reason']})"))
+    stale: dict[int, list[str]] = {}  # one line per age: entities exported together
     for r in _rows(_section(data, "freshness")):
         age = r.get("age_days")
         if isinstance(age, int) and age > 1:
-            attention.append(("warn", f"{r.get('entity')} exports are {age} days old"))
+            stale.setdefault(age, []).append(str(r.get("entity")))
+    for age, entities in sorted(stale.items(), reverse=True):
+        attention.append(("warn", f"{', '.join(entities)} exports are {age} days old"))
     for r in _rows(_section(data, "insights"))[:3]:
         attention.append(("info", f"insight: {r.get('title')}"))
     if quiet_at is not None and attention:  # else "nothing needs attention" says it

@@ -725,3 +725,20 @@ def test_long_identifiers_wrap_at_their_separators_only() -> None:
                        "blocking", True, "0 of 3 rows", None)], datetime(2026, 1, 1))
     assert "<th>batch</th>" not in page and "<th>examples</th>" not in page
     assert "expect_<wbr>column_<wbr>values" in page and "2026-01-01 01:02:03<" in page
+
+
+def test_stale_exports_of_the_same_age_are_one_attention_line():
+    """Entities exported together go stale together: one summary line per age (oldest
+    first), naming them, not one line per entity."""
+    from reports.content import ReportData, Section, Table, period_for
+    from reports.render import summary_items
+
+    freshness = Section("freshness", "Freshness", [Table(
+        "freshness", ["entity", "age_days"],
+        [["events", 279], ["users", 279], ["payments", 3], ["creators", 1]])])
+    data = ReportData("daily", period_for("daily", date(2026, 3, 1)), date(2026, 3, 1),
+                      "__all__", [], [freshness])
+    _, attention = summary_items(data)
+    stale = [text for level, text in attention if "exports are" in text]
+    assert stale == ["events, users exports are 279 days old",
+                     "payments exports are 3 days old"]
