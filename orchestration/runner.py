@@ -27,8 +27,12 @@ from warehouse.settings import ENV_DAGSTER_HOME, env_path
 
 log = logging.getLogger(__name__)
 
-DAGSTER_YAML = """\
-# Written by `insights`: one run at a time (DuckDB allows one writer), no telemetry.
+DAGSTER_YAML_HEADER = "# Written by `insights`"
+DAGSTER_YAML = f"""\
+{DAGSTER_YAML_HEADER}: one run at a time (DuckDB allows one writer), no telemetry, runs
+# recorded in Dagster's SQLite files through one engine per file
+# (orchestration/dagster_storage.py). A file without the first line is the user's own and
+# is left as it is.
 concurrency:
   runs:
     max_concurrent_runs: 1
@@ -37,6 +41,10 @@ run_retries:
   max_retries: 0  # per job: the jobs' dagster/max_retries tag (2)
 telemetry:
   enabled: false
+event_log_storage:
+  module: orchestration.dagster_storage
+  class: PooledSqliteEventLogStorage
+  config: {{}}
 """
 
 
@@ -45,7 +53,9 @@ def ensure_dagster_home() -> Path:
     home = env_path(ENV_DAGSTER_HOME)
     home.mkdir(parents=True, exist_ok=True)
     cfg = home / "dagster.yaml"
-    if not cfg.exists():
+    # written when missing, and rewritten when an earlier `insights` wrote it
+    if not cfg.exists() or (cfg.read_text().startswith(DAGSTER_YAML_HEADER)
+                            and cfg.read_text() != DAGSTER_YAML):
         cfg.write_text(DAGSTER_YAML)
     os.environ[ENV_DAGSTER_HOME] = str(home)
     return home
