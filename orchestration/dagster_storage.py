@@ -35,6 +35,7 @@ from typing import Any
 import sqlalchemy as sa
 from dagster import Field, StringSource
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    INDEX_SHARD_NAME,
     SqliteEventLogStorage,
     SqliteEventLogStorageWatchdog,
 )
@@ -64,6 +65,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         self._engines: OrderedDict[str, sa.engine.Engine] = OrderedDict()
         self._engines_pid = os.getpid()
         self._engines_lock = threading.RLock()
+        self._tables_seen: set[str] = set()
         super().__init__(base_dir, inst_data=inst_data)
 
     @classmethod
@@ -110,6 +112,18 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             with engine.connect() as conn, conn.begin():
                 yield conn
 
+    def has_table(self, table_name: str) -> bool:
+        """As Dagster's, through the index database's engine, and remembered once true
+        (Dagster asks on every asset-check event, with a new engine each time)."""
+        if table_name in self._tables_seen:
+            return True
+        engine = self._engine(INDEX_SHARD_NAME)
+        with engine.connect() as conn:
+            found = bool(engine.dialect.has_table(conn, table_name))
+        if found:
+            self._tables_seen.add(table_name)
+        return found
+
     def watch(self, run_id: str, cursor: str | None, callback: Any) -> None:
         """As Dagster's, with a watchdog that also wakes on the run's WAL file: commits
         land there and reach the database file only at a checkpoint (Dagster's own
@@ -125,6 +139,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
 
     def wipe(self) -> None:
         self._dispose_engines()
+        self._tables_seen.clear()
         super().wipe()
 
     def dispose(self) -> None:

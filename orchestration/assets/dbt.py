@@ -4,6 +4,7 @@ with the incremental window of the run, after fitting ``ml.bkt_params`` (the one
 a dbt model reads) from the raw layer."""
 
 import importlib.metadata
+import json
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -14,11 +15,13 @@ from typing import Any
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
+from dagster_dbt.asset_utils import get_asset_check_key_for_test
 from packaging import version
 
 from data_quality.checks import BlockingFailure, revalidate_ml_table
 from ingest.state import record_build, unbuilt_loads
 from models_ml import pipeline
+from orchestration.batched_tests import batched_tests, exclude_args, run_batched
 from orchestration.dbt_args import (
     build_args,
     incremental_start_date,
@@ -34,7 +37,7 @@ from orchestration.dbt_project import (
 from orchestration.dbt_target import keep_partial_parse, prune_invocations
 from orchestration.keys import BKT_PARAMS_KEY, dbt_key
 from orchestration.resources import WarehouseResource
-from warehouse.db import connect
+from warehouse.db import connect, connect_with
 from warehouse.failpoints import failpoint
 from warehouse.settings import (
     DBT_PROJECT_DIR,
@@ -113,16 +116,59 @@ def dbt_models(
             context.log.info(f"incremental models rebuild from {start or 'their latest day'}"
                              f" (earliest export day loaded since their last build: {unbuilt})")
         with _environment(ENV_INCREMENTAL_START, start or ""):
-            invocation = dbt.cli(build_args(dbt_vars), context=context)
+            invocation = dbt.cli([*build_args(dbt_vars), *exclude_args()], context=context)
             for event in invocation.stream():
                 yield event
                 if isinstance(event, dg.Output | dg.AssetMaterialization):
                     failpoint("dbt.after_model")  # a model built, dbt building the next
+        yield from _batched_checks(context, invocation, warehouse.file, settings)
         if incremental:
             _read_state(warehouse.file, record_build, context.run_id, loads_up_to)
         project_target = dbt_project.project_dir / dbt_project.target_path
         keep_partial_parse(invocation.target_path, project_target)
         prune_invocations(project_target, keep=KEEP_INVOCATIONS)
+
+
+def _batched_checks(context: dg.AssetExecutionContext, invocation: Any,
+                    warehouse_file: Path, settings: Settings) -> Iterator[dg.AssetCheckResult]:
+    """The batched tests (orchestration/batched_tests.py) of the models this run built, as
+    the asset checks dagster-dbt would have reported; a failed ``error`` test fails the
+    step after every result is reported, as a failed dbt test fails ``dbt build``."""
+    manifest = json.loads((Path(invocation.target_path) / "manifest.json").read_text())
+    selected = context.selected_asset_check_keys
+    keys = {}
+    for test in batched_tests(manifest):
+        key = get_asset_check_key_for_test(manifest, translator, test.unique_id, dbt_project)
+        if key is not None and key in selected:
+            keys[test.unique_id] = key
+    if not keys:
+        return
+    tests = [t for t in batched_tests(manifest) if t.unique_id in keys]
+    # read-write, as every connection of this process to the warehouse (DuckDB refuses a
+    # second configuration of an open file); the step holds the writer lock
+    con = connect_with(warehouse_file, settings.duckdb)
+    try:
+        outcomes = run_batched(lambda sql: con.execute(sql).fetchall(), tests)
+    finally:
+        con.close()
+    for o in outcomes:
+        yield dg.AssetCheckResult(
+            asset_key=keys[o.test.unique_id].asset_key,
+            check_name=keys[o.test.unique_id].name,
+            passed=o.passed,
+            severity=(dg.AssetCheckSeverity.WARN if o.test.severity == "warn"
+                      else dg.AssetCheckSeverity.ERROR),
+            metadata={"unique_id": o.test.unique_id, "batched": True,
+                      "failures": -1 if o.failures is None else o.failures,
+                      **({"error": o.error} if o.error else {})},
+        )
+    failed = [o for o in outcomes if o.fails_the_build]
+    context.log.info(f"{len(outcomes)} dbt tests counted in {len({t.model_id for t in tests})}"
+                     f" model queries: {len(failed)} failed")
+    if failed:
+        raise dg.Failure(description="dbt tests failed: " + "; ".join(
+            f"{o.test.unique_id.split('.')[2]} ({o.error or f'{o.failures} failing rows'})"
+            for o in failed[:10]) + (f" and {len(failed) - 10} more" if len(failed) > 10 else ""))
 
 
 @contextmanager
