@@ -137,13 +137,14 @@ def _batched_checks(context: dg.AssetExecutionContext, invocation: Any,
     manifest = json.loads((Path(invocation.target_path) / "manifest.json").read_text())
     selected = context.selected_asset_check_keys
     keys = {}
+    tests = []
     for test in batched_tests(manifest):
         key = get_asset_check_key_for_test(manifest, translator, test.unique_id, dbt_project)
         if key is not None and key in selected:
             keys[test.unique_id] = key
-    if not keys:
+            tests.append(test)
+    if not tests:
         return
-    tests = [t for t in batched_tests(manifest) if t.unique_id in keys]
     # read-write, as every connection of this process to the warehouse (DuckDB refuses a
     # second configuration of an open file); the step holds the writer lock
     con = connect_with(warehouse_file, settings.duckdb)
