@@ -20,16 +20,22 @@ from reports.render import render
 from warehouse.settings import load_settings
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and its reaped children (the chart workers)."""
+    return sum(sum(resource.getrusage(who)[:2])
+               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+
+
 def main() -> None:
     db, out = sys.argv[1:3]
     kind = sys.argv[3] if len(sys.argv) > 3 else "daily"
     settings = load_settings()
     con = duckdb.connect(db)
-    cpu0 = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
+    cpu0 = _cpu()
     t0 = time.perf_counter()
     result = render(con, Path(out), kind, settings.reports,
                     cost_currency=settings.metrics.cost_currency)
-    cpu = sum(resource.getrusage(resource.RUSAGE_SELF)[:2]) - cpu0
+    cpu = _cpu() - cpu0
     print(f"{kind}: {result.reports} reports, {len(result.files)} files, "
           f"cpu {cpu:.2f} s, wall {time.perf_counter() - t0:.1f} s")
 

@@ -52,7 +52,8 @@ def failure_reasons_section(con: duckdb.DuckDBPyConnection, period: c.Period, cr
                sum(sessions) AS sessions
         FROM marts.failure_reasons_daily
         WHERE creator_id = ? AND date BETWEEN ? AND ?
-        GROUP BY kind, workflow, reason ORDER BY kind, occurrences DESC, reason LIMIT 20""",
+        GROUP BY kind, workflow, reason
+        ORDER BY kind, occurrences DESC, reason, workflow NULLS FIRST LIMIT 20""",
                    [creator, period.start, period.end], needs=["marts.failure_reasons_daily"])
     if not found:
         sec.available = False

@@ -13,14 +13,19 @@ import logging
 import os
 import re
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import altair as alt
 import duckdb
 
 from reports import backtests, content, exports, html, index, pdf, promised, sankey, specs
+from reports.chart_workers import ChartWorkers
 from reports.content import ALL, DAILY, Metric, ReportData, Section
 from reports.pdf import NoBrowserError, find_browser
 from warehouse.settings import MetricsSettings, ReportsSettings
@@ -289,17 +294,60 @@ def _tables_html(sec: Section, skip: Collection[str] = ()) -> str:
     return "".join(parts)
 
 
+@dataclass
+class _PendingCharts:
+    """Charts of a render converting in :class:`ChartWorkers`: each stands in the HTML as
+    ``<!--chart N-->`` (text from the data is escaped, so no data can write one) until
+    :meth:`resolve` puts its cell there."""
+    workers: ChartWorkers
+    futures: dict[int, Future[str]] = field(default_factory=dict)
+
+    def add(self, chart: alt.TopLevelMixin) -> str:
+        n = len(self.futures)
+        self.futures[n] = self.workers.submit(specs.spec_dict(chart))
+        return f"<!--chart {n}-->"
+
+    def resolve(self, text: str) -> str:
+        return _PENDING_CHART.sub(
+            lambda m: _chart_cell(self.futures.pop(int(m.group(1))).result()), text)
+
+
+_PENDING_CHART = re.compile(r"<!--chart (\d+)-->")
+_PENDING: ContextVar[_PendingCharts | None] = ContextVar("pending_charts", default=None)
+
+
+@contextmanager
+def _charts_in_workers(workers: int) -> Iterator[_PendingCharts | None]:
+    """Within: the charts of :func:`_line` and :func:`_bars` convert in ``workers``
+    processes (0: none, each converts where it is drawn)."""
+    if workers < 1:
+        yield None
+        return
+    with ChartWorkers(workers) as pool:
+        pending = _PendingCharts(pool)
+        token = _PENDING.set(pending)
+        try:
+            yield pending
+        finally:
+            _PENDING.reset(token)
+
+
+def _svg(chart: alt.TopLevelMixin) -> str:
+    pending = _PENDING.get()
+    return pending.add(chart) if pending is not None else specs.to_svg(chart)
+
+
 def _line(series: dict, *, title: str, y_title: str = "", x_title: str = "",
           percent: bool = False, bands: dict | None = None, width: int = specs.WIDTH) -> str:
-    return specs.to_svg(specs.line_spec(
+    return _svg(specs.line_spec(
         specs.series_frame(series), title=title, y_title=y_title, x_title=x_title,
         percent=percent, bands=specs.band_frame(bands) if bands else None, width=width))
 
 
 def _bars(labels: list, values: list, *, title: str, percent: bool = False,
           sort: bool = False, width: int = specs.BAR_WIDTH) -> str:
-    return specs.to_svg(specs.bar_spec(specs.bar_frame(labels, values), title=title,
-                                       percent=percent, sort=sort, width=width))
+    return _svg(specs.bar_spec(specs.bar_frame(labels, values), title=title,
+                               percent=percent, sort=sort, width=width))
 
 
 def _verdict(bt: dict[str, object] | None) -> str:
@@ -316,16 +364,20 @@ HALF_CHART_PX = 560  # a chart up to this wide takes half the row (scaled to ~50
 _SVG_WIDTH = re.compile(r'^<svg[^>]*?\swidth="([0-9.]+)"')
 
 
+def _chart_cell(svg: str) -> str:
+    """A chart's cell of the grid: up to HALF_CHART_PX wide it takes half the row."""
+    m = _SVG_WIDTH.match(svg)
+    wide = m is None or float(m.group(1)) > HALF_CHART_PX
+    return f'<div class="chart{" wide" if wide else ""}">{svg}</div>'
+
+
 def _charts(svgs: list[str]) -> str:
     """The section's charts on a two-column grid: charts up to HALF_CHART_PX wide side by
-    side, wider ones (and notes) across the row."""
+    side, wider ones (and notes) across the row. A chart still converting keeps its
+    placeholder (its cell is made when it resolves)."""
     if not svgs:
         return ""
-    cells = []
-    for svg in svgs:
-        m = _SVG_WIDTH.match(svg)
-        wide = m is None or float(m.group(1)) > HALF_CHART_PX
-        cells.append(f'<div class="chart{" wide" if wide else ""}">{svg}</div>')
+    cells = [svg if _PENDING_CHART.fullmatch(svg) else _chart_cell(svg) for svg in svgs]
     return '<div class="charts">' + "".join(cells) + "</div>"
 
 
@@ -443,12 +495,21 @@ def write_report(root: Path, data: ReportData, *, rendered_at: datetime,
                  ) -> list[index.ReportFile]:
     """Write the HTML, CSV and JSON of one report (and, with ``pdf_browser``, its PDF,
     printed from the HTML by headless Chromium); their index rows."""
+    return _write_files(root, data, _report_html(root, data, rendered_at), rendered_at=rendered_at,
+                        run_id=run_id, pdf_browser=pdf_browser)
+
+
+def _report_html(root: Path, data: ReportData, rendered_at: datetime) -> str:
+    dq_link = Path(os.path.relpath(root / DATA_QUALITY_PAGE, report_dir(root, data))).as_posix()
+    return html_document(data, rendered_at=rendered_at, dq_link=dq_link)
+
+
+def _write_files(root: Path, data: ReportData, page: str, *, rendered_at: datetime,
+                 run_id: str | None, pdf_browser: str | None) -> list[index.ReportFile]:
     folder = report_dir(root, data)
     stem = file_stem(data.creator_id)
-    dq_link = Path(os.path.relpath(root / DATA_QUALITY_PAGE, folder)).as_posix()
     paths = [
-        exports.write_bytes(folder / f"{stem}.html", html_document(
-            data, rendered_at=rendered_at, dq_link=dq_link).encode("utf-8")),
+        exports.write_bytes(folder / f"{stem}.html", page.encode("utf-8")),
         exports.write_csv(folder / f"{stem}.csv", CSV_COLUMNS, csv_rows(data)),
         exports.write_json(folder / f"{stem}.json",
                            json_document(data, rendered_at=rendered_at, run_id=run_id)),
@@ -494,13 +555,22 @@ def _render(con: duckdb.DuckDBPyConnection, root: Path, kind: str, cfg: ReportsS
                 raise
             log.warning("reports.pdf is on but %s: no PDF this run", exc)
     who_list = [ALL] + (content.creators(con, cfg.max_creators) if cfg.per_creator else [])
-    for creator in who_list:
-        data = promised.with_promised_sections(con, content.gather(
-            con, kind, as_of, creator, cfg, cost_currency or DEFAULT_COST_CURRENCY))
-        data.sections += backtests.sections(con, kind, creator)  # weekly overall only
-        result.files += write_report(root, data, rendered_at=rendered_at, run_id=run_id,
-                                     pdf_browser=browser)
-        result.reports += 1
+    # every report's page is drafted first while its charts convert in the workers, then
+    # each is completed and written, in the same order
+    with _charts_in_workers(cfg.chart_workers) as pending:
+        drafts: list[tuple[ReportData, str]] = []
+        for creator in who_list:
+            data = promised.with_promised_sections(con, content.gather(
+                con, kind, as_of, creator, cfg, cost_currency or DEFAULT_COST_CURRENCY))
+            data.sections += backtests.sections(con, kind, creator)  # weekly overall only
+            drafts.append((data, _report_html(root, data, rendered_at)))
+        for data, page in drafts:
+            page = pending.resolve(page) if pending is not None else page
+            result.files += _write_files(root, data, page, rendered_at=rendered_at,
+                                         run_id=run_id, pdf_browser=browser)
+            result.reports += 1
+        if pending is not None and pending.futures:
+            raise RuntimeError(f"{len(pending.futures)} charts were converted but not placed")
     index.record(con, result.files)
     write_index_page(con, root)
     result.seconds = time.perf_counter() - started

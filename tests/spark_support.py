@@ -48,9 +48,8 @@ def spark_env(data: Path) -> dict[str, str]:
         "INSIGHTS_REPORTS_DIR": str(data / "reports"),
         "INSIGHTS_SERVING_DB": str(data / "serving.duckdb"),
         "INSIGHTS_SPARK_DIR": str(data / "spark"),
-        # small data: Spark's cost is per statement, so more dbt threads than cores and
-        # the small-data session (docs/scale_out.md) make the builds about 40 % shorter
-        "INSIGHTS_DBT_THREADS": "4",
+        # small data: Spark's cost is per statement; the small-data session
+        # (docs/scale_out.md) cuts it. The session method runs one dbt thread.
         "INSIGHTS_SPARK_SMALL_DATA": "true",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DO_NOT_TRACK": "1",

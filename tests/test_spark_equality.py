@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -103,6 +104,11 @@ def incremental_run(spark_run: SparkRun) -> SparkRun:
 
 def test_full_build_equals_duckdb(spark_run: SparkRun):
     assert_spark_equals_duckdb(spark_run)
+    # the session method runs one statement at a time (profiles.yml: concurrent statements
+    # over py4j once planned a CREATE TABLE AS without its session)
+    log = (spark_run.data / "dbt_logs_spark" / "dbt.log").read_text()
+    threads = re.findall(r"Concurrency: (\d+) threads \(target='spark'\)", log)
+    assert threads and set(threads) == {"1"}, threads
 
 
 def test_dbt_unit_tests_pass_on_spark(spark_run: SparkRun):

@@ -707,6 +707,9 @@ class ReportsSettings(_Section):
     max_failures: NonNegativeInt = 20   # failed data-quality checks listed
     pdf: bool = False                   # also print each report to PDF (headless Chromium)
     pdf_browser: str | None = None      # the Chromium to print with; None: found on PATH
+    # processes converting a render's charts to SVG beside it (vl-convert does one chart
+    # at a time per process); 0: in the render's own process
+    chart_workers: NonNegativeInt = 2
 
 
 # --- alerts -------------------------------------------------------------------------
