@@ -31,7 +31,7 @@ from pathlib import Path
 CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
-code, landing, db, mode = sys.argv[1:5]
+code, landing, db, mode, memory_limit = sys.argv[1:6]
 sys.path.insert(0, code)
 import duckdb
 from ingest.landing import scan_landing
@@ -45,6 +45,8 @@ if mode == "floor":
     ndjson = [f for f in files if ".ndjson" in f]
     parquet = [f for f in files if f.endswith(".parquet")]
     con = duckdb.connect(db)
+    if memory_limit:
+        con.execute("SET memory_limit = ?", [memory_limit])
     t0 = time.perf_counter()
     con.execute("CREATE TABLE a AS SELECT * FROM read_ndjson(?, ignore_errors = true)", [ndjson])
     con.execute("CREATE TABLE b AS SELECT * FROM read_parquet(?, union_by_name = true)",
@@ -55,7 +57,7 @@ else:
     from ingest.batch import load_entity_days
     from ingest.loader import ensure_schema
     from warehouse.db import connect
-    con = connect(Path(db))
+    con = connect(Path(db), memory_limit=memory_limit or None)
     ensure_schema(con)
     stamps = []
     t0 = time.perf_counter()
@@ -71,10 +73,11 @@ print("RESULT " + json.dumps(out))
 """
 
 
-def child(code: str, landing: str, mode: str) -> dict:
+def child(code: str, landing: str, mode: str, memory_limit: str = "") -> dict:
     with tempfile.TemporaryDirectory(prefix="ingest-vs-floor-") as tmp:
         proc = subprocess.run(
-            [sys.executable, "-c", CHILD, code, landing, str(Path(tmp) / "w.duckdb"), mode],
+            [sys.executable, "-c", CHILD, code, landing, str(Path(tmp) / "w.duckdb"), mode,
+             memory_limit],
             capture_output=True, text=True,
         )
     if proc.returncode:
@@ -89,6 +92,8 @@ def main() -> None:
     p.add_argument("--code", action="append", default=[],
                    help="NAME=checkout (default: this=the checkout of this script)")
     p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--memory-limit", default="",
+                   help="DuckDB memory_limit of the floor and the ingest (e.g. 8GB)")
     p.add_argument("--out", type=Path, default=Path("bench/results/ingest_vs_floor.json"))
     args = p.parse_args()
     codes = dict(c.split("=", 1) for c in args.code) or {
@@ -96,9 +101,10 @@ def main() -> None:
     rounds = []
     for r in range(args.rounds):
         entry: dict = {"load_average": list(os.getloadavg())}
-        entry["floor"] = child(next(iter(codes.values())), args.landing, "floor")
+        entry["floor"] = child(next(iter(codes.values())), args.landing, "floor",
+                               args.memory_limit)
         for name, code in codes.items():
-            entry[name] = child(code, args.landing, "ingest")
+            entry[name] = child(code, args.landing, "ingest", args.memory_limit)
             entry[name]["ratio_to_floor"] = round(
                 (entry[name]["lines"] / entry[name]["s"])
                 / (entry["floor"]["lines"] / entry["floor"]["s"]), 3)

@@ -857,22 +857,27 @@ def load_events_days(
         progress(f"events {days[0].export_date}..{days[-1].export_date}: validating "
                  f"{lines:,} lines")
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _parsed AS "
+        "CREATE OR REPLACE TEMP TABLE _parsed_lines AS "
         + event_rules.parse_sql("_lines", export_date=None, future_days=future_days)
     )
-    con.execute("INSERT INTO _parsed SELECT * FROM _parsed_bulk")
-    con.execute("DROP TABLE _parsed_bulk")
     for file_id, line, message in truncations:  # the rest of a truncated file: one reject
-        con.execute("UPDATE _parsed SET reason_code = 'truncated_compressed_file', reason = ? "
-                    "WHERE file_id = ? AND line_number = ?", [message, file_id, line]).fetchall()
+        for table in ("_parsed_lines", "_parsed_bulk"):
+            if con.execute(f"UPDATE {table} SET reason_code = 'truncated_compressed_file', "
+                           "reason = ? WHERE file_id = ? AND line_number = ? RETURNING 1",
+                           [message, file_id, line]).fetchall():
+                break
     con.execute("DROP TABLE _lines")
+    # both parses as one relation, not copied into one table (a copy of every bulk row)
+    con.execute("CREATE OR REPLACE TEMP VIEW _parsed AS "
+                "SELECT * FROM _parsed_lines UNION ALL SELECT * FROM _parsed_bulk")
     try:
         copy_dates = _copy_dates(con, days)
         for n, (day, result) in enumerate(zip(days, results, strict=True)):
             _swap_day(con, day, result, run_id, n * _DAY_FILE_IDS, copy_dates)
     finally:
-        for name in ("_parsed", "_files", "_old_ids", "_ranked", "_multi_ids", "_existing",
-                     "_bulk", "_parsed_bulk"):
+        con.execute("DROP VIEW IF EXISTS _parsed")
+        for name in ("_parsed_lines", "_files", "_old_ids", "_ranked", "_multi_ids",
+                     "_existing", "_bulk", "_parsed_bulk"):
             con.execute(f"DROP TABLE IF EXISTS {name}")
     return results
 
