@@ -490,15 +490,6 @@ class RenderResult:
         return None
 
 
-def write_report(root: Path, data: ReportData, *, rendered_at: datetime,
-                 run_id: str | None, pdf_browser: str | None = None
-                 ) -> list[index.ReportFile]:
-    """Write the HTML, CSV and JSON of one report (and, with ``pdf_browser``, its PDF,
-    printed from the HTML by headless Chromium); their index rows."""
-    return _write_files(root, data, _report_html(root, data, rendered_at), rendered_at=rendered_at,
-                        run_id=run_id, pdf_browser=pdf_browser)
-
-
 def _report_html(root: Path, data: ReportData, rendered_at: datetime) -> str:
     dq_link = Path(os.path.relpath(root / DATA_QUALITY_PAGE, report_dir(root, data))).as_posix()
     return html_document(data, rendered_at=rendered_at, dq_link=dq_link)
@@ -506,6 +497,9 @@ def _report_html(root: Path, data: ReportData, rendered_at: datetime) -> str:
 
 def _write_files(root: Path, data: ReportData, page: str, *, rendered_at: datetime,
                  run_id: str | None, pdf_browser: str | None) -> list[index.ReportFile]:
+    """Write the HTML ``page``, the CSV and the JSON of one report (and, with
+    ``pdf_browser``, its PDF, printed from the HTML by headless Chromium); their index
+    rows."""
     folder = report_dir(root, data)
     stem = file_stem(data.creator_id)
     paths = [
@@ -579,7 +573,7 @@ def _render(con: duckdb.DuckDBPyConnection, root: Path, kind: str, cfg: ReportsS
     return result
 
 
-# a report path as write_report makes it: relative, segments of [A-Za-z0-9_.-] not
+# a report path as _write_files makes it: relative, segments of [A-Za-z0-9_.-] not
 # starting with a dot (no scheme, no "//host", no "/abs", no "..")
 REPORT_PATH = re.compile(r"(?:[A-Za-z0-9_][A-Za-z0-9_.-]*/)*[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
