@@ -296,18 +296,34 @@ def _tables_html(sec: Section, skip: Collection[str] = ()) -> str:
 
 @dataclass
 class _PendingCharts:
-    """Charts of a render converting in :class:`ChartWorkers`: each stands in the HTML as
-    ``<!--chart N-->`` (text from the data is escaped, so no data can write one) until
-    :meth:`resolve` puts its cell there."""
-    workers: ChartWorkers
+    """The charts of one render. The first ``inline`` convert where they are drawn; after
+    them (a render big enough to repay starting them) :class:`ChartWorkers` convert the
+    rest while the render goes on, each standing in the HTML as ``<!--chart N-->`` (text
+    from the data is escaped, so no data can write one) until :meth:`resolve` puts its
+    cell there."""
+    workers: int
+    inline: int
+    converted_inline: int = 0
+    pool: ChartWorkers | None = None
     futures: dict[int, Future[str]] = field(default_factory=dict)
+    submitted: int = 0
 
     def add(self, chart: alt.TopLevelMixin) -> str:
-        n = len(self.futures)
-        self.futures[n] = self.workers.submit(specs.spec_dict(chart))
+        if self.workers < 1 or self.converted_inline < self.inline:
+            self.converted_inline += 1
+            return specs.to_svg(chart)
+        if self.pool is None:
+            log.info("charts: %d converted in the render, the rest in %d workers",
+                     self.converted_inline, self.workers)
+            self.pool = ChartWorkers(self.workers)
+        n = self.submitted
+        self.futures[n] = self.pool.submit(specs.spec_dict(chart))
+        self.submitted += 1
         return f"<!--chart {n}-->"
 
     def resolve(self, text: str) -> str:
+        if not self.futures:
+            return text
         return _PENDING_CHART.sub(
             lambda m: _chart_cell(self.futures.pop(int(m.group(1))).result()), text)
 
@@ -317,19 +333,17 @@ _PENDING: ContextVar[_PendingCharts | None] = ContextVar("pending_charts", defau
 
 
 @contextmanager
-def _charts_in_workers(workers: int) -> Iterator[_PendingCharts | None]:
-    """Within: the charts of :func:`_line` and :func:`_bars` convert in ``workers``
-    processes (0: none, each converts where it is drawn)."""
-    if workers < 1:
-        yield None
-        return
-    with ChartWorkers(workers) as pool:
-        pending = _PendingCharts(pool)
-        token = _PENDING.set(pending)
-        try:
-            yield pending
-        finally:
-            _PENDING.reset(token)
+def _charts_of_render(workers: int, inline: int) -> Iterator[_PendingCharts]:
+    """Within: the charts of :func:`_line` and :func:`_bars` convert as
+    :class:`_PendingCharts` says (``workers`` 0: all where they are drawn)."""
+    pending = _PendingCharts(workers, inline)
+    token = _PENDING.set(pending)
+    try:
+        yield pending
+    finally:
+        _PENDING.reset(token)
+        if pending.pool is not None:
+            pending.pool.close()
 
 
 def _svg(chart: alt.TopLevelMixin) -> str:
@@ -482,6 +496,8 @@ class RenderResult:
     seconds: float = 0.0
     as_of: date | None = None
     reports: int = 0
+    charts: int = 0
+    charts_in_workers: int = 0
 
     def overall_html(self, kind: str) -> str | None:
         for f in self.files:
@@ -549,9 +565,9 @@ def _render(con: duckdb.DuckDBPyConnection, root: Path, kind: str, cfg: ReportsS
                 raise
             log.warning("reports.pdf is on but %s: no PDF this run", exc)
     who_list = [ALL] + (content.creators(con, cfg.max_creators) if cfg.per_creator else [])
-    # every report's page is drafted first while its charts convert in the workers, then
-    # each is completed and written, in the same order
-    with _charts_in_workers(cfg.chart_workers) as pending:
+    # every report's page is drafted first (its charts after the first few converting in
+    # the workers meanwhile), then each is completed and written, in the same order
+    with _charts_of_render(cfg.chart_workers, cfg.charts_before_workers) as pending:
         drafts: list[tuple[ReportData, str]] = []
         for creator in who_list:
             data = promised.with_promised_sections(con, content.gather(
@@ -559,17 +575,20 @@ def _render(con: duckdb.DuckDBPyConnection, root: Path, kind: str, cfg: ReportsS
             data.sections += backtests.sections(con, kind, creator)  # weekly overall only
             drafts.append((data, _report_html(root, data, rendered_at)))
         for data, page in drafts:
-            page = pending.resolve(page) if pending is not None else page
+            page = pending.resolve(page)
             result.files += _write_files(root, data, page, rendered_at=rendered_at,
                                          run_id=run_id, pdf_browser=browser)
             result.reports += 1
-        if pending is not None and pending.futures:
+        if pending.futures:
             raise RuntimeError(f"{len(pending.futures)} charts were converted but not placed")
+        result.charts, result.charts_in_workers = (pending.converted_inline + pending.submitted,
+                                                   pending.submitted)
     index.record(con, result.files)
     write_index_page(con, root)
     result.seconds = time.perf_counter() - started
-    log.info("%s reports for %s: %d reports, %d files in %.2f s", kind, as_of.isoformat(),
-             result.reports, len(result.files), result.seconds)
+    log.info("%s reports for %s: %d reports, %d files, %d charts (%d in workers) in %.2f s",
+             kind, as_of.isoformat(), result.reports, len(result.files), result.charts,
+             result.charts_in_workers, result.seconds)
     return result
 
 

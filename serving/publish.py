@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Mapping, Sequence
@@ -91,10 +92,37 @@ def _relations(
     return [(s, t, c) for s, t, c in rows]
 
 
+_TOKEN = re.compile(r"\.(\d+)-[0-9a-f]{32}\.")
+
+
+def _token() -> str:
+    """The part of a temporary name that makes it unique and names its writer's process:
+    leftovers are removed only once that process is gone (two publishes to one folder at
+    once, e.g. two warehouses configured with one serving file, must not remove each
+    other's file half-way)."""
+    return f"{os.getpid()}-{uuid.uuid4().hex}"
+
+
+def _left_over(path: Path) -> bool:
+    """Whether a temporary file or folder is left over: its writer's process is gone (or
+    its name carries no process)."""
+    m = _TOKEN.search(path.name)
+    if m is None:
+        return True
+    try:
+        os.kill(int(m.group(1)), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):
+        return False  # alive, another user's; or not a process id we can ask about
+    return False
+
+
 def _remove_leftovers(target: Path) -> None:
     """Temporary files of publishes that were killed half-way."""
     for leftover in target.parent.glob(f".{target.name}.*.tmp*"):
-        leftover.unlink(missing_ok=True)
+        if _left_over(leftover):
+            leftover.unlink(missing_ok=True)
 
 
 def publish(
@@ -113,7 +141,7 @@ def publish(
     start = datetime.now(UTC)
     target = target.resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    tmp = target.with_name(f".{target.name}.{_token()}.tmp")
     alias = f"publish_{uuid.uuid4().hex[:8]}"
     result = PublishResult(target=target)
     relations = _relations(con, schemas, ops)
@@ -186,16 +214,18 @@ def export_parquet(
     for schema in sorted({s for s, _ in tables}):
         (folder / schema).mkdir(parents=True, exist_ok=True)
         for leftover in (folder / schema).glob(".*.parquet.*.tmp"):  # of killed exports
-            leftover.unlink(missing_ok=True)
+            if _left_over(leftover):
+                leftover.unlink(missing_ok=True)
         for leftover in (folder / schema).glob(".*.parts.*"):  # folders of killed exports
-            shutil.rmtree(leftover, ignore_errors=True)
+            if _left_over(leftover):
+                shutil.rmtree(leftover, ignore_errors=True)
     for schema, table in tables:
         column = partitions.get(f"{schema}.{table}")
         if column is not None:
             written.append(_export_partitioned(con, schema, table, column, folder))
             continue
         path = (folder / schema / f"{table}.parquet").resolve()
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        tmp = path.with_name(f".{path.name}.{_token()}.tmp")
         try:
             con.execute(
                 f"COPY (SELECT * FROM {_q(schema)}.{_q(table)}) TO {_lit(str(tmp))} "
@@ -229,7 +259,7 @@ def _export_partitioned(
     new one in place): a reader sees the old or the new set of files, never a mix; for
     the moment between the renames the folder is absent."""
     path = (folder / schema / table).resolve()
-    token = uuid.uuid4().hex
+    token = _token()
     tmp = path.with_name(f".{table}.parts.{token}.tmp")
     old = path.with_name(f".{table}.parts.{token}.old")
     try:

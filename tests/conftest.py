@@ -80,6 +80,18 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return data
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_default_data_folder(tmp_path_factory: pytest.TempPathFactory):
+    """The path variables set to a folder of the session (of each xdist worker) before any
+    test: a test that sets no path of its own writes there, not into the checkout's
+    ``data/`` (two workers publishing to one default serving file there removed each
+    other's temporary file half-way), nor into a user's own DAGSTER_HOME."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in demo_env(tmp_path_factory.mktemp("default_data")).items():
+            mp.setenv(name, value)
+        yield
+
+
 def demo_env(data: Path) -> dict[str, str]:
     """The path variables of a data folder."""
     return {

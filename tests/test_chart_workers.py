@@ -60,26 +60,49 @@ def test_at_least_one_worker() -> None:
         ChartWorkers(0)
 
 
+_CHART_CELL = re.compile(r'<div class="chart(?: wide)?"><svg')
 _STAMP = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?( UTC)?")
 
 
 def test_a_render_with_workers_writes_the_pages_of_one_without(demo_warehouse: Path,
                                                                tmp_path: Path) -> None:
+    # (workers, charts converted in the render before the workers start)
+    variants = {"inline": (0, 0), "workers": (2, 0), "after_10": (2, 10)}
     con = duckdb.connect(str(demo_warehouse))
     try:
-        pages = {}
-        for workers in (0, 2):
-            root = tmp_path / f"w{workers}"
-            cfg = ReportsSettings(chart_workers=workers)
-            result = render(con, root, "weekly", cfg, run_id="t")
+        pages, results = {}, {}
+        for name, (workers, before) in variants.items():
+            root = tmp_path / name
+            cfg = ReportsSettings(chart_workers=workers, charts_before_workers=before)
+            results[name] = result = render(con, root, "weekly", cfg, run_id="t")
             assert result.reports >= 2
-            pages[workers] = {p.relative_to(root): _STAMP.sub("", p.read_text())
-                              for p in sorted(root.rglob("*.html"))}
+            pages[name] = {p.relative_to(root): _STAMP.sub("", p.read_text())
+                           for p in sorted(root.rglob("*.html"))}
     finally:
         con.close()
-    assert pages[0].keys() == pages[2].keys()
-    charts = sum(page.count('<div class="chart') for page in pages[2].values())
-    assert charts >= 10
-    for name, page in pages[2].items():
-        assert "<!--chart" not in page, name
-        assert page == pages[0][name], name
+    # Vega-Lite charts (the paths' Sankey diagrams are drawn without vl-convert)
+    charts = results["inline"].charts
+    assert charts >= 20
+    assert sum(len(_CHART_CELL.findall(page)) for page in pages["inline"].values()) >= charts
+    assert {n: r.charts for n, r in results.items()} == dict.fromkeys(variants, charts)
+    assert {n: r.charts_in_workers for n, r in results.items()} == {
+        "inline": 0, "workers": charts, "after_10": charts - 10}
+    for name in ("workers", "after_10"):
+        assert pages[name].keys() == pages["inline"].keys()
+        for page_name, page in pages[name].items():
+            assert "<!--chart" not in page, (name, page_name)
+            assert page == pages["inline"][page_name], (name, page_name)
+
+
+def test_a_small_render_starts_no_workers(demo_warehouse: Path, tmp_path: Path) -> None:
+    """The default settings: a render with fewer charts than charts_before_workers (the
+    demo's overall report alone) converts them itself."""
+    cfg = ReportsSettings(per_creator=False)
+    assert cfg.chart_workers >= 1
+    con = duckdb.connect(str(demo_warehouse))
+    try:
+        result = render(con, tmp_path, "daily", cfg, run_id="t")
+    finally:
+        con.close()
+    assert 0 < result.charts <= cfg.charts_before_workers
+    assert result.charts_in_workers == 0

@@ -4,6 +4,8 @@ refuses while a blocking expectation fails; the HTML summary is inert."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -341,6 +343,11 @@ def test_the_publish_replaces_the_file_atomically_and_drops_a_stale_wal(warehous
     before = reader.execute("SELECT count(*) FROM marts.nlu_daily").fetchone()[0]
     (tmp_path / "serving.duckdb.wal").write_bytes(b"stale wal of a crashed client")
     (tmp_path / ".serving.duckdb.dead.tmp").write_bytes(b"a killed publish")
+    # a publish whose process was killed: removed
+    (tmp_path / f".serving.duckdb.{_ended_pid()}-{'a' * 32}.tmp").write_bytes(b"killed")
+    # a publish under way in a live process (this one) to the same file: left alone
+    live = tmp_path / f".serving.duckdb.{os.getpid()}-{'b' * 32}.tmp"
+    live.write_bytes(b"another publish writing")
     warehouse.execute("DELETE FROM marts.nlu_daily WHERE creator_id = '__all__' AND date = "
                       "(SELECT min(date) FROM marts.nlu_daily)")
     publish(warehouse, target)
@@ -350,8 +357,20 @@ def test_the_publish_replaces_the_file_atomically_and_drops_a_stale_wal(warehous
     assert fresh.execute("SELECT count(*) FROM marts.nlu_daily").fetchone()[0] == before - 1
     fresh.close()
     assert not (tmp_path / "serving.duckdb.wal").exists()
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".serving")] == []
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".serving")] == [live.name]
     assert target.stat().st_mode & 0o777 == 0o640
+
+
+def _ended_pid() -> int:
+    """The process id of a child that has ended and been reaped (no process has it now)."""
+    for _ in range(5):
+        proc = subprocess.Popen(["true"])
+        proc.wait()
+        try:
+            os.kill(proc.pid, 0)
+        except ProcessLookupError:
+            return proc.pid
+    raise AssertionError("every ended child's process id was taken again at once")
 
 
 def test_a_large_frame_validated_by_column_group_gives_the_same_outcomes():

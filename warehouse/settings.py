@@ -710,6 +710,10 @@ class ReportsSettings(_Section):
     # processes converting a render's charts to SVG beside it (vl-convert does one chart
     # at a time per process); 0: in the render's own process
     chart_workers: NonNegativeInt = 2
+    # charts a render converts itself before it starts the workers: a worker costs ~1.5 s
+    # to start (Python, vl-convert and its JavaScript engine), ~50 charts' conversion, so
+    # a render of a few reports (the demo's: ~90 charts) never starts them
+    charts_before_workers: NonNegativeInt = 100
 
 
 # --- alerts -------------------------------------------------------------------------
