@@ -110,11 +110,11 @@ def _left_over(path: Path) -> bool:
     if m is None:
         return True
     try:
-        os.kill(int(m.group(1)), 0)
+        os.kill(int(m.group(1)), 0)  # signal 0: only asks whether the process exists
     except ProcessLookupError:
         return True
     except (PermissionError, OverflowError):
-        return False  # alive, another user's; or not a process id we can ask about
+        pass  # alive, another user's; or not a process id we can ask about
     return False
 
 
