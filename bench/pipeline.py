@@ -8,7 +8,8 @@ the stages the Dagster assets run, without Dagster's run overhead, each in its o
 process (so its peak resident memory is its own; the warehouse file passes between them):
 generate, ingest (``ingest.batch.load_entity_days``, every entity and complete day but the
 last, which is held back for the daily run), dbt (``dbt build`` of models and seeds),
-dbt_tests (the data tests; dbt unit tests run in the test suite), data_quality (the raw
+dbt_tests (the data tests as the Dagster step runs them: dbt's nodes, then the batched
+ones in one query per model; dbt unit tests run in the test suite), data_quality (the raw
 and mart asset checks), ml (training + scoring), reports (daily and weekly) and publish
 (serving database and Parquet). Then, in the same run:
 
@@ -183,13 +184,29 @@ def stage_dbt(state: dict) -> dict:
 
 
 def stage_dbt_tests(state: dict) -> dict:
-    from harness import dbt_build
+    """The data tests as the Dagster dbt step runs them: dbt runs the tests that are not
+    batched, then the batched ones (orchestration/batched_tests.py) are counted in one
+    query per model on the warehouse."""
+    from harness import connect_warehouse, dbt_build
+
+    from orchestration.batched_tests import batched_tests, exclude_args, run_batched
 
     wh, work = Path(state["warehouse"]), _dbt_dir(state)
-    target = dbt_build(wh, work, _dbt_vars(state), only_tests=True)
+    target = dbt_build(wh, work, _dbt_vars(state), only_tests=True, extra=tuple(exclude_args()))
     summary = _node_summary(target)
-    return {"events": state["events_current"], "tests": summary["nodes"],
-            "slowest": summary["slowest"]}
+    t0 = time.perf_counter()
+    tests = batched_tests(json.loads((target / "manifest.json").read_text()))
+    con = connect_warehouse(wh)
+    try:
+        outcomes = run_batched(lambda sql: con.execute(sql).fetchall(), tests)
+    finally:
+        con.close()
+    failed = [o.test.unique_id for o in outcomes if o.fails_the_build]
+    if failed:
+        raise RuntimeError(f"batched dbt tests failed: {failed[:5]}")
+    return {"events": state["events_current"], "tests": summary["nodes"] + len(outcomes),
+            "dbt_test_nodes": summary["nodes"], "batched_tests": len(outcomes),
+            "batched_s": round(time.perf_counter() - t0, 3), "slowest": summary["slowest"]}
 
 
 def stage_dbt_marts(state: dict) -> dict:

@@ -52,16 +52,13 @@ identified_events as (
 
 ),
 
-events as (
+{#- every event twice, for its creator and for '__all__': a cross join with two rows,
+    after each funnel's filter, so only the funnel's events are copied #}
+copies as (
 
-    select identified_events.*, identified_events.creator_id as funnel_creator_id
-    from identified_events
-    where creator_id is not null
-
+    select 0 as is_all
     union all
-
-    select identified_events.*, cast('__all__' as {{ string }})
-    from identified_events
+    select 1 as is_all
 
 ),
 
@@ -88,7 +85,8 @@ events as (
 {{ f }}_events as (
 
     select
-        funnel_creator_id as creator_id,
+        case when copies.is_all = 1 then cast('__all__' as {{ string }})
+             else identified_events.creator_id end as creator_id,
         user_id,
         event_id,
         event_ts,
@@ -106,8 +104,10 @@ events as (
         case when {{ insights_warehouse.selector_predicate(x.selector) }} then 1 else 0 end as x_{{ loop.index }},
         {%- endfor %}
         case when is_active_event then 1 else 0 end as is_active
-    from events
-    where
+    from identified_events
+    cross join copies
+    where (copies.is_all = 1 or identified_events.creator_id is not null)
+      and (
         {%- for step in funnel.steps %}
         {{ insights_warehouse.funnel_step_predicate(step) }} or
         {%- endfor %}
@@ -115,6 +115,7 @@ events as (
         {{ insights_warehouse.selector_predicate(x.selector) }} or
         {%- endfor %}
         {{ 'is_active_event' if strict else '1 = 0' }}
+      )
 
 ),
 

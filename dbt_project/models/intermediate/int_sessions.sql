@@ -25,55 +25,24 @@ session_bounds as (
         sum(case when event_type = 'user_message' then 1 else 0 end) as user_messages,
         max(case when event_type = 'conversation_start' then 1 else 0 end) as has_conversation_start,
         max(case when event_type = 'conversation_end' then 1 else 0 end) as has_conversation_end,
-        max(case when is_escalated_to_human then 1 else 0 end) as has_escalation
+        max(case when is_escalated_to_human then 1 else 0 end) as has_escalation,
+        -- the session's first user and creator, and its last intent (event time, then
+        -- event_id): one aggregate each (macros/cross_db/first_by.sql), no window
+        {{ insights_warehouse.first_by('user_id', ['event_ts', 'event_id'],
+                                      where="user_id is not null") }} as first_user_id,
+        {{ insights_warehouse.first_by('creator_id', ['event_ts', 'event_id'],
+                                      where="creator_id is not null") }} as first_creator_id,
+        {{ insights_warehouse.last_by('intent', ['event_ts', 'event_id'],
+                                      where="event_type = 'intent_classified'") }} as last_intent
     from events
     group by session_id
-
-),
-
-ranked_creators as (
-
-    select
-        session_id,
-        creator_id,
-        row_number() over (
-            partition by session_id order by event_ts, event_id
-        ) as creator_rank
-    from events
-    where creator_id is not null
-
-),
-
-ranked_intents as (
-
-    select
-        session_id,
-        intent,
-        row_number() over (
-            partition by session_id order by event_ts desc, event_id desc
-        ) as intent_rank
-    from events
-    where event_type = 'intent_classified'
-
-),
-
-ranked_users as (
-
-    select
-        session_id,
-        user_id,
-        row_number() over (
-            partition by session_id order by event_ts, event_id
-        ) as user_rank
-    from events
-    where user_id is not null
 
 )
 
 select
     session_bounds.session_id,
-    ranked_users.user_id,
-    ranked_creators.creator_id,
+    session_bounds.first_user_id as user_id,
+    session_bounds.first_creator_id as creator_id,
     session_bounds.started_at,
     {{ insights_warehouse.reporting_date('session_bounds.started_at') }} as start_date,
     session_bounds.ended_at,
@@ -88,15 +57,6 @@ select
     session_bounds.has_escalation = 1 as is_escalated,
     case
         when session_bounds.has_conversation_end = 1 then null
-        else coalesce(ranked_intents.intent, 'unknown')
+        else coalesce(session_bounds.last_intent, 'unknown')
     end as drop_off_point
 from session_bounds
-left join ranked_users
-    on session_bounds.session_id = ranked_users.session_id
-    and ranked_users.user_rank = 1
-left join ranked_creators
-    on session_bounds.session_id = ranked_creators.session_id
-    and ranked_creators.creator_rank = 1
-left join ranked_intents
-    on session_bounds.session_id = ranked_intents.session_id
-    and ranked_intents.intent_rank = 1

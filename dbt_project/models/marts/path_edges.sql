@@ -23,28 +23,33 @@ with as_of as (
 
 ),
 
+{#- Each path's anchor flag and label are computed once per event here, so the events
+    are read once and carry no event data further. #}
 events as (
 
-    select user_id, creator_id, session_id, event_id, event_ts, event_type, event_data
+    select
+        user_id,
+        creator_id,
+        session_id,
+        event_id,
+        event_ts
+        {%- for p in paths %},
+        case when {{ insights_warehouse.selector_predicate(p.anchor) }} then 1 else 0 end
+            as is_anchor_{{ loop.index }},
+        {{ insights_warehouse.path_label(p.label) }} as label_{{ loop.index }}
+        {%- endfor %}
     from {{ ref('stg_events') }}
     where user_id is not null
       and event_date <= (select as_of_date from as_of)
 
 ),
 
-{# Every event in two scopes: its creator's, and all creators' ('__all__'). #}
-scoped as (
+{# Every anchor in two scopes: its creator's, and all creators' ('__all__'). #}
+copies as (
 
-    select creator_id as scope, user_id, session_id, event_id, event_ts, event_type, event_data
-    from events
-    where creator_id is not null
-
+    select 0 as is_all
     union all
-
-    select
-        cast('__all__' as {{ dbt.type_string() }}) as scope,
-        user_id, session_id, event_id, event_ts, event_type, event_data
-    from events
+    select 1 as is_all
 
 ),
 {%- for p in paths %}
@@ -57,34 +62,42 @@ scoped as (
 p{{ i }}_anchor_events as (
 
     select
-        scope,
+        case when copies.is_all = 1 then cast('__all__' as {{ dbt.type_string() }})
+             else events.creator_id end as scope,
         user_id,
         session_id,
         event_id,
         event_ts,
         row_number() over (
-            partition by scope, user_id order by event_ts, event_id) as occurrence
-    from scoped
-    where {{ insights_warehouse.selector_predicate(p.anchor) }}
+            partition by
+                case when copies.is_all = 1 then cast('__all__' as {{ dbt.type_string() }})
+                     else events.creator_id end,
+                user_id
+            order by event_ts, event_id) as occurrence
+    from events
+    cross join copies
+    where events.is_anchor_{{ i }} = 1
+      and (copies.is_all = 1 or events.creator_id is not null)
 
 ),
 
+{# The anchor's session: its creator's events in it (scope a creator) or all of them. #}
 p{{ i }}_path_events as (
 
     select
-        scoped.scope,
-        scoped.user_id,
-        scoped.event_ts,
-        scoped.event_id,
-        {{ insights_warehouse.path_label(p.label) }} as label
-    from scoped
+        anchors.scope,
+        events.user_id,
+        events.event_ts,
+        events.event_id,
+        events.label_{{ i }} as label
+    from events
     inner join p{{ i }}_anchor_events as anchors
         on anchors.occurrence = 1
-        and scoped.scope = anchors.scope
-        and scoped.user_id = anchors.user_id
-        and scoped.session_id = anchors.session_id
-        and (scoped.event_ts {{ cmp }} anchors.event_ts
-             or (scoped.event_ts = anchors.event_ts and scoped.event_id {{ cmp }}= anchors.event_id))
+        and events.user_id = anchors.user_id
+        and events.session_id = anchors.session_id
+        and (anchors.scope = '__all__' or anchors.scope = events.creator_id)
+        and (events.event_ts {{ cmp }} anchors.event_ts
+             or (events.event_ts = anchors.event_ts and events.event_id {{ cmp }}= anchors.event_id))
 
 ),
 
