@@ -33,16 +33,13 @@ events as (
 
 session_agents as (
 
-    select session_id, agent_id
-    from (
-        select
-            session_id,
-            agent_id,
-            row_number() over (partition by session_id order by event_ts, event_id) as agent_rank
-        from {{ ref('stg_events') }}
-        where agent_id is not null
-    ) as ranked
-    where agent_rank = 1
+    -- the session's first agent (event time, then event_id)
+    select
+        session_id,
+        {{ insights_warehouse.first_by('agent_id', ['event_ts', 'event_id']) }} as agent_id
+    from {{ ref('stg_events') }}
+    where agent_id is not null
+    group by session_id
 
 ),
 
