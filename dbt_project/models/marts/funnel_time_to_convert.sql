@@ -39,15 +39,17 @@ reaches as (
 
 first_reaches as (
 
+    -- each user's first reach of a step (earliest attempt, then earliest reach); tied
+    -- reaches have the same seconds
     select
         funnel,
         creator_id,
         step,
-        {{ insights_warehouse.seconds_between('attempt_start', 'reached_at') }} as seconds_to_convert,
-        row_number() over (
-            partition by funnel, creator_id, user_id, step order by attempt_start, reached_at
-        ) as reach_rank
+        {{ insights_warehouse.first_by(
+            insights_warehouse.seconds_between('attempt_start', 'reached_at'),
+            ['attempt_start', 'reached_at']) }} as seconds_to_convert
     from reaches
+    group by funnel, creator_id, user_id, step
 
 ),
 
@@ -70,7 +72,6 @@ per_step as (
         {%- endfor %},
         sum(case when seconds_to_convert > {{ buckets[-1][1] }} then 1 else 0 end) as more
     from first_reaches
-    where reach_rank = 1
     group by funnel, creator_id, step
 
 ),

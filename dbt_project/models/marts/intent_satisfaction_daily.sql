@@ -50,43 +50,34 @@ messages as (
 
 rated as (
 
-    select event_date, rating, intent
-    from (
-        select
-            feedback.event_date,
-            feedback.rating,
-            classified.intent,
-            row_number() over (
-                partition by feedback.event_id
-                order by classified.event_ts desc, classified.event_id desc
-            ) as intent_rank
-        from feedback
-        left join classified
-            on classified.session_id = feedback.session_id
-            and classified.event_ts <= feedback.event_ts
-    ) as ranked
-    where intent_rank = 1
+    -- each rating with the session's latest intent at or before it (event time, then
+    -- event_id; null when none): one aggregate per rating (macros/cross_db/first_by.sql)
+    select
+        feedback.event_date,
+        feedback.rating,
+        {{ insights_warehouse.last_by('classified.intent', ['classified.event_ts', 'classified.event_id']) }}
+            as intent
+    from feedback
+    left join classified
+        on classified.session_id = feedback.session_id
+        and classified.event_ts <= feedback.event_ts
+    group by feedback.event_id, feedback.event_date, feedback.rating
 
 ),
 
 felt as (
 
-    select event_date, sentiment, intent
-    from (
-        select
-            messages.event_date,
-            messages.sentiment,
-            classified.intent,
-            row_number() over (
-                partition by messages.event_id
-                order by classified.event_ts, classified.event_id
-            ) as intent_rank
-        from messages
-        left join classified
-            on classified.session_id = messages.session_id
-            and classified.event_ts >= messages.event_ts
-    ) as ranked
-    where intent_rank = 1
+    -- each message's sentiment with the session's next intent at or after it
+    select
+        messages.event_date,
+        messages.sentiment,
+        {{ insights_warehouse.first_by('classified.intent', ['classified.event_ts', 'classified.event_id']) }}
+            as intent
+    from messages
+    left join classified
+        on classified.session_id = messages.session_id
+        and classified.event_ts >= messages.event_ts
+    group by messages.event_id, messages.event_date, messages.sentiment
 
 ),
 
