@@ -54,16 +54,19 @@ def forecast_engagement(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict
     version = mlio.model_version("engagement_forecast", trained_at, params,
                                  {"as_of": str(as_of), "rows": len(daily)})
     rows, tests = [], []
+    keyed = []
     for (creator, metric), g in (daily.melt(id_vars=["date", "creator_id"],
                                             value_vars=["dau", "sessions"], var_name="metric")
                                  .groupby(["creator_id", "metric"], sort=True)):
         y = forecasting.complete_daily(g, "date", "value", pd.Timestamp(as_of))
-        if len(y) < 2 * forecasting.SEASON:
-            continue
-        res = forecasting.forecast_series(
-            y.to_numpy(), cfg.forecast_horizon_days, cfg.forecast_backtest_days,
-            max_origins=cfg.forecast_backtest_origins,
-            min_train=max(cfg.forecast_min_history_days, 2 * forecasting.SEASON))
+        if len(y) >= 2 * forecasting.SEASON:
+            keyed.append((creator, metric, y))
+    results = forecasting.forecast_many(
+        [y.to_numpy() for _, _, y in keyed], cfg.forecast_horizon_days,
+        cfg.forecast_backtest_days, workers=cfg.forecast_workers,
+        max_origins=cfg.forecast_backtest_origins,
+        min_train=max(cfg.forecast_min_history_days, 2 * forecasting.SEASON))
+    for (creator, metric, y), res in zip(keyed, results, strict=True):
         fc, chosen, scores = res.forecast, res.chosen, res.backtest_mase
         dates = pd.date_range(pd.Timestamp(as_of) + pd.Timedelta(days=1),
                               periods=cfg.forecast_horizon_days, freq="D")

@@ -106,6 +106,30 @@ def test_occlusion_predicting_only_changed_rows_equals_one_prediction_per_featur
 # --------------------------------------------------------------------------- forecasting
 
 
+def test_forecasts_fitted_in_worker_processes_equal_those_fitted_in_process(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture):
+    """forecast_many in two spawned processes gives the same floats, in the same order, as
+    one process: how the work runs is not part of a model version."""
+    rng = np.random.default_rng(3)
+    days = np.arange(49)
+    ys = [np.maximum(0, level + amp * np.sin(days * 2 * np.pi / 7) + rng.normal(0, 3, 49))
+          for level, amp in zip(rng.uniform(20, 80, 6), rng.uniform(0, 15, 6), strict=True)]
+    monkeypatch.setattr(forecasting, "SERIES_BEFORE_WORKERS", 2)
+    kwargs = {"max_origins": 3, "min_train": 14}
+    here = forecasting.forecast_many(ys, 14, 7, workers=1, **kwargs)
+    with caplog.at_level("INFO", logger=forecasting.__name__):
+        apart = forecasting.forecast_many(ys, 14, 7, workers=2, **kwargs)
+    assert "forecast 6 series in 2 processes" in caplog.text, caplog.text
+    assert len(apart) == len(here) == 6
+    for a, b in zip(here, apart, strict=True):
+        assert (a.chosen, a.best, a.origins) == (b.chosen, b.best, b.origins)
+        np.testing.assert_array_equal(a.forecast.mean, b.forecast.mean)
+        for lv in forecasting.LEVELS:
+            np.testing.assert_array_equal(a.forecast.lower[lv], b.forecast.lower[lv])
+            np.testing.assert_array_equal(a.forecast.upper[lv], b.forecast.upper[lv])
+        assert a.backtest_mase == b.backtest_mase
+
+
 def test_a_pure_weekly_pattern_is_forecast_near_exactly():
     pattern = np.array([100, 120, 130, 125, 110, 60, 50], dtype=float)
     y = np.tile(pattern, 8)

@@ -616,6 +616,10 @@ class DataQualitySettings(_Section):
 # --- ml ---------------------------------------------------------------------------
 
 
+#: ml settings that change how the work runs, never its results (left out of model versions)
+_ML_EXECUTION_ONLY = frozenset({"forecast_workers"})
+
+
 class MLSettings(_Section):
     """The ``ml:`` section (predictors and analyses, models_ml/); documented inline in
     config/settings.yaml. :meth:`as_params` is part of every model version's hash."""
@@ -642,6 +646,9 @@ class MLSettings(_Section):
     forecast_backtest_days: PositiveDays = 14
     forecast_min_history_days: PositiveDays = 28
     forecast_backtest_origins: Annotated[int, Field(ge=1)] = 6
+    #: processes that fit the forecast series side by side (1: in this process); how the
+    #: work runs, not what it computes, so not part of a model version
+    forecast_workers: Annotated[int, Field(ge=1)] = 2
     ltv_horizon_days: PositiveDays = 90
     anomaly_threshold: Annotated[float, Field(gt=0)] = 3.5
     anomaly_lookback_days: PositiveDays = 90
@@ -685,7 +692,8 @@ class MLSettings(_Section):
         return self
 
     def as_params(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in type(self).model_fields}
+        return {name: getattr(self, name) for name in type(self).model_fields
+                if name not in _ML_EXECUTION_ONLY}
 
 
 # --- reports ------------------------------------------------------------------------
