@@ -38,7 +38,7 @@ def _batch_definition():
     return asset.add_batch_definition_whole_dataframe("whole_frame")
 
 
-def _plain(value: Any) -> Any:
+def plain_value(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, (datetime, date, pd.Timestamp)):
@@ -81,7 +81,7 @@ def _outcome(
     if error is not None:
         observed = f"error: {error}"
     elif "observed_value" in res:
-        observed = json.dumps(_plain(res["observed_value"]), default=str)
+        observed = json.dumps(plain_value(res["observed_value"]), default=str)
     elif unexpected is not None:
         share = f" ({100 * unexpected / elements:.3g} %)" if elements else ""
         observed = f"{unexpected} of {elements} rows{share}"
@@ -101,7 +101,7 @@ def _outcome(
         unexpected_count=None if unexpected is None else int(unexpected),
         element_count=None if elements is None else int(elements),
         examples=(
-            json.dumps([_plain(v) for v in sample[:MAX_EXAMPLES]], default=str)
+            json.dumps([plain_value(v) for v in sample[:MAX_EXAMPLES]], default=str)
             if examples and sample and not result.success
             else None
         ),
@@ -116,7 +116,7 @@ _BETWEEN = "expect_column_values_to_be_between"
 _RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": MAX_EXAMPLES}
 
 
-def _domain(expectation: Any) -> tuple[str, ...]:
+def expectation_domain(expectation: Any) -> tuple[str, ...]:
     """The columns an expectation reads (empty: the table's row count)."""
     kwargs = expectation.configuration.kwargs
     if "column" in kwargs:
@@ -132,7 +132,7 @@ def _column_groups(
     """Expectations grouped by the columns they read, in order of first appearance."""
     groups: dict[tuple[str, ...], list[int]] = {}
     for i, expectation in enumerate(expectations):
-        domain = _domain(expectation)
+        domain = expectation_domain(expectation)
         if not domain or not set(domain) <= set(frame.columns):
             domain = ()  # table-level, or a missing column: on the whole frame, as before
         groups.setdefault(domain, []).append(i)
@@ -169,7 +169,7 @@ def _group_frame(
     return sub, False
 
 
-def _gx_results(frame: pd.DataFrame, expectations: Sequence[Any], name: str) -> list[Any]:
+def gx_results(frame: pd.DataFrame, expectations: Sequence[Any], name: str) -> list[Any]:
     """GX's results of ``expectations`` on ``frame``, in their order: one batch, one
     validator (the batch is loaded once, not again by ``Batch.validate``)."""
     import great_expectations as gx
@@ -211,13 +211,13 @@ def validate_frame(
     the same as on the whole frame, in the expectations' order."""
     expectations = list(expectations)
     if len(frame) < split_min_rows:
-        results = _gx_results(frame, expectations, suite)
+        results = gx_results(frame, expectations, suite)
     else:
         by_index: dict[int, Any] = {}
         for domain, indexes in _column_groups(frame, expectations):
             group = [expectations[i] for i in indexes]
             sub, as_float = _group_frame(frame, domain, group)
-            for i, result in zip(indexes, _gx_results(sub, group, suite), strict=True):
+            for i, result in zip(indexes, gx_results(sub, group, suite), strict=True):
                 by_index[i] = _as_ints(result) if as_float else result
         results = [by_index[i] for i in range(len(expectations))]
     outcomes = [

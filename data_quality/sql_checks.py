@@ -30,7 +30,13 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from data_quality.engine import MAX_EXAMPLES, _domain, _gx_results, _plain, validate_frame
+from data_quality.engine import (
+    MAX_EXAMPLES,
+    expectation_domain,
+    gx_results,
+    plain_value,
+    validate_frame,
+)
 from data_quality.outcomes import BLOCKING, WARNING, Outcome
 
 log = logging.getLogger(__name__)
@@ -188,7 +194,7 @@ def _outcome(expectation: Any, passed: bool, unexpected: int, elements: int,
         passed=passed,
         observed=f"{unexpected} of {elements} rows{share} (counted in SQL)",
         unexpected_count=int(unexpected), element_count=int(elements),
-        examples=(json.dumps([_plain(v) for v in list(sample)[:MAX_EXAMPLES]], default=str)
+        examples=(json.dumps([plain_value(v) for v in list(sample)[:MAX_EXAMPLES]], default=str)
                   if examples and sample and not passed else None),
     )
 
@@ -224,7 +230,7 @@ def validate_counted(
             proxies.append(_proxy(k, float(mostly)))
         small = pd.DataFrame({name: pd.Series([v], dtype="float64")
                               for name, v in ratios.items()})
-        verdicts = _gx_results(small, proxies, suite)
+        verdicts = gx_results(small, proxies, suite)
         for k, i in enumerate(done):
             unexpected, sample = row[2 + 3 * k], row[3 + 3 * k]
             passed = bool(verdicts[k].success) and not (verdicts[k].exception_info or {}
@@ -233,8 +239,9 @@ def validate_counted(
                                    suite=suite, table=table, batch=batch, examples=examples)
     rest = [i for i, c in enumerate(plan) if c is None]
     if rest:
-        columns = sorted({c for i in rest for c in _domain(expectations[i]) if c in types})
-        needs_all = any(not _domain(expectations[i]) for i in rest) or not columns
+        columns = sorted({c for i in rest for c in expectation_domain(expectations[i])
+                          if c in types})
+        needs_all = any(not expectation_domain(expectations[i]) for i in rest) or not columns
         select = "*" if needs_all else ", ".join(quote(c) for c in columns)
         frame = con.execute(f"SELECT {select} FROM ({sql}) AS frame", dict(params)).df()
         for i, outcome in zip(rest, validate_frame(
