@@ -196,6 +196,15 @@ def stage_dbt_tests(state: dict) -> dict:
     summary = _node_summary(target)
     t0 = time.perf_counter()
     tests = batched_tests(json.loads((target / "manifest.json").read_text()))
+    # dbt ran in this process and keeps its DuckDB connection (opened with the profile's
+    # configuration; DuckDB refuses a second configuration of an open file): drop it
+    # first, as the Dagster step's dbt subprocess does by exiting
+    import gc
+
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    DuckDBConnectionManager.close_all_connections()
+    gc.collect()
     con = connect_warehouse(wh)
     try:
         outcomes = run_batched(lambda sql: con.execute(sql).fetchall(), tests)
