@@ -25,17 +25,11 @@ BENCH = Path(__file__).resolve().parent
 if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
+from harness import vm_rss_mib  # noqa: E402  (bench/ on the path first)
+
 log = logging.getLogger("bench")
 
 MiB = 2**20
-
-
-def _rss_mib() -> float:
-    """The process's current resident memory (VmRSS of /proc/self/status), MiB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 class RssSampler:
@@ -49,14 +43,14 @@ class RssSampler:
 
     def _run(self) -> None:
         while not self._stop.wait(self.every_s):
-            self.peak = max(self.peak, _rss_mib())
+            self.peak = max(self.peak, vm_rss_mib())
 
     def start(self) -> RssSampler:
         self._thread.start()
         return self
 
     def reset(self) -> None:
-        self.peak = _rss_mib()
+        self.peak = vm_rss_mib()
 
     def stop(self) -> None:
         self._stop.set()

@@ -92,6 +92,14 @@ def run_sizes(
     log.info("wrote %s", args.out / report_name)
 
 
+def vm_rss_mib() -> float:
+    """This process's current resident memory (VmRSS of /proc/self/status), MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def dbt_build(
     warehouse: Path, workdir: Path, dbt_vars: dict, *, tests: bool = False,
     extra: tuple[str, ...] = (), only_tests: bool = False,

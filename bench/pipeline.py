@@ -364,18 +364,13 @@ STAGE_FUNCTIONS = {name[len("stage_"):]: fn for name, fn in globals().items()
           if name.startswith("stage_")}
 
 
-def _vm_rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def child_main(stage: str, state_file: Path, result_file: Path) -> None:
     """Entry point of a stage's process: run it, report wall time and peak RSS."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s   %(message)s")
     state = json.loads(state_file.read_text())
-    baseline = _vm_rss_mib()
+    from harness import vm_rss_mib
+
+    baseline = vm_rss_mib()
     t0 = time.perf_counter()
     out = STAGE_FUNCTIONS[stage](state)
     wall = time.perf_counter() - t0
