@@ -724,15 +724,21 @@ def _parse_bulk(
         "SELECT file_id, line_number FROM _parsed_bulk WHERE reason_code IS NOT NULL"
     ).fetchall():
         rejected.setdefault(file_id, []).append(line)
+    texts: list[tuple[int, int, str]] = []
     for file_id, lines in rejected.items():
         n, index = divmod(file_id, _DAY_FILE_IDS)
         path = days[n].files[index]
-        texts = (_parquet_row_texts(con, path, lines) if bulk[file_id].file_format == "parquet"
+        found = (_parquet_row_texts(con, path, lines) if bulk[file_id].file_format == "parquet"
                  else _line_texts(path, limits, lines))
-        con.executemany(
-            "UPDATE _parsed_bulk SET raw = ? WHERE file_id = ? AND line_number = ?",
-            [(text, file_id, line) for line, text in texts.items()],
-        )
+        texts.extend((file_id, line, text) for line, text in found.items())
+    if texts:  # one UPDATE joined to the texts: one per line would scan the table each time
+        con.execute("CREATE OR REPLACE TEMP TABLE _reject_texts "
+                    "(file_id INTEGER, line_number BIGINT, raw VARCHAR)")
+        con.executemany("INSERT INTO _reject_texts VALUES (?, ?, ?)", texts)
+        con.execute("UPDATE _parsed_bulk SET raw = t.raw FROM _reject_texts t "
+                    "WHERE _parsed_bulk.file_id = t.file_id "
+                    "AND _parsed_bulk.line_number = t.line_number")
+        con.execute("DROP TABLE _reject_texts")
 
 
 def _line_texts(path: Path, limits: ReadLimits, wanted: list[int]) -> dict[int, str]:
