@@ -170,6 +170,91 @@
 {%- endmacro %}
 
 
+{#
+    The key of each funnel's definition as int_funnel_attempts builds it (its column
+    definition_key): a hash of the definition, the active event types (strict order) and
+    the reporting time zone (entry_date). A funnel whose key changed needs its history
+    rebuilt, not only the incremental window.
+#}
+{% macro funnel_definition_keys(funnels) -%}
+    {%- set keys = {} -%}
+    {%- set shared = tojson(insights_warehouse.active_event_types()) ~ '|'
+                     ~ insights_warehouse.reporting_timezone() -%}
+    {%- for f in funnels -%}
+        {%- do keys.update({f.name: local_md5(tojson(f, sort_keys=true) ~ '|' ~ shared)}) -%}
+    {%- endfor -%}
+    {{ return(keys) }}
+{%- endmacro %}
+
+
+{#
+    The incremental window of int_funnel_attempts (config incremental_window_widen =
+    'funnel_attempts', macros/incremental_window.sql replace_window_start), from the
+    model's window start `start` (YYYY-MM-DD). Events dated
+    on or after `start` may have changed. They also change from the day after the as-of
+    date (events after it are left out) and from the day after the latest attempt built
+    (an earlier as-of date). An attempt is filed under its start's date (entry_date) and
+    reads events up to one window after its start, so attempts are rebuilt from that
+    change day minus the longest duration window in whole days, minus one more day (a
+    day of 23 or 25 hours); for a funnel whose window is the session, also from the first
+    day of every session with an event on or after the change day. None (every attempt
+    again) when the target holds another set of funnel definitions than the current one
+    (definition_key; a table built before that column had none), or no attempts.
+#}
+{% macro funnel_attempts_window_start(start) -%}
+    {%- set string = dbt.type_string() -%}
+    {%- set funnels = insights_warehouse.funnel_definitions() -%}
+    {%- set wanted = [] -%}
+    {%- for name, key in insights_warehouse.funnel_definition_keys(funnels).items() -%}
+        {%- do wanted.append(name ~ '=' ~ key) -%}
+    {%- endfor -%}
+    {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name')
+                      | map('lower') | list -%}
+    {%- if 'definition_key' not in columns -%}{{ return(none) }}{%- endif -%}
+    {%- set built = [] -%}
+    {%- for row in run_query("select distinct funnel, definition_key from " ~ this).rows -%}
+        {%- do built.append(row[0] ~ '=' ~ row[1]) -%}
+    {%- endfor -%}
+    {%- if (built | sort) != (wanted | sort) -%}{{ return(none) }}{%- endif -%}
+    {%- set as_of = insights_warehouse.built_relation('int_as_of_date') -%}
+    {%- set latest = run_query(
+        "select cast(max(entry_date) as " ~ string ~ "), "
+        ~ ("(select cast(max(as_of_date) as " ~ string ~ ") from " ~ as_of ~ ")"
+           if as_of is not none else "cast(null as " ~ string ~ ")")
+        ~ " from " ~ this).rows[0] -%}
+    {%- if latest[0] is none -%}{{ return(none) }}{%- endif -%}
+    {%- set day = modules.datetime.timedelta(days=1) -%}
+    {%- set changed = [modules.datetime.date.fromisoformat(start),
+                       modules.datetime.date.fromisoformat((latest[0] | string)[:10]) + day] -%}
+    {%- if latest[1] is not none -%}
+        {%- do changed.append(modules.datetime.date.fromisoformat((latest[1] | string)[:10]) + day) -%}
+    {%- endif -%}
+    {%- set changed = changed | min -%}
+    {%- set ns = namespace(days=0, session=false) -%}
+    {%- for f in funnels -%}
+        {%- if f.window_seconds is none -%}
+            {%- set ns.session = true -%}
+        {%- else -%}
+            {%- set ns.days = [ns.days, ((f.window_seconds + 86399) // 86400) | int] | max -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- set begin = changed - modules.datetime.timedelta(days=ns.days + 1) -%}
+    {%- set events = insights_warehouse.built_relation('stg_events') -%}
+    {%- if ns.session and events is not none -%}
+        {%- set first = run_query(
+            "select cast(min(event_date) as " ~ string ~ ") from " ~ events
+            ~ " where event_date < " ~ insights_warehouse.date_literal(begin.isoformat())
+            ~ " and session_id in (select session_id from " ~ events
+            ~ " where session_id is not null and event_date >= "
+            ~ insights_warehouse.date_literal(changed.isoformat()) ~ ")").columns[0].values()[0] -%}
+        {%- if first is not none -%}
+            {%- set begin = [begin, modules.datetime.date.fromisoformat((first | string)[:10])] | min -%}
+        {%- endif -%}
+    {%- endif -%}
+    {{- return(begin.isoformat()) -}}
+{%- endmacro %}
+
+
 {# The most steps / breakdowns of any funnel: the widths of int_funnel_attempts. #}
 {% macro funnel_max_steps(funnels) -%}
     {%- set m = [1] -%}

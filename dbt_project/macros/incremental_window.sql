@@ -6,7 +6,7 @@
 
     Model config:  materialized='incremental', incremental_strategy='replace_date_range',
                    unique_key='<the date column>'
-    Model SQL:     set window_start = insights_warehouse.incremental_window_start('<date column>')
+    Model SQL:     set window_start = insights_warehouse.replace_window_start('<date column>')
                    and filter every input on its own date column with
                    insights_warehouse.date_on_or_after('<input date column>', window_start).
 
@@ -54,6 +54,37 @@
 
 
 {#
+    The window start of a replace_date_range model as both its SQL and the strategy use
+    it: incremental_window_start(date column), moved back for a model whose rows depend
+    on events from before the date they are filed under, named by its config
+    `incremental_window_widen`: 'funnel_attempts' (a funnel attempt reads the events of
+    its whole conversion window; macros/funnels.sql funnel_attempts_window_start). A
+    widening returns a YYYY-MM-DD string, or none to rebuild every row.
+#}
+{% macro replace_window_start(date_column) -%}
+    {%- set start = insights_warehouse.incremental_window_start(date_column) -%}
+    {%- set widen = config.get('incremental_window_widen') -%}
+    {%- if start is none or not widen -%}{{ return(start) }}{%- endif -%}
+    {%- if widen == 'funnel_attempts' -%}
+        {{- return(insights_warehouse.funnel_attempts_window_start(start)) -}}
+    {%- endif -%}
+    {{ exceptions.raise_compiler_error("incremental_window_widen: unknown widening " ~ widen) }}
+{%- endmacro %}
+
+
+{#
+    The relation of a model of this project, looked up by name in the graph (a ref() in
+    a macro would be a dependency of its own); none when it is not built yet.
+#}
+{% macro built_relation(name) -%}
+    {%- set nodes = graph.nodes.values() | selectattr('name', 'equalto', name) | list -%}
+    {%- if not nodes -%}{{ return(none) }}{%- endif -%}
+    {{- return(adapter.get_relation(
+        database=nodes[0].database, schema=nodes[0].schema, identifier=nodes[0].alias)) -}}
+{%- endmacro %}
+
+
+{#
     Identity is retroactive (metrics.md, Identity): an export day loaded now can change
     the resolved user of an older anonymous event (its device signs in later). The window
     start moves back to the earliest event_date of the anonymous events whose resolution
@@ -62,10 +93,7 @@
     Looked up by name in the graph (a ref() here would be a dependency of its own).
 #}
 {% macro identity_window_start(start) -%}
-    {%- set nodes = graph.nodes.values() | selectattr('name', 'equalto', 'int_identity_resolution') | list -%}
-    {%- if not nodes -%}{{ return(start) }}{%- endif -%}
-    {%- set relation = adapter.get_relation(
-        database=nodes[0].database, schema=nodes[0].schema, identifier=nodes[0].alias) -%}
+    {%- set relation = insights_warehouse.built_relation('int_identity_resolution') -%}
     {%- if relation is none -%}{{ return(start) }}{%- endif -%}
     {%- set result = run_query(
         "select cast(min(event_date) as " ~ dbt.type_string() ~ ") from " ~ relation
@@ -119,7 +147,7 @@
     {%- set cols = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
     delete from {{ target }}
     where {{ insights_warehouse.date_on_or_after(
-        date_column, insights_warehouse.incremental_window_start(date_column)) }};
+        date_column, insights_warehouse.replace_window_start(date_column)) }};
 
     insert into {{ target }} ({{ cols }})
     select {{ cols }}
@@ -138,7 +166,7 @@
     {%- set date_column = arg_dict['unique_key'] -%}
     {%- set target = arg_dict['target_relation'] -%}
     {%- set source = arg_dict['temp_relation'] -%}
-    {%- set start = insights_warehouse.incremental_window_start(date_column) -%}
+    {%- set start = insights_warehouse.replace_window_start(date_column) -%}
     {%- set stale = run_query(
         "select distinct cast(" ~ date_column ~ " as string) from " ~ target
         ~ " where " ~ insights_warehouse.date_on_or_after(date_column, start)

@@ -13,7 +13,7 @@
     on_schema_change='fail'
 ) }}
 
-{%- set window_start = insights_warehouse.incremental_window_start('activity_date') %}
+{%- set window_start = insights_warehouse.replace_window_start('activity_date') %}
 
 with active_events as (
 

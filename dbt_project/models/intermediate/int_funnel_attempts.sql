@@ -32,10 +32,51 @@
 -- dropped. Breakdown values: the field on the event of step 1 (first_touch), of the
 -- deepest step reached (last_touch) or of step k (step_k; null when not reached).
 
+--
+-- Incremental: a run rebuilds the attempts filed from the window start on (entry_date;
+-- macros/funnels.sql funnel_attempts_window_start: the changed days moved back
+-- by the longest window, and to the start of the sessions they touch) from the events
+-- of those days alone. attempt_seq continues the user's numbering: plus the funnel's
+-- events before the window (the attempts built before it, on the fast path). The
+-- table's definition_key tells when the funnels' definitions changed: then every
+-- attempt is rebuilt.
+
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_date_range',
+    unique_key='entry_date',
+    incremental_window_widen='funnel_attempts',
+    partition_by=insights_warehouse.date_partition('entry_date'),
+    on_schema_change='sync_all_columns'
+) }}
+
 {%- set funnels = insights_warehouse.funnel_definitions() %}
 {%- set max_steps = insights_warehouse.funnel_max_steps(funnels) %}
 {%- set max_breakdowns = insights_warehouse.funnel_max_breakdowns(funnels) %}
+{%- set definition_keys = insights_warehouse.funnel_definition_keys(funnels) %}
 {%- set string = dbt.type_string() %}
+{%- set window_start = insights_warehouse.replace_window_start('entry_date') %}
+{#- fast path: order ordered, no exclusions, first-touch breakdowns only: version 1's
+    scan on times, no event sequence and no join back to the events #}
+{%- set fast_flags = [] %}
+{%- for funnel in funnels %}
+{%- set ns_fast = namespace(ok=(funnel.order == 'ordered' and not funnel.exclusions)) %}
+{%- for b in funnel.breakdowns %}{%- if b.attribution != 'first_touch' %}{%- set ns_fast.ok = false %}{%- endif %}{%- endfor %}
+{%- do fast_flags.append(ns_fast.ok) %}
+{%- endfor %}
+{%- set offsets = window_start is not none and (funnels | length) > 0 %}
+{#- the events of each sequence-numbered funnel: its steps, exclusions, and active events
+    (strict) #}
+{%- set history_predicates = [] %}
+{%- for funnel in funnels %}
+{%- if not fast_flags[loop.index0] %}
+{%- set parts = [] %}
+{%- for step in funnel.steps %}{%- do parts.append(insights_warehouse.funnel_step_predicate(step)) %}{%- endfor %}
+{%- for x in funnel.exclusions %}{%- do parts.append(insights_warehouse.selector_predicate(x.selector)) %}{%- endfor %}
+{%- if funnel.order == 'strict' %}{%- do parts.append('is_active_event') %}{%- endif %}
+{%- do history_predicates.append((loop.index, '(' ~ (parts | join(' or ')) ~ ')')) %}
+{%- endif %}
+{%- endfor %}
 
 with as_of as (
 
@@ -49,6 +90,7 @@ identified_events as (
     from {{ ref('stg_events') }}
     where user_id is not null
       and event_date <= (select as_of_date from as_of)
+      and {{ insights_warehouse.date_on_or_after('event_date', window_start) }}
 
 ),
 
@@ -61,6 +103,71 @@ copies as (
     select 1 as is_all
 
 ),
+{%- if offsets %}
+
+{#- attempt_seq offsets: per funnel × creator scope × user, the funnel's events before
+    the window (numbered by event), or the attempts built before it (fast path) #}
+{%- if history_predicates %}
+
+history as (
+
+    select
+        creator_id,
+        user_id
+        {%- for i, predicate in history_predicates %},
+        case when {{ predicate }} then 1 else 0 end as in_f{{ i }}
+        {%- endfor %}
+    from {{ ref('stg_events') }}
+    where user_id is not null
+      and event_date <= (select as_of_date from as_of)
+      and not {{ insights_warehouse.date_on_or_after('event_date', window_start) }}
+      and (
+        {%- for i, predicate in history_predicates %}
+        {{ 'or ' if not loop.first }}{{ predicate }}
+        {%- endfor %}
+      )
+
+),
+
+history_counts as (
+
+    select
+        case when copies.is_all = 1 then cast('__all__' as {{ string }})
+             else history.creator_id end as creator_id,
+        user_id
+        {%- for i, predicate in history_predicates %},
+        sum(in_f{{ i }}) as events_f{{ i }}
+        {%- endfor %}
+    from history
+    cross join copies
+    where copies.is_all = 1 or history.creator_id is not null
+    group by 1, 2
+
+),
+{%- endif %}
+
+seq_offsets as (
+    {%- for funnel in funnels %}
+    {%- if not loop.first %}
+    union all
+    {%- endif %}
+    {%- if fast_flags[loop.index0] %}
+    select funnel, creator_id, user_id, count(*) as seq_offset
+    from {{ this }}
+    where funnel = {{ insights_warehouse.funnel_literal(funnel.name) }}
+      and not {{ insights_warehouse.date_on_or_after('entry_date', window_start) }}
+    group by funnel, creator_id, user_id
+    {%- else %}
+    select
+        cast({{ insights_warehouse.funnel_literal(funnel.name) }} as {{ string }}) as funnel,
+        creator_id, user_id, events_f{{ loop.index }} as seq_offset
+    from history_counts
+    where events_f{{ loop.index }} > 0
+    {%- endif %}
+    {%- endfor %}
+
+),
+{%- endif %}
 
 {%- for funnel in funnels %}
 {%- set f = 'f' ~ loop.index %}
@@ -75,11 +182,7 @@ copies as (
 {%- for b in funnel.breakdowns %}{%- do carried.append('bd_' ~ loop.index) %}{%- endfor %}
 {%- for x in funnel.exclusions %}{%- do carried.append('x_through_' ~ loop.index) %}{%- do carried.append('x_' ~ loop.index) %}{%- endfor %}
 {%- if strict %}{%- do carried.append('active_through') %}{%- endif %}
-{#- fast path: order ordered, no exclusions, first-touch breakdowns only: version 1's
-    scan on times, no event sequence and no join back to the events #}
-{%- set ns_fast = namespace(ok=(funnel.order == 'ordered' and not funnel.exclusions)) %}
-{%- for b in funnel.breakdowns %}{%- if b.attribution != 'first_touch' %}{%- set ns_fast.ok = false %}{%- endif %}{%- endfor %}
-{%- set fast = ns_fast.ok %}
+{%- set fast = fast_flags[loop.index0] %}
 {%- set attempt_key = (['creator_id', 'user_id'] + extras + ['attempt_start']) if fast else ['creator_id', 'user_id', 'attempt_seq'] %}
 
 {{ f }}_events as (
@@ -433,6 +536,7 @@ copies as (
 
     select
         cast({{ insights_warehouse.funnel_literal(funnel.name) }} as {{ string }}) as funnel,
+        cast('{{ definition_keys[funnel.name] }}' as {{ string }}) as definition_key,
         creator_id,
         user_id,
         {%- if fast %}
@@ -486,6 +590,7 @@ all_attempts as (
     {%- if funnels | length == 0 %}
     select
         cast(null as {{ string }}) as funnel,
+        cast(null as {{ string }}) as definition_key,
         cast(null as {{ string }}) as creator_id,
         cast(null as {{ string }}) as user_id,
         cast(null as {{ dbt.type_bigint() }}) as attempt_seq,
@@ -504,10 +609,12 @@ all_attempts as (
 )
 
 select
-    cast(funnel as {{ string }}) as funnel,
-    cast(creator_id as {{ string }}) as creator_id,
-    cast(user_id as {{ string }}) as user_id,
-    cast(attempt_seq as {{ dbt.type_bigint() }}) as attempt_seq,
+    cast(all_attempts.funnel as {{ string }}) as funnel,
+    cast(all_attempts.creator_id as {{ string }}) as creator_id,
+    cast(all_attempts.user_id as {{ string }}) as user_id,
+    cast(all_attempts.attempt_seq
+         {%- if offsets %} + coalesce(seq_offsets.seq_offset, 0){% endif %}
+         as {{ dbt.type_bigint() }}) as attempt_seq,
     cast(session_id as {{ string }}) as session_id,
     cast(attempt_start as {{ dbt.type_timestamp() }}) as attempt_start,
     cast({{ insights_warehouse.reporting_date('attempt_start') }} as date) as entry_date,
@@ -517,5 +624,12 @@ select
     {%- endfor %}
     {%- for i in range(1, max_breakdowns + 1) %},
     cast(breakdown_value_{{ i }} as {{ string }}) as breakdown_value_{{ i }}
-    {%- endfor %}
+    {%- endfor %},
+    cast(definition_key as {{ string }}) as definition_key
 from all_attempts
+{%- if offsets %}
+left join seq_offsets
+    on seq_offsets.funnel = all_attempts.funnel
+    and seq_offsets.creator_id = all_attempts.creator_id
+    and seq_offsets.user_id = all_attempts.user_id
+{%- endif %}

@@ -19,7 +19,7 @@
     on_schema_change='fail'
 ) }}
 
-{%- set window_start = insights_warehouse.incremental_window_start('event_date') %}
+{%- set window_start = insights_warehouse.replace_window_start('event_date') %}
 {%- set keys = var('published_data_keys') or [] %}
 
 select

@@ -1,0 +1,161 @@
+"""The incremental funnel attempts equal a full refresh.
+
+int_funnel_attempts rebuilds only the attempts from its window on (the changed days moved
+back by the longest funnel window and to the start of the sessions they touch) and
+numbers them after the user's earlier events or attempts. Generated exports (seed 5, 100
+users, 40 days) are loaded in two steps with a ``dbt build`` of the funnel models after
+each; the window of the second build starts weeks after the first day, so attempts on
+both sides of it exist. Then:
+
+1. the incremental tables equal a ``--full-refresh`` (every funnel order: the ordered fast
+   path numbered by attempts, and the strict, any-order and session funnels numbered by
+   events);
+2. changed definitions (a funnel's window, and a new funnel with more steps than any
+   other: one more reached_at column) make the next incremental build rebuild every
+   attempt, equal to a full refresh with those definitions.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import re
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from ingest.batch import load_entity_days
+from ingest.landing import landing_entities, scan_landing
+from ingest.loader import ensure_schema
+from sample_exports import generate_exports
+from tests.dbt_support import dbt_invoke, isolate_dbt_env
+from tests.test_incremental import _same_rows
+from warehouse.db import connect
+from warehouse.settings import load_settings
+
+log = logging.getLogger(__name__)
+
+SELECT = ("--select", "@int_funnel_attempts",
+          "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test")
+FUNNEL_TABLES = ("intermediate.int_funnel_attempts", "marts.funnel_steps",
+                 "marts.funnel_breakdowns", "marts.funnel_trends",
+                 "marts.funnel_time_to_convert")
+
+
+def _load(warehouse: Path, landing: Path, days: list[date]) -> None:
+    con = connect(warehouse)
+    try:
+        ensure_schema(con)
+        for entity in landing_entities():
+            batch = load_entity_days(con, landing, entity, days, info=log.debug)
+            assert not batch.failed_messages, batch.failed_messages
+    finally:
+        con.close()
+
+
+def _build(tmp: Path, dbt_vars: dict, *extra: str) -> None:
+    result = dbt_invoke(["build", *SELECT, *extra], dbt_vars, tmp)
+    assert result.exception is None, result.exception
+    failed = [(r.node.unique_id, str(r.status), r.message) for r in result.result or []
+              if str(r.status) not in ("success", "pass", "warn")]
+    assert not failed, failed
+
+
+def _tables(warehouse: Path) -> dict[str, list[tuple]]:
+    """Each funnel table's rows, its columns in name order (a column that an incremental
+    build adds goes last; a full refresh puts it in its place)."""
+    con = connect(warehouse)
+    try:
+        out = {}
+        for name in FUNNEL_TABLES:
+            columns = sorted(r[0] for r in con.execute(f"DESCRIBE {name}").fetchall())
+            listed = ", ".join(f'"{c}"' for c in columns)
+            out[name] = con.execute(f"SELECT {listed} FROM {name} ORDER BY ALL").fetchall()
+        return out
+    finally:
+        con.close()
+
+
+def _window_start(tmp: Path) -> str | None:
+    """The window start of the last build's int_funnel_attempts (None: a full build)."""
+    sql = (tmp / "dbt_target" / "compiled" / "insights_warehouse" / "models"
+           / "intermediate" / "int_funnel_attempts.sql").read_text()
+    found = re.findall(r"event_date >= cast\('(\d{4}-\d{2}-\d{2})' as date\)", sql)
+    assert len(set(found)) <= 1, found
+    return found[0] if found else None
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("funnel_landing")
+    generate_exports(root, seed=5, users=100, days=40)
+    return root
+
+
+def test_incremental_funnel_attempts_equal_full_refresh(
+        landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    warehouse = tmp_path / "warehouse.duckdb"
+    isolate_dbt_env(monkeypatch, warehouse)
+    settings_vars = load_settings().dbt_vars()
+    orders = {f.get("order", "ordered") for f in settings_vars["funnels"]}
+    windows = {str(f.get("window")) for f in settings_vars["funnels"]}
+    assert {"ordered", "strict", "any"} <= orders and "session" in windows, settings_vars
+    lookback = int(settings_vars["incremental_lookback_days"])
+    complete = sorted({d.export_date for d in scan_landing(landing, ("events",)) if d.complete})
+    first, rest = complete[:-3], complete[-3:]
+
+    _load(warehouse, landing, first)
+    _build(tmp_path, settings_vars)
+    assert _window_start(tmp_path) is None
+
+    _load(warehouse, landing, rest)
+    run_vars = {**settings_vars,
+                "incremental_start_date": (min(rest) - timedelta(days=lookback)).isoformat()}
+    _build(tmp_path, run_vars)
+    start = _window_start(tmp_path)
+    assert start is not None, "the funnel attempts were rebuilt in full"
+    incremental = _tables(warehouse)
+    con = connect(warehouse)
+    try:
+        before, after, seq_before, seq_after = con.execute(
+            "SELECT count(*) FILTER (WHERE entry_date < ?),"
+            " count(*) FILTER (WHERE entry_date >= ?),"
+            " max(attempt_seq) FILTER (WHERE entry_date < ?),"
+            " max(attempt_seq) FILTER (WHERE entry_date >= ?)"
+            " FROM intermediate.int_funnel_attempts", [date.fromisoformat(start)] * 4).fetchone()
+    finally:
+        con.close()
+    assert before and after, (start, before, after)
+    # the rebuilt attempts continue their users' numbering
+    assert seq_after > seq_before
+
+    _build(tmp_path, run_vars, "--full-refresh")
+    full = _tables(warehouse)
+    differing = [n for n in FUNNEL_TABLES if not _same_rows(incremental[n], full[n])]
+    assert not differing, differing
+
+    # changed definitions: the next incremental build rebuilds every attempt
+    changed = copy.deepcopy(run_vars)
+    for funnel in changed["funnels"]:
+        if funnel["name"] == "learning":
+            funnel["window"] = {"days": 2}
+    longest = max(len(f["steps"]) for f in changed["funnels"])
+    changed["funnels"].append({
+        "name": "long_conversation",
+        "steps": [{"name": f"message_{i}", "event_type": "user_message"}
+                  for i in range(1, longest + 2)]})
+    _build(tmp_path, changed)
+    assert _window_start(tmp_path) is None, "changed definitions were built incrementally"
+    rebuilt = _tables(warehouse)
+    _build(tmp_path, changed, "--full-refresh")
+    full = _tables(warehouse)
+    differing = [n for n in FUNNEL_TABLES if not _same_rows(rebuilt[n], full[n])]
+    assert not differing, differing
+    con = connect(warehouse)
+    try:
+        columns = [r[0] for r in con.execute(
+            "DESCRIBE intermediate.int_funnel_attempts").fetchall()]
+    finally:
+        con.close()
+    assert f"reached_at_{longest + 1}" in columns
