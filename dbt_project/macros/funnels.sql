@@ -190,10 +190,9 @@
 {#
     The incremental window of int_funnel_attempts (config incremental_window_widen =
     'funnel_attempts', macros/incremental_window.sql replace_window_start), from the
-    model's window start `start` (YYYY-MM-DD). Events dated
-    on or after `start` may have changed. They also change from the day after the as-of
-    date (events after it are left out) and from the day after the latest attempt built
-    (an earlier as-of date). An attempt is filed under its start's date (entry_date) and
+    model's window start `start` (YYYY-MM-DD): events dated on or after it may have
+    changed. They also change from the day after the as-of date (events after it are
+    left out) and from the day after the latest attempt built (an earlier as-of date). An attempt is filed under its start's date (entry_date) and
     reads events up to one window after its start, so attempts are rebuilt from that
     change day minus the longest duration window in whole days, minus one more day (a
     day of 23 or 25 hours); for a funnel whose window is the session, also from the first

@@ -31,7 +31,6 @@
 -- between its events of steps k and k+1 (by seq; running counts of excluded events) is
 -- dropped. Breakdown values: the field on the event of step 1 (first_touch), of the
 -- deepest step reached (last_touch) or of step k (step_k; null when not reached).
-
 --
 -- Incremental: a run rebuilds the attempts filed from the window start on (entry_date;
 -- macros/funnels.sql funnel_attempts_window_start: the changed days moved back
