@@ -18,48 +18,29 @@ both sides of it exist. Then:
 from __future__ import annotations
 
 import copy
-import logging
 import re
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
-from ingest.batch import load_entity_days
-from ingest.landing import landing_entities, scan_landing
-from ingest.loader import ensure_schema
+from ingest.landing import scan_landing
 from sample_exports import generate_exports
-from tests.dbt_support import dbt_invoke, isolate_dbt_env
-from tests.test_incremental import _same_rows
+from tests.dbt_support import isolate_dbt_env
+from tests.test_incremental import MODELS_ONLY, _load, _same_rows
+from tests.test_incremental import _build as build
 from warehouse.db import connect
 from warehouse.settings import load_settings
 
-log = logging.getLogger(__name__)
-
-SELECT = ("--select", "@int_funnel_attempts",
-          "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test")
+SELECT = ("--select", "@int_funnel_attempts", *MODELS_ONLY)
 FUNNEL_TABLES = ("intermediate.int_funnel_attempts", "marts.funnel_steps",
                  "marts.funnel_breakdowns", "marts.funnel_trends",
                  "marts.funnel_time_to_convert")
 
 
-def _load(warehouse: Path, landing: Path, days: list[date]) -> None:
-    con = connect(warehouse)
-    try:
-        ensure_schema(con)
-        for entity in landing_entities():
-            batch = load_entity_days(con, landing, entity, days, info=log.debug)
-            assert not batch.failed_messages, batch.failed_messages
-    finally:
-        con.close()
-
-
 def _build(tmp: Path, dbt_vars: dict, *extra: str) -> None:
-    result = dbt_invoke(["build", *SELECT, *extra], dbt_vars, tmp)
-    assert result.exception is None, result.exception
-    failed = [(r.node.unique_id, str(r.status), r.message) for r in result.result or []
-              if str(r.status) not in ("success", "pass", "warn")]
-    assert not failed, failed
+    """test_incremental's in-process build of the funnel models and their upstream."""
+    build(tmp, dbt_vars, *SELECT, *extra)
 
 
 def _tables(warehouse: Path) -> dict[str, list[tuple]]:
