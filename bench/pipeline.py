@@ -268,6 +268,7 @@ def stage_ml(state: dict) -> dict:
 def stage_reports(state: dict) -> dict:
     from harness import connect_warehouse
 
+    from reports.chart_cache import ChartCache
     from reports.content import DAILY, WEEKLY
     from reports.render import render
     from warehouse.settings import load_settings
@@ -276,9 +277,11 @@ def stage_reports(state: dict) -> dict:
     root = Path(state["workdir"]) / "reports"
     con = connect_warehouse(Path(state["warehouse"]))
     files = 0
+    charts = ChartCache()  # as the report assets of a run share one
     try:
         for kind in (DAILY, WEEKLY):
-            files += len(render(con, root, kind, cfg, run_id="bench").files)
+            files += len(render(con, root, kind, cfg, run_id="bench",
+                                chart_cache=charts).files)
     finally:
         con.close()
     return {"events": state["events_current"], "files": files}

@@ -13,7 +13,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -25,6 +25,7 @@ import altair as alt
 import duckdb
 
 from reports import backtests, content, exports, html, index, pdf, promised, sankey, specs
+from reports.chart_cache import ChartCache, chart_key
 from reports.chart_workers import ChartWorkers
 from reports.content import ALL, DAILY, Metric, ReportData, Section
 from reports.pdf import NoBrowserError, find_browser
@@ -296,36 +297,59 @@ def _tables_html(sec: Section, skip: Collection[str] = ()) -> str:
 
 @dataclass
 class _PendingCharts:
-    """The charts of one render. The first ``inline`` convert where they are drawn; after
-    them (a render big enough to repay starting them) :class:`ChartWorkers` convert the
-    rest while the render goes on, each standing in the HTML as ``<!--chart N-->`` (text
-    from the data is escaped, so no data can write one) until :meth:`resolve` puts its
-    cell there."""
+    """The charts of one render. A chart in ``cache`` (drawn by an earlier render sharing
+    it, or earlier in this one) is taken from it. Of the others, the first ``inline``
+    convert where they are drawn; after them (a render big enough to repay starting them)
+    :class:`ChartWorkers` convert the rest while the render goes on, each standing in the
+    HTML as ``<!--chart N-->`` (text from the data is escaped, so no data can write one)
+    until :meth:`resolve` puts its cell there."""
     workers: int
     inline: int
+    cache: ChartCache
     converted_inline: int = 0
+    cached: int = 0
     pool: ChartWorkers | None = None
     futures: dict[int, Future[str]] = field(default_factory=dict)
     submitted: int = 0
+    # the key of each chart in the workers, and the placeholder of each key in flight
+    keys: dict[int, str | None] = field(default_factory=dict)
+    in_flight: dict[str, int] = field(default_factory=dict)
+    resolved: dict[int, str] = field(default_factory=dict)
 
-    def add(self, chart: alt.TopLevelMixin) -> str:
+    def add(self, key: str | None, build: Callable[[], alt.TopLevelMixin]) -> str:
+        if (svg := self.cache.get(key)) is not None:
+            self.cached += 1
+            return svg
+        if key is not None and key in self.in_flight:
+            self.cached += 1
+            return f"<!--chart {self.in_flight[key]}-->"
         if self.workers < 1 or self.converted_inline < self.inline:
             self.converted_inline += 1
-            return specs.to_svg(chart)
+            svg = specs.to_svg(build())
+            self.cache.put(key, svg)
+            return svg
         if self.pool is None:
             log.info("charts: %d converted in the render, the rest in %d workers",
                      self.converted_inline, self.workers)
             self.pool = ChartWorkers(self.workers)
         n = self.submitted
-        self.futures[n] = self.pool.submit(specs.spec_dict(chart))
+        self.futures[n] = self.pool.submit(specs.spec_dict(build()))
+        self.keys[n] = key
+        if key is not None:
+            self.in_flight[key] = n
         self.submitted += 1
         return f"<!--chart {n}-->"
 
+    def _svg_of(self, n: int) -> str:
+        if n not in self.resolved:
+            svg = self.resolved[n] = self.futures.pop(n).result()
+            self.cache.put(self.keys[n], svg)
+        return self.resolved[n]
+
     def resolve(self, text: str) -> str:
-        if not self.futures:
+        if not self.submitted:
             return text
-        return _PENDING_CHART.sub(
-            lambda m: _chart_cell(self.futures.pop(int(m.group(1))).result()), text)
+        return _PENDING_CHART.sub(lambda m: _chart_cell(self._svg_of(int(m.group(1)))), text)
 
 
 _PENDING_CHART = re.compile(r"<!--chart (\d+)-->")
@@ -333,10 +357,11 @@ _PENDING: ContextVar[_PendingCharts | None] = ContextVar("pending_charts", defau
 
 
 @contextmanager
-def _charts_of_render(workers: int, inline: int) -> Iterator[_PendingCharts]:
+def _charts_of_render(workers: int, inline: int, cache: ChartCache
+                      ) -> Iterator[_PendingCharts]:
     """Within: the charts of :func:`_line` and :func:`_bars` convert as
     :class:`_PendingCharts` says (``workers`` 0: all where they are drawn)."""
-    pending = _PendingCharts(workers, inline)
+    pending = _PendingCharts(workers, inline, cache)
     token = _PENDING.set(pending)
     try:
         yield pending
@@ -346,22 +371,25 @@ def _charts_of_render(workers: int, inline: int) -> Iterator[_PendingCharts]:
             pending.pool.close()
 
 
-def _svg(chart: alt.TopLevelMixin) -> str:
+def _svg(key: str | None, build: Callable[[], alt.TopLevelMixin]) -> str:
     pending = _PENDING.get()
-    return pending.add(chart) if pending is not None else specs.to_svg(chart)
+    return pending.add(key, build) if pending is not None else specs.to_svg(build())
 
 
 def _line(series: dict, *, title: str, y_title: str = "", x_title: str = "",
           percent: bool = False, bands: dict | None = None, width: int = specs.WIDTH) -> str:
-    return _svg(specs.line_spec(
-        specs.series_frame(series), title=title, y_title=y_title, x_title=x_title,
-        percent=percent, bands=specs.band_frame(bands) if bands else None, width=width))
+    return _svg(chart_key("line", series, title, y_title, x_title, percent, bands, width),
+                lambda: specs.line_spec(
+                    specs.series_frame(series), title=title, y_title=y_title,
+                    x_title=x_title, percent=percent,
+                    bands=specs.band_frame(bands) if bands else None, width=width))
 
 
 def _bars(labels: list, values: list, *, title: str, percent: bool = False,
           sort: bool = False, width: int = specs.BAR_WIDTH) -> str:
-    return _svg(specs.bar_spec(specs.bar_frame(labels, values), title=title,
-                               percent=percent, sort=sort, width=width))
+    return _svg(chart_key("bars", labels, values, title, percent, sort, width),
+                lambda: specs.bar_spec(specs.bar_frame(labels, values), title=title,
+                                       percent=percent, sort=sort, width=width))
 
 
 def _verdict(bt: dict[str, object] | None) -> str:
@@ -498,6 +526,7 @@ class RenderResult:
     reports: int = 0
     charts: int = 0
     charts_in_workers: int = 0
+    charts_cached: int = 0  # taken from the chart cache, not converted again
 
     def overall_html(self, kind: str) -> str | None:
         for f in self.files:
@@ -533,19 +562,23 @@ def _write_files(root: Path, data: ReportData, page: str, *, rendered_at: dateti
 
 def render(con: duckdb.DuckDBPyConnection, root: Path, kind: str, cfg: ReportsSettings, *,
            run_id: str | None = None, as_of: date | None = None,
-           pdf: bool = False, cost_currency: str | None = None) -> RenderResult:
+           pdf: bool = False, cost_currency: str | None = None,
+           chart_cache: ChartCache | None = None) -> RenderResult:
     """Render the overall report and (per the settings) one per creator of one kind,
     index the files in ``ops.reports`` and rewrite ``<root>/index.html``. PDFs beside
     the HTML with ``pdf`` (no Chromium: :class:`reports.pdf.NoBrowserError`) or
-    ``reports.pdf`` (no Chromium: a warning, no PDF)."""
+    ``reports.pdf`` (no Chromium: a warning, no PDF). Renders that pass one
+    ``chart_cache`` (the kinds of one run) convert a chart they share once; without
+    one, a chart drawn twice in this render converts once."""
     with content.known_tables(con):
         return _render(con, root, kind, cfg, run_id=run_id, as_of=as_of, pdf=pdf,
-                       cost_currency=cost_currency)
+                       cost_currency=cost_currency,
+                       chart_cache=ChartCache() if chart_cache is None else chart_cache)
 
 
 def _render(con: duckdb.DuckDBPyConnection, root: Path, kind: str, cfg: ReportsSettings, *,
             run_id: str | None, as_of: date | None, pdf: bool,
-            cost_currency: str | None) -> RenderResult:
+            cost_currency: str | None, chart_cache: ChartCache) -> RenderResult:
     started = time.perf_counter()
     result = RenderResult()
     as_of = as_of or content.as_of_date(con)
@@ -567,7 +600,8 @@ def _render(con: duckdb.DuckDBPyConnection, root: Path, kind: str, cfg: ReportsS
     who_list = [ALL] + (content.creators(con, cfg.max_creators) if cfg.per_creator else [])
     # every report's page is drafted first (its charts after the first few converting in
     # the workers meanwhile), then each is completed and written, in the same order
-    with _charts_of_render(cfg.chart_workers, cfg.charts_before_workers) as pending:
+    with _charts_of_render(cfg.chart_workers, cfg.charts_before_workers,
+                           chart_cache) as pending:
         drafts: list[tuple[ReportData, str]] = []
         for creator in who_list:
             data = promised.with_promised_sections(con, content.gather(
@@ -581,14 +615,15 @@ def _render(con: duckdb.DuckDBPyConnection, root: Path, kind: str, cfg: ReportsS
             result.reports += 1
         if pending.futures:
             raise RuntimeError(f"{len(pending.futures)} charts were converted but not placed")
-        result.charts, result.charts_in_workers = (pending.converted_inline + pending.submitted,
-                                                   pending.submitted)
+        result.charts = pending.converted_inline + pending.submitted + pending.cached
+        result.charts_in_workers, result.charts_cached = pending.submitted, pending.cached
     index.record(con, result.files)
     write_index_page(con, root)
     result.seconds = time.perf_counter() - started
-    log.info("%s reports for %s: %d reports, %d files, %d charts (%d in workers) in %.2f s",
-             kind, as_of.isoformat(), result.reports, len(result.files), result.charts,
-             result.charts_in_workers, result.seconds)
+    log.info("%s reports for %s: %d reports, %d files, %d charts (%d in workers, %d from "
+             "the cache) in %.2f s", kind, as_of.isoformat(), result.reports,
+             len(result.files), result.charts, result.charts_in_workers,
+             result.charts_cached, result.seconds)
     return result
 
 

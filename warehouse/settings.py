@@ -718,10 +718,11 @@ class ReportsSettings(_Section):
     # processes converting a render's charts to SVG beside it (vl-convert does one chart
     # at a time per process); 0: in the render's own process
     chart_workers: NonNegativeInt = 2
-    # charts a render converts itself before it starts the workers: a worker costs ~1.5 s
-    # to start (Python, vl-convert and its JavaScript engine), ~50 charts' conversion, so
-    # a render of a few reports (the demo's: ~90 charts) never starts them
-    charts_before_workers: NonNegativeInt = 100
+    # charts a render converts itself before it starts the workers. 0: the workers start
+    # with the first chart, and the render's process never starts a JavaScript engine of
+    # its own (~0.5 s); a worker starts in ~1.5 s on the other core while the render goes
+    # on. Measured faster from the demo's 90 charts up (bench/results/issue23_session35.md)
+    charts_before_workers: NonNegativeInt = 0
 
 
 # --- alerts -------------------------------------------------------------------------

@@ -22,12 +22,17 @@ from orchestration.keys import (
     report_key,
 )
 from orchestration.resources import ReportsResource, WarehouseResource
+from reports.chart_cache import ChartCache
 from reports.content import DAILY, MONTHLY, QUARTERLY, WEEKLY
 from reports.render import render
 from warehouse.failpoints import failpoint
 from warehouse.settings import load_settings
 
 REPORTS_GROUP = "reports"
+
+# the report assets of a run execute in one process (the in-process executor), one kind
+# after another: a chart the weekly pages share with the daily ones converts once
+_CHARTS = ChartCache()
 
 REPORT_DEPS = (
     [dbt_key("intermediate", "int_as_of_date")]
@@ -44,17 +49,20 @@ def _materialize(kind: str, context: dg.AssetExecutionContext, warehouse: Wareho
     root = reports.root
     with warehouse.writer(holder=f"run {context.run_id} (reports {kind})") as con:
         result = render(con, root, kind, settings.reports, run_id=context.run_id,
-                        cost_currency=settings.metrics.cost_currency)
+                        cost_currency=settings.metrics.cost_currency, chart_cache=_CHARTS)
         failpoint(f"reports.{kind}.rendered")  # files written and indexed, step not recorded
     overall = result.overall_html(kind)
     context.log.info(f"{kind} reports: {result.reports} reports, {len(result.files)} files "
-                     f"in {result.seconds:.2f} s under {root}")
+                     f"in {result.seconds:.2f} s under {root} ({result.charts} charts, "
+                     f"{result.charts_cached} from the cache)")
     metadata: dict[str, Any] = {
         "as_of_date": result.as_of.isoformat() if result.as_of else "",
         "reports": result.reports,
         "files": len(result.files),
         "bytes": sum(f.bytes for f in result.files),
         "seconds": round(result.seconds, 3),
+        "charts": result.charts,
+        "charts_from_cache": result.charts_cached,
         "root": dg.MetadataValue.path(str(root)),
     }
     if overall:
