@@ -719,9 +719,9 @@ class ReportsSettings(_Section):
     # at a time per process); 0: in the render's own process
     chart_workers: NonNegativeInt = 2
     # charts a render converts itself before it starts the workers. 0: the workers start
-    # with the first chart, and the render's process never starts a JavaScript engine of
-    # its own (~0.5 s); a worker starts in ~1.5 s on the other core while the render goes
-    # on. Measured faster from the demo's 90 charts up (bench/results/issue23_session35.md)
+    # with the first chart (each in ~1.5 s, on the other core while the render goes on),
+    # and the render's process never starts vl-convert's JavaScript engine. Faster than
+    # 10 to 100 from the demo's 90 charts up (bench/results/issue23_session35.md)
     charts_before_workers: NonNegativeInt = 0
 
 
