@@ -269,10 +269,19 @@ def test_the_assets_materialize(warehouse, tmp_path) -> None:
     keys = {e.materialization.asset_key for e in res.get_asset_materialization_events()}
     assert keys == {dg.AssetKey(["reports", k])
                     for k in ("daily", "weekly", "monthly", "quarterly")}
+    charts = {}
     for event in res.get_asset_materialization_events():
         meta = event.materialization.metadata
         assert meta["files"].value > 0 and meta["seconds"].value >= 0
         assert Path(meta["overall_html"].value).exists()
+        charts[event.materialization.asset_key.path[-1]] = (
+            meta["charts"].value, meta["charts_from_cache"].value)
+    # the kinds of one run share the charts they draw from the same rows (the engagement
+    # series, the funnels, the forecasts): the weekly, rendered last here (independent
+    # steps run in key order), takes most of its charts from the cache
+    assert all(0 <= cached <= drawn for drawn, cached in charts.values())
+    drawn, cached = charts["weekly"]
+    assert drawn > 0 and cached > drawn / 2, charts
     with duckdb.connect(str(path), read_only=True) as ro:
         kinds = {k for (k,) in ro.execute("SELECT DISTINCT kind FROM ops.reports").fetchall()}
     assert kinds == {"daily", "weekly", "monthly", "quarterly"}
