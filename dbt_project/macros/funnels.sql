@@ -192,11 +192,12 @@
     'funnel_attempts', macros/incremental_window.sql replace_window_start), from the
     model's window start `start` (YYYY-MM-DD): events dated on or after it may have
     changed. They also change from the day after the as-of date (events after it are
-    left out) and from the day after the latest attempt built (an earlier as-of date). An attempt is filed under its start's date (entry_date) and
-    reads events up to one window after its start, so attempts are rebuilt from that
-    change day minus the longest duration window in whole days, minus one more day (a
-    day of 23 or 25 hours); for a funnel whose window is the session, also from the first
-    day of every session with an event on or after the change day. None (every attempt
+    left out) and from the day after the latest attempt built (an earlier as-of date).
+    An attempt is filed under its start's date (entry_date) and reads events up to one
+    window after its start, so attempts are rebuilt from that change day minus the
+    longest duration window in whole days, minus one more day (a day of 23 or 25 hours);
+    for a funnel whose window is the session, also from the first day of every session
+    with an event on or after the change day. None (every attempt
     again) when the target holds another set of funnel definitions than the current one
     (definition_key; a table built before that column had none), or no attempts.
 #}
@@ -223,10 +224,10 @@
         ~ " from " ~ this).rows[0] -%}
     {%- if latest[0] is none -%}{{ return(none) }}{%- endif -%}
     {%- set day = modules.datetime.timedelta(days=1) -%}
-    {%- set changed = [modules.datetime.date.fromisoformat(start),
-                       modules.datetime.date.fromisoformat((latest[0] | string)[:10]) + day] -%}
+    {%- set changed = [insights_warehouse.date_from_text(start),
+                       insights_warehouse.date_from_text(latest[0]) + day] -%}
     {%- if latest[1] is not none -%}
-        {%- do changed.append(modules.datetime.date.fromisoformat((latest[1] | string)[:10]) + day) -%}
+        {%- do changed.append(insights_warehouse.date_from_text(latest[1]) + day) -%}
     {%- endif -%}
     {%- set changed = changed | min -%}
     {%- set ns = namespace(days=0, session=false) -%}
@@ -247,7 +248,7 @@
             ~ " where session_id is not null and event_date >= "
             ~ insights_warehouse.date_literal(changed.isoformat()) ~ ")").columns[0].values()[0] -%}
         {%- if first is not none -%}
-            {%- set begin = [begin, modules.datetime.date.fromisoformat((first | string)[:10])] | min -%}
+            {%- set begin = [begin, insights_warehouse.date_from_text(first)] | min -%}
         {%- endif -%}
     {%- endif -%}
     {{- return(begin.isoformat()) -}}

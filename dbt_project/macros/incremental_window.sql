@@ -44,12 +44,18 @@
             "select cast(max(" ~ date_column ~ ") as " ~ dbt.type_string() ~ ") from " ~ this) -%}
         {%- set latest = result.columns[0].values()[0] -%}
         {%- if latest is none -%}{{ return(none) }}{%- endif -%}
-        {%- set anchor = modules.datetime.date.fromisoformat((latest | string)[:10]) -%}
+        {%- set anchor = insights_warehouse.date_from_text(latest) -%}
         {%- set back = insights_warehouse.window_days('incremental_lookback_days') -%}
     {%- endif -%}
     {#- the reporting-time-zone margin: one more day -#}
     {%- set start = anchor - modules.datetime.timedelta(days=back + 1) -%}
     {{- return(insights_warehouse.identity_window_start(start.isoformat())) -}}
+{%- endmacro %}
+
+
+{# A date read back from a query as text (YYYY-MM-DD, perhaps with a time after it). #}
+{% macro date_from_text(value) -%}
+    {{- return(modules.datetime.date.fromisoformat((value | string)[:10])) -}}
 {%- endmacro %}
 
 
