@@ -433,13 +433,15 @@ def section_html(sec: Section, data: ReportData, dq_link: str) -> str:
         counts = dict(sec.charts.get("curve_cohorts") or [])
         unit = sec.charts.get("curve_unit", "week")
         curve, cut = tail_cut(sec.charts["curve"], counts)
-        svgs.append(_line({"retention": curve}, title=f"Retention by {unit} since start",
-                          x_title=f"{unit}s since start", percent=True))
+        if curve:  # every point cut: no empty chart, the note says why
+            svgs.append(_line({"retention": curve}, title=f"Retention by {unit} since start",
+                              x_title=f"{unit}s since start", percent=True))
         if cut:
             svgs.append('<p class="subtitle">' + html.esc(
-                f"Chart: {unit}s {', '.join(str(k) for k in cut)} are left out because they "
-                f"average fewer than {MIN_CURVE_COHORTS} cohorts (the table keeps them).")
-                + "</p>")
+                f"{'Chart' if curve else 'No chart'}: {unit}s "
+                f"{', '.join(str(k) for k in cut)} "
+                f"{'are left out because they average' if curve else 'all average'} "
+                f"fewer than {MIN_CURVE_COHORTS} cohorts (the table keeps them).") + "</p>")
     elif sec.name == "funnel":
         for name, (labels, values) in sec.charts.get("funnels", {}).items():
             svgs.append(_bars(labels, values, title=f"Funnel {name}: users per step"))

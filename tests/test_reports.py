@@ -529,6 +529,30 @@ def test_retention_tail_points_of_few_cohorts_are_cut_and_named() -> None:
     assert kept == curve[:3] and cut == [3]
 
 
+def test_a_retention_curve_cut_whole_draws_no_empty_chart() -> None:
+    """A young creator's curve, every week averaging too few cohorts: no chart with empty
+    axes, a note saying why (the table keeps the numbers)."""
+    from reports.content import ReportData, Section, Table
+    from reports.render import MIN_CURVE_COHORTS, section_html
+
+    def retention(cohorts: int) -> Section:
+        return Section("retention", "Retention", tables=[Table(
+            "curve", ["week", "retention_rate", "cohorts"], [[0, 0.8, cohorts]])],
+            charts={"curve": [(0, 0.8)], "curve_cohorts": [(0, cohorts)],
+                    "curve_unit": "week"})
+
+    day = date(2026, 1, 14)
+    data = ReportData(kind="daily", period=content.period_for("daily", day), as_of=day,
+                      creator_id="__all__", headline=[], sections=[])
+    young = section_html(retention(MIN_CURVE_COHORTS - 1), data, "dq.html")
+    assert "<svg" not in young
+    assert (f"No chart: weeks 0 all average fewer than {MIN_CURVE_COHORTS} cohorts "
+            "(the table keeps them).") in young
+    assert "80.0%" in young  # the table
+    grown = section_html(retention(MIN_CURVE_COHORTS), data, "dq.html")
+    assert grown.count("<svg") == 1 and "No chart" not in grown
+
+
 def test_chart_specs_render_to_inline_svg_without_script() -> None:
     from reports import specs
 
