@@ -3,9 +3,9 @@
 A day is read into temporary tables first (a file that cannot be read is marked
 failed there and the other files go on), then swapped into the raw tables in one
 transaction: the day's previous rows, rejects and duplicates flags are replaced, so a
-reload gives identical tables and a failure leaves the previous state. Several event days
-may be read and validated together (``load_events_days``); each is still swapped in its
-own transaction.
+reload gives identical tables and a failure leaves the previous state. Several days of an
+entity may be read and validated together (``load_events_days``,
+``load_platform_days``); each is still swapped in its own transaction.
 
 Events and the increment entities (payments, content_metrics) keep every valid copy;
 ``is_current`` marks the copy that counts: the latest export date wins, then the last
@@ -1025,7 +1025,9 @@ def _stage_csv(
         """
     )
     _check_all_lines_parsed(con, path, limits)
-    present = {c for c in entity.columns if c in header}
+    # the contract's columns as cells (NULL where the header lacks one, as an empty cell
+    # reads); the chunk's files are validated together (_parse_platform)
+    cells = ", ".join(f'"{c}"' if c in header else "NULL" for c in entity.columns)
     # unknown columns: the row as JSON minus the contract's columns (no identifier is
     # built from the file's header)
     known = "{" + ", ".join(f'"{c}": null' for c in (*entity.columns, CSV_RECORD)) + "}"
@@ -1035,12 +1037,10 @@ def _stage_csv(
     )
     con.execute(
         f"""
-        INSERT INTO _platform_parsed
-        SELECT {file_id} AS file_id, p.*, r.extra, r.raw
-        FROM ({platform_rules.parse_sql(entity, "_csv_numbered", present, CSV_RECORD)}) p
-        JOIN (SELECT {CSV_RECORD} AS record_number, {extra} AS extra,
-                     json_merge_patch(to_json(c), '{{"{CSV_RECORD}": null}}')::VARCHAR AS raw
-              FROM _csv_numbered c) r USING (record_number)
+        INSERT INTO _csv_cells
+        SELECT {file_id}, {CSV_RECORD}, {cells}, {extra},
+               json_merge_patch(to_json(c), '{{"{CSV_RECORD}": null}}')::VARCHAR
+        FROM _csv_numbered c
         """
     )
     con.execute(
@@ -1055,19 +1055,47 @@ def _stage_csv(
         FROM _csv_errors GROUP BY line
         """
     )
-    result.records_read = con.execute(
-        "SELECT count(*) FROM _platform_parsed WHERE file_id = ?", [file_id]
-    ).fetchone()[0]
     con.execute("DROP TABLE IF EXISTS _csv_errors")
     con.execute("DROP TABLE IF EXISTS _csv_scan")
 
 
-def _platform_stage_ddl(entity: PlatformEntity) -> str:
+def _platform_stage_ddl(entity: PlatformEntity) -> list[str]:
     cols = ", ".join(f'"{c}" {COLUMN_SQL_TYPES[k]}' for c, k in entity.columns.items())
-    return (
+    cells = ", ".join(f'"{c}" VARCHAR' for c in entity.columns)
+    return [
         "CREATE OR REPLACE TEMP TABLE _platform_parsed (file_id INTEGER, record_number BIGINT, "
-        f"reason_code VARCHAR, reason VARCHAR, {cols}, extra JSON, raw VARCHAR)"
-    )
+        f"reason_code VARCHAR, reason VARCHAR, {cols}, extra JSON, raw VARCHAR)",
+        "CREATE OR REPLACE TEMP TABLE _csv_cells (file_id INTEGER, record_number BIGINT, "
+        f"{cells}, extra JSON, raw VARCHAR)",
+    ]
+
+
+def _parse_platform(
+    con: duckdb.DuckDBPyConnection, entity: PlatformEntity,
+    staged: list[tuple[int, FileResult, Path]],
+) -> None:
+    """Validate and type every staged row of the chunk's files in one statement (its cost
+    is mostly fixed: once per chunk, not per file). Should it fail, the files are parsed
+    one by one and only a file whose rows break it fails."""
+    parse = platform_rules.parse_sql(entity, "_csv_cells", set(entity.columns),
+                                     keep=("file_id", "extra", "raw"))
+    cols = ", ".join(f'"{c}"' for c in entity.columns)
+    insert = (f"INSERT INTO _platform_parsed (record_number, reason_code, reason, {cols}, "
+              f"file_id, extra, raw) SELECT * FROM ({parse})")
+    try:
+        con.execute(insert)
+    except duckdb.Error as exc:
+        log.warning("%s: the files' rows could not be validated together (%s); "
+                    "validating file by file", entity.name, str(exc).splitlines()[0])
+        for file_id, fr, path in staged:
+            if fr.status != "loaded":
+                continue
+            try:
+                con.execute(f"{insert} WHERE file_id = ?", [file_id])
+            except duckdb.Error as file_exc:
+                con.execute("DELETE FROM _platform_parsed WHERE file_id = ?", [file_id])
+                _fail(fr, _file_error(path, file_exc))
+    con.execute("DROP TABLE _csv_cells")
 
 
 def load_platform_day(
@@ -1080,13 +1108,65 @@ def load_platform_day(
     limits: ReadLimits | None = None,
 ) -> DayLoadResult:
     """Load (or reload) one export day of a platform entity."""
+    return load_platform_days(con, root, [day], run_id=run_id, progress=progress,
+                              limits=limits)[0]
+
+
+def load_platform_days(
+    con: duckdb.DuckDBPyConnection,
+    root: Path,
+    days: list[ExportDay],
+    *,
+    run_id: str | None = None,
+    progress: Progress | None = None,
+    limits: ReadLimits | None = None,
+) -> list[DayLoadResult]:
+    """Load (or reload) export days of one platform entity, each in its own transaction.
+
+    The days' files are staged one by one, validated together in one statement, then each
+    day is swapped in on its own, in date order, exactly as if loaded alone (as
+    :func:`load_events_days` does for events).
+    """
+    con.execute("SET TimeZone = 'UTC'")  # naive timestamps mean UTC, whoever connected
     limits = limits or ReadLimits()
-    entity = PLATFORM_BY_NAME[day.entity]
-    result = DayLoadResult(entity.name, day.export_date, uuid.uuid4().hex, _now())
-    con.execute(_platform_stage_ddl(entity))
-    for file_id, path in enumerate(day.files):
+    entity = PLATFORM_BY_NAME[days[0].entity]
+    for statement in _platform_stage_ddl(entity):
+        con.execute(statement)
+    results: list[DayLoadResult] = []
+    staged: list[tuple[int, FileResult, Path]] = []
+    try:
+        for n, day in enumerate(days):
+            result = DayLoadResult(entity.name, day.export_date, uuid.uuid4().hex, _now())
+            staged.extend(_stage_platform_files(con, root, entity, day, result,
+                                                n * _DAY_FILE_IDS, progress, limits))
+            results.append(result)
+        _parse_platform(con, entity, staged)
+        read = dict(con.execute(
+            "SELECT file_id, count(*) FROM _platform_parsed GROUP BY 1").fetchall())
+        for file_id, fr, _ in staged:
+            if fr.status == "loaded":
+                fr.records_read = int(read.get(file_id, 0))
+        for n, (day, result) in enumerate(zip(days, results, strict=True)):
+            _swap_platform_day(con, entity, day, result, n * _DAY_FILE_IDS, run_id)
+    finally:
+        for name in ("_platform_parsed", "_csv_cells", "_files", "_kept_files", "_old_keys",
+                     "_ranked", "_csv_raw", "_csv_numbered"):
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+    return results
+
+
+def _stage_platform_files(
+    con: duckdb.DuckDBPyConnection, root: Path, entity: PlatformEntity, day: ExportDay,
+    result: DayLoadResult, first_file_id: int, progress: Progress | None, limits: ReadLimits,
+) -> list[tuple[int, FileResult, Path]]:
+    """Stage the day's files (their cells into _csv_cells, structural rejects into
+    _platform_parsed); returns each file's id, result and path."""
+    staged: list[tuple[int, FileResult, Path]] = []
+    for index, path in enumerate(day.files):
+        file_id = first_file_id + index
         fr = _new_file_result(root, path)
         result.files.append(fr)
+        staged.append((file_id, fr, path))
         if progress:
             progress(f"{entity.name} {day.export_date}: reading {path.name}")
         if file_format(path) not in CSV_FORMATS:
@@ -1098,11 +1178,19 @@ def load_platform_day(
             refuse_irregular(root, path)
             _stage_csv(con, entity, file_id, path, fr, limits)
         except Exception as exc:  # one unreadable file never stops the others
-            con.execute("DELETE FROM _platform_parsed WHERE file_id = ?", [file_id])
+            for table in ("_platform_parsed", "_csv_cells"):
+                con.execute(f"DELETE FROM {table} WHERE file_id = ?", [file_id])
             for name in ("_csv_errors", "_csv_scan"):
                 con.execute(f"DROP TABLE IF EXISTS {name}")
             _fail(fr, _file_error(path, exc))
+    return staged
 
+
+def _swap_platform_day(
+    con: duckdb.DuckDBPyConnection, entity: PlatformEntity, day: ExportDay,
+    result: DayLoadResult, first_file_id: int, run_id: str | None,
+) -> None:
+    """Swap one staged export day into the raw tables in one transaction."""
     d = day.export_date.isoformat()
     loaded_files = [f for f in result.files if f.status == "loaded"]
     failed = result.failed_files
@@ -1116,7 +1204,7 @@ def load_platform_day(
         con.execute("CREATE OR REPLACE TEMP TABLE _files (file_id INTEGER, source_file VARCHAR)")
         con.executemany(
             "INSERT INTO _files VALUES (?, ?)",
-            [(i, r.source_file) for i, r in enumerate(result.files)],
+            [(first_file_id + i, r.source_file) for i, r in enumerate(result.files)],
         )
         # a file that failed now keeps what an earlier load of it brought
         con.execute("CREATE OR REPLACE TEMP TABLE _kept_files (source_file VARCHAR)")
@@ -1178,16 +1266,16 @@ def load_platform_day(
             counts = dict(
                 con.execute(
                     "SELECT file_id, count(*) FILTER (WHERE reason_code IS NULL) "
-                    "FROM _platform_parsed GROUP BY 1"
+                    "FROM _platform_parsed JOIN _files USING (file_id) GROUP BY 1"
                 ).fetchall()
             )
             rej = dict(
                 con.execute(
                     "SELECT file_id, count(*) FILTER (WHERE reason_code IS NOT NULL) "
-                    "FROM _platform_parsed GROUP BY 1"
+                    "FROM _platform_parsed JOIN _files USING (file_id) GROUP BY 1"
                 ).fetchall()
             )
-            for i, fr in enumerate(result.files):
+            for i, fr in enumerate(result.files, start=first_file_id):
                 if fr.status != "loaded":
                     continue
                 fr.rejected = int(rej.get(i, 0))
@@ -1202,10 +1290,6 @@ def load_platform_day(
         _write_audit(con, result, run_id)
 
     _in_transaction(con, swap)
-    for name in ("_platform_parsed", "_files", "_old_keys", "_ranked", "_csv_raw",
-                 "_csv_numbered"):
-        con.execute(f"DROP TABLE IF EXISTS {name}")
-    return result
 
 
 def record_superseded_snapshot(

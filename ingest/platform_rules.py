@@ -50,10 +50,11 @@ KIND_LABEL = {
 
 
 def parse_sql(entity: PlatformEntity, rows_table: str, present: set[str],
-              record_column: str = "record_number") -> str:
+              record_column: str = "record_number", keep: tuple[str, ...] = ()) -> str:
     """One SELECT over ``rows_table`` (all-VARCHAR cells named as the CSV header, plus
-    the record number in ``record_column``) giving the entity's typed columns, ``extra``
-    and the reject reason.
+    the record number in ``record_column``) giving the record number, the reject reason
+    and the entity's typed columns, then the columns of ``rows_table`` named in ``keep``
+    as they are.
 
     ``present`` holds the contract columns the file's header has; absent optional
     columns are NULL.
@@ -96,6 +97,6 @@ def parse_sql(entity: PlatformEntity, rows_table: str, present: set[str],
 SELECT {_ident(record_column)} AS record_number,
        {reason_code} AS reason_code,
        {reason} AS reason,
-       {", ".join(selects)}
+       {", ".join(selects + [_ident(k) for k in keep])}
 FROM {rows_table}
 """

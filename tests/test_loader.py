@@ -415,3 +415,95 @@ def test_days_loaded_as_one_batch_equal_days_loaded_one_by_one(tmp_path, write_e
             ]
         c.close()
     assert hashes[0] == hashes[1]
+
+
+def _platform_days(landing: Path, write_platform) -> list[date]:
+    """Three payment days: a key resent on a later day, bad rows, a failed file beside a
+    good one, an extra column, a day whose header lacks an optional column."""
+    write_platform(landing, "payments", "2026-03-10", PAYMENTS_HEADER
+                   + "p1,u1,pr1,10,USD,2026-03-10T10:00:00Z,charge\n"
+                   + "p2,u1,pr1,-1,USD,2026-03-10T10:00:00Z,charge\n"
+                   + "p3,u1,pr1,1,USD,not a time,charge\n")
+    write_platform(landing, "payments", "2026-03-11", PAYMENTS_HEADER.rstrip("\n")
+                   + ",referrer\n" + "p1,u1,pr1,12,USD,2026-03-10T10:00:00Z,refund,ads\n"
+                   + "p4,u2,pr2,3,EUR,2026-03-11T10:00:00Z,gift,\n", name="payments.csv.gz")
+    write_platform(landing, "payments", "2026-03-11", b"\x1f\x8b not gzip", name="b.csv.gz")
+    write_platform(landing, "payments", "2026-03-12",
+                   "payment_id,amount,currency,paid_at,kind\n"
+                   "p4,4,EUR,2026-03-12T10:00:00Z,charge\n")
+    return [date(2026, 3, d) for d in (10, 11, 12)]
+
+
+def _raw_state(c) -> tuple:
+    audit = c.execute(
+        "SELECT export_date, source_file, status, records_read, loaded, rejected, duplicates "
+        "FROM raw.load_audit ORDER BY ALL"
+    ).fetchall()
+    return [table_hash(c, t) for t in ("raw.payments", "raw.rejects")], audit
+
+
+def test_platform_days_loaded_as_one_batch_equal_days_loaded_one_by_one(
+    tmp_path, write_platform
+):
+    """load_entity_days stages platform days together and validates them in one statement;
+    the tables and the audit must be those of loading each day on its own."""
+    from ingest.batch import load_entity_days
+
+    landing = tmp_path / "landing"
+    days = _platform_days(landing, write_platform)
+    states = []
+    for batched in (True, False):
+        c = connect(tmp_path / f"wh_{batched}.duckdb")
+        ensure_schema(c)
+        if batched:
+            batch = load_entity_days(c, landing, "payments", days)
+            assert len(batch.results) == 3 and not batch.unbalanced
+            assert batch.rejects_by_reason() == {"invalid_timestamp": 1, "invalid_value": 1,
+                                                 "out_of_range": 1}
+            (failed,) = batch.failed_messages
+            assert failed.startswith("platform/payments/2026-03-11/b.csv.gz: ")
+        else:
+            for d in days:
+                load(c, landing, "payments", d.isoformat())
+        states.append(_raw_state(c))
+        current = c.execute("SELECT payment_id, amount::DOUBLE, export_date FROM raw.payments "
+                            "WHERE is_current ORDER BY 1").fetchall()
+        assert current == [("p1", 12.0, date(2026, 3, 11)), ("p4", 4.0, date(2026, 3, 12))]
+        c.close()
+    assert states[0] == states[1]
+
+
+def test_a_file_that_breaks_the_batched_validation_fails_alone(
+    tmp_path, write_platform, monkeypatch
+):
+    """Should the one validating statement of a chunk raise, the files are validated one by
+    one: only the file whose rows raise fails, the other days load as they would alone."""
+    from ingest import platform_rules
+    from ingest.batch import load_entity_days
+
+    typed = platform_rules.typed_sql
+
+    def raising(kind: str, cell: str) -> str:  # a cell 'boom' makes the statement raise
+        sql = typed(kind, cell)
+        return f"CASE WHEN {cell} = 'boom' THEN error('boom cell') ELSE {sql} END"
+
+    monkeypatch.setattr(platform_rules, "typed_sql", raising)
+    landing = tmp_path / "landing"
+    days = _platform_days(landing, write_platform)
+    expected = connect(tmp_path / "expected.duckdb")
+    ensure_schema(expected)
+    for d in days:
+        load(expected, landing, "payments", d.isoformat())
+    write_platform(landing, "payments", "2026-03-11", PAYMENTS_HEADER
+                   + "p9,u1,pr1,1,boom,2026-03-11T10:00:00Z,charge\n", name="c.csv")
+    c = connect(tmp_path / "wh.duckdb")
+    ensure_schema(c)
+    batch = load_entity_days(c, landing, "payments", days)
+    assert not batch.unbalanced
+    failed = {m.split(":")[0]: m for m in batch.failed_messages}
+    day_11 = "platform/payments/2026-03-11"
+    assert set(failed) == {f"{day_11}/b.csv.gz", f"{day_11}/c.csv"}
+    assert "boom cell" in failed[f"{day_11}/c.csv"]
+    (state, audit), (state_alone, audit_alone) = _raw_state(c), _raw_state(expected)
+    assert state == state_alone
+    assert [a for a in audit if not a[1].endswith("c.csv")] == audit_alone
