@@ -143,6 +143,24 @@ def known_tables(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
         _KNOWN_TABLES.reset(token)
 
 
+# the rows of each query run while a render drafts its pages (same_rows): the overall
+# and every creator's page ask some queries unchanged (data quality, freshness, loads)
+_SAME_ROWS: ContextVar[dict[tuple[object, ...], list[Row] | None] | None] = ContextVar(
+    "report_same_rows", default=None)
+
+
+@contextmanager
+def same_rows() -> Iterator[None]:
+    """Within: :func:`rows` runs a query with the same SQL, parameters and needed tables
+    once and hands each caller a copy of its rows. For a stretch that only reads (a
+    render's drafting of its pages: its writes come after)."""
+    token = _SAME_ROWS.set({})
+    try:
+        yield
+    finally:
+        _SAME_ROWS.reset(token)
+
+
 def _exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
     listed = _KNOWN_TABLES.get()
     if listed is not None and schema in _READ_ONLY_SCHEMAS:
@@ -154,6 +172,18 @@ def rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object] = ()
          *, needs: Sequence[str] = ()) -> list[Row] | None:
     """Rows as dicts, or None when a table in ``needs`` ("schema.table") is missing or
     the query fails (logged)."""
+    memo = _SAME_ROWS.get()
+    if memo is None:
+        return _rows(con, sql, params, needs)
+    key = (sql, repr(list(params)), tuple(needs))
+    if key not in memo:
+        memo[key] = _rows(con, sql, params, needs)
+    found = memo[key]
+    return None if found is None else [dict(r) for r in found]
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object],
+          needs: Sequence[str]) -> list[Row] | None:
     for qualified in needs:
         schema, name = qualified.split(".", 1)
         if not _exists(con, schema, name):

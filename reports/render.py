@@ -605,11 +605,12 @@ def _render(con: duckdb.DuckDBPyConnection, root: Path, kind: str, cfg: ReportsS
     with _charts_of_render(cfg.chart_workers, cfg.charts_before_workers,
                            chart_cache) as pending:
         drafts: list[tuple[ReportData, str]] = []
-        for creator in who_list:
-            data = promised.with_promised_sections(con, content.gather(
-                con, kind, as_of, creator, cfg, cost_currency or DEFAULT_COST_CURRENCY))
-            data.sections += backtests.sections(con, kind, creator)  # weekly overall only
-            drafts.append((data, _report_html(root, data, rendered_at)))
+        with content.same_rows():  # drafting only reads; ops.reports is written after
+            for creator in who_list:
+                data = promised.with_promised_sections(con, content.gather(
+                    con, kind, as_of, creator, cfg, cost_currency or DEFAULT_COST_CURRENCY))
+                data.sections += backtests.sections(con, kind, creator)  # weekly overall
+                drafts.append((data, _report_html(root, data, rendered_at)))
         for data, page in drafts:
             page = pending.resolve(page)
             result.files += _write_files(root, data, page, rendered_at=rendered_at,
