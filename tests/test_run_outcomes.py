@@ -301,6 +301,34 @@ def test_insights_run_from_a_bare_path_on_generated_exports(tmp_path):
     assert "(exit code 5)" in output
 
 
+def test_a_dbt_invocation_opens_no_dbt_adapter_in_this_process(monkeypatch, tmp_path):
+    """dagster-dbt loads the dbt profile and project and registers an adapter in the
+    calling process on every invocation (~1.7 s), for row counts and column metadata
+    these assets never fetch: the resource skips it, and dbt still runs."""
+    import dbt.config.runtime as dbt_runtime
+
+    if not DBT_BESIDE.exists():
+        missing(f"no dbt beside {sys.executable}")
+    from orchestration.assets.dbt import dbt_resource
+    from orchestration.dbt_project import dbt_project
+
+    loaded: list[object] = []
+    real = dbt_runtime.load_profile
+
+    def load_profile(*args, **kwargs):
+        loaded.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dbt_runtime, "load_profile", load_profile)
+    monkeypatch.setenv("INSIGHTS_WAREHOUSE", str(tmp_path / "warehouse.duckdb"))
+    invocation = dbt_resource().cli(
+        ["ls", "--select", "stg_users", "--resource-type", "model", "--output", "name"],
+        manifest=dbt_project.manifest_path, target_path=tmp_path / "target")
+    names = [e.raw_event["info"]["msg"] for e in invocation.stream_raw_events()]
+    assert invocation.is_successful() and "stg_users" in names
+    assert invocation.adapter is None and loaded == []
+
+
 def test_the_dbt_version_comes_without_starting_dbt(monkeypatch):
     """dagster-dbt asks the dbt executable for its version (`dbt --version`, a Python
     start-up) on every run; the dbt beside this interpreter is this environment's
