@@ -368,11 +368,26 @@ def test_superseded_snapshot_days_reconcile(con, tmp_path, write_platform):
     assert rows == [("2026-03-10", 0, 0, 0, True), ("2026-03-11", 1, 0, 0, True)]
 
 
+def _loaded(tmp_path: Path, name: str, landing: Path, entity: str, days: list[date], *,
+            batched: bool):
+    """A new warehouse with ``days`` of ``entity`` loaded as one batch (``load_entity_days``,
+    whose result is returned, every file reconciled) or day by day (``load_day``: None)."""
+    from ingest.batch import load_entity_days
+
+    c = connect(tmp_path / f"{name}.duckdb")
+    ensure_schema(c)
+    if not batched:
+        for d in days:
+            load(c, landing, entity, d.isoformat())
+        return c, None
+    batch = load_entity_days(c, landing, entity, days)
+    assert len(batch.results) == len(days) and not batch.unbalanced
+    return c, batch
+
+
 def test_days_loaded_as_one_batch_equal_days_loaded_one_by_one(tmp_path, write_events):
     """load_entity_days stages and validates several event days together; the tables must
     be exactly those of loading each day on its own (rejects judged by their own day)."""
-    from ingest.batch import load_entity_days
-
     landing = tmp_path / "landing"
     write_events(landing, "2026-03-10", "a.ndjson", [
         event("e1", "2026-03-10T01:00:00Z", channel="web"),
@@ -391,14 +406,7 @@ def test_days_loaded_as_one_batch_equal_days_loaded_one_by_one(tmp_path, write_e
     tables = ("raw.events", "raw.rejects")
     hashes = []
     for batched in (True, False):
-        c = connect(tmp_path / f"wh_{batched}.duckdb")
-        ensure_schema(c)
-        if batched:
-            batch = load_entity_days(c, landing, "events", days)
-            assert len(batch.results) == 3 and not batch.unbalanced
-        else:
-            for d in days:
-                load(c, landing, "events", d.isoformat())
+        c, _ = _loaded(tmp_path, f"wh_{batched}", landing, "events", days, batched=batched)
         audit = c.execute(
             "SELECT export_date, source_file, status, records_read, blank_lines, loaded, "
             "rejected, duplicates FROM raw.load_audit ORDER BY ALL"
@@ -447,24 +455,17 @@ def test_platform_days_loaded_as_one_batch_equal_days_loaded_one_by_one(
 ):
     """load_entity_days stages platform days together and validates them in one statement;
     the tables and the audit must be those of loading each day on its own."""
-    from ingest.batch import load_entity_days
-
     landing = tmp_path / "landing"
     days = _platform_days(landing, write_platform)
     states = []
     for batched in (True, False):
-        c = connect(tmp_path / f"wh_{batched}.duckdb")
-        ensure_schema(c)
-        if batched:
-            batch = load_entity_days(c, landing, "payments", days)
-            assert len(batch.results) == 3 and not batch.unbalanced
+        c, batch = _loaded(tmp_path, f"wh_{batched}", landing, "payments", days,
+                           batched=batched)
+        if batch is not None:
             assert batch.rejects_by_reason() == {"invalid_timestamp": 1, "invalid_value": 1,
                                                  "out_of_range": 1}
             (failed,) = batch.failed_messages
             assert failed.startswith("platform/payments/2026-03-11/b.csv.gz: ")
-        else:
-            for d in days:
-                load(c, landing, "payments", d.isoformat())
         states.append(_raw_state(c))
         current = c.execute("SELECT payment_id, amount::DOUBLE, export_date FROM raw.payments "
                             "WHERE is_current ORDER BY 1").fetchall()
@@ -479,7 +480,6 @@ def test_a_file_that_breaks_the_batched_validation_fails_alone(
     """Should the one validating statement of a chunk raise, the files are validated one by
     one: only the file whose rows raise fails, the other days load as they would alone."""
     from ingest import platform_rules
-    from ingest.batch import load_entity_days
 
     typed = platform_rules.typed_sql
 
@@ -490,16 +490,10 @@ def test_a_file_that_breaks_the_batched_validation_fails_alone(
     monkeypatch.setattr(platform_rules, "typed_sql", raising)
     landing = tmp_path / "landing"
     days = _platform_days(landing, write_platform)
-    expected = connect(tmp_path / "expected.duckdb")
-    ensure_schema(expected)
-    for d in days:
-        load(expected, landing, "payments", d.isoformat())
+    expected, _ = _loaded(tmp_path, "expected", landing, "payments", days, batched=False)
     write_platform(landing, "payments", "2026-03-11", PAYMENTS_HEADER
                    + "p9,u1,pr1,1,boom,2026-03-11T10:00:00Z,charge\n", name="c.csv")
-    c = connect(tmp_path / "wh.duckdb")
-    ensure_schema(c)
-    batch = load_entity_days(c, landing, "payments", days)
-    assert not batch.unbalanced
+    c, batch = _loaded(tmp_path, "wh", landing, "payments", days, batched=True)
     failed = {m.split(":")[0]: m for m in batch.failed_messages}
     day_11 = "platform/payments/2026-03-11"
     assert set(failed) == {f"{day_11}/b.csv.gz", f"{day_11}/c.csv"}
