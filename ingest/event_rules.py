@@ -203,21 +203,32 @@ def range_label(field: Field) -> str:
     return f"<= {field.high:g}"
 
 
-def bulk_struct_sql(m: str) -> str:
-    """The ``j`` struct of :func:`parse_sql` from ``m``, a line read as a MAP of its
-    top-level keys to their JSON texts: each known field's text, NULL when absent or
-    null (what ``from_json`` of the line with the same struct gives; keys match exactly)."""
-    return "{" + ", ".join(f"{_q(f.path)}: {m}[{_q(f.path)}]" for f in TOP_FIELDS) + "}"
+def bulk_lines_sql(source: str) -> str:
+    """``ordinality``, ``rest`` and ``j`` (:func:`parse_sql`'s bulk columns) of each line
+    of ``source``: a relation of (``m``, the line read as JSON, NULL when the reader could
+    not; ``ordinality``).
 
-
-def bulk_rest_sql(m: str) -> str:
-    """The line's other top-level keys as a JSON object text, in the line's order, a null
-    value kept (what the line's text minus the known keys gives); NULL when there are none."""
-    known = "[" + ", ".join(_q(k) for k in KNOWN_TOP_KEYS) + "]"
-    entries = f"list_filter(map_entries({m}), lambda e: NOT list_contains({known}, e.key))"
-    pairs = (f"list_transform({entries}, lambda e: to_json(e.key)::VARCHAR || ':' || "
-             "coalesce(e.value::VARCHAR, 'null'))")
-    return f"nullif('{{' || array_to_string({pairs}, ',') || '}}', '{{}}')"
+    ``j`` is what the line path gives a line: ``from_json`` of it with the struct of the
+    known top-level fields' JSON texts. ``rest`` is the line's JSON when it holds other
+    top-level keys (the known ones are removed from it as from a line's text), NULL when
+    its keys are all known fields, each once: a count of its keys equal to the count of
+    known fields found (the common case). A line that is not an object gets NULL ``j``:
+    it takes the line path, as when the reader failed. (A key twice is parsed as the line
+    path parses it: ``from_json`` of the same text, and ``rest`` holds the line.)"""
+    paths = "[" + ", ".join(_q(f'$."{f.path}"') for f in TOP_FIELDS) + "]"
+    struct = _q("{" + ", ".join(f'"{f.path}": "JSON"' for f in TOP_FIELDS) + "}")
+    return f"""
+    SELECT ordinality,
+           CASE WHEN is_object AND NOT known THEN m::VARCHAR END AS rest,
+           CASE WHEN is_object THEN from_json(m, {struct}) END AS j
+    FROM (
+        SELECT ordinality, m, is_object,
+               coalesce(is_object AND len(json_keys(m))
+                        = list_aggregate(json_extract(m, {paths}), 'count'), false) AS known
+        FROM (SELECT ordinality, m, coalesce(left(m::VARCHAR, 1) = '{{', false) AS is_object
+              FROM {source})
+    )
+    """
 
 
 def parse_sql(lines_table: str, *, export_date: str | None, future_days: int,
@@ -234,12 +245,10 @@ def parse_sql(lines_table: str, *, export_date: str | None, future_days: int,
     text (``s_<column>``) are computed once and the checks read those columns.
 
     ``bulk``: ``lines_table`` instead has (file_id, line_number, export_date, is_parquet,
-    rest, j),
-    ``j`` the struct of every known top-level field's JSON text (:func:`bulk_struct_sql`)
-    for a file whose lines are all JSON objects, ``rest`` the object of the line's other
-    top-level keys (:func:`bulk_rest_sql`, NULL: none):
-    the same checks and typed columns, without the line's text (``raw`` is NULL: the loader
-    reads the texts of the rejected lines again).
+    rest, j) (:func:`bulk_lines_sql`): ``j`` the struct of every known top-level field's
+    JSON text, as the line path parses it, ``rest`` the line's JSON when it holds other
+    top-level keys (NULL: none): the same checks and typed columns, without the line's
+    text (``raw`` is NULL: the loader reads the texts of the rejected lines again).
     """
     if export_date is None:
         date_sql, date_text, date_col = "export_date", "export_date::VARCHAR", ", export_date"

@@ -312,30 +312,29 @@ def _stage_bulk_ndjson(
     con: duckdb.DuckDBPyConnection, file_id: int, path: Path, export_date: str,
     limits: ReadLimits,
 ) -> tuple[int, int] | None:
-    """The bulk path of a NDJSON file: one ``read_json`` of each line as a map of its
-    top-level keys to their JSON texts, into _bulk; the lines it cannot read as such a map
-    (not UTF-8, not JSON, not an object, a key twice) go to _lines, line by line, for the
-    line rules. The reader skips blank lines and gives each other line a row (NULL when it
-    fails), so its rows are numbered by the line path's numbers of the non-blank lines
-    (:func:`_line_map`); the count of rows must equal theirs. Returns (rows staged, blank
-    lines), or None: nothing staged, the file takes the line path whole."""
+    """The bulk path of a NDJSON file: one ``read_json`` of each line as JSON, staged into
+    _bulk as the line path would parse it (:func:`event_rules.bulk_lines_sql`); the lines
+    it cannot read as a JSON object (not UTF-8, not JSON, not an object) go to _lines, line
+    by line, for the line rules. The reader skips blank lines and gives each other line a
+    row (NULL when it fails), so its rows are numbered by the line path's numbers of the
+    non-blank lines (:func:`_line_map`); the count of rows must equal theirs. Returns (rows
+    staged, blank lines), or None: nothing staged, the file takes the line path whole."""
     try:
         lines = _line_map(path, limits)
         if lines is None:
             return None
         numbers = np.concatenate(lines.numbers) if lines.numbers else np.zeros(0, np.int64)
         gaps = lines.blank > 0
+        source = f"""
+            read_json(?, format = 'newline_delimited', records = false, ignore_errors = true,
+                      maximum_object_size = {int(limits.max_line_bytes) + 2},
+                      columns = {{'m': 'JSON'}}) WITH ORDINALITY"""
         con.execute(
             f"""
             INSERT INTO _bulk
             SELECT {file_id}, {"(?::BIGINT[])[ordinality]" if gaps else "ordinality"},
-                   DATE '{export_date}', false,
-                   CASE WHEN m IS NOT NULL THEN {event_rules.bulk_rest_sql("m")} END,
-                   CASE WHEN m IS NOT NULL THEN {event_rules.bulk_struct_sql("m")} END
-            FROM read_json(?, format = 'newline_delimited', records = false,
-                           ignore_errors = true,
-                           maximum_object_size = {int(limits.max_line_bytes) + 2},
-                           columns = {{'m': 'MAP(VARCHAR, JSON)'}}) WITH ORDINALITY
+                   DATE '{export_date}', false, rest, j
+            FROM ({event_rules.bulk_lines_sql(source)})
             """,
             [numbers.tolist(), str(path)] if gaps else [str(path)],
         ).fetchall()

@@ -166,6 +166,21 @@ def test_bulk_path_gives_what_the_line_path_gives(tmp_path, write_events, monkey
                            ' "timestamp": "2026-03-10T01:00:00Z", "session_id": "s"}'],
         "case_only.ndjson": [{"event_id": "x", "event_type": "user_message", "timestamp": ts,
                               "session_id": "s", "User_Id": "U", "data": {"Rating": 9}}],
+        # known keys only (one json_extract) beside lines that need the map of their keys
+        "known_nulls.ndjson": [event("y1", ts, user_id=None, channel=None, data=None),
+                               event("y2", ts, confidence=None, platform="web")],
+        "numbers.ndjson": [
+            '{"event_id": "y3", "event_type": "user_message", "timestamp": "2026-03-10T01:00:'
+            '00Z", "session_id": "s", "confidence": 1e400, "duration_ms": 1234567890123456789'
+            '01234567890, "response_time_ms": -0.0}',
+            '{"event_id": "y4", "event_type": "user_message", "timestamp": "2026-03-10T01:00:'
+            '00Z", "session_id": "s", "duration_ms": 1E5, "confidence": 0.50}'],
+        "escaped_dup_key.ndjson": [
+            event("y5", ts),
+            '{"event_id": "y6", "event\\u005fid": "y7", "event_type": "user_message", '
+            '"timestamp": "2026-03-10T01:00:00Z", "session_id": "s"}',
+            '{"event_id": "y8", "event_type": "user_message", "timestamp": "2026-03-10T01:00:'
+            '00Z", "session_id": "s", "session_id": null}'],
     }
     for name, lines in files.items():
         write_events(landing, "2026-03-10", name, lines)
