@@ -166,7 +166,8 @@ def test_bulk_path_gives_what_the_line_path_gives(tmp_path, write_events, monkey
                            ' "timestamp": "2026-03-10T01:00:00Z", "session_id": "s"}'],
         "case_only.ndjson": [{"event_id": "x", "event_type": "user_message", "timestamp": ts,
                               "session_id": "s", "User_Id": "U", "data": {"Rating": 9}}],
-        # known keys only (one json_extract) beside lines that need the map of their keys
+        # lines of known keys only (staged without their text) beside lines with a key
+        # twice, which keep their text as lines with unknown keys do
         "known_nulls.ndjson": [event("y1", ts, user_id=None, channel=None, data=None),
                                event("y2", ts, confidence=None, platform="web")],
         "numbers.ndjson": [
