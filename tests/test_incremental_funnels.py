@@ -1,8 +1,9 @@
 """The incremental funnel attempts equal a full refresh.
 
-int_funnel_attempts rebuilds only the attempts from its window on (the changed days moved
-back by the longest funnel window and to the start of the sessions they touch) and
-numbers them after the user's earlier events or attempts. Generated exports (seed 5, 100
+int_funnel_attempts rebuilds each funnel's attempts from that funnel's own window on (the
+changed days moved back by its window, or to the start of the sessions they touch), keeps
+a shorter-window funnel's attempts before its own start as built, and numbers the rebuilt
+ones after the user's earlier events or attempts. Generated exports (seed 5, 100
 users, 40 days) are loaded in two steps with a ``dbt build`` of the funnel models after
 each; the window of the second build starts weeks after the first day, so attempts on
 both sides of it exist. Then:
@@ -18,6 +19,7 @@ both sides of it exist. Then:
 from __future__ import annotations
 
 import copy
+import json
 import re
 from datetime import date, timedelta
 from pathlib import Path
@@ -58,13 +60,43 @@ def _tables(warehouse: Path) -> dict[str, list[tuple]]:
         con.close()
 
 
-def _window_start(tmp: Path) -> str | None:
-    """The window start of the last build's int_funnel_attempts (None: a full build)."""
+def _window_starts(tmp: Path) -> list[str]:
+    """The window starts in the last build's int_funnel_attempts, earliest first: the
+    model's (every row from it on replaced), then the funnels' own ([]: a full build)."""
     sql = (tmp / "dbt_target" / "compiled" / "insights_warehouse" / "models"
            / "intermediate" / "int_funnel_attempts.sql").read_text()
-    found = re.findall(r"event_date >= cast\('(\d{4}-\d{2}-\d{2})' as date\)", sql)
-    assert len(set(found)) <= 1, found
-    return found[0] if found else None
+    return sorted(set(re.findall(r"event_date >= cast\('(\d{4}-\d{2}-\d{2})' as date\)", sql)))
+
+
+def _funnel_start(tmp: Path, funnel: str) -> str:
+    """The window start of one funnel in the last (incremental) build: where its kept
+    attempts end, or the model's start when it has none kept."""
+    sql = (tmp / "dbt_target" / "compiled" / "insights_warehouse" / "models"
+           / "intermediate" / "int_funnel_attempts.sql").read_text()
+    found = re.findall(
+        rf"funnel = '{funnel}'\s+and not entry_date >= cast\('([0-9-]+)' as date\)", sql)
+    return found[0] if found else _window_starts(tmp)[0]
+
+
+def _write_span_session(landing: Path, day: date, late_export: date) -> None:
+    """A booking session of user u_span: conversation_start and a booking intent on
+    ``day`` (exported that day), the completed workflow the day before ``late_export``
+    (exported then, late)."""
+    session = {"session_id": "s_span", "user_id": "u_span", "creator_id": "c_span",
+               "channel": "web"}
+    done = late_export - timedelta(days=1)
+    files = {
+        day: [{"event_id": "span-1", "event_type": "conversation_start",
+               "timestamp": f"{day}T12:00:00Z", **session},
+              {"event_id": "span-2", "event_type": "intent_classified",
+               "timestamp": f"{day}T12:01:00Z", "data": {"intent": "book_session"}, **session}],
+        late_export: [{"event_id": "span-3", "event_type": "workflow_completed",
+                       "timestamp": f"{done}T12:00:00Z", **session}],
+    }
+    for export, events in files.items():
+        folder = landing / "events" / export.isoformat()
+        assert (folder / "_SUCCESS").exists(), folder
+        (folder / "span.ndjson").write_text("".join(json.dumps(e) + "\n" for e in events))
 
 
 @pytest.fixture(scope="module")
@@ -85,17 +117,31 @@ def test_incremental_funnel_attempts_equal_full_refresh(
     lookback = int(settings_vars["incremental_lookback_days"])
     complete = sorted({d.export_date for d in scan_landing(landing, ("events",)) if d.complete})
     first, rest = complete[:-3], complete[-3:]
+    # one long session: its first two booking steps twelve days before the new export days,
+    # its completed workflow in the last of them (sent late): the session funnel's
+    # window must reach back to the session's first day, weeks before its own start
+    span_start = min(rest) - timedelta(days=12)
+    _write_span_session(landing, span_start, rest[-1])
 
     _load(warehouse, landing, first)
     _build(tmp_path, settings_vars)
-    assert _window_start(tmp_path) is None
+    assert _window_starts(tmp_path) == []
 
     _load(warehouse, landing, rest)
     run_vars = {**settings_vars,
                 "incremental_start_date": (min(rest) - timedelta(days=lookback)).isoformat()}
     _build(tmp_path, run_vars)
-    start = _window_start(tmp_path)
-    assert start is not None, "the funnel attempts were rebuilt in full"
+    starts = _window_starts(tmp_path)
+    assert starts, "the funnel attempts were rebuilt in full"
+    # each funnel from its own window: the 14-day funnels from the earliest start, the
+    # one-hour, session and 7-day funnels later
+    assert len(starts) >= 3, starts
+    # the session funnel's own start: the long session's first day, not the day before
+    # the changed days
+    session_funnel = next(f["name"] for f in settings_vars["funnels"]
+                          if f.get("window") == "session")
+    assert _funnel_start(tmp_path, session_funnel) <= span_start.isoformat(), starts
+    start = starts[0]
     incremental = _tables(warehouse)
     con = connect(warehouse)
     try:
@@ -108,6 +154,17 @@ def test_incremental_funnel_attempts_equal_full_refresh(
     finally:
         con.close()
     assert before and after, (start, before, after)
+    # the short-window funnels' attempts between the model's start and theirs were copied
+    # as built, not rebuilt: there are some, and the full refresh below must agree
+    con = connect(warehouse)
+    try:
+        kept = con.execute(
+            "SELECT count(*) FROM intermediate.int_funnel_attempts WHERE entry_date >= ?"
+            " AND entry_date < ? AND funnel NOT IN ('conversation', 'learning')",
+            [date.fromisoformat(starts[0]), date.fromisoformat(starts[1])]).fetchone()[0]
+    finally:
+        con.close()
+    assert kept > 0, starts
     # the rebuilt attempts continue their users' numbering
     assert seq_after > seq_before
 
@@ -127,7 +184,7 @@ def test_incremental_funnel_attempts_equal_full_refresh(
         "steps": [{"name": f"message_{i}", "event_type": "user_message"}
                   for i in range(1, longest + 2)]})
     _build(tmp_path, changed)
-    assert _window_start(tmp_path) is None, "changed definitions were built incrementally"
+    assert _window_starts(tmp_path) == [], "changed definitions were built incrementally"
     rebuilt = _tables(warehouse)
     _build(tmp_path, changed, "--full-refresh")
     full = _tables(warehouse)

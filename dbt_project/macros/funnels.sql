@@ -188,20 +188,24 @@
 
 
 {#
-    The incremental window of int_funnel_attempts (config incremental_window_widen =
-    'funnel_attempts', macros/incremental_window.sql replace_window_start), from the
-    model's window start `start` (YYYY-MM-DD): events dated on or after it may have
-    changed. They also change from the day after the as-of date (events after it are
-    left out) and from the day after the latest attempt built (an earlier as-of date).
-    An attempt is filed under its start's date (entry_date) and reads events up to one
-    window after its start, so attempts are rebuilt from that change day minus the
-    longest duration window in whole days, minus one more day (a day of 23 or 25 hours);
-    for a funnel whose window is the session, also from the first day of every session
-    with an event on or after the change day. None (every attempt
-    again) when the target holds another set of funnel definitions than the current one
+    The incremental windows of int_funnel_attempts, one per funnel, from the model's
+    window start `start` (YYYY-MM-DD; macros/incremental_window.sql
+    incremental_window_start): events dated on or after it may have changed. They also
+    change from the day after the as-of date (events after it are left out) and from the
+    day after the latest attempt built (an earlier as-of date). An attempt is filed under
+    its start's date (entry_date) and reads events up to one window after its start, so a
+    funnel's attempts are rebuilt from that change day minus its own duration window in
+    whole days, minus one more day (a day of 23 or 25 hours); a funnel whose window is the
+    session, from the change day minus one day and from the first day of every session
+    with an event on or after the change day. Attempts are independent of each other (each
+    finds its own steps), so a funnel with a short window (an hour, a session) rebuilds a
+    few days where a 14-day funnel rebuilds three weeks.
+    Returns {funnel name: YYYY-MM-DD}, or none (every attempt again) when `start` is none,
+    when the target holds another set of funnel definitions than the current one
     (definition_key; a table built before that column had none), or no attempts.
 #}
-{% macro funnel_attempts_window_start(start) -%}
+{% macro funnel_attempts_window_starts(start) -%}
+    {%- if start is none -%}{{ return(none) }}{%- endif -%}
     {%- set string = dbt.type_string() -%}
     {%- set funnels = insights_warehouse.funnel_definitions() -%}
     {%- set wanted = [] -%}
@@ -230,28 +234,51 @@
         {%- do changed.append(insights_warehouse.date_from_text(latest[1]) + day) -%}
     {%- endif -%}
     {%- set changed = changed | min -%}
-    {%- set ns = namespace(days=0, session=false) -%}
+    {%- set session_begin = changed - day -%}
+    {%- set ns = namespace(session=none) -%}
+    {%- set starts = {} -%}
     {%- for f in funnels -%}
-        {%- if f.window_seconds is none -%}
-            {%- set ns.session = true -%}
+        {%- if f.window_seconds is not none -%}
+            {%- set days = ((f.window_seconds + 86399) // 86400) | int -%}
+            {%- do starts.update({f.name: (changed - modules.datetime.timedelta(days=days + 1)).isoformat()}) -%}
         {%- else -%}
-            {%- set ns.days = [ns.days, ((f.window_seconds + 86399) // 86400) | int] | max -%}
+            {%- if ns.session is none -%}
+                {%- set ns.session = session_begin -%}
+                {#- the first day of the sessions with an event before the begin day and one
+                    on or after the change day, from int_sessions (built before this model:
+                    depends_on); a session's event dates run from its start_date to the
+                    date of its ended_at (dates in the reporting time zone follow time) #}
+                {%- set sessions = insights_warehouse.built_relation('int_sessions') -%}
+                {%- if sessions is not none -%}
+                    {%- set first = run_query(
+                        "select cast(min(start_date) as " ~ string ~ ") from " ~ sessions
+                        ~ " where session_id is not null and start_date < "
+                        ~ insights_warehouse.date_literal(session_begin.isoformat())
+                        ~ " and " ~ insights_warehouse.reporting_date('ended_at') ~ " >= "
+                        ~ insights_warehouse.date_literal(changed.isoformat())).columns[0].values()[0] -%}
+                    {%- if first is not none -%}
+                        {%- set ns.session = [session_begin, insights_warehouse.date_from_text(first)] | min -%}
+                    {%- endif -%}
+                {%- endif -%}
+            {%- endif -%}
+            {%- do starts.update({f.name: ns.session.isoformat()}) -%}
         {%- endif -%}
     {%- endfor -%}
-    {%- set begin = changed - modules.datetime.timedelta(days=ns.days + 1) -%}
-    {%- set events = insights_warehouse.built_relation('stg_events') -%}
-    {%- if ns.session and events is not none -%}
-        {%- set first = run_query(
-            "select cast(min(event_date) as " ~ string ~ ") from " ~ events
-            ~ " where event_date < " ~ insights_warehouse.date_literal(begin.isoformat())
-            ~ " and session_id in (select session_id from " ~ events
-            ~ " where session_id is not null and event_date >= "
-            ~ insights_warehouse.date_literal(changed.isoformat()) ~ ")").columns[0].values()[0] -%}
-        {%- if first is not none -%}
-            {%- set begin = [begin, insights_warehouse.date_from_text(first)] | min -%}
-        {%- endif -%}
-    {%- endif -%}
-    {{- return(begin.isoformat()) -}}
+    {{- return(starts) -}}
+{%- endmacro %}
+
+
+{#
+    The window of int_funnel_attempts as a whole (config incremental_window_widen =
+    'funnel_attempts', macros/incremental_window.sql replace_window_start): the earliest
+    of the funnels' windows (funnel_attempts_window_starts). The replace_date_range
+    strategy replaces the rows from it on; the model's batch holds every funnel's rows
+    from it on (rebuilt from its own window, copied before it). None: every attempt again.
+#}
+{% macro funnel_attempts_window_start(start) -%}
+    {%- set starts = insights_warehouse.funnel_attempts_window_starts(start) -%}
+    {%- if not starts -%}{{ return(none) }}{%- endif -%}
+    {{- return(starts.values() | min) -}}
 {%- endmacro %}
 
 

@@ -32,13 +32,18 @@
 -- dropped. Breakdown values: the field on the event of step 1 (first_touch), of the
 -- deepest step reached (last_touch) or of step k (step_k; null when not reached).
 --
--- Incremental: a run rebuilds the attempts filed from the window start on (entry_date;
--- macros/funnels.sql funnel_attempts_window_start: the changed days moved back
--- by the longest window, and to the start of the sessions they touch) from the events
--- of those days alone. attempt_seq continues the user's numbering: plus the funnel's
--- events before the window (the attempts built before it, on the fast path). The
--- table's definition_key tells when the funnels' definitions changed: then every
--- attempt is rebuilt.
+-- Incremental: a run rebuilds each funnel's attempts filed from that funnel's window
+-- start on (entry_date; macros/funnels.sql funnel_attempts_window_starts: the changed
+-- days moved back by the funnel's own window, or to the start of the sessions they
+-- touch) from the events of those days alone. The batch replaces every row from the
+-- earliest of the funnels' starts on (replace_date_range): a funnel whose own start is
+-- later has its attempts between the two copied from the table as they are.
+-- attempt_seq continues the user's numbering: plus the funnel's events before its
+-- window (the attempts built before it, on the fast path). The table's definition_key
+-- tells when the funnels' definitions changed: then every attempt is rebuilt.
+
+-- depends_on: {{ ref('int_sessions') }}
+{#- int_sessions gives a session funnel's window start (macros/funnels.sql) -#}
 
 {{ config(
     materialized='incremental',
@@ -54,7 +59,12 @@
 {%- set max_breakdowns = insights_warehouse.funnel_max_breakdowns(funnels) %}
 {%- set definition_keys = insights_warehouse.funnel_definition_keys(funnels) %}
 {%- set string = dbt.type_string() %}
-{%- set window_start = insights_warehouse.replace_window_start('entry_date') %}
+{#- each funnel's window start ({name: YYYY-MM-DD}, none: a full build), and the model's
+    (the earliest of them: what the replace_date_range strategy replaces; the same as
+    replace_window_start('entry_date') gives it) #}
+{%- set funnel_starts = insights_warehouse.funnel_attempts_window_starts(
+        insights_warehouse.incremental_window_start('entry_date')) %}
+{%- set window_start = (funnel_starts.values() | min) if funnel_starts else none %}
 {#- fast path: order ordered, no exclusions, first-touch breakdowns only: version 1's
     scan on times, no event sequence and no join back to the events #}
 {%- set fast_flags = [] %}
@@ -64,6 +74,14 @@
 {%- do fast_flags.append(ns_fast.ok) %}
 {%- endfor %}
 {%- set offsets = window_start is not none and (funnels | length) > 0 %}
+{#- the funnels whose own window starts after the model's: their attempts in between are
+    kept as built #}
+{%- set kept = [] %}
+{%- if offsets %}
+{%- for funnel in funnels %}
+{%- if funnel_starts[funnel.name] > window_start %}{%- do kept.append(funnel) %}{%- endif %}
+{%- endfor %}
+{%- endif %}
 {#- the events of each sequence-numbered funnel: its steps, exclusions, and active events
     (strict) #}
 {%- set history_predicates = [] %}
@@ -73,7 +91,8 @@
 {%- for step in funnel.steps %}{%- do parts.append(insights_warehouse.funnel_step_predicate(step)) %}{%- endfor %}
 {%- for x in funnel.exclusions %}{%- do parts.append(insights_warehouse.selector_predicate(x.selector)) %}{%- endfor %}
 {%- if funnel.order == 'strict' %}{%- do parts.append('is_active_event') %}{%- endif %}
-{%- do history_predicates.append((loop.index, '(' ~ (parts | join(' or ')) ~ ')')) %}
+{%- set before = ('not ' ~ insights_warehouse.date_on_or_after('event_date', funnel_starts[funnel.name])) if offsets else '1 = 1' %}
+{%- do history_predicates.append((loop.index, '(' ~ before ~ ' and (' ~ (parts | join(' or ')) ~ '))')) %}
 {%- endif %}
 {%- endfor %}
 
@@ -119,7 +138,7 @@ history as (
     from {{ ref('stg_events') }}
     where user_id is not null
       and event_date <= (select as_of_date from as_of)
-      and not {{ insights_warehouse.date_on_or_after('event_date', window_start) }}
+      and not {{ insights_warehouse.date_on_or_after('event_date', funnel_starts.values() | max) }}
       and (
         {%- for i, predicate in history_predicates %}
         {{ 'or ' if not loop.first }}{{ predicate }}
@@ -154,7 +173,7 @@ seq_offsets as (
     select funnel, creator_id, user_id, count(*) as seq_offset
     from {{ this }}
     where funnel = {{ insights_warehouse.funnel_literal(funnel.name) }}
-      and not {{ insights_warehouse.date_on_or_after('entry_date', window_start) }}
+      and not {{ insights_warehouse.date_on_or_after('entry_date', funnel_starts[funnel.name]) }}
     group by funnel, creator_id, user_id
     {%- else %}
     select
@@ -209,6 +228,9 @@ seq_offsets as (
     from identified_events
     cross join copies
     where (copies.is_all = 1 or identified_events.creator_id is not null)
+      {%- if offsets and funnel_starts[funnel.name] > window_start %}
+      and {{ insights_warehouse.date_on_or_after('event_date', funnel_starts[funnel.name]) }}
+      {%- endif %}
       and (
         {%- for step in funnel.steps %}
         {{ insights_warehouse.funnel_step_predicate(step) }} or
@@ -632,3 +654,23 @@ left join seq_offsets
     and seq_offsets.creator_id = all_attempts.creator_id
     and seq_offsets.user_id = all_attempts.user_id
 {%- endif %}
+{%- for funnel in kept %}
+{%- if loop.first %}
+union all
+-- attempts of funnels whose window starts later: kept as built
+select
+    funnel, creator_id, user_id, attempt_seq, session_id, attempt_start, entry_date,
+    steps_reached
+    {%- for k in range(1, max_steps + 1) %}, reached_at_{{ k }}{% endfor %}
+    {%- for i in range(1, max_breakdowns + 1) %}, breakdown_value_{{ i }}{% endfor %},
+    definition_key
+from {{ this }}
+where {{ insights_warehouse.date_on_or_after('entry_date', window_start) }}
+  and (
+{%- endif %}
+    {{ 'or ' if not loop.first }}(funnel = {{ insights_warehouse.funnel_literal(funnel.name) }}
+        and not {{ insights_warehouse.date_on_or_after('entry_date', funnel_starts[funnel.name]) }})
+{%- if loop.last %}
+  )
+{%- endif %}
+{%- endfor %}
