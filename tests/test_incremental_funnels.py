@@ -119,7 +119,8 @@ def test_incremental_funnel_attempts_equal_full_refresh(
     first, rest = complete[:-3], complete[-3:]
     # one long session: its first two booking steps twelve days before the new export days,
     # its completed workflow in the last of them (sent late): the session funnel's
-    # window must reach back to the session's first day, weeks before its own start
+    # window must reach back to the session's first day, days before the day before the
+    # changed days, where it would start otherwise
     span_start = min(rest) - timedelta(days=12)
     _write_span_session(landing, span_start, rest[-1])
 
