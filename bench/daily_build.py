@@ -23,7 +23,7 @@ import logging
 import os
 import shutil
 import time
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 from harness import connect_warehouse, dbt_build, node_timings
@@ -73,6 +73,7 @@ def prepare(root: Path, events: int) -> None:
 
 def run(root: Path, tag: str) -> None:
     import warehouse
+    from orchestration.dbt_args import window_start
     from warehouse.settings import ENV_INCREMENTAL_START, load_settings
 
     log.info("%s: the code of %s", tag, Path(warehouse.__file__).parent.parent)
@@ -81,8 +82,9 @@ def run(root: Path, tag: str) -> None:
     shutil.copyfile(root / "daily_start.duckdb", warehouse)
     dbt_vars = load_settings().dbt_vars()
     new_day = date.fromisoformat((root / "new_day").read_text().strip())
-    lookback = int(dbt_vars["incremental_lookback_days"])
-    os.environ[ENV_INCREMENTAL_START] = (new_day - timedelta(days=lookback)).isoformat()
+    # the window as the Dagster dbt asset computes it for a newly loaded export day
+    os.environ[ENV_INCREMENTAL_START] = window_start(
+        None, new_day, int(dbt_vars["incremental_lookback_days"])) or ""
     work = root / f"work_{tag}"
     start = time.perf_counter()
     dbt_build(warehouse, work, dbt_vars)

@@ -203,6 +203,12 @@ def range_label(field: Field) -> str:
     return f"<= {field.high:g}"
 
 
+def _json_struct_sql(fields: tuple[Field, ...]) -> str:
+    """The struct type ``from_json`` reads ``fields`` into: each field's JSON text, NULL
+    when absent or null. The line path and the bulk path both parse with it."""
+    return "{" + ", ".join(f'"{f.path}": "JSON"' for f in fields) + "}"
+
+
 def bulk_lines_sql(source: str) -> str:
     """``ordinality``, ``rest`` and ``j`` (:func:`parse_sql`'s bulk columns) of each line
     of ``source``: a relation of (``m``, the line read as JSON, NULL when the reader could
@@ -216,7 +222,7 @@ def bulk_lines_sql(source: str) -> str:
     it takes the line path, as when the reader failed. (A key twice is parsed as the line
     path parses it: ``from_json`` of the same text, and ``rest`` holds the line.)"""
     paths = "[" + ", ".join(_q(f'$."{f.path}"') for f in TOP_FIELDS) + "]"
-    struct = _q("{" + ", ".join(f'"{f.path}": "JSON"' for f in TOP_FIELDS) + "}")
+    struct = _q(_json_struct_sql(TOP_FIELDS))
     return f"""
     SELECT ordinality,
            CASE WHEN is_object AND NOT known THEN m::VARCHAR END AS rest,
@@ -254,11 +260,6 @@ def parse_sql(lines_table: str, *, export_date: str | None, future_days: int,
         date_sql, date_text, date_col = "export_date", "export_date::VARCHAR", ", export_date"
     else:
         date_sql, date_text, date_col = f"DATE {_q(export_date)}", _q(export_date), ""
-
-    def struct(fields: tuple[Field, ...], typed: bool) -> str:
-        return "{" + ", ".join(
-            f'"{f.path}": "{TYPED_TARGET[f.kind] if typed else "JSON"}"' for f in fields
-        ) + "}"
 
     removal = "{" + ", ".join(f'"{k}": null' for k in KNOWN_TOP_KEYS) + "}"
     fields = [(f, "j", "v") for f in TOP_FIELDS if f.column != "data"]
@@ -370,7 +371,7 @@ def parse_sql(lines_table: str, *, export_date: str | None, future_days: int,
 ), top AS (
     -- one parse per line: every known field as JSON text
     SELECT *,
-           CASE WHEN is_object THEN from_json(txt, '{struct(TOP_FIELDS, False)}') END AS j
+           CASE WHEN is_object THEN from_json(txt, '{_json_struct_sql(TOP_FIELDS)}') END AS j
     FROM objects
 )"""
     return f"""
@@ -387,7 +388,7 @@ WITH {source}, with_data AS (
 ), with_values AS (
     SELECT *, left(data_text, 1) AS t_data,
            CASE WHEN left(data_text, 1) = '{{'
-                THEN from_json(data_text, '{struct(DATA_FIELDS, False)}') END AS dj
+                THEN from_json(data_text, '{_json_struct_sql(DATA_FIELDS)}') END AS dj
     FROM with_data
 ), parts AS (
     SELECT file_id, line_number, raw, txt, is_object, data_text, t_data{date_col},
