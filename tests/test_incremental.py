@@ -3,13 +3,18 @@
 Generated exports (seed 3, 120 users, 16 days) are loaded by the ingest in three steps,
 with an in-process ``dbt build`` after each:
 
-1. the first 10 complete export days (the incremental models are created in full);
+1. the first 10 complete export days (the incremental models are created in full); the
+   4th day's file carries an anonymous event sent 3 days late;
 2. the 11th day, no ``incremental_start_date`` var: the window falls back to the latest
    day already built minus ``incremental_lookback_days``; the day's file also carries an
    identified event of a device that browsed anonymously on one of the first days
    (metrics.md Identity, retroactive): the window reaches back to that older day, whose
    activity now belongs to the user;
-3. the remaining complete days plus a RELOAD of the 8th day, whose file was edited to
+3. the 12th day, with the var ``incremental_start_date`` the orchestration passes (the
+   export day minus the lookback): an identified event of a device first seen before
+   the window moves the window back to that device's first day, and the late anonymous
+   event of the 4th day does not (that export day was built in step 1);
+4. the remaining complete days plus a RELOAD of the 8th day, whose file was edited to
    add a late event (6 days before its export date) and drop every active event of one
    user on one day (all in that file, one copy each); the var ``incremental_start_date``
    is what the orchestration passes: the earliest export date loaded in the run minus
@@ -24,6 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -43,6 +49,7 @@ log = logging.getLogger(__name__)
 INCREMENTAL_MODELS = ("int_user_activity_days", "int_creator_daily_activity")
 LATE_EVENT_ID = "evt_incremental_late"
 IDENTIFY_EVENT_ID = "evt_incremental_identify"
+LATE_ANONYMOUS_DEVICE = "anon_incremental_late"
 # the builds that only prepare or compare the warehouse skip the tests, to stay fast
 MODELS_ONLY = ("--exclude-resource-type", "test", "--exclude-resource-type", "unit_test")
 
@@ -134,24 +141,75 @@ def _pick_anonymous_device(warehouse: Path, before: date) -> tuple[str, date, st
             """,
             [before],
         ).fetchone()
-        user = con.execute(  # a user without activity that day
-            "SELECT min(user_id) FROM staging.stg_events WHERE raw_user_id IS NOT NULL "
-            "AND user_id NOT IN (SELECT user_id FROM staging.stg_events "
-            "WHERE event_date = ? AND user_id IS NOT NULL)", [row[1]] if row else [None]
-        ).fetchone()[0]
     finally:
         con.close()
     assert row, f"no anonymous device with an active event before {before}"
-    return row[0], row[1], user
+    return row[0], row[1], _user_inactive_on(warehouse, row[1])
 
 
-def _append_identified_event(path: Path, anonymous_id: str, user_id: str, ts: str) -> None:
-    """Append an event of ``user_id`` on device ``anonymous_id`` to an NDJSON export file."""
-    event = {"event_id": IDENTIFY_EVENT_ID, "event_type": "bot_response", "timestamp": ts,
-             "session_id": "conv_incremental_identify", "user_id": user_id,
-             "anonymous_id": anonymous_id}
+def _user_inactive_on(warehouse: Path, day: date) -> str:
+    """A user to identify a device with: one without activity on ``day``."""
+    con = connect(warehouse)
+    try:
+        return con.execute(
+            "SELECT min(user_id) FROM staging.stg_events WHERE raw_user_id IS NOT NULL "
+            "AND user_id NOT IN (SELECT user_id FROM staging.stg_events "
+            "WHERE event_date = ? AND user_id IS NOT NULL)", [day]).fetchone()[0]
+    finally:
+        con.close()
+
+
+def _pick_device_first_seen(warehouse: Path, after: date, before: date) -> tuple[str, date]:
+    """An anonymous device (resolved to nobody) first seen after ``after`` and before
+    ``before``, active on that first day; and that day."""
+    con = connect(warehouse)
+    try:
+        row = con.execute(
+            """
+            WITH devices AS (
+                SELECT anonymous_id, min(event_date) AS first_day FROM staging.stg_events
+                WHERE anonymous_id IS NOT NULL AND anonymous_id <> ?
+                GROUP BY anonymous_id HAVING bool_and(identity_resolution = 'anonymous')
+            )
+            SELECT d.anonymous_id, d.first_day FROM devices AS d
+            WHERE d.first_day > ? AND d.first_day < ? AND EXISTS (
+                SELECT 1 FROM staging.stg_events AS e WHERE e.anonymous_id = d.anonymous_id
+                AND e.event_date = d.first_day AND e.is_active_event)
+            ORDER BY 2, 1 LIMIT 1
+            """,
+            [LATE_ANONYMOUS_DEVICE, after, before],
+        ).fetchone()
+    finally:
+        con.close()
+    assert row, f"no anonymous device first seen after {after} and before {before}"
+    return row[0], row[1]
+
+
+def _first_ndjson(landing: Path, day: date) -> Path:
+    return sorted(p for p in (landing / "events" / day.isoformat()).iterdir()
+                  if p.name.endswith(".ndjson"))[0]
+
+
+def _window_start(compiled: Path) -> date:
+    """The window start int_user_activity_days was compiled with."""
+    sql = (compiled / "int_user_activity_days.sql").read_text()
+    found = re.search(r"event_date >= cast\('(\d{4}-\d{2}-\d{2})'", sql)
+    assert found, sql
+    return date.fromisoformat(found.group(1))
+
+
+def _append_event(path: Path, event: dict) -> None:
     text = path.read_text()
     path.write_text(text + ("" if text.endswith("\n") else "\n") + json.dumps(event) + "\n")
+
+
+def _append_identified_event(path: Path, anonymous_id: str, user_id: str, ts: str,
+                             event_id: str = IDENTIFY_EVENT_ID) -> None:
+    """Append an event of ``user_id`` on device ``anonymous_id`` to an NDJSON export file."""
+    event = {"event_id": event_id, "event_type": "bot_response", "timestamp": ts,
+             "session_id": f"conv_{event_id}", "user_id": user_id,
+             "anonymous_id": anonymous_id}
+    _append_event(path, event)
 
 
 def _edit_export_file(path: Path, drop_event_ids: set[str], late_ts: str) -> dict:
@@ -205,8 +263,15 @@ def test_incremental_build_equals_full_refresh(tmp_path: Path, monkeypatch: pyte
     lookback = int(settings_vars["incremental_lookback_days"])
 
     complete = sorted({d.export_date for d in scan_landing(landing, ("events",)) if d.complete})
-    assert len(complete) >= 13, complete
-    first, second, rest = complete[:10], complete[10:11], complete[11:]
+    assert len(complete) >= 14, complete
+    first, second, third, rest = complete[:10], complete[10:11], complete[11], complete[12:]
+    # an anonymous event of the 4th export day, sent 3 days late (a device of its own)
+    late_anonymous_day, late_export_day = complete[0], complete[3]
+    _append_event(_first_ndjson(landing, late_export_day), {
+        "event_id": "evt_incremental_late_anonymous", "event_type": "bot_response",
+        "timestamp": f"{late_anonymous_day.isoformat()}T10:00:00.000Z",
+        "session_id": "conv_incremental_late_anonymous",
+        "anonymous_id": LATE_ANONYMOUS_DEVICE})
 
     # 1. first load, the incremental models are created
     _load(warehouse, landing, first)
@@ -220,10 +285,8 @@ def test_incremental_build_equals_full_refresh(tmp_path: Path, monkeypatch: pyte
     fallback_start = latest_built - timedelta(days=lookback + 1)
     # ... and a device that browsed anonymously before the window signs in on that day
     device, anonymous_day, identified_user = _pick_anonymous_device(warehouse, fallback_start)
-    second_dir = landing / "events" / second[0].isoformat()
-    _append_identified_event(
-        sorted(p for p in second_dir.iterdir() if p.name.endswith(".ndjson"))[0],
-        device, identified_user, f"{second[0].isoformat()}T10:00:00.000Z")
+    _append_identified_event(_first_ndjson(landing, second[0]), device, identified_user,
+                             f"{second[0].isoformat()}T10:00:00.000Z")
     _load(warehouse, landing, second)
     _build(tmp_path, settings_vars, *MODELS_ONLY)
     compiled = (tmp_path / "dbt_target" / "compiled" / "insights_warehouse" / "models"
@@ -242,7 +305,29 @@ def test_incremental_build_equals_full_refresh(tmp_path: Path, monkeypatch: pyte
     con.close()
     assert identified == 1, "the older day's anonymous activity did not move to the user"
 
-    # 3. the rest, and a reload of the 8th day: a late event added, a user-day dropped
+    # 3. the 12th day with the window the orchestration passes (export day - lookback)
+    var_start = third - timedelta(days=lookback + 1)  # the zone's day of margin
+    assert late_anonymous_day < var_start <= late_export_day
+    device, first_seen = _pick_device_first_seen(warehouse, late_anonymous_day, var_start)
+    user = _user_inactive_on(warehouse, first_seen)
+    _append_identified_event(
+        _first_ndjson(landing, third), device, user,
+        f"{third.isoformat()}T11:00:00.000Z", event_id="evt_incremental_identify_var")
+    _load(warehouse, landing, [third])
+    _build(tmp_path, {**settings_vars, "incremental_start_date":
+                      (third - timedelta(days=lookback)).isoformat()}, *MODELS_ONLY)
+    # back to the device the new export day identifies; not to the late anonymous event,
+    # whose export day (the 4th, in the window) was built in step 1
+    assert _window_start(compiled) == first_seen
+    con = connect(warehouse)
+    moved = con.execute(
+        "SELECT count(*) FROM intermediate.int_user_activity_days "
+        "WHERE user_id = ? AND creator_id = '__all__' AND activity_date = ?",
+        [user, first_seen]).fetchone()[0]
+    con.close()
+    assert moved == 1, "the device's first day did not move to the user"
+
+    # 4. the rest, and a reload of the 8th day: a late event added, a user-day dropped
     reloaded = complete[7]
     day_dir = landing / "events" / reloaded.isoformat()
     ndjson = sorted(p for p in day_dir.iterdir() if p.name.endswith(".ndjson"))[0]

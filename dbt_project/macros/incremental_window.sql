@@ -39,6 +39,10 @@
         {%- endif -%}
         {%- set anchor = modules.datetime.date.fromisoformat(value) -%}
         {%- set back = 0 -%}
+        {#- the given start is the earliest export day loaded since the last build minus
+            the lookback: that export day is where identity changes can come from -#}
+        {%- set changed_export = anchor + modules.datetime.timedelta(
+            days=insights_warehouse.window_days('incremental_lookback_days')) -%}
     {%- else -%}
         {%- set result = run_query(
             "select cast(max(" ~ date_column ~ ") as " ~ dbt.type_string() ~ ") from " ~ this) -%}
@@ -46,10 +50,13 @@
         {%- if latest is none -%}{{ return(none) }}{%- endif -%}
         {%- set anchor = insights_warehouse.date_from_text(latest) -%}
         {%- set back = insights_warehouse.window_days('incremental_lookback_days') -%}
+        {#- which export days are new is not known here: every one from the start on -#}
+        {%- set changed_export = none -%}
     {%- endif -%}
     {#- the reporting-time-zone margin: one more day -#}
     {%- set start = anchor - modules.datetime.timedelta(days=back + 1) -%}
-    {{- return(insights_warehouse.identity_window_start(start.isoformat())) -}}
+    {{- return(insights_warehouse.identity_window_start(
+        start.isoformat(), (changed_export or start).isoformat())) -}}
 {%- endmacro %}
 
 
@@ -94,16 +101,24 @@
     Identity is retroactive (metrics.md, Identity): an export day loaded now can change
     the resolved user of an older anonymous event (its device signs in later). The window
     start moves back to the earliest event_date of the anonymous events whose resolution
-    depends on an export day on or after the start (int_identity_resolution's
-    depends_on_export_date; every newly loaded export day is on or after the start).
-    Looked up by name in the graph (a ref() here would be a dependency of its own).
+    depends on an export day on or after `changed_export` (int_identity_resolution's
+    depends_on_export_date): the earliest export day loaded since the last build when the
+    orchestration passes the window (its start + the lookback), else the window start.
+    Export days before it were built by an earlier run, which reached back for them; late
+    anonymous events of those days (dated up to the lookback before their export day)
+    would otherwise move every window back by the lookback once more.
+    Not covered: a reload that takes away the event that decided an older anonymous
+    event's user (its new decider is an export day built before); `--full-refresh`
+    rebuilds it (docs/operations.md). Looked up by name in the graph (a ref() here would
+    be a dependency of its own).
 #}
-{% macro identity_window_start(start) -%}
+{% macro identity_window_start(start, changed_export) -%}
     {%- set relation = insights_warehouse.built_relation('int_identity_resolution') -%}
     {%- if relation is none -%}{{ return(start) }}{%- endif -%}
     {%- set result = run_query(
         "select cast(min(event_date) as " ~ dbt.type_string() ~ ") from " ~ relation
-        ~ " where depends_on_export_date >= " ~ insights_warehouse.date_literal(start)) -%}
+        ~ " where depends_on_export_date >= "
+        ~ insights_warehouse.date_literal(changed_export)) -%}
     {%- set earliest = result.columns[0].values()[0] -%}
     {%- if earliest is none or (earliest | string)[:10] >= start -%}{{ return(start) }}{%- endif -%}
     {{- return((earliest | string)[:10]) -}}
