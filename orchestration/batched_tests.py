@@ -1,13 +1,13 @@
-"""dbt's column and row tests of the marts, intermediate and semantic models, run by the
-pipeline's dbt step as one query per model instead of one dbt node each.
+"""dbt's column and row tests of the staging, intermediate, marts and semantic models, run
+by the pipeline's dbt step as one query per model instead of one dbt node each.
 
 Why: a pipeline run's ``dbt build`` had 61 models and 666 data tests; on small and
 medium data each test costs dbt ~20 ms to compile and ~35 ms to run (a connection, a
 transaction, events, a compiled file), and Dagster two events (the check planned, its
-result). The tests of the project's folders ``marts``, ``intermediate`` and ``semantic``
-(tagged ``batched`` in dbt_project.yml) of the types in ``SQL`` are instead counted here,
-one query per model (``select test, count(*) from (failing rows) ...`` for each of its
-tests), and reported as the same Dagster asset checks with the same outcome.
+result). The tests of the project's folders ``staging``, ``intermediate``, ``marts`` and
+``semantic`` (tagged ``batched`` in dbt_project.yml) of the types in ``SQL`` are instead
+counted here, one query per model (``select test, count(*) from (failing rows) ...`` for
+each of its tests), and reported as the same Dagster asset checks with the same outcome.
 
 What stays as it was:
 - the yml is the one source of every test; ``dbt build``/``dbt test`` run by hand (or on
@@ -16,7 +16,8 @@ What stays as it was:
   ``tests/generic``) with the test's ``where`` config; a failure count > 0 fails it,
   with its severity (``warn`` reports, ``error`` fails the dbt step and so blocks what
   depends on it, the publish among them);
-- tests of other types, tests on sources and seeds, and singular tests run in dbt. A
+- tests of other types, tests on sources (``models/sources``: dbt runs them before the
+  staging views that read the sources) and seeds, and singular tests run in dbt. A
   ``batched`` test of a type in ``SQL`` that this module cannot count as dbt would (a
   config ``fail_calc``, ``warn_if``, ``error_if``, ``limit`` or ``store_failures``; Jinja
   in its arguments, which only dbt renders) is an error (``UnbatchableTest``), never left

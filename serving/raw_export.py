@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 MANIFEST = "_manifest.json"
 PARTITION_COLUMN = "export_date"
-# the ml tables the models read (dbt_project/models/staging/_ml_sources.yml)
+# the ml tables the models read (dbt_project/models/sources/_ml_sources.yml)
 ML_TABLES: tuple[str, ...] = ("bkt_params",)
 WHOLE = "__whole__"  # the manifest key of a table without partitions
 

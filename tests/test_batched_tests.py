@@ -3,8 +3,9 @@
 Every batched test of the project runs both ways, dbt's test nodes (``dbt test``) and the
 pipeline's one query per model, on a copy of the demo warehouse whose marts and
 intermediate tables were broken on purpose (nulls, out-of-range and unknown values,
-duplicate rows, in every column of every table): the failure counts must be equal test
-by test, and the breakage must make tests of every batched type fail."""
+duplicate rows, in every column of every table), and whose raw tables (which the staging
+views read) got nulls and duplicate rows: the failure counts must be equal test by test,
+and the breakage must make tests of every batched type fail, staging tests among them."""
 
 from __future__ import annotations
 
@@ -29,14 +30,15 @@ from warehouse.settings import load_settings
 
 
 def _break(warehouse: Path) -> int:
-    """Breaks every column of every marts and intermediate table on some rows, and
+    """Breaks every column of every marts and intermediate table on some rows (every
+    column of the raw tables with nulls only: the staging views cast them), and
     duplicates two rows of each; returns the number of tables broken. The tables are
     rebuilt without their contract constraints first (DuckDB would refuse the nulls)."""
     con = duckdb.connect(str(warehouse))
     try:
         tables = con.execute(
             "SELECT table_schema, table_name FROM information_schema.tables WHERE "
-            "table_type = 'BASE TABLE' AND table_schema IN ('marts', 'intermediate') "
+            "table_type = 'BASE TABLE' AND table_schema IN ('marts', 'intermediate', 'raw') "
             "ORDER BY ALL").fetchall()
         for schema, table in tables:
             t = f'{schema}."{table}"'
@@ -48,7 +50,8 @@ def _break(warehouse: Path) -> int:
             for j, (column, kind) in enumerate(columns):
                 c = f'"{column}"'
                 con.execute(f"UPDATE {t} SET {c} = NULL WHERE (rowid + {j}) % 11 = 0")
-                for k, bad in enumerate(_bad_values(c, kind), start=1):
+                bad_values = [] if schema == "raw" else _bad_values(c, kind)
+                for k, bad in enumerate(bad_values, start=1):
                     con.execute(f"UPDATE {t} SET {c} = {bad} WHERE (rowid + {j}) % 11 = {k}")
             con.execute(f"INSERT INTO {t} SELECT * FROM {t} ORDER BY ALL LIMIT 2")
         return len(tables)
@@ -104,6 +107,9 @@ def test_batched_counts_equal_dbts_on_a_broken_warehouse(
     assert not [o for o in outcomes if o.error], [o.error for o in outcomes if o.error]
     failing_types = {o.test.type for o in outcomes if o.failures}
     assert failing_types == set(SQL), set(SQL) - failing_types
+    staging = [o for o in outcomes if ".stg_" in o.test.model_id]
+    assert len({o.test.model_id for o in staging}) >= 8
+    assert sum(1 for o in staging if o.failures) >= len(staging) * 0.5
     assert sum(1 for n in ours.values() if n) >= len(ours) * 0.6, (
         f"the breakage made only {sum(1 for n in ours.values() if n)} of {len(ours)} fail")
 
@@ -117,9 +123,9 @@ def test_the_projects_batched_tests_are_the_tagged_tests_of_the_batched_types() 
               and n.test_metadata.name in SQL]
     assert {t.unique_id for t in tests} == {n.unique_id for n in tagged}
     assert len(tests) >= 500  # most of the project's 666 data tests at the time of writing
-    # tests on sources and seeds, and staging models' tests, stay dbt nodes
+    # tests on sources and seeds stay dbt nodes; the staging models' are batched
     assert all(t.model_id.startswith("model.") for t in tests)
-    assert not any(".stg_" in t.model_id for t in tests)
+    assert any(t.model_id.endswith(".stg_events") for t in tests)
     assert exclude_args()[0] == "--exclude" and len(exclude_args()) == 2
 
 
