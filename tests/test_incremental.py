@@ -1,6 +1,6 @@
 """Incremental dbt builds give the same warehouse as a full refresh.
 
-Generated exports (seed 3, 120 users, 16 days) are loaded by the ingest in three steps,
+Generated exports (seed 3, 120 users, 16 days) are loaded by the ingest in four steps,
 with an in-process ``dbt build`` after each:
 
 1. the first 10 complete export days (the incremental models are created in full); the
@@ -198,6 +198,18 @@ def _window_start(compiled: Path) -> date:
     return date.fromisoformat(found.group(1))
 
 
+def _activity_rows(warehouse: Path, user_id: str, day: date) -> int:
+    """Rows of int_user_activity_days for the user on that day, all creators."""
+    con = connect(warehouse)
+    try:
+        return con.execute(
+            "SELECT count(*) FROM intermediate.int_user_activity_days "
+            "WHERE user_id = ? AND creator_id = '__all__' AND activity_date = ?",
+            [user_id, day]).fetchone()[0]
+    finally:
+        con.close()
+
+
 def _append_event(path: Path, event: dict) -> None:
     text = path.read_text()
     path.write_text(text + ("" if text.endswith("\n") else "\n") + json.dumps(event) + "\n")
@@ -297,13 +309,8 @@ def test_incremental_build_equals_full_refresh(tmp_path: Path, monkeypatch: pyte
     # of the anonymous events the new export day identifies
     assert anonymous_day < fallback_start
     assert f"event_date >= cast('{anonymous_day.isoformat()}'" in sql, sql
-    con = connect(warehouse)
-    identified = con.execute(
-        "SELECT count(*) FROM intermediate.int_user_activity_days "
-        "WHERE user_id = ? AND creator_id = '__all__' AND activity_date = ?",
-        [identified_user, anonymous_day]).fetchone()[0]
-    con.close()
-    assert identified == 1, "the older day's anonymous activity did not move to the user"
+    assert _activity_rows(warehouse, identified_user, anonymous_day) == 1, (
+        "the older day's anonymous activity did not move to the user")
 
     # 3. the 12th day with the window the orchestration passes (export day - lookback)
     var_start = third - timedelta(days=lookback + 1)  # the zone's day of margin
@@ -319,13 +326,8 @@ def test_incremental_build_equals_full_refresh(tmp_path: Path, monkeypatch: pyte
     # back to the device the new export day identifies; not to the late anonymous event,
     # whose export day (the 4th, in the window) was built in step 1
     assert _window_start(compiled) == first_seen
-    con = connect(warehouse)
-    moved = con.execute(
-        "SELECT count(*) FROM intermediate.int_user_activity_days "
-        "WHERE user_id = ? AND creator_id = '__all__' AND activity_date = ?",
-        [user, first_seen]).fetchone()[0]
-    con.close()
-    assert moved == 1, "the device's first day did not move to the user"
+    assert _activity_rows(warehouse, user, first_seen) == 1, (
+        "the device's first day did not move to the user")
 
     # 4. the rest, and a reload of the 8th day: a late event added, a user-day dropped
     reloaded = complete[7]
