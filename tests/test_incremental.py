@@ -308,7 +308,7 @@ def test_incremental_build_equals_full_refresh(tmp_path: Path, monkeypatch: pyte
     # the window: the fallback (latest day built - lookback - 1), moved back to the day
     # of the anonymous events the new export day identifies
     assert anonymous_day < fallback_start
-    assert f"event_date >= cast('{anonymous_day.isoformat()}'" in sql, sql
+    assert _window_start(compiled) == anonymous_day
     assert _activity_rows(warehouse, identified_user, anonymous_day) == 1, (
         "the older day's anonymous activity did not move to the user")
 
@@ -331,8 +331,7 @@ def test_incremental_build_equals_full_refresh(tmp_path: Path, monkeypatch: pyte
 
     # 4. the rest, and a reload of the 8th day: a late event added, a user-day dropped
     reloaded = complete[7]
-    day_dir = landing / "events" / reloaded.isoformat()
-    ndjson = sorted(p for p in day_dir.iterdir() if p.name.endswith(".ndjson"))[0]
+    ndjson = _first_ndjson(landing, reloaded)
     dropped_ids, dropped_user, dropped_date = _pick_dropped_user_day(
         warehouse, reloaded, ndjson.name)
     late_day = reloaded - timedelta(days=lookback - 1)
