@@ -13,13 +13,15 @@ hand from metrics.md:
 from __future__ import annotations
 
 import os
+import re
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
 
-from tests.dbt_support import dbt_build, raw_warehouse
+from tests.dbt_support import DBT_PROJECT_DIR, dbt_build, raw_warehouse
 from warehouse.settings import load_settings
 
 TZ = "America/New_York"  # UTC-5 in January
@@ -280,3 +282,31 @@ def test_engagement_daily_end_to_end(warehouse: Path, tmp_path: Path) -> None:
         assert con.execute(
             "SELECT DISTINCT as_of_date FROM marts.engagement_daily"
         ).fetchall() == [(D11,)]
+
+
+def test_the_utc_shortcut_names_only_zones_that_are_utc() -> None:
+    """The reporting-zone macros take a UTC timestamp's own date and hour, without the
+    time-zone conversion, for the zone names of `utc_zone_names`: each must be offset 0
+    without daylight time at every instant, and the shortcut must equal the conversion."""
+    text = (DBT_PROJECT_DIR / "macros" / "cross_db" / "to_local_date.sql").read_text()
+    block = re.search(r"macro utc_zone_names\(\).*?endmacro", text, re.S)
+    assert block is not None
+    names = re.findall(r"'([^']+)'", block.group(0))
+    assert "UTC" in names and len(names) >= 10
+    for name in names:
+        zone = ZoneInfo(name)
+        for year in range(1900, 2101, 3):
+            for month in range(1, 13):
+                instant = datetime(year, month, 15, 12, tzinfo=zone)
+                assert instant.utcoffset() == timedelta(0), (name, instant)
+                assert instant.dst() in (None, timedelta(0)), (name, instant)
+    # the zone database of DuckDB (ICU) agrees: the date and hour of the conversion are
+    # the timestamp's own, over years of timestamps 37 minutes apart
+    different = duckdb.sql(f"""
+        select count(*) from generate_series(
+            timestamp '1969-12-30 00:00:00', timestamp '1973-03-01 00:00:00',
+            interval 37 minute) as t(ts), unnest({names}) as z(zone)
+        where cast(ts as date) <> cast(timezone(zone, timezone('UTC', ts)) as date)
+           or hour(ts) <> hour(timezone(zone, timezone('UTC', ts)))
+    """).fetchall()[0][0]
+    assert different == 0

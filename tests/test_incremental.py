@@ -13,7 +13,11 @@ with an in-process ``dbt build`` after each:
 3. the 12th day, with the var ``incremental_start_date`` the orchestration passes (the
    export day minus the lookback): an identified event of a device first seen before
    the window moves the window back to that device's first day, and the late anonymous
-   event of the 4th day does not (that export day was built in step 1);
+   event of the 4th day does not (that export day was built in step 1); the day also
+   carries one more event of a session begun on the first day, so int_sessions' window
+   moves back to that session's start, and a session from the evening before the first
+   day to its first hour, unchanged, must keep its one row (a part of its events lies in
+   the window);
 4. the remaining complete days plus a RELOAD of the 8th day, whose file was edited to
    add a late event (6 days before its export date) and drop every active event of one
    user on one day (all in that file, one copy each); the var ``incremental_start_date``
@@ -49,6 +53,8 @@ log = logging.getLogger(__name__)
 INCREMENTAL_MODELS = ("int_user_activity_days", "int_creator_daily_activity")
 LATE_EVENT_ID = "evt_incremental_late"
 IDENTIFY_EVENT_ID = "evt_incremental_identify"
+LONG_SESSION = "conv_incremental_long"
+MIDNIGHT_SESSION = "conv_incremental_midnight"
 LATE_ANONYMOUS_DEVICE = "anon_incremental_late"
 # the builds that only prepare or compare the warehouse skip the tests, to stay fast
 MODELS_ONLY = ("--exclude-resource-type", "test", "--exclude-resource-type", "unit_test")
@@ -229,11 +235,7 @@ def _edit_export_file(path: Path, drop_event_ids: set[str], late_ts: str) -> dic
     lines = path.read_text().splitlines()
     kept, template = [], None
     for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            kept.append(line)
-            continue
+        record = _json_or_none(line)
         if isinstance(record, dict) and record.get("event_id") in drop_event_ids:
             continue
         if (isinstance(record, dict) and template is None and record.get("user_id")
@@ -247,6 +249,45 @@ def _edit_export_file(path: Path, drop_event_ids: set[str], late_ts: str) -> dic
     kept.append(json.dumps(late))
     path.write_text("\n".join(kept) + "\n")
     return late
+
+
+def _json_or_none(line: str) -> object:
+    try:
+        return json.loads(line)
+    except ValueError:  # the generated files carry a few broken lines on purpose
+        return None
+
+
+def _plant_sessions(path: Path, day: date) -> dict:
+    """Two sessions of one user in the export file of ``day``: LONG_SESSION at noon (step
+    3 adds an event to it) and MIDNIGHT_SESSION from 23:30 the evening before to 00:30."""
+    template = next(r for r in map(_json_or_none, path.read_text().splitlines())
+                    if isinstance(r, dict) and r.get("user_id") and r.get("creator_id")
+                    and r.get("event_type") == "user_message")
+    before = (day - timedelta(days=1)).isoformat()
+    for event_id, session_id, ts in (
+            ("evt_incremental_long_1", LONG_SESSION, f"{day.isoformat()}T12:00:00.000Z"),
+            ("evt_incremental_midnight_1", MIDNIGHT_SESSION, f"{before}T23:30:00.000Z"),
+            ("evt_incremental_midnight_2", MIDNIGHT_SESSION, f"{day.isoformat()}T00:30:00.000Z")):
+        _append_event(path, {**template, "event_id": event_id, "session_id": session_id,
+                             "timestamp": ts})
+    return template
+
+
+def _session_rows(warehouse: Path) -> tuple[dict[str, list[tuple]], int, int]:
+    """int_sessions' rows of the planted sessions (start_date, events, ended_at), its row
+    count, and the number of sessions in stg_events."""
+    con = connect(warehouse)
+    try:
+        planted = {s: con.execute(
+            "SELECT start_date, events, ended_at FROM intermediate.int_sessions "
+            "WHERE session_id = ?", [s]).fetchall() for s in (LONG_SESSION, MIDNIGHT_SESSION)}
+        rows = con.execute("SELECT count(*) FROM intermediate.int_sessions").fetchone()[0]
+        sessions = con.execute(
+            "SELECT count(DISTINCT session_id) FROM staging.stg_events").fetchone()[0]
+        return planted, rows, sessions
+    finally:
+        con.close()
 
 
 def _build(tmp: Path, dbt_vars: dict, *extra: str) -> float:
@@ -284,6 +325,7 @@ def test_incremental_build_equals_full_refresh(tmp_path: Path, monkeypatch: pyte
         "timestamp": f"{late_anonymous_day.isoformat()}T10:00:00.000Z",
         "session_id": "conv_incremental_late_anonymous",
         "anonymous_id": LATE_ANONYMOUS_DEVICE})
+    session_user = _plant_sessions(_first_ndjson(landing, complete[0]), complete[0])
 
     # 1. first load, the incremental models are created
     _load(warehouse, landing, first)
@@ -320,6 +362,9 @@ def test_incremental_build_equals_full_refresh(tmp_path: Path, monkeypatch: pyte
     _append_identified_event(
         _first_ndjson(landing, third), device, user,
         f"{third.isoformat()}T11:00:00.000Z", event_id="evt_incremental_identify_var")
+    _append_event(_first_ndjson(landing, third), {
+        **session_user, "event_id": "evt_incremental_long_2", "session_id": LONG_SESSION,
+        "timestamp": f"{third.isoformat()}T11:30:00.000Z"})
     _load(warehouse, landing, [third])
     _build(tmp_path, {**settings_vars, "incremental_start_date":
                       (third - timedelta(days=lookback)).isoformat()}, *MODELS_ONLY)
@@ -328,6 +373,16 @@ def test_incremental_build_equals_full_refresh(tmp_path: Path, monkeypatch: pyte
     assert _window_start(compiled) == first_seen
     assert _activity_rows(warehouse, user, first_seen) == 1, (
         "the device's first day did not move to the user")
+    # int_sessions: back to the long session's first day, which now ends on the 12th;
+    # the midnight session, begun the day before, is one row as it was
+    sessions_sql = (compiled / "int_sessions.sql").read_text()
+    assert f"event_date >= cast('{complete[0].isoformat()}'" in sessions_sql, sessions_sql
+    planted, session_rows, sessions = _session_rows(warehouse)
+    assert [r[:2] for r in planted[LONG_SESSION]] == [(complete[0], 2)], planted
+    assert planted[LONG_SESSION][0][2].date() == third, planted
+    assert [r[:2] for r in planted[MIDNIGHT_SESSION]] == [
+        (complete[0] - timedelta(days=1), 2)], planted
+    assert session_rows == sessions, "int_sessions lost or doubled a session"
 
     # 4. the rest, and a reload of the 8th day: a late event added, a user-day dropped
     reloaded = complete[7]

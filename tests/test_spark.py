@@ -77,6 +77,14 @@ def test_every_model_compiles_on_spark(tmp_path: Path):
     data = tmp_path / "data"
     (data / "landing").mkdir(parents=True)
     env = spark_env(data)
+    # a reporting zone other than UTC, whose dates need the Spark conversion (in UTC
+    # the macros take the timestamp's own date on every engine)
+    settings = tmp_path / "settings.yaml"
+    text = (DBT_PROJECT_DIR.parent / "config" / "settings.yaml").read_text()
+    assert "  reporting_timezone: UTC\n" in text
+    settings.write_text(text.replace("  reporting_timezone: UTC\n",
+                                     "  reporting_timezone: Europe/Berlin\n"))
+    env["INSIGHTS_SETTINGS"] = str(settings)
     insights(env, "dbt", "--target", "spark", "--", "compile", "--quiet",
              "--target-path", str(tmp_path / "target"), cwd=tmp_path)
     compiled = list((tmp_path / "target" / "compiled").rglob("*.sql"))

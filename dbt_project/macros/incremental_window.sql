@@ -71,8 +71,9 @@
     it: incremental_window_start(date column), moved back for a model whose rows depend
     on events from before the date they are filed under, named by its config
     `incremental_window_widen`: 'funnel_attempts' (a funnel attempt reads the events of
-    its whole conversion window; macros/funnels.sql funnel_attempts_window_start). A
-    widening returns a YYYY-MM-DD string, or none to rebuild every row.
+    its whole conversion window; macros/funnels.sql funnel_attempts_window_start),
+    'sessions' (a session is filed under its first event's date: sessions_window_start).
+    A widening returns a YYYY-MM-DD string, or none to rebuild every row.
 #}
 {% macro replace_window_start(date_column) -%}
     {%- set start = insights_warehouse.incremental_window_start(date_column) -%}
@@ -81,7 +82,35 @@
     {%- if widen == 'funnel_attempts' -%}
         {{- return(insights_warehouse.funnel_attempts_window_start(start)) -}}
     {%- endif -%}
+    {%- if widen == 'sessions' -%}
+        {{- return(insights_warehouse.sessions_window_start(start)) -}}
+    {%- endif -%}
     {{ exceptions.raise_compiler_error("incremental_window_widen: unknown widening " ~ widen) }}
+{%- endmacro %}
+
+
+{#
+    The window of int_sessions (config incremental_window_widen = 'sessions'): a session
+    is filed under the date of its first event (start_date) and summarises all of its
+    events, so a changed event on or after `start` changes a session that may have begun
+    before it. The window moves back to the earliest start_date of the sessions built
+    before that have an event on or after `start`, now (stg_events) or at the last build
+    (the reporting date of ended_at: a reload can take events away). A built session
+    that starts before the returned day has neither: it is unchanged, and the model
+    leaves its events out of the batch (they are only part of it). None when `start` is.
+#}
+{% macro sessions_window_start(start) -%}
+    {%- if start is none -%}{{ return(none) }}{%- endif -%}
+    {%- set events = insights_warehouse.built_relation('stg_events') -%}
+    {%- set first = run_query(
+        "select cast(min(start_date) as " ~ dbt.type_string() ~ ") from " ~ this
+        ~ " where start_date < " ~ insights_warehouse.date_literal(start)
+        ~ " and ((" ~ insights_warehouse.events_on_or_after(
+                          start, insights_warehouse.reporting_date('ended_at'), 'ended_at')
+        ~ ") or session_id in (select session_id from " ~ events ~ " where "
+        ~ insights_warehouse.events_on_or_after(start) ~ "))").columns[0].values()[0] -%}
+    {%- if first is none -%}{{ return(start) }}{%- endif -%}
+    {{- return((first | string)[:10]) -}}
 {%- endmacro %}
 
 
@@ -131,6 +160,27 @@
         1 = 1
     {%- else -%}
         {{ column }} >= {{ insights_warehouse.date_literal(start) }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#
+    `<date column> >= start` for an event input whose date is the reporting-zone date of
+    a UTC timestamp beside it, with the bound on the timestamp that it implies: a local
+    date on or after `start` is never more than 14 hours (the largest zone offset) before
+    midnight UTC of `start`, so `ts >= start - 1 day` keeps every such event. The bound
+    is on a stored column, so DuckDB skips the row groups of older events (their min/max)
+    before the time-zone conversion and the identity join of stg_events reach them.
+    `1 = 1` when start is none. Not for negation: `not` of it is not "before start".
+#}
+{% macro events_on_or_after(start, date_column='event_date', ts_column='event_ts') -%}
+    {%- if start is none -%}
+        1 = 1
+    {%- else -%}
+        {%- set day_before = modules.datetime.date.fromisoformat(start)
+                             - modules.datetime.timedelta(days=1) -%}
+        {{ ts_column }} >= cast('{{ day_before.isoformat() }} 00:00:00' as {{ dbt.type_timestamp() }})
+        and {{ date_column }} >= {{ insights_warehouse.date_literal(start) }}
     {%- endif -%}
 {%- endmacro %}
 

@@ -4,6 +4,9 @@
     (Sunday). `ts` is a TIMESTAMP without time zone holding UTC, as in the raw layer.
 #}
 {% macro to_local_hour(ts, tz) -%}
+    {%- if insights_warehouse.is_utc_zone(tz) -%}
+        {{ return('cast(extract(hour from ' ~ ts ~ ') as integer)') }}
+    {%- endif -%}
     {{ return(adapter.dispatch('to_local_hour', 'insights_warehouse')(ts, tz)) }}
 {%- endmacro %}
 

@@ -3,7 +3,28 @@
     without time zone holding UTC (how the raw layer stores every timestamp).
 #}
 {% macro to_local_date(ts, tz) -%}
+    {%- if insights_warehouse.is_utc_zone(tz) -%}
+        {{ return('cast(' ~ ts ~ ' as date)') }}
+    {%- endif -%}
     {{ return(adapter.dispatch('to_local_date', 'insights_warehouse')(ts, tz)) }}
+{%- endmacro %}
+
+
+{#
+    Whether IANA zone `tz` is UTC under another name (offset 0, never daylight time): the
+    local date and hour of a UTC timestamp are then its own, without a time-zone
+    conversion. The conversion (ICU in DuckDB) costs about 0.4 s of CPU per million rows
+    and runs wherever a model reads the event date; UTC is the default reporting zone.
+    tests/test_dbt_engagement.py checks each name against the zone database.
+#}
+{% macro utc_zone_names() -%}
+    {{ return(['UTC', 'Etc/UTC', 'UCT', 'Etc/UCT', 'Universal', 'Etc/Universal', 'Zulu',
+               'Etc/Zulu', 'GMT', 'Etc/GMT', 'GMT0', 'Etc/GMT0', 'GMT+0', 'GMT-0',
+               'Etc/GMT+0', 'Etc/GMT-0', 'Greenwich', 'Etc/Greenwich']) }}
+{%- endmacro %}
+
+{% macro is_utc_zone(tz) -%}
+    {{ return((tz | string) in insights_warehouse.utc_zone_names()) }}
 {%- endmacro %}
 
 {# SQL standard / PostgreSQL: UTC wall time -> instant -> wall time in tz. #}

@@ -20,7 +20,7 @@ with active_events as (
     select creator_id, event_date
     from {{ ref('stg_events') }}
     where is_active_event
-      and {{ insights_warehouse.date_on_or_after('event_date', window_start) }}
+      and {{ insights_warehouse.events_on_or_after(window_start) }}
 
 ),
 

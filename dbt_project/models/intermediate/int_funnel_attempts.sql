@@ -108,7 +108,7 @@ identified_events as (
     from {{ ref('stg_events') }}
     where user_id is not null
       and event_date <= (select as_of_date from as_of)
-      and {{ insights_warehouse.date_on_or_after('event_date', window_start) }}
+      and {{ insights_warehouse.events_on_or_after(window_start) }}
 
 ),
 

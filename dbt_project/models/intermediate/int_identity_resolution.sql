@@ -46,6 +46,9 @@ by_device as (
         ) as user_after_export_date
     from events
     where anonymous_id is not null
+      -- only the devices and sessions of anonymous events are looked up: the others'
+      -- windows and counts would be computed for nothing
+      and anonymous_id in (select anonymous_id from events where user_id is null)
 
 ),
 
@@ -53,9 +56,11 @@ by_session as (
 
     select
         session_id,
-        case when count(distinct user_id) = 1 then min(user_id) end as session_user_id,
+        -- exactly one distinct user_id (nulls aside): cheaper than count(distinct)
+        case when min(user_id) = max(user_id) then min(user_id) end as session_user_id,
         max(case when user_id is not null then export_date end) as session_export_date
     from events
+    where session_id in (select session_id from events where user_id is null)
     group by session_id
 
 ),

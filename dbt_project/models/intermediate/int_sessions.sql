@@ -3,13 +3,38 @@
 -- order (ties broken by event_id), so one late or partial event cannot move it.
 -- Conversation measures (metrics.md "Conversations and language understanding"): turns,
 -- whether it is a conversation / completed / escalated, and its drop-off point.
+-- Incremental: a run replaces the start dates from the window start on, moved back to
+-- the first day of every built session with an event in the window
+-- (macros/incremental_window.sql sessions_window_start), so each session is summarised
+-- over all of its events.
+
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_date_range',
+    unique_key='start_date',
+    partition_by=insights_warehouse.date_partition('start_date'),
+    incremental_window_widen='sessions',
+    on_schema_change='fail'
+) }}
+
+{%- set window_start = insights_warehouse.replace_window_start('start_date') %}
 
 with events as (
 
     select
         session_id, event_id, event_ts, user_id, creator_id, is_active_event,
         event_type, intent, is_escalated_to_human
-    from {{ ref('stg_events') }}
+    from {{ ref('stg_events') }} as stg
+    where {{ insights_warehouse.events_on_or_after(window_start) }}
+    {%- if window_start is not none %}
+      {#- the events of built sessions that start before the window: unchanged sessions
+          (macros/incremental_window.sql sessions_window_start), of which the window
+          holds only the last events #}
+      and not exists (
+          select 1 from {{ this }} as built
+          where built.session_id = stg.session_id
+            and built.start_date < {{ insights_warehouse.date_literal(window_start) }})
+    {%- endif %}
 
 ),
 

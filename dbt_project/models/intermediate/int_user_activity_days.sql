@@ -24,7 +24,7 @@ with user_active_events as (
     from {{ ref('stg_events') }}
     where is_active_event
       and user_id is not null
-      and {{ insights_warehouse.date_on_or_after('event_date', window_start) }}
+      and {{ insights_warehouse.events_on_or_after(window_start) }}
 
 ),
 

@@ -63,4 +63,4 @@ select
     {{ insights_warehouse.json_keep_keys('event_data', keys) }} as data,
     export_date
 from {{ ref('stg_events') }}
-where {{ insights_warehouse.date_on_or_after('event_date', window_start) }}
+where {{ insights_warehouse.events_on_or_after(window_start) }}
