@@ -196,9 +196,9 @@ def _first_ndjson(landing: Path, day: date) -> Path:
                   if p.name.endswith(".ndjson"))[0]
 
 
-def _window_start(compiled: Path) -> date:
-    """The window start int_user_activity_days was compiled with."""
-    sql = (compiled / "int_user_activity_days.sql").read_text()
+def _window_start(compiled: Path, model: str = "int_user_activity_days") -> date:
+    """The window start an incremental model was compiled with."""
+    sql = (compiled / f"{model}.sql").read_text()
     found = re.search(r"event_date >= cast\('(\d{4}-\d{2}-\d{2})'", sql)
     assert found, sql
     return date.fromisoformat(found.group(1))
@@ -375,8 +375,7 @@ def test_incremental_build_equals_full_refresh(tmp_path: Path, monkeypatch: pyte
         "the device's first day did not move to the user")
     # int_sessions: back to the long session's first day, which now ends on the 12th;
     # the midnight session, begun the day before, is one row as it was
-    sessions_sql = (compiled / "int_sessions.sql").read_text()
-    assert f"event_date >= cast('{complete[0].isoformat()}'" in sessions_sql, sessions_sql
+    assert _window_start(compiled, "int_sessions") == complete[0]
     planted, session_rows, sessions = _session_rows(warehouse)
     assert [r[:2] for r in planted[LONG_SESSION]] == [(complete[0], 2)], planted
     assert planted[LONG_SESSION][0][2].date() == third, planted

@@ -180,7 +180,7 @@
         {%- set day_before = modules.datetime.date.fromisoformat(start)
                              - modules.datetime.timedelta(days=1) -%}
         {{ ts_column }} >= cast('{{ day_before.isoformat() }} 00:00:00' as {{ dbt.type_timestamp() }})
-        and {{ date_column }} >= {{ insights_warehouse.date_literal(start) }}
+        and {{ insights_warehouse.date_on_or_after(date_column, start) }}
     {%- endif -%}
 {%- endmacro %}
 
