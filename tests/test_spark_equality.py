@@ -122,6 +122,11 @@ def test_incremental_build_equals_duckdb(incremental_run: SparkRun):
         dates = con.execute("SELECT count(DISTINCT export_date) FROM marts.events").fetchone()
     assert dates == (FULL_DAYS + 1,)
     assert_spark_equals_duckdb(incremental_run)
+    # the replace_date_range strategy writes each batch into a table of its own once
+    # (macros/incremental_window.sql) and drops it when the model is done
+    left = [k for k in spark_tables(incremental_run.data / "spark", SCHEMAS)
+            if k.endswith("__dbt_batch")]
+    assert left == [], left
 
 
 def fit_bkt(warehouse: Path) -> None:

@@ -232,16 +232,24 @@
     date partitions it holds (dynamic partition overwrite), and the partitions from the
     window start on that the batch no longer has (a day left without rows) are dropped
     first, so an incremental run still equals a full refresh.
+    The batch is written once into a table of its own (`<model>__dbt_batch`, Parquet)
+    which both steps read: dbt-spark's batch is a temporary view, which Spark analyses
+    and computes again at each reference (int_funnel_attempts' took 76 s against 25 s
+    for its full build). The overwrite runs here; the statement returned, the one dbt
+    runs last, drops the batch table.
 #}
 {% macro spark__get_incremental_replace_date_range_sql(arg_dict) -%}
     {%- set date_column = arg_dict['unique_key'] -%}
     {%- set target = arg_dict['target_relation'] -%}
     {%- set source = arg_dict['temp_relation'] -%}
+    {%- set batch = target.incorporate(path={'identifier': target.identifier ~ '__dbt_batch'}) -%}
     {%- set start = insights_warehouse.replace_window_start(date_column) -%}
+    {%- do run_query('drop table if exists ' ~ batch) -%}
+    {%- do run_query('create table ' ~ batch ~ ' using parquet as select * from ' ~ source) -%}
     {%- set stale = run_query(
         "select distinct cast(" ~ date_column ~ " as string) from " ~ target
         ~ " where " ~ insights_warehouse.date_on_or_after(date_column, start)
-        ~ " and " ~ date_column ~ " not in (select " ~ date_column ~ " from " ~ source
+        ~ " and " ~ date_column ~ " not in (select " ~ date_column ~ " from " ~ batch
         ~ " where " ~ date_column ~ " is not null)") -%}
     {%- for day in stale.columns[0].values() -%}
         {%- if day is not none -%}
@@ -250,9 +258,9 @@
         {%- endif -%}
     {%- endfor -%}
     {%- set cols = arg_dict['dest_columns'] | map(attribute='quoted') | join(', ') -%}
-    insert overwrite table {{ target }} partition ({{ date_column }})
-    select {{ cols }}
-    from {{ source }}
+    {%- do run_query('insert overwrite table ' ~ target ~ ' partition (' ~ date_column ~ ') select '
+                     ~ cols ~ ' from ' ~ batch) -%}
+    drop table if exists {{ batch }}
 {%- endmacro %}
 
 
