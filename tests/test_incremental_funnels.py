@@ -11,9 +11,12 @@ both sides of it exist. Then:
 1. the incremental tables equal a ``--full-refresh`` (every funnel order: the ordered fast
    path numbered by attempts, and the strict, any-order and session funnels numbered by
    events);
-2. changed definitions (a funnel's window, and a new funnel with more steps than any
-   other: one more reached_at column) make the next incremental build rebuild every
-   attempt, equal to a full refresh with those definitions.
+2. a configured funnel without events (and so without attempts) keeps the builds
+   incremental;
+3. a new funnel whose events lie before its window (with more steps than any other: one
+   more reached_at column), then a changed definition (a funnel's window), make the next
+   incremental build rebuild every attempt, equal to a full refresh with those
+   definitions.
 """
 
 from __future__ import annotations
@@ -38,6 +41,16 @@ SELECT = ("--select", "@int_funnel_attempts", *MODELS_ONLY)
 FUNNEL_TABLES = ("intermediate.int_funnel_attempts", "marts.funnel_steps",
                  "marts.funnel_breakdowns", "marts.funnel_trends",
                  "marts.funnel_time_to_convert")
+
+
+NO_EVENTS_FUNNEL = {
+    "name": "no_events",
+    "steps": [
+        {"name": "never", "selector": {"any_of": [{
+            "event_type": "intent_classified",
+            "filters": [{"field": "intent", "op": "in", "value": ["no_such_intent"]}]}]}},
+        {"name": "user_message", "event_type": "user_message"}],
+}
 
 
 def _build(tmp: Path, dbt_vars: dict, *extra: str) -> None:
@@ -111,6 +124,9 @@ def test_incremental_funnel_attempts_equal_full_refresh(
     warehouse = tmp_path / "warehouse.duckdb"
     isolate_dbt_env(monkeypatch, warehouse)
     settings_vars = load_settings().dbt_vars()
+    # a configured funnel whose first step never occurs (lesson funnels on a platform
+    # without lessons): no attempts, yet the builds stay incremental
+    settings_vars["funnels"] = [*settings_vars["funnels"], NO_EVENTS_FUNNEL]
     orders = {f.get("order", "ordered") for f in settings_vars["funnels"]}
     windows = {str(f.get("window")) for f in settings_vars["funnels"]}
     assert {"ordered", "strict", "any"} <= orders and "session" in windows, settings_vars
@@ -168,24 +184,23 @@ def test_incremental_funnel_attempts_equal_full_refresh(
     assert kept > 0, starts
     # the rebuilt attempts continue their users' numbering
     assert seq_after > seq_before
+    assert "no_events" not in {r[0] for r in incremental["intermediate.int_funnel_attempts"]}
 
     _build(tmp_path, run_vars, "--full-refresh")
     full = _tables(warehouse)
     differing = [n for n in FUNNEL_TABLES if not _same_rows(incremental[n], full[n])]
     assert not differing, differing
 
-    # changed definitions: the next incremental build rebuilds every attempt
+    # a new funnel (more steps than any other: one more reached_at column) whose first
+    # step occurs before its window: the next incremental build rebuilds every attempt
     changed = copy.deepcopy(run_vars)
-    for funnel in changed["funnels"]:
-        if funnel["name"] == "learning":
-            funnel["window"] = {"days": 2}
     longest = max(len(f["steps"]) for f in changed["funnels"])
     changed["funnels"].append({
         "name": "long_conversation",
         "steps": [{"name": f"message_{i}", "event_type": "user_message"}
                   for i in range(1, longest + 2)]})
     _build(tmp_path, changed)
-    assert _window_starts(tmp_path) == [], "changed definitions were built incrementally"
+    assert _window_starts(tmp_path) == [], "a new funnel was built incrementally"
     rebuilt = _tables(warehouse)
     _build(tmp_path, changed, "--full-refresh")
     full = _tables(warehouse)
@@ -198,3 +213,10 @@ def test_incremental_funnel_attempts_equal_full_refresh(
     finally:
         con.close()
     assert f"reached_at_{longest + 1}" in columns
+
+    # a changed definition (the learning funnel's window): every attempt again
+    for funnel in changed["funnels"]:
+        if funnel["name"] == "learning":
+            funnel["window"] = {"days": 2}
+    _build(tmp_path, changed)
+    assert _window_starts(tmp_path) == [], "a changed definition was built incrementally"

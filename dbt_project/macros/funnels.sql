@@ -201,8 +201,9 @@
     finds its own steps), so a funnel with a short window (an hour, a session) rebuilds a
     few days where a 14-day funnel rebuilds three weeks.
     Returns {funnel name: YYYY-MM-DD}, or none (every attempt again) when `start` is none,
-    when the target holds another set of funnel definitions than the current one
-    (definition_key; a table built before that column had none), or no attempts.
+    when the target holds a funnel that is not configured or has another definition now
+    (definition_key; a table built before that column had none), when it has no attempts,
+    or when a configured funnel without attempts has events before its window start.
 #}
 {% macro funnel_attempts_window_starts(start) -%}
     {%- if start is none -%}{{ return(none) }}{%- endif -%}
@@ -216,10 +217,17 @@
                       | map('lower') | list -%}
     {%- if 'definition_key' not in columns -%}{{ return(none) }}{%- endif -%}
     {%- set built = [] -%}
+    {%- set built_names = [] -%}
     {%- for row in run_query("select distinct funnel, definition_key from " ~ this).rows -%}
         {%- do built.append(row[0] ~ '=' ~ row[1]) -%}
+        {%- do built_names.append(row[0]) -%}
     {%- endfor -%}
-    {%- if (built | sort) != (wanted | sort) -%}{{ return(none) }}{%- endif -%}
+    {#- every built funnel is configured with the same definition; a configured funnel
+        without attempts is checked below -#}
+    {%- for pair in built -%}
+        {%- if pair not in wanted -%}{{ return(none) }}{%- endif -%}
+    {%- endfor -%}
+    {%- if not built -%}{{ return(none) }}{%- endif -%}
     {%- set as_of = insights_warehouse.built_relation('int_as_of_date') -%}
     {%- set latest = run_query(
         "select cast(max(entry_date) as " ~ string ~ "), "
@@ -264,6 +272,27 @@
             {%- do starts.update({f.name: ns.session.isoformat()}) -%}
         {%- endif -%}
     {%- endfor -%}
+    {#- a configured funnel without attempts (no events of its first step, or of any step
+        in any order, e.g. lesson funnels on a platform without lessons; or a funnel
+        added since the last build): its empty history equals a full build's when no
+        such event of an identified user lies before its window start, and the batch
+        builds it from there on. Otherwise every attempt again. -#}
+    {%- set absent = [] -%}
+    {%- for f in funnels -%}
+        {%- if f.name not in built_names -%}
+            {%- set steps = f.steps if f.order == 'any' else [f.steps[0]] -%}
+            {%- set parts = [] -%}
+            {%- for step in steps -%}{%- do parts.append(insights_warehouse.funnel_step_predicate(step)) -%}{%- endfor -%}
+            {%- do absent.append('(not ' ~ insights_warehouse.date_on_or_after('event_date', starts[f.name])
+                                 ~ ' and (' ~ (parts | join(' or ')) ~ '))') -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- if absent -%}
+        {%- set earlier = run_query(
+            "select count(*) from (select 1 from " ~ ref('stg_events')
+            ~ " where user_id is not null and (" ~ (absent | join(' or ')) ~ ") limit 1) as found") -%}
+        {%- if earlier.columns[0].values()[0] > 0 -%}{{ return(none) }}{%- endif -%}
+    {%- endif -%}
     {{- return(starts) -}}
 {%- endmacro %}
 

@@ -40,7 +40,9 @@
 -- later has its attempts between the two copied from the table as they are.
 -- attempt_seq continues the user's numbering: plus the funnel's events before its
 -- window (the attempts built before it, on the fast path). The table's definition_key
--- tells when the funnels' definitions changed: then every attempt is rebuilt.
+-- tells when the funnels' definitions changed: then every attempt is rebuilt; so is it
+-- when a configured funnel without attempts has events before its window (a new funnel;
+-- one whose first step never occurs is built from the window like the others).
 
 -- depends_on: {{ ref('int_sessions') }}
 {#- int_sessions gives a session funnel's window start (macros/funnels.sql) -#}
