@@ -72,6 +72,8 @@ def prepare(root: Path, events: int) -> None:
 
 
 def run(root: Path, tag: str) -> None:
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
     import warehouse
     from orchestration.dbt_args import window_start
     from warehouse.settings import ENV_INCREMENTAL_START, load_settings
@@ -95,6 +97,9 @@ def run(root: Path, tag: str) -> None:
          "nodes": [[n, round(s, 2)] for n, s in nodes]}, indent=1))
     log.info("%s: incremental build %.1f s; slowest %s", tag, wall,
              ", ".join(f"{n} {s:.1f}" for n, s in nodes[:4]))
+    # closed first: DuckDB writes what its write-ahead log still holds (dbt's last drops)
+    # into the file, which is what the copy takes
+    DuckDBConnectionManager.close_all_connections()
     shutil.copyfile(warehouse, root / f"result_{tag}.duckdb")
 
 

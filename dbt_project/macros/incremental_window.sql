@@ -234,9 +234,8 @@
     first, so an incremental run still equals a full refresh.
     The batch is written once into a table of its own (`<model>__dbt_batch`, Parquet)
     which both steps read: dbt-spark's batch is a temporary view, which Spark analyses
-    and computes again at each reference (int_funnel_attempts' took 76 s against 25 s
-    for its full build). The overwrite runs here; the statement returned, the one dbt
-    runs last, drops the batch table.
+    and computes again at each reference (docs/scale_out.md). The overwrite runs here;
+    the statement returned, the one dbt runs last, drops the batch table.
 #}
 {% macro spark__get_incremental_replace_date_range_sql(arg_dict) -%}
     {%- set date_column = arg_dict['unique_key'] -%}
