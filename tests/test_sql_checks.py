@@ -14,6 +14,7 @@ from data_quality.engine import validate_frame
 from data_quality.mart_suites import MART_SUITES
 from data_quality.privacy import (
     EMAIL_REGEX,
+    grouped_columns,
     personal_data_frame,
     validate_no_personal_data,
 )
@@ -183,14 +184,26 @@ def with_users(con):
                 "FROM range(50) r(i)")
     con.execute("CREATE SCHEMA marts")
     con.execute("CREATE TABLE marts.wide AS SELECT i, 'v' || i AS a, 'w' || i AS b, "
-                "i * 1.5 AS x, '{\"k\": 1}'::JSON AS j FROM range(20000) r(i)")
+                "i * 1.5 AS x, '{\"k\": 1}'::JSON AS j, "
+                "CASE WHEN i % 1000 = 0 THEN NULL ELSE ['x', 'y', 'z'][1 + i % 3] END AS k "
+                "FROM range(20000) r(i)")
     return con
+
+
+#: how the counts are taken: as configured (this table is below GROUPED_MIN_ROWS: one
+#: row-by-row scan), the columns of few values per distinct value (j, k) and the others
+#: row by row, every column per distinct value
+GROUPINGS = ({}, {"grouped_min_rows": 0, "grouped_max_distinct": 100},
+             {"grouped_min_rows": 0, "grouped_max_distinct": 10**9})
 
 
 def _same_outcomes(con, table: str) -> None:
     old = con.execute(_old_frame_sql(con, "marts", table)).df()
-    new = personal_data_frame(con, "marts", table)
-    assert new.to_dict("records") == old.to_dict("records")
+    for grouping in GROUPINGS:
+        new = personal_data_frame(con, "marts", table, **grouping)
+        assert new.to_dict("records") == old.to_dict("records"), grouping
+    assert grouped_columns(con, "marts", table, ["a", "j", "k"], min_rows=0,
+                           max_distinct=100) == ["j", "k"]
     reference = validate_frame(old, privacy_expectations(), suite="s", table="t", examples=False)
     now = validate_frame(new, privacy_expectations(), suite="s", table="t", examples=False)
     assert _keys(now) == _keys(reference)
@@ -205,14 +218,21 @@ def test_one_scan_gives_the_per_column_frame_and_outcomes(with_users):
     con.execute("UPDATE marts.wide SET j = '\"person7@example.org\"' WHERE i = 19999")
     con.execute("UPDATE marts.wide SET a = 'reach me: x.y@mail.example.com' WHERE i = 5")
     con.execute("UPDATE marts.wide SET b = 'Person 3' WHERE i = 6")
+    # in a column of few values (counted per distinct value when grouped): a display
+    # name on 5 rows, an email-shaped value on 2
+    con.execute("UPDATE marts.wide SET k = 'Person 2' WHERE i % 4000 = 1")
+    con.execute("UPDATE marts.wide SET k = 'a@b.example.net' WHERE i IN (2, 3)")
     con.execute("ALTER TABLE marts.wide ADD COLUMN Contact_Email INTEGER")
     _same_outcomes(con, "wide")
+    frame = personal_data_frame(con, "marts", "wide", grouped_min_rows=0)
+    k = frame.set_index("column_name").loc["k"]
+    assert (k.display_name_values, k.email_like_values, k.email_values) == (5, 2, 0)
     failed = {o.columns: o for o in validate_no_personal_data(con, "marts", "wide")
               if not o.passed}
     assert set(failed) == {"personal_column_name", "email_like_values",
                            "display_name_values"}
     assert failed["email_like_values"].observed.endswith(
-        "in column(s) a, b, j, Contact_Email")
+        "in column(s) a, b, j, k, Contact_Email")
     assert all(o.examples is None for o in failed.values())
     con.execute("UPDATE marts.wide SET b = 'person9@example.org' WHERE i = 8")
     _same_outcomes(con, "wide")
