@@ -149,7 +149,6 @@ def _counts(con: duckdb.DuckDBPyConnection, schema: str, table: str,
         found = con.execute(scan_sql(schema, table, rows, has_users)).fetchone()
         counts.update(zip(rows, _triples(found), strict=True))
     if grouped:
-        grouped = list(grouped)
         for i, *triple in con.execute(grouped_sql(schema, table, grouped, has_users)
                                       ).fetchall():
             counts[grouped[i]] = tuple(int(x) for x in triple)
