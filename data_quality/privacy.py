@@ -12,14 +12,14 @@ once per distinct value, weighted by its rows: the same counts for much less wor
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 import duckdb
 import pandas as pd
 
 from data_quality import expect as ex
-from data_quality.engine import validate_frame
+from data_quality.engine import validate_frame, validate_frames
 from data_quality.outcomes import Outcome
 
 EMAIL_REGEX = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
@@ -195,16 +195,35 @@ def _expectations() -> list:
     ]
 
 
+def judge_personal_data(name: str, frame: pd.DataFrame) -> list[Outcome]:
+    """The personal-data expectations on the frame of table ``name`` ("schema.table")."""
+    outcomes = validate_frame(frame, _expectations(), suite=f"{name}.personal_data",
+                              table=name, examples=False)
+    return _named_columns(frame, outcomes)
+
+
+def judge_personal_data_frames(frames: Mapping[str, pd.DataFrame]) -> dict[str, list[Outcome]]:
+    """:func:`judge_personal_data` of each frame (keyed by "schema.table"), the same
+    outcomes with one GX validation for all of them when all pass
+    (:func:`data_quality.engine.validate_frames`)."""
+    judged = validate_frames(frames, _expectations(),
+                             suites={name: f"{name}.personal_data" for name in frames},
+                             examples=False)
+    return {name: _named_columns(frames[name], outcomes) for name, outcomes in judged.items()}
+
+
 def validate_no_personal_data(
     con: duckdb.DuckDBPyConnection, schema: str, table: str
 ) -> list[Outcome]:
     name = f"{schema}.{table}"
-    frame = personal_data_frame(con, schema, table)
-    outcomes = validate_frame(frame, _expectations(), suite=f"{name}.personal_data",
-                              table=name, examples=False)
+    return judge_personal_data(name, personal_data_frame(con, schema, table))
+
+
+def _named_columns(frame: pd.DataFrame, outcomes: list[Outcome]) -> list[Outcome]:
+    """Failed outcomes name the offending columns (never their values) in the observed
+    text."""
     if all(o.passed for o in outcomes):
         return outcomes
-    # name the offending columns (never their values) in the observed text
     failing = frame[frame["personal_column_name"] | (frame["email_values"] > 0)
                     | (frame["display_name_values"] > 0) | (frame["email_like_values"] > 0)]
     if len(failing):

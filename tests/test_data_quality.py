@@ -126,6 +126,43 @@ def test_a_broken_invariant_fails_its_mart_suite(warehouse, mart, plant, column)
     assert failed[0].unexpected_count and failed[0].unexpected_count >= 1
 
 
+def test_personal_data_checks_run_together_give_each_marts_own_outcomes(
+        warehouse, monkeypatch):
+    """``run_personal_checks`` validates every mart's frame in one GX validation: the
+    outcomes are those of each mart checked alone (its own row count), on clean marts
+    and with personal data planted in one (then each frame is validated alone)."""
+    from data_quality import engine
+    from data_quality.checks import run_personal_checks
+
+    validations = []
+    real = engine.gx_results
+    monkeypatch.setattr(engine, "gx_results",
+                        lambda frame, *a, **k: validations.append(len(frame)) or real(
+                            frame, *a, **k))
+    marts = sorted(MART_SUITES)
+    together = run_personal_checks(warehouse, "marts", marts)
+    assert len(validations) == 1 and validations[0] > len(marts)
+    alone = {m: validate_no_personal_data(warehouse, "marts", m) for m in marts}
+    assert {m: outcomes for m, (outcomes, _) in together.items()} == alone
+    assert all(o.passed for outcomes in alone.values() for o in outcomes)
+    assert len({outcomes[0].element_count for outcomes in alone.values()}) > 5
+
+    email = warehouse.execute(
+        "SELECT email FROM raw.users WHERE email IS NOT NULL LIMIT 1").fetchone()[0]
+    warehouse.execute(
+        "UPDATE marts.goal_progress SET goal_type = ? "
+        "WHERE goal_id = (SELECT min(goal_id) FROM marts.goal_progress)", [email])
+    validations.clear()
+    together = run_personal_checks(warehouse, "marts", marts)
+    assert len(validations) == 1 + len(marts)  # the stack failed: each frame alone
+    alone = {m: validate_no_personal_data(warehouse, "marts", m) for m in marts}
+    assert {m: outcomes for m, (outcomes, _) in together.items()} == alone
+    assert {m for m, (outcomes, _) in together.items() if only_failed(outcomes)} == {
+        "goal_progress"}
+    assert {o.columns for o in only_failed(together["goal_progress"][0])} == {
+        "email_values", "email_like_values"}
+
+
 def test_personal_data_in_a_mart_fails_without_being_shown(warehouse):
     email, name = warehouse.execute(
         "SELECT email, display_name FROM raw.users WHERE email IS NOT NULL LIMIT 1").fetchone()
