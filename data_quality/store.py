@@ -4,6 +4,7 @@ the gate, the reports and ``insights status`` read."""
 from __future__ import annotations
 
 import uuid
+import weakref
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 
@@ -71,9 +72,18 @@ DDL = [
 ]
 
 
+#: connections that ran the DDL: a check step records ~100 validations on one
+#: connection, and the DDL costs ~10 ms each time (seven catalog statements)
+_ENSURED: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
+
+
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create (or migrate) the tables and views, once per connection."""
+    if con in _ENSURED:
+        return
     for statement in DDL:
         con.execute(statement)
+    _ENSURED.add(con)
 
 
 def _exists(con: duckdb.DuckDBPyConnection) -> bool:
