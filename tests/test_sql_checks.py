@@ -248,3 +248,41 @@ def test_a_table_without_text_columns_or_users_passes(con):
     con.execute("CREATE TABLE marts.empty (a VARCHAR)")
     assert all(o.passed for o in validate_no_personal_data(con, "marts", "numbers"))
     assert all(o.passed for o in validate_no_personal_data(con, "marts", "empty"))
+
+
+def test_frames_are_stacked_only_when_the_stack_decides_for_each(monkeypatch):
+    """``validate_frames``: one GX validation of frames that all pass; each frame alone
+    when one fails (its own counts), when an expectation has ``mostly`` or when the
+    frames' column types differ; the outcomes always those of each frame alone."""
+    import pandas as pd
+
+    from data_quality import engine
+
+    calls: list[int] = []
+    real = engine.gx_results
+    monkeypatch.setattr(engine, "gx_results",
+                        lambda frame, *a, **k: calls.append(len(frame)) or real(frame, *a, **k))
+
+    def judged(frames, expectations):
+        """validate_frames' outcomes (equal to each frame's alone) and the row counts
+        of the frames it gave GX."""
+        calls.clear()
+        out = engine.validate_frames(frames, expectations,
+                                     suites={t: f"{t}.suite" for t in frames})
+        made = list(calls)
+        alone = {t: validate_frame(f, expectations, suite=f"{t}.suite", table=t)
+                 for t, f in frames.items()}
+        assert out == alone
+        return out, made
+
+    zero = [ex.equals_zero("n", "n is zero"), ex.in_set("flag", [False])]
+    a = pd.DataFrame({"n": [0, 0, 0], "flag": [False] * 3})
+    b = pd.DataFrame({"n": [0], "flag": [False]})
+    assert judged({"a": a, "b": b}, zero)[1] == [4]
+    bad = pd.DataFrame({"n": [0, 5], "flag": [False, True]})
+    out, made = judged({"a": a, "bad": bad}, zero)
+    assert made == [5, 3, 2]
+    assert [o.unexpected_count for o in out["bad"]] == [1, 1] and all(
+        o.passed for o in out["a"])
+    assert judged({"a": a, "b": b.astype({"n": "float64"})}, zero)[1] == [3, 1]
+    assert judged({"a": a, "b": b}, [ex.between("n", 0, 0, mostly=0.9)])[1] == [3, 1]
