@@ -16,7 +16,6 @@ from data_quality import store
 from data_quality.mart_suites import MART_SUITES
 from data_quality.outcomes import BLOCKING, WARNING, Outcome, failures, summary_message
 from data_quality.privacy import (
-    judge_personal_data,
     judge_personal_data_frames,
     personal_data_frame,
     validate_no_personal_data,
@@ -121,7 +120,8 @@ def run_personal_checks(
     :func:`run_mart_check` and :func:`run_ml_check` give, and its seconds: each table's
     frame from its own scan, then one GX validation of every frame when they all pass
     (``privacy.judge_personal_data_frames``; its time split evenly between the tables).
-    A table whose frame cannot be computed fails alone, as under :func:`guarded`."""
+    A table whose frame cannot be computed fails alone, as under :func:`guarded`; every
+    table gets its outcomes (this never raises for one table's sake)."""
     seconds: dict[str, float] = {}
     out: dict[str, list[Outcome]] = {}
     frames: dict[str, pd.DataFrame] = {}
@@ -138,7 +138,8 @@ def run_personal_checks(
         judged = judge_personal_data_frames(frames)
     except Exception:  # the stacked validation failed to run: each frame alone, guarded
         log.exception("the personal-data checks of %s could not run together", schema)
-        judged = {name: guarded(f"{name}.personal_data", name, judge_personal_data, name,
+        judged = {name: guarded(f"{name}.personal_data", name,
+                                lambda n, f: judge_personal_data_frames({n: f})[n], name,
                                 frame) for name, frame in frames.items()}
     share = (time.perf_counter() - started) / max(len(frames), 1)
     for name, outcomes in judged.items():

@@ -19,7 +19,7 @@ import duckdb
 import pandas as pd
 
 from data_quality import expect as ex
-from data_quality.engine import validate_frame, validate_frames
+from data_quality.engine import validate_frames
 from data_quality.outcomes import Outcome
 
 EMAIL_REGEX = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
@@ -195,17 +195,10 @@ def _expectations() -> list:
     ]
 
 
-def judge_personal_data(name: str, frame: pd.DataFrame) -> list[Outcome]:
-    """The personal-data expectations on the frame of table ``name`` ("schema.table")."""
-    outcomes = validate_frame(frame, _expectations(), suite=f"{name}.personal_data",
-                              table=name, examples=False)
-    return _named_columns(frame, outcomes)
-
-
 def judge_personal_data_frames(frames: Mapping[str, pd.DataFrame]) -> dict[str, list[Outcome]]:
-    """:func:`judge_personal_data` of each frame (keyed by "schema.table"), the same
-    outcomes with one GX validation for all of them when all pass
-    (:func:`data_quality.engine.validate_frames`)."""
+    """The personal-data expectations on each frame (keyed by "schema.table"), with one
+    GX validation for all of them when all pass (:func:`data_quality.engine.validate_frames`;
+    a single frame is validated alone)."""
     judged = validate_frames(frames, _expectations(),
                              suites={name: f"{name}.personal_data" for name in frames},
                              examples=False)
@@ -216,7 +209,7 @@ def validate_no_personal_data(
     con: duckdb.DuckDBPyConnection, schema: str, table: str
 ) -> list[Outcome]:
     name = f"{schema}.{table}"
-    return judge_personal_data(name, personal_data_frame(con, schema, table))
+    return judge_personal_data_frames({name: personal_data_frame(con, schema, table)})[name]
 
 
 def _named_columns(frame: pd.DataFrame, outcomes: list[Outcome]) -> list[Outcome]:
