@@ -10,7 +10,8 @@ both sides of it exist. Then:
 
 1. the incremental tables equal a ``--full-refresh`` (every funnel order: the ordered fast
    path numbered by attempts, and the strict, any-order and session funnels numbered by
-   events);
+   events); the two builds before it run in batches of users (a small
+   ``duckdb_batch_events``: macros/user_batches.sql), the full refresh in one statement;
 2. a configured funnel without events (and so without attempts) keeps the builds
    incremental;
 3. a new funnel whose events lie before its window (with more steps than any other: one
@@ -81,6 +82,15 @@ def _window_starts(tmp: Path) -> list[str]:
     return sorted(set(re.findall(r"event_date >= cast\('(\d{4}-\d{2}-\d{2})' as date\)", sql)))
 
 
+def _batches(tmp: Path) -> int:
+    """The batches of users the last build of int_funnel_attempts was compiled for (1: one
+    statement); that every batch ran shows in the tables equal to a full refresh."""
+    sql = (tmp / "dbt_target" / "compiled" / "insights_warehouse" / "models"
+           / "intermediate" / "int_funnel_attempts.sql").read_text()
+    found = re.findall(r"insights_user_batches=(\d+)", sql)
+    return int(found[0]) if found else 1
+
+
 def _funnel_start(tmp: Path, funnel: str) -> str:
     """The window start of one funnel in the last (incremental) build: where its kept
     attempts end, or the model's start when it has none kept."""
@@ -140,14 +150,19 @@ def test_incremental_funnel_attempts_equal_full_refresh(
     span_start = min(rest) - timedelta(days=12)
     _write_span_session(landing, span_start, rest[-1])
 
+    # batches of users: the first build reads ~9k identified events, the second a window
+    # of a few thousand
+    batched = {**settings_vars, "duckdb_batch_events": 3_000}
     _load(warehouse, landing, first)
-    _build(tmp_path, settings_vars)
+    _build(tmp_path, batched)
     assert _window_starts(tmp_path) == []
+    assert _batches(tmp_path) >= 3
 
     _load(warehouse, landing, rest)
-    run_vars = {**settings_vars,
+    run_vars = {**settings_vars, "duckdb_batch_events": None,
                 "incremental_start_date": (min(rest) - timedelta(days=lookback)).isoformat()}
-    _build(tmp_path, run_vars)
+    _build(tmp_path, {**run_vars, "duckdb_batch_events": 3_000})
+    assert _batches(tmp_path) >= 2
     starts = _window_starts(tmp_path)
     assert starts, "the funnel attempts were rebuilt in full"
     # each funnel from its own window: the 14-day funnels from the earliest start, the
@@ -187,6 +202,7 @@ def test_incremental_funnel_attempts_equal_full_refresh(
     assert "no_events" not in {r[0] for r in incremental["intermediate.int_funnel_attempts"]}
 
     _build(tmp_path, run_vars, "--full-refresh")
+    assert _batches(tmp_path) == 1
     full = _tables(warehouse)
     differing = [n for n in FUNNEL_TABLES if not _same_rows(incremental[n], full[n])]
     assert not differing, differing

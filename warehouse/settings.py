@@ -592,6 +592,9 @@ class DuckDBSettings(_Section):
     threads: Annotated[int, Field(ge=1)] | None = None
     memory_limit: str | None = None
     temp_directory: str | None = None
+    # the heaviest window models (int_funnel_attempts) are built in batches of users of
+    # about this many input events each (dbt var duckdb_batch_events); None: one batch
+    batch_events: Annotated[int, Field(ge=10_000)] | None = 2_500_000
 
 
 class DataQualitySettings(_Section):
@@ -1003,11 +1006,13 @@ class Settings(_Section):
 
     def dbt_vars(self) -> dict[str, Any]:
         """The vars every dbt invocation gets: the ``metrics`` section, flat (dates as
-        ISO strings; a funnel step without a name or filters leaves the key out)."""
+        ISO strings; a funnel step without a name or filters leaves the key out), and
+        ``duckdb.batch_events`` as ``duckdb_batch_events``."""
         out = self.metrics.model_dump(mode="json", exclude={"funnels", "retention", "paths"})
         out["retention"] = [d.as_var() for d in self.metrics.retention]
         out["paths"] = [d.as_var() for d in self.metrics.paths]
         out["funnels"] = [f.as_var() for f in self.metrics.funnels]
+        out["duckdb_batch_events"] = self.duckdb.batch_events
         return out
 
 

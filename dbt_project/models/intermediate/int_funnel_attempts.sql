@@ -67,6 +67,12 @@
 {%- set funnel_starts = insights_warehouse.funnel_attempts_window_starts(
         insights_warehouse.incremental_window_start('entry_date')) %}
 {%- set window_start = (funnel_starts.values() | min) if funnel_starts else none %}
+{#- built in batches of users when the window holds many events (macros/user_batches.sql):
+    every scan is per user, so each batch's attempts are its users' alone #}
+{%- set batches = insights_warehouse.user_batch_count(
+        ref('stg_events'),
+        'user_id is not null and ' ~ insights_warehouse.events_on_or_after(window_start)) %}
+{%- set in_batch = insights_warehouse.user_batch_filter('user_id', batches) %}
 {#- fast path: order ordered, no exclusions, first-touch breakdowns only: version 1's
     scan on times, no event sequence and no join back to the events #}
 {%- set fast_flags = [] %}
@@ -111,6 +117,7 @@ identified_events as (
     where user_id is not null
       and event_date <= (select as_of_date from as_of)
       and {{ insights_warehouse.events_on_or_after(window_start) }}
+      and {{ in_batch }}
 
 ),
 
@@ -141,6 +148,7 @@ history as (
     where user_id is not null
       and event_date <= (select as_of_date from as_of)
       and not {{ insights_warehouse.date_on_or_after('event_date', funnel_starts.values() | max) }}
+      and {{ in_batch }}
       and (
         {%- for i, predicate in history_predicates %}
         {{ 'or ' if not loop.first }}{{ predicate }}
@@ -668,6 +676,7 @@ select
     definition_key
 from {{ this }}
 where {{ insights_warehouse.date_on_or_after('entry_date', window_start) }}
+  and {{ in_batch }}
   and (
 {%- endif %}
     {{ 'or ' if not loop.first }}(funnel = {{ insights_warehouse.funnel_literal(funnel.name) }}

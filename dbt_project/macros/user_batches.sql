@@ -1,0 +1,87 @@
+{#
+    Models built in batches of users (DuckDB). A model whose rows each come from one
+    user's events alone (window scans partitioned by user) can be computed for a share
+    of the users at a time: its window scans then hold one batch's events, not the
+    table's. One statement over every user holds all of them, and DuckDB's sorts grow
+    faster than the data: int_funnel_attempts at 10M events took 67 s and 12.8 GB in
+    one statement, 45 s and 3.0 GB in four batches; at 50M it spilled 37 GB
+    (bench/README.md, "Building in batches of users").
+
+    The model asks for its batch count (user_batch_count: its input's rows over var
+    `duckdb_batch_events`) and filters its users with user_batch_filter. With more than
+    one batch the filter names the count in a comment, and the table build
+    (duckdb__create_table_as below) runs the model's SQL once per batch, selected by the
+    DuckDB variable insights_user_batch. Run alone (dbt show, the compiled SQL in a
+    client) the variable is unset and the SQL returns every user's rows.
+#}
+
+{#
+    The number of batches for a model whose input is `relation` where `where` holds:
+    ceil(rows / var duckdb_batch_events); 1 when that var is null, at parse time, in unit
+    tests (no relation), or on Spark, which spills its shuffles on its own.
+#}
+{% macro user_batch_count(relation, where) -%}
+    {{ return(adapter.dispatch('user_batch_count', 'insights_warehouse')(relation, where)) }}
+{%- endmacro %}
+
+{% macro default__user_batch_count(relation, where) -%}
+    {%- set per_batch = var('duckdb_batch_events', none) -%}
+    {%- if not execute or this is none or per_batch is none -%}{{ return(1) }}{%- endif -%}
+    {%- set rows = run_query("select count(*) from " ~ relation ~ " where " ~ where).columns[0].values()[0] -%}
+    {{ return([1, ((rows + (per_batch | int) - 1) // (per_batch | int)) | int] | max) }}
+{%- endmacro %}
+
+{% macro spark__user_batch_count(relation, where) -%}
+    {{ return(1) }}
+{%- endmacro %}
+
+
+{#
+    The predicate that keeps one batch's users (`column`: the user id). Every CTE of the
+    model that reads a user's rows applies it, so a batch's rows are exactly its users'.
+#}
+{% macro user_batch_filter(column, batches) -%}
+    {{ return(adapter.dispatch('user_batch_filter', 'insights_warehouse')(column, batches)) }}
+{%- endmacro %}
+
+{% macro default__user_batch_filter(column, batches) -%}
+    {%- if batches <= 1 -%}
+        1 = 1
+    {%- else -%}
+        /* insights_user_batches={{ batches }} */ (getvariable('insights_user_batch') is null
+        or hash({{ column }}) % {{ batches }} = getvariable('insights_user_batch'))
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro spark__user_batch_filter(column, batches) -%}
+    1 = 1
+{%- endmacro %}
+
+
+{#
+    dbt-duckdb's create_table_as (the root project's macro comes first in dbt's
+    dispatch), once per batch for a model whose SQL names its batch count: the table is
+    created from batch 0 and every other batch is inserted, in one statement string.
+    For an incremental run the table is the run's batch (a temporary table), complete
+    before the strategy deletes a row, so every batch reads the target as it was.
+    Any other model: dbt-duckdb's statement unchanged.
+#}
+{% macro duckdb__create_table_as(temporary, relation, compiled_code, language='sql', partitioned_by=none, sorted_by=none) -%}
+    {%- set create = dbt.duckdb__create_table_as(
+            temporary, relation, compiled_code, language, partitioned_by, sorted_by) -%}
+    {%- set found = modules.re.search('/\\* insights_user_batches=([0-9]+) \\*/', compiled_code)
+                    if language == 'sql' else none -%}
+    {%- if found is none -%}{{ return(create) }}{%- endif -%}
+    {%- set target = relation.include(database=(not temporary), schema=(not temporary)) -%}
+    set variable insights_user_batch = 0;
+    {{ create | trim }}
+    {%- if not (create | trim).endswith(';') %};{% endif %}
+    {%- for batch in range(1, found.group(1) | int) %}
+    set variable insights_user_batch = {{ batch }};
+    insert into {{ target }} by name
+    select * from (
+        {{ compiled_code }}
+    ) as user_batch;
+    {%- endfor %}
+    reset variable insights_user_batch
+{%- endmacro %}
