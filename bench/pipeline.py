@@ -744,13 +744,16 @@ def _applied(name: str, want: Any, got: Any) -> bool:
 
 
 def _settings_check(rows: list[dict], file_settings: dict) -> str:
-    """Do the loader connection and dbt's connection carry the settings file's values?"""
+    """Do the loader connection and dbt's connection carry the settings file's values?
+    (The connection limits only: ``batch_events`` reaches dbt as a var.)"""
+    from warehouse.settings import DUCKDB_ENV
+
     if not rows:
         return ""
     r = rows[-1]
     seen = {"loader": r["stages"]["ingest"]["duckdb_settings"],
             "dbt": r["dbt_settings"]["duckdb_settings"]}
-    wanted = {k: v for k, v in file_settings.items() if v is not None}
+    wanted = {k: v for k, v in file_settings.items() if v is not None and k in DUCKDB_ENV}
     if not wanted:
         return ("every limit is null in the settings file (DuckDB defaults); loader "
                 f"connection: {seen['loader']}; dbt connection: {seen['dbt']}")

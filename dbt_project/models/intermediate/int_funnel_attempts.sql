@@ -43,6 +43,10 @@
 -- tells when the funnels' definitions changed: then every attempt is rebuilt; so is it
 -- when a configured funnel without attempts has events before its window (a new funnel;
 -- one whose first step never occurs is built from the window like the others).
+--
+-- Batches: with more events in the window than var duckdb_batch_events, the model runs
+-- once per batch of users (macros/user_batches.sql): every scan is partitioned by user,
+-- so a batch holds its users' attempts whole and its scans only their events.
 
 -- depends_on: {{ ref('int_sessions') }}
 {#- int_sessions gives a session funnel's window start (macros/funnels.sql) -#}
