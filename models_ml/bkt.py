@@ -4,8 +4,9 @@ A two-state hidden Markov model per topic: unknown -> known with p_transit after
 attempt, never forgetting; a correct answer with p_guess when unknown and 1 - p_slip when
 known; the first attempt known with p_init. Sequences (one per user) are padded into a
 matrix and the forward-backward recursions run over attempt positions for all users at
-once. Identifiability: p_guess and p_slip are kept below 0.5 (and p_init, p_transit in
-[0.001, 0.999]), so "known" always means the better-answering state.
+once, each position for the users whose sequence reaches it. Identifiability: p_guess
+and p_slip are kept below 0.5 (and p_init, p_transit in [0.001, 0.999]), so "known"
+always means the better-answering state.
 """
 
 from __future__ import annotations
@@ -58,52 +59,59 @@ def _emissions(obs: np.ndarray, p: BKTParams) -> tuple[np.ndarray, np.ndarray]:
 
 
 def log_likelihood(obs: np.ndarray, mask: np.ndarray, p: BKTParams) -> float:
+    """The sequences' log-likelihood (``mask``: each row a prefix, as pad_sequences
+    makes it); each position computed for the sequences that reach it."""
     e0, e1 = _emissions(obs, p)
     a1 = np.full(len(obs), p.p_init)  # P(known) before the attempt
     ll = np.zeros(len(obs))
     for t in range(obs.shape[1]):
-        m = mask[:, t]
-        like = (1 - a1) * e0[:, t] + a1 * e1[:, t]
-        post = a1 * e1[:, t] / np.where(like > 0, like, 1)
-        ll[m] += np.log(like[m])
-        a1 = np.where(m, post + (1 - post) * p.p_transit, a1)
+        m = np.flatnonzero(mask[:, t])
+        a = a1[m]
+        like = (1 - a) * e0[m, t] + a * e1[m, t]
+        post = a * e1[m, t] / np.where(like > 0, like, 1)
+        ll[m] += np.log(like)
+        a1[m] = post + (1 - post) * p.p_transit
     return float(ll.sum())
 
 
 def em_step(obs: np.ndarray, mask: np.ndarray, p: BKTParams) -> BKTParams:
-    """One Baum-Welch update over all sequences."""
+    """One Baum-Welch update over all sequences (``mask``: each row a prefix, as
+    pad_sequences makes it). Each position is computed for the sequences that reach it
+    alone: the padding of a topic's many short sequences to its longest one (six cells
+    in seven at 10M events) is never visited."""
     n, T = obs.shape
     e0, e1 = _emissions(obs, p)
     A = np.array([[1 - p.p_transit, p.p_transit], [0.0, 1.0]])
     alpha = np.zeros((n, T, 2))
     scale = np.ones((n, T))
     prior = np.array([1 - p.p_init, p.p_init])
+    active = [np.flatnonzero(mask[:, t]) for t in range(T)]
     for t in range(T):
-        pred = np.tile(prior, (n, 1)) if t == 0 else alpha[:, t - 1] @ A
-        a = pred * np.stack([e0[:, t], e1[:, t]], axis=1)
+        m = active[t]
+        pred = np.tile(prior, (len(m), 1)) if t == 0 else alpha[m, t - 1] @ A
+        a = pred * np.stack([e0[m, t], e1[m, t]], axis=1)
         s = a.sum(axis=1)
-        s = np.where(mask[:, t] & (s > 0), s, 1.0)
-        alpha[:, t] = np.where(mask[:, t, None], a / s[:, None], alpha[:, t - 1] if t else prior)
-        scale[:, t] = s
+        s = np.where(s > 0, s, 1.0)
+        alpha[m, t] = a / s[:, None]
+        scale[m, t] = s
     beta = np.ones((n, T, 2))
     for t in range(T - 2, -1, -1):
-        nxt = mask[:, t + 1]
-        e_next = np.stack([e0[:, t + 1], e1[:, t + 1]], axis=1)
-        b = (e_next * beta[:, t + 1]) @ A.T / scale[:, t + 1, None]
-        beta[:, t] = np.where(nxt[:, None], b, 1.0)
+        m = active[t + 1]
+        e_next = np.stack([e0[m, t + 1], e1[m, t + 1]], axis=1)
+        beta[m, t] = (e_next * beta[m, t + 1]) @ A.T / scale[m, t + 1, None]
     gamma = alpha * beta
     gamma /= np.where(gamma.sum(axis=2, keepdims=True) > 0, gamma.sum(axis=2, keepdims=True), 1)
     # expected unknown->known transitions between consecutive real attempts
     trans_num = 0.0
     trans_den = 0.0
     for t in range(T - 1):
-        m = mask[:, t + 1]
-        if not m.any():
+        m = active[t + 1]
+        if not len(m):
             break
-        e1n = e1[:, t + 1] * beta[:, t + 1, 1]
-        xi01 = alpha[:, t, 0] * p.p_transit * e1n / scale[:, t + 1]
-        trans_num += xi01[m].sum()
-        trans_den += gamma[:, t, 0][m].sum()
+        e1n = e1[m, t + 1] * beta[m, t + 1, 1]
+        xi01 = alpha[m, t, 0] * p.p_transit * e1n / scale[m, t + 1]
+        trans_num += xi01.sum()
+        trans_den += gamma[m, t, 0].sum()
     g1 = gamma[:, :, 1][mask]
     g0 = gamma[:, :, 0][mask]
     o = obs[mask]

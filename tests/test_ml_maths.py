@@ -438,6 +438,68 @@ def test_em_recovers_bkt_parameters_and_never_lowers_the_likelihood():
         assert getattr(fitted, name) == pytest.approx(getattr(true, name), abs=0.05), name
 
 
+def _dense_em_step(obs: np.ndarray, mask: np.ndarray, p: bkt.BKTParams) -> bkt.BKTParams:
+    """Baum-Welch over every cell of the padded matrix, padding carried through: the
+    textbook recursion the active-rows em_step must equal."""
+    n, T = obs.shape
+    e0 = np.where(obs == 1, p.p_guess, 1 - p.p_guess)
+    e1 = np.where(obs == 1, 1 - p.p_slip, p.p_slip)
+    A = np.array([[1 - p.p_transit, p.p_transit], [0.0, 1.0]])
+    alpha, scale = np.zeros((n, T, 2)), np.ones((n, T))
+    prior = np.array([1 - p.p_init, p.p_init])
+    for t in range(T):
+        pred = np.tile(prior, (n, 1)) if t == 0 else alpha[:, t - 1] @ A
+        a = pred * np.stack([e0[:, t], e1[:, t]], axis=1)
+        s = a.sum(axis=1)
+        s = np.where(mask[:, t] & (s > 0), s, 1.0)
+        alpha[:, t] = np.where(mask[:, t, None], a / s[:, None], alpha[:, t - 1] if t else prior)
+        scale[:, t] = s
+    beta = np.ones((n, T, 2))
+    for t in range(T - 2, -1, -1):
+        b = (np.stack([e0[:, t + 1], e1[:, t + 1]], axis=1) * beta[:, t + 1]) @ A.T
+        beta[:, t] = np.where(mask[:, t + 1, None], b / scale[:, t + 1, None], 1.0)
+    gamma = alpha * beta
+    gamma /= gamma.sum(axis=2, keepdims=True)
+    num = sum((alpha[:, t, 0] * p.p_transit * e1[:, t + 1] * beta[:, t + 1, 1]
+               / scale[:, t + 1])[mask[:, t + 1]].sum() for t in range(T - 1))
+    den = sum(gamma[:, t, 0][mask[:, t + 1]].sum() for t in range(T - 1))
+    g0, g1, o = gamma[:, :, 0][mask], gamma[:, :, 1][mask], obs[mask]
+    return bkt.BKTParams(float(gamma[:, 0, 1][mask[:, 0]].mean()), float(num / den),
+                         float((g0 * o).sum() / g0.sum()),
+                         float((g1 * (1 - o)).sum() / g1.sum())).clipped()
+
+
+def test_em_on_sequences_of_uneven_length_visits_only_real_attempts():
+    """Sequences of 1 to 40 attempts (most short, as real topics have them): em_step and
+    log_likelihood, which compute each position for the sequences that reach it, equal
+    the recursion over every padded cell; the fit still recovers the known truth."""
+    true = bkt.BKTParams(p_init=0.25, p_transit=0.2, p_guess=0.15, p_slip=0.1)
+    gen = np.random.default_rng(8)
+    lengths = np.minimum(gen.geometric(0.12, 3000), 40)
+    seqs = [s[:k] for s, k in zip(_simulate_bkt(3000, 40, true, seed=9), lengths, strict=True)]
+    obs, mask = bkt.pad_sequences(seqs)
+    assert mask.sum() < 0.4 * mask.size  # mostly padding
+    p = bkt.BKTParams(0.2, 0.1, 0.3, 0.2)
+    for _ in range(3):
+        dense = _dense_em_step(obs, mask, p)
+        p_next = bkt.em_step(obs, mask, p)
+        for name in ("p_init", "p_transit", "p_guess", "p_slip"):
+            assert getattr(p_next, name) == pytest.approx(getattr(dense, name), rel=1e-12)
+        e0 = np.where(obs == 1, p.p_guess, 1 - p.p_guess)
+        e1 = np.where(obs == 1, 1 - p.p_slip, p.p_slip)
+        a1, ll = np.full(len(obs), p.p_init), 0.0
+        for t in range(obs.shape[1]):
+            like = (1 - a1) * e0[:, t] + a1 * e1[:, t]
+            ll += np.log(like[mask[:, t]]).sum()
+            post = a1 * e1[:, t] / like
+            a1 = np.where(mask[:, t], post + (1 - post) * p.p_transit, a1)
+        assert bkt.log_likelihood(obs, mask, p) == pytest.approx(ll, rel=1e-12)
+        p = p_next
+    fitted, _, _ = bkt.fit(seqs, bkt.BKTParams(0.2, 0.1, 0.3, 0.2), 200)
+    for name in ("p_init", "p_transit", "p_guess", "p_slip"):
+        assert getattr(fitted, name) == pytest.approx(getattr(true, name), abs=0.05), name
+
+
 def test_bkt_sequences_of_uneven_length_from_a_frame():
     frame = pd.DataFrame({"user_id": ["b", "a", "a", "b", "a"],
                           "attempt_number": [1, 2, 1, 2, 3],
