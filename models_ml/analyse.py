@@ -617,12 +617,14 @@ def engagement_drivers(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict[
     imp, auc = drivers.importance(
         f.loc[train, cols], y[train], f.loc[test, cols], y[test], seed=cfg.seed,
         repeats=cfg.drivers_repeats, n_estimators=cfg.n_estimators,
-        learning_rate=cfg.learning_rate, max_depth=cfg.max_depth)
+        learning_rate=cfg.learning_rate, max_depth=cfg.max_depth,
+        max_rows=cfg.drivers_max_rows)
     corr = drivers.correlations(f[cols], y, cfg.experiment_alpha)
     out = imp.merge(corr, on="feature").sort_values("importance_mean", ascending=False)
     trained_at = mlio.now()
     params = {"features": cols, "label": f"active in the next {cfg.retention_days} days",
-              "seed": cfg.seed, "repeats": cfg.drivers_repeats, "split_date": cut}
+              "seed": cfg.seed, "repeats": cfg.drivers_repeats,
+              "max_rows": cfg.drivers_max_rows, "split_date": cut}
     version = mlio.model_version("engagement_drivers", trained_at, params,
                                  {"as_of": str(as_of), "rows": len(f)})
     out["as_of_date"] = as_of

@@ -566,3 +566,22 @@ def test_drivers_correlations_are_benjamini_hochberg_corrected():
     imp, auc = drivers.importance(X[:400], y[:400], X[400:], y[400:], seed=0, repeats=3,
                                   n_estimators=40, learning_rate=0.1, max_depth=2)
     assert imp.set_index("feature")["importance_mean"].idxmax() == "signal" and auc > 0.7
+    # up to max_rows held-out rows: every row, the same result; beyond it each repeat
+    # scores a sample (another result), and the known signal still comes first
+    # a constant column no tree can split on: permuting it changes no prediction
+    Xc = X.assign(unused=0.0)
+    args = (Xc[:400], y[:400], Xc[400:], y[400:])
+    kw = {"seed": 0, "repeats": 3, "n_estimators": 40, "learning_rate": 0.1, "max_depth": 2}
+    every, every_auc = drivers.importance(*args, **kw)
+    same, same_auc = drivers.importance(*args, **kw, max_rows=200)
+    pd.testing.assert_frame_equal(same, every)
+    assert same_auc == every_auc
+    sampled, sampled_auc = drivers.importance(*args, **kw, max_rows=120)
+    assert sampled_auc == every_auc  # the model and its AUC: every held-out row
+    assert not np.allclose(sampled["importance_mean"], every["importance_mean"])
+    by_feature = sampled.set_index("feature")
+    assert by_feature["importance_mean"].idxmax() == "signal"
+    # each repeat's baseline on its own sample: the unused column's importance is exactly
+    # zero (scikit-learn's max_samples would give it the sample's AUC offset)
+    assert by_feature.loc["unused", "importance_mean"] == 0.0
+    assert by_feature.loc["unused", "importance_std"] == 0.0

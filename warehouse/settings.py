@@ -668,6 +668,7 @@ class MLSettings(_Section):
     bkt_em_iterations: Annotated[int, Field(ge=1)] = 60
     retention_days: PositiveDays = 30
     drivers_repeats: Annotated[int, Field(ge=1)] = 5
+    drivers_max_rows: Annotated[int, Field(ge=1000)] = 50_000
     retrain_every_days: NonNegativeInt = 7
     insights_min_significance: Share = 0.9
     insights_max_per_creator: NonNegativeInt = 10
