@@ -519,9 +519,15 @@ def analyse_experiments(con: duckdb.DuckDBPyConnection, cfg: MLSettings, primary
 BKT_ATTEMPTS_SQL = """
     -- users are resolved users (metrics.md Identity, as int_identity_resolution): the
     -- event's user_id, else its device's nearest identified event before / after, else
-    -- its session's only user
+    -- its session's only user. Only the devices and sessions of attempts without a
+    -- user_id are resolved (the others keep their own).
     with events as (
         select * from raw.events where is_current
+    ), unresolved as (
+        select anonymous_id, session_id
+        from events
+        where event_type = 'exercise_attempted' and user_id is null
+          and topic is not null and correct is not null
     ), devices as (
         select event_id,
                last_value(user_id ignore nulls) over (
@@ -530,11 +536,14 @@ BKT_ATTEMPTS_SQL = """
                first_value(user_id ignore nulls) over (
                    partition by anonymous_id order by event_ts, event_id
                    rows between 1 following and unbounded following) as user_after
-        from events where anonymous_id is not null
+        from events
+        where anonymous_id in (select anonymous_id from unresolved)
     ), sessions as (
         select session_id,
                case when count(distinct user_id) = 1 then min(user_id) end as session_user
-        from events group by session_id
+        from events
+        where session_id in (select session_id from unresolved)
+        group by session_id
     ), resolved as (
         select e.topic, e.event_ts, e.event_id, e.correct,
                coalesce(e.user_id, d.user_before, d.user_after, s.session_user) as user_id
