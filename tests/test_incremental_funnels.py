@@ -157,6 +157,17 @@ def test_incremental_funnel_attempts_equal_full_refresh(
     _build(tmp_path, batched)
     assert _window_starts(tmp_path) == []
     assert _batches(tmp_path) >= 3
+    # the compiled SQL run alone (a client, dbt show: no batch chosen) gives every user
+    compiled = (tmp_path / "dbt_target" / "compiled" / "insights_warehouse" / "models"
+                / "intermediate" / "int_funnel_attempts.sql").read_text()
+    con = connect(warehouse)
+    try:
+        alone = con.execute(f"SELECT count(*) FROM ({compiled})").fetchone()[0]
+        built = con.execute(
+            "SELECT count(*) FROM intermediate.int_funnel_attempts").fetchone()[0]
+    finally:
+        con.close()
+    assert alone == built > 0
 
     _load(warehouse, landing, rest)
     run_vars = {**settings_vars, "duckdb_batch_events": None,
