@@ -42,7 +42,8 @@ PARQUET_PARTITIONS: dict[str, str] = {"marts.events": "event_date"}
 # rows a thread buffers across the partitions before it writes them (DuckDB setting
 # partitioned_write_flush_threshold, default 524,288): with the default the 60 days of
 # a 10M-event sample were held whole (6.4 GB); 16,384 wrote the same files at 1.3 GB,
-# as fast, 0.5 % larger (bench/README.md, "The partitioned events export")
+# as fast, 0.5 % larger (bench/README.md, "Building in batches of users, and the
+# partitioned events export")
 PARTITION_FLUSH_ROWS = 16_384
 FILE_MODE = 0o640
 DIR_MODE = 0o750
