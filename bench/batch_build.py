@@ -112,8 +112,8 @@ def run(root: Path, values: list[int | None], repeat: int) -> dict[str, Any]:
                                       "run", "--select", "int_funnel_attempts", "--full-refresh")
             node = dict(node_timings(target))["int_funnel_attempts"]
             runs[name].append({"node_s": node, "wall_s": wall, "peak_mib": peak})
-            log.info("round %d, batch_events %s: node %.1f s, peak %.0f MiB",
-                     round_no + 1, name, node, peak)
+            log.info("round %d, batch_events %s: node %.1f s, dbt %.1f s, peak %.0f MiB",
+                     round_no + 1, name, node, wall, peak)
     first = root / f"build_{values[0]}.duckdb"
     rows = duckdb.connect(str(first), read_only=True).execute(
         f"SELECT count(*) FROM {TABLE}").fetchone()[0]
