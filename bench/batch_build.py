@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from harness import machine, node_timings
+from harness import load_days, machine, node_timings
 
 log = logging.getLogger("batch_build")
 UPSTREAM = ("+stg_events", "+int_as_of_date", "+int_coverage", "+int_sessions")
@@ -62,11 +62,8 @@ def _dbt(warehouse: Path, workdir: Path, dbt_vars: dict, *args: str) -> tuple[Pa
 
 
 def prepare(root: Path, n_events: int) -> None:
-    from ingest.batch import load_entity_days
-    from ingest.landing import landing_entities, scan_landing
-    from ingest.loader import ensure_schema
+    from ingest.landing import scan_landing
     from sample_exports import generate_exports
-    from warehouse.db import connect
     from warehouse.settings import load_settings
 
     root.mkdir(parents=True, exist_ok=True)
@@ -74,12 +71,8 @@ def prepare(root: Path, n_events: int) -> None:
     if not landing.exists():
         generate_exports(landing, seed=1, target_events=n_events, days=60)
     warehouse.unlink(missing_ok=True)
-    con = connect(warehouse)
-    ensure_schema(con)
-    days = sorted({d.export_date for d in scan_landing(landing) if d.complete})
-    for entity in landing_entities():
-        load_entity_days(con, landing, entity, days, info=log.debug)
-    con.close()
+    load_days(warehouse, landing, sorted({d.export_date for d in scan_landing(landing)
+                                          if d.complete}))
     _dbt(warehouse, root / "work_prepare", load_settings().dbt_vars(), "run", "--select", *UPSTREAM)
     log.info("prepared %s", warehouse)
 

@@ -26,23 +26,9 @@ import time
 from datetime import date
 from pathlib import Path
 
-from harness import connect_warehouse, dbt_build, node_timings
+from harness import dbt_build, load_days, node_timings
 
 log = logging.getLogger("daily_build")
-
-
-def _load(warehouse: Path, landing: Path, days: list[date]) -> None:
-    from ingest.batch import load_entity_days
-    from ingest.landing import landing_entities
-    from ingest.loader import ensure_schema
-
-    con = connect_warehouse(warehouse)
-    try:
-        ensure_schema(con)
-        for entity in landing_entities():
-            load_entity_days(con, landing, entity, days, info=log.debug)
-    finally:
-        con.close()
 
 
 def prepare(root: Path, events: int) -> None:
@@ -58,14 +44,14 @@ def prepare(root: Path, events: int) -> None:
     days = sorted({d.export_date for d in scan_landing(landing) if d.complete})
     warehouse.unlink(missing_ok=True)
     start = time.perf_counter()
-    _load(warehouse, landing, days[:-1])
+    load_days(warehouse, landing, days[:-1])
     log.info("%d export days loaded in %.1f s", len(days) - 1, time.perf_counter() - start)
     start = time.perf_counter()
     dbt_build(warehouse, root / "work_full", load_settings().dbt_vars(),
               extra=("--full-refresh",))
     log.info("full build in %.1f s", time.perf_counter() - start)
     DuckDBConnectionManager.close_all_connections()
-    _load(warehouse, landing, days[-1:])
+    load_days(warehouse, landing, days[-1:])
     shutil.move(warehouse, root / "daily_start.duckdb")
     (root / "new_day").write_text(days[-1].isoformat())
     log.info("ready: %s, the new export day %s", root / "daily_start.duckdb", days[-1])

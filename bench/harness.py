@@ -46,6 +46,22 @@ def connect_warehouse(path: Path):
                    temp_directory=limits.temp_directory)
 
 
+def load_days(warehouse: Path, landing: Path, days: list) -> None:
+    """Every entity's export ``days`` of ``landing`` into ``warehouse`` (the ingest
+    assets' loader, on a connection with the settings' limits)."""
+    from ingest.batch import load_entity_days
+    from ingest.landing import landing_entities
+    from ingest.loader import ensure_schema
+
+    con = connect_warehouse(warehouse)
+    try:
+        ensure_schema(con)
+        for entity in landing_entities():
+            load_entity_days(con, landing, entity, days, info=logging.getLogger("bench").debug)
+    finally:
+        con.close()
+
+
 DUCKDB_SETTING_NAMES = ("threads", "memory_limit", "temp_directory")
 
 
