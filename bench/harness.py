@@ -196,23 +196,17 @@ def raw_checks(con, days, cfg) -> int:
 
 
 def mart_checks(con, workdir: Path) -> int:
-    """The mart asset checks as the Dagster step runs them (invariants and no personal
-    data of every mart, the personal-data checks validated together, each table's
-    fingerprint once) and the HTML summary. Returns the expectations evaluated."""
-    from data_quality.checks import INVARIANTS, PERSONAL, run_mart_check, run_personal_checks
+    """The mart asset checks as the Dagster step runs them
+    (``data_quality.checks.run_table_checks``: invariants and no personal data of every
+    mart, recorded with each table's fingerprint) and the HTML summary. Returns the
+    expectations evaluated."""
+    from data_quality.checks import INVARIANTS, PERSONAL, run_mart_check, run_table_checks
     from data_quality.html_summary import write_summary
     from data_quality.mart_suites import MART_SUITES
-    from data_quality.store import record, table_fingerprint
 
-    n = 0
-    personal = run_personal_checks(con, "marts", sorted(MART_SUITES))
-    for mart in sorted(MART_SUITES):
-        fingerprint = table_fingerprint(con, "marts", mart)
-        for name in (INVARIANTS, PERSONAL):
-            outcomes = personal[mart][0] if name == PERSONAL else run_mart_check(con, mart, name)
-            record(con, outcomes, asset_key=f"marts/{mart}", check_name=name, run_id="bench",
-                   fingerprint=fingerprint)
-            n += len(outcomes)
+    checks = [(mart, name) for mart in sorted(MART_SUITES) for name in (INVARIANTS, PERSONAL)]
+    n = sum(len(outcomes) for _, _, outcomes, _ in
+            run_table_checks(con, "marts", checks, run_mart_check, "bench"))
     write_summary(con, workdir / "dq.html")
     return n
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 
 import duckdb
@@ -147,6 +147,47 @@ def run_personal_checks(
         out[table] = outcomes
         seconds[table] += share
     return {table: (out[table], seconds[table]) for table in tables}
+
+
+def failed_run(label: str, exc: Exception, severity: str) -> list[Outcome]:
+    """A check that could not run (``label``: "schema.table"), as its failed outcome."""
+    return [Outcome(label, label, "", "check_ran", "(table)", "the check could run",
+                    severity, False, f"error: {type(exc).__name__}: {exc}")]
+
+
+def run_table_checks(
+    con: duckdb.DuckDBPyConnection,
+    schema: str,
+    checks: Sequence[tuple[str, str]],
+    run: Callable[[duckdb.DuckDBPyConnection, str, str], list[Outcome]],
+    run_id: str,
+) -> Iterator[tuple[str, str, list[Outcome], float]]:
+    """Run and record the ``checks`` ((table, check name), in order) of tables of
+    ``schema`` on the writer ``con``; yields (table, check, outcomes, seconds) once each
+    is recorded. The personal-data checks of all the tables are validated together first
+    (:func:`run_personal_checks`); each table's fingerprint, which the publish gate
+    compares with the table it is about to copy, is computed once. A check that cannot
+    run is recorded as a failed, blocking outcome: never a silent pass. The mart and ml
+    check steps and the benchmarks run their checks through this."""
+    personal = run_personal_checks(con, schema, [t for t, check in checks if check == PERSONAL])
+    fingerprints: dict[str, str] = {}
+    for table, check in checks:
+        started = time.perf_counter()
+        batched_s = 0.0
+        try:
+            if table not in fingerprints:
+                fingerprints[table] = store.table_fingerprint(con, schema, table)
+            fingerprint: str | None = fingerprints[table]
+            if check == PERSONAL:
+                outcomes, batched_s = personal[table]
+            else:
+                outcomes = run(con, table, check)
+        except Exception as exc:
+            fingerprint, outcomes = None, failed_run(f"{schema}.{table}", exc, BLOCKING)
+        seconds = time.perf_counter() - started + batched_s
+        store.record(con, outcomes, asset_key=f"{schema}/{table}", check_name=check,
+                     run_id=run_id, fingerprint=fingerprint)
+        yield table, check, outcomes, seconds
 
 
 class BlockingFailure(RuntimeError):

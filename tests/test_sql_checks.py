@@ -286,3 +286,38 @@ def test_frames_are_stacked_only_when_the_stack_decides_for_each(monkeypatch):
         o.passed for o in out["a"])
     assert judged({"a": a, "b": b.astype({"n": "float64"})}, zero)[1] == [3, 1]
     assert judged({"a": a, "b": b}, [ex.between("n", 0, 0, mostly=0.9)])[1] == [3, 1]
+
+
+def test_table_checks_record_each_check_and_a_check_that_cannot_run_fails(con):
+    """run_table_checks (the mart and ml check steps' loop): each check recorded in
+    order with its table's fingerprint; a check whose suite raises, and the personal-data
+    check of a table that does not exist, are recorded as failed, blocking outcomes
+    without a fingerprint, and the other checks still run."""
+    from data_quality import store
+    from data_quality.checks import PERSONAL, run_table_checks
+
+    con.execute("CREATE SCHEMA marts")
+    con.execute("CREATE TABLE marts.numbers AS SELECT range AS i FROM range(10)")
+
+    def run(_con, table, check):
+        if check == "broken":
+            raise RuntimeError("suite failed")
+        return [o for o in validate_no_personal_data(_con, "marts", table)][:1]
+
+    checks = [("numbers", "fine"), ("numbers", "broken"), ("numbers", PERSONAL),
+              ("missing", PERSONAL)]
+    got = list(run_table_checks(con, "marts", checks, run, "r1"))
+    assert [(t, c) for t, c, _, _ in got] == checks
+    passed = {(t, c): all(o.passed for o in outcomes) for t, c, outcomes, _ in got}
+    assert passed == {("numbers", "fine"): True, ("numbers", "broken"): False,
+                      ("numbers", PERSONAL): True, ("missing", PERSONAL): False}
+    broken = next(outcomes for t, c, outcomes, _ in got if c == "broken")
+    assert broken[0].severity == "blocking" and "suite failed" in broken[0].observed
+    rows = dict(((key, check), fp) for key, check, fp in con.execute(
+        "SELECT asset_key, check_name, fingerprint FROM ops.data_quality "
+        "WHERE run_id = 'r1'").fetchall())
+    fingerprint = store.table_fingerprint(con, "marts", "numbers")
+    assert rows[("marts/numbers", "fine")] == fingerprint
+    assert rows[("marts/numbers", PERSONAL)] == fingerprint
+    assert rows[("marts/numbers", "broken")] is None
+    assert ("marts/missing", PERSONAL) in rows

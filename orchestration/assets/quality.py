@@ -26,10 +26,11 @@ from data_quality.checks import (
     INVARIANTS,
     PERSONAL,
     VOLUME,
+    failed_run,
     run_mart_check,
     run_ml_check,
-    run_personal_checks,
     run_raw_check,
+    run_table_checks,
 )
 from data_quality.html_summary import write_summary
 from data_quality.mart_suites import MART_SUITES
@@ -92,9 +93,7 @@ def _days_for(
 
 
 def _failed_run(key: dg.AssetCheckKey, exc: Exception, severity: str) -> list[Outcome]:
-    table = ".".join(key.asset_key.path)
-    return [Outcome(table, table, "", "check_ran", "(table)", "the check could run",
-                    severity, False, f"error: {type(exc).__name__}: {exc}")]
+    return failed_run(".".join(key.asset_key.path), exc, severity)
 
 
 def raw_check_specs() -> list[dg.AssetCheckSpec]:
@@ -164,35 +163,16 @@ def _table_checks(
     schema: str,
     run: Callable[[duckdb.DuckDBPyConnection, str, str], list[Outcome]],
 ) -> Iterator[dg.AssetCheckResult]:
-    """The selected checks of tables of ``schema``: each validation records the table's
-    fingerprint (the publish gate compares it with the table it is about to copy; one
-    scan per table, the step holds the writer). The personal-data checks of all the
-    tables are validated together first (``run_personal_checks``), each recorded in
-    turn as before."""
-    keys = sorted(context.selected_asset_check_keys, key=str)
+    """The selected checks of tables of ``schema``, run and recorded in turn by
+    :func:`data_quality.checks.run_table_checks` (the personal-data checks validated
+    together, one fingerprint per table), each a check result."""
+    keys = {(k.asset_key.path[-1], k.name): k for k in context.selected_asset_check_keys}
+    ordered = sorted(keys.items(), key=lambda item: str(item[1]))
     with warehouse.writer(holder=f"run {context.run.run_id} ({schema} checks)") as con:
-        personal = run_personal_checks(  # outcomes for every table, failures included
-            con, schema, [k.asset_key.path[-1] for k in keys if k.name == PERSONAL])
-        fingerprints: dict[str, str] = {}
-        for key in keys:
-            table = key.asset_key.path[-1]
-            started = time.perf_counter()
-            batched_s = 0.0
-            try:
-                if table not in fingerprints:
-                    fingerprints[table] = store.table_fingerprint(con, schema, table)
-                fingerprint = fingerprints[table]
-                if key.name == PERSONAL:
-                    outcomes, batched_s = personal[table]
-                else:
-                    outcomes = run(con, table, key.name)
-            except Exception as exc:  # recorded as a failed check, never a silent pass
-                fingerprint, outcomes = None, _failed_run(key, exc, BLOCKING)
-            seconds = time.perf_counter() - started + batched_s
-            store.record(con, outcomes, asset_key=_key_str(key), check_name=key.name,
-                         run_id=context.run.run_id, fingerprint=fingerprint)
+        for table, check, outcomes, seconds in run_table_checks(
+                con, schema, [pair for pair, _ in ordered], run, context.run.run_id):
             failpoint(f"checks.{schema}.recorded")  # e.g. checks.marts.recorded:N
-            yield check_result(key, outcomes, blocking=True, seconds=seconds)
+            yield check_result(keys[(table, check)], outcomes, blocking=True, seconds=seconds)
         write_summary(con, reports.data_quality_page)
 
 
