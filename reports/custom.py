@@ -244,7 +244,7 @@ def render_chart(spec: AnalysisSpec, result: QueryResult) -> str:
         rows = [r for r in result.rows if _number(r[y]) is not None][:MAX_BARS]
         if not rows:
             return f'<p class="nodata">no data to chart ({esc(title)})</p>'
-        return specs.to_svg(specs.bar_spec(
+        return _whole_title(title) + specs.to_svg(specs.bar_spec(
             specs.bar_frame([str(r[x]) for r in rows], [_number(r[y]) for r in rows]),
             title=title, x_title=chart.y, percent=percent,
             width=specs.WIDTH - specs.LABEL_LIMIT))
@@ -259,8 +259,15 @@ def render_chart(spec: AnalysisSpec, result: QueryResult) -> str:
         title += f" (top {MAX_SERIES} {chart.series})"
     if not any(v is not None for pts in series.values() for _, v in pts):
         return f'<p class="nodata">no data to chart ({esc(title)})</p>'
-    return specs.to_svg(specs.line_spec(specs.series_frame(series), title=title,
-                                        y_title=chart.y, x_title=chart.x, percent=percent))
+    return _whole_title(title) + specs.to_svg(specs.line_spec(
+        specs.series_frame(series), title=title, y_title=chart.y, x_title=chart.x,
+        percent=percent))
+
+
+def _whole_title(title: str) -> str:
+    """The analysis author's title as text above its chart when the chart shows it cut
+    (longer than specs.LABEL_CHARS): the page still shows all of it."""
+    return f"<p>{esc(title)}</p>" if specs.is_cut(title) else ""
 
 
 def render_analysis(spec: AnalysisSpec, result: QueryResult, as_of: date) -> str:

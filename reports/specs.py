@@ -37,6 +37,12 @@ HALF_WIDTH = 380
 BAR_WIDTH = 260
 HEIGHT = 240
 LABEL_LIMIT = 320  # px of a category label before Vega-Lite elides it (with a title tooltip)
+# characters of a label or title handed to vl-convert: more than any axis or title shows
+# (320 px of 11 px text is ~50 characters, a 960 px title ~120), and a bound on the
+# conversion's cost, which grows with the text it lays out (a 4,500-character label took
+# ~10 s a chart); the report's tables show the whole text
+LABEL_CHARS = 120
+ELLIPSIS = "\u2026"
 PALETTE = ["#2f6fbf", "#d9822b", "#1e7b34", "#b42318", "#7a5af8", "#0e9384", "#c11574",
            "#667085"]
 
@@ -99,8 +105,35 @@ def _value_format(values: pd.Series) -> str:
 
 def visible(text: object) -> str:
     """A label for a chart: bidi control characters made visible, as ``esc`` does for
-    HTML text (vl-convert escapes the XML itself)."""
-    return str(text).translate(BIDI_CONTROLS)
+    HTML text (vl-convert escapes the XML itself), and cut to LABEL_CHARS characters
+    (the last one an ellipsis)."""
+    out = str(text).translate(BIDI_CONTROLS)
+    return out if len(out) <= LABEL_CHARS else out[: LABEL_CHARS - 1] + ELLIPSIS
+
+
+def is_cut(text: object) -> bool:
+    """True when a chart shows ``text`` cut (:func:`visible`)."""
+    return len(str(text).translate(BIDI_CONTROLS)) > LABEL_CHARS
+
+
+def chart_labels(values: Sequence[object]) -> list[str]:
+    """:func:`visible` of each value, distinct values kept distinct: a cut label equal to
+    another value's gets a number (``… #2``), so two long names never share a bar, line
+    or cell."""
+    names: dict[str, str] = {}  # value's text -> its label
+    owner: dict[str, str] = {}  # label -> the value's text it stands for
+    out = []
+    for value in values:
+        text = str(value)
+        if text not in names:
+            label, n = visible(text), 1
+            while owner.setdefault(label, text) != text:
+                n += 1
+                suffix = f" #{n}"
+                label = visible(text)[: LABEL_CHARS - len(suffix) - 1] + ELLIPSIS + suffix
+            names[text] = label
+        out.append(names[text])
+    return out
 
 
 def _column_values(column: pd.Series) -> list[Any] | None:
@@ -148,7 +181,8 @@ def chart_data(df: pd.DataFrame) -> dict[str, Any] | pd.DataFrame:
 
 def series_frame(series: Mapping[str, Sequence[Point]]) -> pd.DataFrame:
     """``{name: [(x, y), ...]}`` as a long frame ``x, y, series`` (None y dropped)."""
-    rows = [{"x": x, "y": y, "series": visible(name)} for name, pts in series.items()
+    names = dict(zip(series, chart_labels(list(series)), strict=True))
+    rows = [{"x": x, "y": y, "series": names[name]} for name, pts in series.items()
             for x, y in pts if y is not None]
     df = pd.DataFrame(rows, columns=["x", "y", "series"])
     if len(df) and any(isinstance(v, date | datetime) for v in df["x"]):
@@ -157,7 +191,8 @@ def series_frame(series: Mapping[str, Sequence[Point]]) -> pd.DataFrame:
 
 
 def band_frame(bands: Mapping[str, Sequence[Band]]) -> pd.DataFrame:
-    rows = [{"x": x, "lower": lo, "upper": hi, "band": visible(name)}
+    names = dict(zip(bands, chart_labels(list(bands)), strict=True))
+    rows = [{"x": x, "lower": lo, "upper": hi, "band": names[name]}
             for name, pts in bands.items()
             for x, lo, hi in pts if lo is not None and hi is not None]
     df = pd.DataFrame(rows, columns=["x", "lower", "upper", "band"])
@@ -172,8 +207,9 @@ def line_spec(df: pd.DataFrame, *, title: str, y_title: str = "", x_title: str =
     """One line per ``series`` over ``x`` (dates or numbers), with optional interval
     ``bands`` (``x, lower, upper, band``) drawn beneath; a legend names the lines."""
     xt = _x_type(list(df["x"])) if len(df) else "Q"
+    df = df.assign(series=chart_labels(list(df["series"])))
     if xt == "O":
-        df = df.assign(x=[visible(v) for v in df["x"]])
+        df = df.assign(x=chart_labels(list(df["x"])))
         axis = alt.Axis(labelAngle=-40, labelOverlap=True, labelLimit=160)
     elif xt == "T":  # about one label per 90 px (Vega picks nice dates: days, weeks)
         axis = alt.Axis(format="%b %d", labelAngle=0, labelOverlap=True,
@@ -222,7 +258,7 @@ def bar_spec(df: pd.DataFrame, *, title: str, x_title: str = "", percent: bool =
 
 
 def bar_frame(labels: Sequence[object], values: Sequence[float | None]) -> pd.DataFrame:
-    return pd.DataFrame({"label": [visible(v) for v in labels],
+    return pd.DataFrame({"label": chart_labels(labels),
                          "value": [0.0 if v is None else float(v) for v in values]})
 
 
@@ -257,6 +293,9 @@ def stacked_bar_spec(df: pd.DataFrame, *, title: str, x_title: str = "",
                      height: int = HEIGHT) -> alt.Chart:
     """Vertical bars of ``value`` per ``x`` (dates, or ordered categories when not
     ``temporal``), stacked by ``series``; a legend names the series."""
+    df = df.assign(series=chart_labels(list(df["series"])))
+    if not temporal:
+        df = df.assign(x=chart_labels(list(df["x"])))
     x = (alt.X("x:T", title=visible(x_title) if x_title else None,
                axis=alt.Axis(format="%b %d", labelAngle=0, labelOverlap=True))
          if temporal else
@@ -282,6 +321,11 @@ def heatmap_spec(df: pd.DataFrame, *, title: str, x_title: str = "", y_title: st
     value; the colour legend in the value's unit. One 22 px row per ``y``; no grid lines
     (they would cross the cells' labels)."""
     fmt = ".0%" if percent else ",.0f"
+    xs = list(dict.fromkeys([*(x_order or []), *df["x"]]))
+    x_label = dict(zip(xs, chart_labels(xs), strict=True))
+    df = df.assign(x=[x_label[v] for v in df["x"]], y=chart_labels(list(df["y"])))
+    if x_order is not None:
+        x_order = [x_label[v] for v in x_order]
     base = alt.Chart(chart_data(df)).encode(
         x=alt.X("x:O", title=visible(x_title) if x_title else None,
                 sort=list(x_order) if x_order is not None else None,

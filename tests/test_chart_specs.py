@@ -96,3 +96,55 @@ def test_every_spec_is_the_spec_altair_builds_from_the_frame(monkeypatch) -> Non
     altairs = [json.dumps(specs.spec_dict(make()), sort_keys=True) for make in _spec_pairs()]
     assert built == altairs
     assert all('"datasets"' in b for b in built)
+
+
+def _strings(node: object) -> list[str]:
+    if isinstance(node, dict):
+        return [s for v in node.values() for s in _strings(v)]
+    if isinstance(node, list):
+        return [s for v in node for s in _strings(v)]
+    return [node] if isinstance(node, str) else []
+
+
+def test_long_labels_and_titles_are_cut_and_stay_distinct() -> None:
+    """vl-convert's cost grows with the text it lays out (a 4,500-character label took
+    ~10 s a chart): every text a spec hands it is at most LABEL_CHARS long, and two
+    names cut to the same text still get a bar, a line and a cell each."""
+    limit = specs.LABEL_CHARS
+    long_a, long_b = "a" * 5000 + "1", "a" * 5000 + "2"
+    assert specs.visible("short \u202e") == "short [U+202E]"
+    assert specs.visible(long_a) == "a" * (limit - 1) + specs.ELLIPSIS
+    assert specs.is_cut(long_a) and not specs.is_cut("a" * limit)
+    labels = specs.chart_labels([long_a, long_b, long_a, "b"])
+    assert labels[0] == labels[2] and len(set(labels)) == 3, labels
+    assert all(len(s) <= limit for s in labels)
+    assert labels[1].endswith(" #2")
+
+    # (chart, {column: distinct names it was given})
+    charts = [
+        (specs.bar_spec(specs.bar_frame([long_a, long_b], [1.0, 2.0]), title=long_a),
+         {"label": 2}),
+        (specs.line_spec(specs.series_frame({long_a: [(1, 1.0)], long_b: [(1, 2.0)]}),
+                         title="t", x_title=long_b, y_title=long_a,
+                         bands=specs.band_frame({long_a: [(1, 0.5, 1.5)]})),
+         {"series": 2, "band": 1}),
+        (specs.line_spec(pd.DataFrame({"x": [long_a, long_b], "y": [1.0, 2.0],
+                                       "series": [long_a, long_a]}), title="t"),
+         {"x": 2, "series": 1}),
+        (specs.stacked_bar_spec(pd.DataFrame({"x": [long_a, long_b], "value": [1.0, 2.0],
+                                              "series": [long_b, long_a]}),
+                                title="t", temporal=False),
+         {"x": 2, "series": 2}),
+        (specs.heatmap_spec(pd.DataFrame({"x": [long_a, long_b], "y": [long_b, long_a],
+                                          "value": [1.0, 2.0]}),
+                            title="t", x_order=[long_b, long_a]),
+         {"x": 2, "y": 2}),
+    ]
+    for chart, distinct in charts:
+        spec = specs.spec_dict(chart)
+        texts = _strings(spec)
+        assert max(len(s) for s in texts) <= limit, max(texts, key=len)[:80]
+        rows = [row for values in spec.get("datasets", {}).values() for row in values]
+        rows += spec.get("data", {}).get("values", [])
+        for column, n in distinct.items():
+            assert len({row[column] for row in rows if column in row}) == n, column
