@@ -130,6 +130,53 @@ def test_dbt_target_keeps_the_partial_parse_and_prunes_old_invocations(tmp_path:
     assert prune_invocations(target, keep=2) == []
 
 
+def test_each_warehouse_keeps_its_own_dbt_parse(tmp_path: Path):
+    """dbt refuses a parse made for another warehouse path: runs on two warehouses in
+    turn each get their own back, and only the most recently used few are kept."""
+    import os
+
+    from orchestration import dbt_target
+    from orchestration.dbt_target import (
+        PARTIAL_PARSE,
+        keep_partial_parse,
+        parse_slot,
+        seed_partial_parse,
+    )
+
+    target = tmp_path / "target"
+    a, b = tmp_path / "a" / "warehouse.duckdb", tmp_path / "b" / "warehouse.duckdb"
+    assert parse_slot(target, a) != parse_slot(target, b)
+    assert parse_slot(target, a) == parse_slot(target, tmp_path / "b" / ".." / "a" /
+                                               "warehouse.duckdb")
+    first = target / "dbt_models-0000000-0000001"
+    assert not seed_partial_parse(first, target, a)  # nothing kept yet: dbt parses all
+    assert not (first / PARTIAL_PARSE).exists()
+
+    for n, (warehouse, parse) in enumerate([(a, b"parse of a"), (b, b"parse of b")]):
+        made = target / f"dbt_models-000000{n}-abcdef{n}"
+        made.mkdir(parents=True)
+        (made / PARTIAL_PARSE).write_bytes(parse)
+        assert keep_partial_parse(made, target, warehouse)
+    assert (target / PARTIAL_PARSE).read_bytes() == b"parse of b"  # the latest, as before
+
+    for warehouse, parse in ((a, b"parse of a"), (b, b"parse of b")):
+        invocation = target / f"dbt_models-1111111-{parse[-1]:07x}"
+        assert seed_partial_parse(invocation, target, warehouse)
+        assert (invocation / PARTIAL_PARSE).read_bytes() == parse
+
+    # the slots of warehouses not used for longest go first
+    made = target / "dbt_models-2222222-2222222"
+    made.mkdir()
+    (made / PARTIAL_PARSE).write_bytes(b"parse")
+    for i in range(dbt_target.KEEP_PARSE_SLOTS + 2):
+        os.utime(parse_slot(target, a), (2_000_000_000, 2_000_000_000))  # a: in use
+        assert keep_partial_parse(made, target, tmp_path / f"w{i}.duckdb")
+    slots = sorted((target / dbt_target.PARSE_SLOTS).iterdir())
+    assert len(slots) == dbt_target.KEEP_PARSE_SLOTS
+    assert parse_slot(target, a) in slots and parse_slot(target, b) not in slots
+    assert [p for p in slots if p.name.startswith(".")] == []
+
+
 def test_export_days_from_the_future_wait_for_their_day():
     from datetime import date
 

@@ -7,6 +7,7 @@ import importlib.metadata
 import json
 import os
 import sys
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
@@ -34,7 +35,7 @@ from orchestration.dbt_project import (
     incremental_keys,
     translator,
 )
-from orchestration.dbt_target import keep_partial_parse, prune_invocations
+from orchestration.dbt_target import keep_partial_parse, prune_invocations, seed_partial_parse
 from orchestration.keys import BKT_PARAMS_KEY, dbt_key
 from orchestration.resources import WarehouseResource
 from warehouse.db import connect, connect_with
@@ -115,8 +116,12 @@ def dbt_models(
             start = window_start(start, unbuilt, lookback)
             context.log.info(f"incremental models rebuild from {start or 'their latest day'}"
                              f" (earliest export day loaded since their last build: {unbuilt})")
+        project_target = dbt_project.project_dir / dbt_project.target_path
+        target = project_target / f"dbt_models-{context.run_id[:7]}-{uuid.uuid4().hex[:7]}"
+        seed_partial_parse(target, project_target, warehouse.file)
         with _environment(ENV_INCREMENTAL_START, start or ""):
-            invocation = dbt.cli([*build_args(dbt_vars), *exclude_args()], context=context)
+            invocation = dbt.cli([*build_args(dbt_vars), *exclude_args()], context=context,
+                                 target_path=target)
             for event in invocation.stream():
                 yield event
                 if isinstance(event, dg.Output | dg.AssetMaterialization):
@@ -124,8 +129,7 @@ def dbt_models(
         yield from _batched_checks(context, invocation, warehouse.file, settings)
         if incremental:
             _read_state(warehouse.file, record_build, context.run_id, loads_up_to)
-        project_target = dbt_project.project_dir / dbt_project.target_path
-        keep_partial_parse(invocation.target_path, project_target)
+        keep_partial_parse(invocation.target_path, project_target, warehouse.file)
         prune_invocations(project_target, keep=KEEP_INVOCATIONS)
 
 
