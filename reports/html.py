@@ -60,7 +60,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: now
           align-items: start; }
 .charts .wide { grid-column: 1 / -1; }
 svg { max-width: 100%; height: auto; }
-pre { white-space: pre-wrap; overflow-wrap: anywhere; }  /* a query's long lines wrap */
+pre { white-space: pre-wrap; overflow-wrap: break-word; }  /* a query's long lines wrap */
 footer { color: var(--muted); font-size: 12px; margin-top: 24px; }
 @media print {
   body { max-width: none; padding: 0; font-size: 11px; }
