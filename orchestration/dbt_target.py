@@ -95,30 +95,40 @@ def _replace(source: Path, place: Path) -> bool:
 
 
 def _prune_slots(folder: Path, keep: int) -> None:
-    slots = []
-    for p in folder.glob("*.msgpack"):
-        try:
-            slots.append((p.stat().st_mtime, p.name, p))
-        except OSError:  # pruned by another run meanwhile
-            continue
-    for _, _, p in sorted(slots)[: max(len(slots) - keep, 0)]:
+    for p in _beyond_newest(list(folder.glob("*.msgpack")), keep):
         p.unlink(missing_ok=True)
+
+
+def _oldest_first(paths: list[Path]) -> list[Path]:
+    """``paths`` by modification time (then name), leaving out any gone meanwhile (another
+    run pruning)."""
+    aged = []
+    for p in paths:
+        try:
+            aged.append((p.stat().st_mtime, p.name, p))
+        except OSError:
+            continue
+    return [p for _, _, p in sorted(aged)]
+
+
+def _beyond_newest(paths: list[Path], keep: int) -> list[Path]:
+    """All of ``paths`` but the newest ``keep``, oldest first."""
+    ordered = _oldest_first(paths)
+    return ordered[: max(len(ordered) - keep, 0)]
 
 
 def invocation_dirs(project_target: Path) -> list[Path]:
     """The per-invocation folders of dagster-dbt in ``project_target``, oldest first."""
     if not project_target.is_dir():
         return []
-    found = [
+    return _oldest_first([
         p for p in project_target.iterdir() if p.is_dir() and _INVOCATION_DIR.match(p.name)
-    ]
-    return sorted(found, key=lambda p: (p.stat().st_mtime, p.name))
+    ])
 
 
 def prune_invocations(project_target: Path, keep: int = 10) -> list[Path]:
     """Delete all but the newest ``keep`` invocation folders; return the deleted ones."""
-    dirs = invocation_dirs(project_target)
-    doomed = dirs[: max(len(dirs) - keep, 0)]
+    doomed = _beyond_newest(invocation_dirs(project_target), keep)
     for d in doomed:
         shutil.rmtree(d, ignore_errors=True)
     if doomed:

@@ -6,6 +6,8 @@ printable and CSP-safe).
 Conventions: rates are fractions drawn with a percent axis (``percent=True``); axes use
 Vega-Lite's nice ticks (250 / 500 / 750, never 278 / 556); category labels sit on the
 vertical axis of horizontal bars so they are never cut; a legend names every series.
+The frame builders keep the data's names; each spec function turns every text it hands
+vl-convert into a chart label (:func:`visible`, :func:`chart_labels`).
 """
 
 from __future__ import annotations
@@ -181,8 +183,7 @@ def chart_data(df: pd.DataFrame) -> dict[str, Any] | pd.DataFrame:
 
 def series_frame(series: Mapping[str, Sequence[Point]]) -> pd.DataFrame:
     """``{name: [(x, y), ...]}`` as a long frame ``x, y, series`` (None y dropped)."""
-    names = dict(zip(series, chart_labels(list(series)), strict=True))
-    rows = [{"x": x, "y": y, "series": names[name]} for name, pts in series.items()
+    rows = [{"x": x, "y": y, "series": name} for name, pts in series.items()
             for x, y in pts if y is not None]
     df = pd.DataFrame(rows, columns=["x", "y", "series"])
     if len(df) and any(isinstance(v, date | datetime) for v in df["x"]):
@@ -191,8 +192,7 @@ def series_frame(series: Mapping[str, Sequence[Point]]) -> pd.DataFrame:
 
 
 def band_frame(bands: Mapping[str, Sequence[Band]]) -> pd.DataFrame:
-    names = dict(zip(bands, chart_labels(list(bands)), strict=True))
-    rows = [{"x": x, "lower": lo, "upper": hi, "band": names[name]}
+    rows = [{"x": x, "lower": lo, "upper": hi, "band": name}
             for name, pts in bands.items()
             for x, lo, hi in pts if lo is not None and hi is not None]
     df = pd.DataFrame(rows, columns=["x", "lower", "upper", "band"])
@@ -208,6 +208,8 @@ def line_spec(df: pd.DataFrame, *, title: str, y_title: str = "", x_title: str =
     ``bands`` (``x, lower, upper, band``) drawn beneath; a legend names the lines."""
     xt = _x_type(list(df["x"])) if len(df) else "Q"
     df = df.assign(series=chart_labels(list(df["series"])))
+    if bands is not None:
+        bands = bands.assign(band=chart_labels(list(bands["band"])))
     if xt == "O":
         df = df.assign(x=chart_labels(list(df["x"])))
         axis = alt.Axis(labelAngle=-40, labelOverlap=True, labelLimit=160)
@@ -241,6 +243,7 @@ def bar_spec(df: pd.DataFrame, *, title: str, x_title: str = "", percent: bool =
              width: int = BAR_WIDTH, sort: bool = False) -> alt.Chart:
     """Horizontal bars of ``value`` per ``label`` (labels on the vertical axis, so long
     labels are never cut), the value printed at the bar's end."""
+    df = df.assign(label=chart_labels(list(df["label"])))
     order = list(df.sort_values("value", ascending=False)["label"]) if sort else list(
         df["label"])
     fmt = ".1%" if percent else _value_format(df["value"])
@@ -258,7 +261,7 @@ def bar_spec(df: pd.DataFrame, *, title: str, x_title: str = "", percent: bool =
 
 
 def bar_frame(labels: Sequence[object], values: Sequence[float | None]) -> pd.DataFrame:
-    return pd.DataFrame({"label": chart_labels(labels),
+    return pd.DataFrame({"label": list(labels),
                          "value": [0.0 if v is None else float(v) for v in values]})
 
 
