@@ -9,11 +9,13 @@ directory); `insights dbt --target spark -- build` builds the same models there.
 intermediate and mart table must then equal DuckDB's row for row (a multiset: both sorted
 by every column; floats to 1e-9, relative or absolute), after the full build and again
 after one more export day and the incremental build on both engines. The dbt unit tests
-run on Spark too.
+run on Spark too, in the full build (each before its model, as `dbt build` orders them:
+their inputs' column types are read from the tables built before them).
 
 One module-scoped sequence (each `insights dbt --target spark` starts its own JVM, as a
-user's would); data tests are left out of the builds (on Spark they cost ~1 s each, and
-the DuckDB suite runs them). Deselect with `-m "not spark"`; without Java or the spark
+user's would: the unit tests share the full build's instead of starting a fourth); data
+tests are left out of the builds (on Spark they cost ~1 s each, and the DuckDB suite runs
+them). Deselect with `-m "not spark"`; without Java or the spark
 extra it skips locally with the reason and fails under CI=true (tests/prerequisites.py).
 """
 
@@ -44,6 +46,9 @@ pytestmark = pytest.mark.spark
 SCHEMAS = ("intermediate", "marts")
 # models only: seeds, data tests and unit tests are not part of the compared builds
 BUILD = ("build", "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test")
+# Spark's full build runs the unit tests too (one JVM start fewer than a `dbt test` of its
+# own); a failing unit test fails the build, and dbt's output names it
+SPARK_FULL_BUILD = ("build", "--exclude-resource-type", "test")
 FLOAT_TOLERANCE = 1e-9
 FIRST_DAY = date(2025, 12, 29)  # a Monday
 FULL_DAYS = 7  # export days of the full build; the incremental build adds the 8th
@@ -55,6 +60,8 @@ class SparkRun:
     env: dict[str, str]
     days: list[date]
     seconds: dict[str, float] = field(default_factory=dict)
+    # ({unit test id: status} in Spark's full build, the project's unit tests)
+    unit_tests: tuple[dict[str, str], set[str]] = field(default_factory=lambda: ({}, set()))
 
     def run(self, label: str, *args: str, engine: str = "spark") -> None:
         # a dbt target folder per engine, out of the repository: each engine's next
@@ -83,7 +90,8 @@ def spark_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkRun]:
     state.seconds["generate_and_load"] = time.perf_counter() - t0
     state.run("duckdb_full", "dbt", "--", *BUILD, engine="duckdb")
     state.run("export_raw_full", "export-raw")
-    state.run("spark_full", "dbt", "--target", "spark", "--", *BUILD)
+    state.run("spark_full", "dbt", "--target", "spark", "--", *SPARK_FULL_BUILD)
+    state.unit_tests = unit_test_outcomes(data / "dbt_target_spark")
     yield state
     print("spark equality timings (s): " + json.dumps(
         {k: round(v, 1) for k, v in state.seconds.items()}), flush=True)
@@ -112,9 +120,22 @@ def test_full_build_equals_duckdb(spark_run: SparkRun):
 
 
 def test_dbt_unit_tests_pass_on_spark(spark_run: SparkRun):
-    # after the full build: unit tests read their inputs' column types from the tables
-    spark_run.run("spark_unit_tests", "dbt", "--target", "spark", "--", "test",
-                  "--select", "test_type:unit")
+    # every unit test of the project ran in Spark's full build, and passed
+    ran, defined = spark_run.unit_tests
+    assert len(defined) > 50, len(defined)
+    assert set(ran) == defined, sorted(set(ran) ^ defined)
+    failed = {k: v for k, v in ran.items() if v != "pass"}
+    assert not failed, failed
+
+
+def unit_test_outcomes(target: Path) -> tuple[dict[str, str], set[str]]:
+    """({unit test id: status} of the last invocation, every unit test of the project),
+    read from dbt's artifacts in ``target`` before the next invocation replaces them."""
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    manifest = json.loads((target / "manifest.json").read_text())
+    ran = {r["unique_id"]: r["status"] for r in results
+           if r["unique_id"].startswith("unit_test.")}
+    return ran, set(manifest.get("unit_tests", {}))
 
 
 def test_incremental_build_equals_duckdb(incremental_run: SparkRun):
