@@ -23,7 +23,7 @@ from ingest.loader import (
     load_events_days,
     load_platform_days,
     newest_snapshot,
-    record_superseded_snapshot,
+    record_superseded_snapshots,
 )
 from ingest.results import DayLoadResult
 from ingest.schema import PLATFORM_BY_NAME
@@ -151,15 +151,11 @@ def _load_days(
     limits: ReadLimits,
 ) -> None:
     max_days = EVENT_CHUNK_DAYS if entity == EVENTS else PLATFORM_CHUNK_DAYS
-    if entity != EVENTS:
-        current: list[ExportDay] = []
-        for day in to_load:
-            if newest is not None and day.export_date < newest:
-                record_superseded_snapshot(con, root, day, newest, run_id=run_id)
-                batch.skipped["superseded"].append(day.export_date.isoformat())
-            else:
-                current.append(day)
-        to_load = current
+    if entity != EVENTS and newest is not None:
+        old = [day for day in to_load if day.export_date < newest]
+        record_superseded_snapshots(con, root, old, newest, run_id=run_id)
+        batch.skipped["superseded"].extend(day.export_date.isoformat() for day in old)
+        to_load = [day for day in to_load if day.export_date >= newest]
     done = 0
     for chunk in _chunks(to_load, max_days):
         if not chunk[0].files:

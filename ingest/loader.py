@@ -1291,34 +1291,44 @@ def _swap_platform_day(
     _in_transaction(con, swap)
 
 
-def record_superseded_snapshot(
+def record_superseded_snapshots(
     con: duckdb.DuckDBPyConnection,
     root: Path,
-    day: ExportDay,
+    days: list[ExportDay],
     newer: date,
     *,
     run_id: str | None = None,
-) -> DayLoadResult:
-    """Audit a snapshot day as superseded without reading it: a newer snapshot is (or is
-    about to be) loaded, and only the latest snapshot is kept."""
-    result = DayLoadResult(day.entity, day.export_date, uuid.uuid4().hex, _now())
-    for path in day.files:
-        fr = _new_file_result(root, path)
-        fr.status = "superseded"
-        fr.message = f"not read: the newer snapshot of {newer} replaces it"
-        result.files.append(fr)
-    result.finished_at = _now()
+) -> list[DayLoadResult]:
+    """Audit snapshot days as superseded without reading them: a newer snapshot is (or is
+    about to be) loaded, and only the latest snapshot is kept. One transaction for all of
+    them: nothing is read, so there is no day to keep whole apart from the others, and a
+    backfill of a snapshot entity otherwise commits once per old day."""
+    results: list[DayLoadResult] = []
+    for day in days:
+        result = DayLoadResult(day.entity, day.export_date, uuid.uuid4().hex, _now())
+        for path in day.files:
+            fr = _new_file_result(root, path)
+            fr.status = "superseded"
+            fr.message = f"not read: the newer snapshot of {newer} replaces it"
+            result.files.append(fr)
+        result.finished_at = _now()
+        results.append(result)
+    if not results:
+        return results
 
     def audit() -> None:
-        # this load read nothing: rejects of an earlier read of the day no longer apply
-        con.execute(
-            "DELETE FROM raw.rejects WHERE entity = ? AND export_date = ?",
-            [day.entity, day.export_date],
-        )
-        _write_audit(con, result, run_id)
+        # this load read nothing: rejects of an earlier read of the days no longer apply
+        for entity in sorted({r.entity for r in results}):
+            dates = sorted({r.export_date.isoformat() for r in results if r.entity == entity})
+            con.execute(
+                f"DELETE FROM raw.rejects WHERE entity = ? AND {_dates_filter(dates)}",
+                [entity],
+            )
+        for result in results:
+            _write_audit(con, result, run_id)
 
     _in_transaction(con, audit)
-    return result
+    return results
 
 
 EMPTY_DAY = "(no files)"

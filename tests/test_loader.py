@@ -356,16 +356,32 @@ def test_superseded_snapshot_days_reconcile(con, tmp_path, write_platform):
     landing = tmp_path / "landing"
     header = "creator_id,name,category,joined_at\n"
     write_platform(landing, "creators", "2026-03-10", header + "c1,A,x,2025-01-01\n,B,x,x\n")
-    write_platform(landing, "creators", "2026-03-11", header + "c1,A2,x,2025-01-01\n")
+    write_platform(landing, "creators", "2026-03-11", header + "c1,A2,x,2025-01-01\n,C,x,x\n")
+    write_platform(landing, "creators", "2026-03-12", header + "c1,A3,x,2025-01-01\n")
     load(con, landing, "creators", "2026-03-10")
-    batch = load_entity_days(con, landing, "creators",
-                             [date(2026, 3, 10), date(2026, 3, 11)], reload=True)
-    assert batch.skipped["superseded"] == ["2026-03-10"]
+    load(con, landing, "creators", "2026-03-11")
+    assert con.execute("SELECT count(*) FROM raw.rejects WHERE entity = 'creators'"
+                       ).fetchone() == (2,)
+    days = [date(2026, 3, 10), date(2026, 3, 11), date(2026, 3, 12)]
+    batch = load_entity_days(con, landing, "creators", days, reload=True)
+    # the old days are audited as superseded (in one transaction), their rejects dropped
+    assert batch.skipped["superseded"] == ["2026-03-10", "2026-03-11"]
     rows = con.execute(
         "SELECT export_date::VARCHAR, loaded, rejected, duplicates, reconciles "
         "FROM raw.file_reconciliation WHERE entity = 'creators' ORDER BY 1"
     ).fetchall()
-    assert rows == [("2026-03-10", 0, 0, 0, True), ("2026-03-11", 1, 0, 0, True)]
+    assert rows == [("2026-03-10", 0, 0, 0, True), ("2026-03-11", 0, 0, 0, True),
+                    ("2026-03-12", 1, 0, 0, True)]
+    assert con.execute("SELECT count(*) FROM raw.rejects WHERE entity = 'creators'"
+                       ).fetchone() == (0,)
+    # each old day has its own audit of this load, with the reason
+    audits = con.execute(
+        "SELECT export_date::VARCHAR, status, message FROM raw.load_audit "
+        "WHERE entity = 'creators' AND status = 'superseded' ORDER BY 1"
+    ).fetchall()
+    assert [a[:2] for a in audits] == [("2026-03-10", "superseded"), ("2026-03-11", "superseded")]
+    assert all("2026-03-12" in a[2] for a in audits), audits
+    assert con.execute("SELECT name FROM raw.creators WHERE is_current").fetchall() == [("A3",)]
 
 
 def _loaded(tmp_path: Path, name: str, landing: Path, entity: str, days: list[date], *,
