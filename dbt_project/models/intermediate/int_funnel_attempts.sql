@@ -288,8 +288,7 @@ seq_offsets as (
 {%- set k = loop.index %}
 {%- if k == 1 %}
 
-{{ f }}_reached1 as (
-
+{%- set body %}
     select
         {{ part }},
         event_ts as attempt_start,
@@ -301,6 +300,11 @@ seq_offsets as (
     from {{ f }}_events
     where s_1 = 1
     group by {{ part }}, event_ts
+{%- endset %}
+
+{{ f }}_reached1 as (
+
+    {{ insights_warehouse.computed_once(body) }}
 
 ),
 {%- else %}
@@ -333,8 +337,7 @@ seq_offsets as (
 
 ),
 
-{{ f }}_reached{{ k }} as (
-
+{%- set body %}
     select {{ part }}, attempt_start, attempt_session_id, next_event_ts as reached_at
     from {{ f }}_scan{{ k }}
     where is_chain = 1
@@ -342,6 +345,11 @@ seq_offsets as (
       {%- if W is not none %}
       and next_event_ts <= {{ insights_warehouse.add_seconds_to_timestamp('attempt_start', W) }}
       {%- endif %}
+{%- endset %}
+
+{{ f }}_reached{{ k }} as (
+
+    {{ insights_warehouse.computed_once(body) }}
 
 ),
 {%- endif %}
@@ -367,8 +375,7 @@ seq_offsets as (
 {%- set k = loop.index %}
 {%- if k == 1 %}
 
-{{ f }}_reached1 as (
-
+{%- set body %}
     select
         {{ part }},
         seq as attempt_seq,
@@ -379,6 +386,11 @@ seq_offsets as (
         {%- for c in carried %}, {{ c }}{% endfor %}
     from {{ f }}_seq
     where s_1 = 1
+{%- endset %}
+
+{{ f }}_reached1 as (
+
+    {{ insights_warehouse.computed_once(body) }}
 
 ),
 {%- else %}
@@ -426,8 +438,7 @@ seq_offsets as (
 
 ),
 
-{{ f }}_reached{{ k }} as (
-
+{%- set body %}
     select
         {%- for c in ['creator_id', 'user_id'] + extras %}
         scan.{{ c }},
@@ -447,6 +458,11 @@ seq_offsets as (
       {%- if W is not none %}
       and e.event_ts <= {{ insights_warehouse.add_seconds_to_timestamp('scan.attempt_start', W) }}
       {%- endif %}
+{%- endset %}
+
+{{ f }}_reached{{ k }} as (
+
+    {{ insights_warehouse.computed_once(body) }}
 
 ),
 {%- endif %}
