@@ -92,3 +92,25 @@ def test_every_model_compiles_on_spark(tmp_path: Path):
     text = (tmp_path / "target" / "compiled" / "insights_warehouse" / "models" / "staging"
             / "stg_events.sql").read_text()
     assert "from_utc_timestamp" in text and "at time zone" not in text.lower()
+    # every funnel step CTE that two others read is computed once on Spark, not inlined
+    # into each reader (macros/cross_db/computed_once.sql)
+    funnels = (tmp_path / "target" / "compiled" / "insights_warehouse" / "models"
+               / "intermediate" / "int_funnel_attempts.sql").read_text()
+    shared = cte_bodies_read_twice(funnels, r"f\d+_reached\d+")
+    assert len(shared) >= 5, sorted(shared)
+    inlined = sorted(n for n, body in shared.items() if "as _computed_once" not in body)
+    assert not inlined, inlined
+
+
+def cte_bodies_read_twice(sql: str, names: str) -> dict[str, str]:
+    """{name: body} of the CTEs whose name matches ``names`` and that the query reads
+    (``from``/``join``) at least twice."""
+    bodies: dict[str, str] = {}
+    for m in re.finditer(rf"\b({names}) as \(", sql):
+        depth, end = 1, m.end()
+        while depth:
+            depth += {"(": 1, ")": -1}.get(sql[end], 0)
+            end += 1
+        bodies[m.group(1)] = sql[m.end():end - 1]
+    return {n: b for n, b in bodies.items()
+            if len(re.findall(rf"(?:from|join)\s+{n}\b", sql)) >= 2}
