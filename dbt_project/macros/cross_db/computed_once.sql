@@ -7,8 +7,7 @@
    once per path through it: quadratic in the chain's length. A CTE with a
    non-deterministic expression is not inlined (SPARK-36447): it is planned once and its
    result reused (a shuffle read by every reference). The column `_computed_once` is never
-   read. Measured on the Spark equality test's warehouse (the compiled incremental query,
-   5 funnels): optimization 11.9 -> 3.4 s, execution 14.7 -> 9.0 s, same rows. #}
+   read. Measurements: bench/results/spark_computed_once_session46.md. #}
 {% macro computed_once(body) -%}
     {{ return(adapter.dispatch('computed_once', 'insights_warehouse')(body)) }}
 {%- endmacro %}

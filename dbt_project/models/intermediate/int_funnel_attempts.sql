@@ -15,7 +15,9 @@
 -- increasing with its start; on the fast path occurrences at the same time are one).
 -- Per step one window scan finds, for every attempt waiting at step k-1, the earliest
 -- qualifying event of step k (earliest is optimal: it leaves the most room for the later
--- steps), version 1's method:
+-- steps), version 1's method (each step's `reached_k` is read by the next step's scan and
+-- by the union of all steps: macros/cross_db/computed_once.sql keeps Spark from copying
+-- the chain into every reader):
 --   ordered: an event of step k at or after the time step k-1 was reached (equal
 --            times count), within the window;
 --   strict:  an event of step k after the event of step k-1 with no other active event
