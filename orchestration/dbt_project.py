@@ -8,9 +8,12 @@ asset checks of their models.
 
 from __future__ import annotations
 
+import contextvars
 import fcntl
 import json
 import logging
+import os
+from argparse import Namespace
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,7 +30,7 @@ from dagster_dbt.dbt_project import DagsterDbtProjectPreparer
 from orchestration.dbt_args import parse_args
 from orchestration.executables import dbt_executable
 from orchestration.keys import dbt_key
-from warehouse.settings import DBT_PROJECT_DIR, load_settings
+from warehouse.settings import DBT_PROJECT_DIR, ENV_WAREHOUSE, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +96,31 @@ def ensure_manifest(project: DbtProject = dbt_project) -> Path:
             log.info("parsing the dbt project (manifest missing or stale)")
             _preparer.prepare(project)
     return manifest
+
+
+def dbt_connection_info(warehouse: Path,
+                        project: DbtProject = dbt_project) -> list[tuple[str, Any]] | None:
+    """dbt's connection info of the project's profile rendered for ``warehouse`` in this
+    process's environment: the pairs a dbt started now would hash into its parse's state
+    check (orchestration/dbt_target.py). None when dbt cannot render the profile here."""
+    from dbt import flags
+    from dbt.config.runtime import load_profile
+    from dbt_common.context import set_invocation_context
+
+    def render() -> list[tuple[str, Any]]:
+        set_invocation_context({**os.environ, ENV_WAREHOUSE: str(warehouse)})
+        flags.set_from_args(Namespace(profiles_dir=str(project.profiles_dir)), None)
+        profile = load_profile(str(project.project_dir), {})
+        return list(profile.credentials.connection_info())
+
+    saved = flags.get_flags()
+    try:  # in a copy of the context: the invocation context is dbt's, per invocation
+        return contextvars.copy_context().run(render)
+    except Exception as exc:  # any failure: dbt parses all, as before
+        log.debug("dbt's profile could not be rendered for %s: %s", warehouse, exc)
+        return None
+    finally:
+        flags.set_flags(saved)
 
 
 class InsightsDbtTranslator(DagsterDbtTranslator):

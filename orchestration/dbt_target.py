@@ -12,7 +12,12 @@ both handled here:
   dbt refuses a parse made for another warehouse path (the path is part of the profile it
   checks), so with two warehouses in turn (staging and production, a benchmark, the test
   suite's runs) each would parse all again. :func:`seed_partial_parse` puts the
-  warehouse's own parse into an invocation's folder before dbt starts;
+  warehouse's own parse into an invocation's folder before dbt starts. A warehouse with
+  none yet (a new one) gets another warehouse's parse when dbt's profile for the two
+  differs in the path alone (:func:`adopt_partial_parse`): the parse does not depend on
+  the path (the project reads ``target.database``, which dbt-duckdb takes from the file's
+  name and which is part of the check, never ``target.path``), so the profile checksum
+  dbt keeps in it is replaced by the new warehouse's instead of parsing all again;
 - the folders pile up: three a run, 13 GB a year of daily runs.
   :func:`prune_invocations` keeps the newest few, for debugging.
 """
@@ -22,16 +27,25 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import pprint
 import re
 import shutil
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
+
+import msgpack
 
 log = logging.getLogger(__name__)
 
 PARTIAL_PARSE = "partial_parse.msgpack"
 PARSE_SLOTS = "partial_parse"  # folder of the per-warehouse parses, in the project's target
 KEEP_PARSE_SLOTS = 16  # warehouses whose parse is kept (the most recently used)
+MADE_FOR = ".warehouse"  # beside a slot: the warehouse path its parse was made with
+ADOPT_TRIES = 3  # kept parses (the most recently used) a new warehouse may adopt
+# dbt's connection info of a profile: (key, value) pairs, as dbt hashes them
+ConnectionInfo = Sequence[tuple[str, Any]]
 _INVOCATION_DIR = re.compile(r"^[A-Za-z0-9_]+-[0-9a-f]{7}-[0-9a-f]{7}$")
 
 
@@ -71,12 +85,94 @@ def keep_partial_parse(invocation_target: Path, project_target: Path,
         return False
     places = [project_target / PARTIAL_PARSE]
     if warehouse is not None:
-        places.append(parse_slot(project_target, warehouse))
+        slot = parse_slot(project_target, warehouse)
+        places.append(slot)
+        # the path as dbt's profile had it (the checksum in the parse covers it)
+        if not _write_text(slot.with_suffix(MADE_FOR), str(warehouse)):
+            return False
     for place in places:
         if not _replace(source, place):
             return False
     if warehouse is not None:
         _prune_slots(project_target / PARSE_SLOTS, KEEP_PARSE_SLOTS)
+    return True
+
+
+def adopt_partial_parse(invocation_target: Path, project_target: Path, warehouse: Path,
+                        connection_info: Callable[[Path], ConnectionInfo | None]) -> bool:
+    """Put into the invocation's folder the parse kept for another warehouse, with the
+    profile checksum dbt will compute for ``warehouse``, when dbt's profile for the two
+    differs in the path alone; False (dbt then parses all) otherwise.
+
+    ``connection_info(warehouse)`` is dbt's connection info of the profile rendered for
+    ``warehouse`` (None: unknown). A kept parse is taken only when the checksum dbt stored
+    in it equals that info with the path swapped for the one the parse was made with: the
+    two profiles then agree on everything else, the database name included."""
+    info = connection_info(warehouse)
+    if info is None or "path" not in dict(info):
+        return False
+    new_hash = profile_hash(info)
+    slots = _oldest_first(list((project_target / PARSE_SLOTS).glob("*.msgpack")))
+    for slot in reversed(slots[-ADOPT_TRIES:]):
+        try:
+            made_for = slot.with_suffix(MADE_FOR).read_text()
+            parse = slot.read_bytes()
+        except OSError:
+            continue
+        adopted = with_profile_hash(parse, profile_hash(with_path(info, made_for)), new_hash)
+        if adopted is None:
+            continue
+        invocation_target.mkdir(parents=True, exist_ok=True)
+        try:
+            (invocation_target / PARTIAL_PARSE).write_bytes(adopted)
+        except OSError as exc:
+            log.warning("could not use another warehouse's dbt parse: %s", exc)
+            (invocation_target / PARTIAL_PARSE).unlink(missing_ok=True)
+            return False
+        log.info("dbt: the parse made for %s serves %s (their profiles differ in the path "
+                 "alone)", made_for, warehouse)
+        return True
+    return False
+
+
+def profile_hash(info: ConnectionInfo) -> str:
+    """The checksum dbt keeps in a parse of a profile's connection info (dbt-core's
+    ``ManifestLoader.build_manifest_state_check``: the sorted pairs, pretty-printed)."""
+    from dbt.contracts.files import FileHash
+
+    return FileHash.from_contents(pprint.pformat(sorted(info))).checksum
+
+
+def with_path(info: ConnectionInfo, path: str) -> list[tuple[str, Any]]:
+    """``info`` with its ``path`` replaced."""
+    return [(k, path if k == "path" else v) for k, v in info]
+
+
+def with_profile_hash(parse: bytes, expected: str, new: str) -> bytes | None:
+    """The msgpack parse with its profile checksum ``expected`` replaced by ``new``; None
+    when it is not a parse or its checksum is another."""
+    try:
+        manifest = msgpack.unpackb(parse, raw=False, strict_map_key=False)
+        check = manifest["state_check"]["profile_hash"]
+        if check["checksum"] != expected:
+            return None
+        check["checksum"] = new
+        return msgpack.packb(manifest, use_bin_type=True)
+    except (ValueError, KeyError, TypeError, msgpack.UnpackException):
+        return None
+
+
+def _write_text(place: Path, text: str) -> bool:
+    place.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".partial_parse.", dir=place.parent)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        os.replace(tmp, place)
+    except OSError as exc:
+        log.warning("could not keep dbt's partial parse: %s", exc)
+        Path(tmp).unlink(missing_ok=True)
+        return False
     return True
 
 
@@ -97,6 +193,9 @@ def _replace(source: Path, place: Path) -> bool:
 def _prune_slots(folder: Path, keep: int) -> None:
     for p in _beyond_newest(list(folder.glob("*.msgpack")), keep):
         p.unlink(missing_ok=True)
+    for note in folder.glob(f"*{MADE_FOR}"):
+        if not note.with_suffix(".msgpack").exists():
+            note.unlink(missing_ok=True)
 
 
 def _oldest_first(paths: list[Path]) -> list[Path]:

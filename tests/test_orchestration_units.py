@@ -171,10 +171,118 @@ def test_each_warehouse_keeps_its_own_dbt_parse(tmp_path: Path):
     for i in range(dbt_target.KEEP_PARSE_SLOTS + 2):
         os.utime(parse_slot(target, a), (2_000_000_000, 2_000_000_000))  # a: in use
         assert keep_partial_parse(made, target, tmp_path / f"w{i}.duckdb")
-    slots = sorted((target / dbt_target.PARSE_SLOTS).iterdir())
+    kept = sorted((target / dbt_target.PARSE_SLOTS).iterdir())
+    slots = [p for p in kept if p.suffix == ".msgpack"]
     assert len(slots) == dbt_target.KEEP_PARSE_SLOTS
     assert parse_slot(target, a) in slots and parse_slot(target, b) not in slots
-    assert [p for p in slots if p.name.startswith(".")] == []
+    # each slot with the path its parse was made for, and no note without its slot
+    assert sorted(p for p in kept if p.suffix == dbt_target.MADE_FOR) == sorted(
+        p.with_suffix(dbt_target.MADE_FOR) for p in slots)
+    assert parse_slot(target, a).with_suffix(dbt_target.MADE_FOR).read_text() == str(a)
+    assert [p for p in kept if p.name.startswith(".")] == []
+
+
+def _parse_for(info: list, extra: object) -> bytes:
+    """A stand-in for dbt's partial parse: msgpack with a profile checksum, a date as
+    dbt packs it (an ext type) and ``extra``."""
+    import msgpack
+
+    from orchestration.dbt_target import profile_hash
+
+    return msgpack.packb({
+        "state_check": {"profile_hash": {"name": "sha256", "checksum": profile_hash(info)}},
+        "nodes": {"model.x": {"created_at": msgpack.ExtType(2, b"2026-12-07T07:00:00")}},
+        "extra": extra,
+    }, use_bin_type=True)
+
+
+def test_a_new_warehouse_adopts_a_parse_when_the_profiles_differ_in_the_path_alone(
+        tmp_path: Path):
+    """A warehouse with no parse of its own takes one kept for another warehouse, with the
+    profile checksum it will have; any other difference of profile (a setting, the
+    database name) or an unknown profile leaves dbt to parse all."""
+    import msgpack
+
+    from orchestration.dbt_target import (
+        PARTIAL_PARSE,
+        adopt_partial_parse,
+        keep_partial_parse,
+        profile_hash,
+        with_path,
+    )
+
+    def info(path: Path, settings: str = "UTC", database: str = "warehouse") -> list:
+        return [("database", database), ("path", str(path)),
+                ("settings", {"TimeZone": settings}), ("schema", "main")]
+
+    target = tmp_path / "target"
+    a, b = tmp_path / "a" / "warehouse.duckdb", tmp_path / "b" / "warehouse.duckdb"
+    made = target / "dbt_models-0000000-0000000"
+    made.mkdir(parents=True)
+    (made / PARTIAL_PARSE).write_bytes(_parse_for(info(a), [1.5, b"bytes", "text"]))
+    assert keep_partial_parse(made, target, a)
+
+    invocation = target / "dbt_models-1111111-1111111"
+    assert adopt_partial_parse(invocation, target, b, lambda w: info(w))
+    adopted = msgpack.unpackb((invocation / PARTIAL_PARSE).read_bytes(), raw=False)
+    assert adopted["state_check"]["profile_hash"]["checksum"] == profile_hash(info(b))
+    assert profile_hash(info(b)) != profile_hash(info(a))
+    original = msgpack.unpackb((made / PARTIAL_PARSE).read_bytes(), raw=False)
+    assert {k: v for k, v in adopted.items() if k != "state_check"} == {
+        k: v for k, v in original.items() if k != "state_check"}
+    assert with_path(info(b), str(a)) == info(a)
+
+    for other in (lambda w: info(w, settings="Europe/Paris"),  # another setting
+                  lambda w: info(w, database="other"),  # another file name
+                  lambda w: None,  # dbt could not render the profile
+                  lambda w: [("database", "warehouse")]):  # an adapter without a path
+        fresh = target / "dbt_models-2222222-2222222"
+        assert not adopt_partial_parse(fresh, target, b, other)
+        assert not (fresh / PARTIAL_PARSE).exists()
+
+    # a kept parse without its note, or a damaged one, is passed over
+    (target / "partial_parse").joinpath(f"{'0' * 16}.msgpack").write_bytes(b"not msgpack")
+    (target / "partial_parse").joinpath(f"{'0' * 16}.warehouse").write_text(str(a))
+    assert adopt_partial_parse(target / "dbt_models-3333333-3333333", target, b,
+                               lambda w: info(w))
+
+
+def test_an_adopted_parse_is_one_dbt_takes_without_parsing_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """On the real project: the profile checksum computed here is the one dbt keeps, and
+    dbt given another warehouse's adopted parse does not parse the project again."""
+    from dbt.cli.main import dbtRunner
+
+    from orchestration.dbt_project import dbt_connection_info
+    from orchestration.dbt_target import PARTIAL_PARSE, adopt_partial_parse, keep_partial_parse
+    from tests.dbt_support import DBT_PROJECT_DIR, isolate_dbt_env, parsed_project
+    from warehouse.settings import load_settings
+
+    dbt_vars = load_settings().dbt_vars()
+    isolate_dbt_env(monkeypatch, tmp_path / "unused.duckdb")
+    _, parsed = parsed_project(dbt_vars)  # made for <its folder>/warehouse.duckdb
+    made_for = parsed.parent / "warehouse.duckdb"
+    project_target = tmp_path / "target"
+    assert keep_partial_parse(parsed, project_target, made_for)
+
+    other = tmp_path / "elsewhere" / "warehouse.duckdb"
+    invocation = project_target / "dbt_models-1111111-1111111"
+    assert adopt_partial_parse(invocation, project_target, other, dbt_connection_info)
+    # another file name is another database name in every relation: not adopted
+    assert not adopt_partial_parse(project_target / "dbt_models-2222222-2222222",
+                                   project_target, other.with_name("other.duckdb"),
+                                   dbt_connection_info)
+
+    events = []
+    monkeypatch.setenv("INSIGHTS_WAREHOUSE", str(other))
+    result = dbtRunner(callbacks=[lambda e: events.append(e.info.name)]).invoke([
+        "parse", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+        "--target-path", str(invocation), "--log-path", str(tmp_path / "logs"),
+        "--vars", json.dumps(dict(dbt_vars), sort_keys=True, default=str), "--quiet"])
+    assert result.success, result.exception
+    assert "UnableToPartialParse" not in events
+    assert "PartialParsingSkipParsing" in events or "PartialParsingEnabled" in events
+    assert (invocation / PARTIAL_PARSE).is_file()
 
 
 def test_export_days_from_the_future_wait_for_their_day():

@@ -30,12 +30,18 @@ from orchestration.dbt_args import (
 )
 from orchestration.dbt_project import (
     KEEP_INVOCATIONS,
+    dbt_connection_info,
     dbt_project,
     ensure_manifest,
     incremental_keys,
     translator,
 )
-from orchestration.dbt_target import keep_partial_parse, prune_invocations, seed_partial_parse
+from orchestration.dbt_target import (
+    adopt_partial_parse,
+    keep_partial_parse,
+    prune_invocations,
+    seed_partial_parse,
+)
 from orchestration.keys import BKT_PARAMS_KEY, dbt_key
 from orchestration.resources import WarehouseResource
 from warehouse.db import connect, connect_with
@@ -118,7 +124,8 @@ def dbt_models(
                              f" (earliest export day loaded since their last build: {unbuilt})")
         project_target = dbt_project.project_dir / dbt_project.target_path
         target = project_target / f"dbt_models-{context.run_id[:7]}-{uuid.uuid4().hex[:7]}"
-        seed_partial_parse(target, project_target, warehouse.file)
+        if not seed_partial_parse(target, project_target, warehouse.file):
+            adopt_partial_parse(target, project_target, warehouse.file, dbt_connection_info)
         with _environment(ENV_INCREMENTAL_START, start or ""):
             invocation = dbt.cli([*build_args(dbt_vars), *exclude_args()], context=context,
                                  target_path=target)
