@@ -329,7 +329,7 @@ def test_a_dbt_invocation_opens_no_dbt_adapter_in_this_process(monkeypatch, tmp_
     assert invocation.adapter is None and loaded == []
 
 
-def test_the_dbt_version_comes_without_starting_dbt(monkeypatch):
+def test_the_dbt_version_comes_without_starting_dbt(monkeypatch, tmp_path):
     """dagster-dbt asks the dbt executable for its version (`dbt --version`, a Python
     start-up) on every run; the dbt beside this interpreter is this environment's
     dbt-core, whose version the package metadata holds."""
@@ -347,6 +347,13 @@ def test_the_dbt_version_comes_without_starting_dbt(monkeypatch):
 
     monkeypatch.setattr(dbt_resource_module, "check_output", started)
     assert str(dbt_resource()._cli_version) == importlib.metadata.version("dbt-core")
-    elsewhere = InsightsDbtCliResource(project_dir=str(DBT_PROJECT_DIR), dbt_executable="dbt")
+    # another dbt (an executable file is all dagster-dbt checks; it is never started here),
+    # not "dbt" on PATH: a venv's python run by its path has no dbt on PATH
+    other_dbt = tmp_path / "bin" / "dbt"
+    other_dbt.parent.mkdir()
+    other_dbt.write_text("#!/bin/sh\nexit 1\n")
+    other_dbt.chmod(0o755)
+    elsewhere = InsightsDbtCliResource(project_dir=str(DBT_PROJECT_DIR),
+                                       dbt_executable=str(other_dbt))
     with pytest.raises(AssertionError, match="a process was started"):
         _ = elsewhere._cli_version  # not the dbt beside this interpreter: dagster-dbt asks it
