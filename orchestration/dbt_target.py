@@ -163,29 +163,25 @@ def with_profile_hash(parse: bytes, expected: str, new: str) -> bytes | None:
 
 
 def _write_text(place: Path, text: str) -> bool:
-    place.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".partial_parse.", dir=place.parent)
-    try:
-        with os.fdopen(fd, "w") as out:
-            out.write(text)
-        os.replace(tmp, place)
-    except OSError as exc:
-        log.warning("could not keep dbt's partial parse: %s", exc)
-        Path(tmp).unlink(missing_ok=True)
-        return False
-    return True
+    return _atomically(place, lambda tmp: tmp.write_text(text))
 
 
 def _replace(source: Path, place: Path) -> bool:
+    return _atomically(place, lambda tmp: shutil.copyfile(source, tmp))
+
+
+def _atomically(place: Path, write: Callable[[Path], object]) -> bool:
+    """``write`` a temporary file beside ``place``, then rename it over ``place``."""
     place.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".partial_parse.", dir=place.parent)
+    fd, name = tempfile.mkstemp(prefix=".partial_parse.", dir=place.parent)
     os.close(fd)
+    tmp = Path(name)
     try:
-        shutil.copyfile(source, tmp)
+        write(tmp)
         os.replace(tmp, place)
     except OSError as exc:
         log.warning("could not keep dbt's partial parse: %s", exc)
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         return False
     return True
 
