@@ -8,7 +8,9 @@ Spark session (local mode, its own metastore and warehouse folder in a temporary
 directory); `insights dbt --target spark -- build` builds the same models there. Every
 intermediate and mart table must then equal DuckDB's row for row (a multiset: both sorted
 by every column; floats to 1e-9, relative or absolute), after the full build and again
-after one more export day and the incremental build on both engines. The dbt unit tests
+after one more export day and the incremental build on both engines (of the
+incremental models and everything downstream of them: the other models' statements are
+those of the full build). The dbt unit tests
 run on Spark too, in the full build (each before its model, as `dbt build` orders them:
 their inputs' column types are read from the tables built before them).
 
@@ -49,6 +51,11 @@ BUILD = ("build", "--exclude-resource-type", "test", "--exclude-resource-type", 
 # Spark's full build runs the unit tests too (one JVM start fewer than a `dbt test` of its
 # own); a failing unit test fails the build, and dbt's output names it
 SPARK_FULL_BUILD = ("build", "--exclude-resource-type", "test")
+# the incremental build, on both engines: the incremental models and everything downstream
+# of them (25 of 61 models). A model downstream of none of them is a plain table or view
+# whose build is the same statement as in the full build, already compared; on Spark each
+# costs seconds of per-statement overhead. The comparison still covers every table.
+INCREMENTAL_BUILD = (*BUILD, "--select", "config.materialized:incremental+")
 FLOAT_TOLERANCE = 1e-9
 FIRST_DAY = date(2025, 12, 29)  # a Monday
 FULL_DAYS = 7  # export days of the full build; the incremental build adds the 8th
@@ -104,9 +111,9 @@ def incremental_run(spark_run: SparkRun) -> SparkRun:
     load_days(state.data / "warehouse.duckdb", state.data / "landing",
               state.days[FULL_DAYS:FULL_DAYS + 1])
     fit_bkt(state.data / "warehouse.duckdb")
-    state.run("duckdb_incremental", "dbt", "--", *BUILD, engine="duckdb")
+    state.run("duckdb_incremental", "dbt", "--", *INCREMENTAL_BUILD, engine="duckdb")
     state.run("export_raw_incremental", "export-raw")
-    state.run("spark_incremental", "dbt", "--target", "spark", "--", *BUILD)
+    state.run("spark_incremental", "dbt", "--target", "spark", "--", *INCREMENTAL_BUILD)
     return state
 
 
