@@ -8,11 +8,11 @@ Spark session (local mode, its own metastore and warehouse folder in a temporary
 directory); `insights dbt --target spark -- build` builds the same models there. Every
 intermediate and mart table must then equal DuckDB's row for row (a multiset: both sorted
 by every column; floats to 1e-9, relative or absolute), after the full build and again
-after one more export day and the incremental build on both engines (of the
-incremental models and everything downstream of them: the other models' statements are
-those of the full build). The dbt unit tests
-run on Spark too, in the full build (each before its model, as `dbt build` orders them:
-their inputs' column types are read from the tables built before them).
+after one more export day and the incremental build on both engines (of the incremental
+models and everything downstream of them: the other models' statements are those of the
+full build). The dbt unit tests run on Spark too, in the full build (each before its
+model, as `dbt build` orders them: their inputs' column types are read from the tables
+built before them).
 
 One module-scoped sequence (each `insights dbt --target spark` starts its own JVM, as a
 user's would: the unit tests share the full build's instead of starting a fourth); data
