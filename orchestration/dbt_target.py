@@ -62,13 +62,23 @@ def seed_partial_parse(invocation_target: Path, project_target: Path,
     slot = parse_slot(project_target, warehouse)
     if not slot.is_file():
         return False
-    invocation_target.mkdir(parents=True, exist_ok=True)
-    try:
-        shutil.copyfile(slot, invocation_target / PARTIAL_PARSE)
+
+    def copy(place: Path) -> None:
+        shutil.copyfile(slot, place)
         os.utime(slot)  # most recently used: the last to be pruned
+
+    return _into_invocation(invocation_target, copy)
+
+
+def _into_invocation(invocation_target: Path, write: Callable[[Path], object]) -> bool:
+    """``write`` the invocation's partial parse; False (and none left) when it fails."""
+    place = invocation_target / PARTIAL_PARSE
+    try:
+        invocation_target.mkdir(parents=True, exist_ok=True)
+        write(place)
     except OSError as exc:
-        log.warning("could not use the warehouse's dbt parse: %s", exc)
-        (invocation_target / PARTIAL_PARSE).unlink(missing_ok=True)
+        log.warning("could not put a dbt parse into %s: %s", invocation_target, exc)
+        place.unlink(missing_ok=True)
         return False
     return True
 
@@ -122,12 +132,8 @@ def adopt_partial_parse(invocation_target: Path, project_target: Path, warehouse
         adopted = with_profile_hash(parse, profile_hash(with_path(info, made_for)), new_hash)
         if adopted is None:
             continue
-        invocation_target.mkdir(parents=True, exist_ok=True)
-        try:
-            (invocation_target / PARTIAL_PARSE).write_bytes(adopted)
-        except OSError as exc:
-            log.warning("could not use another warehouse's dbt parse: %s", exc)
-            (invocation_target / PARTIAL_PARSE).unlink(missing_ok=True)
+        if not _into_invocation(invocation_target,
+                                lambda place, data=adopted: place.write_bytes(data)):
             return False
         log.info("dbt: the parse made for %s serves %s (their profiles differ in the path "
                  "alone)", made_for, warehouse)
