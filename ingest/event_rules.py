@@ -215,22 +215,23 @@ def bulk_lines_sql(source: str) -> str:
     not; ``ordinality``).
 
     ``j`` is what the line path gives a line: ``from_json`` of it with the struct of the
-    known top-level fields' JSON texts. ``rest`` is the line's JSON when it holds other
-    top-level keys (the known ones are removed from it as from a line's text), NULL when
-    its keys are all known fields, each once: a count of its keys equal to the count of
-    known fields found (the common case). A line that is not an object gets NULL ``j``:
-    it takes the line path, as when the reader failed. (A key twice is parsed as the line
-    path parses it: ``from_json`` of the same text, and ``rest`` holds the line.)"""
-    paths = "[" + ", ".join(_q(f'$."{f.path}"') for f in TOP_FIELDS) + "]"
+    known top-level fields' JSON texts. ``rest`` is the line's JSON unless its keys are
+    known fields only, each once and not null: a count of its keys equal to the count of
+    ``j``'s non-NULL fields (the common case; no second parse of the line for the known
+    keys). Otherwise the validation removes the known keys from ``rest`` as from a line's
+    text, so a line whose other keys are none (a known field null, a key twice) gets no
+    ``extra`` either way. A line that is not an object gets NULL ``j``: it takes the line
+    path, as when the reader failed."""
     struct = _q(_json_struct_sql(TOP_FIELDS))
+    present = " + ".join(f"(j.{_ident(f.path)} IS NOT NULL)::INTEGER" for f in TOP_FIELDS)
     return f"""
     SELECT ordinality,
-           CASE WHEN is_object AND NOT known THEN m::VARCHAR END AS rest,
-           CASE WHEN is_object THEN from_json(m, {struct}) END AS j
+           CASE WHEN is_object AND len(json_keys(m)) <> {present} THEN m::VARCHAR END
+               AS rest,
+           j
     FROM (
         SELECT ordinality, m, is_object,
-               coalesce(is_object AND len(json_keys(m))
-                        = list_aggregate(json_extract(m, {paths}), 'count'), false) AS known
+               CASE WHEN is_object THEN from_json(m, {struct}) END AS j
         FROM (SELECT ordinality, m, coalesce(left(m::VARCHAR, 1) = '{{', false) AS is_object
               FROM {source})
     )
@@ -411,7 +412,8 @@ SELECT file_id, line_number, raw,
        {columns},
        event_ts,
        CASE WHEN t_data = '{{' THEN data_text::JSON END AS data,
-       CASE WHEN is_object THEN nullif(
+       -- a bulk line whose keys are all known has txt '{{}}' (no patch to apply)
+       CASE WHEN is_object AND txt <> '{{}}' THEN nullif(
            json_merge_patch(txt, '{removal}')::VARCHAR, '{{}}')::JSON END AS extra
 FROM checked
 """
