@@ -24,6 +24,7 @@ import stat
 import uuid
 import zlib
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -44,6 +45,7 @@ from ingest.lines import (
     non_blank_line_count,
     split_trimmed_lines,
 )
+from ingest.parallel import map_on_cursors
 from ingest.results import DayLoadResult, FileResult
 from ingest.schema import (
     COLUMN_SQL_TYPES,
@@ -242,12 +244,46 @@ def _stage_parquet(
     ).fetchall()
 
 
-_BULK_DDL = f"""
-CREATE OR REPLACE TEMP TABLE _bulk (
-    file_id INTEGER, line_number BIGINT, export_date DATE, is_parquet BOOLEAN, rest VARCHAR,
-    j STRUCT({", ".join(f'"{f.path}" JSON' for f in event_rules.TOP_FIELDS)})
+# The files read in bulk are staged side by side on cursors (ingest.parallel), so their
+# table is one of an in-memory database attached for the load, not a temporary table of
+# the connection (a cursor does not see those).
+_BULK_COLUMNS = (
+    "file_id INTEGER, line_number BIGINT, export_date DATE, is_parquet BOOLEAN, "
+    "rest VARCHAR, j STRUCT("
+    + ", ".join(f'"{f.path}" JSON' for f in event_rules.TOP_FIELDS) + ")"
 )
-"""
+
+
+@contextmanager
+def _bulk_stage(con: duckdb.DuckDBPyConnection) -> Iterator[str]:
+    """The name of an empty bulk staging table in a database attached for one load."""
+    alias = f"ingest_stage_{uuid.uuid4().hex[:12]}"
+    con.execute(f"ATTACH ':memory:' AS {alias}")
+    try:
+        con.execute(f"CREATE TABLE {alias}._bulk ({_BULK_COLUMNS})")
+        yield f"{alias}._bulk"
+    finally:
+        con.execute(f"DETACH {alias}")
+
+
+@dataclass
+class _Staged:
+    """A file staged in bulk: its rows (lines read), blank lines, and the numbers of the
+    lines the reader could not read as a JSON object (the caller stages them on the line
+    path)."""
+
+    rows: int
+    blank: int = 0
+    bad_lines: list[int] = field(default_factory=list)
+
+
+@dataclass
+class _Attempt:
+    """What reading a file in bulk gave: staged, or not (``staged`` None: the line path
+    reads it), or the error that makes the file fail."""
+
+    staged: _Staged | None = None
+    error: Exception | None = None
 
 
 @dataclass
@@ -310,15 +346,17 @@ _MAX_BAD_LINES = 1000
 
 def _stage_bulk_ndjson(
     con: duckdb.DuckDBPyConnection, file_id: int, path: Path, export_date: str,
-    limits: ReadLimits,
-) -> tuple[int, int] | None:
+    limits: ReadLimits, table: str,
+) -> _Staged | None:
     """The bulk path of a NDJSON file: one ``read_json`` of each line as JSON, staged into
-    _bulk as the line path would parse it (:func:`event_rules.bulk_lines_sql`); the lines
-    it cannot read as a JSON object (not UTF-8, not JSON, not an object) go to _lines, line
-    by line, for the line rules. The reader skips blank lines and gives each other line a
-    row (NULL when it fails), so its rows are numbered by the line path's numbers of the
-    non-blank lines (:func:`_line_map`); the count of rows must equal theirs. Returns (rows
-    staged, blank lines), or None: nothing staged, the file takes the line path whole."""
+    ``table`` as the line path would parse it (:func:`event_rules.bulk_lines_sql`); the
+    numbers of the lines it cannot read as a JSON object (not UTF-8, not JSON, not an
+    object) are returned, for the caller to stage them line by line for the line rules.
+    The reader skips blank lines and gives each other line a row (NULL when it fails), so
+    its rows are numbered by the line path's numbers of the non-blank lines
+    (:func:`_line_map`); the count of rows must equal theirs. None: nothing staged, the
+    file takes the line path whole."""
+    wanted: list[int] = []
     try:
         lines = _line_map(path, limits)
         if lines is None:
@@ -331,7 +369,7 @@ def _stage_bulk_ndjson(
                       columns = {{'m': 'JSON'}}) WITH ORDINALITY"""
         con.execute(
             f"""
-            INSERT INTO _bulk
+            INSERT INTO {table}
             SELECT {file_id}, {"(?::BIGINT[])[ordinality]" if gaps else "ordinality"},
                    DATE '{export_date}', false, rest, j
             FROM ({event_rules.bulk_lines_sql(source)})
@@ -339,27 +377,25 @@ def _stage_bulk_ndjson(
             [numbers.tolist(), str(path)] if gaps else [str(path)],
         ).fetchall()
         staged, bad = con.execute(
-            "SELECT count(*), count(*) FILTER (WHERE j IS NULL) FROM _bulk WHERE file_id = ?",
-            [file_id]).fetchall()[0]
+            f"SELECT count(*), count(*) FILTER (WHERE j IS NULL) FROM {table} "
+            "WHERE file_id = ?", [file_id]).fetchall()[0]
         if staged != lines.nonblank or bad > _MAX_BAD_LINES:
             staged = None
         elif bad:
             wanted = [n for (n,) in con.execute(
-                "SELECT line_number FROM _bulk WHERE file_id = ? AND j IS NULL",
+                f"SELECT line_number FROM {table} WHERE file_id = ? AND j IS NULL",
                 [file_id]).fetchall()]
             if None in wanted:
                 staged = None
             else:
-                con.execute("DELETE FROM _bulk WHERE file_id = ? AND j IS NULL",
+                con.execute(f"DELETE FROM {table} WHERE file_id = ? AND j IS NULL",
                             [file_id]).fetchall()
-                _stage_some_lines(con, file_id, _line_bytes(path, limits, wanted), export_date)
     except (duckdb.Error, OSError, EOFError, zlib.error, UnreadableFileError):
         staged = None
     if staged is None:
-        con.execute("DELETE FROM _bulk WHERE file_id = ?", [file_id]).fetchall()
-        con.execute("DELETE FROM _lines WHERE file_id = ?", [file_id]).fetchall()
+        con.execute(f"DELETE FROM {table} WHERE file_id = ?", [file_id]).fetchall()
         return None
-    return int(staged), lines.blank
+    return _Staged(int(staged), lines.blank, sorted(wanted))
 
 
 def _line_bytes(path: Path, limits: ReadLimits, wanted: list[int]) -> dict[int, bytes]:
@@ -396,8 +432,8 @@ def _stage_some_lines(con: duckdb.DuckDBPyConnection, file_id: int, lines: dict[
 
 
 def _stage_bulk_parquet(
-    con: duckdb.DuckDBPyConnection, file_id: int, path: Path, export_date: str
-) -> int | None:
+    con: duckdb.DuckDBPyConnection, file_id: int, path: Path, export_date: str, table: str
+) -> _Staged | None:
     """The bulk path of a Parquet file: each known field's JSON text straight from its
     column (``to_json``, the text the line path reads out of the row's JSON), the other
     columns as ``rest``; no JSON object per row is written and parsed again. None: nothing
@@ -424,7 +460,7 @@ def _stage_bulk_parquet(
     try:
         con.execute(
             f"""
-            INSERT INTO _bulk
+            INSERT INTO {table}
             SELECT {file_id}, file_row_number + 1, DATE '{export_date}', true, {rest},
                    {{{fields}}}
             FROM read_parquet(?, file_row_number = true)
@@ -432,74 +468,126 @@ def _stage_bulk_parquet(
             [str(path)],
         ).fetchall()
     except duckdb.Error:
-        con.execute("DELETE FROM _bulk WHERE file_id = ?", [file_id]).fetchall()
+        con.execute(f"DELETE FROM {table} WHERE file_id = ?", [file_id]).fetchall()
         return None
-    return int(con.execute(
-        "SELECT count(*) FROM _bulk WHERE file_id = ?", [file_id]).fetchall()[0][0])
+    return _Staged(int(con.execute(
+        f"SELECT count(*) FROM {table} WHERE file_id = ?", [file_id]).fetchall()[0][0]))
+
+
+@dataclass(frozen=True)
+class _EventFile:
+    """One event file of a chunk of days being staged (its file id: see _DAY_FILE_IDS)."""
+
+    day: ExportDay
+    file_id: int
+    path: Path
+    result: FileResult
+
+
+def _read_in_bulk(con: duckdb.DuckDBPyConnection, root: Path, f: _EventFile,
+                  limits: ReadLimits, table: str) -> _Attempt:
+    """Refuse a file the loader never reads, else stage it in bulk into ``table`` when it
+    allows it. Runs on a cursor beside other files (:func:`ingest.parallel.map_on_cursors`):
+    it touches no temporary table and returns its failure instead of raising it."""
+    d = f.day.export_date.isoformat()
+    try:
+        _refuse_glob_name(f.path)
+        refuse_irregular(root, f.path)
+        if file_format(f.path) == "parquet":
+            return _Attempt(_stage_bulk_parquet(con, f.file_id, f.path, d, table))
+        return _Attempt(_stage_bulk_ndjson(con, f.file_id, f.path, d, limits, table))
+    except Exception as exc:  # the file fails; _stage_event_file reports it
+        return _Attempt(error=exc)
+
+
+def _stage_bad_lines(con: duckdb.DuckDBPyConnection, f: _EventFile, staged: _Staged,
+                     limits: ReadLimits, table: str) -> bool:
+    """Stage the lines of a file read in bulk that the reader could not read as JSON
+    objects into _lines, for the line rules. False when they cannot be read again: the
+    file's rows are removed from ``table`` and the file takes the line path whole."""
+    try:
+        _stage_some_lines(con, f.file_id, _line_bytes(f.path, limits, staged.bad_lines),
+                          f.day.export_date.isoformat())
+        return True
+    except (duckdb.Error, OSError, EOFError, zlib.error, UnreadableFileError):
+        con.execute(f"DELETE FROM {table} WHERE file_id = ?", [f.file_id]).fetchall()
+        con.execute("DELETE FROM _lines WHERE file_id = ?", [f.file_id]).fetchall()
+        return False
 
 
 def _stage_event_file(
-    con: duckdb.DuckDBPyConnection, root: Path, day: ExportDay, file_id: int, path: Path,
-    result: FileResult, limits: ReadLimits, truncations: list[tuple[int, int, str]] | None,
-    bulk: dict[int, FileResult] | None,
+    con: duckdb.DuckDBPyConnection, f: _EventFile, attempt: _Attempt, limits: ReadLimits,
+    truncations: list[tuple[int, int, str]], bulk: dict[int, FileResult], table: str,
 ) -> None:
-    """Stage one file: in bulk into _bulk when ``bulk`` is given and the file allows it
-    (recorded in ``bulk``), else line by line into _lines."""
-    d = day.export_date.isoformat()
-    fmt = file_format(path)
+    """Finish staging one file after its bulk read: a file staged in bulk is recorded in
+    ``bulk`` (its unreadable lines staged into _lines), any other is staged line by line
+    into _lines, and a file that cannot be read is marked failed."""
+    d = f.day.export_date.isoformat()
+    result = f.result
     try:
-        _refuse_glob_name(path)
-        refuse_irregular(root, path)
-        if bulk is not None:
-            staged = (_stage_bulk_parquet(con, file_id, path, d) if fmt == "parquet"
-                      else _stage_bulk_ndjson(con, file_id, path, d, limits))
-            if staged is not None:
-                result.records_read, result.blank_lines = (
-                    staged if isinstance(staged, tuple) else (staged, 0))
-                bulk[file_id] = result
-                return
-        if fmt == "parquet":
-            _stage_parquet(con, file_id, path, d)
+        if attempt.error is not None:
+            raise attempt.error
+        staged = attempt.staged
+        if staged is not None and staged.bad_lines and not _stage_bad_lines(
+                con, f, staged, limits, table):
+            staged = None
+        if staged is not None:
+            result.records_read, result.blank_lines = staged.rows, staged.blank
+            bulk[f.file_id] = result
             return
-        result.blank_lines, reader = _stage_ndjson(con, file_id, path, d, limits)
+        if file_format(f.path) == "parquet":
+            _stage_parquet(con, f.file_id, f.path, d)
+            return
+        result.blank_lines, reader = _stage_ndjson(con, f.file_id, f.path, d, limits)
         if reader.truncated_at is not None:
-            _partial(result, path, reader)
-            if truncations is not None:
-                line = con.execute("SELECT max(line_number) FROM _lines WHERE "
-                                   "file_id = ?", [file_id]).fetchall()[0][0]
-                truncations.append((file_id, line, result.message or ""))
+            _partial(result, f.path, reader)
+            line = con.execute("SELECT max(line_number) FROM _lines WHERE file_id = ?",
+                               [f.file_id]).fetchall()[0][0]
+            truncations.append((f.file_id, line, result.message or ""))
     except Exception as exc:  # one unreadable file never stops the others
-        con.execute("DELETE FROM _lines WHERE file_id = ?", [file_id])
-        log.debug("staging %s failed", path, exc_info=True)
-        _fail(result, _file_error(path, exc))
+        con.execute(f"DELETE FROM {table} WHERE file_id = ?", [f.file_id])
+        con.execute("DELETE FROM _lines WHERE file_id = ?", [f.file_id])
+        log.debug("staging %s failed", f.path, exc_info=True)
+        _fail(result, _file_error(f.path, exc))
 
 
 def _stage_event_files(
     con: duckdb.DuckDBPyConnection,
     root: Path,
-    day: ExportDay,
+    days: list[ExportDay],
     progress: Progress | None,
-    first_file_id: int = 0,
-    limits: ReadLimits | None = None,
-    truncations: list[tuple[int, int, str]] | None = None,
-    bulk: dict[int, FileResult] | None = None,
-) -> list[FileResult]:
-    """Append the day's files to _lines (file ids from ``first_file_id``), or the clean
-    NDJSON files to _bulk when ``bulk`` is given; a truncated file's (file id, line number
-    of its rest, reason) goes to ``truncations``."""
-    limits = limits or ReadLimits()
-    results: list[FileResult] = []
-    for file_id, path in enumerate(day.files, start=first_file_id):
-        result = _new_file_result(root, path)
-        results.append(result)
-        if progress:
-            progress(f"{day.entity} {day.export_date}: reading {path.name}")
-        if file_format(path) not in EVENT_FORMATS:
-            result.status = "ignored"
-            result.message = "not an event file of contract v1 (.ndjson, .ndjson.gz, .parquet)"
-            continue
-        _stage_event_file(con, root, day, file_id, path, result, limits, truncations, bulk)
-    return results
+    limits: ReadLimits,
+    truncations: list[tuple[int, int, str]],
+    bulk: dict[int, FileResult],
+    table: str,
+) -> list[list[FileResult]]:
+    """Stage the files of a chunk of days (the n-th day's file ids from
+    ``n * _DAY_FILE_IDS``): every file read in bulk into ``table`` where it allows it,
+    several side by side; then, in file order, what the bulk reads left into _lines. A
+    truncated file's (file id, line number of its rest, reason) goes to ``truncations``.
+    Returns each day's file results."""
+    per_day: list[list[FileResult]] = []
+    files: list[_EventFile] = []
+    for n, day in enumerate(days):
+        results: list[FileResult] = []
+        for file_id, path in enumerate(day.files, start=n * _DAY_FILE_IDS):
+            result = _new_file_result(root, path)
+            results.append(result)
+            if file_format(path) not in EVENT_FORMATS:
+                result.status = "ignored"
+                result.message = ("not an event file of contract v1 (.ndjson, .ndjson.gz, "
+                                  ".parquet)")
+                continue
+            files.append(_EventFile(day, file_id, path, result))
+        per_day.append(results)
+    if progress:
+        progress(f"events {days[0].export_date}..{days[-1].export_date}: reading "
+                 f"{len(files)} files")
+    attempts = map_on_cursors(
+        con, lambda cursor, f: _read_in_bulk(cursor, root, f, limits, table), files)
+    for f, attempt in zip(files, attempts, strict=True):
+        _stage_event_file(con, f, attempt, limits, truncations, bulk, table)
+    return per_day
 
 
 _EVENT_INSERT_COLUMNS = (
@@ -708,16 +796,16 @@ def _count_outcomes(
 
 def _parse_bulk(
     con: duckdb.DuckDBPyConnection, days: list[ExportDay], bulk: dict[int, FileResult],
-    limits: ReadLimits, future_days: int,
+    limits: ReadLimits, future_days: int, table: str,
 ) -> None:
-    """Validate the files staged in bulk into _parsed_bulk, then give each rejected line
-    the text the line path keeps for it (read again for those lines only)."""
+    """Validate the files staged in bulk (``table``) into _parsed_bulk, then give each
+    rejected line the text the line path keeps for it (read again for those lines only)."""
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _parsed_bulk AS "
-        + event_rules.parse_sql("_bulk", export_date=None, future_days=future_days,
+        + event_rules.parse_sql(table, export_date=None, future_days=future_days,
                                 bulk=True)
     )
-    con.execute("DROP TABLE _bulk")
+    con.execute(f"DROP TABLE {table}")
     rejected: dict[int, list[int]] = {}
     for file_id, line in con.execute(
         "SELECT file_id, line_number FROM _parsed_bulk WHERE reason_code IS NOT NULL"
@@ -844,17 +932,17 @@ def load_events_days(
     """
     con.execute("SET TimeZone = 'UTC'")  # naive timestamps mean UTC, whoever connected
     con.execute(_LINES_DDL)
-    con.execute(_BULK_DDL)
     limits = limits or ReadLimits()
-    results: list[DayLoadResult] = []
+    results = [DayLoadResult(EVENTS, day.export_date, uuid.uuid4().hex, _now())
+               for day in days]
     truncations: list[tuple[int, int, str]] = []
     bulk: dict[int, FileResult] = {}
-    for n, day in enumerate(days):
-        result = DayLoadResult(EVENTS, day.export_date, uuid.uuid4().hex, _now())
-        result.files = _stage_event_files(con, root, day, progress, n * _DAY_FILE_IDS,
-                                          limits, truncations, bulk)
-        results.append(result)
-    _parse_bulk(con, days, bulk, limits, future_days)
+    with _bulk_stage(con) as table:
+        staged = _stage_event_files(con, root, days, progress, limits, truncations, bulk,
+                                    table)
+        for result, files in zip(results, staged, strict=True):
+            result.files = files
+        _parse_bulk(con, days, bulk, limits, future_days, table)
     for n, result in enumerate(results):
         _records_read_from_stage(con, result.files, n * _DAY_FILE_IDS, set(bulk))
     if progress:
@@ -882,7 +970,7 @@ def load_events_days(
     finally:
         con.execute("DROP VIEW IF EXISTS _parsed")
         for name in ("_parsed_lines", "_files", "_old_ids", "_ranked", "_multi_ids",
-                     "_existing", "_bulk", "_parsed_bulk"):
+                     "_existing", "_parsed_bulk"):
             con.execute(f"DROP TABLE IF EXISTS {name}")
     return results
 

@@ -211,21 +211,22 @@ def test_bulk_path_gives_what_the_line_path_gives(tmp_path, write_events, monkey
 
 def _load_both(tmp_path, monkeypatch, landing, days) -> tuple[list, list, list[bool]]:
     """The raw tables of ``days`` loaded as the loader does, and with every NDJSON file
-    forced onto the line path (the reference); and which files the bulk path took."""
+    forced onto the line path (the reference); and which files the bulk path took, in
+    the order of their paths (files are read side by side, in no fixed order)."""
     from ingest import loader
 
     real = loader._stage_bulk_ndjson
-    took: list[bool] = []
+    took: dict[str, bool] = {}
 
     def load(db: str, bulk: bool) -> list:
         def spy(*args, **kwargs):
             n = real(*args, **kwargs) if bulk else None
             if bulk:
-                took.append(n is not None)
+                took[str(args[2])] = n is not None
             return n
 
         monkeypatch.setattr(loader, "_stage_bulk_ndjson", spy)
-        con = connect(tmp_path / db)
+        con = connect(tmp_path / db, threads=2)  # files read side by side on any machine
         ensure_schema(con)
         try:
             assert not load_entity_days(con, landing, "events", days).unbalanced
@@ -233,7 +234,8 @@ def _load_both(tmp_path, monkeypatch, landing, days) -> tuple[list, list, list[b
         finally:
             con.close()
 
-    return load("bulk.duckdb", True), load("line.duckdb", False), took
+    return (load("bulk.duckdb", True), load("line.duckdb", False),
+            [took[path] for path in sorted(took)])
 
 
 def test_a_file_with_bad_lines_loads_its_good_lines_in_bulk(tmp_path, monkeypatch):
