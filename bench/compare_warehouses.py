@@ -16,7 +16,7 @@ import duckdb
 
 # written per run or per load: never equal between two runs of the same code
 VOLATILE = ("load_id", "loaded_at", "rejected_at", "started_at", "finished_at", "run_id",
-            "built_at", "loads_up_to")
+            "built_at", "loads_up_to", "fitted_at")
 
 
 def tables(con: duckdb.DuckDBPyConnection, db: str, schemas: set[str] | None) -> dict:
