@@ -819,13 +819,17 @@ def _parse_bulk(
                  else _line_texts(path, limits, lines))
         texts.extend((file_id, line, text) for line, text in found.items())
     if texts:  # one UPDATE joined to the texts: one per line would scan the table each time
-        con.execute("CREATE OR REPLACE TEMP TABLE _reject_texts "
-                    "(file_id INTEGER, line_number BIGINT, raw VARCHAR)")
-        con.executemany("INSERT INTO _reject_texts VALUES (?, ?, ?)", texts)
-        con.execute("UPDATE _parsed_bulk SET raw = t.raw FROM _reject_texts t "
-                    "WHERE _parsed_bulk.file_id = t.file_id "
-                    "AND _parsed_bulk.line_number = t.line_number")
-        con.execute("DROP TABLE _reject_texts")
+        file_ids, lines, raws = zip(*texts, strict=True)
+        con.register("_reject_texts", pa.table({
+            "file_id": pa.array(file_ids, pa.int32()),
+            "line_number": pa.array(lines, pa.int64()),
+            "raw": pa.array(raws, pa.large_string())}))  # handed over, not inserted by row
+        try:
+            con.execute("UPDATE _parsed_bulk SET raw = t.raw FROM _reject_texts t "
+                        "WHERE _parsed_bulk.file_id = t.file_id "
+                        "AND _parsed_bulk.line_number = t.line_number").fetchall()
+        finally:
+            con.unregister("_reject_texts")
 
 
 def _line_texts(path: Path, limits: ReadLimits, wanted: list[int]) -> dict[int, str]:
