@@ -340,6 +340,9 @@ def _line_map(path: Path, limits: ReadLimits) -> _LineMap | None:
     return None if reader.truncated_at is not None else found
 
 
+# what reading a file in bulk, or its bad lines again, may raise: the file then takes the
+# line path whole (which reports what it cannot read)
+_READ_AGAIN_ERRORS = (duckdb.Error, OSError, EOFError, zlib.error, UnreadableFileError)
 # a file with more lines that are not JSON objects than this takes the line path whole
 _MAX_BAD_LINES = 1000
 
@@ -390,7 +393,7 @@ def _stage_bulk_ndjson(
             else:
                 con.execute(f"DELETE FROM {table} WHERE file_id = ? AND j IS NULL",
                             [file_id]).fetchall()
-    except (duckdb.Error, OSError, EOFError, zlib.error, UnreadableFileError):
+    except _READ_AGAIN_ERRORS:
         staged = None
     if staged is None:
         con.execute(f"DELETE FROM {table} WHERE file_id = ?", [file_id]).fetchall()
@@ -509,7 +512,7 @@ def _stage_bad_lines(con: duckdb.DuckDBPyConnection, f: _EventFile, staged: _Sta
         _stage_some_lines(con, f.file_id, _line_bytes(f.path, limits, staged.bad_lines),
                           f.day.export_date.isoformat())
         return True
-    except (duckdb.Error, OSError, EOFError, zlib.error, UnreadableFileError):
+    except _READ_AGAIN_ERRORS:
         con.execute(f"DELETE FROM {table} WHERE file_id = ?", [f.file_id]).fetchall()
         con.execute("DELETE FROM _lines WHERE file_id = ?", [f.file_id]).fetchall()
         return False
