@@ -51,6 +51,9 @@ from warehouse.settings import load_settings
 log = logging.getLogger(__name__)
 
 INCREMENTAL_MODELS = ("int_user_activity_days", "int_creator_daily_activity")
+# incremental marts of one row set per event date, cut at the as-of date
+AS_OF_MARTS = ("satisfaction_daily", "api_health_daily", "agent_version_daily", "intent_daily",
+               "nlu_daily")
 LATE_EVENT_ID = "evt_incremental_late"
 IDENTIFY_EVENT_ID = "evt_incremental_identify"
 LONG_SESSION = "conv_incremental_long"
@@ -412,6 +415,9 @@ def test_incremental_build_equals_full_refresh(tmp_path: Path, monkeypatch: pyte
     assert "event_date >= cast('" in events_sql, events_sql
     published = {r[0] for r in incremental["marts.events"]}
     assert late["event_id"] in published and not dropped_ids & published
+    window = _window_start(compiled)
+    for name in AS_OF_MARTS:  # the daily marts read only the window's events
+        assert _window_start(compiled.parent / "marts", name) == window, name
 
     full_s = _build(tmp_path, run_vars, "--full-refresh", *MODELS_ONLY)
     full = _snapshot(warehouse)
@@ -424,3 +430,21 @@ def test_incremental_build_equals_full_refresh(tmp_path: Path, monkeypatch: pyte
     assert "marts.events" in full
     differing = [name for name in full if not _same_rows(incremental[name], full[name])]
     assert not differing, differing
+
+    # 5. the as-of date set back before the window: the daily marts' rows after it go,
+    # as a full refresh would not have them (their window starts the day after it). The
+    # run's window is the last export day's (no export day after it: no identity widening)
+    as_of = complete[5]
+    as_of_vars = {**settings_vars, "as_of_date": as_of.isoformat(),
+                  "incremental_start_date": complete[-1].isoformat()}
+    selected = ("--select", "int_as_of_date", *AS_OF_MARTS, *MODELS_ONLY)
+    _build(tmp_path, as_of_vars, *selected)
+    assert _window_start(compiled.parent / "marts", "nlu_daily") == as_of + timedelta(days=1)
+    cut = _snapshot(warehouse)
+    _build(tmp_path, as_of_vars, "--full-refresh", *selected)
+    cut_full = _snapshot(warehouse)
+    for name in AS_OF_MARTS:
+        rows = cut[f"marts.{name}"]
+        assert max(r[0] for r in full[f"marts.{name}"]) > as_of, name  # rows to remove
+        assert rows and max(r[0] for r in rows) <= as_of, name
+        assert _same_rows(rows, cut_full[f"marts.{name}"]), name

@@ -73,19 +73,46 @@
     `incremental_window_widen`: 'funnel_attempts' (a funnel attempt reads the events of
     its whole conversion window; macros/funnels.sql funnel_attempts_window_start),
     'sessions' (a session is filed under its first event's date: sessions_window_start).
+    A model whose rows stop at the as-of date (config `incremental_as_of_cut`: true)
+    starts its window no later than the day after the as-of date (as_of_window_start).
     A widening returns a YYYY-MM-DD string, or none to rebuild every row.
 #}
 {% macro replace_window_start(date_column) -%}
     {%- set start = insights_warehouse.incremental_window_start(date_column) -%}
     {%- set widen = config.get('incremental_window_widen') -%}
-    {%- if start is none or not widen -%}{{ return(start) }}{%- endif -%}
-    {%- if widen == 'funnel_attempts' -%}
-        {{- return(insights_warehouse.funnel_attempts_window_start(start)) -}}
+    {%- if start is not none and widen -%}
+        {%- if widen == 'funnel_attempts' -%}
+            {%- set start = insights_warehouse.funnel_attempts_window_start(start) -%}
+        {%- elif widen == 'sessions' -%}
+            {%- set start = insights_warehouse.sessions_window_start(start) -%}
+        {%- else -%}
+            {{ exceptions.raise_compiler_error("incremental_window_widen: unknown widening " ~ widen) }}
+        {%- endif -%}
     {%- endif -%}
-    {%- if widen == 'sessions' -%}
-        {{- return(insights_warehouse.sessions_window_start(start)) -}}
+    {%- if start is not none and config.get('incremental_as_of_cut') -%}
+        {%- set start = insights_warehouse.as_of_window_start(start) -%}
     {%- endif -%}
-    {{ exceptions.raise_compiler_error("incremental_window_widen: unknown widening " ~ widen) }}
+    {{- return(start) -}}
+{%- endmacro %}
+
+
+{#
+    The window of a model whose rows end at the as-of date (int_as_of_date): when the
+    as-of date is earlier than the window (var as_of_date set back), the window starts
+    the day after it, so the rows a build with a later as-of date left after it are
+    removed, as a full refresh would not have them. None (rebuild every row) when no
+    as-of date is known (no event loaded: a full build has no row).
+#}
+{% macro as_of_window_start(start) -%}
+    {%- set relation = insights_warehouse.built_relation('int_as_of_date') -%}
+    {%- if relation is none -%}{{ return(start) }}{%- endif -%}
+    {%- set values = run_query(
+        "select cast(as_of_date as " ~ dbt.type_string() ~ ") from " ~ relation
+    ).columns[0].values() -%}
+    {%- if not values or values[0] is none -%}{{ return(none) }}{%- endif -%}
+    {%- set after = insights_warehouse.date_from_text(values[0])
+                    + modules.datetime.timedelta(days=1) -%}
+    {{- return([start, after.isoformat()] | min) -}}
 {%- endmacro %}
 
 

@@ -9,6 +9,19 @@
 -- csat (share of ratings 4..5) of user_feedback events, negative_sentiment_rate over the
 -- events carrying a sentiment. Events without an agent_id are left out; events of an
 -- agent without a version are under agent_version '(none)'. Up to the as-of date.
+-- Incremental: a run replaces the dates from the window start on
+-- (macros/incremental_window.sql); a date's rows depend only on that date's events.
+
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_date_range',
+    unique_key='date',
+    incremental_as_of_cut=true,
+    partition_by=insights_warehouse.date_partition('date'),
+    on_schema_change='fail'
+) }}
+
+{%- set window_start = insights_warehouse.replace_window_start('date') %}
 
 with as_of as (
 
@@ -32,6 +45,7 @@ events as (
     from {{ ref('stg_events') }}
     where agent_id is not null
       and event_date <= (select as_of_date from as_of)
+      and {{ insights_warehouse.events_on_or_after(window_start) }}
 
 ),
 

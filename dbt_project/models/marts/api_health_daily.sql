@@ -10,6 +10,19 @@
 -- errors 4xx, server errors 5xx); a call without a status_code counts as a call and in
 -- neither. Latency percentiles interpolate (percentile_cont) over the calls with a
 -- latency. Dates up to the as-of date only.
+-- Incremental: a run replaces the dates from the window start on
+-- (macros/incremental_window.sql); a date's rows depend only on that date's events.
+
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_date_range',
+    unique_key='date',
+    incremental_as_of_cut=true,
+    partition_by=insights_warehouse.date_partition('date'),
+    on_schema_change='fail'
+) }}
+
+{%- set window_start = insights_warehouse.replace_window_start('date') %}
 
 with as_of as (
 
@@ -28,6 +41,7 @@ calls as (
     from {{ ref('stg_events') }}
     where event_type = 'api_call'
       and event_date <= (select as_of_date from as_of)
+      and {{ insights_warehouse.events_on_or_after(window_start) }}
 
 ),
 

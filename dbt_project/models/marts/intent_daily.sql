@@ -4,6 +4,19 @@
 -- Per creator (marts.md version 2): rows per date, creator_id (the event's creator) and
 -- intent, the share within that creator's day, plus the creator_id = '__all__' rows over
 -- every classification (version 1's rows, unchanged).
+-- Incremental: a run replaces the dates from the window start on
+-- (macros/incremental_window.sql); a date's rows depend only on that date's events.
+
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_date_range',
+    unique_key='date',
+    incremental_as_of_cut=true,
+    partition_by=insights_warehouse.date_partition('date'),
+    on_schema_change='fail'
+) }}
+
+{%- set window_start = insights_warehouse.replace_window_start('date') %}
 
 {%- set threshold = insights_warehouse.number_var('low_confidence_threshold', 0, 1) %}
 
@@ -23,6 +36,7 @@ events as (
     from {{ ref('stg_events') }}
     where event_type = 'intent_classified'
       and event_date <= (select as_of_date from as_of)
+      and {{ insights_warehouse.events_on_or_after(window_start) }}
 
 ),
 

@@ -8,6 +8,19 @@
 -- without a creator or agent included), so (__all__, __all__) is the whole platform.
 -- '__all__' rows are computed over the events, never averaged from other rows. Only
 -- dates with a rating or a sentiment, up to the as-of date; anonymous events count.
+-- Incremental: a run replaces the dates from the window start on
+-- (macros/incremental_window.sql); a date's rows depend only on that date's events.
+
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_date_range',
+    unique_key='date',
+    incremental_as_of_cut=true,
+    partition_by=insights_warehouse.date_partition('date'),
+    on_schema_change='fail'
+) }}
+
+{%- set window_start = insights_warehouse.replace_window_start('date') %}
 
 {%- set dims = [('creator_id', 'agent_id'), ('creator_id', None), (None, 'agent_id'), (None, None)] %}
 
@@ -28,6 +41,7 @@ events as (
     from {{ ref('stg_events') }}
     where event_date <= (select as_of_date from as_of)
       and ((event_type = 'user_feedback' and rating is not null) or sentiment is not null)
+      and {{ insights_warehouse.events_on_or_after(window_start) }}
 
 ),
 
