@@ -3,7 +3,8 @@ one per platform table, derived from the contract's metadata in ``ingest/schema.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date
 
@@ -17,21 +18,51 @@ from warehouse.settings import DataQualitySettings
 
 DAYS = "(SELECT unnest($days::DATE[]))"
 
-EVENTS_SQL = f"""
-WITH batch_ids AS (
-    SELECT DISTINCT event_id FROM raw.events WHERE export_date IN {DAYS}
-)
-SELECT
+# the event ids with copies on two or more export days from a run's first day on: a
+# temporary table computed once per run (multi_day_ids), which EVENTS_SQL reads
+MULTI_DAY_IDS = "_dq_multi_day_event_ids"
+
+_EVENT_COLUMNS = """
     e.event_id, e.event_type, e.event_ts, e.session_id, e.export_date,
     e.duration_ms, e.response_time_ms, e.confidence, e.rating, e.quality, e.text_length,
     e.latency_ms, e.status_code, e.sentiment, e.channel, e.goal_type,
-    date_diff('day', CAST(e.event_ts AS DATE), e.export_date) AS days_late
+    date_diff('day', CAST(e.event_ts AS DATE), e.export_date) AS days_late"""
+
+# The current copies of the ids found on these export days: the current copy of an id is
+# its latest export day's, never before the batch's first day. Those on the batch's days
+# are read by day (only those days' row groups); a current copy on another day is one of
+# an id with copies on two days (MULTI_DAY_IDS, usually few), so the later days are only
+# searched for those: proportional to the new data, not to the table after it.
+EVENTS_SQL = f"""
+SELECT {_EVENT_COLUMNS}
 FROM raw.events AS e
-SEMI JOIN batch_ids AS b ON e.event_id = b.event_id
--- the current copy of an id is its latest export day's, never before the batch's first
--- day: only those days' row groups are read (proportional to the new data, not the table)
+WHERE e.is_current AND e.export_date IN {DAYS}
+UNION ALL
+SELECT {_EVENT_COLUMNS}
+FROM raw.events AS e
+SEMI JOIN (
+    SELECT m.event_id FROM {MULTI_DAY_IDS} AS m
+    SEMI JOIN (SELECT event_id FROM raw.events WHERE export_date IN {DAYS}) AS b
+        ON m.event_id = b.event_id
+) AS moved ON e.event_id = moved.event_id
 WHERE e.is_current AND e.export_date >= list_min($days::DATE[])
+  AND e.export_date NOT IN {DAYS}
 """
+
+
+@contextmanager
+def multi_day_ids(con: duckdb.DuckDBPyConnection, days: Sequence[date]) -> Iterator[None]:
+    """MULTI_DAY_IDS for a run over ``days``: the ids with copies on two or more export
+    days from the first of them on (one aggregation for all of the run's batches)."""
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {MULTI_DAY_IDS} AS SELECT event_id FROM raw.events "
+        "WHERE export_date >= $first GROUP BY event_id HAVING min(export_date) <> max(export_date)",
+        {"first": min(days)})
+    try:
+        yield
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {MULTI_DAY_IDS}")
+
 
 VOLUME_SQL = """
 WITH days AS (SELECT unnest($days::DATE[]) AS export_date),
@@ -104,7 +135,7 @@ def events_suite(cfg: DataQualitySettings, future_days: int = 1) -> Suite:
             ex.between("status_code", 100, 599, warning=True),
         ]
 
-    return Suite("raw.events", "raw.events", EVENTS_SQL, expectations)
+    return Suite("raw.events", "raw.events", EVENTS_SQL, expectations, materialize=True)
 
 
 def volume_suite(cfg: DataQualitySettings) -> Suite:
@@ -204,8 +235,11 @@ def validate_events(
     other current copy of their event ids), plus the reject rate of each day."""
     suite = events_suite(cfg, future_days)
     outcomes: list[Outcome] = []
-    for batch in day_batches(con, days, cfg.max_rows_per_batch):
-        outcomes += suite.run(con, {"days": batch}, batch_label(batch))
+    batches = day_batches(con, days, cfg.max_rows_per_batch)
+    if batches:
+        with multi_day_ids(con, days):
+            for batch in batches:
+                outcomes += suite.run(con, {"days": batch}, batch_label(batch))
     return outcomes + validate_reject_rate(con, "events", days, cfg)
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from typing import Any
 
 import duckdb
@@ -25,6 +27,10 @@ class Suite:
     sql: str  # the frame; DuckDB named parameters ($days, ...) allowed
     expectations: Callable[[], list[Any]]
     examples: bool = True  # False where failing values could be personal data
+    # computed once into a temporary table, which the row count and the checks then read
+    # (a frame whose SQL is costly, such as the events of some export days found by a
+    # join, would otherwise be computed once to count its rows and again to check them)
+    materialize: bool = False
 
     def run(
         self,
@@ -37,6 +43,10 @@ class Suite:
         ``count_in_sql_min_rows`` rows (None: never) is counted in SQL, a smaller one
         pulled into pandas and validated by GX row by row."""
         params = dict(params or {})
+        if self.materialize:
+            with _materialized(con, self.sql, params) as relation:
+                frame = replace(self, sql=f"SELECT * FROM {relation}", materialize=False)
+                return frame.run(con, {}, batch, count_in_sql_min_rows)
         expectations = self.expectations()
         if count_in_sql_min_rows is not None:
             rows = con.execute(f"SELECT count(*) FROM ({self.sql}) AS frame", params
@@ -54,3 +64,15 @@ class Suite:
             batch=batch,
             examples=self.examples,
         )
+
+
+@contextmanager
+def _materialized(con: duckdb.DuckDBPyConnection, sql: str,
+                  params: Mapping[str, Any]) -> Iterator[str]:
+    """The rows of ``sql`` in a temporary table of their own (dropped after use)."""
+    name = f"_dq_frame_{uuid.uuid4().hex[:12]}"
+    con.execute(f"CREATE TEMP TABLE {name} AS {sql}", dict(params))
+    try:
+        yield name
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {name}")

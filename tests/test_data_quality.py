@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -19,8 +20,11 @@ from data_quality.mart_suites import MART_SUITES
 from data_quality.outcomes import BLOCKING, WARNING, Outcome, failures
 from data_quality.privacy import validate_no_personal_data
 from data_quality.raw_suites import (
+    EVENTS_SQL,
     batch_label,
     day_batches,
+    events_suite,
+    multi_day_ids,
     validate_events,
     validate_platform,
     validate_volume,
@@ -87,6 +91,81 @@ def test_an_out_of_range_value_fails_the_events_suite(warehouse):
         "FROM raw.events WHERE is_current AND export_date = ?)", [day])
     failed = only_failed(validate_events(warehouse, [day], CFG))
     assert [(o.columns, o.examples) for o in failed] == [("confidence", "[1.5]")]
+
+
+def test_the_events_frame_computed_once_gives_the_same_outcomes(warehouse):
+    """The events suite's frame (the current copies of some export days' ids) is computed
+    once into a temporary table: its outcomes, failures and examples included, are those
+    of the frame's SQL read directly, on the pandas path and on the SQL-counted one."""
+    days = export_days(warehouse)
+    warehouse.execute(
+        "UPDATE raw.events SET confidence = 1.5 WHERE event_id IN (SELECT event_id "
+        "FROM raw.events WHERE is_current AND export_date = ? ORDER BY event_id LIMIT 2)",
+        [days[-1]])
+    warehouse.execute(
+        "INSERT INTO raw.events SELECT * FROM raw.events "
+        "WHERE is_current AND export_date = ? LIMIT 1", [days[0]])
+    suite = events_suite(CFG)
+    assert suite.materialize
+    with multi_day_ids(warehouse, days):
+        for threshold in (None, 0):  # pulled into pandas; counted in SQL
+            once = suite.run(warehouse, {"days": days}, "all", threshold)
+            direct = replace(suite, materialize=False).run(
+                warehouse, {"days": days}, "all", threshold)
+            assert once == direct
+            assert {(o.columns, o.unexpected_count) for o in once if not o.passed} == {
+                ("confidence", 2), ("event_id", 2)}
+    assert warehouse.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_dq_%'"
+    ).fetchone()[0] == 0
+
+
+# the events suite's frame by its definition: the current copies, from the batch's first
+# day on, of the ids found on the batch's days (one semi-join over every later day)
+FRAME_BY_DEFINITION = """
+WITH batch_ids AS (
+    SELECT DISTINCT event_id FROM raw.events WHERE export_date IN (SELECT unnest($days::DATE[]))
+)
+SELECT e.event_id, e.export_date
+FROM raw.events AS e SEMI JOIN batch_ids AS b ON e.event_id = b.event_id
+WHERE e.is_current AND e.export_date >= list_min($days::DATE[])
+"""
+
+
+def test_the_events_frame_searches_later_days_only_for_ids_on_two_days(warehouse):
+    """The frame reads the batch's days, and later days only for the ids with copies on two
+    export days: the same rows as its definition, for batches of one day, of days with a
+    gap, and of every day, with an id sent again later (its later copy current), an id
+    current on two days (a broken invariant the unique check must see) and a duplicate
+    within one day."""
+    days = export_days(warehouse)
+    first, second, gap, last = days[0], days[1], days[3], days[-1]
+
+    def some_id(day: date, n: int) -> str:
+        return warehouse.execute(
+            "SELECT event_id FROM raw.events WHERE is_current AND export_date = ? "
+            "ORDER BY event_id LIMIT 1 OFFSET ?", [day, n]).fetchone()[0]
+
+    resent, twice_current, duplicated = some_id(first, 0), some_id(second, 1), some_id(gap, 2)
+    copy = ("INSERT INTO raw.events SELECT * REPLACE (CAST(? AS DATE) AS export_date, "
+            "{current} AS is_current) FROM raw.events WHERE event_id = ? AND is_current")
+    warehouse.execute(copy.format(current="true"), [last, resent])
+    warehouse.execute("UPDATE raw.events SET is_current = false "
+                      "WHERE event_id = ? AND export_date = ?", [resent, first])
+    warehouse.execute(copy.format(current="true"), [last, twice_current])
+    warehouse.execute(copy.format(current="true"), [gap, duplicated])
+
+    def frame(sql: str, batch: list[date]) -> list[tuple]:
+        return sorted(warehouse.execute(
+            f"SELECT event_id, export_date FROM ({sql})", {"days": batch}).fetchall())
+
+    with multi_day_ids(warehouse, days):
+        for batch in ([first], [second], [first, gap], [gap], [last], days):
+            assert frame(EVENTS_SQL, batch) == frame(FRAME_BY_DEFINITION, batch), batch
+        assert (resent, last) in frame(EVENTS_SQL, [first])
+        assert (twice_current, last) in frame(EVENTS_SQL, [second])
+    failed = only_failed(validate_events(warehouse, [second], CFG))
+    assert [(o.columns, o.unexpected_count) for o in failed] == [("event_id", 2)]
 
 
 @pytest.mark.parametrize(
