@@ -25,7 +25,9 @@ with an in-process ``dbt build`` after each:
    the lookback.
 
 Then every table of the schemas intermediate and marts is read, ``dbt build
---full-refresh`` runs, and the tables must be identical.
+--full-refresh`` runs, and the tables must be identical. Last, the as-of date is set back
+before a run's window: the incremental daily marts cut at it must drop their later rows
+and equal a full refresh with that as-of date.
 """
 
 from __future__ import annotations
