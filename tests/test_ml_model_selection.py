@@ -190,6 +190,27 @@ def test_the_paired_bootstrap_and_the_reliability_curve():
     assert max(abs(b["mean_predicted"] - b["observed_rate"]) for b in curve) < 0.05
 
 
+def test_the_bootstraps_counted_aucs_equal_ranking_each_resample():
+    """The bootstrap counts each resample's rows per distinct score (scores sorted once);
+    ranking each resample (mid-ranks, ties one half) is the definition: the same AUCs to
+    the last bit, with ties, with rows drawn more than once and with a constant score."""
+    gen = np.random.default_rng(7)
+    y = (gen.random(300) < 0.35).astype(int)
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    for scores in (np.round(gen.random(300) + 0.4 * y, 1),  # few distinct scores
+                   gen.random(300) + 0.2 * y,              # all distinct
+                   np.full(300, 0.5)):                      # one score: AUC 0.5
+        distinct, groups = np.unique(scores, return_inverse=True)
+        pos_draws, neg_draws = gen.choice(pos, (40, len(pos))), gen.choice(neg, (40, len(neg)))
+        counted = classifiers._resampled_aucs(groups.ravel(), len(distinct), pos_draws,
+                                              neg_draws)
+        idx = np.concatenate([pos_draws, neg_draws], axis=1)
+        ranked = classifiers._auc_rows(y[idx], scores[idx])
+        assert np.array_equal(counted, ranked)
+        assert np.allclose(counted, [roc_auc_score(y[row], scores[row]) if scores.std() else 0.5
+                                     for row in idx])
+
+
 # --------------------------------------------------------------------------- registry
 
 
