@@ -187,6 +187,76 @@
 {%- endmacro %}
 
 
+
+{#
+    Whether int_funnel_attempts builds a funnel on its fast path: order ordered, no
+    exclusions, first-touch breakdowns only (a scan on event times, no sequence number).
+    Every other funnel numbers its events (seq) per creator scope × user.
+#}
+{% macro funnel_is_fast(funnel) -%}
+    {%- set ns = namespace(ok=(funnel.order == 'ordered' and not funnel.exclusions)) -%}
+    {%- for b in funnel.breakdowns -%}
+        {%- if b.attribution != 'first_touch' -%}{%- set ns.ok = false -%}{%- endif -%}
+    {%- endfor -%}
+    {{ return(ns.ok) }}
+{%- endmacro %}
+
+
+{#
+    The events a sequence-numbered funnel numbers, as a stg_events predicate: its steps',
+    its exclusions' and, order strict, every active event.
+#}
+{% macro funnel_sequence_predicate(funnel) -%}
+    {%- set parts = [] -%}
+    {%- for step in funnel.steps -%}{%- do parts.append(insights_warehouse.funnel_step_predicate(step)) -%}{%- endfor -%}
+    {%- for x in funnel.exclusions -%}{%- do parts.append(insights_warehouse.selector_predicate(x.selector)) -%}{%- endfor -%}
+    {%- if funnel.order == 'strict' -%}{%- do parts.append('is_active_event') -%}{%- endif -%}
+    {{ return('(' ~ (parts | join(' or ')) ~ ')') }}
+{%- endmacro %}
+
+
+{# The configured funnels that number their events (not on the fast path), in order. #}
+{% macro sequenced_funnels(funnels) -%}
+    {%- set out = [] -%}
+    {%- for f in funnels -%}
+        {%- if not insights_warehouse.funnel_is_fast(f) -%}{%- do out.append(f) -%}{%- endif -%}
+    {%- endfor -%}
+    {{ return(out) }}
+{%- endmacro %}
+
+
+{#
+    The key of int_funnel_event_days as built (its column definition_key): a hash of the
+    sequence-numbered funnels' definition keys. Any change (a funnel added, removed or
+    redefined) rebuilds the table whole.
+#}
+{% macro funnel_sequence_key(funnels) -%}
+    {%- set keys = insights_warehouse.funnel_definition_keys(funnels) -%}
+    {%- set pairs = [] -%}
+    {%- for f in insights_warehouse.sequenced_funnels(funnels) -%}
+        {%- do pairs.append(f.name ~ '=' ~ keys[f.name]) -%}
+    {%- endfor -%}
+    {{ return(local_md5(pairs | join('|'))) }}
+{%- endmacro %}
+
+
+{#
+    The window of int_funnel_event_days (config incremental_window_widen =
+    'funnel_definitions'): `start`, or none (every day again) when the table holds a row
+    of another definition key or none at all (first build, or a build without any event
+    of the funnels, which is as cheap as its scan). int_funnel_attempts reads the table
+    only when every row has the current key (funnel_attempts_window_starts).
+#}
+{% macro funnel_event_days_window_start(start) -%}
+    {%- if start is none -%}{{ return(none) }}{%- endif -%}
+    {%- set key = insights_warehouse.funnel_sequence_key(insights_warehouse.funnel_definitions()) -%}
+    {%- set found = run_query(
+        "select count(*), count(case when definition_key <> '" ~ key ~ "' then 1 end) from "
+        ~ this).rows[0] -%}
+    {%- if found[0] == 0 or found[1] > 0 -%}{{ return(none) }}{%- endif -%}
+    {{- return(start) -}}
+{%- endmacro %}
+
 {#
     The incremental windows of int_funnel_attempts, one per funnel, from the model's
     window start `start` (YYYY-MM-DD; macros/incremental_window.sql
@@ -203,7 +273,9 @@
     Returns {funnel name: YYYY-MM-DD}, or none (every attempt again) when `start` is none,
     when the target holds a funnel that is not configured or has another definition now
     (definition_key; a table built before that column had none), when it has no attempts,
-    or when a configured funnel without attempts has events before its window start.
+    when int_funnel_event_days (the counts of the events before the windows) is not built
+    or holds other definitions, or when a configured funnel without attempts has events
+    before its window start.
 #}
 {% macro funnel_attempts_window_starts(start) -%}
     {%- if start is none -%}{{ return(none) }}{%- endif -%}
@@ -228,6 +300,17 @@
         {%- if pair not in wanted -%}{{ return(none) }}{%- endif -%}
     {%- endfor -%}
     {%- if not built -%}{{ return(none) }}{%- endif -%}
+    {#- the events before a sequence-numbered funnel's window are counted in
+        int_funnel_event_days (built before this model: depends_on): only when all of its
+        rows are of the current definitions -#}
+    {%- if insights_warehouse.sequenced_funnels(funnels) -%}
+        {%- set event_days = insights_warehouse.built_relation('int_funnel_event_days') -%}
+        {%- if event_days is none -%}{{ return(none) }}{%- endif -%}
+        {%- set other = run_query(
+            "select count(*) from " ~ event_days ~ " where definition_key <> '"
+            ~ insights_warehouse.funnel_sequence_key(funnels) ~ "'").columns[0].values()[0] -%}
+        {%- if other > 0 -%}{{ return(none) }}{%- endif -%}
+    {%- endif -%}
     {%- set as_of = insights_warehouse.built_relation('int_as_of_date') -%}
     {%- set latest = run_query(
         "select cast(max(entry_date) as " ~ string ~ "), "

@@ -72,7 +72,9 @@
     on events from before the date they are filed under, named by its config
     `incremental_window_widen`: 'funnel_attempts' (a funnel attempt reads the events of
     its whole conversion window; macros/funnels.sql funnel_attempts_window_start),
-    'sessions' (a session is filed under its first event's date: sessions_window_start).
+    'sessions' (a session is filed under its first event's date: sessions_window_start),
+    'funnel_definitions' (every day again when the funnels' definitions changed:
+    macros/funnels.sql funnel_event_days_window_start).
     A model whose rows stop at the as-of date (config `incremental_as_of_cut`: true)
     starts its window no later than the day after the as-of date (as_of_window_start).
     A widening returns a YYYY-MM-DD string, or none to rebuild every row.
@@ -85,6 +87,8 @@
             {%- set start = insights_warehouse.funnel_attempts_window_start(start) -%}
         {%- elif widen == 'sessions' -%}
             {%- set start = insights_warehouse.sessions_window_start(start) -%}
+        {%- elif widen == 'funnel_definitions' -%}
+            {%- set start = insights_warehouse.funnel_event_days_window_start(start) -%}
         {%- else -%}
             {{ exceptions.raise_compiler_error("incremental_window_widen: unknown widening " ~ widen) }}
         {%- endif -%}

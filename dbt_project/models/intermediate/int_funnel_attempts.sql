@@ -41,7 +41,8 @@
 -- earliest of the funnels' starts on (replace_date_range): a funnel whose own start is
 -- later has its attempts between the two copied from the table as they are.
 -- attempt_seq continues the user's numbering: plus the funnel's events before its
--- window (the attempts built before it, on the fast path). The table's definition_key
+-- window (their counts per day in int_funnel_event_days), or the attempts built before
+-- it (fast path). The table's definition_key
 -- tells when the funnels' definitions changed: then every attempt is rebuilt; so is it
 -- when a configured funnel without attempts has events before its window (a new funnel;
 -- one whose first step never occurs is built from the window like the others).
@@ -51,7 +52,9 @@
 -- so a batch holds its users' attempts whole and its scans only their events.
 
 -- depends_on: {{ ref('int_sessions') }}
-{#- int_sessions gives a session funnel's window start (macros/funnels.sql) -#}
+-- depends_on: {{ ref('int_funnel_event_days') }}
+{#- int_sessions gives a session funnel's window start (macros/funnels.sql);
+    int_funnel_event_days the events before a funnel's window (attempt_seq offsets) -#}
 
 {{ config(
     materialized='incremental',
@@ -83,9 +86,7 @@
     scan on times, no event sequence and no join back to the events #}
 {%- set fast_flags = [] %}
 {%- for funnel in funnels %}
-{%- set ns_fast = namespace(ok=(funnel.order == 'ordered' and not funnel.exclusions)) %}
-{%- for b in funnel.breakdowns %}{%- if b.attribution != 'first_touch' %}{%- set ns_fast.ok = false %}{%- endif %}{%- endfor %}
-{%- do fast_flags.append(ns_fast.ok) %}
+{%- do fast_flags.append(insights_warehouse.funnel_is_fast(funnel)) %}
 {%- endfor %}
 {%- set offsets = window_start is not none and (funnels | length) > 0 %}
 {#- the funnels whose own window starts after the model's: their attempts in between are
@@ -96,19 +97,9 @@
 {%- if funnel_starts[funnel.name] > window_start %}{%- do kept.append(funnel) %}{%- endif %}
 {%- endfor %}
 {%- endif %}
-{#- the events of each sequence-numbered funnel: its steps, exclusions, and active events
-    (strict) #}
-{%- set history_predicates = [] %}
-{%- for funnel in funnels %}
-{%- if not fast_flags[loop.index0] %}
-{%- set parts = [] %}
-{%- for step in funnel.steps %}{%- do parts.append(insights_warehouse.funnel_step_predicate(step)) %}{%- endfor %}
-{%- for x in funnel.exclusions %}{%- do parts.append(insights_warehouse.selector_predicate(x.selector)) %}{%- endfor %}
-{%- if funnel.order == 'strict' %}{%- do parts.append('is_active_event') %}{%- endif %}
-{%- set before = ('not ' ~ insights_warehouse.date_on_or_after('event_date', funnel_starts[funnel.name])) if offsets else '1 = 1' %}
-{%- do history_predicates.append((loop.index, '(' ~ before ~ ' and (' ~ (parts | join(' or ')) ~ '))')) %}
-{%- endif %}
-{%- endfor %}
+{#- the sequence-numbered funnels: their events before their window are counted in
+    int_funnel_event_days #}
+{%- set sequenced = insights_warehouse.sequenced_funnels(funnels) %}
 
 with as_of as (
 
@@ -139,66 +130,44 @@ copies as (
 {%- if offsets %}
 
 {#- attempt_seq offsets: per funnel × creator scope × user, the funnel's events before
-    the window (numbered by event), or the attempts built before it (fast path) #}
-{%- if history_predicates %}
-
-history as (
-
-    select
-        creator_id,
-        user_id
-        {%- for i, predicate in history_predicates %},
-        case when {{ predicate }} then 1 else 0 end as in_f{{ i }}
-        {%- endfor %}
-    from {{ ref('stg_events') }}
-    where user_id is not null
-      and event_date <= (select as_of_date from as_of)
-      and not {{ insights_warehouse.date_on_or_after('event_date', funnel_starts.values() | max) }}
-      and {{ in_batch }}
-      and (
-        {%- for i, predicate in history_predicates %}
-        {{ 'or ' if not loop.first }}{{ predicate }}
-        {%- endfor %}
-      )
-
-),
+    the window (their counts per day), or the attempts built before it (fast path) #}
+{%- if sequenced %}
 
 history_counts as (
 
-    select
-        case when copies.is_all = 1 then cast('__all__' as {{ string }})
-             else history.creator_id end as creator_id,
-        user_id
-        {%- for i, predicate in history_predicates %},
-        sum(in_f{{ i }}) as events_f{{ i }}
+    select funnel, creator_id, user_id, sum(funnel_events) as seq_offset
+    from {{ ref('int_funnel_event_days') }}
+    where event_date <= (select as_of_date from as_of)
+      and {{ in_batch }}
+      and (
+        {%- for funnel in sequenced %}
+        {{ 'or ' if not loop.first }}(funnel = {{ insights_warehouse.funnel_literal(funnel.name) }}
+            and not {{ insights_warehouse.date_on_or_after('event_date', funnel_starts[funnel.name]) }})
         {%- endfor %}
-    from history
-    cross join copies
-    where copies.is_all = 1 or history.creator_id is not null
-    group by 1, 2
+      )
+    group by funnel, creator_id, user_id
 
 ),
 {%- endif %}
 
 seq_offsets as (
+    {%- set ns_union = namespace(first=true) %}
     {%- for funnel in funnels %}
-    {%- if not loop.first %}
-    union all
-    {%- endif %}
     {%- if fast_flags[loop.index0] %}
+    {{ 'union all' if not ns_union.first }}
     select funnel, creator_id, user_id, count(*) as seq_offset
     from {{ this }}
     where funnel = {{ insights_warehouse.funnel_literal(funnel.name) }}
       and not {{ insights_warehouse.date_on_or_after('entry_date', funnel_starts[funnel.name]) }}
     group by funnel, creator_id, user_id
-    {%- else %}
-    select
-        cast({{ insights_warehouse.funnel_literal(funnel.name) }} as {{ string }}) as funnel,
-        creator_id, user_id, events_f{{ loop.index }} as seq_offset
-    from history_counts
-    where events_f{{ loop.index }} > 0
+    {%- set ns_union.first = false %}
     {%- endif %}
     {%- endfor %}
+    {%- if sequenced %}
+    {{ 'union all' if not ns_union.first }}
+    select funnel, creator_id, user_id, seq_offset
+    from history_counts
+    {%- endif %}
 
 ),
 {%- endif %}
