@@ -17,6 +17,7 @@ from models_ml import (
     classifiers,
     drivers,
     experiments,
+    fit_store,
     forecasting,
     metric_specs,
     segments,
@@ -64,8 +65,9 @@ def forecast_engagement(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict
     results = forecasting.forecast_many(
         [y.to_numpy() for _, _, y in keyed], cfg.forecast_horizon_days,
         cfg.forecast_backtest_days, workers=cfg.forecast_workers,
-        max_origins=cfg.forecast_backtest_origins,
+        fits=fit_store.load(con), max_origins=cfg.forecast_backtest_origins,
         min_train=max(cfg.forecast_min_history_days, 2 * forecasting.SEASON))
+    fits = fit_store.save(con, results, trained_at.date())
     for (creator, metric, y), res in zip(keyed, results, strict=True):
         fc, chosen, scores = res.forecast, res.chosen, res.backtest_mase
         dates = pd.date_range(pd.Timestamp(as_of) + pd.Timedelta(days=1),
@@ -129,8 +131,9 @@ def forecast_engagement(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict
         train_rows=len(daily), metrics=metrics, baseline_metrics=baseline, params=params,
         beats_baseline=beats, published=True, data_start=mlio.as_date(daily["date"].min()),
         data_end=as_of)
-    return {"rows": len(out), "series": len(bt), "model_version": version, **{
-        f"{k}_{m}": v for m, d in metrics["overall"].items() for k, v in d.items()}}
+    return {"rows": len(out), "series": len(bt), "model_version": version,
+            "fits": fits, "fits_reused": sum(r.fits_reused for r in results), **{
+                f"{k}_{m}": v for m, d in metrics["overall"].items() for k, v in d.items()}}
 
 
 # --------------------------------------------------------------------------- anomalies

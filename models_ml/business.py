@@ -33,7 +33,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from models_ml import forecasting
+from models_ml import fit_store, forecasting
 from models_ml import io as mlio
 from warehouse.db import table_exists
 from warehouse.settings import MLSettings
@@ -155,13 +155,16 @@ def forecast_business(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict[s
     dates = pd.date_range(pd.Timestamp(as_of) + pd.Timedelta(days=1),
                           periods=cfg.forecast_horizon_days, freq="D")
     rows = []
+    known, results = fit_store.load(con), []
     for (metric, currency), y in _series(con, as_of).items():
         if len(y) < 2 * forecasting.SEASON:
             continue
         res = forecasting.forecast_series(
             y.to_numpy(), cfg.forecast_horizon_days, cfg.forecast_backtest_days,
             max_origins=cfg.forecast_backtest_origins,
-            min_train=max(cfg.forecast_min_history_days, 2 * forecasting.SEASON))
+            min_train=max(cfg.forecast_min_history_days, 2 * forecasting.SEASON),
+            fits=known)
+        results.append(res)
         fc = res.forecast
         rows.append(pd.DataFrame({
             "date": dates.date, "metric": metric, "currency": currency,
@@ -182,6 +185,7 @@ def forecast_business(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict[s
         columns=["currency", "new_share", "new_customers_per_day"])
     scen = scenarios(totals, mix, cfg.business_scenario_changes, cfg.forecast_horizon_days,
                      version)
+    fits = fit_store.save(con, results, trained_at.date())
     mlio.replace_table(con, "business_forecasts", out,
                        "Daily net revenue per currency and new users forecasts with 80% and "
                        "95% intervals (ETS, Theta or seasonal naive by backtest MASE)")
@@ -189,4 +193,5 @@ def forecast_business(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict[s
                        "Horizon revenue per currency and new paying customers if conversion "
                        "or retention moves by each configured relative change")
     return {"rows": len(out), "series": len(rows), "scenario_rows": len(scen),
-            "model_version": version}
+            "model_version": version, "fits": fits,
+            "fits_reused": sum(r.fits_reused for r in results)}

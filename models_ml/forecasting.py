@@ -7,17 +7,27 @@ is refit on the whole history; a candidate that does not beat the seasonal naive
 published (the seasonal naive is, with a ``fallback_reason``). Prediction intervals come
 from the chosen candidate's own backtest errors (empirical quantiles of the h-step errors),
 not from a model's analytic variance, which the issue found far too narrow on real data.
+
+Point forecasts of the fitted candidates (ETS, Theta) can be passed in by their content
+(:func:`fit_key`: the method, every value of the history it is fitted on, the horizon and
+the fitting libraries' versions) and are returned with each result: a daily run's rolling
+origins are those of the run seven days before, one step further back, on history that no
+longer changes, so a stored fit is the very forecast the fit would make again
+(models_ml/fit_store.py keeps them between runs).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import multiprocessing
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from functools import cache
+from importlib.metadata import version
 from itertools import pairwise
 from typing import Any
 
@@ -108,6 +118,51 @@ PointMethod = Callable[[np.ndarray, int, int], np.ndarray]
 POINT_METHODS: dict[str, PointMethod] = {
     "ets": ets_mean, "theta": theta_mean, "seasonal_naive": seasonal_naive_mean}
 METHODS = tuple(POINT_METHODS)
+#: the candidates whose point forecasts are worth keeping between runs (a fit: tens of
+#: milliseconds; the seasonal naive repeats a week)
+FITTED = ("ets", "theta")
+#: part of every fit key: a change of what a fit computes (the model's settings above)
+#: must change it, so that no stored forecast of the old fit is reused
+FIT_KEY_VERSION = "1"
+
+
+@cache
+def _fit_libraries() -> str:
+    return "|".join(f"{name}={version(name)}" for name in ("numpy", "scipy", "statsmodels"))
+
+
+def fit_key(method: str, history: np.ndarray, horizon: int, season: int = SEASON) -> str:
+    """The content key of a candidate's point forecast: the method, the horizon and season,
+    every value of the history (as float64 bytes) and the versions of the libraries that
+    fit it. Equal keys mean the fit would return the same forecast."""
+    digest = hashlib.sha256(
+        f"{FIT_KEY_VERSION}|{_fit_libraries()}|{method}|{horizon}|{season}|".encode())
+    digest.update(np.ascontiguousarray(history, dtype=float).tobytes())
+    return digest.hexdigest()
+
+
+class _Fits:
+    """Point forecasts of one series' fits: those passed in (``known``, by fit key) are
+    reused, the others computed; ``used`` holds every one this series needed."""
+
+    def __init__(self, known: Mapping[str, np.ndarray] | None) -> None:
+        self.known = known or {}
+        self.used: dict[str, np.ndarray] = {}
+        self.reused = 0
+
+    def point(self, method: str, history: np.ndarray, horizon: int, season: int) -> np.ndarray:
+        if method not in FITTED:
+            return POINT_METHODS[method](history, horizon, season)
+        key = fit_key(method, history, horizon, season)
+        if key in self.used:
+            return self.used[key]
+        if key in self.known:
+            self.reused += 1
+            mean = np.asarray(self.known[key], dtype=float)
+        else:
+            mean = POINT_METHODS[method](history, horizon, season)
+        self.used[key] = mean
+        return mean
 
 
 @dataclass
@@ -129,20 +184,21 @@ def origins_that_fit(n: int, holdout: int, min_train: int, max_origins: int,
 
 def rolling_backtest(y: np.ndarray, holdout: int, origins: int, step: int = SEASON,
                      season: int = SEASON,
-                     methods: Sequence[str] = METHODS) -> Backtest:
+                     methods: Sequence[str] = METHODS, fits: _Fits | None = None) -> Backtest:
     """Forecast ``holdout`` days from each of ``origins`` rolling origins (the latest ends
-    the series); MASE per origin averaged, errors (actual - forecast) kept per step."""
+    the series); MASE per origin averaged, errors (actual - forecast) kept per step.
+    ``fits``: the point forecasts known already (by fit key), used instead of a fit."""
     y = np.asarray(y, dtype=float)
+    fits = fits or _Fits(None)
     scores: dict[str, float] = {}
     errors: dict[str, np.ndarray] = {}
     for name in methods:
-        fn = POINT_METHODS[name]
         per_origin, errs = [], []
         try:
             for k in range(origins):
                 cut = len(y) - holdout - k * step
                 hist, actual = y[:cut], y[cut:cut + holdout]
-                f = fn(hist, holdout, season)
+                f = fits.point(name, hist, holdout, season)
                 per_origin.append(mase(actual, f, hist, season))
                 errs.append(actual - f)
         except Exception:  # a candidate that cannot fit this series loses the comparison
@@ -224,6 +280,10 @@ class SeriesResult:
     origins: int
     #: leave-one-origin-out coverage of the published intervals per level
     coverage: dict[float, float] = field(default_factory=dict)
+    #: the point forecasts of the fits this series needed, by fit key (to keep for later
+    #: runs), and how many of them were passed in rather than fitted
+    fits: dict[str, np.ndarray] = field(default_factory=dict)
+    fits_reused: int = 0
 
 
 def _clip(fc: Forecast) -> Forecast:
@@ -235,11 +295,15 @@ def _clip(fc: Forecast) -> Forecast:
 def forecast_series(y: np.ndarray, horizon: int, holdout: int, season: int = SEASON,
                     non_negative: bool = True, max_origins: int = 4,
                     min_train: int = 4 * SEASON,
-                    methods: Sequence[str] = METHODS) -> SeriesResult:
+                    methods: Sequence[str] = METHODS,
+                    fits: Mapping[str, np.ndarray] | None = None) -> SeriesResult:
     """Backtest the candidates from rolling origins, refit the best on the whole series
     (the seasonal naive unless a model beats it), forecast ``horizon`` days with
-    intervals calibrated on the chosen method's backtest errors."""
+    intervals calibrated on the chosen method's backtest errors. ``fits``: point forecasts
+    known by fit key (:func:`fit_key`), used instead of fitting again; the result holds
+    every one it needed."""
     y = np.asarray(y, dtype=float)
+    known = _Fits(fits)
     origins = origins_that_fit(len(y), holdout, min_train, max_origins) if holdout else 0
     if origins == 0:
         fc = seasonal_naive(y, horizon, season)
@@ -247,7 +311,7 @@ def forecast_series(y: np.ndarray, horizon: int, holdout: int, season: int = SEA
                             "seasonal_naive", "history too short for a backtest", 0)
     if "seasonal_naive" not in methods:
         methods = (*methods, "seasonal_naive")
-    bt = rolling_backtest(y, holdout, origins, SEASON, season, methods)
+    bt = rolling_backtest(y, holdout, origins, SEASON, season, methods, known)
     finite = {k: v for k, v in bt.mase.items() if np.isfinite(v)}
     best = min(finite, key=lambda k: (finite[k], k != "seasonal_naive")) if finite \
         else "seasonal_naive"
@@ -258,14 +322,24 @@ def forecast_series(y: np.ndarray, horizon: int, holdout: int, season: int = SEA
     elif best == "seasonal_naive" and len(methods) > 1:
         reason = "no model beat the seasonal naive in the backtest"
     try:
-        mean = POINT_METHODS[chosen](y, horizon, season)
+        mean = known.point(chosen, y, horizon, season)
     except Exception:
         chosen, reason = "seasonal_naive", f"{chosen} failed to fit the whole history"
         mean = seasonal_naive_mean(y, horizon, season)
     lower, upper = empirical_intervals(mean, bt.errors[chosen])
     fc = Forecast(chosen, mean, lower, upper)
     return SeriesResult(_clip(fc) if non_negative else fc, bt.mase, chosen, best, reason,
-                        origins, held_out_coverage(bt.errors[chosen]))
+                        origins, held_out_coverage(bt.errors[chosen]), known.used,
+                        known.reused)
+
+
+#: the known point forecasts in a worker process of :func:`forecast_many` (its initializer)
+_worker_fits: Mapping[str, np.ndarray] = {}
+
+
+def _init_worker(fits: Mapping[str, np.ndarray]) -> None:
+    global _worker_fits
+    _worker_fits = fits
 
 
 def _forecast_one(job: tuple[np.ndarray, int, int, dict[str, Any]]) -> SeriesResult:
@@ -275,21 +349,25 @@ def _forecast_one(job: tuple[np.ndarray, int, int, dict[str, Any]]) -> SeriesRes
 
     y, horizon, holdout, kwargs = job
     with threadpool_limits(limits=1):
-        return forecast_series(y, horizon, holdout, **kwargs)
+        return forecast_series(y, horizon, holdout, fits=_worker_fits, **kwargs)
 
 
 def forecast_many(series: Sequence[np.ndarray], horizon: int, holdout: int, *,
-                  workers: int = 1, **kwargs: Any) -> list[SeriesResult]:
+                  workers: int = 1, fits: Mapping[str, np.ndarray] | None = None,
+                  **kwargs: Any) -> list[SeriesResult]:
     """:func:`forecast_series` of each series, in order. With ``workers`` > 1 and more
     than :data:`SERIES_BEFORE_WORKERS` series, the series are fitted side by side in that
     many fresh processes (spawned: the caller may hold a DuckDB connection and threads);
-    each series' fit is independent and deterministic, so the results are identical."""
+    each series' fit is independent and deterministic, so the results are identical.
+    ``fits``: point forecasts known by fit key, handed to each process once."""
+    fits = fits or {}
     jobs = [(np.asarray(y, dtype=float), horizon, holdout, kwargs) for y in series]
     if workers > 1 and len(jobs) > SERIES_BEFORE_WORKERS:
         n = min(workers, len(jobs))
         try:
             with ProcessPoolExecutor(max_workers=n,
-                                     mp_context=multiprocessing.get_context("spawn")) as pool:
+                                     mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=_init_worker, initargs=(fits,)) as pool:
                 out = list(pool.map(_forecast_one, jobs,
                                     chunksize=max(1, len(jobs) // (4 * n))))
             log.info("forecast %d series in %d processes", len(jobs), n)
@@ -299,7 +377,7 @@ def forecast_many(series: Sequence[np.ndarray], horizon: int, holdout: int, *,
             # interactive session or stdin; the same fits then run here
             log.warning("forecast worker processes failed to start (%s); fitting the %d "
                         "series in this process", exc, len(jobs))
-    return [forecast_series(y, horizon, holdout, **kwargs) for y, *_ in jobs]
+    return [forecast_series(y, horizon, holdout, fits=fits, **kwargs) for y, *_ in jobs]
 
 
 def complete_daily(frame: pd.DataFrame, date_col: str, value_col: str,

@@ -130,6 +130,50 @@ def test_forecasts_fitted_in_worker_processes_equal_those_fitted_in_process(
         assert a.backtest_mase == b.backtest_mase
 
 
+def test_a_run_a_week_later_reuses_the_stored_fits_of_its_older_origins(
+        monkeypatch: pytest.MonkeyPatch):
+    """The run seven days later backtests from the same histories at every origin but
+    its newest: those fits come from the store (in worker processes too), and every
+    forecast, interval and score equals fitting everything again. A history changed
+    anywhere has other keys: fitted again. The store keeps a fit for KEEP_DAYS days after
+    its last use."""
+    import duckdb
+
+    from models_ml import fit_store
+
+    rng = np.random.default_rng(11)
+    days = np.arange(70)
+    ys = [np.maximum(0, level + amp * np.sin(days * 2 * np.pi / 7) + rng.normal(0, 3, 70))
+          for level, amp in zip(rng.uniform(20, 80, 5), rng.uniform(0, 15, 5), strict=True)]
+    monkeypatch.setattr(forecasting, "SERIES_BEFORE_WORKERS", 2)
+    kwargs = {"max_origins": 4, "min_train": 14}
+    week_before = forecasting.forecast_many([y[:63] for y in ys], 14, 7, **kwargs)
+    con = duckdb.connect()
+    fit_store.save(con, week_before, pd.Timestamp("2026-03-01").date())
+    known = fit_store.load(con)
+    assert known.keys() == {k for r in week_before for k in r.fits}
+    changed = [y.copy() for y in ys]
+    changed[0][5] += 1.0  # an old day of the first series, in every backtest history
+    stored = forecasting.forecast_many(changed, 14, 7, workers=2, fits=known, **kwargs)
+    fitted = forecasting.forecast_many(changed, 14, 7, **kwargs)
+    for i, (a, b) in enumerate(zip(stored, fitted, strict=True)):
+        assert (a.chosen, a.best, a.origins, a.backtest_mase) == \
+            (b.chosen, b.best, b.origins, b.backtest_mase)
+        np.testing.assert_array_equal(a.forecast.mean, b.forecast.mean)
+        for lv in forecasting.LEVELS:
+            np.testing.assert_array_equal(a.forecast.lower[lv], b.forecast.lower[lv])
+            np.testing.assert_array_equal(a.forecast.upper[lv], b.forecast.upper[lv])
+        assert a.fits.keys() == b.fits.keys() and b.fits_reused == 0
+        # ETS and Theta at the three older origins; the changed series: nothing
+        assert a.fits_reused == (0 if i == 0 else 2 * (a.origins - 1)), (i, a.fits_reused)
+    # kept while used, dropped KEEP_DAYS days after the last use
+    fit_store.save(con, stored[1:2], pd.Timestamp("2026-03-08").date())
+    fit_store.save(con, [], pd.Timestamp("2026-03-17").date())
+    assert fit_store.load(con).keys() == stored[1].fits.keys()
+    fit_store.save(con, [], pd.Timestamp("2026-03-24").date())
+    assert fit_store.load(con) == {}
+
+
 def test_a_pure_weekly_pattern_is_forecast_near_exactly():
     pattern = np.array([100, 120, 130, 125, 110, 60, 50], dtype=float)
     y = np.tile(pattern, 8)
