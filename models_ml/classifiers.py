@@ -26,6 +26,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from models_ml.metrics import classification_metrics
+from models_ml.parallel import predict_positive
 
 
 def gbm(seed: int, n_estimators: int, learning_rate: float, max_depth: int,
@@ -204,14 +205,16 @@ def risk_band(p: np.ndarray, medium: float, high: float) -> np.ndarray:
     return np.where(p >= high, "high", np.where(p >= medium, "medium", "low"))
 
 
-def occlusion_contributions(model: Any, X: pd.DataFrame, reference: pd.Series) -> np.ndarray:
+def occlusion_contributions(model: Any, X: pd.DataFrame, reference: pd.Series,
+                            workers: int = 1) -> np.ndarray:
     """Rows x features: the predicted probability minus the one with that feature set to
     ``reference`` (the training medians).
 
     A row whose value already equals the reference has a contribution of exactly 0 (the
     same row predicted twice), so only the rows that change are predicted, all features'
     changed rows stacked into one call: the same numbers as one full prediction per
-    feature, in a fraction of the predictions."""
+    feature, in a fraction of the predictions. ``workers``: processes that predict the
+    stacked rows side by side when they are many (models_ml/parallel.py)."""
     cols = list(X.columns)
     contrib = np.zeros((len(X), len(cols)))
     if not len(X):
@@ -229,7 +232,7 @@ def occlusion_contributions(model: Any, X: pd.DataFrame, reference: pd.Series) -
     for j, (c, rows) in enumerate(zip(cols, changed, strict=True)):
         occluded.iloc[start:start + len(rows), j] = reference[c]
         start += len(rows)
-    q = model.predict_proba(occluded)[:, 1]
+    q = predict_positive(model, occluded, workers)
     start = 0
     for j, rows in enumerate(changed):
         contrib[rows, j] = p[rows] - q[start:start + len(rows)]
@@ -237,11 +240,12 @@ def occlusion_contributions(model: Any, X: pd.DataFrame, reference: pd.Series) -
     return contrib
 
 
-def top_contributions(model: Any, X: pd.DataFrame, reference: pd.Series, k: int) -> list[str]:
+def top_contributions(model: Any, X: pd.DataFrame, reference: pd.Series, k: int,
+                      workers: int = 1) -> list[str]:
     """Per row, JSON of the ``k`` features whose replacement by ``reference`` (the training
     medians) lowers the probability most: [{"feature", "value", "contribution"}]."""
     cols = list(X.columns)
-    contrib = occlusion_contributions(model, X, reference)
+    contrib = occlusion_contributions(model, X, reference, workers)
     order = np.argsort(-contrib, axis=1, kind="stable")[:, :k]
     values = X.to_numpy()
     out = []

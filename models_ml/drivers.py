@@ -14,6 +14,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.inspection import permutation_importance
 
 from models_ml.experiments import benjamini_hochberg
+from models_ml.parallel import workers_for
 
 #: features left out of the drivers: days_since_last_active restates the label (a user
 #: active yesterday is active in the next 30 days), attempts_total duplicates attempts_28
@@ -49,7 +50,7 @@ def correlations(X: pd.DataFrame, y: np.ndarray, alpha: float) -> pd.DataFrame:
 def importance(X_train: pd.DataFrame, y_train: np.ndarray, X_test: pd.DataFrame,
                y_test: np.ndarray, *, seed: int, repeats: int, n_estimators: int,
                learning_rate: float, max_depth: int,
-               max_rows: int | None = None) -> tuple[pd.DataFrame, float]:
+               max_rows: int | None = None, workers: int = 1) -> tuple[pd.DataFrame, float]:
     """Permutation importance (drop in ROC AUC) of a gradient-boosted classifier on the
     held-out rows, ``repeats`` times. With more than ``max_rows`` of them, each repeat
     scores its own sample of ``max_rows`` rows (drawn without replacement), baseline and
@@ -57,14 +58,18 @@ def importance(X_train: pd.DataFrame, y_train: np.ndarray, X_test: pd.DataFrame,
     importance_std carries the sampling too. (scikit-learn's ``max_samples`` scores the
     baseline on every row and the permutations on the sample, which shifts every
     feature's importance by the sample's own AUC difference.) Up to ``max_rows`` rows:
-    every row, as before."""
+    every row, as before. ``workers``: processes scoring the features' permutations side
+    by side when there are many rows to predict (scikit-learn's ``n_jobs``: every
+    feature's permutations come from the same seed, so the numbers are the same)."""
     model = HistGradientBoostingClassifier(
         max_iter=n_estimators, learning_rate=learning_rate, max_depth=max_depth,
         early_stopping=False, random_state=seed,
     ).fit(X_train, y_train)
+    scored = min(len(X_test), max_rows or len(X_test))
+    n_jobs = workers_for(scored * X_test.shape[1] * repeats, workers)
     if max_rows is None or len(X_test) <= max_rows:
         res = permutation_importance(model, X_test, y_test, scoring="roc_auc",
-                                     n_repeats=repeats, random_state=seed)
+                                     n_repeats=repeats, random_state=seed, n_jobs=n_jobs)
         mean, std = res.importances_mean, res.importances_std
     else:
         gen = np.random.default_rng(seed)
@@ -73,7 +78,7 @@ def importance(X_train: pd.DataFrame, y_train: np.ndarray, X_test: pd.DataFrame,
             rows = np.sort(gen.choice(len(X_test), size=max_rows, replace=False))
             runs.append(permutation_importance(
                 model, X_test.iloc[rows], y_test[rows], scoring="roc_auc", n_repeats=1,
-                random_state=seed + r).importances[:, 0])
+                random_state=seed + r, n_jobs=n_jobs).importances[:, 0])
         mean, std = np.mean(runs, axis=0), np.std(runs, axis=0)
     from sklearn.metrics import roc_auc_score
 

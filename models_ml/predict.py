@@ -533,8 +533,9 @@ def score_churn(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict[str, An
         "risk_band": classifiers.risk_band(p, cfg.risk_band_medium, cfg.risk_band_high),
         "model_version": version,
         "published_model": art["kind"],
-        "top_features": classifiers.top_contributions(art["model"], X, art["reference"],
-                                                      cfg.top_features) if len(X) else [],
+        "top_features": classifiers.top_contributions(
+            art["model"], X, art["reference"], cfg.top_features,
+            cfg.prediction_workers) if len(X) else [],
     })
     n = mlio.replace_table(con, "churn_predictions", out,
                            "Probability of no active event in the next 14 days (setting)")
@@ -562,8 +563,8 @@ def score_goal_success(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict[
             "risk_band": classifiers.risk_band(1 - p, cfg.risk_band_medium,
                                                cfg.risk_band_high),
             "model_version": version, "published_model": art["kind"],
-            "top_features": classifiers.top_contributions(art["model"], X, art["reference"],
-                                                          cfg.top_features),
+            "top_features": classifiers.top_contributions(
+                art["model"], X, art["reference"], cfg.top_features, cfg.prediction_workers),
         })
     n = mlio.replace_table(con, "goal_success_predictions", out,
                            "Probability that an open goal completes within the window")

@@ -103,6 +103,33 @@ def test_occlusion_predicting_only_changed_rows_equals_one_prediction_per_featur
     assert classifiers.occlusion_contributions(gbm, X.iloc[:0], reference).shape == (0, 4)
 
 
+def test_predictions_in_worker_processes_equal_those_in_process(
+        monkeypatch: pytest.MonkeyPatch):
+    """Past ROWS_BEFORE_WORKERS rows the explanations' and the drivers' predictions run
+    in two processes: the same floats as in this process (rows are independent; every
+    feature's permutations come from one seed)."""
+    from models_ml import parallel
+
+    X, _ = _frame(900, 6)
+    y = (X["events_7"] < 4).astype(int).to_numpy()
+    gbm = classifiers.gbm(0, 40, 0.1, 2, 3).fit(X, y)
+    here = classifiers.occlusion_contributions(gbm, X, X.median(), workers=2)
+    kw = {"seed": 0, "repeats": 2, "n_estimators": 30, "learning_rate": 0.1, "max_depth": 2}
+    args = (X[:600], y[:600], X[600:], y[600:])
+    every_here, sampled_here = (drivers.importance(*args, **kw, max_rows=m, workers=2)
+                                for m in (None, 200))
+    monkeypatch.setattr(parallel, "ROWS_BEFORE_WORKERS", 100)
+    assert parallel.workers_for(100, 2) == 2 and parallel.workers_for(99, 2) == 1
+    np.testing.assert_array_equal(
+        parallel.predict_positive(gbm, X, workers=2), gbm.predict_proba(X)[:, 1])
+    np.testing.assert_array_equal(
+        classifiers.occlusion_contributions(gbm, X, X.median(), workers=2), here)
+    for m, (imp, auc) in zip((None, 200), (every_here, sampled_here), strict=True):
+        apart, apart_auc = drivers.importance(*args, **kw, max_rows=m, workers=2)
+        pd.testing.assert_frame_equal(apart, imp)
+        assert apart_auc == auc
+
+
 # --------------------------------------------------------------------------- forecasting
 
 

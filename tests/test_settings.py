@@ -116,10 +116,12 @@ def test_sections_are_typed_and_frozen():
     with pytest.raises(ValueError):
         settings.ml.seed = 1  # type: ignore[misc]
     # the model version hash reads as_params: every field that can change a result, in
-    # declaration order; how the work runs (forecast_workers) is not one of them
+    # declaration order; how the work runs (the worker processes) is not one of them
+    workers = ("forecast_workers", "prediction_workers")
     assert list(MLSettings().as_params()) == [
-        f for f in MLSettings.model_fields if f != "forecast_workers"]
-    assert "forecast_workers" not in MLSettings(forecast_workers=1).as_params()
+        f for f in MLSettings.model_fields if f not in workers]
+    assert not set(workers) & set(
+        MLSettings(forecast_workers=1, prediction_workers=1).as_params())
 
 
 def test_paths_come_from_the_environment(tmp_path: Path):
