@@ -630,7 +630,7 @@ def engagement_drivers(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict[
         f.loc[train, cols], y[train], f.loc[test, cols], y[test], seed=cfg.seed,
         repeats=cfg.drivers_repeats, n_estimators=cfg.n_estimators,
         learning_rate=cfg.learning_rate, max_depth=cfg.max_depth,
-        max_rows=cfg.drivers_max_rows, workers=cfg.prediction_workers)
+        max_rows=cfg.drivers_max_rows, workers=cfg.model_workers)
     corr = drivers.correlations(f[cols], y, cfg.experiment_alpha)
     out = imp.merge(corr, on="feature").sort_values("importance_mean", ascending=False)
     trained_at = mlio.now()

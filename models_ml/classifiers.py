@@ -26,7 +26,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from models_ml.metrics import classification_metrics
-from models_ml.parallel import predict_positive
+from models_ml.parallel import fit_calibrated, predict_positive
 
 
 def gbm(seed: int, n_estimators: int, learning_rate: float, max_depth: int,
@@ -161,14 +161,15 @@ def evaluate(
     X: pd.DataFrame, y: np.ndarray, dates: pd.Series, recency: str, *, seed: int,
     n_estimators: int, learning_rate: float, max_depth: int, folds: int, test_dates: int,
     min_auc_margin: float = 0.0, resamples: int = 1000, confidence: float = 0.95,
+    workers: int = 1,
 ) -> Evaluation:
     """Fit on the earlier dates, score the later ones; model and baseline side by side.
     ``beats_baseline``: the lower end of the bootstrap interval of the AUC gain is above
-    ``min_auc_margin``."""
+    ``min_auc_margin``. ``workers``: processes fitting the calibration folds."""
     train, test, cut = time_split(dates, test_dates)
     y = np.asarray(y, dtype=int)
-    model = gbm(seed, n_estimators, learning_rate, max_depth, folds)
-    model.fit(X[train], y[train])
+    model = fit_calibrated(gbm(seed, n_estimators, learning_rate, max_depth, folds),
+                           X[train], y[train], workers)
     p = model.predict_proba(X[test])[:, 1]
     base = recency_baseline().fit(X[[recency]][train], y[train])
     pb = base.predict_proba(X[[recency]][test])[:, 1]
@@ -182,12 +183,14 @@ def evaluate(
 
 
 def fit_final(X: pd.DataFrame, y: np.ndarray, recency: str, *, seed: int, n_estimators: int,
-              learning_rate: float, max_depth: int, folds: int, use_baseline: bool) -> Any:
+              learning_rate: float, max_depth: int, folds: int, use_baseline: bool,
+              workers: int = 1) -> Any:
     """The model to publish, refit on every labelled row (the baseline if it won)."""
     y = np.asarray(y, dtype=int)
     if use_baseline:
         return BaselineModel(recency_baseline().fit(X[[recency]], y), recency)
-    return gbm(seed, n_estimators, learning_rate, max_depth, folds).fit(X, y)
+    return fit_calibrated(gbm(seed, n_estimators, learning_rate, max_depth, folds), X, y,
+                          workers)
 
 
 class BaselineModel:

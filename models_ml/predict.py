@@ -103,9 +103,11 @@ def _train_classifier(con: duckdb.DuckDBPyConnection, cfg: MLSettings, name: str
     ev = classifiers.evaluate(X, y, dates, RECENCY, test_dates=cfg.test_snapshots,
                               min_auc_margin=cfg.min_auc_margin,
                               resamples=cfg.bootstrap_resamples,
-                              confidence=cfg.bootstrap_confidence, **p)
+                              confidence=cfg.bootstrap_confidence,
+                              workers=cfg.model_workers, **p)
     _, as_of = mlio.data_window(con)
-    final = classifiers.fit_final(X, y, RECENCY, use_baseline=not ev.beats_baseline, **p)
+    final = classifiers.fit_final(X, y, RECENCY, use_baseline=not ev.beats_baseline,
+                                  workers=cfg.model_workers, **p)
     trained_at = mlio.now()
     window = {"first": str(pd.Timestamp(dates.min()).date()),
               "last": str(pd.Timestamp(dates.max()).date()), "rows": len(X)}
@@ -535,7 +537,7 @@ def score_churn(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict[str, An
         "published_model": art["kind"],
         "top_features": classifiers.top_contributions(
             art["model"], X, art["reference"], cfg.top_features,
-            cfg.prediction_workers) if len(X) else [],
+            cfg.model_workers) if len(X) else [],
     })
     n = mlio.replace_table(con, "churn_predictions", out,
                            "Probability of no active event in the next 14 days (setting)")
@@ -564,7 +566,7 @@ def score_goal_success(con: duckdb.DuckDBPyConnection, cfg: MLSettings) -> dict[
                                                cfg.risk_band_high),
             "model_version": version, "published_model": art["kind"],
             "top_features": classifiers.top_contributions(
-                art["model"], X, art["reference"], cfg.top_features, cfg.prediction_workers),
+                art["model"], X, art["reference"], cfg.top_features, cfg.model_workers),
         })
     n = mlio.replace_table(con, "goal_success_predictions", out,
                            "Probability that an open goal completes within the window")

@@ -106,8 +106,9 @@ def test_occlusion_predicting_only_changed_rows_equals_one_prediction_per_featur
 def test_predictions_in_worker_processes_equal_those_in_process(
         monkeypatch: pytest.MonkeyPatch):
     """Past ROWS_BEFORE_WORKERS rows the explanations' and the drivers' predictions run
-    in two processes: the same floats as in this process (rows are independent; every
-    feature's permutations come from one seed)."""
+    in two processes, past FIT_ROWS_BEFORE_WORKERS the calibration folds' fits: the same
+    floats as in this process (rows and folds are independent; every feature's
+    permutations come from one seed)."""
     from models_ml import parallel
 
     X, _ = _frame(900, 6)
@@ -128,6 +129,14 @@ def test_predictions_in_worker_processes_equal_those_in_process(
         apart, apart_auc = drivers.importance(*args, **kw, max_rows=m, workers=2)
         pd.testing.assert_frame_equal(apart, imp)
         assert apart_auc == auc
+    # a calibrated classifier's folds fitted side by side: the same model, no n_jobs kept
+    fit_kw = {"seed": 0, "n_estimators": 30, "learning_rate": 0.1, "max_depth": 2, "folds": 3}
+    alone = classifiers.fit_final(X, y, "days_since_last_active", use_baseline=False, **fit_kw)
+    monkeypatch.setattr(parallel, "FIT_ROWS_BEFORE_WORKERS", 100)
+    together = classifiers.fit_final(X, y, "days_since_last_active", use_baseline=False,
+                                     workers=2, **fit_kw)
+    assert together.get_params()["n_jobs"] is None
+    np.testing.assert_array_equal(together.predict_proba(X), alone.predict_proba(X))
 
 
 # --------------------------------------------------------------------------- forecasting

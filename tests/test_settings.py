@@ -117,11 +117,11 @@ def test_sections_are_typed_and_frozen():
         settings.ml.seed = 1  # type: ignore[misc]
     # the model version hash reads as_params: every field that can change a result, in
     # declaration order; how the work runs (the worker processes) is not one of them
-    workers = ("forecast_workers", "prediction_workers")
+    workers = ("forecast_workers", "model_workers")
     assert list(MLSettings().as_params()) == [
         f for f in MLSettings.model_fields if f not in workers]
     assert not set(workers) & set(
-        MLSettings(forecast_workers=1, prediction_workers=1).as_params())
+        MLSettings(forecast_workers=1, model_workers=1).as_params())
 
 
 def test_paths_come_from_the_environment(tmp_path: Path):

@@ -620,7 +620,7 @@ class DataQualitySettings(_Section):
 
 
 #: ml settings that change how the work runs, never its results (left out of model versions)
-_ML_EXECUTION_ONLY = frozenset({"forecast_workers", "prediction_workers"})
+_ML_EXECUTION_ONLY = frozenset({"forecast_workers", "model_workers"})
 
 
 class MLSettings(_Section):
@@ -652,10 +652,10 @@ class MLSettings(_Section):
     #: processes that fit the forecast series side by side (1: in this process); how the
     #: work runs, not what it computes, so not part of a model version
     forecast_workers: Annotated[int, Field(ge=1)] = 2
-    #: processes that predict side by side for the churn and goal explanations and the
-    #: drivers' permutation importance (1: in this process); how the work runs, not what
-    #: it computes, so not part of a model version
-    prediction_workers: Annotated[int, Field(ge=1)] = 2
+    #: processes that fit the classifiers' calibration folds and predict the churn and
+    #: goal explanations and the drivers' permutation importance side by side (1: in this
+    #: process); how the work runs, not what it computes, so not part of a model version
+    model_workers: Annotated[int, Field(ge=1)] = 2
     ltv_horizon_days: PositiveDays = 90
     anomaly_threshold: Annotated[float, Field(gt=0)] = 3.5
     anomaly_lookback_days: PositiveDays = 90
