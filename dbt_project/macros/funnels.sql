@@ -187,7 +187,6 @@
 {%- endmacro %}
 
 
-
 {#
     Whether int_funnel_attempts builds a funnel on its fast path: order ordered, no
     exclusions, first-touch breakdowns only (a scan on event times, no sequence number).

@@ -42,10 +42,10 @@
 -- later has its attempts between the two copied from the table as they are.
 -- attempt_seq continues the user's numbering: plus the funnel's events before its
 -- window (their counts per day in int_funnel_event_days), or the attempts built before
--- it (fast path). The table's definition_key
--- tells when the funnels' definitions changed: then every attempt is rebuilt; so is it
--- when a configured funnel without attempts has events before its window (a new funnel;
--- one whose first step never occurs is built from the window like the others).
+-- it (fast path). The table's definition_key tells when the funnels' definitions
+-- changed: then every attempt is rebuilt; so is it when a configured funnel without
+-- attempts has events before its window (a new funnel; one whose first step never
+-- occurs is built from the window like the others).
 --
 -- Batches: with more events in the window than var duckdb_batch_events, the model runs
 -- once per batch of users (macros/user_batches.sql): every scan is partitioned by user,
