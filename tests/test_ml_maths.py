@@ -142,14 +142,30 @@ def test_predictions_in_worker_processes_equal_those_in_process(
 # --------------------------------------------------------------------------- forecasting
 
 
+def _weekly_series(seed: int, count: int, days: int) -> list[np.ndarray]:
+    """``count`` noisy daily series with a weekly pattern, each its own level and swing."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(days)
+    return [np.maximum(0, level + amp * np.sin(t * 2 * np.pi / 7) + rng.normal(0, 3, days))
+            for level, amp in zip(rng.uniform(20, 80, count), rng.uniform(0, 15, count),
+                                  strict=True)]
+
+
+def _assert_same_forecast(a: forecasting.SeriesResult, b: forecasting.SeriesResult) -> None:
+    """The same choice, backtest scores, forecast and intervals, to the last bit."""
+    assert (a.chosen, a.best, a.origins, a.backtest_mase) == \
+        (b.chosen, b.best, b.origins, b.backtest_mase)
+    np.testing.assert_array_equal(a.forecast.mean, b.forecast.mean)
+    for lv in forecasting.LEVELS:
+        np.testing.assert_array_equal(a.forecast.lower[lv], b.forecast.lower[lv])
+        np.testing.assert_array_equal(a.forecast.upper[lv], b.forecast.upper[lv])
+
+
 def test_forecasts_fitted_in_worker_processes_equal_those_fitted_in_process(
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture):
     """forecast_many in two spawned processes gives the same floats, in the same order, as
     one process: how the work runs is not part of a model version."""
-    rng = np.random.default_rng(3)
-    days = np.arange(49)
-    ys = [np.maximum(0, level + amp * np.sin(days * 2 * np.pi / 7) + rng.normal(0, 3, 49))
-          for level, amp in zip(rng.uniform(20, 80, 6), rng.uniform(0, 15, 6), strict=True)]
+    ys = _weekly_series(3, 6, 49)
     monkeypatch.setattr(forecasting, "SERIES_BEFORE_WORKERS", 2)
     kwargs = {"max_origins": 3, "min_train": 14}
     here = forecasting.forecast_many(ys, 14, 7, workers=1, **kwargs)
@@ -158,12 +174,7 @@ def test_forecasts_fitted_in_worker_processes_equal_those_fitted_in_process(
     assert "forecast 6 series in 2 processes" in caplog.text, caplog.text
     assert len(apart) == len(here) == 6
     for a, b in zip(here, apart, strict=True):
-        assert (a.chosen, a.best, a.origins) == (b.chosen, b.best, b.origins)
-        np.testing.assert_array_equal(a.forecast.mean, b.forecast.mean)
-        for lv in forecasting.LEVELS:
-            np.testing.assert_array_equal(a.forecast.lower[lv], b.forecast.lower[lv])
-            np.testing.assert_array_equal(a.forecast.upper[lv], b.forecast.upper[lv])
-        assert a.backtest_mase == b.backtest_mase
+        _assert_same_forecast(a, b)
 
 
 def test_a_run_a_week_later_reuses_the_stored_fits_of_its_older_origins(
@@ -177,10 +188,7 @@ def test_a_run_a_week_later_reuses_the_stored_fits_of_its_older_origins(
 
     from models_ml import fit_store
 
-    rng = np.random.default_rng(11)
-    days = np.arange(70)
-    ys = [np.maximum(0, level + amp * np.sin(days * 2 * np.pi / 7) + rng.normal(0, 3, 70))
-          for level, amp in zip(rng.uniform(20, 80, 5), rng.uniform(0, 15, 5), strict=True)]
+    ys = _weekly_series(11, 5, 70)
     monkeypatch.setattr(forecasting, "SERIES_BEFORE_WORKERS", 2)
     kwargs = {"max_origins": 4, "min_train": 14}
     week_before = forecasting.forecast_many([y[:63] for y in ys], 14, 7, **kwargs)
@@ -193,12 +201,7 @@ def test_a_run_a_week_later_reuses_the_stored_fits_of_its_older_origins(
     stored = forecasting.forecast_many(changed, 14, 7, workers=2, fits=known, **kwargs)
     fitted = forecasting.forecast_many(changed, 14, 7, **kwargs)
     for i, (a, b) in enumerate(zip(stored, fitted, strict=True)):
-        assert (a.chosen, a.best, a.origins, a.backtest_mase) == \
-            (b.chosen, b.best, b.origins, b.backtest_mase)
-        np.testing.assert_array_equal(a.forecast.mean, b.forecast.mean)
-        for lv in forecasting.LEVELS:
-            np.testing.assert_array_equal(a.forecast.lower[lv], b.forecast.lower[lv])
-            np.testing.assert_array_equal(a.forecast.upper[lv], b.forecast.upper[lv])
+        _assert_same_forecast(a, b)
         assert a.fits.keys() == b.fits.keys() and b.fits_reused == 0
         # ETS and Theta at the three older origins; the changed series: nothing
         assert a.fits_reused == (0 if i == 0 else 2 * (a.origins - 1)), (i, a.fits_reused)
