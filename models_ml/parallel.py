@@ -23,11 +23,10 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
-#: rows to predict (a row once per model of a calibrated ensemble is one row here)
-#: before worker processes pay off: a calibrated model of 3 x 150 trees predicts ~40k
-#: rows a second on one core, a worker takes ~2 s to start and import scikit-learn
+#: rows to predict before worker processes pay off: a calibrated model of 3 x 150 trees
+#: predicts ~40k rows a second on one core, a worker takes ~2 s to start and import
+#: scikit-learn
 ROWS_BEFORE_WORKERS = 300_000
-
 
 #: training rows before fitting a calibrated classifier's folds in worker processes pays
 #: off (150 boosting iterations over 50k rows: about a second per fold on one core)
