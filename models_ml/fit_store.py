@@ -33,10 +33,14 @@ create table if not exists {TABLE} (
 )"""
 
 
-def load(con: duckdb.DuckDBPyConnection) -> dict[str, np.ndarray]:
-    """Every stored point forecast by fit key (empty before the first forecast run)."""
+def _ensure_table(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("create schema if not exists ops")
     con.execute(DDL)
+
+
+def load(con: duckdb.DuckDBPyConnection) -> dict[str, np.ndarray]:
+    """Every stored point forecast by fit key (empty before the first forecast run)."""
+    _ensure_table(con)
     rows = con.execute(f"select fit_key, forecast from {TABLE}").fetchall()
     return {key: np.asarray(values, dtype=float) for key, values in rows}
 
@@ -48,8 +52,7 @@ def save(con: duckdb.DuckDBPyConnection, results: Iterable[SeriesResult],
     fits: dict[str, np.ndarray] = {}
     for result in results:
         fits.update(result.fits)
-    con.execute("create schema if not exists ops")
-    con.execute(DDL)
+    _ensure_table(con)
     if fits:
         frame = pd.DataFrame({"fit_key": list(fits),
                               "forecast": [np.asarray(v, dtype=float).tolist()
