@@ -5,7 +5,9 @@ failed there and the other files go on), then swapped into the raw tables in one
 transaction: the day's previous rows, rejects and duplicates flags are replaced, so a
 reload gives identical tables and a failure leaves the previous state. Several days of an
 entity may be read and validated together (``load_events_days``,
-``load_platform_days``); each is still swapped in its own transaction.
+``load_platform_days``); event days validated together are swapped in together, in one
+transaction (each day's audit as if they had been swapped one by one), platform days
+each in its own.
 
 Events and the increment entities (payments, content_metrics) keep every valid copy;
 ``is_current`` marks the copy that counts: the latest export date wins, then the last
@@ -604,78 +606,164 @@ _EVENT_INSERT_COLUMNS = (
 
 def _swap_events(
     con: duckdb.DuckDBPyConnection,
-    day: ExportDay,
-    results: list[FileResult],
-    load_id: str,
-    loaded_at: datetime,
-    first_file_id: int = 0,
-    copy_dates: list[str] | None = None,
+    days: list[ExportDay],
+    results: list[DayLoadResult],
+    copy_dates: list[str],
 ) -> None:
-    """Replace the day's rows in raw.events and raw.rejects; recompute is_current.
+    """Replace the chunk's days' rows in raw.events and raw.rejects; recompute is_current;
+    fill each day's outcomes as if its days had been swapped in one after another.
 
-    ``copy_dates``: export dates (ISO) that hold every copy of the event ids this day
-    touches, and ``_multi_ids`` every id of the chunk that may have more than one copy
-    (see :func:`_copy_dates`): the ranking then reads only those days' row groups, and
-    only ids that can have another copy (or lost one) are ranked; an id with a single
-    copy keeps the ``is_current`` it is inserted with. None: rank every id of the day on
-    the whole table.
+    One statement per table for the whole chunk: a day's rows alone fill less than a row
+    group, so days inserted one by one leave a partial row group each and go through the
+    WAL, and the checkpoint writes them again (bench/README.md, session 51).
+    ``copy_dates``: export dates (ISO) that hold every copy of the event ids the chunk
+    touches, and ``_multi_ids`` every id that may have more than one copy (see
+    :func:`_copy_dates`): the ranking reads only those days' row groups and only ids that
+    can have another copy (or lost one). An id with a single copy keeps the
+    ``is_current`` it is inserted with.
     """
-    d = day.export_date.isoformat()
-    # this day's rows of _parsed (its file ids): zonemaps skip the chunk's other days
-    own_rows = f"p.file_id >= {first_file_id} AND p.file_id < {first_file_id + _DAY_FILE_IDS}"
     known_types = ", ".join(f"'{t}'" for t in EVENT_TYPES)
-    con.execute("CREATE OR REPLACE TEMP TABLE _files (file_id INTEGER, source_file VARCHAR)")
+    # the n-th day's file ids start at n * _DAY_FILE_IDS (_stage_event_files)
+    con.execute("CREATE OR REPLACE TEMP TABLE _files (file_id INTEGER, source_file VARCHAR, "
+                "export_date DATE, load_id VARCHAR, loaded_at TIMESTAMP)")
     con.executemany(
-        "INSERT INTO _files VALUES (?, ?)",
-        [(i, r.source_file) for i, r in enumerate(results, start=first_file_id)],
+        "INSERT INTO _files VALUES (?, ?, ?, ?, ?)",
+        [(i, f.source_file, day.export_date, result.load_id, result.started_at)
+         for n, (day, result) in enumerate(zip(days, results, strict=True))
+         for i, f in enumerate(result.files, start=n * _DAY_FILE_IDS)],
     )
-    # a file that failed now keeps what an earlier load of it brought (never half a day)
-    failed = [r.source_file for r in results if r.status == "failed"]
-    con.execute("CREATE OR REPLACE TEMP TABLE _kept_files (source_file VARCHAR)")
+    # a file that failed keeps what an earlier load of it brought (never half a day)
+    # (a file's name holds its export day: events/<date>/<file>)
+    con.execute("CREATE OR REPLACE TEMP TABLE _kept_files AS "
+                "SELECT source_file FROM _files WHERE false")
+    failed = [f.source_file for result in results for f in result.files
+              if f.status == "failed"]
     if failed:
         con.executemany("INSERT INTO _kept_files VALUES (?)", [(f,) for f in failed])
-    replaced = "export_date = ? AND source_file NOT IN (SELECT source_file FROM _kept_files)"
+    chunk = _dates_filter(sorted({d.export_date.isoformat() for d in days}))
+    kept = "source_file IN (SELECT source_file FROM _kept_files)"
+    replaced = f"{chunk} AND NOT {kept}"
+    # the copies the swaps replace: their ids (ranked again) and, of ids that may have
+    # another copy, the rows themselves (a later day's old copy stands until that day's
+    # turn: see _day_outcomes)
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _old_ids AS "
-        f"SELECT DISTINCT event_id FROM raw.events WHERE {replaced}",
-        [d],
+        f"SELECT DISTINCT event_id FROM raw.events WHERE {replaced}"
     )
-    con.execute(f"DELETE FROM raw.events WHERE {replaced}", [d])
-    con.execute(f"DELETE FROM raw.rejects WHERE entity = 'events' AND {replaced}", [d])
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _old_copies AS "
+        f"SELECT event_id, export_date, source_file, source_line FROM raw.events "
+        f"WHERE {replaced} AND event_id IN (SELECT event_id FROM _multi_ids)"
+    )
+    con.execute(f"DELETE FROM raw.events WHERE {replaced}")
+    con.execute(f"DELETE FROM raw.rejects WHERE entity = 'events' AND {replaced}")
     select_cols = ", ".join(
         f"event_type IN ({known_types})" if c == "is_known_event_type" else f"p.{c}"
         for c in _EVENT_INSERT_COLUMNS
     )
+    # _parsed holds the chunk's rows in file order, so the days' rows stay apart (zonemaps)
     con.execute(
         f"""
         INSERT INTO raw.events ({", ".join(_EVENT_INSERT_COLUMNS)},
                                 export_date, source_file, source_line, load_id, loaded_at,
                                 is_current)
-        SELECT {select_cols}, DATE '{d}', f.source_file, p.line_number, ?, ?, true
+        SELECT {select_cols}, f.export_date, f.source_file, p.line_number, f.load_id,
+               f.loaded_at, true
         FROM _parsed p JOIN _files f USING (file_id)
-        WHERE p.reason_code IS NULL AND {own_rows}
-        """,
-        [load_id, loaded_at],
+        WHERE p.reason_code IS NULL
+        """
     )
     con.execute(
-        f"""
+        """
         INSERT INTO raw.rejects
-        SELECT 'events', DATE '{d}', f.source_file, p.line_number, p.reason_code, p.reason,
-               p.raw, ?, ?
+        SELECT 'events', f.export_date, f.source_file, p.line_number, p.reason_code, p.reason,
+               p.raw, f.load_id, f.loaded_at
         FROM _parsed p JOIN _files f USING (file_id)
-        WHERE p.reason_code IS NOT NULL AND {own_rows}
-        """,
-        [load_id, loaded_at],
+        WHERE p.reason_code IS NOT NULL
+        """
     )
-    multi = " AND event_id IN (SELECT event_id FROM _multi_ids)" if copy_dates else ""
+    _day_outcomes(con, days, results, chunk, replaced, _dates_filter(copy_dates))
     _recompute_current(
         con,
         "raw.events",
         ("event_id",),
         f"SELECT event_id FROM _old_ids UNION SELECT event_id FROM raw.events "
-        f"WHERE export_date = DATE '{d}'{multi}",
+        f"WHERE {chunk} AND event_id IN (SELECT event_id FROM _multi_ids)",
         copy_dates,
     )
+
+
+def _day_outcomes(
+    con: duckdb.DuckDBPyConnection,
+    days: list[ExportDay],
+    results: list[DayLoadResult],
+    chunk: str,
+    replaced: str,
+    copies: str,
+) -> None:
+    """Fill each day's loaded/duplicates/rejected per file, and its rejects by reason, as
+    they were when that day was swapped in, the chunk's days one after another in date
+    order (what loading them in separate runs gives).
+
+    A new row of day D was current then unless another copy ranked above it (later export
+    date, then file, then line) among: the new rows of D itself, the rows the chunk keeps
+    (other days, failed files' earlier rows), and the replaced copies of the chunk's days
+    after D (each still stood until its own day's turn). New rows of later days came
+    after. Only ids in _multi_ids can have another copy, on the dates ``copies`` selects.
+    """
+    above = ("(c.export_date > e.export_date OR (c.export_date = e.export_date AND "
+             "(c.source_file > e.source_file OR (c.source_file = e.source_file AND "
+             "c.source_line > e.source_line))))")
+    rows = con.execute(
+        f"""
+        WITH new_rows AS (
+            SELECT event_id, export_date, source_file, source_line
+            FROM raw.events WHERE {replaced}
+        ),
+        rivals AS (
+            SELECT event_id, export_date, source_file, source_line, 'new' AS kind
+            FROM new_rows WHERE event_id IN (SELECT event_id FROM _multi_ids)
+            UNION ALL
+            SELECT event_id, export_date, source_file, source_line, 'kept'
+            FROM raw.events
+            WHERE {copies} AND event_id IN (SELECT event_id FROM _multi_ids)
+              AND NOT ({replaced})
+            UNION ALL
+            SELECT event_id, export_date, source_file, source_line, 'replaced'
+            FROM _old_copies
+        ),
+        outranked AS (
+            SELECT DISTINCT e.export_date, e.source_file, e.source_line
+            FROM new_rows e JOIN rivals c USING (event_id)
+            WHERE {above}
+              AND NOT (c.kind = 'new' AND c.export_date > e.export_date)
+              AND NOT (c.kind = 'replaced' AND c.export_date <= e.export_date)
+        )
+        SELECT e.export_date, e.source_file, count(*) - count(o.source_line),
+               count(o.source_line)
+        FROM new_rows e LEFT JOIN outranked o USING (export_date, source_file, source_line)
+        GROUP BY ALL
+        """
+    ).fetchall()
+    counts = {(d, f): (loaded, dup) for d, f, loaded, dup in rows}
+    rejected = {
+        (d, f): n for d, f, n in con.execute(
+            f"SELECT export_date, source_file, count(*) FROM raw.rejects "
+            f"WHERE entity = 'events' AND {chunk} GROUP BY ALL").fetchall()
+    }
+    reasons: dict[date, dict[str, int]] = {}
+    for d, code, n in con.execute(
+            f"SELECT export_date, reason_code, count(*) FROM raw.rejects "
+            f"WHERE entity = 'events' AND {chunk} GROUP BY ALL ORDER BY 1, 2").fetchall():
+        reasons.setdefault(d, {})[code] = n
+    for day, result in zip(days, results, strict=True):
+        d = day.export_date
+        for r in result.files:
+            if r.status in ("failed", "ignored"):
+                continue
+            r.loaded, r.duplicates = counts.get((d, r.source_file), (0, 0))
+            r.rejected = rejected.get((d, r.source_file), 0)
+        result.rejects_by_reason = reasons.get(d, {})
 
 
 def _dates_filter(dates: list[str], column: str = "export_date") -> str:
@@ -900,7 +988,7 @@ def _in_transaction(con: duckdb.DuckDBPyConnection, work: Callable[[], None]) ->
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    failpoint("ingest.before_commit")  # an export day's rows written, not yet committed
+    failpoint("ingest.before_commit")  # a chunk's or a day's rows written, not committed
     con.execute("COMMIT")
 
 
@@ -931,11 +1019,12 @@ def load_events_days(
     progress: Progress | None = None,
     limits: ReadLimits | None = None,
 ) -> list[DayLoadResult]:
-    """Load (or reload) export days of events, each in its own transaction.
+    """Load (or reload) export days of events, in one transaction.
 
     The days' lines are staged and validated together, outside any transaction: the
     validating parse has a fixed cost (~0.2 s) that would otherwise be paid per day. Then
-    each day is swapped in on its own, in date order, exactly as if loaded alone.
+    the days are swapped in together (:func:`_swap_events`): the tables are those of
+    loading each day alone, in date order, and so is each day's audit.
     """
     con.execute("SET TimeZone = 'UTC'")  # naive timestamps mean UTC, whoever connected
     con.execute(_LINES_DDL)
@@ -972,32 +1061,28 @@ def load_events_days(
                 "SELECT * FROM _parsed_lines UNION ALL SELECT * FROM _parsed_bulk")
     try:
         copy_dates = _copy_dates(con, days)
-        for n, (day, result) in enumerate(zip(days, results, strict=True)):
-            _swap_day(con, day, result, run_id, n * _DAY_FILE_IDS, copy_dates)
+        _swap_chunk(con, days, results, run_id, copy_dates)
     finally:
         con.execute("DROP VIEW IF EXISTS _parsed")
-        for name in ("_parsed_lines", "_files", "_old_ids", "_ranked", "_multi_ids",
-                     "_existing", "_parsed_bulk"):
+        for name in ("_parsed_lines", "_files", "_kept_files", "_old_ids", "_old_copies",
+                     "_ranked", "_multi_ids", "_existing", "_parsed_bulk"):
             con.execute(f"DROP TABLE IF EXISTS {name}")
     return results
 
 
-def _swap_day(
+def _swap_chunk(
     con: duckdb.DuckDBPyConnection,
-    day: ExportDay,
-    result: DayLoadResult,
+    days: list[ExportDay],
+    results: list[DayLoadResult],
     run_id: str | None,
-    first_file_id: int,
     copy_dates: list[str],
 ) -> None:
     def swap() -> None:
-        _swap_events(
-            con, day, result.files, result.load_id, result.started_at, first_file_id,
-            copy_dates,
-        )
-        result.rejects_by_reason = _count_outcomes(con, "raw.events", EVENTS, day, result.files)
-        result.finished_at = _now()
-        _write_audit(con, result, run_id)
+        _swap_events(con, days, results, copy_dates)
+        finished = _now()
+        for result in results:
+            result.finished_at = finished
+            _write_audit(con, result, run_id)
 
     _in_transaction(con, swap)
 

@@ -32,7 +32,8 @@ class FileResult:
 
 @dataclass
 class DayLoadResult:
-    """One entity's export day as loaded in one transaction."""
+    """One entity's export day as loaded (in one transaction, alone or with the days
+    validated with it)."""
 
     entity: str
     export_date: date

@@ -441,6 +441,66 @@ def test_days_loaded_as_one_batch_equal_days_loaded_one_by_one(tmp_path, write_e
     assert hashes[0] == hashes[1]
 
 
+def test_a_batch_reload_counts_each_day_as_loading_them_one_by_one(tmp_path,
+                                                                   write_events):
+    """A batch swaps its days in one transaction; each day's audit must still be what
+    reloading the days one by one gives: a copy on a later day that the batch replaces
+    still outranks the day's row when that day is counted (and one on a later day that
+    the batch brings does not yet), and a file that now fails keeps its earlier rows."""
+    from ingest.batch import load_entity_days
+
+    landing = tmp_path / "landing"
+    days = [date(2026, 3, d) for d in (10, 11, 12)]
+
+    def first_export() -> None:
+        write_events(landing, "2026-03-10", "a.ndjson", [event("x", "2026-03-10T01:00:00Z")])
+        write_events(landing, "2026-03-11", "a.ndjson", [event("k", "2026-03-11T01:00:00Z")])
+        write_events(landing, "2026-03-11", "b.ndjson.gz", [event("kept", "2026-03-11T02:00:00Z")])
+        write_events(landing, "2026-03-12", "a.ndjson", [
+            event("x", "2026-03-10T01:00:00Z"), event("z", "2026-03-10T05:00:00Z")])
+
+    def second_export() -> None:
+        write_events(landing, "2026-03-10", "a.ndjson", [
+            event("x", "2026-03-10T01:00:00Z"), event("y", "2026-03-10T03:00:00Z"),
+            event("z", "2026-03-10T05:00:00Z")])
+        write_events(landing, "2026-03-11", "a.ndjson", [
+            event("y", "2026-03-10T03:00:00Z"), event("y", "2026-03-10T03:00:00Z")])
+        (landing / "events" / "2026-03-11" / "b.ndjson.gz").write_bytes(b"\x1f\x8b broken")
+        write_events(landing, "2026-03-12", "a.ndjson", [event("w", "2026-03-12T05:00:00Z")])
+
+    first_export()
+    states = []
+    for batched in (True, False):
+        c = connect(tmp_path / f"reload_{batched}.duckdb")
+        ensure_schema(c)
+        for d in days:
+            load(c, landing, "events", d.isoformat())
+        states.append(c)
+    second_export()
+    batch = load_entity_days(states[0], landing, "events", days, reload=True)
+    assert not batch.unbalanced
+    for d in days:
+        load(states[1], landing, "events", d.isoformat())
+    audits = []
+    for c in states:
+        audits.append((
+            c.execute("SELECT export_date, source_file, status, records_read, loaded, "
+                      "rejected, duplicates FROM raw.load_audit ORDER BY ALL").fetchall(),
+            [table_hash(c, t) for t in ("raw.events", "raw.rejects")]))
+    assert audits[0] == audits[1]
+    # (loaded, rejected, duplicates) of each day's reload: 03-10 was counted while 03-12
+    # still held x and z (duplicates then) and before 03-11 brought y (loaded then)
+    assert [(f.loaded, f.rejected, f.duplicates) for r in batch.results for f in r.files
+            if f.status == "loaded"] == [(1, 0, 2), (1, 0, 1), (1, 0, 0)]
+    assert current(states[0], "event_id IN ('x', 'y', 'z', 'kept')") == [
+        ("kept", date(2026, 3, 11), "events/2026-03-11/b.ndjson.gz"),
+        ("x", date(2026, 3, 10), "events/2026-03-10/a.ndjson"),
+        ("y", date(2026, 3, 11), "events/2026-03-11/a.ndjson"),
+        ("z", date(2026, 3, 10), "events/2026-03-10/a.ndjson")]
+    for c in states:
+        c.close()
+
+
 def _platform_days(landing: Path, write_platform) -> list[date]:
     """Three payment days: a key resent on a later day, bad rows, a failed file beside a
     good one, an extra column, a day whose header lacks an optional column."""

@@ -399,7 +399,7 @@ def test_kill_points_then_recovery(sample: Sample, clean_runs: CleanRuns,
 LONG_KILLS_FIRST_LOAD = [
     # (label, failpoint) on a fresh warehouse, each run continuing from the previous kill
     ("L-ingest-first-commit", "ingest.before_commit:1"),
-    ("L-ingest-between-days", "ingest.before_commit:3"),
+    ("L-ingest-third-commit", "ingest.before_commit:3"),
     ("L-ingest-entity", "ingest.entity_loaded:2"),
     ("L-raw-checks", "checks.raw.recorded:3"),
     ("L-dbt-seed", "dbt.after_model:1"),
