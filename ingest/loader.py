@@ -623,15 +623,9 @@ def _swap_events(
     ``is_current`` it is inserted with.
     """
     known_types = ", ".join(f"'{t}'" for t in EVENT_TYPES)
-    # the n-th day's file ids start at n * _DAY_FILE_IDS (_stage_event_files)
     con.execute("CREATE OR REPLACE TEMP TABLE _files (file_id INTEGER, source_file VARCHAR, "
                 "export_date DATE, load_id VARCHAR, loaded_at TIMESTAMP)")
-    con.executemany(
-        "INSERT INTO _files VALUES (?, ?, ?, ?, ?)",
-        [(i, f.source_file, day.export_date, result.load_id, result.started_at)
-         for n, (day, result) in enumerate(zip(days, results, strict=True))
-         for i, f in enumerate(result.files, start=n * _DAY_FILE_IDS)],
-    )
+    con.executemany("INSERT INTO _files VALUES (?, ?, ?, ?, ?)", _files_table(days, results))
     # a file that failed keeps what an earlier load of it brought (never half a day)
     # (a file's name holds its export day: events/<date>/<file>)
     con.execute("CREATE OR REPLACE TEMP TABLE _kept_files AS "
@@ -682,7 +676,8 @@ def _swap_events(
         WHERE p.reason_code IS NOT NULL
         """
     )
-    _day_outcomes(con, days, results, chunk, replaced, _dates_filter(copy_dates))
+    _day_outcomes(con, "raw.events", EVENTS, ("event_id",), days, results, chunk, replaced,
+                  f"{_dates_filter(copy_dates)} AND event_id IN (SELECT event_id FROM _multi_ids)")
     _recompute_current(
         con,
         "raw.events",
@@ -695,46 +690,50 @@ def _swap_events(
 
 def _day_outcomes(
     con: duckdb.DuckDBPyConnection,
+    table: str,
+    entity: str,
+    key: tuple[str, ...],
     days: list[ExportDay],
     results: list[DayLoadResult],
     chunk: str,
     replaced: str,
-    copies: str,
+    rivals: str = "true",
 ) -> None:
     """Fill each day's loaded/duplicates/rejected per file, and its rejects by reason, as
     they were when that day was swapped in, the chunk's days one after another in date
     order (what loading them in separate runs gives).
 
-    A new row of day D was current then unless another copy ranked above it (later export
-    date, then file, then line) among: the new rows of D itself, the rows the chunk keeps
-    (other days, failed files' earlier rows), and the replaced copies of the chunk's days
-    after D (each still stood until its own day's turn). New rows of later days came
-    after. Only ids in _multi_ids can have another copy, on the dates ``copies`` selects.
+    ``replaced``: the chunk's new rows (the swapped days' rows but the failed files'
+    kept ones); ``_old_copies``: the rows they replaced. A new row of day D was current
+    then unless another copy of its key ranked above it (later export date, then file,
+    then line) among: the new rows of D itself, the rows the chunk keeps (other days,
+    failed files' earlier rows), and the replaced copies of the chunk's days after D
+    (each still stood until its own day's turn). New rows of later days came after.
+    ``rivals``: the rows that can share a key with a new row (a bound on the scan).
     """
+    keys = ", ".join(key)
     above = ("(c.export_date > e.export_date OR (c.export_date = e.export_date AND "
              "(c.source_file > e.source_file OR (c.source_file = e.source_file AND "
              "c.source_line > e.source_line))))")
     rows = con.execute(
         f"""
         WITH new_rows AS (
-            SELECT event_id, export_date, source_file, source_line
-            FROM raw.events WHERE {replaced}
+            SELECT {keys}, export_date, source_file, source_line
+            FROM {table} WHERE {replaced}
         ),
-        rivals AS (
-            SELECT event_id, export_date, source_file, source_line, 'new' AS kind
-            FROM new_rows WHERE event_id IN (SELECT event_id FROM _multi_ids)
+        rival_rows AS (
+            SELECT {keys}, export_date, source_file, source_line, 'new' AS kind
+            FROM {table} WHERE {replaced} AND {rivals}
             UNION ALL
-            SELECT event_id, export_date, source_file, source_line, 'kept'
-            FROM raw.events
-            WHERE {copies} AND event_id IN (SELECT event_id FROM _multi_ids)
-              AND NOT ({replaced})
+            SELECT {keys}, export_date, source_file, source_line, 'kept'
+            FROM {table} WHERE NOT ({replaced}) AND {rivals}
             UNION ALL
-            SELECT event_id, export_date, source_file, source_line, 'replaced'
+            SELECT {keys}, export_date, source_file, source_line, 'replaced'
             FROM _old_copies
         ),
         outranked AS (
             SELECT DISTINCT e.export_date, e.source_file, e.source_line
-            FROM new_rows e JOIN rivals c USING (event_id)
+            FROM new_rows e JOIN rival_rows c USING ({keys})
             WHERE {above}
               AND NOT (c.kind = 'new' AND c.export_date > e.export_date)
               AND NOT (c.kind = 'replaced' AND c.export_date <= e.export_date)
@@ -749,12 +748,12 @@ def _day_outcomes(
     rejected = {
         (d, f): n for d, f, n in con.execute(
             f"SELECT export_date, source_file, count(*) FROM raw.rejects "
-            f"WHERE entity = 'events' AND {chunk} GROUP BY ALL").fetchall()
+            f"WHERE entity = ? AND {chunk} GROUP BY ALL", [entity]).fetchall()
     }
     reasons: dict[date, dict[str, int]] = {}
     for d, code, n in con.execute(
             f"SELECT export_date, reason_code, count(*) FROM raw.rejects "
-            f"WHERE entity = 'events' AND {chunk} GROUP BY ALL ORDER BY 1, 2").fetchall():
+            f"WHERE entity = ? AND {chunk} GROUP BY ALL ORDER BY 1, 2", [entity]).fetchall():
         reasons.setdefault(d, {})[code] = n
     for day, result in zip(days, results, strict=True):
         d = day.export_date
@@ -962,9 +961,15 @@ def _records_read_from_stage(
             r.records_read = int(counts.get(file_id, 0))
 
 
+_AUDIT_COLUMNS = 17
+_AUDIT_ROWS_PER_STATEMENT = 500  # a bound on one statement's parameters
+
+
 def _write_audit(
-    con: duckdb.DuckDBPyConnection, result: DayLoadResult, run_id: str | None
+    con: duckdb.DuckDBPyConnection, results: list[DayLoadResult], run_id: str | None
 ) -> None:
+    """One raw.load_audit row per file of each result, in multi-row INSERTs (an
+    ``executemany`` runs the statement once per row: ~1.5 ms a day's row)."""
     rows = [
         (
             result.load_id, run_id, result.entity, result.export_date, f.source_file,
@@ -972,13 +977,14 @@ def _write_audit(
             f.blank_lines, f.loaded, f.rejected, f.duplicates, result.started_at,
             result.finished_at,
         )
+        for result in results
         for f in result.files
     ]
-    if rows:
-        con.executemany(
-            "INSERT INTO raw.load_audit VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
+    row = "(" + ", ".join(["?"] * _AUDIT_COLUMNS) + ")"
+    for i in range(0, len(rows), _AUDIT_ROWS_PER_STATEMENT):
+        block = rows[i:i + _AUDIT_ROWS_PER_STATEMENT]
+        con.execute("INSERT INTO raw.load_audit VALUES " + ", ".join([row] * len(block)),
+                    [v for r in block for v in r])
 
 
 def _in_transaction(con: duckdb.DuckDBPyConnection, work: Callable[[], None]) -> None:
@@ -1082,7 +1088,7 @@ def _swap_chunk(
         finished = _now()
         for result in results:
             result.finished_at = finished
-            _write_audit(con, result, run_id)
+        _write_audit(con, results, run_id)
 
     _in_transaction(con, swap)
 
@@ -1300,11 +1306,12 @@ def load_platform_days(
     progress: Progress | None = None,
     limits: ReadLimits | None = None,
 ) -> list[DayLoadResult]:
-    """Load (or reload) export days of one platform entity, each in its own transaction.
+    """Load (or reload) export days of one platform entity.
 
-    The days' files are staged one by one, validated together in one statement, then each
-    day is swapped in on its own, in date order, exactly as if loaded alone (as
-    :func:`load_events_days` does for events).
+    The days' files are staged one by one, validated together in one statement, then
+    swapped in: an increment's days together in one transaction (as
+    :func:`load_events_days` does for events), a snapshot's each on its own, in date
+    order; the tables and each day's audit are those of loading the days alone.
     """
     con.execute("SET TimeZone = 'UTC'")  # naive timestamps mean UTC, whoever connected
     limits = limits or ReadLimits()
@@ -1325,10 +1332,13 @@ def load_platform_days(
         for file_id, fr, _ in staged:
             if fr.status == "loaded":
                 fr.records_read = int(read.get(file_id, 0))
-        for n, (day, result) in enumerate(zip(days, results, strict=True)):
-            _swap_platform_day(con, entity, day, result, n * _DAY_FILE_IDS, run_id)
+        if entity.kind == "increment":
+            _in_transaction(con, lambda: _swap_increments(con, entity, days, results, run_id))
+        else:
+            for n, (day, result) in enumerate(zip(days, results, strict=True)):
+                _swap_platform_day(con, entity, day, result, n * _DAY_FILE_IDS, run_id)
     finally:
-        for name in ("_platform_parsed", "_csv_cells", "_files", "_kept_files", "_old_keys",
+        for name in ("_platform_parsed", "_csv_cells", "_files", "_kept_files", "_old_copies",
                      "_ranked", "_csv_raw", "_csv_numbered"):
             con.execute(f"DROP TABLE IF EXISTS {name}")
     return results
@@ -1365,11 +1375,74 @@ def _stage_platform_files(
     return staged
 
 
+def _files_table(days: list[ExportDay], results: list[DayLoadResult]
+                 ) -> list[tuple[int, str, date, str, datetime]]:
+    """The rows of the temp table _files: each staged file's id (the n-th day's from
+    n * _DAY_FILE_IDS), name, export day and its day's load id and start."""
+    return [(i, f.source_file, day.export_date, result.load_id, result.started_at)
+            for n, (day, result) in enumerate(zip(days, results, strict=True))
+            for i, f in enumerate(result.files, start=n * _DAY_FILE_IDS)]
+
+
+def _swap_increments(
+    con: duckdb.DuckDBPyConnection, entity: PlatformEntity, days: list[ExportDay],
+    results: list[DayLoadResult], run_id: str | None,
+) -> None:
+    """Swap the staged days of an increment entity (payments, content_metrics) into its
+    raw table and raw.rejects, one statement per step for all of them; is_current and
+    each day's outcomes as swapping the days one after another gives."""
+    con.execute("CREATE OR REPLACE TEMP TABLE _files (file_id INTEGER, source_file VARCHAR, "
+                "export_date DATE, load_id VARCHAR, loaded_at TIMESTAMP)")
+    con.executemany("INSERT INTO _files VALUES (?, ?, ?, ?, ?)", _files_table(days, results))
+    # a file that failed (or was read in part) keeps what an earlier load of it brought
+    con.execute("CREATE OR REPLACE TEMP TABLE _kept_files (source_file VARCHAR)")
+    failed = [f.source_file for r in results for f in r.failed_files]
+    if failed:
+        con.executemany("INSERT INTO _kept_files VALUES (?)", [(f,) for f in failed])
+    chunk = _dates_filter(sorted({d.export_date.isoformat() for d in days}))
+    replaced = f"{chunk} AND source_file NOT IN (SELECT source_file FROM _kept_files)"
+    keys = ", ".join(entity.key)
+    con.execute(f"DELETE FROM raw.rejects WHERE entity = ? AND {replaced}", [entity.name])
+    con.execute(
+        """
+        INSERT INTO raw.rejects
+        SELECT ?, f.export_date, f.source_file, p.record_number, p.reason_code, p.reason,
+               p.raw, f.load_id, f.loaded_at
+        FROM _platform_parsed p JOIN _files f USING (file_id)
+        WHERE p.reason_code IS NOT NULL
+        """,
+        [entity.name],
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _old_copies AS SELECT {keys}, export_date, "
+                f"source_file, source_line FROM {entity.table} WHERE {replaced}")
+    con.execute(f"DELETE FROM {entity.table} WHERE {replaced}")
+    cols = ", ".join(f'"{c}"' for c in entity.columns)
+    con.execute(
+        f"""
+        INSERT INTO {entity.table} ({cols}, extra, export_date, source_file, source_line,
+                                    load_id, loaded_at, is_current)
+        SELECT {", ".join(f"p.{c}" for c in entity.columns)}, p.extra, f.export_date,
+               f.source_file, p.record_number, f.load_id, f.loaded_at, true
+        FROM _platform_parsed p JOIN _files f USING (file_id)
+        WHERE p.reason_code IS NULL
+        """
+    )
+    _day_outcomes(con, entity.table, entity.name, entity.key, days, results, chunk, replaced)
+    _recompute_current(con, entity.table, entity.key,
+                       f"SELECT {keys} FROM {entity.table} WHERE {chunk} "
+                       f"UNION SELECT {keys} FROM _old_copies")
+    finished = _now()
+    for result in results:
+        result.finished_at = finished
+    _write_audit(con, results, run_id)
+
+
 def _swap_platform_day(
     con: duckdb.DuckDBPyConnection, entity: PlatformEntity, day: ExportDay,
     result: DayLoadResult, first_file_id: int, run_id: str | None,
 ) -> None:
-    """Swap one staged export day into the raw tables in one transaction."""
+    """Swap one staged export day of a snapshot entity into the raw tables in one
+    transaction."""
     d = day.export_date.isoformat()
     loaded_files = [f for f in result.files if f.status == "loaded"]
     failed = result.failed_files
@@ -1406,21 +1479,9 @@ def _swap_platform_day(
             [entity.name, d, result.load_id, result.started_at],
         )
         # a snapshot is replaced only by a complete, newer-or-same-day read of it
-        replace = entity.kind == "increment" or (
-            superseded_by is None and loaded_files and not failed
-        )
-        if replace:
+        if superseded_by is None and loaded_files and not failed:
             cols = ", ".join(f'"{c}"' for c in entity.columns)
-            if entity.kind == "snapshot":
-                con.execute(f"DELETE FROM {entity.table}")
-            else:
-                con.execute(
-                    f"CREATE OR REPLACE TEMP TABLE _old_keys AS SELECT DISTINCT "
-                    f"{', '.join(entity.key)} FROM {entity.table} "
-                    f"WHERE export_date = ? AND {kept}",
-                    [d],
-                )
-                con.execute(f"DELETE FROM {entity.table} WHERE export_date = ? AND {kept}", [d])
+            con.execute(f"DELETE FROM {entity.table}")
             con.execute(
                 f"""
                 INSERT INTO {entity.table} ({cols}, extra, export_date, source_file, source_line,
@@ -1434,8 +1495,6 @@ def _swap_platform_day(
             )
             keys = ", ".join(entity.key)
             affected = f"SELECT {keys} FROM {entity.table} WHERE export_date = DATE '{d}'"
-            if entity.kind == "increment":
-                affected += f" UNION SELECT {keys} FROM _old_keys"
             _recompute_current(con, entity.table, entity.key, affected)
             result.rejects_by_reason = _count_outcomes(
                 con, entity.table, entity.name, day, result.files
@@ -1466,7 +1525,7 @@ def _swap_platform_day(
                     fr.status = "superseded"
                     fr.message = "not applied: another file of this snapshot failed"
         result.finished_at = _now()
-        _write_audit(con, result, run_id)
+        _write_audit(con, [result], run_id)
 
     _in_transaction(con, swap)
 
@@ -1504,8 +1563,7 @@ def record_superseded_snapshots(
                 f"DELETE FROM raw.rejects WHERE entity = ? AND {_dates_filter(dates)}",
                 [entity],
             )
-        for result in results:
-            _write_audit(con, result, run_id)
+        _write_audit(con, results, run_id)
 
     _in_transaction(con, audit)
     return results
@@ -1528,7 +1586,7 @@ def _record_empty_day(
         )
     )
     result.finished_at = _now()
-    _in_transaction(con, lambda: _write_audit(con, result, run_id))
+    _in_transaction(con, lambda: _write_audit(con, [result], run_id))
     return result
 
 

@@ -501,6 +501,59 @@ def test_a_batch_reload_counts_each_day_as_loading_them_one_by_one(tmp_path,
         c.close()
 
 
+def test_a_batch_reload_of_payments_counts_each_day_as_loading_them_one_by_one(
+        tmp_path, write_platform):
+    """As for events: an increment's days swapped in one transaction give the tables and
+    the audit of reloading them one by one (a later day's replaced copy of a key
+    outranks the day's row when that day is counted; a failed file keeps its rows)."""
+    from ingest.batch import load_entity_days
+
+    landing = tmp_path / "landing"
+    days = [date(2026, 3, d) for d in (10, 11, 12)]
+
+    def pay(key: str, amount: int) -> str:
+        return f"{key},u1,pr1,{amount},USD,2026-03-10T10:00:00Z,charge\n"
+
+    write_platform(landing, "payments", "2026-03-10", PAYMENTS_HEADER + pay("x", 1))
+    write_platform(landing, "payments", "2026-03-11", PAYMENTS_HEADER + pay("k", 2))
+    write_platform(landing, "payments", "2026-03-11", PAYMENTS_HEADER + pay("kept", 3),
+                   name="b.csv.gz")
+    write_platform(landing, "payments", "2026-03-12", PAYMENTS_HEADER + pay("x", 4)
+                   + pay("z", 5))
+    states = []
+    for name in ("batch", "alone"):
+        c = connect(tmp_path / f"pay_{name}.duckdb")
+        ensure_schema(c)
+        for d in days:
+            load(c, landing, "payments", d.isoformat())
+        states.append(c)
+    write_platform(landing, "payments", "2026-03-10", PAYMENTS_HEADER + pay("x", 6)
+                   + pay("y", 7) + pay("z", 8))
+    write_platform(landing, "payments", "2026-03-11", PAYMENTS_HEADER + pay("y", 9)
+                   + pay("y", 10))
+    (landing / "platform" / "payments" / "2026-03-11" / "b.csv.gz").write_bytes(
+        b"\x1f\x8b broken")
+    write_platform(landing, "payments", "2026-03-12", PAYMENTS_HEADER + pay("w", 11))
+    batch = load_entity_days(states[0], landing, "payments", days, reload=True)
+    assert not batch.unbalanced
+    for d in days:
+        load(states[1], landing, "payments", d.isoformat())
+    audit = ("SELECT export_date, source_file, status, records_read, loaded, rejected, "
+             "duplicates FROM raw.load_audit ORDER BY ALL")
+    assert states[0].execute(audit).fetchall() == states[1].execute(audit).fetchall()
+    assert [table_hash(states[0], t) for t in ("raw.payments", "raw.rejects")] == [
+        table_hash(states[1], t) for t in ("raw.payments", "raw.rejects")]
+    assert [(f.loaded, f.rejected, f.duplicates) for r in batch.results for f in r.files
+            if f.status == "loaded"] == [(1, 0, 2), (1, 0, 1), (1, 0, 0)]
+    assert states[0].execute(
+        "SELECT payment_id, export_date, source_line FROM raw.payments WHERE is_current "
+        "ORDER BY 1").fetchall() == [
+        ("kept", date(2026, 3, 11), 2), ("w", date(2026, 3, 12), 2),
+        ("x", date(2026, 3, 10), 2), ("y", date(2026, 3, 11), 3), ("z", date(2026, 3, 10), 4)]
+    for c in states:
+        c.close()
+
+
 def _platform_days(landing: Path, write_platform) -> list[date]:
     """Three payment days: a key resent on a later day, bad rows, a failed file beside a
     good one, an extra column, a day whose header lacks an optional column."""
