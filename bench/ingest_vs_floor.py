@@ -11,9 +11,9 @@ every event file of the complete days but the last) and the event load of those 
 this one). A ratio is ingest lines/s over floor lines/s of the same round, so the machine's
 load (shared, noisy) hits both alike; the same from CPU seconds (user + system of the
 child), which an oversubscribed machine distorts less than wall time. Per day: the wall
-seconds between one day's commit and the next (days validated together in a chunk share
-the chunk's parse: the first day of a chunk carries it), to show whether a day costs more
-as raw.events grows.
+seconds between one day's audit and the next (days validated together in a chunk share
+its parse and its commit: the first day of a chunk carries them), to show whether a day
+costs more as raw.events grows.
 """
 
 from __future__ import annotations
