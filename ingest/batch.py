@@ -33,14 +33,14 @@ log = logging.getLogger(__name__)
 
 # While a batch of days loads, DuckDB checkpoints (writes the WAL into the database file)
 # only past this much WAL instead of its default 16 MiB, and once when the batch ends.
-# Every chunk (events) or day (platform tables) commits on its own (the WAL is durable); a
+# Every chunk (events, increments) or snapshot day commits on its own (the WAL is durable); a
 # checkpoint per commit would cost a large share of the load (bench/README.md,
 # "Measurements behind the code"). Bounded, so the not-yet-checkpointed data stays small
 # next to the memory limit.
 BATCH_CHECKPOINT_THRESHOLD = "1GB"
 # Days are staged and validated in chunks of up to this many days and file bytes (one
-# validating parse per chunk instead of per day; an event chunk commits in one
-# transaction, its rows written in whole row groups; a platform day commits alone). DuckDB
+# validating parse per chunk instead of per day; a chunk of events or of an increment
+# commits in one transaction, its rows written in whole row groups). DuckDB
 # scans a table one row group (122,880 rows) per thread, so a chunk of fewer lines is
 # validated on one core: event chunks are sized to hold several row groups (~400 k lines
 # of plain NDJSON at 128 MiB), and a day larger than that is a chunk of its own. A

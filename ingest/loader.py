@@ -5,9 +5,9 @@ failed there and the other files go on), then swapped into the raw tables in one
 transaction: the day's previous rows, rejects and duplicates flags are replaced, so a
 reload gives identical tables and a failure leaves the previous state. Several days of an
 entity may be read and validated together (``load_events_days``,
-``load_platform_days``); event days validated together are swapped in together, in one
-transaction (each day's audit as if they had been swapped one by one), platform days
-each in its own.
+``load_platform_days``); the days of events or of a platform increment validated
+together are swapped in together, in one transaction (each day's audit as if they had
+been swapped one by one), a snapshot's days each in its own.
 
 Events and the increment entities (payments, content_metrics) keep every valid copy;
 ``is_current`` marks the copy that counts: the latest export date wins, then the last
