@@ -655,7 +655,8 @@ def _swap_events(
         f"event_type IN ({known_types})" if c == "is_known_event_type" else f"p.{c}"
         for c in _EVENT_INSERT_COLUMNS
     )
-    # _parsed holds the chunk's rows in file order, so the days' rows stay apart (zonemaps)
+    # _parsed holds the chunk's rows file by file (the line path's files first), so each
+    # day's rows stay nearly together and zonemaps still skip the other days
     con.execute(
         f"""
         INSERT INTO raw.events ({", ".join(_EVENT_INSERT_COLUMNS)},
