@@ -604,6 +604,29 @@ _EVENT_INSERT_COLUMNS = (
 )
 
 
+def _chunk_files(
+    con: duckdb.DuckDBPyConnection, days: list[ExportDay], results: list[DayLoadResult],
+    kept_files: list[str],
+) -> tuple[str, str]:
+    """The temp tables a chunk's swap joins: _files (each staged file's id, the n-th
+    day's from n * _DAY_FILE_IDS; its name, export day, and its day's load id and start)
+    and _kept_files (``kept_files``: files whose earlier rows stay, never half a day).
+    Returns SQL selecting the chunk's export days, and the rows the swap replaces (those
+    days' rows but the kept files'; a file's name holds its export day)."""
+    con.execute("CREATE OR REPLACE TEMP TABLE _files (file_id INTEGER, source_file VARCHAR, "
+                "export_date DATE, load_id VARCHAR, loaded_at TIMESTAMP)")
+    con.executemany(
+        "INSERT INTO _files VALUES (?, ?, ?, ?, ?)",
+        [(i, f.source_file, day.export_date, result.load_id, result.started_at)
+         for n, (day, result) in enumerate(zip(days, results, strict=True))
+         for i, f in enumerate(result.files, start=n * _DAY_FILE_IDS)])
+    con.execute("CREATE OR REPLACE TEMP TABLE _kept_files (source_file VARCHAR)")
+    if kept_files:
+        con.executemany("INSERT INTO _kept_files VALUES (?)", [(f,) for f in kept_files])
+    chunk = _dates_filter(sorted({d.export_date.isoformat() for d in days}))
+    return chunk, f"{chunk} AND source_file NOT IN (SELECT source_file FROM _kept_files)"
+
+
 def _swap_events(
     con: duckdb.DuckDBPyConnection,
     days: list[ExportDay],
@@ -623,20 +646,9 @@ def _swap_events(
     ``is_current`` it is inserted with.
     """
     known_types = ", ".join(f"'{t}'" for t in EVENT_TYPES)
-    con.execute("CREATE OR REPLACE TEMP TABLE _files (file_id INTEGER, source_file VARCHAR, "
-                "export_date DATE, load_id VARCHAR, loaded_at TIMESTAMP)")
-    con.executemany("INSERT INTO _files VALUES (?, ?, ?, ?, ?)", _files_table(days, results))
-    # a file that failed keeps what an earlier load of it brought (never half a day)
-    # (a file's name holds its export day: events/<date>/<file>)
-    con.execute("CREATE OR REPLACE TEMP TABLE _kept_files AS "
-                "SELECT source_file FROM _files WHERE false")
-    failed = [f.source_file for result in results for f in result.files
-              if f.status == "failed"]
-    if failed:
-        con.executemany("INSERT INTO _kept_files VALUES (?)", [(f,) for f in failed])
-    chunk = _dates_filter(sorted({d.export_date.isoformat() for d in days}))
-    kept = "source_file IN (SELECT source_file FROM _kept_files)"
-    replaced = f"{chunk} AND NOT {kept}"
+    chunk, replaced = _chunk_files(
+        con, days, results,
+        [f.source_file for r in results for f in r.files if f.status == "failed"])
     # the copies the swaps replace: their ids (ranked again) and, of ids that may have
     # another copy, the rows themselves (a later day's old copy stands until that day's
     # turn: see _day_outcomes)
@@ -1068,7 +1080,8 @@ def load_events_days(
                 "SELECT * FROM _parsed_lines UNION ALL SELECT * FROM _parsed_bulk")
     try:
         copy_dates = _copy_dates(con, days)
-        _swap_chunk(con, days, results, run_id, copy_dates)
+        _swap_chunk(con, results, run_id,
+                    lambda: _swap_events(con, days, results, copy_dates))
     finally:
         con.execute("DROP VIEW IF EXISTS _parsed")
         for name in ("_parsed_lines", "_files", "_kept_files", "_old_ids", "_old_copies",
@@ -1079,19 +1092,20 @@ def load_events_days(
 
 def _swap_chunk(
     con: duckdb.DuckDBPyConnection,
-    days: list[ExportDay],
     results: list[DayLoadResult],
     run_id: str | None,
-    copy_dates: list[str],
+    swap: Callable[[], None],
 ) -> None:
-    def swap() -> None:
-        _swap_events(con, days, results, copy_dates)
+    """Run ``swap`` (a chunk's days into the raw tables) and write the days' audit, in one
+    transaction."""
+    def swap_and_audit() -> None:
+        swap()
         finished = _now()
         for result in results:
             result.finished_at = finished
         _write_audit(con, results, run_id)
 
-    _in_transaction(con, swap)
+    _in_transaction(con, swap_and_audit)
 
 
 # --- platform ----------------------------------------------------------------------
@@ -1334,7 +1348,8 @@ def load_platform_days(
             if fr.status == "loaded":
                 fr.records_read = int(read.get(file_id, 0))
         if entity.kind == "increment":
-            _in_transaction(con, lambda: _swap_increments(con, entity, days, results, run_id))
+            _swap_chunk(con, results, run_id,
+                        lambda: _swap_increments(con, entity, days, results))
         else:
             for n, (day, result) in enumerate(zip(days, results, strict=True)):
                 _swap_platform_day(con, entity, day, result, n * _DAY_FILE_IDS, run_id)
@@ -1376,32 +1391,16 @@ def _stage_platform_files(
     return staged
 
 
-def _files_table(days: list[ExportDay], results: list[DayLoadResult]
-                 ) -> list[tuple[int, str, date, str, datetime]]:
-    """The rows of the temp table _files: each staged file's id (the n-th day's from
-    n * _DAY_FILE_IDS), name, export day and its day's load id and start."""
-    return [(i, f.source_file, day.export_date, result.load_id, result.started_at)
-            for n, (day, result) in enumerate(zip(days, results, strict=True))
-            for i, f in enumerate(result.files, start=n * _DAY_FILE_IDS)]
-
-
 def _swap_increments(
     con: duckdb.DuckDBPyConnection, entity: PlatformEntity, days: list[ExportDay],
-    results: list[DayLoadResult], run_id: str | None,
+    results: list[DayLoadResult],
 ) -> None:
     """Swap the staged days of an increment entity (payments, content_metrics) into its
     raw table and raw.rejects, one statement per step for all of them; is_current and
     each day's outcomes as swapping the days one after another gives."""
-    con.execute("CREATE OR REPLACE TEMP TABLE _files (file_id INTEGER, source_file VARCHAR, "
-                "export_date DATE, load_id VARCHAR, loaded_at TIMESTAMP)")
-    con.executemany("INSERT INTO _files VALUES (?, ?, ?, ?, ?)", _files_table(days, results))
     # a file that failed (or was read in part) keeps what an earlier load of it brought
-    con.execute("CREATE OR REPLACE TEMP TABLE _kept_files (source_file VARCHAR)")
-    failed = [f.source_file for r in results for f in r.failed_files]
-    if failed:
-        con.executemany("INSERT INTO _kept_files VALUES (?)", [(f,) for f in failed])
-    chunk = _dates_filter(sorted({d.export_date.isoformat() for d in days}))
-    replaced = f"{chunk} AND source_file NOT IN (SELECT source_file FROM _kept_files)"
+    chunk, replaced = _chunk_files(con, days, results,
+                                   [f.source_file for r in results for f in r.failed_files])
     keys = ", ".join(entity.key)
     con.execute(f"DELETE FROM raw.rejects WHERE entity = ? AND {replaced}", [entity.name])
     con.execute(
@@ -1432,10 +1431,6 @@ def _swap_increments(
     _recompute_current(con, entity.table, entity.key,
                        f"SELECT {keys} FROM {entity.table} WHERE {chunk} "
                        f"UNION SELECT {keys} FROM _old_copies")
-    finished = _now()
-    for result in results:
-        result.finished_at = finished
-    _write_audit(con, results, run_id)
 
 
 def _swap_platform_day(
