@@ -133,6 +133,15 @@ def generated(tmp_path_factory: pytest.TempPathFactory):
     days = sorted({d.export_date for d in scan_landing(landing, ("events",)) if d.complete})
     day = days[3].isoformat()
     planted = b"\n".join(json.dumps(e).encode() for e in _planted_events(day)) + b"\n"
+    # a `data` object that repeats keys (JSON allows it; a dict cannot hold it): every copy
+    # of an unlisted key must go, the listed key's copies stay
+    repeated = json.dumps(event("pl8", f"{day}T09:00:11Z", "custom", session_id="s_planted",
+                                user_id="u_planted", creator_id="c_planted",
+                                data={"name": "dup_sent", "note": "placeholder"}))
+    planted += repeated.replace(
+        '"note": "placeholder"',
+        f'"note": "{PLANTED_TEXT}", "name": "dup_again", "note": "{PLANTED_EMAIL}"').encode()
+    planted += b"\n"
     (landing / "events" / day / "planted.ndjson").write_bytes(planted)
     con = connect(warehouse)
     try:
@@ -221,6 +230,9 @@ def test_events_mart_keeps_every_event_and_no_free_text(generated):
         row = con.execute("SELECT data::VARCHAR FROM marts.events WHERE event_id = 'pl6'"
                           ).fetchall()
         assert json.loads(row[0][0]) == {"name": "form_sent"}
+        repeated = con.execute("SELECT data::VARCHAR FROM marts.events WHERE event_id = 'pl8'"
+                               ).fetchall()
+        assert repeated == [('{"name":"dup_sent","name":"dup_again"}',)]
         assert all(o.passed for o in run_mart_check(con, "events", PERSONAL))
     finally:
         con.close()
