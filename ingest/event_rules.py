@@ -67,16 +67,18 @@ def _data(path: str, column: str, kind: str, types: tuple[str, ...], **kw: float
 
 # The `data` fields of contract v1, typed and checked only on the event types that carry
 # them (`custom` events carry anything). Kind "any" = the contract gives no type: the
-# value is kept as text. Ranges only where the contract states one.
+# value is kept as text. Ranges where the contract states one, and >= 0 for a length and
+# a latency (the contract's "a negative duration"): the raw suite's blocking checks hold
+# them non-negative, so a loaded negative value would stop every publish, not one line.
 DATA_FIELDS: tuple[Field, ...] = (
-    _data("text_length", "text_length", "int", _MSG),
+    _data("text_length", "text_length", "int", _MSG, low=0),
     _data("intent", "intent", "str", ("intent_classified",)),
     _data("entity", "entity", "any", ("entity_extracted",)),
     _data("value", "entity_value", "any", ("entity_extracted",)),
     _data("workflow", "workflow", "str", _WORKFLOW),
     _data("endpoint", "endpoint", "any", ("api_call",)),
     _data("status_code", "status_code", "int", ("api_call",)),
-    _data("latency_ms", "latency_ms", "int", ("api_call",)),
+    _data("latency_ms", "latency_ms", "int", ("api_call",), low=0),
     _data("error_code", "error_code", "any", ("error",)),
     _data("message", "error_message", "any", ("error",)),
     _data("rating", "rating", "int", ("user_feedback",), low=1, high=5),

@@ -64,6 +64,8 @@ def ev(**fields) -> str:
         (ev(data={"escalated_to_human": 1}), "wrong_type"),
         (ev(duration_ms=-1), "out_of_range"),
         (ev(response_time_ms=-5), "out_of_range"),
+        (ev(event_type="user_message", data={"text_length": -1}), "out_of_range"),
+        (ev(event_type="api_call", data={"status_code": 200, "latency_ms": -4}), "out_of_range"),
         (ev(confidence=1.01), "out_of_range"),
         (ev(confidence=-0.1), "out_of_range"),
         (ev(event_type="user_feedback", data={"rating": 6}), "out_of_range"),
