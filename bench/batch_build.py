@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from harness import load_days, machine, node_timings
+from harness import load_days, machine, node_timings, tables_differ
 
 log = logging.getLogger("batch_build")
 UPSTREAM = ("+stg_events", "+int_as_of_date", "+int_coverage", "+int_sessions")
@@ -77,18 +77,6 @@ def prepare(root: Path, n_events: int) -> None:
     log.info("prepared %s", warehouse)
 
 
-def _differ(a: Path, b: Path) -> list[int]:
-    con = duckdb.connect()
-    try:
-        con.execute(f"ATTACH '{a}' AS a (READ_ONLY)")
-        con.execute(f"ATTACH '{b}' AS b (READ_ONLY)")
-        return [con.execute(f"SELECT count(*) FROM (SELECT * FROM {x}.{TABLE} EXCEPT ALL "
-                            f"SELECT * FROM {y}.{TABLE})").fetchone()[0]
-                for x, y in (("a", "b"), ("b", "a"))]
-    finally:
-        con.close()
-
-
 def run(root: Path, values: list[int | None], repeat: int) -> dict[str, Any]:
     from warehouse.settings import load_settings
 
@@ -117,8 +105,9 @@ def run(root: Path, values: list[int | None], repeat: int) -> dict[str, Any]:
             "node_s": statistics.median(r["node_s"] for r in got),
             "peak_mib": round(max(r["peak_mib"] for r in got)),
             "runs": got,
-            "rows_differing_from_first": (None if value == values[0] else
-                                          _differ(first, root / f"build_{value}.duckdb")),
+            "rows_differing_from_first": (
+                None if value == values[0]
+                else tables_differ(first, root / f"build_{value}.duckdb", TABLE)),
         }
     return out
 

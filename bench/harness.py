@@ -155,6 +155,22 @@ def node_timings(target: Path, kinds: tuple[str, ...] = ("model",)) -> list[tupl
     return sorted(rows, key=lambda r: -r[1])
 
 
+def tables_differ(a: Path, b: Path, table: str) -> list[int]:
+    """Rows of ``table`` in warehouse ``a`` not in ``b``, and in ``b`` not in ``a``
+    (``EXCEPT ALL`` both ways)."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH '{a}' AS a (READ_ONLY)")
+        con.execute(f"ATTACH '{b}' AS b (READ_ONLY)")
+        return [con.execute(f"SELECT count(*) FROM (SELECT * FROM {x}.{table} EXCEPT ALL "
+                            f"SELECT * FROM {y}.{table})").fetchone()[0]
+                for x, y in (("a", "b"), ("b", "a"))]
+    finally:
+        con.close()
+
+
 def dbt_show(warehouse: Path, workdir: Path, sql: str) -> list[dict]:
     """Rows of ``sql`` run by ``dbt show --inline`` on ``warehouse``: a query on dbt's own
     connection (the settings of profiles.yml in force)."""

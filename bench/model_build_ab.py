@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import duckdb
+from harness import tables_differ
 
 log = logging.getLogger("model_build_ab")
 
@@ -47,18 +47,6 @@ def _build(source: Path, tag: str, code: Path, model: str, dbt_vars: dict[str, A
         env=env, check=True)
     results = json.loads((work / "target" / "run_results.json").read_text())["results"]
     return next(r["execution_time"] for r in results if r["unique_id"].endswith(f".{model}"))
-
-
-def _differ(a: Path, b: Path, table: str) -> list[int]:
-    con = duckdb.connect()
-    try:
-        con.execute(f"ATTACH '{a}' AS a (READ_ONLY)")
-        con.execute(f"ATTACH '{b}' AS b (READ_ONLY)")
-        return [con.execute(f"SELECT count(*) FROM (SELECT * FROM {x}.{table} EXCEPT ALL "
-                            f"SELECT * FROM {y}.{table})").fetchone()[0]
-                for x, y in (("a", "b"), ("b", "a"))]
-    finally:
-        con.close()
 
 
 def main() -> None:
@@ -85,7 +73,7 @@ def main() -> None:
             log.info("round %d, %s: %s %.2f s", round_no + 1, tag, args.model, node_s[tag][-1])
     tags = list(codes)
     table = f"{args.schema}.{args.model}"
-    differ = {tag: _differ(source.with_name(f"ab_{tags[0]}.duckdb"),
+    differ = {tag: tables_differ(source.with_name(f"ab_{tags[0]}.duckdb"),
                            source.with_name(f"ab_{tag}.duckdb"), table) for tag in tags[1:]}
     result = {"model": args.model, "source": str(source), "codes": codes,
               "node_s": node_s, "median_s": {t: statistics.median(v) for t, v in node_s.items()},
