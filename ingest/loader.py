@@ -606,11 +606,11 @@ _EVENT_INSERT_COLUMNS = (
 
 def _chunk_files(
     con: duckdb.DuckDBPyConnection, days: list[ExportDay], results: list[DayLoadResult],
-    kept_files: list[str],
 ) -> tuple[str, str]:
     """The temp tables a chunk's swap joins: _files (each staged file's id, the n-th
     day's from n * _DAY_FILE_IDS; its name, export day, and its day's load id and start)
-    and _kept_files (``kept_files``: files whose earlier rows stay, never half a day).
+    and _kept_files (the files that failed: what an earlier load of one brought stays,
+    never half a day; a partial file's lines read replace it).
     Returns SQL selecting the chunk's export days, and the rows the swap replaces (those
     days' rows but the kept files'; a file's name holds its export day)."""
     con.execute("CREATE OR REPLACE TEMP TABLE _files (file_id INTEGER, source_file VARCHAR, "
@@ -621,8 +621,9 @@ def _chunk_files(
          for n, (day, result) in enumerate(zip(days, results, strict=True))
          for i, f in enumerate(result.files, start=n * _DAY_FILE_IDS)])
     con.execute("CREATE OR REPLACE TEMP TABLE _kept_files (source_file VARCHAR)")
-    if kept_files:
-        con.executemany("INSERT INTO _kept_files VALUES (?)", [(f,) for f in kept_files])
+    failed = [f.source_file for r in results for f in r.files if f.status == "failed"]
+    if failed:
+        con.executemany("INSERT INTO _kept_files VALUES (?)", [(f,) for f in failed])
     chunk = _dates_filter(sorted({d.export_date.isoformat() for d in days}))
     return chunk, f"{chunk} AND source_file NOT IN (SELECT source_file FROM _kept_files)"
 
@@ -646,9 +647,7 @@ def _swap_events(
     ``is_current`` it is inserted with.
     """
     known_types = ", ".join(f"'{t}'" for t in EVENT_TYPES)
-    chunk, replaced = _chunk_files(
-        con, days, results,
-        [f.source_file for r in results for f in r.files if f.status == "failed"])
+    chunk, replaced = _chunk_files(con, days, results)
     # the copies the swaps replace: their ids (ranked again) and, of ids that may have
     # another copy, the rows themselves (a later day's old copy stands until that day's
     # turn: see _day_outcomes)
@@ -1399,8 +1398,7 @@ def _swap_increments(
     raw table and raw.rejects, one statement per step for all of them; is_current and
     each day's outcomes as swapping the days one after another gives."""
     # a file that failed (or was read in part) keeps what an earlier load of it brought
-    chunk, replaced = _chunk_files(con, days, results,
-                                   [f.source_file for r in results for f in r.failed_files])
+    chunk, replaced = _chunk_files(con, days, results)
     keys = ", ".join(entity.key)
     con.execute(f"DELETE FROM raw.rejects WHERE entity = ? AND {replaced}", [entity.name])
     con.execute(
