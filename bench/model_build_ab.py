@@ -3,13 +3,14 @@ warehouse: the node's seconds per checkout and whether their tables are equal.
 
     python bench/model_build_ab.py SOURCE.duckdb --model events \
         --code before=/path/to/worktree --code after=/path/to/checkout [--rounds 3] \
-        [--out result.json]
+        [--schema marts] [--var NAME=JSON ...] [--out result.json]
 
 SOURCE holds the model's inputs (``bench/batch_build.py prepare`` builds one with
 ``stg_events`` and its upstream models). Each round copies SOURCE once per checkout
 (``SOURCE_DIR/ab_<tag>.duckdb``) and runs ``dbt run --select MODEL --full-refresh`` with
 that checkout's dbt project and its Python code (``PYTHONPATH``), the settings' dbt vars
-of the first checkout, in its own target folder; the node's time is dbt's
+of the first checkout (``--var`` overrides one, its value JSON: ``duckdb_batch_events=500000``),
+in its own target folder; the node's time is dbt's
 ``execution_time``. The last round's tables are compared with the first checkout's
 (``EXCEPT ALL`` both ways).
 """
@@ -55,6 +56,7 @@ def main() -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--schema", default="marts", help="the model's schema")
     parser.add_argument("--code", action="append", required=True, help="TAG=CHECKOUT")
+    parser.add_argument("--var", action="append", default=[], help="NAME=JSON: a dbt var")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
@@ -65,6 +67,9 @@ def main() -> None:
     from warehouse.settings import load_settings
 
     dbt_vars = load_settings().dbt_vars()
+    for item in args.var:
+        name, value = item.split("=", 1)
+        dbt_vars[name] = json.loads(value)
     source = args.source.resolve()
     node_s: dict[str, list[float]] = {tag: [] for tag in codes}
     for round_no in range(args.rounds):
@@ -75,7 +80,7 @@ def main() -> None:
     table = f"{args.schema}.{args.model}"
     differ = {tag: tables_differ(source.with_name(f"ab_{tags[0]}.duckdb"),
                            source.with_name(f"ab_{tag}.duckdb"), table) for tag in tags[1:]}
-    result = {"model": args.model, "source": str(source), "codes": codes,
+    result = {"model": args.model, "source": str(source), "codes": codes, "vars": args.var,
               "node_s": node_s, "median_s": {t: statistics.median(v) for t, v in node_s.items()},
               f"rows_differing_from_{tags[0]}": differ}
     log.info("%s", json.dumps(result, indent=1))

@@ -13,6 +13,13 @@
     (duckdb__create_table_as below) runs the model's SQL once per batch, selected by the
     DuckDB variable insights_user_batch. Run alone (dbt show, the compiled SQL in a
     client) the variable is unset and the SQL returns every user's rows.
+
+    The model reads its input through user_batch_source: with more than one batch the
+    build first copies the input's rows (where the model's row filter holds) into a
+    temporary table ordered by batch, and each batch reads its own slice of it (the
+    table's zone maps skip the others' row groups). Without it every batch scanned the
+    whole input, a view with a join, before its user filter applied: at 50M events 20
+    full scans, about half of the model's 776 s.
 #}
 
 {#
@@ -59,11 +66,44 @@
 
 
 {#
+    The relation a batched model reads its users' rows from (`relation` where `where`
+    holds; the model applies both itself as well, so run alone it reads `relation`). On
+    DuckDB with more than one batch: the relation named by the DuckDB variable
+    insights_user_batch_input (the current batch's slice, set by the table build below)
+    or, unset, `relation`; the comment tells the build what to copy.
+#}
+{% macro user_batch_source(relation, where, batches) -%}
+    {{ return(adapter.dispatch('user_batch_source', 'insights_warehouse')(relation, where, batches)) }}
+{%- endmacro %}
+
+{% macro default__user_batch_source(relation, where, batches) -%}
+    {%- if batches <= 1 -%}
+        {{ relation }}
+    {%- else -%}
+        {%- if '*/' in (relation | string) ~ where %}
+            {{ exceptions.raise_compiler_error('user_batch_source: "*/" in ' ~ relation ~ ' where ' ~ where) }}
+        {%- endif -%}
+        query_table(coalesce(getvariable('insights_user_batch_input'),
+                             '{{ relation | string | replace("'", "''") }}'))
+        /* insights_user_batch_input={{ relation }} where {{ where }} */
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro spark__user_batch_source(relation, where, batches) -%}
+    {{ relation }}
+{%- endmacro %}
+
+
+{#
     dbt-duckdb's create_table_as (the root project's macro comes first in dbt's
     dispatch), once per batch for a model whose SQL names its batch count: the table is
     created from batch 0 and every other batch is inserted, in one statement string.
     For an incremental run the table is the run's batch (a temporary table), complete
     before the strategy deletes a row, so every batch reads the target as it was.
+    A model that reads through user_batch_source: its input (the columns its SQL names)
+    is first copied into a temporary table ordered by batch (`<model>__user_batch_input`), a view of it keeps
+    the current batch's rows, and the variable insights_user_batch_input names that
+    view while the batches run; both are dropped at the end.
     Any other model: dbt-duckdb's statement unchanged.
 #}
 {% macro duckdb__create_table_as(temporary, relation, compiled_code, language='sql', partitioned_by=none, sorted_by=none) -%}
@@ -73,15 +113,45 @@
                     if language == 'sql' else none -%}
     {%- if found is none -%}{{ return(create) }}{%- endif -%}
     {%- set target = relation.include(database=(not temporary), schema=(not temporary)) -%}
+    {%- set batches = found.group(1) | int -%}
+    {%- set source = modules.re.search('/\\* insights_user_batch_input=(.*?) where (.*?) \\*/',
+                                       compiled_code, modules.re.S) -%}
+    {%- if source is not none -%}
+    {%- set input = adapter.quote(relation.identifier ~ '__user_batch_input') -%}
+    {%- set slice = adapter.quote(relation.identifier ~ '__user_batch_slice') -%}
+    {#- only the input's columns the model's SQL names (a word of it): the copy is the
+        build's largest write #}
+    {%- set named = [] -%}
+    {%- for column in run_query('describe select * from ' ~ source.group(1)).columns[0].values() -%}
+    {%- if modules.re.search('\\b' ~ modules.re.escape(column) ~ '\\b', compiled_code, modules.re.I) -%}
+    {%- do named.append(adapter.quote(column)) -%}
+    {%- endif -%}
+    {%- endfor -%}
+    create or replace temporary table {{ input }} as
+    select {{ named | join(', ') }}, hash(user_id) % {{ batches }} as insights_user_batch
+    from {{ source.group(1) }}
+    where {{ source.group(2) }}
+    order by insights_user_batch;
+    create or replace temporary view {{ slice }} as
+    select * exclude (insights_user_batch)
+    from {{ input }}
+    where insights_user_batch = getvariable('insights_user_batch');
+    set variable insights_user_batch_input = '{{ slice | replace("'", "''") }}';
+    {% endif -%}
     set variable insights_user_batch = 0;
     {{ create | trim }}
     {%- if not (create | trim).endswith(';') %};{% endif %}
-    {%- for batch in range(1, found.group(1) | int) %}
+    {%- for batch in range(1, batches) %}
     set variable insights_user_batch = {{ batch }};
     insert into {{ target }} by name
     select * from (
         {{ compiled_code }}
     ) as user_batch;
     {%- endfor %}
+    {%- if source is not none %}
+    reset variable insights_user_batch_input;
+    drop view {{ slice }};
+    drop table {{ input }};
+    {%- endif %}
     reset variable insights_user_batch
 {%- endmacro %}

@@ -49,7 +49,8 @@
 --
 -- Batches: with more events in the window than var duckdb_batch_events, the model runs
 -- once per batch of users (macros/user_batches.sql): every scan is partitioned by user,
--- so a batch holds its users' attempts whole and its scans only their events.
+-- so a batch holds its users' attempts whole and its scans only their events; the
+-- window's events are read once, into a table ordered by batch (user_batch_source).
 
 -- depends_on: {{ ref('int_sessions') }}
 -- depends_on: {{ ref('int_funnel_event_days') }}
@@ -78,9 +79,8 @@
 {%- set window_start = (funnel_starts.values() | min) if funnel_starts else none %}
 {#- built in batches of users when the window holds many events (macros/user_batches.sql):
     every scan is per user, so each batch's attempts are its users' alone #}
-{%- set batches = insights_warehouse.user_batch_count(
-        ref('stg_events'),
-        'user_id is not null and ' ~ insights_warehouse.events_on_or_after(window_start)) %}
+{%- set batch_where = 'user_id is not null and ' ~ insights_warehouse.events_on_or_after(window_start) %}
+{%- set batches = insights_warehouse.user_batch_count(ref('stg_events'), batch_where) %}
 {%- set in_batch = insights_warehouse.user_batch_filter('user_id', batches) %}
 {#- fast path: order ordered, no exclusions, first-touch breakdowns only: version 1's
     scan on times, no event sequence and no join back to the events #}
@@ -110,7 +110,7 @@ with as_of as (
 identified_events as (
 
     select *
-    from {{ ref('stg_events') }}
+    from {{ insights_warehouse.user_batch_source(ref('stg_events'), batch_where, batches) }}
     where user_id is not null
       and event_date <= (select as_of_date from as_of)
       and {{ insights_warehouse.events_on_or_after(window_start) }}
