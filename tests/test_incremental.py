@@ -52,13 +52,15 @@ from warehouse.settings import load_settings
 
 log = logging.getLogger(__name__)
 
-INCREMENTAL_MODELS = ("int_user_activity_days", "int_creator_daily_activity")
+INCREMENTAL_MODELS = ("int_user_activity_days", "int_creator_daily_activity", "int_session_agents",
+                      "int_agent_daily_events", "int_intent_feedback")
 # incremental marts of one row set per event date, cut at the as-of date
 AS_OF_MARTS = ("satisfaction_daily", "api_health_daily", "agent_version_daily", "intent_daily",
                "nlu_daily")
 LATE_EVENT_ID = "evt_incremental_late"
 IDENTIFY_EVENT_ID = "evt_incremental_identify"
 LONG_SESSION = "conv_incremental_long"
+LONG_SESSION_INTENT = "incremental_intent"
 MIDNIGHT_SESSION = "conv_incremental_midnight"
 LATE_ANONYMOUS_DEVICE = "anon_incremental_late"
 # the builds that only prepare or compare the warehouse skip the tests, to stay fast
@@ -268,10 +270,15 @@ def _plant_sessions(path: Path, day: date) -> dict:
     3 adds an event to it) and MIDNIGHT_SESSION from 23:30 the evening before to 00:30."""
     template = next(r for r in map(_json_or_none, path.read_text().splitlines())
                     if isinstance(r, dict) and r.get("user_id") and r.get("creator_id")
-                    and r.get("event_type") == "user_message")
+                    and r.get("agent_id") and r.get("event_type") == "user_message")
     before = (day - timedelta(days=1)).isoformat()
+    # the long session's message: no agent, a sentiment, no classification yet (step 3
+    # adds one, with the session's first agent, days later)
+    no_agent = {k: v for k, v in template.items() if k != "agent_id"}
+    _append_event(path, {**no_agent, "event_id": "evt_incremental_long_1",
+                         "session_id": LONG_SESSION, "sentiment": "negative",
+                         "timestamp": f"{day.isoformat()}T12:00:00.000Z"})
     for event_id, session_id, ts in (
-            ("evt_incremental_long_1", LONG_SESSION, f"{day.isoformat()}T12:00:00.000Z"),
             ("evt_incremental_midnight_1", MIDNIGHT_SESSION, f"{before}T23:30:00.000Z"),
             ("evt_incremental_midnight_2", MIDNIGHT_SESSION, f"{day.isoformat()}T00:30:00.000Z")):
         _append_event(path, {**template, "event_id": event_id, "session_id": session_id,
@@ -291,6 +298,22 @@ def _session_rows(warehouse: Path) -> tuple[dict[str, list[tuple]], int, int]:
         sessions = con.execute(
             "SELECT count(DISTINCT session_id) FROM staging.stg_events").fetchone()[0]
         return planted, rows, sessions
+    finally:
+        con.close()
+
+
+def _long_session_attribution(warehouse: Path) -> tuple[list[tuple], list[tuple]]:
+    """LONG_SESSION's (start_date, agent_id) in int_session_agents and its message's
+    (event_date, intent) in int_intent_feedback."""
+    con = connect(warehouse)
+    try:
+        agents = con.execute(
+            "SELECT start_date, agent_id FROM intermediate.int_session_agents "
+            "WHERE session_id = ?", [LONG_SESSION]).fetchall()
+        intents = con.execute(
+            "SELECT event_date, intent FROM intermediate.int_intent_feedback "
+            "WHERE event_id = 'evt_incremental_long_1'").fetchall()
+        return agents, intents
     finally:
         con.close()
 
@@ -367,8 +390,13 @@ def test_incremental_build_equals_full_refresh(tmp_path: Path, monkeypatch: pyte
     _append_identified_event(
         _first_ndjson(landing, third), device, user,
         f"{third.isoformat()}T11:00:00.000Z", event_id="evt_incremental_identify_var")
+    # the long session's classification, with its first agent: the message of its first
+    # day belongs to this intent, and the session to this agent, from now on
     _append_event(_first_ndjson(landing, third), {
-        **session_user, "event_id": "evt_incremental_long_2", "session_id": LONG_SESSION,
+        **{k: v for k, v in session_user.items() if k != "sentiment"},
+        "event_id": "evt_incremental_long_2", "session_id": LONG_SESSION,
+        "event_type": "intent_classified", "confidence": 0.9,
+        "data": {"intent": LONG_SESSION_INTENT},
         "timestamp": f"{third.isoformat()}T11:30:00.000Z"})
     _load(warehouse, landing, [third])
     _build(tmp_path, {**settings_vars, "incremental_start_date":
@@ -387,6 +415,11 @@ def test_incremental_build_equals_full_refresh(tmp_path: Path, monkeypatch: pyte
     assert [r[:2] for r in planted[MIDNIGHT_SESSION]] == [
         (complete[0] - timedelta(days=1), 2)], planted
     assert session_rows == sessions, "int_sessions lost or doubled a session"
+    # the models widened like int_sessions: the session's agent (agent_daily) and the
+    # intent of its first day's message (intent_satisfaction_daily), both filed days
+    # before the window
+    assert _long_session_attribution(warehouse) == (
+        [(complete[0], session_user["agent_id"])], [(complete[0], LONG_SESSION_INTENT)])
 
     # 4. the rest, and a reload of the 8th day: a late event added, a user-day dropped
     reloaded = complete[7]

@@ -86,7 +86,7 @@
         {%- if widen == 'funnel_attempts' -%}
             {%- set start = insights_warehouse.funnel_attempts_window_start(start) -%}
         {%- elif widen == 'sessions' -%}
-            {%- set start = insights_warehouse.sessions_window_start(start) -%}
+            {%- set start = insights_warehouse.sessions_window_start(start, date_column) -%}
         {%- elif widen == 'funnel_definitions' -%}
             {%- set start = insights_warehouse.funnel_event_days_window_start(start) -%}
         {%- else -%}
@@ -129,13 +129,17 @@
     (the reporting date of ended_at: a reload can take events away). A built session
     that starts before the returned day has neither: it is unchanged, and the model
     leaves its events out of the batch (they are only part of it). None when `start` is.
+    Any model whose rows each carry a session_id and that session's ended_at (as of the
+    model's build) and depend on that session's events alone widens the same way, by its
+    own date column (`date_column`: the model's unique_key): every built row of a session
+    with such an event is rebuilt.
 #}
-{% macro sessions_window_start(start) -%}
+{% macro sessions_window_start(start, date_column='start_date') -%}
     {%- if start is none -%}{{ return(none) }}{%- endif -%}
     {%- set events = insights_warehouse.built_relation('stg_events') -%}
     {%- set first = run_query(
-        "select cast(min(start_date) as " ~ dbt.type_string() ~ ") from " ~ this
-        ~ " where start_date < " ~ insights_warehouse.date_literal(start)
+        "select cast(min(" ~ date_column ~ ") as " ~ dbt.type_string() ~ ") from " ~ this
+        ~ " where " ~ date_column ~ " < " ~ insights_warehouse.date_literal(start)
         ~ " and ((" ~ insights_warehouse.events_on_or_after(
                           start, insights_warehouse.reporting_date('ended_at'), 'ended_at')
         ~ ") or session_id in (select session_id from " ~ events ~ " where "

@@ -9,37 +9,13 @@
 -- response times, failed workflows, ratings) count events on their date under the
 -- event's own agent_id and creator_id. Sessions and events without an agent are left
 -- out (conversation_daily has the per-creator and platform totals). Up to the as-of date.
-
-{%- set threshold = insights_warehouse.number_var('low_confidence_threshold', 0, 1) %}
+-- The session's agent comes from int_session_agents, the event measures per day from
+-- int_agent_daily_events: both incremental, so a daily run reads the new days' events
+-- only and this table joins the two.
 
 with as_of as (
 
     select as_of_date from {{ ref('int_as_of_date') }}
-
-),
-
-events as (
-
-    select
-        session_id, event_id, event_ts, event_date, creator_id, agent_id, event_type,
-        intent, cast(confidence as {{ insights_warehouse.type_double() }}) as confidence,
-        cast(response_time_ms as {{ insights_warehouse.type_double() }}) as response_time_ms,
-        rating
-    from {{ ref('stg_events') }}
-    where agent_id is not null
-      and event_date <= (select as_of_date from as_of)
-
-),
-
-session_agents as (
-
-    -- the session's first agent (event time, then event_id)
-    select
-        session_id,
-        {{ insights_warehouse.first_by('agent_id', ['event_ts', 'event_id']) }} as agent_id
-    from {{ ref('stg_events') }}
-    where agent_id is not null
-    group by session_id
 
 ),
 
@@ -53,39 +29,17 @@ daily_sessions as (
         sum(case when sessions.is_conversation then 1 else 0 end) as conversations,
         sum(case when not sessions.is_escalated then 1 else 0 end) as automated_sessions
     from {{ ref('int_sessions') }} as sessions
-    inner join session_agents on sessions.session_id = session_agents.session_id
-    where sessions.start_date <= (select as_of_date from as_of)
+    inner join {{ ref('int_session_agents') }} as session_agents
+        on sessions.session_id = session_agents.session_id
+    where session_agents.agent_id is not null
+      and sessions.start_date <= (select as_of_date from as_of)
     group by sessions.start_date, coalesce(sessions.creator_id, '(none)'), session_agents.agent_id
 
 ),
 
 daily_events as (
 
-    select
-        event_date as activity_date,
-        coalesce(creator_id, '(none)') as creator_id,
-        agent_id,
-        sum(case when event_type = 'intent_classified' then 1 else 0 end) as classifications,
-        sum(case when event_type = 'intent_classified' and intent = 'fallback' then 1 else 0 end)
-            as fallback_classifications,
-        sum(case when event_type = 'intent_classified' and confidence is not null then 1 else 0 end)
-            as classifications_with_confidence,
-        sum(case when event_type = 'intent_classified' and confidence < {{ threshold }} then 1 else 0 end)
-            as low_confidence_classifications,
-        sum(case when event_type = 'bot_response' and response_time_ms is not null then 1 else 0 end)
-            as timed_responses,
-        {{ insights_warehouse.percentile_cont(
-            "case when event_type = 'bot_response' then response_time_ms end", 0.5) }}
-            as response_time_ms_p50,
-        {{ insights_warehouse.percentile_cont(
-            "case when event_type = 'bot_response' then response_time_ms end", 0.95) }}
-            as response_time_ms_p95,
-        sum(case when event_type = 'workflow_started' then 1 else 0 end) as workflows_started,
-        sum(case when event_type = 'workflow_failed' then 1 else 0 end) as workflows_failed,
-        sum(case when event_type = 'user_feedback' and rating is not null then 1 else 0 end) as ratings,
-        sum(case when event_type = 'user_feedback' and rating >= 4 then 1 else 0 end) as satisfied_ratings
-    from events
-    group by event_date, coalesce(creator_id, '(none)'), agent_id
+    select * from {{ ref('int_agent_daily_events') }}
 
 ),
 
