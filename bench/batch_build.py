@@ -122,14 +122,14 @@ def main() -> None:
     r = sub.add_parser("run")
     r.add_argument("root", type=Path)
     r.add_argument("--batch-events", action="append",
-                   help="events a batch (repeat; 'none': one statement); default none, 1000000")
+                   help="events a batch (repeat; 'none': one statement); default none, 2500000")
     r.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
     if args.command == "prepare":
         prepare(args.root, args.events)
         return
     values = [None if v.lower() == "none" else int(v)
-              for v in (args.batch_events or ["none", "1000000"])]
+              for v in (args.batch_events or ["none", "2500000"])]
     result = run(args.root, values, args.repeat)
     report = {"machine": machine(), "command": " ".join(["python", *sys.argv]), **result}
     (args.root / "batch_build.json").write_text(json.dumps(report, indent=2, default=str) + "\n")

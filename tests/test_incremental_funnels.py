@@ -91,6 +91,14 @@ def _batches(tmp: Path) -> int:
     return int(found[0]) if found else 1
 
 
+def _copies_its_input(tmp: Path) -> bool:
+    """Whether the last build of int_funnel_attempts copied its input once for all its
+    batches (macros/user_batches.sql user_batch_source) instead of reading it per batch."""
+    sql = (tmp / "dbt_target" / "compiled" / "insights_warehouse" / "models"
+           / "intermediate" / "int_funnel_attempts.sql").read_text()
+    return "insights_user_batch_input=" in sql
+
+
 def _funnel_start(tmp: Path, funnel: str) -> str:
     """The window start of one funnel in the last (incremental) build: where its kept
     attempts end, or the model's start when it has none kept."""
@@ -150,13 +158,15 @@ def test_incremental_funnel_attempts_equal_full_refresh(
     span_start = min(rest) - timedelta(days=12)
     _write_span_session(landing, span_start, rest[-1])
 
-    # batches of users: the first build reads ~9k identified events, the second a window
-    # of a few thousand
-    batched = {**settings_vars, "duckdb_batch_events": 3_000}
+    # batches of users: the first build reads ~9k identified events in batches of ~1k,
+    # copied once into a table ordered by batch (from six batches on: user_batch_source);
+    # the second a window of a few thousand in batches of ~3k, each read from stg_events
+    batched = {**settings_vars, "duckdb_batch_events": 1_000}
     _load(warehouse, landing, first)
     _build(tmp_path, batched)
     assert _window_starts(tmp_path) == []
-    assert _batches(tmp_path) >= 3
+    assert _batches(tmp_path) >= 6
+    assert _copies_its_input(tmp_path)
     # the compiled SQL run alone (a client, dbt show: no batch chosen) gives every user
     compiled = (tmp_path / "dbt_target" / "compiled" / "insights_warehouse" / "models"
                 / "intermediate" / "int_funnel_attempts.sql").read_text()
@@ -173,7 +183,8 @@ def test_incremental_funnel_attempts_equal_full_refresh(
     run_vars = {**settings_vars, "duckdb_batch_events": None,
                 "incremental_start_date": (min(rest) - timedelta(days=lookback)).isoformat()}
     _build(tmp_path, {**run_vars, "duckdb_batch_events": 3_000})
-    assert _batches(tmp_path) >= 2
+    assert 2 <= _batches(tmp_path) < 6
+    assert not _copies_its_input(tmp_path)
     starts = _window_starts(tmp_path)
     assert starts, "the funnel attempts were rebuilt in full"
     # each funnel from its own window: the 14-day funnels from the earliest start, the

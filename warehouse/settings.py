@@ -594,7 +594,7 @@ class DuckDBSettings(_Section):
     temp_directory: str | None = None
     # the heaviest window models (int_funnel_attempts) are built in batches of users of
     # about this many input events each (dbt var duckdb_batch_events); None: one batch
-    batch_events: Annotated[int, Field(ge=10_000)] | None = 1_000_000
+    batch_events: Annotated[int, Field(ge=10_000)] | None = 2_500_000
 
 
 class DataQualitySettings(_Section):

@@ -14,8 +14,8 @@
     DuckDB variable insights_user_batch. Run alone (dbt show, the compiled SQL in a
     client) the variable is unset and the SQL returns every user's rows.
 
-    The model reads its input through user_batch_source: with more than one batch the
-    build first copies the input's rows (where the model's row filter holds) into a
+    The model reads its input through user_batch_source: with many batches the build
+    first copies the input's rows (where the model's row filter holds) into a
     table ordered by batch, and each batch reads its own slice of it (the table's zone
     maps skip the others' row groups). Without it every batch scanned the
     whole input, a view with a join, before its user filter applied: at 50M events 20
@@ -68,16 +68,20 @@
 {#
     The relation a batched model reads its users' rows from (`relation` where `where`
     holds; the model applies both itself as well, so run alone it reads `relation`). On
-    DuckDB with more than one batch: the relation named by the DuckDB variable
+    DuckDB with at least `copy_from` batches: the relation named by the DuckDB variable
     insights_user_batch_input (the current batch's slice, set by the table build below)
-    or, unset, `relation`; the comment tells the build what to copy.
+    or, unset, `relation`; the comment tells the build what to copy. With fewer batches
+    each batch reads `relation`: the copy costs about one read and a sort, and saves a
+    read per batch after the first, which at 10M events paid from about six batches
+    (int_funnel_attempts' full build: 4 batches 33-37 s read each time, 39 s copied; 20
+    batches 50-63 s against 35-41 s; bench/results/issue23_session53.md).
 #}
-{% macro user_batch_source(relation, where, batches) -%}
-    {{ return(adapter.dispatch('user_batch_source', 'insights_warehouse')(relation, where, batches)) }}
+{% macro user_batch_source(relation, where, batches, copy_from=6) -%}
+    {{ return(adapter.dispatch('user_batch_source', 'insights_warehouse')(relation, where, batches, copy_from)) }}
 {%- endmacro %}
 
-{% macro default__user_batch_source(relation, where, batches) -%}
-    {%- if batches <= 1 -%}
+{% macro default__user_batch_source(relation, where, batches, copy_from) -%}
+    {%- if batches < [copy_from, 2] | max -%}
         {{ relation }}
     {%- else -%}
         {%- if '*/' in (relation | string) ~ where %}
@@ -89,7 +93,7 @@
     {%- endif -%}
 {%- endmacro %}
 
-{% macro spark__user_batch_source(relation, where, batches) -%}
+{% macro spark__user_batch_source(relation, where, batches, copy_from) -%}
     {{ relation }}
 {%- endmacro %}
 

@@ -49,8 +49,9 @@
 --
 -- Batches: with more events in the window than var duckdb_batch_events, the model runs
 -- once per batch of users (macros/user_batches.sql): every scan is partitioned by user,
--- so a batch holds its users' attempts whole and its scans only their events; the
--- window's events are read once, into a table ordered by batch (user_batch_source).
+-- so a batch holds its users' attempts whole and its scans only their events; with many
+-- batches the window's events are read once, into a table ordered by batch
+-- (user_batch_source).
 
 -- depends_on: {{ ref('int_sessions') }}
 -- depends_on: {{ ref('int_funnel_event_days') }}
