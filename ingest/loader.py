@@ -1397,7 +1397,8 @@ def _swap_increments(
     """Swap the staged days of an increment entity (payments, content_metrics) into its
     raw table and raw.rejects, one statement per step for all of them; is_current and
     each day's outcomes as swapping the days one after another gives."""
-    # a file that failed (or was read in part) keeps what an earlier load of it brought
+    # a file that failed keeps what an earlier load of it brought (a platform file is
+    # never read in part)
     chunk, replaced = _chunk_files(con, days, results)
     keys = ", ".join(entity.key)
     con.execute(f"DELETE FROM raw.rejects WHERE entity = ? AND {replaced}", [entity.name])
