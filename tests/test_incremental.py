@@ -483,3 +483,18 @@ def test_incremental_build_equals_full_refresh(tmp_path: Path, monkeypatch: pyte
         assert max(r[0] for r in full[f"marts.{name}"]) > as_of, name  # rows to remove
         assert rows and max(r[0] for r in rows) <= as_of, name
         assert _same_rows(rows, cut_full[f"marts.{name}"]), name
+
+    # 6. another low_confidence_threshold: the models that count by it rebuild every day
+    # (incremental_built_with), not only the window's, as a full refresh would
+    by_threshold = ("int_agent_daily_events", "intent_daily", "nlu_daily")
+    _build(tmp_path, {**as_of_vars, "low_confidence_threshold": 0.9},
+           "--select", *by_threshold, *MODELS_ONLY)
+    con = connect(warehouse)
+    try:
+        for name in by_threshold:
+            schema = "intermediate" if name.startswith("int_") else "marts"
+            used = con.execute(f"SELECT DISTINCT low_confidence_threshold FROM {schema}.{name}"
+                               ).fetchall()
+            assert used == [(0.9,)], (name, used)
+    finally:
+        con.close()

@@ -75,6 +75,10 @@
     'sessions' (a session is filed under its first event's date: sessions_window_start),
     'funnel_definitions' (every day again when the funnels' definitions changed:
     macros/funnels.sql funnel_event_days_window_start).
+    A model whose rows depend on settings (config `incremental_built_with`: {column:
+    value}, the model writing each value into its column) rebuilds every row when a built
+    row holds another value: a changed threshold applies to every day, as a full
+    refresh would apply it.
     A model whose rows stop at the as-of date (config `incremental_as_of_cut`: true)
     starts its window no later than the day after the as-of date (as_of_window_start).
     A widening returns a YYYY-MM-DD string, or none to rebuild every row.
@@ -91,6 +95,17 @@
             {%- set start = insights_warehouse.funnel_event_days_window_start(start) -%}
         {%- else -%}
             {{ exceptions.raise_compiler_error("incremental_window_widen: unknown widening " ~ widen) }}
+        {%- endif -%}
+    {%- endif -%}
+    {%- set built_with = config.get('incremental_built_with') -%}
+    {%- if start is not none and built_with -%}
+        {%- set other = [] -%}
+        {%- for column, value in built_with.items() -%}
+            {%- do other.append('coalesce(' ~ column ~ ' <> ' ~ value ~ ', true)') -%}
+        {%- endfor -%}
+        {%- if run_query("select count(*) from " ~ this ~ " where " ~ (other | join(' or ')))
+                  .columns[0].values()[0] > 0 -%}
+            {%- set start = none -%}
         {%- endif -%}
     {%- endif -%}
     {%- if start is not none and config.get('incremental_as_of_cut') -%}

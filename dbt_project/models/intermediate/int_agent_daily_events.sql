@@ -3,13 +3,16 @@
 -- responses and their p50 / p95, workflows started and failed, ratings). Events without
 -- an agent are left out; creator_id '(none)': the event has none. Up to the as-of date.
 -- Incremental: a run replaces the dates from the window start on
--- (macros/incremental_window.sql); a date's rows depend only on that date's events.
+-- (macros/incremental_window.sql); a date's rows depend only on that date's events, and
+-- every date is rebuilt when low_confidence_threshold changed (incremental_built_with).
 
 {{ config(
     materialized='incremental',
     incremental_strategy='replace_date_range',
     unique_key='activity_date',
     incremental_as_of_cut=true,
+    incremental_built_with={'low_confidence_threshold':
+                            insights_warehouse.number_var('low_confidence_threshold', 0, 1)},
     partition_by=insights_warehouse.date_partition('activity_date'),
     on_schema_change='fail'
 ) }}
@@ -59,6 +62,7 @@ select
     sum(case when event_type = 'workflow_started' then 1 else 0 end) as workflows_started,
     sum(case when event_type = 'workflow_failed' then 1 else 0 end) as workflows_failed,
     sum(case when event_type = 'user_feedback' and rating is not null then 1 else 0 end) as ratings,
-    sum(case when event_type = 'user_feedback' and rating >= 4 then 1 else 0 end) as satisfied_ratings
+    sum(case when event_type = 'user_feedback' and rating >= 4 then 1 else 0 end) as satisfied_ratings,
+    cast({{ threshold }} as {{ insights_warehouse.type_double() }}) as low_confidence_threshold
 from events
 group by event_date, coalesce(creator_id, '(none)'), agent_id

@@ -4,13 +4,16 @@
 -- date and creator_id (the event's creator) plus the creator_id = '__all__' row over every
 -- classification (version 1's rows, unchanged).
 -- Incremental: a run replaces the dates from the window start on
--- (macros/incremental_window.sql); a date's rows depend only on that date's events.
+-- (macros/incremental_window.sql); a date's rows depend only on that date's events, and
+-- every date is rebuilt when low_confidence_threshold changed (incremental_built_with).
 
 {{ config(
     materialized='incremental',
     incremental_strategy='replace_date_range',
     unique_key='date',
     incremental_as_of_cut=true,
+    incremental_built_with={'low_confidence_threshold':
+                            insights_warehouse.number_var('low_confidence_threshold', 0, 1)},
     partition_by=insights_warehouse.date_partition('date'),
     on_schema_change='fail'
 ) }}
