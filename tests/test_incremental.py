@@ -53,7 +53,7 @@ from warehouse.settings import load_settings
 log = logging.getLogger(__name__)
 
 INCREMENTAL_MODELS = ("int_user_activity_days", "int_creator_daily_activity", "int_session_agents",
-                      "int_agent_daily_events", "int_intent_feedback")
+                      "int_agent_daily_events", "int_intent_feedback", "int_path_user_edges")
 # incremental marts of one row set per event date, cut at the as-of date
 AS_OF_MARTS = ("satisfaction_daily", "api_health_daily", "agent_version_daily", "intent_daily",
                "nlu_daily")
@@ -341,6 +341,10 @@ def test_incremental_build_equals_full_refresh(tmp_path: Path, monkeypatch: pyte
     print(f"generate {time.perf_counter() - t0:.1f}s")
     isolate_dbt_env(monkeypatch, warehouse)
     settings_vars = load_settings().dbt_vars()
+    # a `before` path too: its events precede the anchor, back to its session's start
+    settings_vars["paths"] = [*settings_vars["paths"], {
+        "name": "before_bot_response", "anchor": {"any_of": [{"event_type": "bot_response"}]},
+        "direction": "before", "steps": 3, "label": "event_type"}]
     lookback = int(settings_vars["incremental_lookback_days"])
 
     complete = sorted({d.export_date for d in scan_landing(landing, ("events",)) if d.complete})
@@ -472,12 +476,15 @@ def test_incremental_build_equals_full_refresh(tmp_path: Path, monkeypatch: pyte
     as_of = complete[5]
     as_of_vars = {**settings_vars, "as_of_date": as_of.isoformat(),
                   "incremental_start_date": complete[-1].isoformat()}
-    selected = ("--select", "int_as_of_date", *AS_OF_MARTS, *MODELS_ONLY)
+    selected = ("--select", "int_as_of_date", *AS_OF_MARTS, "int_path_user_edges", "path_edges",
+                *MODELS_ONLY)
     _build(tmp_path, as_of_vars, *selected)
     assert _window_start(compiled.parent / "marts", "nlu_daily") == as_of + timedelta(days=1)
     cut = _snapshot(warehouse)
     _build(tmp_path, as_of_vars, "--full-refresh", *selected)
     cut_full = _snapshot(warehouse)
+    for name in ("intermediate.int_path_user_edges", "marts.path_edges"):
+        assert _same_rows(cut[name], cut_full[name]), name
     for name in AS_OF_MARTS:
         rows = cut[f"marts.{name}"]
         assert max(r[0] for r in full[f"marts.{name}"]) > as_of, name  # rows to remove
@@ -498,3 +505,14 @@ def test_incremental_build_equals_full_refresh(tmp_path: Path, monkeypatch: pyte
             assert used == [(0.9,)], (name, used)
     finally:
         con.close()
+
+    # 7. changed path definitions: every user's path is rebuilt (incremental_built_with)
+    fewer_steps = [{**p, "steps": 2} for p in as_of_vars["paths"]]
+    paths_vars = {**as_of_vars, "paths": fewer_steps}
+    _build(tmp_path, paths_vars, "--select", "int_path_user_edges", *MODELS_ONLY)
+    rebuilt = _snapshot(warehouse)["intermediate.int_path_user_edges"]
+    assert len({r[-1] for r in rebuilt}) == 1
+    assert max(r[6] for r in rebuilt if r[6] is not None) == 3  # N + 1 of the new N
+    _build(tmp_path, paths_vars, "--select", "int_path_user_edges", "--full-refresh",
+           *MODELS_ONLY)
+    assert _same_rows(rebuilt, _snapshot(warehouse)["intermediate.int_path_user_edges"])

@@ -80,11 +80,17 @@
     row holds another value: a changed threshold applies to every day, as a full
     refresh would apply it.
     A model whose rows stop at the as-of date (config `incremental_as_of_cut`: true)
-    starts its window no later than the day after the as-of date (as_of_window_start).
+    starts its window no later than the day after the as-of date (as_of_window_start),
+    before any widening (a session crossing the as-of date loses its later events).
     A widening returns a YYYY-MM-DD string, or none to rebuild every row.
 #}
 {% macro replace_window_start(date_column) -%}
     {%- set start = insights_warehouse.incremental_window_start(date_column) -%}
+    {#- the as-of cut first: a widening then also reaches the rows whose sessions cross
+        the as-of date -#}
+    {%- if start is not none and config.get('incremental_as_of_cut') -%}
+        {%- set start = insights_warehouse.as_of_window_start(start) -%}
+    {%- endif -%}
     {%- set widen = config.get('incremental_window_widen') -%}
     {%- if start is not none and widen -%}
         {%- if widen == 'funnel_attempts' -%}
@@ -107,9 +113,6 @@
                   .columns[0].values()[0] > 0 -%}
             {%- set start = none -%}
         {%- endif -%}
-    {%- endif -%}
-    {%- if start is not none and config.get('incremental_as_of_cut') -%}
-        {%- set start = insights_warehouse.as_of_window_start(start) -%}
     {%- endif -%}
     {{- return(start) -}}
 {%- endmacro %}

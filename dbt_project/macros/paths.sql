@@ -59,3 +59,37 @@
         end
     {%- endif -%}
 {%- endmacro %}
+
+
+{#
+    A key of the path definitions and of what their labels and dates depend on (the
+    reporting time zone): int_path_user_edges stores it in every row (definition_key),
+    and a build whose key differs rebuilds every row (config incremental_built_with).
+#}
+{% macro path_definitions_key() -%}
+    {{- return(local_md5(tojson(insights_warehouse.path_definitions(), sort_keys=true)
+                         ~ '|' ~ insights_warehouse.reporting_timezone())) -}}
+{%- endmacro %}
+
+
+{#
+    The first day of events int_path_user_edges reads in an incremental run whose window
+    starts at `window_start` (its anchors lie on or after it): that day for `after`
+    paths (their events follow the anchor); for a `before` path, whose events precede
+    the anchor in its session, the first start_date of the sessions (`sessions`:
+    int_sessions) with an event on or after the window start. None when window_start is.
+#}
+{% macro path_events_read_start(window_start, paths, sessions) -%}
+    {%- if window_start is none
+          or not (paths | selectattr('direction', 'equalto', 'before') | list) -%}
+        {{- return(window_start) -}}
+    {%- endif -%}
+    {%- set first = run_query(
+        "select cast(min(start_date) as " ~ dbt.type_string() ~ ") from " ~ sessions
+        ~ " where start_date < " ~ insights_warehouse.date_literal(window_start)
+        ~ " and " ~ insights_warehouse.events_on_or_after(
+                        window_start, insights_warehouse.reporting_date('ended_at'), 'ended_at')
+    ).columns[0].values()[0] -%}
+    {%- if first is none -%}{{ return(window_start) }}{%- endif -%}
+    {{- return((first | string)[:10]) -}}
+{%- endmacro %}
