@@ -25,9 +25,12 @@ with an in-process ``dbt build`` after each:
    the lookback.
 
 Then every table of the schemas intermediate and marts is read, ``dbt build
---full-refresh`` runs, and the tables must be identical. Last, the as-of date is set back
-before a run's window: the incremental daily marts cut at it must drop their later rows
-and equal a full refresh with that as-of date.
+--full-refresh`` runs, and the tables must be identical. Then the as-of date is set back
+before a run's window: the incremental daily marts cut at it (and the users' paths) must
+drop their later rows and equal a full refresh with that as-of date. Last, settings the
+rows are built with change (low_confidence_threshold, the path definitions): every row
+is rebuilt. The paths are the settings' plus one `before` path (its events precede the
+anchor, back to the start of its session).
 """
 
 from __future__ import annotations
@@ -63,6 +66,8 @@ LONG_SESSION = "conv_incremental_long"
 LONG_SESSION_INTENT = "incremental_intent"
 MIDNIGHT_SESSION = "conv_incremental_midnight"
 LATE_ANONYMOUS_DEVICE = "anon_incremental_late"
+BEFORE_PATH_USER = "u_incremental_before_path"
+BEFORE_PATH_SESSION = "conv_incremental_before_path"
 # the builds that only prepare or compare the warehouse skip the tests, to stay fast
 MODELS_ONLY = ("--exclude-resource-type", "test", "--exclude-resource-type", "unit_test")
 
@@ -318,6 +323,39 @@ def _long_session_attribution(warehouse: Path) -> tuple[list[tuple], list[tuple]
         con.close()
 
 
+def _pick_ended_path(warehouse: Path, first: date, before: date) -> tuple:
+    """A user's path of a settings' `after` path (N = 5, all creators) anchored from
+    ``first`` up to the day before ``before`` that ends (target `end`) at a step up to N
+    after a label other than user_message: a user_message appended to its session changes
+    its end. Returns (path, user_id, session_id, anchor_date, step, source)."""
+    con = connect(warehouse)
+    try:
+        row = con.execute(
+            "SELECT path, user_id, session_id, anchor_date, step, source "
+            "FROM intermediate.int_path_user_edges "
+            "WHERE path IN ('after_conversation_start', 'after_lesson_started') "
+            "AND creator_id = '__all__' "
+            "AND target = 'end' AND source <> 'user_message' AND step <= 5 "
+            "AND session_id IS NOT NULL AND anchor_date >= ? AND anchor_date < ? "
+            "ORDER BY anchor_date, path, user_id LIMIT 1", [first, before]).fetchone()
+        assert row, f"no ended path anchored from {first} to {before}"
+        return row
+    finally:
+        con.close()
+
+
+def _identity_start(warehouse: Path, changed_export: date) -> date | None:
+    """The first event date whose resolved user an export day from ``changed_export`` on
+    can change (macros/incremental_window.sql identity_window_start)."""
+    con = connect(warehouse)
+    try:
+        return con.execute(
+            "SELECT min(event_date) FROM intermediate.int_identity_resolution "
+            "WHERE depends_on_export_date >= ?", [changed_export]).fetchone()[0]
+    finally:
+        con.close()
+
+
 def _build(tmp: Path, dbt_vars: dict, *extra: str) -> float:
     """``dbt build`` in process on the project parsed once (like tests/dbt_support.dbt_build,
     but a data test that warns passes: the generated data plants a few warnings on
@@ -358,6 +396,12 @@ def test_incremental_build_equals_full_refresh(tmp_path: Path, monkeypatch: pyte
         "session_id": "conv_incremental_late_anonymous",
         "anonymous_id": LATE_ANONYMOUS_DEVICE})
     session_user = _plant_sessions(_first_ndjson(landing, complete[0]), complete[0])
+    # a session of a user of its own that begins on the first day (no path's anchor yet)
+    # and reaches the last day in step 8
+    _append_event(_first_ndjson(landing, complete[0]), {
+        **session_user, "event_id": "evt_incremental_before_path_1",
+        "user_id": BEFORE_PATH_USER, "session_id": BEFORE_PATH_SESSION,
+        "timestamp": f"{complete[0].isoformat()}T08:00:00.000Z"})
 
     # 1. first load, the incremental models are created
     _load(warehouse, landing, first)
@@ -516,3 +560,41 @@ def test_incremental_build_equals_full_refresh(tmp_path: Path, monkeypatch: pyte
     _build(tmp_path, paths_vars, "--select", "int_path_user_edges", "--full-refresh",
            *MODELS_ONLY)
     assert _same_rows(rebuilt, _snapshot(warehouse)["intermediate.int_path_user_edges"])
+
+    # 8. the users' paths in a narrow window (the settings' paths again, the latest as-of
+    # date): the last export day, reloaded, appends an event to the session of a path
+    # anchored days before the window (the window moves back to that anchor's day; the
+    # users with an anchor before it keep their rows) and the anchor of the `before`
+    # path to the session begun on the first day (read back to that day)
+    last = complete[-1]
+    path_models = ("--select", "+int_path_user_edges", "path_edges", *MODELS_ONLY)
+    _build(tmp_path, run_vars, "--full-refresh", *path_models)
+    run_start = last - timedelta(days=lookback)
+    narrowest = min(run_start - timedelta(days=1), _identity_start(warehouse, last) or last)
+    path, user, session, anchor_day, step, source = _pick_ended_path(
+        warehouse, complete[1], narrowest)
+    ndjson = _first_ndjson(landing, last)
+    _append_event(ndjson, {**session_user, "event_id": "evt_incremental_path_crossing",
+                           "user_id": user, "session_id": session, "event_type": "user_message",
+                           "timestamp": f"{last.isoformat()}T12:00:00.000Z"})
+    _append_event(ndjson, {**session_user, "event_id": "evt_incremental_before_path_2",
+                           "user_id": BEFORE_PATH_USER, "session_id": BEFORE_PATH_SESSION,
+                           "event_type": "bot_response",
+                           "timestamp": f"{last.isoformat()}T09:00:00.000Z"})
+    _load(warehouse, landing, [last])
+    _build(tmp_path, {**run_vars, "incremental_start_date": run_start.isoformat()}, *path_models)
+    sql = (compiled / "int_path_user_edges.sql").read_text()
+    kept_before = re.search(r"anchor_date < cast\('(\d{4}-\d{2}-\d{2})'", sql)
+    assert kept_before and date.fromisoformat(kept_before.group(1)) == anchor_day, sql
+    assert _window_start(compiled, "int_path_user_edges") == complete[0]  # the read start
+    paths = _snapshot(warehouse)
+    edges = {(r[0], r[1], r[2], r[6]): (r[7], r[8])
+             for r in paths["intermediate.int_path_user_edges"]}
+    assert edges[(path, "__all__", user, step)] == (source, "user_message")
+    assert edges[("before_bot_response", "__all__", BEFORE_PATH_USER, 1)] == (
+        "bot_response", "user_message")
+    assert any(r[3] < anchor_day for r in paths["intermediate.int_path_user_edges"])
+    _build(tmp_path, run_vars, "--full-refresh", *path_models)
+    paths_full = _snapshot(warehouse)
+    for name in ("intermediate.int_path_user_edges", "marts.path_edges"):
+        assert _same_rows(paths[name], paths_full[name]), name
