@@ -347,7 +347,8 @@ def test_window_start_reaches_back_to_days_loaded_by_a_killed_run() -> None:
         "int_user_activity_days", "int_creator_daily_activity", "events",
         "int_funnel_attempts", "int_funnel_event_days", "int_sessions", "satisfaction_daily",
         "api_health_daily", "agent_version_daily", "intent_daily", "nlu_daily",
-        "int_session_agents", "int_agent_daily_events", "int_intent_feedback"}
+        "int_session_agents", "int_agent_daily_events", "int_intent_feedback",
+        "int_path_user_edges"}
     assert window_start(None, None, 7) is None  # nothing loaded since: the latest day
     assert window_start("2026-02-01", None, 7) == "2026-02-01"
     assert window_start(None, date(2026, 1, 15), 7) == "2026-01-08"
