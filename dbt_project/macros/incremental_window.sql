@@ -150,13 +150,15 @@
     Any model whose rows each carry a session_id and that session's ended_at (as of the
     model's build) and depend on that session's events alone widens the same way, by its
     own date column (`date_column`: the model's unique_key): every built row of a session
-    with such an event is rebuilt.
+    with such an event is rebuilt. `relation`: another table of such rows than the
+    model's own (int_sessions, for the first day of the sessions a window touches).
 #}
-{% macro sessions_window_start(start, date_column='start_date') -%}
+{% macro sessions_window_start(start, date_column='start_date', relation=none) -%}
     {%- if start is none -%}{{ return(none) }}{%- endif -%}
     {%- set events = insights_warehouse.built_relation('stg_events') -%}
     {%- set first = run_query(
-        "select cast(min(" ~ date_column ~ ") as " ~ dbt.type_string() ~ ") from " ~ this
+        "select cast(min(" ~ date_column ~ ") as " ~ dbt.type_string() ~ ") from "
+        ~ (relation or this)
         ~ " where " ~ date_column ~ " < " ~ insights_warehouse.date_literal(start)
         ~ " and ((" ~ insights_warehouse.events_on_or_after(
                           start, insights_warehouse.reporting_date('ended_at'), 'ended_at')

@@ -77,19 +77,13 @@
     starts at `window_start` (its anchors lie on or after it): that day for `after`
     paths (their events follow the anchor); for a `before` path, whose events precede
     the anchor in its session, the first start_date of the sessions (`sessions`:
-    int_sessions) with an event on or after the window start. None when window_start is.
+    int_sessions) with an event on or after the window start (sessions_window_start).
+    None when window_start is.
 #}
 {% macro path_events_read_start(window_start, paths, sessions) -%}
     {%- if window_start is none
           or not (paths | selectattr('direction', 'equalto', 'before') | list) -%}
         {{- return(window_start) -}}
     {%- endif -%}
-    {%- set first = run_query(
-        "select cast(min(start_date) as " ~ dbt.type_string() ~ ") from " ~ sessions
-        ~ " where start_date < " ~ insights_warehouse.date_literal(window_start)
-        ~ " and " ~ insights_warehouse.events_on_or_after(
-                        window_start, insights_warehouse.reporting_date('ended_at'), 'ended_at')
-    ).columns[0].values()[0] -%}
-    {%- if first is none -%}{{ return(window_start) }}{%- endif -%}
-    {{- return((first | string)[:10]) -}}
+    {{- return(insights_warehouse.sessions_window_start(window_start, 'start_date', sessions)) -}}
 {%- endmacro %}
